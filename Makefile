@@ -1,0 +1,91 @@
+# Outpost: one Makefile, explicit source lists.
+#   make            release build: build/outpost
+#   make asan       AddressSanitizer + UBSan build: build/asan/outpost
+#   make test       unit and end-to-end tests against the sanitizer build
+#   make unit | e2e one half of that
+
+CC	?= cc
+PYTHON	?= /usr/bin/python3
+
+WARN	= -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+	  -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) -Isrc -Iinclude -MMD -MP
+REL_CFLAGS  = -O2 -g
+ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	      -fno-sanitize-recover=all
+LIBS	= -levent -ldl -lm
+# Plugins loaded at run time resolve the op_* API from the executable.
+EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
+
+LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c
+CORE_SRCS = src/config.c src/config_intervals.c src/log.c src/plugin.c \
+	    src/defaults.c src/plugins/builtin.c
+MAIN_SRCS = src/main.c
+DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
+	config/outbound.ini
+
+UNIT_TESTS = test_ini test_config test_log test_plugin
+
+GEN	= build/gen/defaults_data.c
+SRCS	= $(LIB_SRCS) $(CORE_SRCS)
+
+REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o
+ASAN_OBJS = $(SRCS:%.c=build/asan/%.o) build/asan/gen/defaults_data.o
+
+.PHONY: all asan test unit e2e clean
+all: build/outpost
+asan: build/asan/outpost
+
+build/tools/embed: tools/embed.c
+	@mkdir -p $(@D)
+	$(CC) -O1 -Wall -Wextra -o $@ $<
+
+$(GEN): build/tools/embed $(DEFAULT_FILES)
+	@mkdir -p $(@D)
+	build/tools/embed $@ $(DEFAULT_FILES)
+
+build/rel/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(REL_CFLAGS) -c $< -o $@
+
+build/asan/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+
+build/rel/gen/defaults_data.o: $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(REL_CFLAGS) -c $< -o $@
+
+build/asan/gen/defaults_data.o: $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+
+build/outpost: $(REL_OBJS) build/rel/src/main.o
+	$(CC) $(REL_CFLAGS) $(EXPORTS) -o $@ $^ $(LIBS)
+
+build/asan/outpost: $(ASAN_OBJS) build/asan/src/main.o
+	$(CC) $(ASAN_CFLAGS) $(EXPORTS) -o $@ $^ $(LIBS)
+
+# Unit tests: cmocka, one binary per module, linked with the sanitizers.
+build/asan/tests/unit/%: build/asan/tests/unit/%.o $(ASAN_OBJS)
+	$(CC) $(ASAN_CFLAGS) $(EXPORTS) -o $@ $^ $(LIBS) -lcmocka
+
+# Test plugins (shared objects) loaded by the end-to-end tests.
+build/asan/tests/plugins/%.so: tests/plugins/%.c include/outpost/plugin.h
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -fPIC -shared -o $@ $<
+
+TEST_PLUGINS = build/asan/tests/plugins/log_capture.so
+
+unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
+	@set -e; for t in $^; do echo "== $$t"; $$t; done
+
+e2e: build/asan/outpost $(TEST_PLUGINS)
+	$(PYTHON) -m pytest -q tests/e2e
+
+test: unit e2e
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,120 @@
+/*
+ * outpost/plugin.h: the one public header, the ABI between Outpost and its
+ * plugins (built in, or shared objects loaded by name from config/plugins).
+ *
+ * A plugin exports one `const struct op_plugin outpost_plugin` whose `abi`
+ * is OUTPOST_PLUGIN_ABI. At start-up Outpost calls init(), in which the
+ * plugin registers the hooks it handles; at exit it calls shutdown().
+ * Hooks run in config/plugins order. A hook handler answers with op_next()
+ * — during the call or later, from the event loop (async work) — and the
+ * answer decides what happens next, with Haraka's return codes:
+ * OP_CONT passes to the next plugin; any other code ends the chain and is
+ * the hook's result. A plugin that does not answer within its timeout
+ * (config/<name>.timeout, default 30 s, 0 = none) yields OP_DENYSOFT
+ * "plugin timeout"; its late answer is then ignored.
+ *
+ * Everything a plugin is handed (calls, records) is valid until it answers
+ * (for the log hook: until the handler returns).
+ */
+#ifndef OUTPOST_PLUGIN_H
+#define OUTPOST_PLUGIN_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include <stdarg.h>
+
+/* Bumped on any incompatible change; a plugin built for another ABI is
+ * refused at start-up. */
+#define OUTPOST_PLUGIN_ABI	1
+
+/* Hook return codes: Haraka's names and values. */
+enum op_code {
+	OP_CONT = 900,
+	OP_STOP = 901,
+	OP_DENY = 902,
+	OP_DENYSOFT = 903,
+	OP_DENYDISCONNECT = 904,
+	OP_DISCONNECT = 905,
+	OP_OK = 906,
+	OP_NEXT_HOOK = 907,
+	OP_DELAY = 908,
+	OP_DENYSOFTDISCONNECT = 909
+};
+
+/* Hooks. New hooks are only ever appended. */
+enum op_hook {
+	OP_HOOK_LOG = 0,		/* every log record (op_call_log) */
+	OP_HOOK_REOPEN,			/* SIGUSR1: reopen your files */
+	OP_HOOK_QUEUE_OUTBOUND,
+	OP_HOOK_PRE_SEND_TRANS_EMAIL,
+	OP_HOOK_SEND_EMAIL,
+	OP_HOOK_GET_MX,
+	OP_HOOK_DEFERRED,
+	OP_HOOK_BOUNCE,
+	OP_HOOK_DELIVERED
+};
+
+/* Log levels (Haraka's numbers). */
+enum op_level {
+	OP_LOG_EMERG = 0, OP_LOG_ALERT, OP_LOG_CRIT, OP_LOG_ERROR,
+	OP_LOG_WARN, OP_LOG_NOTICE, OP_LOG_INFO, OP_LOG_DEBUG,
+	OP_LOG_PROTOCOL, OP_LOG_DATA
+};
+
+struct op_env;		/* the daemon, during init */
+struct op_call;		/* one hook invocation of one plugin */
+struct event_base;	/* libevent */
+
+typedef void (*op_hook_fn)(struct op_call *, void *data);
+
+struct op_plugin {
+	unsigned	  abi;		/* OUTPOST_PLUGIN_ABI */
+	const char	 *name;
+	/* Register hooks; set *data for the handlers. 0 on success; -1
+	 * stops start-up (log why first). May be NULL. */
+	int		(*init)(struct op_env *, void **data);
+	/* Release everything; called once at exit. May be NULL. */
+	void		(*shutdown)(void *data);
+};
+
+/* --- during init ---------------------------------------------------- */
+
+/* Handle `hook` with fn; flags must be 0. 0, or -1 for an unknown hook. */
+int		 op_register_hook(struct op_env *, enum op_hook, op_hook_fn,
+		    unsigned flags);
+/* The plugin's configuration directory (ROOT/config). */
+const char	*op_config_dir(const struct op_env *);
+const char	*op_plugin_name(const struct op_env *);
+/* The event loop, for plugins that do asynchronous work. */
+struct event_base *op_event_base(const struct op_env *);
+
+/* --- inside a hook ---------------------------------------------------- */
+
+/* Answer: code is an enum op_code, msg may be NULL (it is copied). */
+void		 op_next(struct op_call *, int code, const char *msg);
+enum op_hook	 op_call_hook(const struct op_call *);
+
+/* The record of OP_HOOK_LOG (NULL for other hooks). */
+struct op_log_record {
+	int		 level;		/* enum op_level */
+	const char	*level_name;	/* "INFO" */
+	const char	*uuid;		/* "-" when none */
+	const char	*source;	/* "core" or a plugin name */
+	const char	*message;
+	const char	*line;		/* rendered in the configured format */
+};
+const struct op_log_record *op_call_log(const struct op_call *);
+
+/* --- anywhere ------------------------------------------------------- */
+
+/* Log through Outpost's logger; source is the plugin's name. */
+void		 op_log(int level, const char *source, const char *uuid,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,367 @@
+/*
+ * main: command line, start-up, signals, configuration reloads, exit.
+ * Owns the event base and the current configuration generation; every
+ * role is started from here and stopped here, in reverse order.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "defaults.h"
+#include "lib/xmalloc.h"
+#include "log.h"
+#include "plugin.h"
+#include "version.h"
+
+/* sysexits(3) */
+#define EXIT_USAGE	64
+#define EXIT_NOINPUT	66
+#define EXIT_CANTCREAT	73
+#define EXIT_CONFIG	78
+
+#define RELOAD_DELAY_MS	100	/* coalesce an editor's burst of events */
+
+struct outpost {
+	struct event_base	*base;
+	struct config		*cfg;
+	struct event		*signals[5];
+	int			 inotify_fd;
+	struct event		*inotify_ev;
+	struct event		*reload_timer;
+	unsigned		 pending;	/* enum config_file bits */
+	struct event		*force_timer;
+	int			 stopping;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: outpost -c ROOT     run the daemon in the foreground\n"
+	    "       outpost -i ROOT     create ROOT with a default config/\n"
+	    "       outpost --help | --version\n"
+	    "\n"
+	    "ROOT is an install directory like Haraka's: ROOT/config holds the\n"
+	    "configuration (the same files and keys as Haraka's).\n"
+	    "\n"
+	    "Signals: HUP retries deferred mail now, TERM/INT stop cleanly,\n"
+	    "USR1 reopens log and accounting files.\n"
+	    "Exit status: 0 ok, 64 usage, 66 ROOT missing, 73 cannot create,\n"
+	    "78 configuration error.\n");
+}
+
+/* --- signals ------------------------------------------------------------ */
+
+static void
+on_force_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct outpost *op = arg;
+
+	(void)fd;
+	(void)what;
+	log_warn("core", NULL, "shutdown: in-flight work did not finish in "
+	    "%us; stopping now", op->cfg->core->force_shutdown_timeout);
+	event_base_loopbreak(op->base);
+}
+
+static void
+shutdown_begin(struct outpost *op, const char *why)
+{
+	struct timeval tv = { (time_t)op->cfg->core->force_shutdown_timeout, 0 };
+
+	if (op->stopping) {
+		log_notice("core", NULL, "%s again: stopping now", why);
+		event_base_loopbreak(op->base);
+		return;
+	}
+	op->stopping = 1;
+	log_notice("core", NULL, "%s: shutting down", why);
+	/* Nothing else keeps the loop alive once roles have stopped; the
+	 * timer bounds how long in-flight work may take. */
+	op->force_timer = evtimer_new(op->base, on_force_timeout, op);
+	evtimer_add(op->force_timer, &tv);
+	for (size_t i = 0; i < sizeof(op->signals) / sizeof(op->signals[0]); i++)
+		if (op->signals[i] != NULL && event_get_signal(op->signals[i]) !=
+		    SIGTERM && event_get_signal(op->signals[i]) != SIGINT)
+			event_del(op->signals[i]);
+	if (op->inotify_ev != NULL)
+		event_del(op->inotify_ev);
+	if (op->reload_timer != NULL)
+		event_del(op->reload_timer);
+	/* With no delivery or session in flight, stop at once. */
+	event_base_loopexit(op->base, NULL);
+}
+
+static void
+reopen_done(void *arg, int code, const char *msg)
+{
+	(void)arg;
+	if (code != OP_CONT)
+		log_warn("core", NULL, "reopen hook answered %s%s%s",
+		    code_name(code), msg ? ": " : "", msg ? msg : "");
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct outpost *op = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+		shutdown_begin(op, "SIGTERM");
+		break;
+	case SIGINT:
+		shutdown_begin(op, "SIGINT");
+		break;
+	case SIGHUP:
+		log_notice("core", NULL, "SIGHUP: flushing the temp-fail queue");
+		break;
+	case SIGUSR1:
+		log_notice("core", NULL, "SIGUSR1: reopening log and "
+		    "accounting files");
+		hook_run(OP_HOOK_REOPEN, NULL, reopen_done, NULL);
+		break;
+	}
+}
+
+/* --- configuration reloads ---------------------------------------------- */
+
+static void
+on_reload(evutil_socket_t fd, short what, void *arg)
+{
+	struct outpost *op = arg;
+	struct config *cfg;
+	unsigned changed = op->pending;
+	char *err = NULL;
+
+	(void)fd;
+	(void)what;
+	op->pending = 0;
+	cfg = config_reload(op->cfg, changed, &err);
+	if (cfg == NULL) {
+		log_error("core", NULL, "configuration not reloaded: %s; "
+		    "keeping the running configuration", err);
+		free(err);
+		return;
+	}
+	config_apply_log(cfg, op->cfg);
+	for (unsigned bit = 1; bit <= CONFIG_OUTBOUND_INI; bit <<= 1)
+		if (changed & bit)
+			log_notice("core", NULL, "reloaded %s",
+			    config_file_name((enum config_file)bit));
+	config_unref(op->cfg);
+	op->cfg = cfg;
+}
+
+static void
+on_inotify(evutil_socket_t fd, short what, void *arg)
+{
+	struct outpost *op = arg;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	struct timeval tv = { 0, RELOAD_DELAY_MS * 1000 };
+	ssize_t n;
+
+	(void)what;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;
+		    p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			if (ev->len)
+				op->pending |= config_file_by_name(ev->name);
+		}
+	}
+	if (op->pending)
+		evtimer_add(op->reload_timer, &tv);
+}
+
+static void
+watch_config(struct outpost *op)
+{
+	op->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (op->inotify_fd == -1 ||
+	    inotify_add_watch(op->inotify_fd, op->cfg->config_dir,
+	    IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
+	    IN_MOVED_FROM) == -1) {
+		log_warn("core", NULL, "cannot watch %s (%s): configuration "
+		    "changes need a restart", op->cfg->config_dir,
+		    strerror(errno));
+		return;
+	}
+	op->reload_timer = evtimer_new(op->base, on_reload, op);
+	op->inotify_ev = event_new(op->base, op->inotify_fd,
+	    EV_READ | EV_PERSIST, on_inotify, op);
+	event_add(op->inotify_ev, NULL);
+}
+
+/* --- run ----------------------------------------------------------------- */
+
+static void
+teardown(struct outpost *op)
+{
+	plugins_unload();
+	for (size_t i = 0; i < sizeof(op->signals) / sizeof(op->signals[0]); i++)
+		if (op->signals[i] != NULL)
+			event_free(op->signals[i]);
+	if (op->inotify_ev != NULL)
+		event_free(op->inotify_ev);
+	if (op->reload_timer != NULL)
+		event_free(op->reload_timer);
+	if (op->force_timer != NULL)
+		event_free(op->force_timer);
+	if (op->inotify_fd != -1)
+		close(op->inotify_fd);
+	if (op->base != NULL)
+		event_base_free(op->base);
+	config_unref(op->cfg);
+	log_flush_exit();
+	libevent_global_shutdown();
+}
+
+static int
+run(const char *root)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	struct outpost op;
+	struct stat st;
+	char *err = NULL;
+
+	memset(&op, 0, sizeof(op));
+	op.inotify_fd = -1;
+	if (stat(root, &st) == -1) {
+		fprintf(stderr, "outpost: %s: %s\n", root, strerror(errno));
+		return EXIT_NOINPUT;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "outpost: %s: not a directory\n", root);
+		return EXIT_NOINPUT;
+	}
+	err = xasprintf("%s/config", root);
+	errno = 0;
+	if (stat(err, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		const char *why = errno ? strerror(errno) : "not a directory";
+
+		fprintf(stderr, "outpost: %s: %s (create it with outpost -i "
+		    "%s)\n", err, why, root);
+		free(err);
+		return EXIT_NOINPUT;
+	}
+	free(err);
+	err = NULL;
+	log_hold(1);
+	if ((op.cfg = config_load(root, &err)) == NULL) {
+		log_flush_exit();
+		fprintf(stderr, "outpost: %s\n", err);
+		free(err);
+		return EXIT_CONFIG;
+	}
+	config_apply_log(op.cfg, NULL);
+	log_emit(LOG_NOTICE, "core", NULL, (struct log_field[]){
+	    LF_INT("pid", getpid()), LF_STR("root", root) }, 2,
+	    "Starting outpost %s", OUTPOST_VERSION);
+
+	signal(SIGPIPE, SIG_IGN);
+	if ((op.base = event_base_new()) == NULL) {
+		fprintf(stderr, "outpost: cannot create the event loop\n");
+		teardown(&op);
+		return EXIT_FAILURE;
+	}
+	if (plugins_load(op.cfg, op.base, &err) != 0) {
+		log_flush_exit();
+		fprintf(stderr, "outpost: %s\n", err);
+		free(err);
+		teardown(&op);
+		return EXIT_CONFIG;
+	}
+	plugins_attach_log();
+	log_hold(0);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		op.signals[i] = evsignal_new(op.base, sigs[i], on_signal, &op);
+		evsignal_add(op.signals[i], NULL);
+	}
+	watch_config(&op);
+	log_notice("core", NULL, "ready");
+	event_base_dispatch(op.base);
+	log_notice("core", NULL, "stopped");
+	teardown(&op);
+	return EXIT_SUCCESS;
+}
+
+static int
+init_root(const char *root)
+{
+	char *err = NULL;
+
+	if (defaults_install(root, &err) != 0) {
+		fprintf(stderr, "outpost: %s\n", err);
+		free(err);
+		return EXIT_CANTCREAT;
+	}
+	printf("Created %s/config; run: outpost -c %s\n", root, root);
+	return EXIT_SUCCESS;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *run_root = NULL, *init = NULL;
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":c:i:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			run_root = optarg;
+			break;
+		case 'i':
+			init = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_SUCCESS;
+		case 'V':
+			printf("outpost %s\n", OUTPOST_VERSION);
+			return EXIT_SUCCESS;
+		case ':':
+			fprintf(stderr, "outpost: option -%c needs a ROOT "
+			    "directory\n", optopt);
+			return EXIT_USAGE;
+		default:
+			if (optopt)
+				fprintf(stderr, "outpost: unknown option -%c\n",
+				    optopt);
+			else
+				fprintf(stderr, "outpost: unknown option %s\n",
+				    argv[optind - 1]);
+			fprintf(stderr, "Try 'outpost --help'.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "outpost: unexpected argument '%s'\n"
+		    "Try 'outpost --help'.\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if ((run_root != NULL) == (init != NULL)) {
+		fprintf(stderr, "outpost: give exactly one of -c ROOT or -i ROOT\n"
+		    "Try 'outpost --help'.\n");
+		return EXIT_USAGE;
+	}
+	return init != NULL ? init_root(init) : run(run_root);
+}

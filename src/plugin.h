@@ -1,0 +1,55 @@
+/*
+ * plugin: the plugin registry and the hook runner. Plugins named in
+ * config/plugins are found among the built-ins (plugins/builtin.c) or as
+ * ROOT/plugins/<name>.so, initialised in order, and their hooks chained.
+ * hook_run() walks a chain with Haraka's semantics and reports the
+ * chain's verdict to a completion callback, possibly after the caller
+ * returned (plugins may answer asynchronously).
+ */
+#ifndef OUTPOST_PLUGIN_INTERNAL_H
+#define OUTPOST_PLUGIN_INTERNAL_H
+
+#include <stddef.h>
+
+#include "outpost/plugin.h"
+
+struct config;
+struct event_base;
+
+#define OP_HOOK_COUNT	(OP_HOOK_DELIVERED + 1)
+
+typedef void (*hook_done_fn)(void *arg, int code, const char *msg);
+
+/* Loads and initialises cfg's plugins. On failure returns -1 and a
+ * malloc'd one-line reason in *err (everything loaded is released). */
+int		 plugins_load(const struct config *, struct event_base *,
+		    char **err);
+/* Registers a plugin directly (tests, and the built-in table).
+ * timeout: seconds, 0 = none. */
+int		 plugins_add(const struct op_plugin *, const char *config_dir,
+		    unsigned timeout, char **err);
+/* Calls every shutdown(), unloads shared objects, frees the chains. */
+void		 plugins_unload(void);
+size_t		 plugins_count(void);
+const char	*plugins_name(size_t i);
+size_t		 hook_count(enum op_hook);
+
+/* Runs the chain; done() gets the verdict (OP_CONT when every plugin
+ * passed). args is the hook's argument block (e.g. struct op_log_record). */
+void		 hook_run(enum op_hook, const void *args, hook_done_fn,
+		    void *arg);
+
+/* Routes log records through the log hook (installs the log sink). */
+void		 plugins_attach_log(void);
+const char	*hook_name(enum op_hook);
+const char	*code_name(int code);
+
+/* Built-in plugins: a NULL-terminated table, with aliases. */
+struct builtin_plugin {
+	const char		*name;
+	const char		*alias;
+	const struct op_plugin	*plugin;
+};
+extern const struct builtin_plugin builtin_plugins[];
+
+#endif

@@ -1,0 +1,4 @@
+#ifndef OUTPOST_VERSION_H
+#define OUTPOST_VERSION_H
+#define OUTPOST_VERSION	"0.1.0"
+#endif
