@@ -126,39 +126,15 @@ number(struct buf *b, double d)
 		buf_printf(b, "%.15g", d);
 }
 
+/* A field's value: JSON, or key=value quoting. */
 static void
-kv_field(struct buf *b, const struct log_field *f)
-{
-	char tmp[64];
-
-	buf_adds(b, f->key);
-	buf_addc(b, '=');
-	switch (f->type) {
-	case LOG_F_STR:
-		kv_value(b, f->v.s ? f->v.s : "");
-		break;
-	case LOG_F_INT:
-		snprintf(tmp, sizeof(tmp), "%lld", f->v.i);
-		kv_value(b, tmp);
-		break;
-	case LOG_F_DBL:
-		number(b, f->v.d);
-		break;
-	case LOG_F_BOOL:
-		buf_adds(b, f->v.b ? "true" : "false");
-		break;
-	case LOG_F_NULL:
-		buf_adds(b, "\"\"");
-		break;
-	}
-}
-
-static void
-json_value(struct buf *b, const struct log_field *f)
+field_value(struct buf *b, const struct log_field *f, int json)
 {
 	switch (f->type) {
 	case LOG_F_STR:
-		if (f->v.s == NULL)
+		if (!json)
+			kv_value(b, f->v.s ? f->v.s : "");
+		else if (f->v.s == NULL)
 			buf_adds(b, "null");
 		else
 			json_string(b, f->v.s);
@@ -173,9 +149,17 @@ json_value(struct buf *b, const struct log_field *f)
 		buf_adds(b, f->v.b ? "true" : "false");
 		break;
 	case LOG_F_NULL:
-		buf_adds(b, "null");
+		buf_adds(b, json ? "null" : "\"\"");
 		break;
 	}
+}
+
+static void
+kv_field(struct buf *b, const struct log_field *f)
+{
+	buf_adds(b, f->key);
+	buf_addc(b, '=');
+	field_value(b, f, 0);
 }
 
 /*
@@ -263,7 +247,7 @@ log_render(struct buf *b, enum log_format fmt, const struct log_record *r)
 				buf_addc(b, ',');
 			json_string(b, m[i].key);
 			buf_addc(b, ':');
-			json_value(b, &m[i]);
+			field_value(b, &m[i], 1);
 		}
 		if (fmt == LOG_FMT_JSON)
 			buf_addc(b, '}');
