@@ -2,7 +2,7 @@
 #   make            release build: build/outpost
 #   make asan       AddressSanitizer + UBSan build: build/asan/outpost
 #   make test       unit and end-to-end tests against the sanitizer build
-#   make unit | e2e one half of that
+#   make unit | fuzz | e2e  one part of that
 
 CC	?= cc
 PYTHON	?= /usr/bin/python3
@@ -19,12 +19,13 @@ EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
 LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c
 CORE_SRCS = src/config.c src/config_intervals.c src/log.c src/plugin.c \
+	    src/smtp_parse.c \
 	    src/defaults.c src/plugins/builtin.c
 MAIN_SRCS = src/main.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini
 
-UNIT_TESTS = test_ini test_config test_log test_plugin
+UNIT_TESTS = test_ini test_config test_log test_plugin test_smtp_parse
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(CORE_SRCS)
@@ -83,9 +84,36 @@ unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
 e2e: build/asan/outpost $(TEST_PLUGINS)
 	$(PYTHON) -m pytest -q tests/e2e
 
-test: unit e2e
+test: unit fuzz e2e
 
 clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Fuzz targets (clang libFuzzer + ASan + UBSan); `make fuzz` runs each for
+# FUZZ_SECONDS, starting from tests/fuzz/corpus/<target>/.
+FUZZ_CC		= clang
+FUZZ_SECONDS	?= 10
+FUZZ_CFLAGS	= -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc -Iinclude \
+		  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini
+FUZZ_DEPS_fuzz_smtp_parse = src/smtp_parse.c src/lib/buf.c src/lib/json.c \
+		  src/lib/xmalloc.c
+FUZZ_DEPS_fuzz_ini = src/lib/ini.c src/lib/buf.c src/lib/xmalloc.c
+
+.SECONDEXPANSION:
+build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^
+
+.PHONY: fuzz
+fuzz: $(FUZZ_TARGETS:%=build/fuzz/%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus-$$t; \
+		echo "== $$t ($(FUZZ_SECONDS)s)"; \
+		build/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) \
+		    build/fuzz/corpus-$$t tests/fuzz/corpus/$$t \
+		    > build/fuzz/$$t.log 2>&1 || { cat build/fuzz/$$t.log; exit 1; }; \
+		grep '^Done' build/fuzz/$$t.log; \
+	done

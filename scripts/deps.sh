@@ -8,7 +8,7 @@ what=${1:-build}
 
 build="gcc make pkg-config libevent-dev libssl-dev libc-ares-dev"
 test="$build libcmocka-dev python3 python3-pytest python3-aiosmtpd \
-python3-dnspython nsd swaks openssl procps"
+python3-dnspython nsd swaks openssl procps clang libclang-rt-14-dev"
 
 case $what in
 build) pkgs=$build ;;
