@@ -1,0 +1,204 @@
+"""Run the real Outpost daemon for the end-to-end tests.
+
+The binary is $OUTPOST_BIN, default <repo>/build/asan/outpost (the sanitizer build). Daemon
+wraps one install directory ROOT: `outpost -i ROOT`, config files, `outpost -c ROOT` in the
+foreground with stdout+stderr appended to ROOT/outpost-stdout.log, readiness, log waits,
+signals, stop, and the check that no sanitizer reported anything.
+"""
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+DEFAULT_BIN = REPO / "build" / "asan" / "outpost"
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=23",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=24",
+}
+SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
+
+# The `ready` record in the three log formats, with or without a leading ISO timestamp:
+#   [NOTICE] [-] [core] ready
+#   level=NOTICE uuid=- source=core message=ready
+#   {"level":"NOTICE","uuid":"-","source":"core","message":"ready"}
+READY_RE = re.compile(
+    r'^(?:\d{4}-\d\d-\d\dT\S+ )?'
+    r'(?:\[NOTICE\] \[-\] \[core\] ready'
+    r'|(?:.* )?message=(?:ready|"ready")(?: .*)?'
+    r'|\{.*"message":\s*"ready".*\})\s*$')
+
+LOG_NAME = "outpost-stdout.log"
+POLL = 0.05
+REPORT_LINES = 300
+
+
+def outpost_binary():
+    """Path of the binary under test; fails the test with what to do when it is missing."""
+    path = Path(os.environ.get("OUTPOST_BIN", DEFAULT_BIN))
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(f"Outpost binary {path} not found: run `make asan` first "
+                    f"(or set OUTPOST_BIN to a built outpost)", pytrace=False)
+    return path
+
+
+def outpost_env():
+    env = dict(os.environ)
+    env.update(SANITIZER_ENV)
+    return env
+
+
+def check_sanitizers(text, what="outpost"):
+    """Fail when text holds an AddressSanitizer, LeakSanitizer or UBSan report."""
+    lines = text.splitlines()
+    for number, line in enumerate(lines):
+        if SANITIZER_RE.search(line):
+            report = "\n".join(lines[max(0, number - 5):number + REPORT_LINES])
+            pytest.fail(f"{what}: sanitizer report:\n{report}", pytrace=False)
+
+
+def run_outpost(*args, timeout=20, binary=None):
+    """Run a one-shot outpost command (--help, --version, -i ROOT, a bad config...).
+
+    Returns (rc, stdout, stderr) as text; fails the test on a sanitizer report."""
+    command = [str(binary or outpost_binary()), *map(str, args)]
+    proc = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
+                          env=outpost_env(), timeout=timeout)
+    stdout = proc.stdout.decode("utf-8", "replace")
+    stderr = proc.stderr.decode("utf-8", "replace")
+    check_sanitizers(stdout + stderr, " ".join(command))
+    return proc.returncode, stdout, stderr
+
+
+class Daemon:
+    """One Outpost install directory and the daemon running on it."""
+
+    def __init__(self, root, extra_args=(), binary=None):
+        self.root = Path(root)
+        self.extra_args = tuple(map(str, extra_args))
+        self.binary = Path(binary) if binary else outpost_binary()
+        self.log_path = self.root / LOG_NAME
+        self.proc = None
+        self._run_start = 0     # first log line of the current run
+
+    def init(self):
+        """`outpost -i ROOT`: create ROOT with its default config/."""
+        rc, out, err = run_outpost("-i", self.root, binary=self.binary)
+        assert rc == 0, f"outpost -i {self.root} exited {rc}:\n{out}{err}"
+
+    def config_path(self, name):
+        return self.root / "config" / name
+
+    def write_config(self, name, text):
+        """Write ROOT/config/<name> (replacing it); returns its path."""
+        path = self.config_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    # --- running -------------------------------------------------------------------------
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    @property
+    def exit_code(self):
+        """None while running (or never started)."""
+        return self.proc.poll() if self.proc else None
+
+    def start(self, ready=True, timeout=20):
+        """Run `outpost -c ROOT` (output appended to ROOT/outpost-stdout.log); with ready,
+        return once it logged `ready`."""
+        assert not self.running, "outpost is already running"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._run_start = len(self.lines())
+        with open(self.log_path, "ab") as log:
+            # setpriv: outpost is killed should the test process die without stopping it.
+            self.proc = subprocess.Popen(
+                ["setpriv", "--pdeathsig", "KILL",
+                 str(self.binary), "-c", str(self.root), *self.extra_args],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=outpost_env(), start_new_session=True)
+        if ready:
+            self.wait_for_log(READY_RE, timeout)
+
+    def signal(self, sig):
+        assert self.running, "outpost is not running"
+        os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout=20):
+        """SIGTERM, wait for the exit and return its code; after timeout kill -9 and fail."""
+        if not self.running:
+            return self.exit_code
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            pytest.fail(f"outpost did not exit within {timeout}s of SIGTERM; killed",
+                        pytrace=False)
+
+    def kill9(self):
+        """SIGKILL (a crash, as far as the queue is concerned); returns the exit code."""
+        if self.running:
+            self.proc.kill()
+        return self.proc.wait(10) if self.proc else None
+
+    # --- output --------------------------------------------------------------------------
+
+    def output(self):
+        """Everything outpost printed, over all runs."""
+        return self.log_path.read_bytes().decode("utf-8", "replace") \
+            if self.log_path.exists() else ""
+
+    def lines(self):
+        """Complete output lines, over all runs (a partial last line counts once the
+        process has exited)."""
+        text = self.output()
+        lines = text.split("\n")
+        tail = lines.pop()
+        if tail and not self.running:
+            lines.append(tail)
+        return lines
+
+    def mark(self):
+        """A position for wait_for_log(start=...): only lines printed after now."""
+        return len(self.lines())
+
+    def wait_for_log(self, regex, timeout=10, start=None):
+        """Wait for a line matching regex (str or compiled, re.search), from line `start`
+        (default: the start of the current run). Returns the match; fails on timeout or when
+        outpost exits first."""
+        pattern = re.compile(regex) if isinstance(regex, str) else regex
+        first = self._run_start if start is None else start
+        deadline = time.monotonic() + timeout
+        while True:
+            exited = not self.running
+            lines = self.lines()
+            for line in lines[first:]:
+                match = pattern.search(line)
+                if match:
+                    return match
+            if exited and self.proc is not None:
+                pytest.fail(f"outpost exited with {self.exit_code} before logging "
+                            f"/{pattern.pattern}/:\n{self.tail()}", pytrace=False)
+            if time.monotonic() >= deadline:
+                pytest.fail(f"no log line /{pattern.pattern}/ within {timeout}s:\n"
+                            f"{self.tail()}", pytrace=False)
+            first = max(first, len(lines))
+            time.sleep(POLL)
+
+    def tail(self, n=REPORT_LINES):
+        return "\n".join(self.output().splitlines()[-n:])
+
+    def check_sanitizers(self):
+        check_sanitizers(self.output(), f"outpost -c {self.root}")
