@@ -69,6 +69,25 @@ fail:
 	return -1;
 }
 
+/* 1 (with *err set) if dir/name exists or cannot be checked. */
+static int
+refuse_existing(const char *dir, const char *name, char **err)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	int rc = 0;
+
+	if (access(path, F_OK) == 0) {
+		*err = xasprintf("%s: already exists; refusing to overwrite it",
+		    path);
+		rc = 1;
+	} else if (errno != ENOENT) {
+		*err = xasprintf("%s: %s", path, strerror(errno));
+		rc = 1;
+	}
+	free(path);
+	return rc;
+}
+
 int
 defaults_install(const char *root, char **err)
 {
@@ -80,23 +99,12 @@ defaults_install(const char *root, char **err)
 	if (mkdirs(dir, err) != 0)
 		goto out;
 	/* Check first, so that a refusal leaves nothing half-written. */
-	for (f = default_files; f->name != NULL; f++) {
-		path = xasprintf("%s/%s", dir, f->name);
-		if (access(path, F_OK) == 0 || errno != ENOENT) {
-			*err = xasprintf("%s: already exists; refusing to "
-			    "overwrite it", path);
-			free(path);
+	for (f = default_files; f->name != NULL; f++)
+		if (refuse_existing(dir, f->name, err))
 			goto out;
-		}
-		free(path);
-	}
-	path = xasprintf("%s/me", dir);
-	if (access(path, F_OK) == 0) {
-		*err = xasprintf("%s: already exists; refusing to overwrite "
-		    "it", path);
-		free(path);
+	if (refuse_existing(dir, "me", err))
 		goto out;
-	}
+	path = xasprintf("%s/me", dir);
 	gethostname(host, sizeof(host) - 1);
 	me = xasprintf("%s\n", host);
 	rc = write_new(path, me, strlen(me), err);
