@@ -200,6 +200,7 @@ mailbox(struct slice s, int allow_utf8, int rcpt, struct smtp_addr *a,
 	    (const unsigned char *)s.p + s.len };
 	struct slice local, domain;
 	enum smtp_perr e;
+	int nonascii = 0;
 
 	e = peek(&c) == '"' ? quoted_string(&c, allow_utf8, &a->utf8) :
 	    dot_string(&c, allow_utf8, &a->utf8);
@@ -225,18 +226,18 @@ mailbox(struct slice s, int allow_utf8, int rcpt, struct smtp_addr *a,
 		    "domain too long";
 		return SMTP_P_TOO_LONG;
 	}
+	for (size_t i = 0; i < domain.len; i++)
+		if ((unsigned char)domain.p[i] >= 0x80)
+			nonascii = 1;
+	if (nonascii && !allow_utf8) {
+		*why = "non-ASCII address without SMTPUTF8";
+		return SMTP_P_UTF8;
+	}
 	if (!smtp_valid_domain(domain, allow_utf8)) {
-		for (size_t i = 0; i < domain.len; i++)
-			if ((unsigned char)domain.p[i] >= 0x80 && !allow_utf8) {
-				*why = "non-ASCII address without SMTPUTF8";
-				return SMTP_P_UTF8;
-			}
 		*why = "bad domain";
 		return SMTP_P_SYNTAX;
 	}
-	for (size_t i = 0; i < domain.len; i++)
-		if ((unsigned char)domain.p[i] >= 0x80)
-			a->utf8 = 1;
+	a->utf8 |= nonascii;
 	memcpy(a->local, local.p, local.len);
 	a->local[local.len] = '\0';
 	for (size_t i = 0; i < domain.len; i++)
@@ -268,6 +269,7 @@ smtp_parse_mail_rcpt(struct slice arg, const char *kw, int allow_utf8,
     struct smtp_addr *a, struct slice *params, const char **why)
 {
 	size_t kwlen = strlen(kw), i;
+	int rcpt = kw[0] == 'T' || kw[0] == 't';
 	struct slice path, box;
 	const char *end;
 
@@ -275,8 +277,8 @@ smtp_parse_mail_rcpt(struct slice arg, const char *kw, int allow_utf8,
 	*params = slice_of(arg.p + arg.len, 0);
 	if (arg.len <= kwlen || strncasecmp(arg.p, kw, kwlen) != 0 ||
 	    arg.p[kwlen] != ':') {
-		*why = kw[0] == 'F' || kw[0] == 'f' ? "expected FROM:<address>" :
-		    "expected TO:<address>";
+		*why = rcpt ? "expected TO:<address>" :
+		    "expected FROM:<address>";
 		return SMTP_P_SYNTAX;
 	}
 	for (i = kwlen + 1; i < arg.len && arg.p[i] == ' '; i++)
@@ -319,7 +321,7 @@ smtp_parse_mail_rcpt(struct slice arg, const char *kw, int allow_utf8,
 		*params = slice_of(t, (size_t)(aend - t));
 	}
 	if (box.len == 0) {
-		if (kw[0] == 'T' || kw[0] == 't') {
+		if (rcpt) {
 			*why = "empty recipient";
 			return SMTP_P_SYNTAX;
 		}
@@ -336,7 +338,7 @@ smtp_parse_mail_rcpt(struct slice arg, const char *kw, int allow_utf8,
 		}
 		box = slice_of(colon + 1, box.len - (size_t)(colon + 1 - box.p));
 	}
-	return mailbox(box, allow_utf8, kw[0] == 'T' || kw[0] == 't', a, why);
+	return mailbox(box, allow_utf8, rcpt, a, why);
 }
 
 enum smtp_perr
