@@ -13,19 +13,23 @@ BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) -Isrc -Iinclude -MMD -MP
 REL_CFLAGS  = -O2 -g
 ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	      -fno-sanitize-recover=all
-LIBS	= -levent -ldl -lm
+LIBS	= -levent_openssl -levent -lssl -lcrypto -lpthread -ldl -lm
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
-LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c
+LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
+	   src/lib/util.c
 CORE_SRCS = src/config.c src/config_intervals.c src/log.c src/plugin.c \
-	    src/smtp_parse.c \
-	    src/defaults.c src/plugins/builtin.c
+	    src/smtp_parse.c src/queue_fs.c \
+	    src/queue.c src/smtp_server.c src/smtp_session.c src/smtp_tx.c \
+	    src/tls.c src/defaults.c src/plugins/builtin.c \
+	    src/plugins/relay.c src/plugins/auth_flat_file.c src/plugins/tls.c
 MAIN_SRCS = src/main.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini
 
-UNIT_TESTS = test_ini test_config test_log test_plugin test_smtp_parse
+UNIT_TESTS = test_ini test_config test_log test_plugin test_smtp_parse \
+	     test_queue_fs
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(CORE_SRCS)
@@ -97,10 +101,12 @@ FUZZ_CC		= clang
 FUZZ_SECONDS	?= 10
 FUZZ_CFLAGS	= -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc -Iinclude \
 		  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini
+FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs
 FUZZ_DEPS_fuzz_smtp_parse = src/smtp_parse.c src/lib/buf.c src/lib/json.c \
 		  src/lib/xmalloc.c
 FUZZ_DEPS_fuzz_ini = src/lib/ini.c src/lib/buf.c src/lib/xmalloc.c
+FUZZ_DEPS_fuzz_queue_fs = src/queue_fs.c src/log.c src/lib/buf.c \
+		  src/lib/json.c src/lib/xmalloc.c
 
 .SECONDEXPANSION:
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*)

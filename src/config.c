@@ -223,6 +223,56 @@ core_free(struct config_core *c)
 	free(c);
 }
 
+/* connection.ini (and Haraka's older `databytes` flat file). */
+static void
+load_limits(struct loader *ld, struct config_core *c)
+{
+	struct ini *conn;
+	unsigned bytes = 26214400;
+	char *db;
+
+	c->max_line_length = 512;
+	c->max_data_line_length = 998;
+	c->max_recipients = 1000;
+	c->max_unrecognized = 10;
+	c->max_connections = 10000;
+	c->max_connections_per_ip = 0;
+	c->max_auth_failures = 3;
+	c->auth_failure_delay = 2;
+	c->smtputf8 = 1;
+	if ((db = load_flat(ld, "databytes")) != NULL) {
+		if (ini_is_integer(db) && db[0] != '-' && strlen(db) < 10)
+			bytes = (unsigned)strtoul(db, NULL, 10);
+		else
+			fail(ld, "config/databytes: expected a whole number, "
+			    "got '%s'", db);
+		free(db);
+	}
+	if ((conn = load_ini(ld, "connection.ini")) != NULL) {
+		get_uint(ld, conn, "max", "bytes", 0, 2000000000, &bytes);
+		get_uint(ld, conn, "max", "line_length", 512, 65536,
+		    &c->max_line_length);
+		get_uint(ld, conn, "max", "data_line_length", 0, 1000000,
+		    &c->max_data_line_length);
+		get_uint(ld, conn, "max", "recipients", 1, 100000,
+		    &c->max_recipients);
+		get_uint(ld, conn, "max", "unrecognized_commands", 0, 100000,
+		    &c->max_unrecognized);
+		get_uint(ld, conn, "max", "connections", 1, 1000000,
+		    &c->max_connections);
+		get_uint(ld, conn, "max", "connections_per_ip", 0, 1000000,
+		    &c->max_connections_per_ip);
+		get_uint(ld, conn, "max", "auth_failures", 1, 1000,
+		    &c->max_auth_failures);
+		get_uint(ld, conn, "auth", "failure_delay", 0, 60,
+		    &c->auth_failure_delay);
+		if (ini_has(conn, "main", "smtputf8"))
+			c->smtputf8 = ini_bool(conn, "main", "smtputf8", 1);
+		ini_free(conn);
+	}
+	c->max_bytes = bytes;
+}
+
 static struct config_core *
 load_core(struct loader *ld, const char *root)
 {
@@ -262,6 +312,9 @@ load_core(struct loader *ld, const char *root)
 	c->force_shutdown_timeout = 30;
 	if ((smtp = load_ini(ld, "smtp.ini")) != NULL) {
 		load_listen(ld, smtp, c);
+		/* Haraka's name, and the one its docs sometimes use. */
+		get_uint(ld, smtp, "main", "inactivity_time", 1, 86400,
+		    &c->inactivity_timeout);
 		get_uint(ld, smtp, "main", "inactivity_timeout", 1, 86400,
 		    &c->inactivity_timeout);
 		get_uint(ld, smtp, "main", "force_shutdown_timeout", 0, 3600,
@@ -271,6 +324,7 @@ load_core(struct loader *ld, const char *root)
 			    "outpost runs one event-driven process");
 		ini_free(smtp);
 	}
+	load_limits(ld, c);
 	return c;
 }
 

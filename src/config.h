@@ -34,6 +34,17 @@ struct config_core {
 	size_t			 nlisten;
 	unsigned		 inactivity_timeout;	/* s */
 	unsigned		 force_shutdown_timeout;	/* s */
+	/* connection.ini: inbound limits (0 = no limit where noted). */
+	size_t			 max_bytes;		/* [max] bytes: message size */
+	unsigned		 max_line_length;	/* [max] line_length: commands */
+	unsigned		 max_data_line_length;	/* [max] data_line_length */
+	unsigned		 max_recipients;	/* [max] recipients */
+	unsigned		 max_unrecognized;	/* [max] unrecognized_commands */
+	unsigned		 max_connections;	/* [max] connections */
+	unsigned		 max_connections_per_ip; /* [max] connections_per_ip, 0 */
+	unsigned		 max_auth_failures;	/* [max] auth_failures */
+	unsigned		 auth_failure_delay;	/* [auth] failure_delay, s */
+	int			 smtputf8;		/* [main] smtputf8 */
 };
 
 /* outbound.ini; reloaded while running. */

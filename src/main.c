@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,8 @@
 #include "lib/xmalloc.h"
 #include "log.h"
 #include "plugin.h"
+#include "queue.h"
+#include "smtp_server.h"
 #include "version.h"
 
 /* sysexits(3) */
@@ -41,6 +44,8 @@ struct outpost {
 	unsigned		 pending;	/* enum config_file bits */
 	struct event		*force_timer;
 	int			 stopping;
+	struct queue		*queue;
+	struct smtp_server	*server;
 };
 
 static void
@@ -48,6 +53,8 @@ usage(FILE *out)
 {
 	fprintf(out,
 	    "usage: outpost -c ROOT     run the daemon in the foreground\n"
+	    "       outpost -c ROOT --qlist   list the queued mail\n"
+	    "       outpost -c ROOT --qstat   count the queued mail\n"
 	    "       outpost -i ROOT     create ROOT with a default config/\n"
 	    "       outpost --help | --version\n"
 	    "\n"
@@ -56,8 +63,9 @@ usage(FILE *out)
 	    "\n"
 	    "Signals: HUP retries deferred mail now, TERM/INT stop cleanly,\n"
 	    "USR1 reopens log and accounting files.\n"
-	    "Exit status: 0 ok, 64 usage, 66 ROOT missing, 73 cannot create,\n"
-	    "78 configuration error.\n");
+	    "Exit status: 0 ok, 1 run-time failure (a listener or the queue\n"
+	    "directory cannot be opened), 64 usage, 66 ROOT missing, 73 cannot\n"
+	    "create, 78 configuration error.\n");
 }
 
 /* --- signals ------------------------------------------------------------ */
@@ -72,6 +80,15 @@ on_force_timeout(evutil_socket_t fd, short what, void *arg)
 	log_warn("core", NULL, "shutdown: in-flight work did not finish in "
 	    "%us; stopping now", op->cfg->core->force_shutdown_timeout);
 	event_base_loopbreak(op->base);
+}
+
+/* Every session has ended: nothing else keeps the loop busy. */
+static void
+on_sessions_done(void *arg)
+{
+	struct outpost *op = arg;
+
+	event_base_loopexit(op->base, NULL);
 }
 
 static void
@@ -98,8 +115,11 @@ shutdown_begin(struct outpost *op, const char *why)
 		event_del(op->inotify_ev);
 	if (op->reload_timer != NULL)
 		event_del(op->reload_timer);
-	/* With no delivery or session in flight, stop at once. */
-	event_base_loopexit(op->base, NULL);
+	/* Sessions finish their transaction and say 421; then stop. */
+	if (op->server != NULL)
+		smtp_server_drain(op->server, on_sessions_done, op);
+	else
+		event_base_loopexit(op->base, NULL);
 }
 
 static void
@@ -156,6 +176,8 @@ on_reload(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	config_apply_log(cfg, op->cfg);
+	if (op->server != NULL)
+		smtp_server_config(op->server, cfg);
 	for (unsigned bit = 1; bit <= CONFIG_OUTBOUND_INI; bit <<= 1)
 		if (changed & bit)
 			log_notice("core", NULL, "reloaded %s",
@@ -210,6 +232,8 @@ watch_config(struct outpost *op)
 static void
 teardown(struct outpost *op)
 {
+	smtp_server_free(op->server);
+	queue_close(op->queue);
 	plugins_unload();
 	for (size_t i = 0; i < sizeof(op->signals) / sizeof(op->signals[0]); i++)
 		if (op->signals[i] != NULL)
@@ -229,16 +253,25 @@ teardown(struct outpost *op)
 	libevent_global_shutdown();
 }
 
-static int
-run(const char *root)
+/* Thousands of sessions need thousands of descriptors. */
+static void
+raise_fd_limit(void)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
-	struct outpost op;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Checks ROOT and loads its configuration; an exit status on failure. */
+static int
+open_root(const char *root, struct config **cfg)
+{
 	struct stat st;
 	char *err = NULL;
 
-	memset(&op, 0, sizeof(op));
-	op.inotify_fd = -1;
 	if (stat(root, &st) == -1) {
 		fprintf(stderr, "outpost: %s: %s\n", root, strerror(errno));
 		return EXIT_NOINPUT;
@@ -259,19 +292,52 @@ run(const char *root)
 	}
 	free(err);
 	err = NULL;
-	log_hold(1);
-	if ((op.cfg = config_load(root, &err)) == NULL) {
+	if ((*cfg = config_load(root, &err)) == NULL) {
 		log_flush_exit();
 		fprintf(stderr, "outpost: %s\n", err);
 		free(err);
 		return EXIT_CONFIG;
 	}
+	return 0;
+}
+
+/* --qlist, --qstat: read the queue directory, change nothing. */
+static int
+queue_report(const char *root, int list)
+{
+	struct config *cfg = NULL;
+	int rc;
+
+	log_set_level(LOG_WARN);
+	if ((rc = open_root(root, &cfg)) != 0)
+		return rc;
+	rc = list ? qfs_list(cfg->core->queue_dir, stdout) :
+	    qfs_stat(cfg->core->queue_dir, stdout);
+	config_unref(cfg);
+	return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static int
+run(const char *root)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	struct outpost op;
+	char *err = NULL;
+	int rc;
+
+	memset(&op, 0, sizeof(op));
+	op.inotify_fd = -1;
+	log_hold(1);
+	if ((rc = open_root(root, &op.cfg)) != 0)
+		return rc;
 	config_apply_log(op.cfg, NULL);
 	log_emit(LOG_NOTICE, "core", NULL, (struct log_field[]){
 	    LF_INT("pid", getpid()), LF_STR("root", root) }, 2,
 	    "Starting outpost %s", OUTPOST_VERSION);
 
 	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit shows as EFBIG (452), not as a fatal signal. */
+	signal(SIGXFSZ, SIG_IGN);
 	if ((op.base = event_base_new()) == NULL) {
 		fprintf(stderr, "outpost: cannot create the event loop\n");
 		teardown(&op);
@@ -286,6 +352,17 @@ run(const char *root)
 	}
 	plugins_attach_log();
 	log_hold(0);
+	raise_fd_limit();
+	if ((op.queue = queue_open(op.base, op.cfg->core->queue_dir,
+	    &err)) == NULL ||
+	    (op.server = smtp_server_start(op.base, op.cfg, op.queue,
+	    &err)) == NULL) {
+		log_crit("core", NULL, "%s", err);
+		fprintf(stderr, "outpost: %s\n", err);
+		free(err);
+		teardown(&op);
+		return EXIT_FAILURE;
+	}
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		op.signals[i] = evsignal_new(op.base, sigs[i], on_signal, &op);
 		evsignal_add(op.signals[i], NULL);
@@ -318,10 +395,12 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "qlist", no_argument, NULL, 'L' },
+		{ "qstat", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *run_root = NULL, *init = NULL;
-	int ch;
+	int ch, report = 0;
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":c:i:hV", longopts, NULL)) != -1) {
@@ -338,6 +417,10 @@ main(int argc, char **argv)
 		case 'V':
 			printf("outpost %s\n", OUTPOST_VERSION);
 			return EXIT_SUCCESS;
+		case 'L':
+		case 'S':
+			report = ch;
+			break;
 		case ':':
 			fprintf(stderr, "outpost: option -%c needs a ROOT "
 			    "directory\n", optopt);
@@ -363,5 +446,11 @@ main(int argc, char **argv)
 		    "Try 'outpost --help'.\n");
 		return EXIT_USAGE;
 	}
+	if (report && run_root == NULL) {
+		fprintf(stderr, "outpost: --qlist and --qstat need -c ROOT\n");
+		return EXIT_USAGE;
+	}
+	if (report)
+		return queue_report(run_root, report == 'L');
 	return init != NULL ? init_root(init) : run(run_root);
 }

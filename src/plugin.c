@@ -497,6 +497,57 @@ op_call_log(const struct op_call *c)
 	return c->hook == OP_HOOK_LOG ? c->args : NULL;
 }
 
+const struct op_txn *
+op_call_txn(const struct op_call *c)
+{
+	return c->hook == OP_HOOK_QUEUE_OUTBOUND ||
+	    c->hook == OP_HOOK_PRE_SEND_TRANS_EMAIL ? c->args : NULL;
+}
+
+const char *
+op_txn_uuid(const struct op_txn *t)
+{
+	return t->uuid;
+}
+
+const char *
+op_txn_mail_from(const struct op_txn *t)
+{
+	return t->mail_from;
+}
+
+unsigned
+op_txn_rcpt_count(const struct op_txn *t)
+{
+	return t->nrcpts;
+}
+
+const char *
+op_txn_rcpt(const struct op_txn *t, unsigned i)
+{
+	return i < t->nrcpts ? t->rcpts[i] : NULL;
+}
+
+const char *
+op_txn_remote_ip(const struct op_txn *t)
+{
+	return t->remote_ip;
+}
+
+const char *
+op_txn_helo(const struct op_txn *t)
+{
+	return t->helo;
+}
+
+const char *
+op_txn_message(const struct op_txn *t, unsigned long *len)
+{
+	if (len != NULL)
+		*len = t->msglen;
+	return t->msg;
+}
+
 static void
 start(enum op_hook hook, const void *args, int sync, hook_done_fn done,
     void *arg)

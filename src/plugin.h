@@ -44,6 +44,18 @@ void		 plugins_attach_log(void);
 const char	*hook_name(enum op_hook);
 const char	*code_name(int code);
 
+/* The argument block of the transaction hooks (op_call_txn). */
+struct op_txn {
+	const char	 *uuid;
+	const char	 *mail_from;
+	const char	**rcpts;
+	unsigned	  nrcpts;
+	const char	 *remote_ip;
+	const char	 *helo;
+	const char	 *msg;
+	unsigned long	  msglen;
+};
+
 /* Built-in plugins: a NULL-terminated table, with aliases. */
 struct builtin_plugin {
 	const char		*name;

@@ -107,6 +107,22 @@ struct op_log_record {
 };
 const struct op_log_record *op_call_log(const struct op_call *);
 
+/* The transaction of OP_HOOK_QUEUE_OUTBOUND and OP_HOOK_PRE_SEND_TRANS_EMAIL
+ * (NULL for other hooks). queue_outbound: OP_OK means the plugin took the
+ * message itself (the client gets 250); OP_DENY/OP_DENYDISCONNECT 550;
+ * OP_DENYSOFT/OP_DENYSOFTDISCONNECT 450; OP_CONT queues it for delivery.
+ * pre_send_trans_email's answer is ignored. */
+struct op_txn;
+const struct op_txn *op_call_txn(const struct op_call *);
+const char	*op_txn_uuid(const struct op_txn *);
+const char	*op_txn_mail_from(const struct op_txn *);	/* "" for <> */
+unsigned	 op_txn_rcpt_count(const struct op_txn *);
+const char	*op_txn_rcpt(const struct op_txn *, unsigned i);
+const char	*op_txn_remote_ip(const struct op_txn *);
+const char	*op_txn_helo(const struct op_txn *);
+/* Headers, empty line, body; CRLF line ends; not dot-stuffed. */
+const char	*op_txn_message(const struct op_txn *, unsigned long *len);
+
 /* --- anywhere ------------------------------------------------------- */
 
 /* Log through Outpost's logger; source is the plugin's name. */

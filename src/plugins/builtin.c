@@ -5,7 +5,11 @@
 #include <stddef.h>
 
 #include "plugin.h"
+#include "plugins/builtin.h"
 
 const struct builtin_plugin builtin_plugins[] = {
+	{ "relay", NULL, &relay_plugin },
+	{ "auth/flat_file", "auth_flat_file", &auth_flat_file_plugin },
+	{ "tls", NULL, &tls_plugin },
 	{ NULL, NULL, NULL }
 };

@@ -1,0 +1,94 @@
+/* util: identifiers, dates, base64. */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <openssl/evp.h>
+
+#include "lib/util.h"
+
+void
+uuid_v4(char out[UUID_LEN + 1])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char r[16];
+	size_t got = 0;
+	char *o = out;
+
+	while (got < sizeof(r)) {
+		ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+
+		if (n > 0)
+			got += (size_t)n;
+	}
+	r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+	r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hex[r[i] >> 4];
+		*o++ = hex[r[i] & 15];
+	}
+	*o = '\0';
+}
+
+void
+date_rfc5322(char *out, size_t size, time_t t)
+{
+	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu",
+	    "Fri", "Sat" };
+	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+	long off;
+
+	localtime_r(&t, &tm);
+	off = tm.tm_gmtoff / 60;
+	snprintf(out, size, "%s, %02d %s %04d %02d:%02d:%02d %c%02ld%02ld",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    off < 0 ? '-' : '+', (off < 0 ? -off : off) / 60,
+	    (off < 0 ? -off : off) % 60);
+}
+
+void
+base64_encode(struct buf *out, const void *p, size_t len)
+{
+	size_t need = 4 * ((len + 2) / 3);
+
+	buf_reserve(out, need + 1);
+	EVP_EncodeBlock((unsigned char *)out->p + out->len, p, (int)len);
+	out->len += need;
+	out->p[out->len] = '\0';
+}
+
+int
+base64_decode(struct buf *out, const char *s, size_t len)
+{
+	size_t pad = 0;
+	int n;
+
+	if (len % 4 != 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '=') {
+			if (i < len - 2)
+				return -1;
+			pad++;
+		} else if (pad || !((c >= 'A' && c <= 'Z') ||
+		    (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '+' || c == '/'))
+			return -1;
+	}
+	buf_reserve(out, len / 4 * 3 + 1);
+	n = EVP_DecodeBlock((unsigned char *)out->p + out->len,
+	    (const unsigned char *)s, (int)len);
+	if (n < 0 || (size_t)n < pad)
+		return -1;
+	out->len += (size_t)n - pad;
+	out->p[out->len] = '\0';
+	return 0;
+}

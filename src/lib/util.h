@@ -1,0 +1,27 @@
+/*
+ * util: small helpers shared by the roles — random identifiers, RFC 5322
+ * dates, base64 (OpenSSL's codec with strict input checks).
+ */
+#ifndef OUTPOST_UTIL_H
+#define OUTPOST_UTIL_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "lib/buf.h"
+
+#define UUID_LEN	36
+
+/* A random (version 4) UUID, upper-case like Haraka's, NUL-terminated. */
+void	 uuid_v4(char out[UUID_LEN + 1]);
+
+/* "Sat, 21 Nov 2026 09:05:01 +0100": RFC 5322, local time. */
+void	 date_rfc5322(char *out, size_t size, time_t);
+
+/* Appends the base64 of p/len to out. */
+void	 base64_encode(struct buf *out, const void *p, size_t len);
+/* Decodes s/len (padding required, no whitespace) into out; -1 if s is
+ * not valid base64. */
+int	 base64_decode(struct buf *out, const char *s, size_t len);
+
+#endif

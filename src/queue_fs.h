@@ -1,0 +1,102 @@
+/*
+ * queue_fs: queue entries on disk. One entry is one file <queue_dir>/<id>
+ * holding a versioned header (envelope and delivery state), the message,
+ * and an end marker (docs/queue-format.md). This module encodes and
+ * decodes that image, scans the directory at start-up and lists it for
+ * --qlist/--qstat; the durable commit (temp file, fsync, rename, directory
+ * fsync, shared rounds) is queue.c's.
+ */
+#ifndef OUTPOST_QUEUE_FS_H
+#define OUTPOST_QUEUE_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/buf.h"
+
+#define QFS_VERSION		1
+#define QFS_TMP_PREFIX		"tmp."		/* being written; removed at start-up */
+#define QFS_ERROR_PREFIX	"error."	/* corrupt entries, set aside */
+#define QFS_ID_MAX		128
+#define QFS_FILE_MAX		((size_t)1 << 30)	/* larger files are refused */
+
+/* Envelope flags. */
+#define QE_SMTPUTF8	0x01	/* MAIL FROM ... SMTPUTF8 */
+#define QE_8BITMIME	0x02	/* BODY=8BITMIME */
+#define QE_ALL		(QE_SMTPUTF8 | QE_8BITMIME)	/* others are refused */
+
+enum qrcpt_state {
+	QRCPT_PENDING = 0,	/* still to deliver (new, or deferred) */
+	QRCPT_DELIVERED,
+	QRCPT_BOUNCED
+};
+
+struct qrcpt {
+	char		*addr;		/* mailbox without <>, as received */
+	enum qrcpt_state state;
+	char		*reason;	/* last result text, NULL when none */
+};
+
+struct qentry {
+	char		*id;		/* <conn-uuid>.<txn>.<n>: the file name */
+	char		*domain;	/* lower-case recipient domain */
+	char		*mail_from;	/* "" for the null sender <> */
+	unsigned	 flags;		/* QE_* */
+	struct qrcpt	*rcpts;
+	size_t		 nrcpts;
+	int64_t		 queue_time;	/* ms since the epoch */
+	int64_t		 next_attempt;	/* ms since the epoch */
+	unsigned	 attempts;	/* temporary failures so far */
+	char		*helo;		/* the submitting client's HELO/EHLO name */
+	char		*client_ip;	/* and its address */
+	char		*last_error;	/* NULL when none */
+	/* The message (headers, empty line, body; CRLF; not dot-stuffed):
+	 * where it sits in the file image, and its length. */
+	size_t		 msg_offset;
+	size_t		 msg_len;
+};
+
+/* Frees everything e owns (not e itself). */
+void	 qentry_clear(struct qentry *);
+
+/* Appends the complete file image of e, with the message msg/len, to out.
+ * e->msg_offset/msg_len are ignored. */
+void	 qfs_encode(const struct qentry *, const char *msg, size_t len,
+	    struct buf *out);
+
+/* Parses a file image. 0 with *e filled (msg_offset/msg_len locate the
+ * message in data), or -1 with a static one-line reason in *why; e owns
+ * nothing then. Never reads outside data[0..len). */
+int	 qfs_decode(const char *data, size_t len, struct qentry *e,
+	    const char **why);
+
+/* Reads and decodes one entry file. On success 0, and *msg (when not NULL)
+ * gets the malloc'd message. -1 with *why (static or errno text) else. */
+int	 qfs_read(const char *path, struct qentry *e, char **msg,
+	    size_t *msglen, const char **why);
+
+/* True when name is a valid entry id (what qfs_encode accepts). */
+int	 qfs_valid_id(const char *name);
+
+/* CRC-32C (Castagnoli) of data, continuing from crc (0 to start): the
+ * checksum in the end marker. */
+uint32_t qfs_crc32c(uint32_t crc, const void *data, size_t len);
+
+/*
+ * Start-up scan of dir (created 0700 if missing): temp files are removed
+ * (WARN), unreadable or corrupt entries renamed to error.<name> (ERROR line
+ * naming the file and the reason), error.* files skipped (counted), every
+ * valid entry handed to fn (which takes ownership of *e). Returns the
+ * number of entries loaded, or -1 when dir is unusable (*err malloc'd).
+ */
+typedef void (*qfs_entry_fn)(struct qentry *, void *arg);
+long	 qfs_scan(const char *dir, qfs_entry_fn, void *arg, char **err);
+
+/* --qlist: one line per entry (id, domain, recipients, attempts, next
+ * attempt, last error); --qstat: counts. Return 0, or -1 after printing
+ * the reason to stderr. */
+int	 qfs_list(const char *dir, FILE *out);
+int	 qfs_stat(const char *dir, FILE *out);
+
+#endif
