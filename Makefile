@@ -26,7 +26,8 @@ CORE_SRCS = src/config.c src/config_intervals.c src/log.c src/plugin.c \
 	    src/plugins/relay.c src/plugins/auth_flat_file.c src/plugins/tls.c
 MAIN_SRCS = src/main.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
-	config/outbound.ini
+	config/outbound.ini config/connection.ini config/relay.ini \
+	config/relay_acl_allow config/tls.ini config/auth_flat_file.ini
 
 UNIT_TESTS = test_ini test_config test_log test_plugin test_smtp_parse \
 	     test_queue_fs
@@ -80,7 +81,8 @@ build/asan/tests/plugins/%.so: tests/plugins/%.c include/outpost/plugin.h
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -fPIC -shared -o $@ $<
 
-TEST_PLUGINS = build/asan/tests/plugins/log_capture.so
+TEST_PLUGINS = build/asan/tests/plugins/log_capture.so \
+	       build/asan/tests/plugins/queue_verdict.so
 
 unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
 	@set -e; for t in $^; do echo "== $$t"; $$t; done

@@ -1,19 +1,24 @@
 #!/bin/sh
 # Installs the Debian 12 packages Outpost needs: `deps.sh build` for
-# building and running, `deps.sh test` for that plus the test tools.
+# building and running, `deps.sh test` for that plus the test tools,
+# `deps.sh bench` for building plus Postfix (smtp-source, smtp-sink and the
+# reference smtpd used by bench/accept.sh).
 # Package scripts are kept from starting system daemons (nsd, postfix):
-# the tests start their own servers on loopback.
+# the tests and the benchmark start their own servers on loopback.
 set -eu
 what=${1:-build}
 
 build="gcc make pkg-config libevent-dev libssl-dev libc-ares-dev"
 test="$build libcmocka-dev python3 python3-pytest python3-aiosmtpd \
-python3-dnspython nsd swaks openssl procps clang libclang-rt-14-dev"
+python3-dnspython nsd swaks libio-socket-ssl-perl libnet-ssleay-perl \
+libdigest-hmac-perl libauthen-sasl-perl openssl procps clang libclang-rt-14-dev"
+bench="$build postfix procps"
 
 case $what in
 build) pkgs=$build ;;
 test) pkgs=$test ;;
-*) echo "usage: $0 build|test" >&2; exit 64 ;;
+bench) pkgs=$bench ;;
+*) echo "usage: $0 build|test|bench" >&2; exit 64 ;;
 esac
 
 missing=
@@ -21,7 +26,29 @@ for p in $pkgs; do
 	dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' ||
 		missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+
+# Debian's postfix must not stay running (nor listen on port 25): the
+# benchmark runs its own private instance. Idempotent; done on every
+# `deps.sh bench`, after any install.
+stop_system_postfix() {
+	[ "$what" = bench ] || return 0
+	command -v postfix >/dev/null 2>&1 || return 0
+	if command -v systemctl >/dev/null 2>&1; then
+		systemctl disable postfix >/dev/null 2>&1 || true
+		if [ -d /run/systemd/system ]; then
+			systemctl stop postfix >/dev/null 2>&1 || true
+		fi
+	fi
+	if [ -f /etc/postfix/main.cf ] && postfix status >/dev/null 2>&1; then
+		postfix stop >/dev/null 2>&1 || true
+	fi
+	return 0
+}
+
+if [ -z "$missing" ]; then
+	stop_system_postfix
+	exit 0
+fi
 
 # Keep installed services stopped (invoke-rc.d honours policy-rc.d).
 policy=/usr/sbin/policy-rc.d
@@ -35,3 +62,4 @@ trap '[ -n "$created" ] && rm -f $policy' EXIT
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends $missing
+stop_system_postfix

@@ -61,7 +61,9 @@ struct qentry {
 void	 qentry_clear(struct qentry *);
 
 /* Appends the complete file image of e, with the message msg/len, to out.
- * e->msg_offset/msg_len are ignored. */
+ * e->msg_offset/msg_len are ignored. Nothing is checked: e must be
+ * decodable (qfs_valid_id(id), a domain, >= 1 recipient with an address,
+ * only QE_ALL flags); negative times are written as 0. */
 void	 qfs_encode(const struct qentry *, const char *msg, size_t len,
 	    struct buf *out);
 

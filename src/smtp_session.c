@@ -82,6 +82,7 @@ struct smtp_session {
 	char			*auth_user;
 	unsigned		 unknown;	/* unrecognised commands */
 	unsigned		 auth_failures;
+	unsigned		 close_checks;
 	unsigned		 txns;
 	enum sasl		 sasl;
 	char			*sasl_user;
@@ -889,6 +890,34 @@ on_read(struct bufferevent *bev, void *arg)
 	session_unref(s);
 }
 
+/* Bytes not yet handed to the kernel: under TLS, the filter's output
+ * moves to the socket bufferevent's before it is written. */
+static size_t
+output_pending(struct smtp_session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+
+	if (under != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+	return n;
+}
+
+static void
+on_close_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct timeval tv = { 0, 20000 };
+
+	(void)fd;
+	(void)what;
+	if (output_pending(s) > 0 && s->close_checks++ < 500) {
+		evtimer_add(s->delay, &tv);
+		return;
+	}
+	end(s);
+}
+
 static void
 on_write(struct bufferevent *bev, void *arg)
 {
@@ -896,8 +925,17 @@ on_write(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (s->state == S_CLOSING) {
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+			return;
+		if (output_pending(s) == 0) {
 			end(s);
+			return;
+		}
+		/* TLS: wait (bounded, 10 s) for the socket to take the rest. */
+		if (s->delay == NULL) {
+			s->delay = evtimer_new(s->ctx.base, on_close_check, s);
+			on_close_check(-1, 0, s);
+		}
 		return;
 	}
 	/* Replies drained below the mark: read again. */

@@ -93,6 +93,7 @@ buf_release(struct buf *b)
 	char *p;
 
 	buf_reserve(b, 0);
+	b->p[b->len] = '\0';
 	p = b->p;
 	b->p = NULL;
 	b->len = b->cap = 0;

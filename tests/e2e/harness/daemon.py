@@ -8,11 +8,14 @@ signals, stop, and the check that no sanitizer reported anything.
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from .util import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 DEFAULT_BIN = REPO / "build" / "asan" / "outpost"
@@ -83,12 +86,49 @@ class Daemon:
         self.binary = Path(binary) if binary else outpost_binary()
         self.log_path = self.root / LOG_NAME
         self.proc = None
+        self.host, self.port = "127.0.0.1", 2525
         self._run_start = 0     # first log line of the current run
 
     def init(self):
-        """`outpost -i ROOT`: create ROOT with its default config/."""
+        """`outpost -i ROOT`: create ROOT with its default config/, listening on a free
+        loopback port (self.port) instead of the default 2525."""
         rc, out, err = run_outpost("-i", self.root, binary=self.binary)
         assert rc == 0, f"outpost -i {self.root} exited {rc}:\n{out}{err}"
+        self.listen(self.host, free_port(self.host))
+
+    def listen(self, host, port):
+        """Point smtp.ini's listen at host:port (one address)."""
+        self.host, self.port = host, port
+        path = self.config_path("smtp.ini")
+        text = path.read_text() if path.exists() else "[main]\n"
+        literal = f"[{host}]" if ":" in host else host
+        text = re.sub(r"^listen=.*$", f"listen={literal}:{port}", text, flags=re.M)
+        if not re.search(r"^listen=", text, re.M):
+            text = text.replace("[main]\n", f"[main]\nlisten={literal}:{port}\n", 1)
+        path.write_text(text)
+
+    @property
+    def queue_dir(self):
+        return self.root / "queue"
+
+    def queue_files(self):
+        """Names of the committed queue entries (not temp or set-aside files)."""
+        if not self.queue_dir.exists():
+            return []
+        return sorted(p.name for p in self.queue_dir.iterdir()
+                      if not p.name.startswith(("tmp.", "error.")))
+
+    def wait_ready_to_accept(self, timeout=10):
+        """Wait until the SMTP port accepts connections."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection((self.host, self.port), timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() >= deadline:
+                    pytest.fail(f"nothing accepts on {self.host}:{self.port}", pytrace=False)
+                time.sleep(POLL)
 
     def config_path(self, name):
         return self.root / "config" / name
