@@ -30,7 +30,7 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/relay_acl_allow config/tls.ini config/auth_flat_file.ini
 
 UNIT_TESTS = test_ini test_config test_log test_plugin test_smtp_parse \
-	     test_queue_fs
+	     test_queue_fs test_smtp_tx
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(CORE_SRCS)

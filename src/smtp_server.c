@@ -62,6 +62,16 @@ reception_get(void)
 	return &policy;
 }
 
+int
+auth_method_allowed(unsigned methods, unsigned method, int tls, int loopback)
+{
+	if (!(methods & method))
+		return 0;
+	if ((method & (AUTH_PLAIN | AUTH_LOGIN)) && !tls && !loopback)
+		return 0;
+	return 1;
+}
+
 void
 reception_set_relay(relay_fn fn, void *data)
 {

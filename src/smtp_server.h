@@ -36,6 +36,11 @@ struct auth_backend {
 /* Answers whether a client address may relay (the relay plugin). */
 typedef int (*relay_fn)(const struct sockaddr *, void *data);
 
+/* Whether an AUTH method may be offered: configured, and PLAIN or LOGIN
+ * (clear-text passwords) only under TLS or to a loopback client. */
+int	 auth_method_allowed(unsigned methods, unsigned method, int tls,
+	    int loopback);
+
 void	 reception_set_relay(relay_fn, void *data);
 void	 reception_set_auth(const struct auth_backend *);	/* NULL: none */
 void	 reception_set_tls(SSL_CTX *);		/* referenced; NULL: none */

@@ -237,12 +237,14 @@ auth_offered(const struct smtp_session *s, unsigned method)
 {
 	const struct auth_backend *a = reception_get()->auth;
 
-	if (a == NULL || !(a->methods & method) || s->auth_user != NULL)
+	if (a == NULL || s->auth_user != NULL)
 		return 0;
-	/* Clear-text passwords only under TLS or from this host. */
-	if ((method & (AUTH_PLAIN | AUTH_LOGIN)) && !s->tls && !s->loopback)
-		return 0;
-	return 1;
+	/* Any of the methods asked for. */
+	for (unsigned m = AUTH_PLAIN; m <= AUTH_CRAM_MD5; m <<= 1)
+		if ((method & m) && auth_method_allowed(a->methods, m, s->tls,
+		    s->loopback))
+			return 1;
+	return 0;
 }
 
 static void
