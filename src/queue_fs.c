@@ -266,7 +266,7 @@ frame(const char *data, size_t len, size_t *hdr, size_t *body, size_t *blen)
 	    "unsupported version 6", "unsupported version 7",
 	    "unsupported version 8", "unsupported version 9" };
 	const size_t ml = sizeof(MAGIC) - 1;
-	struct slice l, key, val;
+	struct slice l, key, val = { NULL, 0 };
 	size_t pos = 0, end;
 	uint64_t n;
 	uint32_t crc;
@@ -389,7 +389,8 @@ parse_header(const char *data, size_t pos, size_t end, struct qentry *e)
 	size_t cap = 0, i;
 
 	while (next_line(data, end, &pos, &l) == 0) {
-		split(l, &key, &val);		/* checked by frame() */
+		if (split(l, &key, &val) == -1)	/* frame() checked */
+			return "malformed header line";
 		for (i = 0; i < NFIELDS && !slice_eq(key, fields[i].key); i++)
 			;
 		if (i == NFIELDS)
@@ -411,7 +412,7 @@ parse_header(const char *data, size_t pos, size_t end, struct qentry *e)
 int
 qfs_decode(const char *data, size_t len, struct qentry *e, const char **why)
 {
-	size_t hdr, body, blen;
+	size_t hdr = 0, body = 0, blen = 0;
 
 	memset(e, 0, sizeof(*e));
 	if ((*why = frame(data, len, &hdr, &body, &blen)) != NULL)
@@ -635,8 +636,15 @@ qfs_scan(const char *dir, qfs_entry_fn fn, void *arg, char **err)
 				break;
 			}
 			free(e);
-			if (errnum != ENOENT &&		/* ENOENT: removed meanwhile */
-			    set_aside(dir, names[i], why) == 0)
+			if (errnum == ENOENT)		/* removed meanwhile */
+				break;
+			if (errnum != 0) {
+				/* Unreadable is not corrupt: leave it. */
+				log_error("core", NULL, "queue: %s: cannot read: "
+				    "%s; left in place", names[i], why);
+				break;
+			}
+			if (set_aside(dir, names[i], why) == 0)
 				aside++;
 			break;
 		default:
