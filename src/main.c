@@ -441,13 +441,13 @@ main(int argc, char **argv)
 		    "Try 'outpost --help'.\n", argv[optind]);
 		return EXIT_USAGE;
 	}
+	if (report && run_root == NULL) {
+		fprintf(stderr, "outpost: --qlist and --qstat need -c ROOT\n");
+		return EXIT_USAGE;
+	}
 	if ((run_root != NULL) == (init != NULL)) {
 		fprintf(stderr, "outpost: give exactly one of -c ROOT or -i ROOT\n"
 		    "Try 'outpost --help'.\n");
-		return EXIT_USAGE;
-	}
-	if (report && run_root == NULL) {
-		fprintf(stderr, "outpost: --qlist and --qstat need -c ROOT\n");
 		return EXIT_USAGE;
 	}
 	if (report)

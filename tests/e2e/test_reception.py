@@ -785,3 +785,28 @@ def test_sigterm_says_421_to_idle_clients_and_finishes_a_transaction(server):
         idle.close()
         busy.close()
     assert len(server.queue_files()) == 1
+
+
+# --- --qlist / --qstat ----------------------------------------------------------------------------
+
+def test_qlist_and_qstat_read_the_queue(server):
+    from harness.daemon import run_outpost
+    first = QUEUED.match(send_raw(server, rcpts=("ok-1@multi.test", "ok-2@single.test"))).group(1)
+    second = QUEUED.match(send_raw(server, sender="")).group(1)
+    (server.queue_dir / "error.BROKEN.1.1").write_bytes(b"junk")
+    rc, out, err = run_outpost("-c", server.root, "--qlist")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert any(line.startswith(f"{first}.1 multi.test rcpts=1 attempts=0 next=")
+               and "from=<sender@client.test> to=<ok-1@multi.test>" in line for line in lines)
+    assert any(line.startswith(f"{first}.2 single.test rcpts=1 ") for line in lines)
+    assert any(line.startswith(f"{second}.1 multi.test ") and "from=<>" in line
+               for line in lines)
+    assert lines[-1].startswith("-- 3 entries, 3 recipients (3 pending)")
+    rc, out, err = run_outpost("-c", server.root, "--qstat")
+    assert rc == 0, err
+    stats = dict(line.split(" ", 1) for line in out.splitlines())
+    assert (stats["entries"], stats["recipients"], stats["recipients_pending"],
+            stats["set_aside"], stats["deferred"]) == ("3", "3", "3", "1", "0")
+    rc, out, err = run_outpost("--qstat")
+    assert rc == 64 and "need -c ROOT" in err
