@@ -33,7 +33,7 @@ enum qrcpt_state {
 };
 
 struct qrcpt {
-	char		*addr;		/* mailbox without <>, as received */
+	char		*addr;		/* mailbox without <>; domain lower-cased */
 	enum qrcpt_state state;
 	char		*reason;	/* last result text, NULL when none */
 };
