@@ -21,7 +21,8 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c
 CORE_SRCS = src/config.c src/config_intervals.c src/log.c src/plugin.c \
 	    src/smtp_parse.c src/queue_fs.c \
-	    src/queue.c src/smtp_server.c src/smtp_session.c src/smtp_tx.c \
+	    src/queue.c src/smtp_server.c src/smtp_session.c src/smtp_auth.c \
+	    src/smtp_tx.c \
 	    src/tls.c src/defaults.c src/plugins/builtin.c \
 	    src/plugins/relay.c src/plugins/auth_flat_file.c src/plugins/tls.c
 MAIN_SRCS = src/main.c

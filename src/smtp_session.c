@@ -35,79 +35,25 @@
 #include "queue.h"
 #include "smtp_parse.h"
 #include "smtp_session.h"
+#include "smtp_session_priv.h"
 #include "smtp_tx.h"
 
 #define OUT_HIGH	(256 * 1024)	/* stop reading while replies pile up */
 #define AUTH_LINE_MAX	12288		/* RFC 4954 4 */
-
-enum state {
-	S_HELO,		/* before EHLO/HELO */
-	S_IDLE,		/* no transaction */
-	S_MAIL,		/* after MAIL */
-	S_RCPT,		/* after a RCPT */
-	S_DATA,		/* reading the message */
-	S_AUTH,		/* reading a SASL response */
-	S_TLS,		/* TLS handshake */
-	S_WAIT,		/* a hook, the queue, or a delay */
-	S_CLOSING	/* flushing the last reply */
-};
 
 static const char *const state_names[] = {
 	"helo", "idle", "mail", "rcpt", "data", "auth", "tls", "wait",
 	"closing"
 };
 
-enum sasl { SASL_NONE, SASL_PLAIN, SASL_LOGIN_USER, SASL_LOGIN_PASS,
-	SASL_CRAM };
-
-struct smtp_session {
-	unsigned		 refs;
-	enum state		 state;
-	struct session_ctx	 ctx;
-	struct bufferevent	*bev;
-	char			 uuid[UUID_LEN + 1];
-	char			 ip[INET6_ADDRSTRLEN];
-	struct sockaddr_storage	 sa;
-	int			 loopback;
-	int			 acl_relay;	/* the relay plugin's answer */
-	int			 relaying;
-	int			 hook_pending;	/* a hook holds view and tx */
-	struct op_txn		 view;
-	int			 esmtp;
-	int			 tls;
-	int			 draining;
-	int			 ended;
-	int			 discarding;	/* the rest of a too-long line */
-	char			*helo;
-	char			*auth_user;
-	unsigned		 unknown;	/* unrecognised commands */
-	unsigned		 auth_failures;
-	unsigned		 close_checks;
-	unsigned		 txns;
-	enum sasl		 sasl;
-	char			*sasl_user;
-	char			*challenge;
-	struct event		*delay;
-	struct smtp_tx		*tx;
-};
-
 static void	 process(struct smtp_session *);
 static void	 session_unref(struct smtp_session *);
-static void	 auth_abort(struct smtp_session *);
-static void	 auth_response(struct smtp_session *, struct slice);
-static void	 cmd_auth(struct smtp_session *, struct slice);
 static void	 set_callbacks(struct smtp_session *);
 
 /* --- plumbing ---------------------------------------------------------------- */
 
-static const struct config_core *
-core(const struct smtp_session *s)
-{
-	return s->ctx.cfg->core;
-}
-
-static void
-enter_state(struct smtp_session *s, enum state new)
+void
+session_enter(struct smtp_session *s, enum state new)
 {
 	if (s->state != new)
 		log_protocol("core", s->uuid, "state %s -> %s",
@@ -115,12 +61,12 @@ enter_state(struct smtp_session *s, enum state new)
 	s->state = new;
 }
 
-static void
-reply(struct smtp_session *s, const char *fmt, ...)
+void
+session_reply(struct smtp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void
-reply(struct smtp_session *s, const char *fmt, ...)
+void
+session_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	va_list ap;
@@ -142,10 +88,10 @@ reply(struct smtp_session *s, const char *fmt, ...)
 }
 
 /* Ends the session once the pending output is written. */
-static void
-close_after_flush(struct smtp_session *s)
+void
+session_close(struct smtp_session *s)
 {
-	enter_state(s, S_CLOSING);
+	session_enter(s, S_CLOSING);
 	bufferevent_disable(s->bev, EV_READ);
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
 	bufferevent_enable(s->bev, EV_WRITE);
@@ -186,25 +132,25 @@ session_unref(struct smtp_session *s)
 	free(s);
 }
 
-/* Parks the session: no input is read until resume(). */
-static void
-wait_begin(struct smtp_session *s)
+/* Parks the session: no input is read until session_resume(). */
+void
+session_wait(struct smtp_session *s)
 {
-	enter_state(s, S_WAIT);
+	session_enter(s, S_WAIT);
 	bufferevent_disable(s->bev, EV_READ);
 }
 
-static void
-resume(struct smtp_session *s, enum state st)
+void
+session_resume(struct smtp_session *s, enum state st)
 {
 	if (s->ended)
 		return;
 	if (s->draining && st != S_CLOSING && st != S_TLS) {
-		reply(s, "421 4.3.2 %s Service shutting down", core(s)->me);
-		close_after_flush(s);
+		session_reply(s, "421 4.3.2 %s Service shutting down", session_core(s)->me);
+		session_close(s);
 		return;
 	}
-	enter_state(s, st);
+	session_enter(s, st);
 	bufferevent_enable(s->bev, EV_READ);
 	s->refs++;
 	process(s);
@@ -232,21 +178,6 @@ forget_client(struct smtp_session *s)
 
 /* --- commands --------------------------------------------------------------- */
 
-static int
-auth_offered(const struct smtp_session *s, unsigned method)
-{
-	const struct auth_backend *a = reception_get()->auth;
-
-	if (a == NULL || s->auth_user != NULL)
-		return 0;
-	/* Any of the methods asked for. */
-	for (unsigned m = AUTH_PLAIN; m <= AUTH_CRAM_MD5; m <<= 1)
-		if ((method & m) && auth_method_allowed(a->methods, m, s->tls,
-		    s->loopback))
-			return 1;
-	return 0;
-}
-
 static void
 cmd_helo(struct smtp_session *s, struct slice arg, int esmtp)
 {
@@ -258,24 +189,24 @@ cmd_helo(struct smtp_session *s, struct slice arg, int esmtp)
 		if (name.p[i] == ' ' || name.p[i] == '\t')
 			name.len = i;
 	if (name.len == 0) {
-		reply(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" :
+		session_reply(s, "501 5.5.4 Syntax: %s hostname", esmtp ? "EHLO" :
 		    "HELO");
 		return;
 	}
 	forget_client(s);
 	s->helo = xstrndup(name.p, name.len);
 	s->esmtp = esmtp;
-	enter_state(s, S_IDLE);
+	session_enter(s, S_IDLE);
 	if (!esmtp) {
-		reply(s, "250 %s Hello %s [%s]", core(s)->me, s->helo, s->ip);
+		session_reply(s, "250 %s Hello %s [%s]", session_core(s)->me, s->helo, s->ip);
 		return;
 	}
-	buf_printf(&b, "250-%s Hello %s [%s]\r\n", core(s)->me, s->helo,
+	buf_printf(&b, "250-%s Hello %s [%s]\r\n", session_core(s)->me, s->helo,
 	    s->ip);
 	buf_adds(&b, "250-PIPELINING\r\n250-8BITMIME\r\n");
-	if (core(s)->smtputf8)
+	if (session_core(s)->smtputf8)
 		buf_adds(&b, "250-SMTPUTF8\r\n");
-	buf_printf(&b, "250-SIZE %zu\r\n", core(s)->max_bytes);
+	buf_printf(&b, "250-SIZE %zu\r\n", session_core(s)->max_bytes);
 	if (r->tls != NULL && !s->tls)
 		buf_adds(&b, "250-STARTTLS\r\n");
 	if (auth_offered(s, AUTH_PLAIN | AUTH_LOGIN | AUTH_CRAM_MD5)) {
@@ -289,7 +220,7 @@ cmd_helo(struct smtp_session *s, struct slice arg, int esmtp)
 		buf_adds(&b, "\r\n");
 	}
 	buf_adds(&b, "250 ENHANCEDSTATUSCODES");
-	reply(s, "%s", b.p);
+	session_reply(s, "%s", b.p);
 	buf_free(&b);
 }
 
@@ -320,19 +251,19 @@ cmd_mail(struct smtp_session *s, struct slice arg)
 	enum smtp_perr e;
 	unsigned flags = 0;
 	size_t n, size = 0;
-	int utf8 = s->esmtp && core(s)->smtputf8;
+	int utf8 = s->esmtp && session_core(s)->smtputf8;
 
 	if ((e = smtp_parse_mail_rcpt(arg, "FROM", utf8, &a, &params, &why))) {
-		reply(s, "%s", perr_reply(e, 1));
+		session_reply(s, "%s", perr_reply(e, 1));
 		return;
 	}
 	if ((e = smtp_parse_params(params, utf8, p, &n, &why))) {
-		reply(s, "%s", e == SMTP_P_TOO_MANY ? perr_reply(e, 1) :
+		session_reply(s, "%s", e == SMTP_P_TOO_MANY ? perr_reply(e, 1) :
 		    "501 5.5.4 Bad parameter syntax");
 		return;
 	}
 	if (n > 0 && !s->esmtp) {
-		reply(s, "555 5.5.4 Parameters need EHLO");
+		session_reply(s, "555 5.5.4 Parameters need EHLO");
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -347,28 +278,28 @@ cmd_mail(struct smtp_session *s, struct slice arg)
 			if (slice_caseeq(v, "8BITMIME"))
 				flags |= QE_8BITMIME;
 		} else if (slice_caseeq(p[i].key, "SMTPUTF8") && v.p == NULL &&
-		    core(s)->smtputf8) {
+		    session_core(s)->smtputf8) {
 			flags |= QE_SMTPUTF8;
 		} else if (slice_caseeq(p[i].key, "AUTH") && v.p != NULL) {
 			/* RFC 4954 5: accepted, not relied upon. */
 		} else {
-			reply(s, "555 5.5.4 Unsupported parameter %.*s",
+			session_reply(s, "555 5.5.4 Unsupported parameter %.*s",
 			    (int)p[i].key.len, p[i].key.p);
 			return;
 		}
 	}
 	if (a.utf8 && !(flags & QE_SMTPUTF8)) {
-		reply(s, "%s", perr_reply(SMTP_P_UTF8, 1));
+		session_reply(s, "%s", perr_reply(SMTP_P_UTF8, 1));
 		return;
 	}
-	if (core(s)->max_bytes && size > core(s)->max_bytes) {
-		reply(s, "552 5.3.4 Message size exceeds fixed maximum message "
-		    "size (%zu bytes)", core(s)->max_bytes);
+	if (session_core(s)->max_bytes && size > session_core(s)->max_bytes) {
+		session_reply(s, "552 5.3.4 Message size exceeds fixed maximum message "
+		    "size (%zu bytes)", session_core(s)->max_bytes);
 		return;
 	}
 	s->tx = tx_new(s->uuid, ++s->txns, &a, flags);
-	enter_state(s, S_MAIL);
-	reply(s, "250 2.1.0 Sender <%s> OK", tx_mail_from(s->tx));
+	session_enter(s, S_MAIL);
+	session_reply(s, "250 2.1.0 Sender <%s> OK", tx_mail_from(s->tx));
 }
 
 static void
@@ -383,47 +314,47 @@ cmd_rcpt(struct smtp_session *s, struct slice arg)
 	int utf8 = tx_flags(s->tx) & QE_SMTPUTF8;
 
 	if ((e = smtp_parse_mail_rcpt(arg, "TO", utf8, &a, &params, &why))) {
-		reply(s, "%s", perr_reply(e, 0));
+		session_reply(s, "%s", perr_reply(e, 0));
 		return;
 	}
 	if ((e = smtp_parse_params(params, utf8, p, &n, &why))) {
-		reply(s, "501 5.5.4 Bad parameter syntax");
+		session_reply(s, "501 5.5.4 Bad parameter syntax");
 		return;
 	}
 	if (n > 0) {
-		reply(s, "555 5.5.4 Unsupported parameter %.*s",
+		session_reply(s, "555 5.5.4 Unsupported parameter %.*s",
 		    (int)p[0].key.len, p[0].key.p);
 		return;
 	}
 	if (a.domain[0] == '\0') {
-		reply(s, "550 5.1.3 <%s>: a recipient needs a domain", a.local);
+		session_reply(s, "550 5.1.3 <%s>: a recipient needs a domain", a.local);
 		return;
 	}
 	if (!s->relaying) {
 		log_info("core", s->uuid, "relaying denied ip=%s rcpt=%s@%s",
 		    s->ip, a.local, a.domain);
-		reply(s, "550 5.7.1 Relaying denied");
+		session_reply(s, "550 5.7.1 Relaying denied");
 		return;
 	}
-	if (tx_rcpt_count(s->tx) >= core(s)->max_recipients) {
-		reply(s, "452 4.5.3 Too many recipients");
+	if (tx_rcpt_count(s->tx) >= session_core(s)->max_recipients) {
+		session_reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
 	tx_add_rcpt(s->tx, &a);
-	enter_state(s, S_RCPT);
-	reply(s, "250 2.1.5 Recipient <%s@%s> OK", a.local, a.domain);
+	session_enter(s, S_RCPT);
+	session_reply(s, "250 2.1.5 Recipient <%s@%s> OK", a.local, a.domain);
 }
 
 static void
 cmd_data(struct smtp_session *s, struct slice arg)
 {
 	if (arg.len) {
-		reply(s, "501 5.5.4 DATA takes no parameters");
+		session_reply(s, "501 5.5.4 DATA takes no parameters");
 		return;
 	}
-	tx_data_begin(s->tx, core(s)->max_bytes, core(s)->max_data_line_length);
-	enter_state(s, S_DATA);
-	reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	tx_data_begin(s->tx, session_core(s)->max_bytes, session_core(s)->max_data_line_length);
+	session_enter(s, S_DATA);
+	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
 
 static void
@@ -434,18 +365,18 @@ cmd_starttls(struct smtp_session *s, struct slice arg)
 	SSL *ssl;
 
 	if (ctx == NULL || s->tls) {
-		reply(s, "502 5.5.1 STARTTLS not available");
+		session_reply(s, "502 5.5.1 STARTTLS not available");
 		return;
 	}
 	if (arg.len) {
-		reply(s, "501 5.5.4 STARTTLS takes no parameters");
+		session_reply(s, "501 5.5.4 STARTTLS takes no parameters");
 		return;
 	}
 	if ((ssl = SSL_new(ctx)) == NULL) {
-		reply(s, "454 4.7.0 TLS not available due to temporary reason");
+		session_reply(s, "454 4.7.0 TLS not available due to temporary reason");
 		return;
 	}
-	reply(s, "220 2.0.0 Ready to start TLS");
+	session_reply(s, "220 2.0.0 Ready to start TLS");
 	/* RFC 3207 5: nothing the client sent behind STARTTLS counts. */
 	evbuffer_drain(bufferevent_get_input(s->bev),
 	    evbuffer_get_length(bufferevent_get_input(s->bev)));
@@ -453,7 +384,7 @@ cmd_starttls(struct smtp_session *s, struct slice arg)
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (tls == NULL) {
 		SSL_free(ssl);
-		close_after_flush(s);
+		session_close(s);
 		return;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
@@ -464,7 +395,7 @@ cmd_starttls(struct smtp_session *s, struct slice arg)
 	s->auth_user = NULL;
 	s->relaying = s->acl_relay;
 	s->refs++;	/* released by the handshake's outcome */
-	enter_state(s, S_TLS);
+	session_enter(s, S_TLS);
 }
 
 static void
@@ -472,30 +403,30 @@ cmd_rset(struct smtp_session *s, struct slice arg)
 {
 	(void)arg;
 	tx_reset(s);
-	enter_state(s, s->helo != NULL ? S_IDLE : S_HELO);
-	reply(s, "250 2.0.0 Reset state");
+	session_enter(s, s->helo != NULL ? S_IDLE : S_HELO);
+	session_reply(s, "250 2.0.0 Reset state");
 }
 
 static void
 cmd_noop(struct smtp_session *s, struct slice arg)
 {
 	(void)arg;
-	reply(s, "250 2.0.0 OK");
+	session_reply(s, "250 2.0.0 OK");
 }
 
 static void
 cmd_quit(struct smtp_session *s, struct slice arg)
 {
 	(void)arg;
-	reply(s, "221 2.0.0 %s closing connection", core(s)->me);
-	close_after_flush(s);
+	session_reply(s, "221 2.0.0 %s closing connection", session_core(s)->me);
+	session_close(s);
 }
 
 static void
 cmd_vrfy(struct smtp_session *s, struct slice arg)
 {
 	(void)arg;
-	reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and "
+	session_reply(s, "252 2.5.0 Cannot VRFY user, but will accept message and "
 	    "attempt delivery");
 }
 
@@ -503,7 +434,7 @@ static void
 cmd_help(struct smtp_session *s, struct slice arg)
 {
 	(void)arg;
-	reply(s, "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT\r\n"
+	session_reply(s, "214-2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT\r\n"
 	    "214-2.0.0 VRFY HELP STARTTLS AUTH\r\n"
 	    "214 2.0.0 End of HELP info");
 }
@@ -512,7 +443,7 @@ static void
 cmd_unimplemented(struct smtp_session *s, struct slice arg)
 {
 	(void)arg;
-	reply(s, "502 5.5.1 Command not implemented");
+	session_reply(s, "502 5.5.1 Command not implemented");
 }
 
 /* What a command needs, checked before it runs. */
@@ -535,7 +466,7 @@ static const struct command {
 	{ SMTP_VRFY, 0, cmd_vrfy },
 	{ SMTP_HELP, 0, cmd_help },
 	{ SMTP_STARTTLS, NEED_HELO | NEED_NO_TX, cmd_starttls },
-	{ SMTP_AUTH, NEED_HELO | NEED_NO_TX, cmd_auth },
+	{ SMTP_AUTH, NEED_HELO | NEED_NO_TX, auth_command },
 	{ SMTP_EXPN, 0, cmd_unimplemented },
 	{ SMTP_BDAT, 0, cmd_unimplemented },
 };
@@ -543,15 +474,15 @@ static const struct command {
 static void
 unrecognised(struct smtp_session *s, const char *text)
 {
-	unsigned max = core(s)->max_unrecognized;
+	unsigned max = session_core(s)->max_unrecognized;
 
 	if (max && ++s->unknown > max) {
-		reply(s, "421 4.7.0 %s Too many unrecognized commands, closing "
-		    "connection", core(s)->me);
-		close_after_flush(s);
+		session_reply(s, "421 4.7.0 %s Too many unrecognized commands, closing "
+		    "connection", session_core(s)->me);
+		session_close(s);
 		return;
 	}
-	reply(s, "%s", text);
+	session_reply(s, "%s", text);
 }
 
 static void
@@ -578,13 +509,13 @@ command(struct smtp_session *s, struct slice line)
 		return;
 	}
 	if ((cmd->need & NEED_HELO) && s->helo == NULL)
-		reply(s, "503 5.5.1 Send EHLO/HELO first");
+		session_reply(s, "503 5.5.1 Send EHLO/HELO first");
 	else if ((cmd->need & NEED_NO_TX) && s->tx != NULL)
-		reply(s, "503 5.5.1 Not allowed during a mail transaction");
+		session_reply(s, "503 5.5.1 Not allowed during a mail transaction");
 	else if ((cmd->need & NEED_MAIL) && s->tx == NULL)
-		reply(s, "503 5.5.1 Need MAIL command");
+		session_reply(s, "503 5.5.1 Need MAIL command");
 	else if ((cmd->need & NEED_RCPT) && tx_rcpt_count(s->tx) == 0)
-		reply(s, "503 5.5.1 Need RCPT command (no valid recipients)");
+		session_reply(s, "503 5.5.1 Need RCPT command (no valid recipients)");
 	else
 		cmd->run(s, c.arg);
 }
@@ -601,18 +532,18 @@ commit_done(void *arg, int err)
 	if (err == 0) {
 		log_info("core", s->uuid, "queued %s from=<%s> rcpts=%zu",
 		    uuid, tx_mail_from(s->tx), tx_rcpt_count(s->tx));
-		reply(s, "250 2.0.0 Message Queued (%s)", uuid);
+		session_reply(s, "250 2.0.0 Message Queued (%s)", uuid);
 	} else if (err == ENOSPC || err == EDQUOT || err == EFBIG) {
 		log_error("core", s->uuid, "queue: %s not queued: %s", uuid,
 		    strerror(err));
-		reply(s, "452 4.3.1 Insufficient system storage");
+		session_reply(s, "452 4.3.1 Insufficient system storage");
 	} else {
 		log_error("core", s->uuid, "queue: %s not queued: %s", uuid,
 		    strerror(err));
-		reply(s, "451 4.3.0 Queue write error, try again later");
+		session_reply(s, "451 4.3.0 Queue write error, try again later");
 	}
 	tx_reset(s);
-	resume(s, S_IDLE);
+	session_resume(s, S_IDLE);
 }
 
 static void
@@ -672,30 +603,30 @@ queue_outbound_done(void *arg, int code, const char *msg)
 		enqueue(s);
 		break;
 	case OP_OK:
-		reply(s, "250 2.0.0 %s", msg ? msg : "Message Queued");
+		session_reply(s, "250 2.0.0 %s", msg ? msg : "Message Queued");
 		log_info("core", s->uuid, "%s: taken by a queue_outbound "
 		    "plugin", tx_uuid(s->tx));
 		tx_reset(s);
-		resume(s, S_IDLE);
+		session_resume(s, S_IDLE);
 		break;
 	case OP_DENY:
 	case OP_DENYDISCONNECT:
-		reply(s, "550 5.7.1 %s", msg ? msg : "Message denied");
+		session_reply(s, "550 5.7.1 %s", msg ? msg : "Message denied");
 		tx_reset(s);
 		if (code == OP_DENYDISCONNECT)
-			close_after_flush(s);
+			session_close(s);
 		else
-			resume(s, S_IDLE);
+			session_resume(s, S_IDLE);
 		break;
 	default:
 		/* DENYSOFT, DENYSOFTDISCONNECT, and any other answer. */
-		reply(s, "450 4.7.1 %s", msg ? msg :
+		session_reply(s, "450 4.7.1 %s", msg ? msg :
 		    "Message denied temporarily");
 		tx_reset(s);
 		if (code == OP_DENYSOFTDISCONNECT)
-			close_after_flush(s);
+			session_close(s);
 		else
-			resume(s, S_IDLE);
+			session_resume(s, S_IDLE);
 		break;
 	}
 	session_unref(s);
@@ -731,17 +662,17 @@ data_end(struct smtp_session *s)
 	case TX_DATA_BARE:
 		log_notice("core", s->uuid, "refused: bare CR or LF in DATA "
 		    "ip=%s", s->ip);
-		reply(s, "550 5.6.0 Message contains a bare CR or LF; lines "
+		session_reply(s, "550 5.6.0 Message contains a bare CR or LF; lines "
 		    "must end with CRLF (RFC 5321 2.3.8)");
 		goto refused;
 	case TX_DATA_LONG_LINE:
-		reply(s, "550 5.6.0 Message has a line longer than %u "
+		session_reply(s, "550 5.6.0 Message has a line longer than %u "
 		    "characters (RFC 5322 2.1.1)",
-		    core(s)->max_data_line_length);
+		    session_core(s)->max_data_line_length);
 		goto refused;
 	case TX_DATA_TOO_BIG:
-		reply(s, "552 5.3.4 Message size exceeds fixed maximum message "
-		    "size (%zu bytes)", core(s)->max_bytes);
+		session_reply(s, "552 5.3.4 Message size exceeds fixed maximum message "
+		    "size (%zu bytes)", session_core(s)->max_bytes);
 		goto refused;
 	}
 	if (s->tls && (ssl = bufferevent_openssl_get_ssl(s->bev)) != NULL)
@@ -750,11 +681,11 @@ data_end(struct smtp_session *s)
 	ti.helo = s->helo;
 	ti.ip = s->ip;
 	ti.v6 = s->sa.ss_family == AF_INET6;
-	ti.me = core(s)->me;
+	ti.me = session_core(s)->me;
 	ti.protocol = protocol_name(s);
 	ti.tls = cipher[0] ? cipher : NULL;
 	tx_add_trace(s->tx, &ti);
-	wait_begin(s);
+	session_wait(s);
 	tx_view(s->tx, &s->view, s->ip, s->helo);
 	s->hook_pending = 1;
 	s->refs++;	/* released by queue_outbound_done */
@@ -762,10 +693,10 @@ data_end(struct smtp_session *s)
 	return;
 refused:
 	tx_reset(s);
-	enter_state(s, S_IDLE);
+	session_enter(s, S_IDLE);
 	if (s->draining) {
-		reply(s, "421 4.3.2 %s Service shutting down", core(s)->me);
-		close_after_flush(s);
+		session_reply(s, "421 4.3.2 %s Service shutting down", session_core(s)->me);
+		session_close(s);
 	}
 }
 
@@ -859,12 +790,12 @@ process(struct smtp_session *s)
 		    s->state != S_AUTH)
 			break;
 		if (!read_line(s, in, s->state == S_AUTH ? AUTH_LINE_MAX :
-		    core(s)->max_line_length - 2, &line, &toolong))
+		    session_core(s)->max_line_length - 2, &line, &toolong))
 			break;
 		if (toolong) {
-			reply(s, "500 5.5.2 Line too long (limit %u octets)",
+			session_reply(s, "500 5.5.2 Line too long (limit %u octets)",
 			    s->state == S_AUTH ? AUTH_LINE_MAX :
-			    core(s)->max_line_length);
+			    session_core(s)->max_line_length);
 			if (s->state == S_AUTH)
 				auth_abort(s);
 			continue;
@@ -963,7 +894,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		s->tls = 1;
 		log_info("core", s->uuid, "TLS established: %s %s",
 		    SSL_get_version(ssl), SSL_get_cipher_name(ssl));
-		resume(s, S_HELO);
+		session_resume(s, S_HELO);
 		session_unref(s);
 		return;
 	}
@@ -974,9 +905,9 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		}
 		log_info("core", s->uuid, "timeout ip=%s in state %s", s->ip,
 		    state_names[s->state]);
-		reply(s, "421 4.4.2 %s Timeout, closing connection",
-		    core(s)->me);
-		close_after_flush(s);
+		session_reply(s, "421 4.4.2 %s Timeout, closing connection",
+		    session_core(s)->me);
+		session_close(s);
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -995,247 +926,11 @@ on_event(struct bufferevent *bev, short what, void *arg)
 static void
 set_callbacks(struct smtp_session *s)
 {
-	struct timeval tv = { (time_t)core(s)->inactivity_timeout, 0 };
+	struct timeval tv = { (time_t)session_core(s)->inactivity_timeout, 0 };
 
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-}
-
-/* --- AUTH (RFC 4954): PLAIN, LOGIN, CRAM-MD5 ------------------------------------ */
-
-static void
-auth_clear(struct smtp_session *s)
-{
-	s->sasl = SASL_NONE;
-	free(s->sasl_user);
-	s->sasl_user = NULL;
-	free(s->challenge);
-	s->challenge = NULL;
-}
-
-static void
-auth_abort(struct smtp_session *s)
-{
-	auth_clear(s);
-	enter_state(s, S_IDLE);
-}
-
-static void
-auth_success(struct smtp_session *s, const char *user)
-{
-	s->auth_user = xstrdup(user);
-	s->relaying = 1;
-	log_info("core", s->uuid, "AUTH succeeded user=%s ip=%s", user, s->ip);
-	auth_clear(s);
-	enter_state(s, S_IDLE);
-	reply(s, "235 2.7.0 Authentication successful");
-}
-
-static void
-on_auth_delay(evutil_socket_t fd, short what, void *arg)
-{
-	struct smtp_session *s = arg;
-
-	(void)fd;
-	(void)what;
-	event_free(s->delay);
-	s->delay = NULL;
-	reply(s, "535 5.7.8 Authentication credentials invalid");
-	if (s->auth_failures >= core(s)->max_auth_failures) {
-		reply(s, "421 4.7.0 %s Too many failed authentications, "
-		    "closing connection", core(s)->me);
-		close_after_flush(s);
-		return;
-	}
-	resume(s, S_IDLE);
-}
-
-/* A failed attempt: answered after a delay, and counted. */
-static void
-auth_failure(struct smtp_session *s, const char *user)
-{
-	struct timeval tv = { (time_t)core(s)->auth_failure_delay, 0 };
-
-	s->auth_failures++;
-	log_notice("core", s->uuid, "AUTH failed user=%s ip=%s (%u)",
-	    user ? user : "", s->ip, s->auth_failures);
-	auth_clear(s);
-	wait_begin(s);
-	s->delay = evtimer_new(s->ctx.base, on_auth_delay, s);
-	evtimer_add(s->delay, &tv);
-}
-
-static void
-auth_plain(struct smtp_session *s, const struct buf *b)
-{
-	const struct auth_backend *a = reception_get()->auth;
-	const char *authz = b->p, *user, *pass, *end = b->p + b->len;
-
-	/* authzid NUL authcid NUL passwd */
-	user = memchr(authz, '\0', b->len);
-	pass = user ? memchr(user + 1, '\0', (size_t)(end - user - 1)) : NULL;
-	if (pass == NULL || memchr(pass + 1, '\0', (size_t)(end - pass - 1))) {
-		auth_abort(s);
-		reply(s, "501 5.5.2 Malformed PLAIN response");
-		return;
-	}
-	user++;
-	pass++;
-	if (*authz && strcmp(authz, user) != 0) {
-		auth_failure(s, user);
-		return;
-	}
-	if (a->check_plain(a->data, user, pass))
-		auth_success(s, user);
-	else
-		auth_failure(s, user);
-}
-
-static void
-auth_cram(struct smtp_session *s, const struct buf *b)
-{
-	const struct auth_backend *a = reception_get()->auth;
-	char *sp = strrchr(b->p, ' '), *user;
-
-	if (sp == NULL || strlen(b->p) != b->len) {
-		auth_abort(s);
-		reply(s, "501 5.5.2 Malformed CRAM-MD5 response");
-		return;
-	}
-	user = xstrndup(b->p, (size_t)(sp - b->p));
-	if (a->check_cram(a->data, user, s->challenge, sp + 1))
-		auth_success(s, user);
-	else
-		auth_failure(s, user);
-	free(user);
-}
-
-/* One client line during the SASL exchange. */
-static void
-auth_response(struct smtp_session *s, struct slice line)
-{
-	const struct auth_backend *a = reception_get()->auth;
-	struct buf b = BUF_INIT;
-
-	if (line.len == 1 && line.p[0] == '*') {
-		auth_abort(s);
-		reply(s, "501 5.0.0 Authentication cancelled");
-		return;
-	}
-	if (base64_decode(&b, line.p, line.len) == -1) {
-		auth_abort(s);
-		reply(s, "501 5.5.2 Cannot decode the response");
-		goto done;
-	}
-	buf_addc(&b, '\0');	/* an empty response decodes to "" */
-	b.len--;
-	switch (s->sasl) {
-	case SASL_PLAIN:
-		auth_plain(s, &b);
-		break;
-	case SASL_LOGIN_USER:
-		if (strlen(b.p) != b.len) {
-			auth_abort(s);
-			reply(s, "501 5.5.2 Malformed user name");
-			break;
-		}
-		s->sasl_user = xstrdup(b.p);
-		s->sasl = SASL_LOGIN_PASS;
-		reply(s, "334 UGFzc3dvcmQ6");
-		break;
-	case SASL_LOGIN_PASS:
-		if (strlen(b.p) == b.len &&
-		    a->check_plain(a->data, s->sasl_user, b.p)) {
-			char *user = xstrdup(s->sasl_user);
-
-			auth_success(s, user);
-			free(user);
-		} else
-			auth_failure(s, s->sasl_user);
-		break;
-	case SASL_CRAM:
-		auth_cram(s, &b);
-		break;
-	case SASL_NONE:
-		break;
-	}
-done:
-	buf_free(&b);
-}
-
-static void
-cmd_auth(struct smtp_session *s, struct slice arg)
-{
-	struct slice mech = slice_trim(arg), initial = { NULL, 0 };
-	const char *sp = memchr(mech.p, ' ', mech.len);
-	unsigned method;
-
-	if (sp != NULL) {
-		initial = slice_trim(slice_of(sp + 1,
-		    (size_t)(mech.p + mech.len - sp - 1)));
-		mech.len = (size_t)(sp - mech.p);
-	}
-	if (s->auth_user != NULL) {
-		reply(s, "503 5.5.1 Already authenticated");
-		return;
-	}
-	if (slice_caseeq(mech, "PLAIN"))
-		method = AUTH_PLAIN;
-	else if (slice_caseeq(mech, "LOGIN"))
-		method = AUTH_LOGIN;
-	else if (slice_caseeq(mech, "CRAM-MD5"))
-		method = AUTH_CRAM_MD5;
-	else
-		method = 0;
-	if (reception_get()->auth == NULL || !s->esmtp) {
-		reply(s, "503 5.5.1 AUTH not available");
-		return;
-	}
-	if (method == 0 || !(reception_get()->auth->methods & method)) {
-		reply(s, "504 5.5.4 Unrecognized authentication type");
-		return;
-	}
-	if (!auth_offered(s, method)) {
-		reply(s, "538 5.7.11 Encryption required for requested "
-		    "authentication mechanism");
-		return;
-	}
-	enter_state(s, S_AUTH);
-	switch (method) {
-	case AUTH_PLAIN:
-		s->sasl = SASL_PLAIN;
-		if (initial.len)
-			auth_response(s, initial);
-		else
-			reply(s, "334 ");
-		break;
-	case AUTH_LOGIN:
-		s->sasl = SASL_LOGIN_USER;
-		if (initial.len)
-			auth_response(s, initial);
-		else
-			reply(s, "334 VXNlcm5hbWU6");
-		break;
-	default: {
-		struct buf b = BUF_INIT;
-		char r[UUID_LEN + 1];
-
-		if (initial.len) {
-			auth_abort(s);
-			reply(s, "501 5.5.2 CRAM-MD5 takes no initial response");
-			return;
-		}
-		uuid_v4(r);
-		s->challenge = xasprintf("<%.8s.%lld@%s>", r,
-		    (long long)time(NULL), core(s)->me);
-		s->sasl = SASL_CRAM;
-		base64_encode(&b, s->challenge, strlen(s->challenge));
-		reply(s, "334 %s", b.p);
-		buf_free(&b);
-		break;
-	}
-	}
 }
 
 /* --- life cycle ------------------------------------------------------------------ */
@@ -1291,8 +986,8 @@ smtp_session_new(const struct session_ctx *ctx, int fd,
 	set_callbacks(s);
 	log_info("core", s->uuid, "connect ip=%s relaying=%s", s->ip,
 	    s->relaying ? "yes" : "no");
-	enter_state(s, S_HELO);
-	reply(s, "220 %s ESMTP Outpost ready", core(s)->me);
+	session_enter(s, S_HELO);
+	session_reply(s, "220 %s ESMTP Outpost ready", session_core(s)->me);
 	return s;
 }
 
@@ -1308,12 +1003,12 @@ smtp_session_drain(struct smtp_session *s)
 	case S_MAIL:
 	case S_RCPT:
 	case S_AUTH:
-		reply(s, "421 4.3.2 %s Service shutting down", core(s)->me);
+		session_reply(s, "421 4.3.2 %s Service shutting down", session_core(s)->me);
 		tx_reset(s);
-		close_after_flush(s);
+		session_close(s);
 		break;
 	default:
-		/* DATA, a commit, TLS: after it, in resume(). */
+		/* DATA, a commit, TLS: after it, in session_resume(). */
 		break;
 	}
 }
