@@ -634,6 +634,19 @@ def test_tls_min_version(tls_server, tls_material):
     assert QUEUED.match(send_raw(tls_server))
 
 
+@pytest.mark.parametrize("ini, error", [
+    ("[main]\nciphers=NO-SUCH-CIPHER\n", "config/tls.ini:2: ciphers: no usable cipher in "
+     "'NO-SUCH-CIPHER'"),
+    ("[main]\nminVersion=SSLv3\n", "config/tls.ini:2: minVersion: expected TLSv1, TLSv1.1, "
+     "TLSv1.2 or TLSv1.3, got 'SSLv3'"),
+])
+def test_tls_ini_errors_stop_start_up(tls_server, ini, error):
+    tls_server.write_config("tls.ini", ini)
+    tls_server.start(ready=False)
+    assert tls_server.proc.wait(20) == 78
+    assert error in tls_server.output()
+
+
 def test_tls_plugin_without_a_key_stops_start_up(daemon):
     daemon.write_config("plugins", "tls\n")
     daemon.start(ready=False)
