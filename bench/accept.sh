@@ -1,0 +1,490 @@
+#!/bin/bash
+# bench/accept.sh: accept rate into a durable queue, on loopback.
+#
+# Postfix's smtp-source sends the same load (BENCH_SESSIONS parallel
+# sessions, BENCH_MESSAGES messages of BENCH_SIZE bytes, one recipient
+# each) to three servers in turn and times each run with the wall clock:
+#   smtp-sink  Postfix's test sink, no queue at all: the ceiling
+#   outpost    build/outpost; answers 250 only after the entry is fsync'd
+#   postfix    a private Postfix instance in a temp dir; smtpd + cleanup
+#              write every message into its queue (fsync'd), where it sits
+#              on hold: nothing is delivered
+# then prints messages, seconds and messages/s for each, the ratios
+# Outpost/smtp-sink and Outpost/Postfix, and whether the targets
+# (>= 0.5 x smtp-sink, >= 3 x Postfix) are met. It reports; it does not
+# fail on a missed target. Exit status: 0 when every selected target ran,
+# 1 when one failed (its row says why), 69 when a tool is missing.
+#
+# Knobs (environment):
+#   BENCH_MESSAGES  messages per target (20000)
+#   BENCH_SESSIONS  parallel SMTP sessions (50)
+#   BENCH_SIZE      message payload in bytes, headers not included (2048)
+#   BENCH_REUSE     1: send every message of a session over one connection
+#                   (smtp-source -d); 0: one connection per message (0)
+#   BENCH_TARGETS   which targets, in order ("sink outpost postfix")
+#   BENCH_TIMEOUT   seconds one load run may take before it is killed (600)
+#   BENCH_TMPDIR    where the temp dir (queues) goes (${TMPDIR:-/tmp}); put
+#                   it on the disk you mean to measure, not on tmpfs, where
+#                   the postfix user can reach it
+#   BENCH_KEEP      1: keep the temp dir (queues, logs) and say where (0)
+#   OUTPOST_BIN     the Outpost binary (build/outpost, built if missing)
+#
+# Everything listens on 127.0.0.1 on free ports (never 25); every wait is
+# bounded; an EXIT trap stops whatever was started (smtp-sink, outpost, the
+# private Postfix) and removes the temp dir.
+
+set -u
+export LC_ALL=C
+
+cd "$(dirname "$0")/.." || exit 1
+REPO=$PWD
+
+MESSAGES=${BENCH_MESSAGES:-20000}
+SESSIONS=${BENCH_SESSIONS:-50}
+SIZE=${BENCH_SIZE:-2048}
+REUSE=${BENCH_REUSE:-0}
+TARGETS=${BENCH_TARGETS:-sink outpost postfix}
+RUN_TIMEOUT=${BENCH_TIMEOUT:-600}
+KEEP=${BENCH_KEEP:-0}
+OUTPOST=${OUTPOST_BIN:-$REPO/build/outpost}
+
+SENDER=bench@example.test
+RCPT=user@example.test
+HELO=bench.example.test
+
+die() { echo "accept.sh: $*" >&2; exit 69; }
+note() { echo "accept.sh: $*" >&2; }
+
+for v in MESSAGES SESSIONS SIZE RUN_TIMEOUT; do
+	case ${!v} in
+	'' | *[!0-9]*) die "BENCH_$v must be a positive integer (got '${!v}')" ;;
+	esac
+	[ "${!v}" -gt 0 ] || die "BENCH_$v must be > 0"
+done
+for t in $TARGETS; do
+	case $t in sink | outpost | postfix) ;;
+	*) die "BENCH_TARGETS: unknown target '$t' (sink, outpost, postfix)" ;;
+	esac
+done
+
+PATH=$PATH:/usr/sbin:/usr/lib/postfix/sbin
+for tool in smtp-source smtp-sink postfix postconf timeout; do
+	command -v $tool >/dev/null 2>&1 ||
+		die "$tool not found: run ./scripts/deps.sh bench (as root)"
+done
+[ "$(id -u)" -eq 0 ] || die "run as root (Postfix's master and smtp-sink -u need it)"
+id postfix >/dev/null 2>&1 || die "no user 'postfix': run ./scripts/deps.sh bench"
+
+# --- temp dir and cleanup -------------------------------------------------
+
+WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/outpost-bench.XXXXXX") ||
+	die "cannot create a temp dir"
+chmod 755 "$WORK"	# the postfix user must reach the private queue
+
+LOAD_PID=
+SINK_PID=
+OUTPOST_PID=
+PF_DIR=
+
+# Waits up to $2 tenths of a second for pid $1 to exit; 0 when it did.
+wait_exit() {
+	local i=0
+	while kill -0 "$1" 2>/dev/null; do
+		[ $i -ge "$2" ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
+
+# Stops the background child $1 (TERM, then KILL after $2 tenths of a s).
+stop_child() {
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	if ! wait_exit "$pid" "$2"; then
+		note "pid $pid did not stop on SIGTERM; killing it"
+		kill -KILL "$pid" 2>/dev/null
+		wait_exit "$pid" 50
+	fi
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# Pids of the processes of the private Postfix: every Postfix daemon
+# inherits MAIL_CONFIG=<its config dir> from master.
+postfix_pids() {
+	local f pid
+	[ -n "$PF_DIR" ] || return 0
+	for f in /proc/[0-9]*/environ; do
+		grep -qzxF "MAIL_CONFIG=$PF_DIR/etc" "$f" 2>/dev/null || continue
+		pid=${f#/proc/}
+		echo "${pid%/environ}"
+	done
+	return 0
+}
+
+stop_postfix() {
+	local pids i
+	[ -n "$PF_DIR" ] && [ -d "$PF_DIR/etc" ] || return 0
+	[ -n "$(postfix_pids)" ] || return 0
+	timeout 60 postfix -c "$PF_DIR/etc" stop >>"$PF_DIR/control.log" 2>&1
+	for i in $(seq 1 100); do
+		pids=$(postfix_pids)
+		[ -z "$pids" ] && return 0
+		sleep 0.1
+	done
+	note "private Postfix did not stop; aborting it"
+	timeout 30 postfix -c "$PF_DIR/etc" abort >>"$PF_DIR/control.log" 2>&1
+	sleep 0.5
+	pids=$(postfix_pids)
+	# shellcheck disable=SC2086
+	[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	trap - EXIT INT TERM HUP
+	stop_child "$LOAD_PID" 60
+	LOAD_PID=
+	stop_child "$SINK_PID" 50
+	SINK_PID=
+	stop_child "$OUTPOST_PID" 400
+	OUTPOST_PID=
+	stop_postfix
+	PF_DIR=
+	if [ "$KEEP" = 1 ]; then
+		note "kept $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# --- ports ----------------------------------------------------------------
+
+USED_PORTS=" 25 "
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() {
+	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# A port on 127.0.0.1 that nothing listens on, not 25, not handed out yet.
+free_port() {
+	local i p
+	for i in $(seq 1 200); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		case $USED_PORTS in *" $p "*) continue ;; esac
+		if command -v ss >/dev/null 2>&1; then
+			ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
+		fi
+		port_open "$p" && continue
+		USED_PORTS="$USED_PORTS$p "
+		echo "$p"
+		return 0
+	done
+	return 1
+}
+
+# Waits (bounded: $3 tenths of a second) until 127.0.0.1:$1 accepts; gives
+# up early when pid $2 (if set) has exited.
+wait_port() {
+	local i=0
+	while ! port_open "$1"; do
+		if [ -n "$2" ] && ! kill -0 "$2" 2>/dev/null; then
+			return 1
+		fi
+		[ $i -ge "$3" ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
+
+# Warns (at the end) when something still listens on $2 after target $1
+# was stopped: a process this script could not see, e.g. behind a wrapper
+# given as OUTPOST_BIN.
+LEFT=
+check_closed() {
+	port_open "$2" &&
+		LEFT="${LEFT}WARNING: $1: 127.0.0.1:$2 still accepts connections after stopping it
+"
+	return 0
+}
+
+# --- load -----------------------------------------------------------------
+
+declare -A SECS RATE QUEUED STATUS
+
+# Runs smtp-source against 127.0.0.1:$2 for target $1; fills SECS/RATE.
+run_load() {
+	local name=$1 port=$2 log=$WORK/$1.smtp-source.log
+	local opts=(-s "$SESSIONS" -l "$SIZE" -m "$MESSAGES" -r 1
+		-f "$SENDER" -t "$RCPT" -M "$HELO")
+	[ "$REUSE" = 1 ] && opts+=(-d)
+	local t0 t1 rc
+	# In the background, so that a signal to this script is acted on at
+	# once (bash runs traps only between commands, or during a wait).
+	t0=$(date +%s.%N)
+	timeout -k 5 "$RUN_TIMEOUT" smtp-source "${opts[@]}" "127.0.0.1:$port" \
+		</dev/null >"$log" 2>&1 &
+	LOAD_PID=$!
+	wait "$LOAD_PID"
+	rc=$?
+	t1=$(date +%s.%N)
+	LOAD_PID=
+	if [ $rc -ne 0 ]; then
+		if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+			STATUS[$name]="FAILED: load not done after ${RUN_TIMEOUT}s"
+		else
+			STATUS[$name]="FAILED: smtp-source exit $rc: $(tail -n 1 "$log")"
+		fi
+		return 1
+	fi
+	SECS[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	RATE[$name]=$(awk -v n="$MESSAGES" -v s="${SECS[$name]}" \
+		'BEGIN { printf "%.1f", (s > 0) ? n / s : 0 }')
+	STATUS[$name]=ok
+	return 0
+}
+
+# --- targets --------------------------------------------------------------
+
+bench_sink() {
+	local port
+	port=$(free_port) || { STATUS[sink]="FAILED: no free port"; return 1; }
+	smtp-sink -u postfix "127.0.0.1:$port" 256 \
+		</dev/null >"$WORK/sink.log" 2>&1 &
+	SINK_PID=$!
+	if ! wait_port "$port" "$SINK_PID" 100; then
+		STATUS[sink]="FAILED: smtp-sink did not listen: $(tail -n 1 "$WORK/sink.log")"
+		stop_child "$SINK_PID" 20
+		SINK_PID=
+		return 1
+	fi
+	run_load sink "$port"
+	local rc=$?
+	stop_child "$SINK_PID" 50
+	SINK_PID=
+	check_closed sink "$port"
+	QUEUED[sink]=-
+	return $rc
+}
+
+build_outpost() {
+	if [ -z "${OUTPOST_BIN:-}" ] &&
+		{ [ ! -x "$OUTPOST" ] || ! make -q --no-print-directory -C "$REPO" build/outpost >/dev/null 2>&1; }; then
+		note "building build/outpost (make)"
+		make -s --no-print-directory -C "$REPO" build/outpost >"$WORK/make.log" 2>&1 || {
+			tail -n 20 "$WORK/make.log" >&2
+			return 1
+		}
+	fi
+	[ -x "$OUTPOST" ]
+}
+
+bench_outpost() {
+	local port root=$WORK/outpost rc dead
+	build_outpost || { STATUS[outpost]="FAILED: cannot build $OUTPOST"; return 1; }
+	port=$(free_port) || { STATUS[outpost]="FAILED: no free port"; return 1; }
+	dead=$(free_port) || { STATUS[outpost]="FAILED: no free port"; return 1; }
+	if ! timeout 30 "$OUTPOST" -i "$root" >"$WORK/outpost-init.log" 2>&1; then
+		STATUS[outpost]="FAILED: outpost -i: $(tail -n 1 "$WORK/outpost-init.log")"
+		return 1
+	fi
+	local c=$root/config
+	printf '[main]\nlisten=127.0.0.1:%s\n' "$port" >"$c/smtp.ini"
+	printf 'relay\n' >"$c/plugins"
+	printf '[relay]\nacl=true\n' >"$c/relay.ini"
+	printf '127.0.0.0/8\n' >"$c/relay_acl_allow"
+	printf '[main]\nlevel=warn\n' >"$c/log.ini"
+	# Accept and queue only: delivery is paused, and should anything
+	# still resolve a name, it asks a closed loopback port, never the
+	# system resolver.
+	printf 'disabled=true\n' >"$c/outbound.ini"
+	printf '[dns]\nservers=127.0.0.1:%s\n' "$dead" >"$c/net-utils.ini"
+
+	"$OUTPOST" -c "$root" </dev/null >"$WORK/outpost.log" 2>&1 &
+	OUTPOST_PID=$!
+	if ! wait_port "$port" "$OUTPOST_PID" 100; then
+		if kill -0 "$OUTPOST_PID" 2>/dev/null; then
+			STATUS[outpost]="FAILED: outpost does not accept connections on 127.0.0.1:$port after 10s"
+		else
+			wait "$OUTPOST_PID"
+			STATUS[outpost]="FAILED: outpost exited ($?): $(tail -n 1 "$WORK/outpost.log")"
+		fi
+		stop_child "$OUTPOST_PID" 50
+		OUTPOST_PID=
+		return 1
+	fi
+	run_load outpost "$port"
+	rc=$?
+	stop_child "$OUTPOST_PID" 400
+	OUTPOST_PID=
+	check_closed outpost "$port"
+	local q=$root/queue
+	[ -f "$c/queue_dir" ] && {
+		q=$(sed -n '/^[[:space:]]*[^#;[:space:]]/{s/^[[:space:]]*//;s/[[:space:]]*$//;p;q}' "$c/queue_dir")
+		case $q in /*) ;; *) q=$root/${q:-queue} ;; esac
+	}
+	QUEUED[outpost]=$(find "$q" -maxdepth 1 -type f ! -name 'tmp.*' \
+		! -name 'error.*' 2>/dev/null | wc -l)
+	return $rc
+}
+
+# Writes the private instance's main.cf and master.cf into $PF_DIR/etc.
+# Nothing of the system instance (/etc/postfix, /var/spool/postfix, port
+# 25) is used or touched: its own queue_directory and data_directory, its
+# own log file, smtpd on 127.0.0.1:$1 only, no chroot, and accepted mail
+# is put on hold (cleanup writes it straight into hold/, fsync'd) so that
+# nothing is ever delivered: should a message escape the hold, qmgr defers
+# every transport, and master.cf runs no delivery agent at all.
+postfix_config() {
+	local port=$1 d=$PF_DIR
+	mkdir -p "$d/etc" "$d/spool" "$d/data" || return 1
+	chown postfix "$d/data" || return 1
+	cat >"$d/etc/main.cf" <<EOF
+# Private Postfix instance of bench/accept.sh; removed after the run.
+compatibility_level = 3.6
+queue_directory = $d/spool
+data_directory = $d/data
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = $d/maillog
+maillog_file_prefixes = $d
+syslog_name = postfix-bench
+myhostname = postfix-bench.invalid
+mydomain = invalid
+myorigin = \$myhostname
+mydestination =
+relay_domains =
+relayhost =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions =
+smtpd_data_restrictions = check_client_access static:HOLD
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_client_message_rate_limit = 0
+smtpd_client_recipient_rate_limit = 0
+smtpd_client_event_limit_exceptions = 127.0.0.0/8
+alias_maps =
+alias_database =
+local_recipient_maps =
+biff = no
+append_dot_mydomain = no
+smtpd_peername_lookup = no
+defer_transports = smtp, relay, local, virtual, lmtp, error, retry
+smtp_dns_support_level = disabled
+EOF
+	cat >"$d/etc/master.cf" <<EOF
+# service type private unpriv chroot wakeup maxproc command
+127.0.0.1:$port inet n - n - - smtpd
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n - - proxymap
+proxywrite unix - - n - 1 proxymap
+showq     unix  n - n - - showq
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+EOF
+}
+
+bench_postfix() {
+	local port rc
+	port=$(free_port) || { STATUS[postfix]="FAILED: no free port"; return 1; }
+	PF_DIR=$WORK/postfix
+	postfix_config "$port" || { STATUS[postfix]="FAILED: cannot write its config"; return 1; }
+	local log=$PF_DIR/control.log
+	if ! timeout 60 postfix -c "$PF_DIR/etc" check >>"$log" 2>&1 ||
+		! timeout 60 postfix -c "$PF_DIR/etc" start >>"$log" 2>&1; then
+		STATUS[postfix]="FAILED: postfix start: $(tail -n 1 "$log") $(tail -n 1 "$PF_DIR/maillog" 2>/dev/null)"
+		stop_postfix
+		return 1
+	fi
+	if ! wait_port "$port" "" 100; then
+		STATUS[postfix]="FAILED: private smtpd does not listen: $(tail -n 1 "$PF_DIR/maillog" 2>/dev/null)"
+		stop_postfix
+		return 1
+	fi
+	run_load postfix "$port"
+	rc=$?
+	stop_postfix
+	check_closed postfix "$port"
+	QUEUED[postfix]=$(find "$PF_DIR/spool/hold" "$PF_DIR/spool/incoming" \
+		"$PF_DIR/spool/active" "$PF_DIR/spool/deferred" -type f 2>/dev/null | wc -l)
+	return $rc
+}
+
+# --- run ------------------------------------------------------------------
+
+fstype=$(df -PT "$WORK" 2>/dev/null | awk 'NR == 2 { print $2 }')
+echo "Accept rate into a durable queue: $MESSAGES messages of $SIZE bytes" \
+	"(+ headers), 1 recipient, $SESSIONS parallel sessions," \
+	"$([ "$REUSE" = 1 ] && echo "connections reused" || echo "one connection per message")," \
+	"smtp-source on 127.0.0.1; queues in $WORK ($fstype)"
+case $fstype in tmpfs | ramfs)
+	echo "WARNING: $WORK is on $fstype: fsync costs nothing there; set BENCH_TMPDIR to a disk" ;;
+esac
+echo
+
+failed=0
+for t in $TARGETS; do
+	echo "... $t" >&2
+	"bench_$t" || failed=1
+done
+
+printf '%-10s %9s %9s %10s %9s  %s\n' target messages seconds 'msg/s' queued status
+for t in $TARGETS; do
+	if [ "${STATUS[$t]:-}" = ok ]; then
+		printf '%-10s %9s %9s %10s %9s  %s\n' "$t" "$MESSAGES" "${SECS[$t]}" \
+			"${RATE[$t]}" "${QUEUED[$t]:--}" ok
+	else
+		printf '%-10s %9s %9s %10s %9s  %s\n' "$t" "$MESSAGES" - - \
+			"${QUEUED[$t]:--}" "${STATUS[$t]:-not run}"
+	fi
+done
+echo
+
+for t in outpost postfix; do
+	[ "${STATUS[$t]:-}" = ok ] || continue
+	if [ "${QUEUED[$t]}" -ne "$MESSAGES" ]; then
+		echo "WARNING: $t: $MESSAGES messages sent but ${QUEUED[$t]} in its queue"
+	else
+		echo "$t: $MESSAGES sent, ${QUEUED[$t]} in its queue"
+	fi
+done
+
+printf '%s' "$LEFT"
+
+# ratio NAME NUMERATOR DENOMINATOR MINIMUM
+ratio() {
+	if [ "${STATUS[$2]:-}" != ok ] || [ "${STATUS[$3]:-}" != ok ]; then
+		printf '%-20s %8s   (target >= %s: n/a, not measured)\n' "$1" n/a "$4"
+		return
+	fi
+	awk -v name="$1" -v a="${RATE[$2]}" -v b="${RATE[$3]}" -v min="$4" 'BEGIN {
+		r = (b > 0) ? a / b : 0
+		printf "%-20s %8.2f   (target >= %s: %s)\n", name, r, min,
+			(r >= min) ? "met" : "not met"
+	}'
+}
+ratio 'Outpost/smtp-sink:' outpost sink 0.5
+ratio 'Outpost/Postfix:' outpost postfix 3
+
+exit $failed
