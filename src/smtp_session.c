@@ -47,6 +47,8 @@ static const char *const state_names[] = {
 };
 
 static void	 process(struct smtp_session *);
+static void	 end(struct smtp_session *);
+static void	 on_flush(evutil_socket_t, short, void *);
 static void	 session_unref(struct smtp_session *);
 static void	 set_callbacks(struct smtp_session *);
 
@@ -61,9 +63,12 @@ session_enter(struct smtp_session *s, enum state new)
 	s->state = new;
 }
 
-void
-session_reply(struct smtp_session *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* A socket without TLS (no filter stacked on it). */
+static int
+plain(const struct smtp_session *s)
+{
+	return bufferevent_get_underlying(s->bev) == NULL;
+}
 
 void
 session_reply(struct smtp_session *s, const char *fmt, ...)
@@ -85,6 +90,8 @@ session_reply(struct smtp_session *s, const char *fmt, ...)
 	evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);
 	evbuffer_add(out, "\r\n", 2);
+	if (plain(s))
+		event_active(s->flush, EV_WRITE, 0);
 }
 
 /* Ends the session once the pending output is written. */
@@ -94,7 +101,46 @@ session_close(struct smtp_session *s)
 	session_enter(s, S_CLOSING);
 	bufferevent_disable(s->bev, EV_READ);
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
-	bufferevent_enable(s->bev, EV_WRITE);
+	if (plain(s))
+		event_active(s->flush, EV_WRITE, 0);
+	else
+		bufferevent_enable(s->bev, EV_WRITE);
+}
+
+/*
+ * Plain sockets: the replies of one loop pass are written here, directly,
+ * and EV_WRITE is enabled only while the kernel does not take them all —
+ * no epoll_ctl per reply. Under TLS the OpenSSL filter writes.
+ */
+static void
+on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	struct evbuffer *out;
+
+	(void)fd;
+	(void)what;
+	if (!plain(s))
+		return;
+	out = bufferevent_get_output(s->bev);
+	if (evbuffer_get_length(out) > 0) {
+		int n;
+
+		/* A socket bufferevent keeps its output's start frozen
+		 * except while it writes itself. */
+		evbuffer_unfreeze(out, 1);
+		errno = 0;
+		n = evbuffer_write(out, bufferevent_getfd(s->bev));
+		evbuffer_freeze(out, 1);
+		if (n == -1 && errno != EAGAIN && errno != EINTR) {
+			end(s);		/* the peer is gone */
+			return;
+		}
+	}
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(s->bev, EV_WRITE);
+	else if (s->state == S_CLOSING)
+		end(s);
 }
 
 static void
@@ -113,6 +159,7 @@ end(struct smtp_session *s)
 		event_free(s->delay);
 		s->delay = NULL;
 	}
+	event_free(s->flush);
 	bufferevent_free(s->bev);
 	s->bev = NULL;
 	smtp_server_session_ended(s->ctx.server, s->ctx.conn);
@@ -377,6 +424,7 @@ cmd_starttls(struct smtp_session *s, struct slice arg)
 		return;
 	}
 	session_reply(s, "220 2.0.0 Ready to start TLS");
+	bufferevent_enable(s->bev, EV_WRITE);	/* the filter writes from now */
 	/* RFC 3207 5: nothing the client sent behind STARTTLS counts. */
 	evbuffer_drain(bufferevent_get_input(s->bev),
 	    evbuffer_get_length(bufferevent_get_input(s->bev)));
@@ -871,6 +919,8 @@ on_write(struct bufferevent *bev, void *arg)
 		}
 		return;
 	}
+	if (plain(s) && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+		bufferevent_disable(s->bev, EV_WRITE);
 	/* Replies drained below the mark: read again. */
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
 	if (s->state != S_WAIT && s->state != S_TLS) {
@@ -930,7 +980,11 @@ set_callbacks(struct smtp_session *s)
 
 	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(s->bev, EV_READ);
+	if (plain(s))
+		bufferevent_disable(s->bev, EV_WRITE);	/* on_flush writes */
+	else
+		bufferevent_enable(s->bev, EV_WRITE);
 }
 
 /* --- life cycle ------------------------------------------------------------------ */
@@ -983,6 +1037,7 @@ smtp_session_new(const struct session_ctx *ctx, int fd,
 		free(s);
 		return NULL;
 	}
+	s->flush = event_new(ctx->base, -1, 0, on_flush, s);
 	set_callbacks(s);
 	log_info("core", s->uuid, "connect ip=%s relaying=%s", s->ip,
 	    s->relaying ? "yes" : "no");

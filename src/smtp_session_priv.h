@@ -61,6 +61,7 @@ struct smtp_session {
 	char			*sasl_user;
 	char			*challenge;
 	struct event		*delay;
+	struct event		*flush;		/* writes replies (plain sockets) */
 	struct smtp_tx		*tx;
 };
 

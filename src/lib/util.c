@@ -8,20 +8,55 @@
 
 #include "lib/util.h"
 
+/* xoshiro256**, seeded once per thread from getrandom(2): identifiers
+ * need uniqueness, not secrecy, and a system call per connection is
+ * measurable. */
+static __thread uint64_t rng[4];
+
+static uint64_t
+rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t
+rng_next(void)
+{
+	uint64_t r, t;
+
+	if ((rng[0] | rng[1] | rng[2] | rng[3]) == 0) {
+		size_t got = 0;
+
+		while (got < sizeof(rng)) {
+			ssize_t n = getrandom((char *)rng + got,
+			    sizeof(rng) - got, 0);
+
+			if (n > 0)
+				got += (size_t)n;
+		}
+		rng[0] |= 1;
+	}
+	r = rotl(rng[1] * 5, 7) * 9;
+	t = rng[1] << 17;
+	rng[2] ^= rng[0];
+	rng[3] ^= rng[1];
+	rng[1] ^= rng[2];
+	rng[0] ^= rng[3];
+	rng[2] ^= t;
+	rng[3] = rotl(rng[3], 45);
+	return r;
+}
+
 void
 uuid_v4(char out[UUID_LEN + 1])
 {
 	static const char hex[] = "0123456789ABCDEF";
+	uint64_t a = rng_next(), b = rng_next();
 	unsigned char r[16];
-	size_t got = 0;
 	char *o = out;
 
-	while (got < sizeof(r)) {
-		ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
-
-		if (n > 0)
-			got += (size_t)n;
-	}
+	memcpy(r, &a, 8);
+	memcpy(r + 8, &b, 8);
 	r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
 	r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
 	for (int i = 0; i < 16; i++) {
