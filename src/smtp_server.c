@@ -195,6 +195,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	ctx.queue = srv->queue;
 	ctx.server = srv;
 	ctx.conn = conn;
+	ctx.ip = ip;
 	conn->session = smtp_session_new(&ctx, fd, sa, (socklen_t)salen);
 	if (conn->session == NULL)
 		smtp_server_session_ended(srv, conn);
@@ -251,7 +252,7 @@ listen_on(struct smtp_server *srv, const struct listen_addr *la, char **err)
 {
 	struct addrinfo hints, *ai = NULL;
 	struct evconnlistener *l;
-	int rc;
+	int rc, v6, saved;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
@@ -264,21 +265,20 @@ listen_on(struct smtp_server *srv, const struct listen_addr *la, char **err)
 	l = evconnlistener_new_bind(srv->base, on_accept, srv,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
 	    BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+	saved = errno;
+	freeaddrinfo(ai);
+	v6 = strchr(la->host, ':') != NULL;
 	if (l == NULL) {
 		*err = xasprintf("config/smtp.ini: listen: cannot listen on "
-		    "%s%s%s:%s: %s", strchr(la->host, ':') ? "[" : "",
-		    la->host, strchr(la->host, ':') ? "]" : "", la->port,
-		    strerror(errno));
-		freeaddrinfo(ai);
+		    "%s%s%s:%s: %s", v6 ? "[" : "", la->host, v6 ? "]" : "",
+		    la->port, strerror(saved));
 		return -1;
 	}
-	freeaddrinfo(ai);
 	evconnlistener_set_error_cb(l, on_accept_error);
 	srv->ls = xreallocarray(srv->ls, srv->nls + 1, sizeof(*srv->ls));
 	srv->ls[srv->nls++] = l;
-	log_notice("core", NULL, "listening on %s%s%s:%s",
-	    strchr(la->host, ':') ? "[" : "", la->host,
-	    strchr(la->host, ':') ? "]" : "", la->port);
+	log_notice("core", NULL, "listening on %s%s%s:%s", v6 ? "[" : "",
+	    la->host, v6 ? "]" : "", la->port);
 	return 0;
 }
 

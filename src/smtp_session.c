@@ -288,27 +288,40 @@ perr_reply(enum smtp_perr e, int sender)
 	}
 }
 
+/* MAIL/RCPT: the path and its parameters; on a syntax error the reply is
+ * sent and -1 returned. */
+static int
+parse_path(struct smtp_session *s, struct slice arg, int sender, int utf8,
+    struct smtp_addr *a, struct smtp_param *p, size_t *n)
+{
+	struct slice params;
+	const char *why;
+	enum smtp_perr e;
+
+	if ((e = smtp_parse_mail_rcpt(arg, sender ? "FROM" : "TO", utf8, a,
+	    &params, &why)) != SMTP_P_OK) {
+		session_reply(s, "%s", perr_reply(e, sender));
+		return -1;
+	}
+	if ((e = smtp_parse_params(params, utf8, p, n, &why)) != SMTP_P_OK) {
+		session_reply(s, "%s", e == SMTP_P_TOO_MANY ?
+		    perr_reply(e, sender) : "501 5.5.4 Bad parameter syntax");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 cmd_mail(struct smtp_session *s, struct slice arg)
 {
 	struct smtp_param p[SMTP_PARAMS_MAX];
 	struct smtp_addr a;
-	struct slice params;
-	const char *why;
-	enum smtp_perr e;
 	unsigned flags = 0;
 	size_t n, size = 0;
-	int utf8 = s->esmtp && session_core(s)->smtputf8;
 
-	if ((e = smtp_parse_mail_rcpt(arg, "FROM", utf8, &a, &params, &why))) {
-		session_reply(s, "%s", perr_reply(e, 1));
+	if (parse_path(s, arg, 1, s->esmtp && session_core(s)->smtputf8, &a,
+	    p, &n) != 0)
 		return;
-	}
-	if ((e = smtp_parse_params(params, utf8, p, &n, &why))) {
-		session_reply(s, "%s", e == SMTP_P_TOO_MANY ? perr_reply(e, 1) :
-		    "501 5.5.4 Bad parameter syntax");
-		return;
-	}
 	if (n > 0 && !s->esmtp) {
 		session_reply(s, "555 5.5.4 Parameters need EHLO");
 		return;
@@ -354,20 +367,11 @@ cmd_rcpt(struct smtp_session *s, struct slice arg)
 {
 	struct smtp_param p[SMTP_PARAMS_MAX];
 	struct smtp_addr a;
-	struct slice params;
-	const char *why;
-	enum smtp_perr e;
 	size_t n;
-	int utf8 = tx_flags(s->tx) & QE_SMTPUTF8;
 
-	if ((e = smtp_parse_mail_rcpt(arg, "TO", utf8, &a, &params, &why))) {
-		session_reply(s, "%s", perr_reply(e, 0));
+	if (parse_path(s, arg, 0, tx_flags(s->tx) & QE_SMTPUTF8, &a, p,
+	    &n) != 0)
 		return;
-	}
-	if ((e = smtp_parse_params(params, utf8, p, &n, &why))) {
-		session_reply(s, "501 5.5.4 Bad parameter syntax");
-		return;
-	}
 	if (n > 0) {
 		session_reply(s, "555 5.5.4 Unsupported parameter %.*s",
 		    (int)p[0].key.len, p[0].key.p);
@@ -1019,13 +1023,7 @@ smtp_session_new(const struct session_ctx *ctx, int fd,
 	config_ref(s->ctx.cfg);
 	uuid_v4(s->uuid);
 	memcpy(&s->sa, sa, salen < sizeof(s->sa) ? salen : sizeof(s->sa));
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-		    s->ip, sizeof(s->ip));
-	else
-		inet_ntop(AF_INET6,
-		    &((const struct sockaddr_in6 *)sa)->sin6_addr, s->ip,
-		    sizeof(s->ip));
+	snprintf(s->ip, sizeof(s->ip), "%s", ctx->ip);
 	s->loopback = is_loopback(sa);
 	s->acl_relay = r->relay != NULL && r->relay(sa, r->relay_data);
 	s->relaying = s->acl_relay;

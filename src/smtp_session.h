@@ -30,6 +30,7 @@ struct session_ctx {
 	struct queue		*queue;
 	struct smtp_server	*server;
 	void			*conn;	/* the server's record of it */
+	const char		*ip;	/* the client's address, as text */
 };
 
 /* Starts a session on an accepted socket (owned from now on). NULL when
