@@ -13,7 +13,7 @@ BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) -Isrc -Iinclude -MMD -MP
 REL_CFLAGS  = -O2 -g
 ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	      -fno-sanitize-recover=all
-LIBS	= -levent_openssl -levent -lssl -lcrypto -lpthread -ldl -lm
+LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
@@ -24,14 +24,20 @@ CORE_SRCS = src/config.c src/config_intervals.c src/log.c src/plugin.c \
 	    src/queue.c src/smtp_server.c src/smtp_session.c src/smtp_auth.c \
 	    src/smtp_tx.c \
 	    src/tls.c src/defaults.c src/plugins/builtin.c \
-	    src/plugins/relay.c src/plugins/auth_flat_file.c src/plugins/tls.c
+	    src/plugins/relay.c src/plugins/auth_flat_file.c src/plugins/tls.c \
+	    src/reply.c src/mx.c src/dns.c src/message.c src/bounce.c \
+	    src/mta_session.c src/mta_error.c src/mta.c src/scheduler.c \
+	    src/plugins/smtp_forward.c
 MAIN_SRCS = src/main.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini config/connection.ini config/relay.ini \
-	config/relay_acl_allow config/tls.ini config/auth_flat_file.ini
+	config/relay_acl_allow config/tls.ini config/auth_flat_file.ini \
+	config/outbound.bounce_message config/net-utils.ini \
+	config/smtp_forward.ini
 
 UNIT_TESTS = test_ini test_config test_log test_plugin test_smtp_parse \
-	     test_queue_fs test_smtp_tx
+	     test_queue_fs test_smtp_tx test_reply test_mx test_bounce \
+	     test_mta_error
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(CORE_SRCS)
@@ -83,7 +89,8 @@ build/asan/tests/plugins/%.so: tests/plugins/%.c include/outpost/plugin.h
 	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -fPIC -shared -o $@ $<
 
 TEST_PLUGINS = build/asan/tests/plugins/log_capture.so \
-	       build/asan/tests/plugins/queue_verdict.so
+	       build/asan/tests/plugins/queue_verdict.so \
+	       build/asan/tests/plugins/outbound_hooks.so
 
 unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
 	@set -e; for t in $^; do echo "== $$t"; $$t; done
@@ -96,7 +103,7 @@ test: unit fuzz e2e
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build/rel build/asan -name '*.d' -type f 2>/dev/null)
 
 # Fuzz targets (clang libFuzzer + ASan + UBSan); `make fuzz` runs each for
 # FUZZ_SECONDS, starting from tests/fuzz/corpus/<target>/.
@@ -104,10 +111,11 @@ FUZZ_CC		= clang
 FUZZ_SECONDS	?= 10
 FUZZ_CFLAGS	= -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc -Iinclude \
 		  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs
+FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply
 FUZZ_DEPS_fuzz_smtp_parse = src/smtp_parse.c src/lib/buf.c src/lib/json.c \
 		  src/lib/xmalloc.c
 FUZZ_DEPS_fuzz_ini = src/lib/ini.c src/lib/buf.c src/lib/xmalloc.c
+FUZZ_DEPS_fuzz_reply = src/reply.c src/lib/buf.c src/lib/xmalloc.c
 FUZZ_DEPS_fuzz_queue_fs = src/queue_fs.c src/log.c src/lib/buf.c \
 		  src/lib/json.c src/lib/xmalloc.c
 

@@ -2,7 +2,9 @@
 # Installs the Debian 12 packages Outpost needs: `deps.sh build` for
 # building and running, `deps.sh test` for that plus the test tools,
 # `deps.sh bench` for building plus Postfix (smtp-source, smtp-sink and the
-# reference smtpd used by bench/accept.sh).
+# reference Postfix of bench/accept.sh and bench/relay.sh) and, unless node
+# and npm are already there, Debian's nodejs and npm (bench/relay.sh installs
+# Haraka with npm).
 # Package scripts are kept from starting system daemons (nsd, postfix):
 # the tests and the benchmark start their own servers on loopback.
 set -eu
@@ -17,7 +19,13 @@ bench="$build postfix procps"
 case $what in
 build) pkgs=$build ;;
 test) pkgs=$test ;;
-bench) pkgs=$bench ;;
+bench)
+	pkgs=$bench
+	# Only when missing: NodeSource's nodejs, for one, brings its own npm
+	# and conflicts with Debian's.
+	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+	;;
 *) echo "usage: $0 build|test|bench" >&2; exit 64 ;;
 esac
 

@@ -22,6 +22,7 @@
 #include "lib/xmalloc.h"
 #include "log.h"
 #include "plugin.h"
+#include "mta.h"
 #include "queue.h"
 #include "smtp_server.h"
 #include "version.h"
@@ -46,6 +47,7 @@ struct outpost {
 	int			 stopping;
 	struct queue		*queue;
 	struct smtp_server	*server;
+	struct mta		*mta;
 };
 
 static void
@@ -82,13 +84,25 @@ on_force_timeout(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(op->base);
 }
 
-/* Every session has ended: nothing else keeps the loop busy. */
+/* Every delivery attempt has ended: the queue is as on disk. */
+static void
+on_deliveries_done(void *arg)
+{
+	struct outpost *op = arg;
+
+	event_base_loopexit(op->base, NULL);
+}
+
+/* Every session has ended; then in-flight deliveries finish. */
 static void
 on_sessions_done(void *arg)
 {
 	struct outpost *op = arg;
 
-	event_base_loopexit(op->base, NULL);
+	if (op->mta != NULL)
+		mta_drain(op->mta, on_deliveries_done, op);
+	else
+		event_base_loopexit(op->base, NULL);
 }
 
 static void
@@ -146,6 +160,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 		log_notice("core", NULL, "SIGHUP: flushing the temp-fail queue");
+		if (op->mta != NULL)
+			mta_flush(op->mta);
 		break;
 	case SIGUSR1:
 		log_notice("core", NULL, "SIGUSR1: reopening log and "
@@ -178,6 +194,8 @@ on_reload(evutil_socket_t fd, short what, void *arg)
 	config_apply_log(cfg, op->cfg);
 	if (op->server != NULL)
 		smtp_server_config(op->server, cfg);
+	if (op->mta != NULL)
+		mta_configure(op->mta, cfg);
 	for (unsigned bit = 1; bit <= CONFIG_OUTBOUND_INI; bit <<= 1)
 		if (changed & bit)
 			log_notice("core", NULL, "reloaded %s",
@@ -233,6 +251,7 @@ static void
 teardown(struct outpost *op)
 {
 	smtp_server_free(op->server);
+	mta_free(op->mta);
 	queue_close(op->queue);
 	plugins_unload();
 	for (size_t i = 0; i < sizeof(op->signals) / sizeof(op->signals[0]); i++)
@@ -355,6 +374,7 @@ run(const char *root)
 	raise_fd_limit();
 	if ((op.queue = queue_open(op.base, op.cfg->core->queue_dir,
 	    &err)) == NULL ||
+	    (op.mta = mta_new(op.base, op.cfg, op.queue, &err)) == NULL ||
 	    (op.server = smtp_server_start(op.base, op.cfg, op.queue,
 	    &err)) == NULL) {
 		log_crit("core", NULL, "%s", err);

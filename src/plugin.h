@@ -56,6 +56,15 @@ struct op_txn {
 	unsigned long	  msglen;
 };
 
+/* The argument block of the outbound hooks (op_call_outbound): what
+ * plugins see, and get_mx's answer (op_next_mx fills mxs). */
+struct mx;
+struct outbound_call {
+	struct op_outbound	 pub;
+	struct mx		*mxs;
+	size_t			 nmx;
+};
+
 /* Built-in plugins: a NULL-terminated table, with aliases. */
 struct builtin_plugin {
 	const char		*name;

@@ -26,8 +26,11 @@
 #include "log.h"
 #include "queue.h"
 
+enum job_kind { JOB_COMMIT = 0, JOB_REWRITE, JOB_REMOVE };
+
 struct queue_job {
 	struct queue_job	*next;
+	enum job_kind		 kind;
 	struct qentry		*entries;
 	size_t			 n;
 	char			*msg;
@@ -52,7 +55,10 @@ struct queue {
 	struct queue_job	*finished;	/* under mu */
 	int			 stop;		/* under mu */
 	size_t			 busy;		/* loop thread */
-	struct qentry		**entries;	/* loop thread */
+	size_t			 count;		/* loop thread */
+	queue_sink_fn		 sink;		/* loop thread */
+	void			*sink_arg;
+	struct qentry		**entries;	/* loaded, waiting for the sink */
 	size_t			 nentries;
 	size_t			 cap;
 };
@@ -60,6 +66,10 @@ struct queue {
 static void
 add_entry(struct queue *q, struct qentry *e)
 {
+	if (q->sink != NULL) {
+		q->sink(q->sink_arg, e);
+		return;
+	}
 	if (q->nentries == q->cap) {
 		q->cap = q->cap ? q->cap * 2 : 64;
 		q->entries = xreallocarray(q->entries, q->cap,
@@ -169,7 +179,11 @@ write_round(struct queue *q, struct queue_job *jobs)
 	int single = -1, err = 0;
 
 	for (j = jobs; j != NULL; j = j->next) {
-		size_t done = job_write(q, j);
+		size_t done;
+
+		if (j->kind == JOB_REMOVE)
+			continue;
+		done = job_write(q, j);
 
 		if (j->err) {
 			job_close(j);
@@ -187,6 +201,14 @@ write_round(struct queue *q, struct queue_job *jobs)
 	for (j = jobs; j != NULL; j = j->next) {
 		size_t renamed = 0;
 
+		if (j->kind == JOB_REMOVE) {
+			if (unlinkat(q->dirfd, j->entries[0].id, 0) == -1 &&
+			    errno != ENOENT)
+				j->err = errno;
+			else
+				files++;	/* the directory changed */
+			continue;
+		}
 		if (j->err)
 			continue;
 		job_close(j);
@@ -206,7 +228,9 @@ write_round(struct queue *q, struct queue_job *jobs)
 	if (files > 0 && fsync(q->dirfd) == -1) {
 		err = errno;
 		for (j = jobs; j != NULL; j = j->next)
-			if (j->err == 0) {
+			if (j->kind == JOB_REMOVE)
+				j->err = j->err ? j->err : err;
+			else if (j->err == 0) {
 				j->err = err;
 				job_unlink(q, j, j->n, j->n);
 			}
@@ -264,12 +288,15 @@ reap(struct queue *q, int notify)
 	for (; j != NULL; j = next) {
 		next = j->next;
 		q->busy--;
-		if (j->err == 0)
+		if (j->err == 0 && j->kind == JOB_REMOVE)
+			q->count -= q->count > 0;
+		if (j->err == 0 && j->kind == JOB_COMMIT)
 			for (size_t i = 0; i < j->n; i++) {
 				struct qentry *e = xmalloc(sizeof(*e));
 
 				*e = j->entries[i];
 				memset(&j->entries[i], 0, sizeof(*e));
+				q->count++;
 				add_entry(q, e);
 			}
 		if (notify && j->done != NULL)
@@ -302,6 +329,7 @@ queue_open(struct event_base *base, const char *dir, char **err)
 	pthread_cond_init(&q->cv, NULL);
 	if ((n = qfs_scan(dir, loaded, q, err)) < 0)
 		goto fail;
+	q->count = (size_t)n;
 	if ((q->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		*err = xasprintf("queue directory %s: %s", dir, strerror(errno));
 		goto fail;
@@ -356,23 +384,23 @@ queue_close(struct queue *q)
 	free(q);
 }
 
-struct queue_job *
-queue_commit(struct queue *q, struct qentry *entries, size_t n, char *msg,
-    size_t len, queue_done_fn done, void *arg)
+void
+queue_set_sink(struct queue *q, queue_sink_fn fn, void *arg)
 {
-	struct queue_job *j = xcalloc(1, sizeof(*j));
+	q->sink = fn;
+	q->sink_arg = arg;
+	if (fn == NULL)		/* detached: entries wait in the array */
+		return;
+	for (size_t i = 0; i < q->nentries; i++)
+		fn(arg, q->entries[i]);
+	free(q->entries);
+	q->entries = NULL;
+	q->nentries = q->cap = 0;
+}
 
-	j->entries = xcalloc(n, sizeof(*j->entries));
-	memcpy(j->entries, entries, n * sizeof(*entries));
-	memset(entries, 0, n * sizeof(*entries));
-	j->n = n;
-	j->fds = xmalloc(n * sizeof(*j->fds));
-	for (size_t i = 0; i < n; i++)
-		j->fds[i] = -1;
-	j->msg = msg;
-	j->len = len;
-	j->done = done;
-	j->arg = arg;
+static struct queue_job *
+submit(struct queue *q, struct queue_job *j)
+{
 	q->busy++;
 	pthread_mutex_lock(&q->mu);
 	j->next = q->pending;
@@ -380,6 +408,76 @@ queue_commit(struct queue *q, struct qentry *entries, size_t n, char *msg,
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	return j;
+}
+
+static struct queue_job *
+job_new(enum job_kind kind, size_t n, queue_done_fn done, void *arg)
+{
+	struct queue_job *j = xcalloc(1, sizeof(*j));
+
+	j->kind = kind;
+	j->entries = xcalloc(n, sizeof(*j->entries));
+	j->n = n;
+	j->fds = xmalloc(n * sizeof(*j->fds));
+	for (size_t i = 0; i < n; i++)
+		j->fds[i] = -1;
+	j->done = done;
+	j->arg = arg;
+	return j;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+struct queue_job *
+queue_rewrite(struct queue *q, const struct qentry *e, const char *msg,
+    size_t len, queue_done_fn done, void *arg)
+{
+	struct queue_job *j = job_new(JOB_REWRITE, 1, done, arg);
+	struct qentry *c = &j->entries[0];
+
+	*c = *e;
+	c->id = xstrdup(e->id);
+	c->domain = xstrdup(e->domain);
+	c->mail_from = xstrdup(e->mail_from);
+	c->helo = dup_or_null(e->helo);
+	c->client_ip = dup_or_null(e->client_ip);
+	c->last_error = dup_or_null(e->last_error);
+	c->rcpts = xcalloc(e->nrcpts, sizeof(*c->rcpts));
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		c->rcpts[i].addr = xstrdup(e->rcpts[i].addr);
+		c->rcpts[i].state = e->rcpts[i].state;
+		c->rcpts[i].reason = dup_or_null(e->rcpts[i].reason);
+	}
+	j->msg = xmalloc(len + 1);
+	memcpy(j->msg, msg, len);
+	j->len = len;
+	return submit(q, j);
+}
+
+struct queue_job *
+queue_remove(struct queue *q, const char *id, queue_done_fn done, void *arg)
+{
+	struct queue_job *j = job_new(JOB_REMOVE, 1, done, arg);
+
+	j->entries[0].id = xstrdup(id);
+	return submit(q, j);
+}
+
+struct queue_job *
+queue_commit(struct queue *q, struct qentry *entries, size_t n, char *msg,
+    size_t len, queue_done_fn done, void *arg)
+{
+	struct queue_job *j = job_new(JOB_COMMIT, n, done, arg);
+
+	memcpy(j->entries, entries, n * sizeof(*entries));
+	memset(entries, 0, n * sizeof(*entries));
+	j->msg = msg;
+	j->len = len;
+	return submit(q, j);
 }
 
 void
@@ -397,5 +495,11 @@ queue_busy(const struct queue *q)
 size_t
 queue_count(const struct queue *q)
 {
-	return q->nentries;
+	return q->count;
+}
+
+const char *
+queue_dir(const struct queue *q)
+{
+	return q->dir;
 }

@@ -25,7 +25,8 @@
 #define END_LEN		13		/* "END " 8 hex digits LF */
 
 /* The header keys and what a bad one is called. */
-enum ftype { T_STR, T_OPTSTR, T_FLAGS, T_TIME, T_UINT, T_RCPT, T_MSG };
+enum ftype { T_STR, T_OPTSTR, T_FLAGS, T_TIME, T_UINT, T_RCPT, T_NOTE,
+    T_MSG };
 
 static const struct field {
 	const char	*key;
@@ -43,6 +44,7 @@ static const struct field {
 	{ "last_error", T_OPTSTR, offsetof(struct qentry, last_error), NULL,
 	  "duplicate key 'last_error'", "bad value for 'last_error'" },
 	{ "rcpt", T_RCPT, 0, "no recipients", NULL, "bad value for 'rcpt'" },
+	{ "note", T_NOTE, 0, NULL, NULL, "bad value for 'note'" },
 	{ "message", T_MSG, 0, NULL, NULL, "bad value for 'message'" },
 #undef F
 };
@@ -126,7 +128,30 @@ qentry_clear(struct qentry *e)
 	free(e->helo);
 	free(e->client_ip);
 	free(e->last_error);
+	for (size_t i = 0; i < 2 * e->nnotes; i++)
+		free(e->notes[i]);
+	free(e->notes);
 	memset(e, 0, sizeof(*e));
+}
+
+void
+qentry_set_notes(struct qentry *e, const char *const *kv)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < 2 * e->nnotes; i++)
+		free(e->notes[i]);
+	free(e->notes);
+	e->notes = NULL;
+	e->nnotes = 0;
+	while (kv != NULL && kv[2 * n] != NULL && kv[2 * n + 1] != NULL)
+		n++;
+	if (n == 0)
+		return;
+	e->notes = xcalloc(2 * n + 1, sizeof(*e->notes));
+	for (size_t i = 0; i < 2 * n; i++)
+		e->notes[i] = xstrdup(kv[i]);
+	e->nnotes = n;
 }
 
 /* Bytes written as %XX: controls, space, DEL and '%' itself. */
@@ -174,6 +199,10 @@ qfs_encode(const struct qentry *e, const char *msg, size_t len,
 		put_str(out, " ", r->addr);
 		if (r->reason != NULL)
 			put_str(out, " ", r->reason);
+	}
+	for (size_t i = 0; i < e->nnotes; i++) {
+		put_str(out, "\nnote ", e->notes[2 * i]);
+		put_str(out, " ", e->notes[2 * i + 1]);
 	}
 	buf_printf(out, "\nmessage %zu\n", len);
 	buf_add(out, msg, len);
@@ -404,6 +433,24 @@ set_field(struct qentry *e, const struct field *f, struct slice v,
 			return -1;
 		e->nrcpts++;
 		return 0;
+	case T_NOTE: {
+		struct slice k, val;
+		char *ks, *vs;
+
+		if (split(v, &k, &val) == -1 || k.len == 0 ||
+		    (ks = get_esc(k)) == NULL)
+			return -1;
+		if ((vs = get_esc(val)) == NULL) {
+			free(ks);
+			return -1;
+		}
+		e->notes = xreallocarray(e->notes, 2 * e->nnotes + 3,
+		    sizeof(*e->notes));
+		e->notes[2 * e->nnotes] = ks;
+		e->notes[2 * e->nnotes + 1] = vs;
+		e->notes[2 * ++e->nnotes] = NULL;
+		return 0;
+	}
 	case T_MSG:
 		break;
 	}

@@ -51,6 +51,9 @@ struct qentry {
 	char		*helo;		/* the submitting client's HELO/EHLO name */
 	char		*client_ip;	/* and its address */
 	char		*last_error;	/* NULL when none */
+	char		**notes;	/* key, value, ...: NULL-terminated,
+					 * or NULL when none */
+	size_t		 nnotes;	/* pairs */
 	/* The message (headers, empty line, body; CRLF; not dot-stuffed):
 	 * where it sits in the file image, and its length. */
 	size_t		 msg_offset;
@@ -59,6 +62,9 @@ struct qentry {
 
 /* Frees everything e owns (not e itself). */
 void	 qentry_clear(struct qentry *);
+/* Replaces e's notes with a copy of kv (key, value, ..., NULL; may be
+ * NULL). */
+void	 qentry_set_notes(struct qentry *, const char *const *kv);
 
 /* Appends the complete file image of e, with the message msg/len, to out.
  * e->msg_offset/msg_len are ignored. Nothing is checked: e must be

@@ -337,6 +337,13 @@ tx_add_queue_headers(struct smtp_tx *tx, const char *received_header,
 }
 
 void
+tx_set_message(struct smtp_tx *tx, const char *msg, size_t len)
+{
+	buf_reset(&tx->msg);
+	buf_add(&tx->msg, msg, len);
+}
+
+void
 tx_view(struct smtp_tx *tx, struct op_txn *v, const char *ip,
     const char *helo)
 {

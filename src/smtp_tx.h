@@ -54,6 +54,9 @@ size_t		 tx_data_feed(struct smtp_tx *, const char *, size_t,
 		    int *done);
 enum tx_data_result tx_data_result(const struct smtp_tx *);
 
+/* Sets the message directly (mail generated inside Outpost): CRLF line
+ * ends, not dot-stuffed; copied. */
+void		 tx_set_message(struct smtp_tx *, const char *, size_t);
 /* Prepends the RFC 5321 trace header. */
 void		 tx_add_trace(struct smtp_tx *, const struct trace_info *);
 /* Prepends `Received: (<received_header>); <date>` (unless NULL) and

@@ -1,7 +1,8 @@
 /*
  * tls: OpenSSL contexts built from tls.ini, tls_key.pem and tls_cert.pem
- * (paths relative to config/). Policy only; the TLS streams themselves are
- * libevent's OpenSSL bufferevents, owned by the sessions.
+ * (paths relative to config/), and the outbound TLS policy. Policy only;
+ * the TLS streams themselves are libevent's OpenSSL bufferevents, owned by
+ * the sessions.
  */
 #ifndef OUTPOST_TLS_H
 #define OUTPOST_TLS_H
@@ -12,5 +13,25 @@ typedef struct ssl_ctx_st SSL_CTX;
  * minVersion (default TLSv1.2), ciphers, honorCipherOrder. NULL with
  * *err (malloc'd, naming the file and key) on failure. */
 SSL_CTX		*tls_server_ctx(const char *config_dir, char **err);
+
+/*
+ * Outbound: tls.ini [main] overridden by [outbound] (Haraka): minVersion,
+ * ciphers, and key/cert when present (a client certificate); the system
+ * CA store for verification (used only for forced hosts), plus `ca` (a
+ * PEM bundle, relative to config/) when set. no_tls_hosts and
+ * force_tls_hosts (comma lists, or [no_tls_hosts]/[force_tls_hosts]
+ * sections of names) hold IPs, CIDR blocks and host/domain names.
+ */
+struct tls_outbound;
+struct tls_outbound *tls_outbound_load(const char *config_dir, char **err);
+void		 tls_outbound_free(struct tls_outbound *);
+SSL_CTX		*tls_outbound_ctx(const struct tls_outbound *);
+/* True when ip (the MX address), host (the MX name, may be NULL) or
+ * domain (the recipient domain) is listed. Names match
+ * case-insensitively and exactly. */
+int		 tls_no_tls_host(const struct tls_outbound *, const char *ip,
+		    const char *host, const char *domain);
+int		 tls_force_tls_host(const struct tls_outbound *,
+		    const char *ip, const char *host, const char *domain);
 
 #endif

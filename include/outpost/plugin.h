@@ -123,6 +123,90 @@ const char	*op_txn_helo(const struct op_txn *);
 /* Headers, empty line, body; CRLF line ends; not dot-stuffed. */
 const char	*op_txn_message(const struct op_txn *, unsigned long *len);
 
+/* --- the outbound hooks ----------------------------------------------
+ * send_email, get_mx, deferred, bounce and delivered receive one queued
+ * mail (one recipient domain) and the event: op_call_outbound(). Fields
+ * are only ever appended; `size` is sizeof(struct op_outbound) as built
+ * by Outpost, so a plugin can check a field exists before reading it.
+ *
+ * Answers (Haraka's):
+ *   send_email  OP_DELAY, "<seconds>": try later, no failure counted;
+ *               anything else: deliver now.
+ *   get_mx      OP_OK with op_next_mx(), or OP_OK with msg = one or more
+ *               MX strings ("smtp://user:pass@host:port", "lmtp://host",
+ *               "[1.2.3.4]:2525", "host:port", "host") separated by
+ *               commas or spaces: deliver there, in that order;
+ *               OP_DENY: bounce (5.1.2 "No MX for <domain>");
+ *               OP_DENYSOFT: defer (4.1.2); anything else: DNS.
+ *   deferred    OP_CONT: retry after `delay`; OP_DENYSOFT, "<seconds>":
+ *               retry after that many seconds; anything else: drop the
+ *               deferred recipients without a report.
+ *   bounce      OP_CONT: send the delivery status notification (never to
+ *               the null sender); anything else: no notification.
+ *   delivered   the answer is ignored.
+ */
+
+/* One recipient, with its outcome for deferred, bounce and delivered. */
+struct op_rcpt {
+	const char	*address;	/* bare: user@example.com */
+	const char	*action;	/* "delivered", "delayed", "failed";
+					 * NULL before an attempt */
+	const char	*status;	/* enhanced status: "5.1.1" */
+	int		 code;		/* reply code: 550 */
+	const char	*response;	/* the remote reply text without code
+					 * and status, or Outpost's own message */
+	const char	*reason;	/* "550 5.1.1 <response>" */
+	int		 remote;	/* the outcome is a remote reply */
+};
+
+struct op_outbound {
+	unsigned		 size;
+	const char		*id;		/* queue id (job id) */
+	const char		*domain;	/* recipient domain */
+	const char		*mail_from;	/* bare, "" for <> */
+	long long		 queue_time;	/* ms since the epoch */
+	unsigned		 attempts;	/* temporary failures so far */
+	const char		*helo;		/* the submitting client's */
+	const char		*client_ip;
+	const char		*message;	/* headers, body; CRLF */
+	unsigned long		 message_len;
+	const struct op_rcpt	*rcpts;		/* the recipients concerned */
+	unsigned		 nrcpts;
+	const char		*error;		/* deferred, bounce: why */
+	double			 delay;		/* delivered: s since queued;
+						 * deferred: s until retry */
+	/* The server of the attempt (delivered; failures after connect). */
+	const char		*host;		/* MX name, else its address */
+	const char		*ip;
+	unsigned		 port;
+	const char		*local_ip;	/* our address */
+	const char		*mode;		/* "SMTP" or "LMTP" */
+	const char		*response;	/* delivered: the final reply */
+	int			 secured;	/* TLS was used */
+	int			 authenticated;	/* AUTH succeeded */
+	const char		*route;		/* route name (vmta), or NULL */
+	const char *const	*notes;		/* key, value, ..., NULL; or NULL */
+};
+const struct op_outbound *op_call_outbound(const struct op_call *);
+
+/* A destination for get_mx. Unset fields are 0/NULL. */
+struct op_mx {
+	const char	*exchange;	/* host name or IP literal */
+	const char	*path;		/* or a Unix socket */
+	int		 priority;
+	unsigned	 port;		/* 0: 25 (LMTP: 24) */
+	const char	*bind;		/* local address to connect from */
+	const char	*bind_helo;	/* EHLO name */
+	int		 using_lmtp;
+	const char	*auth_user;
+	const char	*auth_pass;
+	const char	*auth_type;	/* "PLAIN", "LOGIN", "CRAM-MD5" */
+	const char	*route;		/* a name for records (vmta) */
+};
+/* get_mx: answers OP_OK with these destinations (copied), in order. */
+void		 op_next_mx(struct op_call *, const struct op_mx *,
+		    unsigned n);
+
 /* --- anywhere ------------------------------------------------------- */
 
 /* Log through Outpost's logger; source is the plugin's name. */

@@ -21,6 +21,7 @@ buf_reserve(struct buf *b, size_t extra)
 		cap *= 2;
 	b->p = xrealloc(b->p, cap);
 	b->cap = cap;
+	b->p[b->len] = '\0';	/* a fresh buffer is a valid empty string */
 }
 
 void

@@ -47,6 +47,12 @@ rng_next(void)
 	return r;
 }
 
+uint64_t
+util_random(void)
+{
+	return rng_next();
+}
+
 void
 uuid_v4(char out[UUID_LEN + 1])
 {

@@ -6,6 +6,7 @@
 #define OUTPOST_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "lib/buf.h"
@@ -17,6 +18,10 @@ void	 uuid_v4(char out[UUID_LEN + 1]);
 
 /* "Sat, 21 Nov 2026 09:05:01 +0100": RFC 5322, local time. */
 void	 date_rfc5322(char *out, size_t size, time_t);
+
+/* 64 random bits from the per-thread xoshiro256** generator (seeded from
+ * getrandom): for shuffles and identifiers, not for secrets. */
+uint64_t util_random(void);
 
 /* Appends the base64 of p/len to out. */
 void	 base64_encode(struct buf *out, const void *p, size_t len);

@@ -11,5 +11,6 @@ const struct builtin_plugin builtin_plugins[] = {
 	{ "relay", NULL, &relay_plugin },
 	{ "auth/flat_file", "auth_flat_file", &auth_flat_file_plugin },
 	{ "tls", NULL, &tls_plugin },
+	{ "queue/smtp_forward", "smtp_forward", &smtp_forward_plugin },
 	{ NULL, NULL, NULL }
 };

@@ -7,5 +7,6 @@
 extern const struct op_plugin relay_plugin;
 extern const struct op_plugin auth_flat_file_plugin;
 extern const struct op_plugin tls_plugin;
+extern const struct op_plugin smtp_forward_plugin;
 
 #endif

@@ -80,16 +80,27 @@ def smtp_sink(request):
     assert not problems, "\n".join(problems)
 
 
-@pytest.fixture
-def daemon(request, tmp_path):
-    """A Daemon on a fresh ROOT (`outpost -i` done), not started. At teardown it is stopped
-    if running and its output checked for sanitizer reports."""
+def _daemon(request, root, dns_server, delivery):
     outpost_binary()
-    outpost = Daemon(tmp_path / "outpost")
-    outpost.init()
+    outpost = Daemon(root, delivery=delivery)
+    outpost.init(dns=dns_server.servers)
     _attach_report(request, "outpost output", outpost.tail)
     yield outpost
     try:
         outpost.stop()
     finally:
         outpost.check_sanitizers()
+
+
+@pytest.fixture
+def daemon(request, tmp_path, dns_server):
+    """A Daemon on a fresh ROOT (`outpost -i` done), not started, delivery disabled. At
+    teardown it is stopped if running and its output checked for sanitizer reports."""
+    yield from _daemon(request, tmp_path / "outpost", dns_server, delivery=False)
+
+
+@pytest.fixture
+def mta(request, tmp_path, dns_server):
+    """Like daemon, with delivery on: MX lookups go to the test DNS server and loopback MX
+    addresses (the sinks) are allowed."""
+    yield from _daemon(request, tmp_path / "outpost", dns_server, delivery=True)

@@ -80,8 +80,12 @@ def run_outpost(*args, timeout=20, binary=None):
 class Daemon:
     """One Outpost install directory and the daemon running on it."""
 
-    def __init__(self, root, extra_args=(), binary=None):
+    def __init__(self, root, extra_args=(), binary=None, delivery=None):
         self.root = Path(root)
+        # Tests of reception keep delivery off (False), so that queue entries stay exactly
+        # as committed; tests of delivery turn it on (True: loopback MX addresses allowed);
+        # None leaves outbound.ini alone.
+        self.delivery = delivery
         self.extra_args = tuple(map(str, extra_args))
         self.binary = Path(binary) if binary else outpost_binary()
         self.log_path = self.root / LOG_NAME
@@ -89,12 +93,17 @@ class Daemon:
         self.host, self.port = "127.0.0.1", 2525
         self._run_start = 0     # first log line of the current run
 
-    def init(self):
+    def init(self, dns=None):
         """`outpost -i ROOT`: create ROOT with its default config/, listening on a free
-        loopback port (self.port) instead of the default 2525."""
+        loopback port (self.port) instead of the default 2525. dns: the test DNS server's
+        `ip:port` for net-utils.ini (the system resolver is never used by a test)."""
         rc, out, err = run_outpost("-i", self.root, binary=self.binary)
         assert rc == 0, f"outpost -i {self.root} exited {rc}:\n{out}{err}"
         self.listen(self.host, free_port(self.host))
+        if dns is not None:
+            self.write_config("net-utils.ini", f"[dns]\nservers={dns}\ntimeout=2\ntries=2\n")
+        if self.delivery is not None:
+            self.write_config("outbound.ini", "")
 
     def listen(self, host, port):
         """Point smtp.ini's listen at host:port (one address)."""
@@ -134,7 +143,12 @@ class Daemon:
         return self.root / "config" / name
 
     def write_config(self, name, text):
-        """Write ROOT/config/<name> (replacing it); returns its path."""
+        """Write ROOT/config/<name> (replacing it); returns its path. outbound.ini gets the
+        harness's settings appended: delivery off (reception tests), or loopback MX hosts
+        allowed (delivery tests: the sinks listen on 127.0.0.x)."""
+        if name == "outbound.ini" and self.delivery is not None:
+            text += ("\n[main]\nlocal_mx_ok=true\n" if self.delivery
+                     else "\n[main]\ndisabled=true\n")
         path = self.config_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

@@ -43,6 +43,9 @@ implicit.test.       A     127.0.0.5
 v6.test.             MX    10 mx6.test.
 mx6.test.            AAAA  ::1
 mx6.test.            A     127.0.0.6
+; bounces.test: where the tests' senders live (DSNs go to mxb, 127.0.0.8)
+bounces.test.        MX    10 mxb.test.
+mxb.test.            A     127.0.0.8
 ; nxdomain.test: deliberately absent, answers NXDOMAIN
 """
 

@@ -1,0 +1,774 @@
+#!/bin/bash
+# bench/relay.sh: end-to-end relay throughput, on loopback.
+#
+# Postfix's smtp-source sends the same load (BENCH_CLIENTS parallel
+# sessions, BENCH_MESSAGES messages of BENCH_SIZE bytes, one recipient
+# each) through each MTA in turn to a Postfix smtp-sink of its own, and
+# times each run with the wall clock, from the start of smtp-source until
+# the sink has received every message (smtp-sink -c counts them):
+#   sink     smtp-source straight into smtp-sink, no MTA: the ceiling
+#   postfix  a private Postfix instance in a temp dir, relayhost = the sink
+#   haraka   Haraka 3 from the npm registry (installed once into a cache
+#            dir), a plugin written here routes every message to the sink
+#   outpost  build/outpost, plugins relay and queue/smtp_forward to the sink
+# then prints messages, seconds and messages/s for each, the ratios
+# Outpost/Postfix, Outpost/Haraka and Outpost/ceiling, and whether the
+# targets (>= 4 x Postfix, >= 8 x Haraka, >= 0.5 x ceiling) are met. It
+# reports; it does not fail on a missed target. Exit status: 0 when every
+# selected target ran, 1 when one failed (its row says why), 69 when a
+# tool is missing.
+#
+# Knobs (environment):
+#   BENCH_MESSAGES  messages per target (20000)
+#   BENCH_CLIENTS   parallel SMTP sessions of smtp-source (50; BENCH_SESSIONS
+#                   is read when BENCH_CLIENTS is unset, as in accept.sh)
+#   BENCH_SIZE      message payload in bytes, headers not included (2048)
+#   BENCH_REUSE     1: send every message of a session over one connection
+#                   (smtp-source -d); 0: one connection per message (0)
+#   BENCH_TARGETS   which targets, in order ("sink postfix haraka outpost")
+#   BENCH_TIMEOUT   seconds from the start of smtp-source until the last
+#                   delivery before a target is given up (600)
+#   BENCH_STALL     seconds without a new delivery, once smtp-source is
+#                   done, before a target is given up (30)
+#   BENCH_TMPDIR    where the temp dir (queues) goes (${TMPDIR:-/tmp}); put
+#                   it on the disk you mean to measure, not on tmpfs, where
+#                   the postfix user can reach it
+#   BENCH_KEEP      1: keep the temp dir (queues, configs, logs) and say
+#                   where (0)
+#   BENCH_HARAKA_DIR    npm cache dir of Haraka, reused between runs
+#                       (build/bench/haraka)
+#   BENCH_HARAKA_NODES  Haraka's smtp.ini nodes: 0 is one process, no
+#                       cluster (0)
+#   OUTPOST_BIN     the Outpost binary (build/outpost, built if missing)
+#
+# Everything listens on 127.0.0.1 on free ports (never 25); every wait is
+# bounded; an EXIT trap stops whatever was started (smtp-source, the
+# sinks, outpost, haraka, the private Postfix) and removes the temp dir.
+# Nothing in /etc is changed: Postfix runs from a private config_directory.
+
+set -u
+export LC_ALL=C
+
+cd "$(dirname "$0")/.." || exit 1
+REPO=$PWD
+
+MESSAGES=${BENCH_MESSAGES:-20000}
+CLIENTS=${BENCH_CLIENTS:-${BENCH_SESSIONS:-50}}
+SIZE=${BENCH_SIZE:-2048}
+REUSE=${BENCH_REUSE:-0}
+TARGETS=${BENCH_TARGETS:-sink postfix haraka outpost}
+RUN_TIMEOUT=${BENCH_TIMEOUT:-600}
+STALL=${BENCH_STALL:-30}
+KEEP=${BENCH_KEEP:-0}
+OUTPOST=${OUTPOST_BIN:-$REPO/build/outpost}
+HK_DIR=${BENCH_HARAKA_DIR:-$REPO/build/bench/haraka}
+HK_NODES=${BENCH_HARAKA_NODES:-0}
+
+SENDER=bench@example.test
+RCPT=user@example.test
+HELO=bench.example.test
+
+die() { echo "relay.sh: $*" >&2; exit 69; }
+note() { echo "relay.sh: $*" >&2; }
+
+for v in MESSAGES CLIENTS SIZE RUN_TIMEOUT STALL; do
+	case ${!v} in
+	'' | *[!0-9]*) die "BENCH_$v must be a positive integer (got '${!v}')" ;;
+	esac
+	[ "${!v}" -gt 0 ] || die "BENCH_$v must be > 0"
+done
+case $HK_NODES in
+'' | *[!0-9]*) [ "$HK_NODES" = cpus ] ||
+	die "BENCH_HARAKA_NODES must be a number or 'cpus' (got '$HK_NODES')" ;;
+esac
+for t in $TARGETS; do
+	case $t in sink | postfix | haraka | outpost) ;;
+	*) die "BENCH_TARGETS: unknown target '$t' (sink, postfix, haraka, outpost)" ;;
+	esac
+done
+want() { case " $TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+PATH=$PATH:/usr/sbin:/usr/lib/postfix/sbin
+for tool in smtp-source smtp-sink postfix postconf timeout setsid tail; do
+	command -v $tool >/dev/null 2>&1 ||
+		die "$tool not found: run ./scripts/deps.sh bench (as root)"
+done
+HK_BIN=$HK_DIR/node_modules/Haraka/bin/haraka
+if want haraka; then
+	command -v node >/dev/null 2>&1 ||
+		die "node not found (Haraka needs it): run ./scripts/deps.sh bench"
+	[ -f "$HK_BIN" ] || command -v npm >/dev/null 2>&1 ||
+		die "npm not found (to install Haraka into $HK_DIR): run ./scripts/deps.sh bench"
+fi
+[ "$(id -u)" -eq 0 ] || die "run as root (Postfix's master and smtp-sink -u need it)"
+id postfix >/dev/null 2>&1 || die "no user 'postfix': run ./scripts/deps.sh bench"
+[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or newer needed (EPOCHREALTIME)"
+
+# Up to 50 sessions in, as many out, the sinks' and the MTAs' files.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+
+# --- temp dir and cleanup -------------------------------------------------
+
+WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/outpost-relay.XXXXXX") ||
+	die "cannot create a temp dir"
+chmod 755 "$WORK"	# the postfix user must reach the private queue
+
+LOAD_PID=
+SINK_PID=
+OUTPOST_PID=
+HARAKA_PID=
+PF_DIR=
+
+# Waits up to $2 tenths of a second for pid $1 to exit; 0 when it did.
+wait_exit() {
+	local i=0
+	while kill -0 "$1" 2>/dev/null; do
+		[ $i -ge "$2" ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
+
+# Stops the background child $1 (TERM, then KILL after $2 tenths of a s).
+stop_child() {
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	if ! wait_exit "$pid" "$2"; then
+		note "pid $pid did not stop on SIGTERM; killing it"
+		kill -KILL "$pid" 2>/dev/null
+		wait_exit "$pid" 50
+	fi
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# Stops the background child $1, started with setsid, and everything left
+# in its process group (Haraka's cluster workers).
+stop_group() {
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	stop_child "$pid" "$2"
+	if kill -0 -- "-$pid" 2>/dev/null; then
+		kill -TERM -- "-$pid" 2>/dev/null
+		sleep 1
+		kill -KILL -- "-$pid" 2>/dev/null
+	fi
+	return 0
+}
+
+# Pids of the processes of the private Postfix: every Postfix daemon
+# inherits MAIL_CONFIG=<its config dir> from master.
+postfix_pids() {
+	local f pid
+	[ -n "$PF_DIR" ] || return 0
+	for f in /proc/[0-9]*/environ; do
+		grep -qzxF "MAIL_CONFIG=$PF_DIR/etc" "$f" 2>/dev/null || continue
+		pid=${f#/proc/}
+		echo "${pid%/environ}"
+	done
+	return 0
+}
+
+stop_postfix() {
+	local pids i
+	[ -n "$PF_DIR" ] && [ -d "$PF_DIR/etc" ] || return 0
+	[ -n "$(postfix_pids)" ] || return 0
+	timeout 60 postfix -c "$PF_DIR/etc" stop >>"$PF_DIR/control.log" 2>&1
+	for i in $(seq 1 100); do
+		pids=$(postfix_pids)
+		[ -z "$pids" ] && return 0
+		sleep 0.1
+	done
+	note "private Postfix did not stop; aborting it"
+	timeout 30 postfix -c "$PF_DIR/etc" abort >>"$PF_DIR/control.log" 2>&1
+	sleep 0.5
+	pids=$(postfix_pids)
+	# shellcheck disable=SC2086
+	[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+	return 0
+}
+
+cleanup() {
+	trap - EXIT INT TERM HUP
+	stop_child "$LOAD_PID" 60
+	LOAD_PID=
+	stop_child "$OUTPOST_PID" 400
+	OUTPOST_PID=
+	stop_group "$HARAKA_PID" 150
+	HARAKA_PID=
+	stop_postfix
+	PF_DIR=
+	stop_child "$SINK_PID" 50
+	SINK_PID=
+	if [ "$KEEP" = 1 ]; then
+		note "kept $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+# --- ports ----------------------------------------------------------------
+
+USED_PORTS=" 25 "
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() {
+	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# A port on 127.0.0.1 that nothing listens on, not 25, not handed out yet.
+free_port() {
+	local i p
+	for i in $(seq 1 200); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		case $USED_PORTS in *" $p "*) continue ;; esac
+		if command -v ss >/dev/null 2>&1; then
+			ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
+		fi
+		port_open "$p" && continue
+		USED_PORTS="$USED_PORTS$p "
+		echo "$p"
+		return 0
+	done
+	return 1
+}
+
+# Waits (bounded: $3 tenths of a second) until 127.0.0.1:$1 accepts; gives
+# up early when pid $2 (if set) has exited.
+wait_port() {
+	local i=0
+	while ! port_open "$1"; do
+		if [ -n "$2" ] && ! kill -0 "$2" 2>/dev/null; then
+			return 1
+		fi
+		[ $i -ge "$3" ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
+
+# Warns (at the end) when something still listens on $2 after target $1
+# was stopped: a process this script could not see, e.g. behind a wrapper
+# given as OUTPOST_BIN.
+LEFT=
+check_closed() {
+	port_open "$2" &&
+		LEFT="${LEFT}WARNING: $1: 127.0.0.1:$2 still accepts connections after stopping it
+"
+	return 0
+}
+
+# --- the sink -------------------------------------------------------------
+
+declare -A SECS RATE LOADSECS DELIVERED QUEUED STATUS
+SINK_PORT=
+SINK_LOG=
+
+# Starts the smtp-sink of target $1 on a free port: SINK_PORT, SINK_LOG.
+# With -c it writes "sess=N quit=N mesg=N\r" to its stdout (a file here)
+# every time a session ends or a message's "." is received; mesg is the
+# number of messages received so far.
+start_sink() {
+	SINK_PORT=$(free_port) || { STATUS[$1]="FAILED: no free port"; return 1; }
+	SINK_LOG=$WORK/$1.sink.log
+	smtp-sink -c -u postfix "127.0.0.1:$SINK_PORT" 1024 \
+		</dev/null >"$SINK_LOG" 2>"$WORK/$1.sink.err" &
+	SINK_PID=$!
+	if ! wait_port "$SINK_PORT" "$SINK_PID" 100; then
+		STATUS[$1]="FAILED: smtp-sink did not listen: $(tail -n 1 "$WORK/$1.sink.err")"
+		stop_child "$SINK_PID" 20
+		SINK_PID=
+		return 1
+	fi
+	return 0
+}
+
+# Messages the sink of the current target has received so far: the mesg=
+# of the last complete (\r-terminated) counter record in SINK_LOG.
+sink_count() {
+	local s
+	s=$(tail -c 256 "$SINK_LOG" 2>/dev/null)
+	case $s in *$'\r'*) ;; *) echo 0; return ;; esac
+	s=${s%$'\r'*}		# drop a record still being written
+	s=${s##*$'\r'}		# the last complete one
+	s=${s##*mesg=}
+	case $s in '' | *[!0-9]*) echo 0 ;; *) echo "$s" ;; esac
+}
+
+stop_sink() {
+	DELIVERED[$1]=$(sink_count)
+	stop_child "$SINK_PID" 50
+	SINK_PID=
+	check_closed "$1 sink" "$SINK_PORT"
+}
+
+# --- load -----------------------------------------------------------------
+
+# Microseconds since the epoch, without a fork.
+now_us() { echo "${EPOCHREALTIME/./}"; }
+
+# Runs smtp-source against 127.0.0.1:$2 for target $1 and polls its sink
+# every 20 ms until it has received MESSAGES messages; fills SECS/RATE
+# (start of smtp-source to the last delivery seen) and LOADSECS (how long
+# smtp-source itself ran). Bounded: RUN_TIMEOUT in all, STALL without a
+# new delivery once smtp-source is done.
+run_relay() {
+	local name=$1 port=$2 log=$WORK/$1.smtp-source.log
+	local opts=(-s "$CLIENTS" -l "$SIZE" -m "$MESSAGES" -r 1
+		-f "$SENDER" -t "$RCPT" -M "$HELO")
+	[ "$REUSE" = 1 ] && opts+=(-d)
+	local t0 t1 now load_end='' last_change n prev=-1 rc=0
+	t0=$(now_us)
+	# In the background, so that a signal to this script is acted on at
+	# once (bash runs traps only between commands, or during a wait).
+	timeout -k 5 "$RUN_TIMEOUT" smtp-source "${opts[@]}" "127.0.0.1:$port" \
+		</dev/null >"$log" 2>&1 &
+	LOAD_PID=$!
+	last_change=$t0
+	while :; do
+		n=$(sink_count)
+		now=$(now_us)
+		[ "$n" -ge "$MESSAGES" ] && { t1=$now; break; }
+		[ "$n" != "$prev" ] && { prev=$n; last_change=$now; }
+		if [ -z "$load_end" ] && ! kill -0 "$LOAD_PID" 2>/dev/null; then
+			load_end=$now
+			wait "$LOAD_PID"
+			rc=$?
+			LOAD_PID=
+			if [ $rc -ne 0 ]; then
+				if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+					STATUS[$name]="FAILED: smtp-source not done after ${RUN_TIMEOUT}s; $n of $MESSAGES delivered"
+				else
+					STATUS[$name]="FAILED: smtp-source exit $rc: $(tail -n 1 "$log"); $n of $MESSAGES delivered"
+				fi
+				return 1
+			fi
+			LOADSECS[$name]=$(awk -v a="$t0" -v b="$load_end" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+		fi
+		if [ $((now - t0)) -ge $((RUN_TIMEOUT * 1000000)) ]; then
+			STATUS[$name]="FAILED: $n of $MESSAGES delivered after ${RUN_TIMEOUT}s"
+			return 1
+		fi
+		if [ -n "$load_end" ]; then
+			[ "$last_change" -lt "$load_end" ] && last_change=$load_end
+			if [ $((now - last_change)) -ge $((STALL * 1000000)) ]; then
+				STATUS[$name]="FAILED: $n of $MESSAGES delivered; none for ${STALL}s after smtp-source was done"
+				return 1
+			fi
+		fi
+		sleep 0.02
+	done
+	# Every message is in the sink; smtp-source may still be saying QUIT.
+	if [ -n "$LOAD_PID" ]; then
+		if ! wait_exit "$LOAD_PID" 300; then
+			STATUS[$name]="FAILED: smtp-source still running 30s after the last delivery"
+			return 1
+		fi
+		load_end=$(now_us)
+		wait "$LOAD_PID"
+		rc=$?
+		LOAD_PID=
+		if [ $rc -ne 0 ]; then
+			STATUS[$name]="FAILED: smtp-source exit $rc: $(tail -n 1 "$log")"
+			return 1
+		fi
+		[ "$load_end" -gt "$t1" ] && load_end=$t1	# it was done by then
+		LOADSECS[$name]=$(awk -v a="$t0" -v b="$load_end" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+	fi
+	SECS[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+	RATE[$name]=$(awk -v n="$MESSAGES" -v s="${SECS[$name]}" \
+		'BEGIN { printf "%.1f", (s > 0) ? n / s : 0 }')
+	STATUS[$name]=ok
+	return 0
+}
+
+# Files in the queue dir $1 (non-recursive), $2: find tests to skip some.
+count_files() {
+	local d=$1
+	shift
+	find "$d" -maxdepth 1 -type f "$@" 2>/dev/null | wc -l
+}
+
+# --- targets --------------------------------------------------------------
+
+bench_sink() {
+	start_sink sink || return 1
+	run_relay sink "$SINK_PORT"
+	local rc=$?
+	stop_sink sink
+	QUEUED[sink]=-
+	return $rc
+}
+
+# Writes the private instance's main.cf and master.cf into $PF_DIR/etc.
+# Nothing of the system instance (/etc/postfix, /var/spool/postfix, port
+# 25) is used or touched: its own queue_directory and data_directory, its
+# own log file, smtpd on 127.0.0.1:$1 only, no chroot, no local delivery
+# (no local domains, no local transport); every message goes to the
+# relayhost [127.0.0.1]:$2, the sink, over the smtp transport.
+postfix_config() {
+	local port=$1 sink=$2 d=$PF_DIR
+	mkdir -p "$d/etc" "$d/spool" "$d/data" || return 1
+	chown postfix "$d/data" || return 1
+	cat >"$d/etc/main.cf" <<EOF
+# Private Postfix instance of bench/relay.sh; removed after the run.
+compatibility_level = 3.6
+queue_directory = $d/spool
+data_directory = $d/data
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = $d/maillog
+maillog_file_prefixes = $d
+syslog_name = postfix-relay-bench
+myhostname = postfix-bench.invalid
+mydomain = invalid
+myorigin = \$myhostname
+mydestination =
+local_transport = error:no local delivery
+relay_domains =
+relayhost = [127.0.0.1]:$sink
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions =
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_client_message_rate_limit = 0
+smtpd_client_recipient_rate_limit = 0
+smtpd_client_event_limit_exceptions = 127.0.0.0/8
+alias_maps =
+alias_database =
+local_recipient_maps =
+biff = no
+append_dot_mydomain = no
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+smtp_tls_security_level = none
+default_process_limit = 100
+smtp_connection_cache_on_demand = yes
+EOF
+	cat >"$d/etc/master.cf" <<EOF
+# service type private unpriv chroot wakeup maxproc command
+127.0.0.1:$port inet n - n - - smtpd
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n - - proxymap
+proxywrite unix - - n - 1 proxymap
+smtp      unix  - - n - - smtp
+relay     unix  - - n - - smtp
+showq     unix  n - n - - showq
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+EOF
+}
+
+bench_postfix() {
+	local port rc
+	start_sink postfix || return 1
+	port=$(free_port) || { STATUS[postfix]="FAILED: no free port"; stop_sink postfix; return 1; }
+	PF_DIR=$WORK/postfix
+	if ! postfix_config "$port" "$SINK_PORT"; then
+		STATUS[postfix]="FAILED: cannot write its config"
+		stop_sink postfix
+		return 1
+	fi
+	local log=$PF_DIR/control.log
+	if ! timeout 60 postfix -c "$PF_DIR/etc" check >>"$log" 2>&1 ||
+		! timeout 60 postfix -c "$PF_DIR/etc" start >>"$log" 2>&1; then
+		STATUS[postfix]="FAILED: postfix start: $(tail -n 1 "$log") $(tail -n 1 "$PF_DIR/maillog" 2>/dev/null)"
+		stop_postfix
+		stop_sink postfix
+		return 1
+	fi
+	if ! wait_port "$port" "" 100; then
+		STATUS[postfix]="FAILED: private smtpd does not listen: $(tail -n 1 "$PF_DIR/maillog" 2>/dev/null)"
+		stop_postfix
+		stop_sink postfix
+		return 1
+	fi
+	run_relay postfix "$port"
+	rc=$?
+	stop_postfix
+	check_closed postfix "$port"
+	stop_sink postfix
+	QUEUED[postfix]=$(find "$PF_DIR/spool/incoming" "$PF_DIR/spool/active" \
+		"$PF_DIR/spool/deferred" "$PF_DIR/spool/hold" "$PF_DIR/spool/maildrop" \
+		-type f 2>/dev/null | wc -l)
+	return $rc
+}
+
+# Installs Haraka 3 from the npm registry into HK_DIR once; later runs
+# reuse it. libmime is pinned: its newest release names exact versions of
+# its own dependencies that some registries (mirrors) do not have; Haraka
+# uses it only to decode MIME for content plugins, none of which run here.
+# --ignore-scripts: no native add-on (modern-syslog, optional) is built.
+prepare_haraka() {
+	local v why
+	v=$(node --version 2>/dev/null)
+	v=${v#v}
+	case ${v%%.*} in
+	'' | *[!0-9]*) ;;
+	*) [ "${v%%.*}" -ge 20 ] ||
+		note "WARNING: node $v: Haraka 3 wants Node.js >= 20; trying anyway" ;;
+	esac
+	if [ -f "$HK_BIN" ]; then
+		v=$(node -p "require('$HK_DIR/node_modules/Haraka/package.json').version" 2>/dev/null)
+		case $v in 3.*) HK_VERSION=$v; return 0 ;; esac
+	fi
+	command -v npm >/dev/null 2>&1 || {
+		STATUS[haraka]="FAILED: npm not found: run ./scripts/deps.sh bench"
+		return 1
+	}
+	mkdir -p "$HK_DIR" || { STATUS[haraka]="FAILED: cannot create $HK_DIR"; return 1; }
+	cat >"$HK_DIR/package.json" <<'EOF'
+{
+  "name": "outpost-bench-haraka",
+  "description": "Haraka for bench/relay.sh; installed by it, reused between runs",
+  "private": true,
+  "dependencies": { "Haraka": "3" },
+  "overrides": { "libmime": "5.4.8" }
+}
+EOF
+	note "installing Haraka 3 into $HK_DIR (npm install; once)"
+	if ! (cd "$HK_DIR" && timeout 900 npm install --no-audit --no-fund \
+		--omit=dev --ignore-scripts --loglevel=error) \
+		>"$HK_DIR/npm-install.log" 2>&1 || [ ! -f "$HK_BIN" ]; then
+		why=$(grep 'npm error' "$HK_DIR/npm-install.log" |
+			grep -Ev 'npm error (code|syscall|errno|A complete log)|In most cases' |
+			head -n 1)
+		[ -n "$why" ] || why=$(tail -n 1 "$HK_DIR/npm-install.log")
+		STATUS[haraka]="FAILED: npm install Haraka@3 in $HK_DIR: $why (log: $HK_DIR/npm-install.log)"
+		return 1
+	fi
+	v=$(node -p "require('$HK_DIR/node_modules/Haraka/package.json').version" 2>/dev/null)
+	case $v in 3.*) HK_VERSION=$v ;;
+	*)
+		STATUS[haraka]="FAILED: npm installed Haraka '$v' in $HK_DIR, not 3.x"
+		return 1
+		;;
+	esac
+	return 0
+}
+HK_VERSION=
+
+# Haraka's config dir $1: listener on 127.0.0.1:$2, plugins relay (ACL:
+# 127.0.0.0/8) and outpost_bench (written here: every message's MX is the
+# sink on 127.0.0.1:$3, and no reverse DNS lookup of clients), queue in
+# $1/queue, log level warn.
+haraka_config() {
+	local d=$1 port=$2 sink=$3
+	# haraka -i writes the config files Haraka needs (connection.ini,
+	# ...); those below replace or add to them.
+	timeout 60 node "$HK_BIN" -i "$d" >"$WORK/haraka-init.log" 2>&1 &&
+		[ -f "$d/config/connection.ini" ] || return 1
+	mkdir -p "$d/queue" || return 1
+	cat >"$d/config/smtp.ini" <<EOF
+; Haraka of bench/relay.sh
+[main]
+listen=127.0.0.1:$port
+nodes=$HK_NODES
+inactivity_timeout=60
+force_shutdown_timeout=10
+public_ip=127.0.0.1
+EOF
+	printf 'haraka-bench.invalid\n' >"$d/config/me"
+	printf '%s\n' "$d/queue" >"$d/config/queue_dir"
+	printf 'relay\noutpost_bench\n' >"$d/config/plugins"
+	printf '[relay]\nacl=true\nforce_routing=false\ndest_domains=false\nall=false\n' \
+		>"$d/config/relay.ini"
+	printf '127.0.0.0/8\n' >"$d/config/relay_acl_allow"
+	printf "[main]\nlevel=warn\nformat=default\ntimestamps=true\n" >"$d/config/log.ini"
+	printf 'concurrency_max=1000\nenable_tls=false\n' >"$d/config/outbound.ini"
+	cat >"$d/plugins/outpost_bench.js" <<EOF
+// outpost_bench: written by bench/relay.sh. Every message goes to the
+// benchmark's smtp-sink; clients are not looked up in the DNS.
+'use strict'
+
+exports.hook_lookup_rdns = function (next, connection) {
+    next(OK, 'localhost')
+}
+
+exports.hook_get_mx = function (next, hmail, domain) {
+    next(OK, { priority: 0, exchange: '127.0.0.1', port: $sink })
+}
+EOF
+}
+
+bench_haraka() {
+	local port rc d=$WORK/haraka
+	prepare_haraka || return 1
+	start_sink haraka || return 1
+	port=$(free_port) || { STATUS[haraka]="FAILED: no free port"; stop_sink haraka; return 1; }
+	if ! haraka_config "$d" "$port" "$SINK_PORT"; then
+		STATUS[haraka]="FAILED: cannot write its config: $(tail -n 1 "$WORK/haraka-init.log" 2>/dev/null)"
+		stop_sink haraka
+		return 1
+	fi
+	# Its own session and process group: stop_group reaches cluster
+	# workers too.
+	setsid node "$HK_BIN" -c "$d" </dev/null >"$WORK/haraka.log" 2>&1 &
+	HARAKA_PID=$!
+	if ! wait_port "$port" "$HARAKA_PID" 300; then
+		if kill -0 "$HARAKA_PID" 2>/dev/null; then
+			STATUS[haraka]="FAILED: haraka does not accept connections on 127.0.0.1:$port after 30s"
+		else
+			wait "$HARAKA_PID"
+			STATUS[haraka]="FAILED: haraka exited ($?): $(grep -v '^[[:space:]]*$' "$WORK/haraka.log" | tail -n 1)"
+		fi
+		stop_group "$HARAKA_PID" 50
+		HARAKA_PID=
+		stop_sink haraka
+		return 1
+	fi
+	run_relay haraka "$port"
+	rc=$?
+	stop_group "$HARAKA_PID" 150
+	HARAKA_PID=
+	check_closed haraka "$port"
+	stop_sink haraka
+	QUEUED[haraka]=$(count_files "$d/queue" ! -name '.*' ! -name 'error.*')
+	return $rc
+}
+
+build_outpost() {
+	if [ -z "${OUTPOST_BIN:-}" ] &&
+		{ [ ! -x "$OUTPOST" ] || ! make -q --no-print-directory -C "$REPO" build/outpost >/dev/null 2>&1; }; then
+		note "building build/outpost (make)"
+		make -s --no-print-directory -C "$REPO" build/outpost >"$WORK/make.log" 2>&1 || {
+			tail -n 20 "$WORK/make.log" >&2
+			return 1
+		}
+	fi
+	[ -x "$OUTPOST" ]
+}
+
+bench_outpost() {
+	local port root=$WORK/outpost rc dead
+	build_outpost || { STATUS[outpost]="FAILED: cannot build $OUTPOST"; return 1; }
+	start_sink outpost || return 1
+	port=$(free_port) && dead=$(free_port) ||
+		{ STATUS[outpost]="FAILED: no free port"; stop_sink outpost; return 1; }
+	if ! timeout 30 "$OUTPOST" -i "$root" >"$WORK/outpost-init.log" 2>&1; then
+		STATUS[outpost]="FAILED: outpost -i: $(tail -n 1 "$WORK/outpost-init.log")"
+		stop_sink outpost
+		return 1
+	fi
+	local c=$root/config
+	printf '[main]\nlisten=127.0.0.1:%s\n' "$port" >"$c/smtp.ini"
+	printf 'relay\nqueue/smtp_forward\n' >"$c/plugins"
+	printf '[relay]\nacl=true\n' >"$c/relay.ini"
+	printf '127.0.0.0/8\n' >"$c/relay_acl_allow"
+	printf '[main]\nlevel=warn\n' >"$c/log.ini"
+	printf '%s\n' "$root/queue" >"$c/queue_dir"
+	printf '[main]\nenable_outbound=true\nhost=127.0.0.1\nport=%s\n' \
+		"$SINK_PORT" >"$c/smtp_forward.ini"
+	# Should anything still resolve a name, it asks a closed loopback
+	# port, never the system resolver.
+	printf '[dns]\nservers=127.0.0.1:%s\n' "$dead" >"$c/net-utils.ini"
+
+	"$OUTPOST" -c "$root" </dev/null >"$WORK/outpost.log" 2>&1 &
+	OUTPOST_PID=$!
+	if ! wait_port "$port" "$OUTPOST_PID" 100; then
+		if kill -0 "$OUTPOST_PID" 2>/dev/null; then
+			STATUS[outpost]="FAILED: outpost does not accept connections on 127.0.0.1:$port after 10s"
+		else
+			wait "$OUTPOST_PID"
+			STATUS[outpost]="FAILED: outpost exited ($?): $(tail -n 1 "$WORK/outpost.log")"
+		fi
+		stop_child "$OUTPOST_PID" 50
+		OUTPOST_PID=
+		stop_sink outpost
+		return 1
+	fi
+	run_relay outpost "$port"
+	rc=$?
+	stop_child "$OUTPOST_PID" 400
+	OUTPOST_PID=
+	check_closed outpost "$port"
+	stop_sink outpost
+	QUEUED[outpost]=$(count_files "$root/queue" ! -name 'tmp.*' ! -name 'error.*')
+	return $rc
+}
+
+# --- run ------------------------------------------------------------------
+
+fstype=$(df -PT "$WORK" 2>/dev/null | awk 'NR == 2 { print $2 }')
+echo "Relay throughput, smtp-source -> MTA -> smtp-sink: $MESSAGES messages" \
+	"of $SIZE bytes (+ headers), 1 recipient, $CLIENTS parallel sessions," \
+	"$([ "$REUSE" = 1 ] && echo "connections reused" || echo "one connection per message")," \
+	"all on 127.0.0.1; timed until the sink has them all; queues in $WORK ($fstype)"
+case $fstype in tmpfs | ramfs)
+	echo "WARNING: $WORK is on $fstype: fsync costs nothing there; set BENCH_TMPDIR to a disk" ;;
+esac
+echo
+
+failed=0
+for t in $TARGETS; do
+	echo "... $t" >&2
+	"bench_$t" || failed=1
+done
+
+want haraka && [ -n "$HK_VERSION" ] &&
+	echo "haraka: Haraka $HK_VERSION, node $(node --version 2>/dev/null), smtp.ini nodes=$HK_NODES"
+printf '%-10s %9s %9s %10s %9s %9s %7s  %s\n' target messages seconds 'msg/s' \
+	delivered 'load s' queued status
+for t in $TARGETS; do
+	if [ "${STATUS[$t]:-}" = ok ]; then
+		printf '%-10s %9s %9s %10s %9s %9s %7s  %s\n' "$t" "$MESSAGES" "${SECS[$t]}" \
+			"${RATE[$t]}" "${DELIVERED[$t]:--}" "${LOADSECS[$t]:--}" \
+			"${QUEUED[$t]:--}" ok
+	else
+		printf '%-10s %9s %9s %10s %9s %9s %7s  %s\n' "$t" "$MESSAGES" - - \
+			"${DELIVERED[$t]:--}" "${LOADSECS[$t]:--}" "${QUEUED[$t]:--}" \
+			"${STATUS[$t]:-not run}"
+	fi
+done
+echo
+
+for t in $TARGETS; do
+	[ "${STATUS[$t]:-}" = ok ] || continue
+	if [ "${DELIVERED[$t]}" -ne "$MESSAGES" ]; then
+		echo "WARNING: $t: $MESSAGES messages sent but its sink received ${DELIVERED[$t]} (bounces? duplicates?)"
+	fi
+	case ${QUEUED[$t]} in
+	'' | - | 0) ;;
+	*) echo "WARNING: $t: ${QUEUED[$t]} files left in its queue after the run" ;;
+	esac
+done
+
+printf '%s' "$LEFT"
+
+# ratio NAME NUMERATOR DENOMINATOR MINIMUM
+ratio() {
+	if [ "${STATUS[$2]:-}" != ok ] || [ "${STATUS[$3]:-}" != ok ]; then
+		printf '%-20s %8s   (target >= %s: n/a, not measured)\n' "$1" n/a "$4"
+		return
+	fi
+	awk -v name="$1" -v a="${RATE[$2]}" -v b="${RATE[$3]}" -v min="$4" 'BEGIN {
+		r = (b > 0) ? a / b : 0
+		printf "%-20s %8.2f   (target >= %s: %s)\n", name, r, min,
+			(r >= min) ? "met" : "not met"
+	}'
+}
+ratio 'Outpost/Postfix:' outpost postfix 4
+ratio 'Outpost/Haraka:' outpost haraka 8
+ratio 'Outpost/ceiling:' outpost sink 0.5
+
+exit $failed
