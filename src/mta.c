@@ -1280,6 +1280,56 @@ mta_send_email(struct mta *m, const char *from, const char *const *to,
 	hook_run(OP_HOOK_PRE_SEND_TRANS_EMAIL, &j->view, send_job_pre_send, j);
 }
 
+/* The public entry (outpost/plugin.h): plugins queue mail through the
+ * running delivery side. The OP_SEND_* flags are message.h's MSG_*. */
+static struct mta *running;
+
+_Static_assert(OP_SEND_DOT_STUFFED == MSG_DOT_STUFFED &&
+    OP_SEND_REMOVE_MSGID == MSG_REMOVE_MSGID &&
+    OP_SEND_REMOVE_DATE == MSG_REMOVE_DATE, "send_email flags");
+
+struct late_answer {
+	op_send_done_fn	 done;
+	void		*arg;
+	struct event	*ev;
+};
+
+static void
+answer_not_running(evutil_socket_t fd, short what, void *arg)
+{
+	struct late_answer *l = arg;
+
+	(void)fd;
+	(void)what;
+	l->done(l->arg, OP_DENYSOFT, "outbound delivery is not running");
+	event_free(l->ev);
+	free(l);
+}
+
+void
+op_send_email(const char *from, const char *const *to, unsigned n,
+    const char *contents, unsigned long len, unsigned flags,
+    const char *const *notes, op_send_done_fn done, void *arg)
+{
+	struct late_answer *l;
+
+	if (running != NULL) {
+		mta_send_email(running, from ? from : "", to, n, contents,
+		    len, flags & (MSG_DOT_STUFFED | MSG_REMOVE_MSGID |
+		    MSG_REMOVE_DATE), notes, done, arg);
+		return;
+	}
+	log_error(SRC, NULL, "op_send_email called while delivery is not "
+	    "running");
+	if (done == NULL || plugins_event_base() == NULL)
+		return;
+	l = xcalloc(1, sizeof(*l));
+	l->done = done;
+	l->arg = arg;
+	l->ev = event_new(plugins_event_base(), -1, 0, answer_not_running, l);
+	event_active(l->ev, 0, 0);
+}
+
 /* --- the delivery side ------------------------------------------------------ */
 
 static void
@@ -1327,6 +1377,7 @@ mta_new(struct event_base *base, struct config *cfg, struct queue *q,
 	scheduler_configure(m->sched, cfg->outbound->concurrency_max,
 	    cfg->outbound->disabled);
 	queue_set_sink(q, sink, m);
+	running = m;
 	return m;
 fail:
 	mta_free(m);
@@ -1338,6 +1389,8 @@ mta_free(struct mta *m)
 {
 	if (m == NULL)
 		return;
+	if (running == m)
+		running = NULL;
 	if (m->sched != NULL) {
 		scheduler_stop(m->sched);
 		queue_set_sink(m->q, NULL, NULL);

@@ -129,6 +129,12 @@ op_plugin_name(const struct op_env *env)
 }
 
 struct event_base *
+plugins_event_base(void)
+{
+	return R.base;
+}
+
+struct event_base *
 op_event_base(const struct op_env *env)
 {
 	(void)env;

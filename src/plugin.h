@@ -31,6 +31,8 @@ int		 plugins_add(const struct op_plugin *, const char *config_dir,
 /* Calls every shutdown(), unloads shared objects, frees the chains. */
 void		 plugins_unload(void);
 size_t		 plugins_count(void);
+/* The event loop given to plugins_load (NULL before). */
+struct event_base *plugins_event_base(void);
 const char	*plugins_name(size_t i);
 size_t		 hook_count(enum op_hook);
 

@@ -513,3 +513,23 @@ def test_send_email_delay_postpones_without_a_failure(mta, smtp_sink):
     assert len(hook_lines(mta, "send_email")) == 2
     assert "attempts=0" in hook_lines(mta, "send_email")[1]
     wait_empty(mta)
+
+
+def test_plugin_mail_goes_through_send_email(mta, smtp_sink):
+    smtp_sink("127.0.0.2")
+    notices = smtp_sink("127.0.0.7", port=2526)
+    with_hooks(mta, "[delivered]\nnotify=watcher@notify.test\nnext_hop=[127.0.0.7]:2526\n")
+    mta.write_config("plugins", "relay\noutbound_hooks\nqueue/smtp_forward\n")
+    mta.write_config("smtp_forward.ini", "[main]\nenable_outbound=false\n")
+    mta.start()
+    txn = send(mta, ["ok-1@single.test"])
+    got = notices.wait_for_messages(1)[0]
+    assert got.mail_from == "" and got.rcpt_tos == ("watcher@notify.test",)
+    notice = email.message_from_bytes(got.data, policy=email.policy.default)
+    assert notice["Subject"] == f"delivered {txn}.1"
+    assert notice["Message-Id"] != "<old@plugin.test>" and notice["Date"]
+    assert notice["Received"].startswith("(Haraka outbound);")
+    assert got.data.endswith(b"\r\n.dot line\r\nlast line\r\n")
+    assert any(line.startswith("sent 906 Message Queued (")
+               for line in (mta.root / "hooks.log").read_text().splitlines())
+    wait_empty(mta)

@@ -11,6 +11,10 @@
  *            domain=<d>              (only for mail to d)
  *   [deferred] answer=cont|denysoft|ok, seconds=<n>
  *   [bounce] answer=cont|ok
+ *   [delivered] notify=<addr>   after a delivery (not to <addr>'s
+ *            domain) op_send_email() a dot-stuffed notice with an old
+ *            Message-Id (removed), routed by a next_hop note to
+ *            [delivered] next_hop; the answer is logged as "sent <code>"
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,9 +176,41 @@ on_bounce(struct op_call *c, void *data)
 }
 
 static void
+sent(void *arg, int code, const char *msg)
+{
+	const struct hooks *h = arg;
+	FILE *f = fopen(h->log, "a");
+
+	if (f == NULL)
+		return;
+	fprintf(f, "sent %d %s\n", code, msg ? msg : "");
+	fclose(f);
+}
+
+static void
 on_delivered(struct op_call *c, void *data)
 {
-	record(data, "delivered", op_call_outbound(c));
+	const struct hooks *h = data;
+	const struct op_outbound *o = op_call_outbound(c);
+	const char *n = conf(h, "delivered", "notify");
+	char to[256], hop[256], text[1024];
+
+	record(data, "delivered", o);
+	if (n != NULL) {
+		snprintf(to, sizeof(to), "%s", n);
+		n = conf(h, "delivered", "next_hop");
+		snprintf(hop, sizeof(hop), "%s", n ? n : "");
+	}
+	if (n != NULL && strcmp(strrchr(to, '@') + 1, o->domain) != 0) {
+		const char *rcpt[1] = { to };
+		const char *notes[] = { "next_hop", hop, NULL };
+
+		snprintf(text, sizeof(text), "Message-Id: <old@plugin.test>\n"
+		    "Subject: delivered %s\n\n..dot line\nlast line", o->id);
+		op_send_email("", rcpt, 1, text, strlen(text),
+		    OP_SEND_DOT_STUFFED | OP_SEND_REMOVE_MSGID, notes, sent,
+		    data);
+	}
 	op_next(c, OP_CONT, NULL);
 }
 

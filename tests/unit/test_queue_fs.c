@@ -78,6 +78,13 @@ build(const struct ecase *c, struct qentry *e)
 		e->rcpts[i].addr = xstrdup(c->rcpts[i].addr);
 		e->rcpts[i].reason = dup_or_null(c->rcpts[i].reason);
 	}
+	if (c == &cases[1]) {	/* notes: odd keys and values, an empty one */
+		static const char *const kv[] = { "next_hop",
+		    "smtp://u:p@h.example:2525", "k y%", "v\r\n\t\xc3\xbc",
+		    "empty", "", NULL };
+
+		qentry_set_notes(e, kv);
+	}
 }
 
 /* The image of cases[i]. */
@@ -115,6 +122,11 @@ assert_entry_eq(const struct qentry *a, const struct qentry *b)
 		assert_true(streq(a->rcpts[i].addr, b->rcpts[i].addr));
 		assert_true(streq(a->rcpts[i].reason, b->rcpts[i].reason));
 	}
+	assert_int_equal(a->nnotes, b->nnotes);
+	for (size_t i = 0; i < 2 * a->nnotes; i++)
+		assert_true(streq(a->notes[i], b->notes[i]));
+	if (a->nnotes > 0)
+		assert_null(b->notes[2 * b->nnotes]);
 }
 
 static void
