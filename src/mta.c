@@ -329,6 +329,15 @@ dispatch(void *arg, struct sched_item *it)
 		attempt_end(a, -1);
 		return;
 	}
+	if (it->msg != NULL) {		/* just committed: still in memory */
+		a->msg = it->msg;
+		a->len = it->len;
+		it->msg = NULL;
+		view_reset(a);
+		view_rcpts(a, -1);
+		hook_run(OP_HOOK_SEND_EMAIL, &a->call, send_email_done, a);
+		return;
+	}
 	path = entry_path(m, a->e->id);
 	memset(&disk, 0, sizeof(disk));
 	if (qfs_read(path, &disk, &a->msg, &a->len, &why) != 0) {
@@ -1333,11 +1342,11 @@ op_send_email(const char *from, const char *const *to, unsigned n,
 /* --- the delivery side ------------------------------------------------------ */
 
 static void
-sink(void *arg, struct qentry *e)
+sink(void *arg, struct qentry *e, char *msg, size_t len)
 {
 	struct mta *m = arg;
 
-	scheduler_add(m->sched, e);
+	scheduler_add(m->sched, e, msg, len);
 }
 
 static void

@@ -64,12 +64,13 @@ struct queue {
 };
 
 static void
-add_entry(struct queue *q, struct qentry *e)
+add_entry(struct queue *q, struct qentry *e, char *msg, size_t len)
 {
 	if (q->sink != NULL) {
-		q->sink(q->sink_arg, e);
+		q->sink(q->sink_arg, e, msg, len);
 		return;
 	}
+	free(msg);
 	if (q->nentries == q->cap) {
 		q->cap = q->cap ? q->cap * 2 : 64;
 		q->entries = xreallocarray(q->entries, q->cap,
@@ -81,7 +82,7 @@ add_entry(struct queue *q, struct qentry *e)
 static void
 loaded(struct qentry *e, void *arg)
 {
-	add_entry(arg, e);
+	add_entry(arg, e, NULL, 0);
 }
 
 static void
@@ -202,11 +203,12 @@ write_round(struct queue *q, struct queue_job *jobs)
 		size_t renamed = 0;
 
 		if (j->kind == JOB_REMOVE) {
+			/* Not followed by a directory fsync of its own: a
+			 * removal lost in a crash brings a finished entry
+			 * back (delivered twice), never loses one. */
 			if (unlinkat(q->dirfd, j->entries[0].id, 0) == -1 &&
 			    errno != ENOENT)
 				j->err = errno;
-			else
-				files++;	/* the directory changed */
 			continue;
 		}
 		if (j->err)
@@ -228,11 +230,12 @@ write_round(struct queue *q, struct queue_job *jobs)
 	if (files > 0 && fsync(q->dirfd) == -1) {
 		err = errno;
 		for (j = jobs; j != NULL; j = j->next)
-			if (j->kind == JOB_REMOVE)
-				j->err = j->err ? j->err : err;
-			else if (j->err == 0) {
+			if (j->kind != JOB_REMOVE && j->err == 0) {
 				j->err = err;
-				job_unlink(q, j, j->n, j->n);
+				/* A new entry is taken back; a rewritten one
+				 * is still the entry (old or new state). */
+				if (j->kind == JOB_COMMIT)
+					job_unlink(q, j, j->n, j->n);
 			}
 	}
 }
@@ -280,6 +283,7 @@ static void
 reap(struct queue *q, int notify)
 {
 	struct queue_job *j, *next;
+	char *msg;
 
 	pthread_mutex_lock(&q->mu);
 	j = q->finished;
@@ -297,7 +301,14 @@ reap(struct queue *q, int notify)
 				*e = j->entries[i];
 				memset(&j->entries[i], 0, sizeof(*e));
 				q->count++;
-				add_entry(q, e);
+				if (i + 1 == j->n) {	/* the last one takes it */
+					msg = j->msg;
+					j->msg = NULL;
+				} else {
+					msg = xmalloc(j->len + 1);
+					memcpy(msg, j->msg, j->len);
+				}
+				add_entry(q, e, msg, j->len);
 			}
 		if (notify && j->done != NULL)
 			j->done(j->arg, j->err);
@@ -392,7 +403,7 @@ queue_set_sink(struct queue *q, queue_sink_fn fn, void *arg)
 	if (fn == NULL)		/* detached: entries wait in the array */
 		return;
 	for (size_t i = 0; i < q->nentries; i++)
-		fn(arg, q->entries[i]);
+		fn(arg, q->entries[i], NULL, 0);
 	free(q->entries);
 	q->entries = NULL;
 	q->nentries = q->cap = 0;

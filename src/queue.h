@@ -24,8 +24,11 @@ struct queue_job;
  * (ENOSPC, EDQUOT, EFBIG mean out of space; nothing of the job is left). */
 typedef void (*queue_done_fn)(void *arg, int err);
 
-/* Takes ownership of a durable entry (malloc'd; qentry_clear + free). */
-typedef void (*queue_sink_fn)(void *arg, struct qentry *);
+/* Takes ownership of a durable entry (malloc'd; qentry_clear + free),
+ * and of its message when msg is not NULL (just committed: the bytes are
+ * still in memory; malloc'd). */
+typedef void (*queue_sink_fn)(void *arg, struct qentry *, char *msg,
+    size_t len);
 
 /* Scans dir and starts the writer. NULL with *err (malloc'd) on failure.
  * Loaded entries wait for queue_set_sink(). */
@@ -51,8 +54,9 @@ struct queue_job *queue_commit(struct queue *, struct qentry *, size_t n,
  */
 struct queue_job *queue_rewrite(struct queue *, const struct qentry *,
 		    const char *msg, size_t len, queue_done_fn, void *arg);
-/* Removes entry id's file (durably: the directory is fsynced). A file
- * already gone is not an error. done may be NULL. */
+/* Removes entry id's file. The directory is not fsynced for it: after a
+ * crash a removed entry may come back (delivered again), never the
+ * reverse. A file already gone is not an error. done may be NULL. */
 struct queue_job *queue_remove(struct queue *, const char *id,
 		    queue_done_fn, void *arg);
 

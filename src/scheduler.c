@@ -170,6 +170,7 @@ scheduler_new(struct event_base *base, sched_dispatch_fn dispatch, void *arg)
 static void
 item_free(struct sched_item *it)
 {
+	free(it->msg);
 	qentry_clear(it->e);
 	free(it->e);
 	free(it);
@@ -197,10 +198,20 @@ scheduler_configure(struct scheduler *s, unsigned concurrency, int disabled)
 }
 
 void
-scheduler_add(struct scheduler *s, struct qentry *e)
+scheduler_add(struct scheduler *s, struct qentry *e, char *msg, size_t len)
 {
 	struct sched_item *it = xcalloc(1, sizeof(*it));
 
+	/* Keep the bytes only for an entry about to be dispatched, so that
+	 * a backlog never sits in memory. */
+	if (msg != NULL && (s->disabled || s->stopped ||
+	    s->running >= s->concurrency ||
+	    e->next_attempt > sched_now_ms())) {
+		free(msg);
+		msg = NULL;
+	}
+	it->msg = msg;
+	it->len = len;
 	it->e = e;
 	it->due = e->next_attempt;
 	heap_push(s, it);

@@ -18,6 +18,8 @@ struct scheduler;
 
 struct sched_item {
 	struct qentry	*e;
+	char		*msg;		/* the message when still in memory */
+	size_t		 len;
 	int64_t		 due;		/* ms since the epoch */
 	size_t		 heap;		/* index in the heap; SIZE_MAX if not */
 	int		 running;
@@ -33,8 +35,11 @@ struct scheduler *scheduler_new(struct event_base *, sched_dispatch_fn,
 void		 scheduler_free(struct scheduler *);
 void		 scheduler_configure(struct scheduler *, unsigned concurrency,
 		    int disabled);
-/* Takes ownership of e (malloc'd); it is due at e->next_attempt. */
-void		 scheduler_add(struct scheduler *, struct qentry *);
+/* Takes ownership of e (malloc'd), and of msg (malloc'd, may be NULL)
+ * when it will be dispatched right away (else msg is freed: the file is
+ * read at dispatch); e is due at e->next_attempt. */
+void		 scheduler_add(struct scheduler *, struct qentry *, char *msg,
+		    size_t len);
 /* The attempt ended; the item waits until due (ms since the epoch). */
 void		 scheduler_retry(struct scheduler *, struct sched_item *,
 		    int64_t due);
