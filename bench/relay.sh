@@ -202,6 +202,7 @@ cleanup() {
 	PF_DIR=
 	stop_child "$SINK_PID" 50
 	SINK_PID=
+	declare -F unmount_all >/dev/null && unmount_all
 	if [ "$KEEP" = 1 ]; then
 		note "kept $WORK"
 	else
@@ -713,15 +714,45 @@ fstype=$(df -PT "$WORK" 2>/dev/null | awk 'NR == 2 { print $2 }')
 echo "Relay throughput, smtp-source -> MTA -> smtp-sink: $MESSAGES messages" \
 	"of $SIZE bytes (+ headers), 1 recipient, $CLIENTS parallel sessions," \
 	"$([ "$REUSE" = 1 ] && echo "connections reused" || echo "one connection per message")," \
-	"all on 127.0.0.1; timed until the sink has them all; queues in $WORK ($fstype)"
+	"all on 127.0.0.1; timed until the sink has them all; queues in $WORK ($fstype$([ "${BENCH_FRESH_FS:-1}" = 1 ] && echo ", a fresh loop-mounted ext4 per MTA"))"
 case $fstype in tmpfs | ramfs)
 	echo "WARNING: $WORK is on $fstype: fsync costs nothing there; set BENCH_TMPDIR to a disk" ;;
 esac
 echo
 
+# Each MTA gets a fresh ext4 file system (a loop-mounted image, default
+# mount options) for its queue: on a file system where the previous
+# contestant has just deleted tens of thousands of files, ext4's inode
+# allocator scans the recently freed inodes on every create, which slows
+# whoever runs next (and the host's `discard` option adds synchronous
+# discards). BENCH_FRESH_FS=0 uses $WORK as it is.
+FRESH_FS=${BENCH_FRESH_FS:-1}
+MOUNTS=
+fresh_fs() {
+	local dir=$WORK/$1 img=$WORK/$1.img
+	[ "$FRESH_FS" = 1 ] || return 0
+	mkdir -p "$dir"
+	if truncate -s 2G "$img" && mkfs.ext4 -q -F "$img" >/dev/null 2>&1 &&
+		mount -o loop "$img" "$dir"; then
+		chmod 755 "$dir"
+		MOUNTS="$MOUNTS $dir"
+	else
+		note "cannot mount a fresh file system for $1; using $WORK"
+		rm -f "$img"
+	fi
+}
+unmount_all() {
+	local d
+	for d in $MOUNTS; do
+		umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null
+	done
+	MOUNTS=
+}
+
 failed=0
 for t in $TARGETS; do
 	echo "... $t" >&2
+	[ "$t" = sink ] || fresh_fs "$t"
 	"bench_$t" || failed=1
 done
 
