@@ -117,6 +117,8 @@ struct attempt {
 	double			 delay;		/* s until the retry */
 	char			*err;		/* the failure text */
 	unsigned char		*dropped;	/* by the deferred hook */
+	int			 unreadable;	/* the file could not be read:
+					 * never rewritten from memory */
 	struct queue_job	*job;
 	int64_t			 next_attempt;
 };
@@ -352,6 +354,9 @@ dispatch(void *arg, struct sched_item *it)
 		}
 		log_error(SRC, a->e->id, "cannot read the queue entry: %s",
 		    why);
+		a->unreadable = 1;
+		a->msg = xstrdup("");
+		a->len = 0;
 		for (size_t i = 0; i < a->n; i++)
 			outcome_local(&a->out[i], FAIL_TEMP, 451, "4.3.0",
 			    "Error reading the queue entry: %s", why);
@@ -1118,6 +1123,12 @@ after_bounce(struct attempt *a)
 		pending += e->rcpts[i].state == QRCPT_PENDING;
 	if (pending == 0) {
 		a->next_attempt = -1;
+		if (a->unreadable) {
+			log_error(SRC, e->id, "its file could not be read; "
+			    "left in the queue directory for inspection");
+			attempt_end(a, -1);
+			return;
+		}
 		a->job = queue_remove(a->m->q, e->id, persisted, a);
 		return;
 	}
@@ -1126,6 +1137,10 @@ after_bounce(struct attempt *a)
 	e->last_error = temp_reason != NULL ? xstrdup(temp_reason) : NULL;
 	a->next_attempt = sched_now_ms() + (int64_t)(a->delay * 1000);
 	e->next_attempt = a->next_attempt;
+	if (a->unreadable) {	/* keep the file as it is; retry later */
+		attempt_end(a, a->next_attempt);
+		return;
+	}
 	a->job = queue_rewrite(a->m->q, e, a->msg, a->len, persisted, a);
 }
 

@@ -533,3 +533,21 @@ def test_plugin_mail_goes_through_send_email(mta, smtp_sink):
     assert any(line.startswith("sent 906 Message Queued (")
                for line in (mta.root / "hooks.log").read_text().splitlines())
     wait_empty(mta)
+
+
+def test_an_entry_corrupted_while_waiting_is_never_rewritten(mta, smtp_sink):
+    sink = smtp_sink("127.0.0.2")
+    sink.fail("rcpt", "451 4.3.0 Later")
+    mta.write_config("outbound.ini", "temp_fail_intervals=1h\n")
+    mta.start()
+    send(mta, ["ok-1@single.test"])
+    name, _ = wait_entry(mta, deferred(1))
+    path = mta.queue_dir / name
+    torn = path.read_bytes()[:-20]
+    path.write_bytes(torn)
+    mark = mta.mark()
+    mta.signal(signal.SIGHUP)
+    mta.wait_for_log(r"cannot read the queue entry", start=mark)
+    time.sleep(0.5)
+    assert path.read_bytes() == torn
+    assert sink.count("RCPT") == 1
