@@ -294,6 +294,15 @@ attempt_end(struct attempt *a, int64_t due)
 
 static void send_email_done(void *, int, const char *);
 
+/* The message is at hand: the first hook of the attempt. */
+static void
+send_email(struct attempt *a)
+{
+	view_reset(a);
+	view_rcpts(a, -1);
+	hook_run(OP_HOOK_SEND_EMAIL, &a->call, send_email_done, a);
+}
+
 static void
 dispatch(void *arg, struct sched_item *it)
 {
@@ -335,9 +344,7 @@ dispatch(void *arg, struct sched_item *it)
 		a->msg = it->msg;
 		a->len = it->len;
 		it->msg = NULL;
-		view_reset(a);
-		view_rcpts(a, -1);
-		hook_run(OP_HOOK_SEND_EMAIL, &a->call, send_email_done, a);
+		send_email(a);
 		return;
 	}
 	path = entry_path(m, a->e->id);
@@ -365,9 +372,7 @@ dispatch(void *arg, struct sched_item *it)
 	}
 	free(path);
 	qentry_clear(&disk);
-	view_reset(a);
-	view_rcpts(a, -1);
-	hook_run(OP_HOOK_SEND_EMAIL, &a->call, send_email_done, a);
+	send_email(a);
 }
 
 /* --- routing --------------------------------------------------------------- */
