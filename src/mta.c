@@ -1139,7 +1139,7 @@ after_bounce(struct attempt *a)
 	}
 	e->attempts = a->attempts;
 	free(e->last_error);
-	e->last_error = temp_reason != NULL ? xstrdup(temp_reason) : NULL;
+	e->last_error = xstrdup_null(temp_reason);
 	a->next_attempt = sched_now_ms() + (int64_t)(a->delay * 1000);
 	e->next_attempt = a->next_attempt;
 	if (a->unreadable) {	/* keep the file as it is; retry later */

@@ -19,20 +19,15 @@ outcome_clear(struct outcome *o)
 	memset(o, 0, sizeof(*o));
 }
 
-static char *
-dup_or_null(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
-}
 
 void
 outcome_copy(struct outcome *dst, const struct outcome *src)
 {
 	outcome_clear(dst);
 	*dst = *src;
-	dst->msg = dup_or_null(src->msg);
-	dst->host = dup_or_null(src->host);
-	dst->ip = dup_or_null(src->ip);
+	dst->msg = xstrdup_null(src->msg);
+	dst->host = xstrdup_null(src->host);
+	dst->ip = xstrdup_null(src->ip);
 }
 
 void
@@ -68,8 +63,8 @@ outcome_reply(struct outcome *o, const struct reply *r, const char *host,
 		    c == 3 ? 4 : c);
 	o->msg = xstrdup(r->text != NULL ? r->text : "");
 	o->remote = 1;
-	o->host = dup_or_null(host);
-	o->ip = dup_or_null(ip);
+	o->host = xstrdup_null(host);
+	o->ip = xstrdup_null(ip);
 }
 
 char *

@@ -178,11 +178,6 @@ state_name(const struct mta_session *s)
 	return s->state == ST_EHLO && s->lmtp ? "lhlo" : states[s->state].name;
 }
 
-static char *
-dup_or_null(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
-}
 
 static void
 tx_clear(struct mta_session *s)
@@ -1349,8 +1344,8 @@ mta_session_new(struct event_base *base, const struct mta_conf *conf)
 
 	s->refs = 1;
 	s->base = base;
-	s->ip = dup_or_null(conf->ip);
-	s->path = dup_or_null(conf->path);
+	s->ip = xstrdup_null(conf->ip);
+	s->path = xstrdup_null(conf->path);
 	s->bind = conf->bind != NULL && *conf->bind ? xstrdup(conf->bind) :
 	    NULL;
 	s->helo = xstrdup(conf->helo != NULL ? conf->helo : "localhost");
@@ -1362,7 +1357,7 @@ mta_session_new(struct event_base *base, const struct mta_conf *conf)
 	}
 	s->auth_type = conf->auth_type != NULL && *conf->auth_type ?
 	    xstrdup(conf->auth_type) : NULL;
-	s->uuid = dup_or_null(conf->log_uuid);
+	s->uuid = xstrdup_null(conf->log_uuid);
 	s->port = conf->port;
 	s->lmtp = conf->lmtp;
 	s->tls = conf->tls;

@@ -36,26 +36,21 @@ mx_clear(struct mx *mx)
 	memset(mx, 0, sizeof(*mx));
 }
 
-static char *
-dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
 
 /* dst is overwritten, not cleared first. */
 void
 mx_copy(struct mx *dst, const struct mx *src)
 {
 	*dst = *src;
-	dst->exchange = dup_or_null(src->exchange);
-	dst->path = dup_or_null(src->path);
-	dst->from_dns = dup_or_null(src->from_dns);
-	dst->bind = dup_or_null(src->bind);
-	dst->bind_helo = dup_or_null(src->bind_helo);
-	dst->auth_user = dup_or_null(src->auth_user);
-	dst->auth_pass = dup_or_null(src->auth_pass);
-	dst->auth_type = dup_or_null(src->auth_type);
-	dst->route = dup_or_null(src->route);
+	dst->exchange = xstrdup_null(src->exchange);
+	dst->path = xstrdup_null(src->path);
+	dst->from_dns = xstrdup_null(src->from_dns);
+	dst->bind = xstrdup_null(src->bind);
+	dst->bind_helo = xstrdup_null(src->bind_helo);
+	dst->auth_user = xstrdup_null(src->auth_user);
+	dst->auth_pass = xstrdup_null(src->auth_pass);
+	dst->auth_type = xstrdup_null(src->auth_type);
+	dst->route = xstrdup_null(src->route);
 }
 
 void

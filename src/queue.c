@@ -437,11 +437,6 @@ job_new(enum job_kind kind, size_t n, queue_done_fn done, void *arg)
 	return j;
 }
 
-static char *
-dup_or_null(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
-}
 
 struct queue_job *
 queue_rewrite(struct queue *q, const struct qentry *e, const char *msg,
@@ -454,14 +449,14 @@ queue_rewrite(struct queue *q, const struct qentry *e, const char *msg,
 	c->id = xstrdup(e->id);
 	c->domain = xstrdup(e->domain);
 	c->mail_from = xstrdup(e->mail_from);
-	c->helo = dup_or_null(e->helo);
-	c->client_ip = dup_or_null(e->client_ip);
-	c->last_error = dup_or_null(e->last_error);
+	c->helo = xstrdup_null(e->helo);
+	c->client_ip = xstrdup_null(e->client_ip);
+	c->last_error = xstrdup_null(e->last_error);
 	c->rcpts = xcalloc(e->nrcpts, sizeof(*c->rcpts));
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		c->rcpts[i].addr = xstrdup(e->rcpts[i].addr);
 		c->rcpts[i].state = e->rcpts[i].state;
-		c->rcpts[i].reason = dup_or_null(e->rcpts[i].reason);
+		c->rcpts[i].reason = xstrdup_null(e->rcpts[i].reason);
 	}
 	j->msg = xmalloc(len + 1);
 	memcpy(j->msg, msg, len);

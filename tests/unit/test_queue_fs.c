@@ -50,11 +50,6 @@ static const struct ecase cases[] = {
 	  "", 0 },
 };
 
-static char *
-dup_or_null(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
-}
 
 static void
 build(const struct ecase *c, struct qentry *e)
@@ -65,7 +60,7 @@ build(const struct ecase *c, struct qentry *e)
 	e->mail_from = xstrdup(c->mail_from);
 	e->helo = xstrdup(c->helo);
 	e->client_ip = xstrdup(c->client_ip);
-	e->last_error = dup_or_null(c->last_error);
+	e->last_error = xstrdup_null(c->last_error);
 	e->flags = c->flags;
 	e->attempts = c->attempts;
 	e->queue_time = c->queue_time;
@@ -76,7 +71,7 @@ build(const struct ecase *c, struct qentry *e)
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		e->rcpts[i].state = c->rcpts[i].st;
 		e->rcpts[i].addr = xstrdup(c->rcpts[i].addr);
-		e->rcpts[i].reason = dup_or_null(c->rcpts[i].reason);
+		e->rcpts[i].reason = xstrdup_null(c->rcpts[i].reason);
 	}
 	if (c == &cases[1]) {	/* notes: odd keys and values, an empty one */
 		static const char *const kv[] = { "next_hop",
