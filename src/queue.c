@@ -443,21 +443,8 @@ queue_rewrite(struct queue *q, const struct qentry *e, const char *msg,
     size_t len, queue_done_fn done, void *arg)
 {
 	struct queue_job *j = job_new(JOB_REWRITE, 1, done, arg);
-	struct qentry *c = &j->entries[0];
 
-	*c = *e;
-	c->id = xstrdup(e->id);
-	c->domain = xstrdup(e->domain);
-	c->mail_from = xstrdup(e->mail_from);
-	c->helo = xstrdup_null(e->helo);
-	c->client_ip = xstrdup_null(e->client_ip);
-	c->last_error = xstrdup_null(e->last_error);
-	c->rcpts = xcalloc(e->nrcpts, sizeof(*c->rcpts));
-	for (size_t i = 0; i < e->nrcpts; i++) {
-		c->rcpts[i].addr = xstrdup(e->rcpts[i].addr);
-		c->rcpts[i].state = e->rcpts[i].state;
-		c->rcpts[i].reason = xstrdup_null(e->rcpts[i].reason);
-	}
+	qentry_copy(&j->entries[0], e);
 	j->msg = xmalloc(len + 1);
 	memcpy(j->msg, msg, len);
 	j->len = len;

@@ -135,6 +135,28 @@ qentry_clear(struct qentry *e)
 }
 
 void
+qentry_copy(struct qentry *dst, const struct qentry *src)
+{
+	*dst = *src;
+	dst->id = xstrdup(src->id);
+	dst->domain = xstrdup(src->domain);
+	dst->mail_from = xstrdup(src->mail_from);
+	dst->helo = xstrdup_null(src->helo);
+	dst->client_ip = xstrdup_null(src->client_ip);
+	dst->last_error = xstrdup_null(src->last_error);
+	dst->rcpts = xcalloc(src->nrcpts ? src->nrcpts : 1,
+	    sizeof(*dst->rcpts));
+	for (size_t i = 0; i < src->nrcpts; i++) {
+		dst->rcpts[i].addr = xstrdup(src->rcpts[i].addr);
+		dst->rcpts[i].state = src->rcpts[i].state;
+		dst->rcpts[i].reason = xstrdup_null(src->rcpts[i].reason);
+	}
+	dst->notes = NULL;
+	dst->nnotes = 0;
+	qentry_set_notes(dst, (const char *const *)src->notes);
+}
+
+void
 qentry_set_notes(struct qentry *e, const char *const *kv)
 {
 	size_t n = 0;

@@ -62,6 +62,8 @@ struct qentry {
 
 /* Frees everything e owns (not e itself). */
 void	 qentry_clear(struct qentry *);
+/* dst becomes a deep copy of src (every string, recipient and note). */
+void	 qentry_copy(struct qentry *dst, const struct qentry *src);
 /* Replaces e's notes with a copy of kv (key, value, ..., NULL; may be
  * NULL). */
 void	 qentry_set_notes(struct qentry *, const char *const *kv);

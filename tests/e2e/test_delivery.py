@@ -551,3 +551,23 @@ def test_an_entry_corrupted_while_waiting_is_never_rewritten(mta, smtp_sink):
     time.sleep(0.5)
     assert path.read_bytes() == torn
     assert sink.count("RCPT") == 1
+
+
+def test_notes_survive_a_deferral(mta, smtp_sink):
+    """The next_hop note of plugin mail is kept when its entry is rewritten after a
+    temporary failure, so the retry goes the same way."""
+    smtp_sink("127.0.0.2")
+    notices = smtp_sink("127.0.0.7", port=2526)
+    notices.fail("rcpt", "451 4.3.0 Later", times=1)
+    with_hooks(mta, "[delivered]\nnotify=watcher@notify.test\nnext_hop=[127.0.0.7]:2526\n")
+    mta.write_config("plugins", "relay\noutbound_hooks\nqueue/smtp_forward\n")
+    mta.write_config("smtp_forward.ini", "[main]\nenable_outbound=false\n")
+    mta.write_config("outbound.ini", "temp_fail_intervals=1h\n")
+    mta.start()
+    send(mta, ["ok-1@single.test"])
+    name, (fields, _, _) = wait_entry(mta, lambda e: e[0]["domain"] == "notify.test"
+                                      and int(e[0]["attempts"]) == 1)
+    assert fields["note"] == "next_hop [127.0.0.7]:2526"
+    mta.signal(signal.SIGHUP)
+    assert notices.wait_for_messages(1)[0].rcpt_tos == ("watcher@notify.test",)
+    wait_empty(mta)

@@ -188,6 +188,29 @@ test_round_trip(void **state)
 	}
 }
 
+/* A copy is deep: it encodes to the same image and outlives its source
+ * (notes included). */
+static void
+test_copy(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		struct buf a = BUF_INIT, b = BUF_INIT;
+		struct qentry src, dst;
+
+		build(&cases[i], &src);
+		qfs_encode(&src, cases[i].msg, cases[i].msglen, &a);
+		qentry_copy(&dst, &src);
+		qentry_clear(&src);
+		qfs_encode(&dst, cases[i].msg, cases[i].msglen, &b);
+		assert_int_equal(a.len, b.len);
+		assert_memory_equal(a.p, b.p, a.len);
+		qentry_clear(&dst);
+		buf_free(&a);
+		buf_free(&b);
+	}
+}
+
 /* The first case's image, for reading by eye. */
 static void
 test_golden(void **state)
@@ -740,6 +763,7 @@ main(void)
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_valid_id),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_copy),
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_byte_flips),
