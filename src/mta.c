@@ -116,6 +116,8 @@ struct attempt {
 	unsigned		 attempts;	/* after this attempt */
 	double			 delay;		/* s until the retry */
 	char			*err;		/* the failure text */
+	int			 expired;	/* retries ran out: the
+						 * temporary failures bounce */
 	unsigned char		*dropped;	/* by the deferred hook */
 	int			 unreadable;	/* the file could not be read:
 					 * never rewritten from memory */
@@ -670,14 +672,11 @@ static void
 tried_all(struct attempt *a)
 {
 	char text[600];
-	struct outcome o = { 0 };
 
 	log_notice(SRC, a->e->id, "Tried all MXs %s%s%s", a->e->domain,
 	    a->last_error ? ": " : "", a->last_error ? a->last_error : "");
 	snprintf(text, sizeof(text), "Tried all MXs %s", a->e->domain);
-	outcome_local(&o, FAIL_TEMP, 421, "4.4.1", "%s", text);
-	fail_all(a, &o);
-	outcome_clear(&o);
+	fail_local(a, FAIL_TEMP, 421, "4.4.1", text);
 }
 
 static void
@@ -735,12 +734,8 @@ try_next(struct attempt *a)
 	forced = ip != NULL && tls_force_tls_host(m->tls, ip,
 	    mx->from_dns ? mx->from_dns : mx->exchange, a->e->domain);
 	if (forced && !ob->enable_tls) {
-		struct outcome o = { 0 };
-
-		outcome_local(&o, FAIL_TEMP, 450, "4.7.10",
+		fail_local(a, FAIL_TEMP, 450, "4.7.10",
 		    "No TLS available but required by configuration.");
-		fail_all(a, &o);
-		outcome_clear(&o);
 		return;
 	}
 	if (forced)
@@ -947,6 +942,7 @@ after_delivered(struct attempt *a)
 		/* Retries ran out: the temporary failures bounce. */
 		for (size_t i = 0; i < a->n; i++)
 			outcome_make_final(&a->out[i]);
+		a->expired = 1;
 		free(a->err);
 		a->err = xasprintf("Too many failures (%s)", err);
 		free(err);
@@ -1075,8 +1071,7 @@ after_deferred(struct attempt *a)
 		after_bounce(a);
 		return;
 	}
-	if (a->err == NULL || count_class(a, FAIL_TEMP) > 0 ||
-	    strncmp(a->err, "Too many failures", 17) != 0) {
+	if (!a->expired) {	/* else a->err says "Too many failures" */
 		free(a->err);
 		a->err = class_error(a, FAIL_PERM, "Some recipients failed");
 	}
