@@ -57,8 +57,23 @@ struct hook_run {
 	struct event	*timer;
 };
 
+/* One event handed to every observer; ends when all have answered. */
+struct obs_run {
+	struct obs_run	*next, *prev;	/* R.obs_runs */
+	enum op_hook	 hook;
+	size_t		 pending;	/* calls not answered yet */
+	int		 starting;	/* the calls are still being made */
+	hook_done_fn	 done;
+	void		*arg;
+	struct op_call	**calls;	/* NULL once answered */
+	size_t		 ncalls;
+	struct event	*timer;
+};
+
 struct op_call {
 	struct hook_run	*run;		/* NULL once orphaned by a timeout */
+	struct obs_run	*obs;		/* an observer's call */
+	size_t		 obs_idx;
 	enum op_hook	 hook;
 	const void	*args;
 	int		 in_call;
@@ -73,8 +88,11 @@ static struct {
 	size_t		 n;
 	struct reg	*chain[OP_HOOK_COUNT];
 	size_t		 nchain[OP_HOOK_COUNT];
+	struct reg	*obs[OP_HOOK_COUNT];	/* OP_HOOK_OBSERVE */
+	size_t		 nobs[OP_HOOK_COUNT];
 	struct event_base *base;
 	struct op_call	*orphans;
+	struct obs_run	*obs_runs;	/* observed events not answered yet */
 } R;
 
 static const char *const hook_names[OP_HOOK_COUNT] = {
@@ -100,14 +118,28 @@ code_name(int code)
 	    names[code - OP_CONT] : "UNKNOWN";
 }
 
+static void obs_free(struct obs_run *);
+
 /* --- the env handed to init() ----------------------------------------- */
 
 int
 op_register_hook(struct op_env *env, enum op_hook hook, op_hook_fn fn,
     unsigned flags)
 {
-	if ((unsigned)hook >= OP_HOOK_COUNT || fn == NULL || flags != 0)
+	if ((unsigned)hook >= OP_HOOK_COUNT || fn == NULL ||
+	    (flags & ~(unsigned)OP_HOOK_OBSERVE) != 0)
 		return -1;
+	if (flags & OP_HOOK_OBSERVE) {
+		if (hook != OP_HOOK_DEFERRED && hook != OP_HOOK_BOUNCE &&
+		    hook != OP_HOOK_DELIVERED)
+			return -1;
+		R.obs[hook] = xreallocarray(R.obs[hook], R.nobs[hook] + 1,
+		    sizeof(struct reg));
+		R.obs[hook][R.nobs[hook]].plugin = env->index;
+		R.obs[hook][R.nobs[hook]].fn = fn;
+		R.nobs[hook]++;
+		return 0;
+	}
 	R.chain[hook] = xreallocarray(R.chain[hook], R.nchain[hook] + 1,
 	    sizeof(struct reg));
 	R.chain[hook][R.nchain[hook]].plugin = env->index;
@@ -126,6 +158,30 @@ const char *
 op_plugin_name(const struct op_env *env)
 {
 	return env->l->name;
+}
+
+char *
+op_config_get(const struct op_env *env, const char *file, const char *section,
+    const char *key)
+{
+	char *path;
+	struct ini *ini;
+	const char *v;
+	char *r = NULL;
+	int exists;
+
+	if (file == NULL || section == NULL || key == NULL ||
+	    strchr(file, '/') != NULL)
+		return NULL;
+	path = xasprintf("%s/%s", env->l->config_dir, file);
+	ini = ini_load(path, file, &exists, NULL, NULL);
+	free(path);
+	if (ini == NULL)
+		return NULL;
+	if ((v = ini_get(ini, section, key)) != NULL)
+		r = xstrdup(v);
+	ini_free(ini);
+	return r;
 }
 
 struct event_base *
@@ -321,6 +377,15 @@ plugins_unload(void)
 		if (l->ready && l->p->shutdown != NULL)
 			l->p->shutdown(l->data);
 	}
+	/* Events whose observers never answered (a forced stop): their
+	 * callers are gone, so nobody is told. */
+	while (R.obs_runs != NULL) {
+		struct obs_run *o = R.obs_runs;
+
+		for (size_t i = 0; i < o->ncalls; i++)
+			free(o->calls[i]);
+		obs_free(o);
+	}
 	/* Calls orphaned by a timeout whose plugin never answered. */
 	for (c = R.orphans; c != NULL; c = next) {
 		next = c->next_orphan;
@@ -334,8 +399,10 @@ plugins_unload(void)
 		free(R.plugins[i].config_dir);
 	}
 	free(R.plugins);
-	for (size_t h = 0; h < OP_HOOK_COUNT; h++)
+	for (size_t h = 0; h < OP_HOOK_COUNT; h++) {
 		free(R.chain[h]);
+		free(R.obs[h]);
+	}
 	memset(&R, 0, sizeof(R));
 }
 
@@ -357,9 +424,17 @@ hook_count(enum op_hook h)
 	return (unsigned)h < OP_HOOK_COUNT ? R.nchain[h] : 0;
 }
 
+size_t
+hook_observers(enum op_hook h)
+{
+	return (unsigned)h < OP_HOOK_COUNT ? R.nobs[h] : 0;
+}
+
 /* --- running a chain -------------------------------------------------- */
 
 static void run_step(struct hook_run *);
+static void obs_answered(struct op_call *);
+static void orphan(struct op_call *);
 
 static void
 finish(struct hook_run *r, int code, char *msg)
@@ -458,6 +533,114 @@ run_step(struct hook_run *r)
 	finish(r, OP_CONT, NULL);
 }
 
+/* --- observers --------------------------------------------------------- */
+
+static void
+obs_free(struct obs_run *o)
+{
+	if (o->prev != NULL)
+		o->prev->next = o->next;
+	else
+		R.obs_runs = o->next;
+	if (o->next != NULL)
+		o->next->prev = o->prev;
+	if (o->timer != NULL)
+		event_free(o->timer);
+	free(o->calls);
+	free(o);
+}
+
+static void
+obs_finish(struct obs_run *o)
+{
+	hook_done_fn done = o->done;
+	void *arg = o->arg;
+
+	obs_free(o);
+	done(arg, OP_CONT, NULL);
+}
+
+/* An observer answered (its code does not matter). */
+static void
+obs_answered(struct op_call *c)
+{
+	struct obs_run *o = c->obs;
+
+	o->calls[c->obs_idx] = NULL;
+	free(c);
+	if (--o->pending == 0 && !o->starting)
+		obs_finish(o);
+}
+
+static void
+obs_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct obs_run *o = arg;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < o->ncalls; i++) {
+		struct op_call *c = o->calls[i];
+		const struct reg *g = &R.obs[o->hook][i];
+
+		if (c == NULL)
+			continue;
+		log_crit("core", NULL, "Plugin %s timed out observing hook %s "
+		    "- make sure it calls op_next",
+		    R.plugins[g->plugin].name, hook_name(o->hook));
+		c->obs = NULL;		/* a late answer only frees it */
+		orphan(c);
+	}
+	o->pending = 0;
+	obs_finish(o);
+}
+
+void
+hook_observe(enum op_hook hook, const void *args, hook_done_fn done,
+    void *arg)
+{
+	struct obs_run *o = xcalloc(1, sizeof(*o));
+	unsigned timeout = 0;
+
+	o->hook = hook;
+	o->done = done;
+	o->arg = arg;
+	o->next = R.obs_runs;
+	if (R.obs_runs != NULL)
+		R.obs_runs->prev = o;
+	R.obs_runs = o;
+	o->ncalls = (unsigned)hook < OP_HOOK_COUNT ? R.nobs[hook] : 0;
+	o->calls = xcalloc(o->ncalls ? o->ncalls : 1, sizeof(*o->calls));
+	o->pending = o->ncalls;
+	o->starting = 1;
+	for (size_t i = 0; i < o->ncalls; i++) {
+		const struct reg *g = &R.obs[hook][i];
+		const struct loaded *l = &R.plugins[g->plugin];
+		struct op_call *c = xcalloc(1, sizeof(*c));
+
+		c->obs = o;
+		c->obs_idx = i;
+		c->hook = hook;
+		c->args = args;
+		o->calls[i] = c;
+		if (l->timeout > timeout)
+			timeout = l->timeout;
+		g->fn(c, l->data);
+		/* c may be freed here: it answered during the call. */
+	}
+	o->starting = 0;
+	if (o->pending == 0) {
+		obs_finish(o);
+		return;
+	}
+	if (timeout > 0) {
+		struct timeval tv = { (time_t)timeout, 0 };
+
+		o->timer = evtimer_new(R.base, obs_timeout, o);
+		evtimer_add(o->timer, &tv);
+	}
+}
+
 void
 op_next(struct op_call *c, int code, const char *msg)
 {
@@ -466,6 +649,10 @@ op_next(struct op_call *c, int code, const char *msg)
 
 	if (code == 0)
 		code = OP_CONT;		/* next() without a code */
+	if (c->obs != NULL) {
+		obs_answered(c);
+		return;
+	}
 	if (r == NULL) {		/* late answer after a timeout */
 		struct op_call **pp;
 

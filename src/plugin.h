@@ -41,6 +41,14 @@ size_t		 hook_count(enum op_hook);
 void		 hook_run(enum op_hook, const void *args, hook_done_fn,
 		    void *arg);
 
+/* Calls every observer (OP_HOOK_OBSERVE) of hook at once; done() gets
+ * OP_CONT once all have answered, or when the longest of their timeouts
+ * passes (CRIT for each that did not answer). With no observer, done()
+ * runs during the call. */
+void		 hook_observe(enum op_hook, const void *args, hook_done_fn,
+		    void *arg);
+size_t		 hook_observers(enum op_hook);
+
 /* Routes log records through the log hook (installs the log sink). */
 void		 plugins_attach_log(void);
 const char	*hook_name(enum op_hook);

@@ -81,7 +81,22 @@ struct op_plugin {
 
 /* --- during init ---------------------------------------------------- */
 
-/* Handle `hook` with fn; flags must be 0. 0, or -1 for an unknown hook. */
+/*
+ * Handle `hook` with fn. flags: 0, or OP_HOOK_OBSERVE. 0, or -1 for an
+ * unknown hook or flag.
+ *
+ * OP_HOOK_OBSERVE (deferred, bounce and delivered only) registers an
+ * observer instead of a link of the chain. An observer is called once per
+ * event after the chain's verdict took effect, whatever that verdict and
+ * wherever the plugin stands in config/plugins: it sees every recipient
+ * concerned and the final retry delay. Recipients the deferred chain
+ * dropped, and those whose retries ran out, come in the bounce event
+ * (action "failed", status 5.x.y). Observers are called together; the
+ * mail's queue entry is not rewritten or removed until every observer has
+ * answered with op_next() (whose code is ignored), so an observer can make
+ * its record durable first. Recording plugins use this.
+ */
+#define OP_HOOK_OBSERVE	0x01
 int		 op_register_hook(struct op_env *, enum op_hook, op_hook_fn,
 		    unsigned flags);
 /* The plugin's configuration directory (ROOT/config). */
@@ -89,6 +104,11 @@ const char	*op_config_dir(const struct op_env *);
 const char	*op_plugin_name(const struct op_env *);
 /* The event loop, for plugins that do asynchronous work. */
 struct event_base *op_event_base(const struct op_env *);
+/* The value of `key` in section `section` of ROOT/config/<file>, a
+ * Haraka ini file (keys before any section are in "main"), as a malloc'd
+ * string the plugin frees; NULL when the file or the key is absent. */
+char		*op_config_get(const struct op_env *, const char *file,
+		    const char *section, const char *key);
 
 /* --- inside a hook ---------------------------------------------------- */
 

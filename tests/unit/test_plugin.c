@@ -55,7 +55,10 @@ plugin_init(struct op_env *env, void **data)
 	assert_int_equal(op_register_hook(env, (enum op_hook)99, hook_answer,
 	    0), -1);
 	assert_int_equal(op_register_hook(env, OP_HOOK_BOUNCE, hook_answer,
-	    1), -1);
+	    0x80), -1);
+	/* Only delivered, deferred and bounce can be observed. */
+	assert_int_equal(op_register_hook(env, OP_HOOK_GET_MX, hook_answer,
+	    OP_HOOK_OBSERVE), -1);
 	assert_string_equal(op_config_dir(env), "/cfg");
 	assert_ptr_equal(op_event_base(env), base);
 	return 0;
@@ -207,6 +210,81 @@ test_timeout(void **state)
 	plugins_unload();
 }
 
+/* Observers: each plugin observes bounce and is also in its chain. */
+static int
+observe_init(struct op_env *env, void **data)
+{
+	plugin_init(env, data);
+	return op_register_hook(env, OP_HOOK_BOUNCE, hook_answer,
+	    OP_HOOK_OBSERVE);
+}
+
+#define OBSERVER(n) { OUTPOST_PLUGIN_ABI, n, observe_init, plugin_shutdown }
+
+static void
+test_observers(void **state)
+{
+	static const struct op_plugin oC = OBSERVER("C"), oB = OBSERVER("B"),
+	    oL = OBSERVER("L");
+	const struct op_plugin *ps[] = { &oC, &oB, &oL, NULL };
+	struct timeval tv = { 0, 10000 };
+
+	(void)state;
+	load(ps, 30);
+	assert_int_equal(hook_count(OP_HOOK_BOUNCE), 3);
+	assert_int_equal(hook_observers(OP_HOOK_BOUNCE), 3);
+	assert_int_equal(hook_observers(OP_HOOK_DEFERRED), 0);
+	/* The chain stops at C's OK ... */
+	hook_run(OP_HOOK_BOUNCE, NULL, done, NULL);
+	assert_string_equal(trace, "C!");
+	/* ... but every observer is called, whatever it answers, and the
+	 * event ends only when the late one (L) answered. */
+	trace[0] = '\0';
+	verdict = 0;
+	hook_observe(OP_HOOK_BOUNCE, NULL, done, NULL);
+	assert_string_equal(trace, "CBL");
+	assert_int_equal(verdict, 0);
+	event_base_once(base, -1, EV_TIMEOUT, answer_later, NULL, &tv);
+	event_base_dispatch(base);
+	assert_string_equal(trace, "CBL+!");
+	assert_int_equal(verdict, OP_CONT);
+	/* No observer: done at once. */
+	trace[0] = '\0';
+	hook_observe(OP_HOOK_DEFERRED, NULL, done, NULL);
+	assert_string_equal(trace, "!");
+	/* An event whose observer never answers is released at unload,
+	 * without telling anybody. */
+	trace[0] = '\0';
+	hook_observe(OP_HOOK_BOUNCE, NULL, done, NULL);
+	plugins_unload();
+	assert_string_equal(trace, "CBL~L~B~C");
+}
+
+static void
+test_observer_timeout(void **state)
+{
+	static const struct op_plugin oL = OBSERVER("L");
+	const struct op_plugin *ps[] = { &oL, NULL };
+	FILE *cap;
+	char *out;
+
+	(void)state;
+	load(ps, 1);
+	cap = capture_start();
+	log_set_level(LOG_INFO);
+	hook_observe(OP_HOOK_BOUNCE, NULL, done, NULL);
+	event_base_dispatch(base);
+	out = capture_end(cap);
+	assert_string_equal(trace, "L!");
+	assert_int_equal(verdict, OP_CONT);
+	assert_non_null(strstr(out, "[CRIT] [-] [core] Plugin L timed out "
+	    "observing hook bounce"));
+	free(out);
+	op_next(LATE->pending, OP_OK, NULL);	/* late: only freed */
+	assert_string_equal(trace, "L!");
+	plugins_unload();
+}
+
 static int
 log_init(struct op_env *env, void **data);
 
@@ -337,6 +415,8 @@ main(void)
 		cmocka_unit_test(test_chain_order_and_verdict),
 		cmocka_unit_test(test_async_answer),
 		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_observers),
+		cmocka_unit_test(test_observer_timeout),
 		cmocka_unit_test(test_log_hook),
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_names),
