@@ -115,7 +115,9 @@ struct attempt {
 	/* Finishing. */
 	unsigned		 attempts;	/* after this attempt */
 	double			 delay;		/* s until the retry */
+	double			 age;		/* s since queued, when delivered */
 	char			*err;		/* the failure text */
+	char			*temp_err;	/* the temporary failures' text */
 	int			 expired;	/* retries ran out: the
 						 * temporary failures bounce */
 	unsigned char		*dropped;	/* by the deferred hook */
@@ -130,6 +132,7 @@ static void finish(struct attempt *);
 static void after_delivered(struct attempt *);
 static void after_deferred(struct attempt *);
 static void after_bounce(struct attempt *);
+static void persist(struct attempt *);
 
 /* --- small helpers ------------------------------------------------------- */
 
@@ -202,6 +205,8 @@ view_rcpts(struct attempt *a, int class)
 
 		if (class >= 0 && o->class != (enum fail_class)class)
 			continue;
+		if (a->dropped[i])	/* by the deferred chain: not retried */
+			continue;
 		free(a->reasons[k]);
 		a->reasons[k] = o->msg != NULL ? outcome_reason(o) : NULL;
 		a->hrcpts[k] = (struct op_rcpt){
@@ -273,6 +278,7 @@ attempt_free(struct attempt *a)
 	free(a->host);
 	free(a->response);
 	free(a->err);
+	free(a->temp_err);
 	config_unref(a->cfg);
 	free(a);
 	if (m->draining && m->live == NULL && m->drained != NULL)
@@ -891,6 +897,7 @@ finish(struct attempt *a)
 	    LF_STR("response", a->response ? a->response : ""),
 	    LF_DBL("delay", delay), LF_INT("fails", a->e->attempts),
 	    LF_STR("rcpts", rcpts) }, 12, "delivered");
+	a->age = delay;
 	view_reset(a);
 	view_rcpts(a, FAIL_NONE);
 	view_server(a);
@@ -951,6 +958,8 @@ after_delivered(struct attempt *a)
 	}
 	free(a->err);
 	a->err = err;
+	free(a->temp_err);
+	a->temp_err = xstrdup(err);
 	a->delay = ob->intervals[a->attempts - 1];
 	view_reset(a);
 	a->call.pub.attempts = a->attempts;
@@ -1095,9 +1104,92 @@ persisted(void *arg, int err)
 	attempt_end(a, a->next_attempt);
 }
 
-/* The outcomes become the entry's state, durably. */
+/*
+ * The record phase: the observers (recording plugins) see what happened,
+ * after every verdict took effect — delivered, then deferred (with the
+ * final delay), then bounced (with what the deferred chain dropped and
+ * what ran out of retries) — and the entry changes only once they all
+ * answered, so a sync record is on disk before its entry is removed.
+ */
+static void record_deferred(void *, int, const char *);
+static void record_bounced(void *, int, const char *);
+static void record_done(void *, int, const char *);
+
 static void
 after_bounce(struct attempt *a)
+{
+	if (count_class(a, FAIL_NONE) == 0 ||
+	    hook_observers(OP_HOOK_DELIVERED) == 0) {
+		record_deferred(a, OP_CONT, NULL);
+		return;
+	}
+	view_reset(a);
+	view_rcpts(a, FAIL_NONE);
+	view_server(a);
+	a->call.pub.response = a->response;
+	a->call.pub.delay = a->age;
+	hook_observe(OP_HOOK_DELIVERED, &a->call, record_deferred, a);
+}
+
+static void
+record_deferred(void *arg, int code, const char *msg)
+{
+	struct attempt *a = arg;
+
+	(void)code;
+	(void)msg;
+	if (count_class(a, FAIL_TEMP) == 0 ||
+	    hook_observers(OP_HOOK_DEFERRED) == 0) {
+		record_bounced(a, OP_CONT, NULL);
+		return;
+	}
+	view_reset(a);
+	a->call.pub.attempts = a->attempts;
+	view_rcpts(a, FAIL_TEMP);
+	view_server(a);
+	a->call.pub.error = a->temp_err;
+	a->call.pub.delay = a->delay;
+	hook_observe(OP_HOOK_DEFERRED, &a->call, record_bounced, a);
+}
+
+static void
+record_bounced(void *arg, int code, const char *msg)
+{
+	struct attempt *a = arg;
+	size_t k = 0;
+
+	(void)code;
+	(void)msg;
+	/* What the deferred chain dropped is final: it is never retried. */
+	for (size_t i = 0; i < a->n; i++)
+		if (a->dropped[i]) {
+			outcome_make_final(&a->out[i]);
+			a->dropped[i] = 0;
+		}
+	k = count_class(a, FAIL_PERM);
+	if (k == 0 || hook_observers(OP_HOOK_BOUNCE) == 0) {
+		record_done(a, OP_CONT, NULL);
+		return;
+	}
+	view_reset(a);
+	a->call.pub.attempts = a->attempts;
+	view_rcpts(a, FAIL_PERM);
+	view_server(a);
+	a->call.pub.error = a->err;
+	hook_observe(OP_HOOK_BOUNCE, &a->call, record_done, a);
+}
+
+static void
+record_done(void *arg, int code, const char *msg)
+{
+	(void)code;
+	(void)msg;
+	persist(arg);
+}
+
+/* The outcomes become the entry's state, durably. */
+static void
+persist(struct attempt *a)
 {
 	struct qentry *e = a->e;
 	size_t pending = 0;
