@@ -10,31 +10,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fsutil.h"
 #include "lib/xmalloc.h"
 
-/* mkdir -p */
+/* mkdir -p, then check the directory is usable. */
 static int
-mkdirs(const char *path, char **err)
+make_dir(const char *path, char **err)
 {
-	char *p = xstrdup(path);
-
-	for (char *s = p + 1; ; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-
-		*s = '\0';
-		if (mkdir(p, 0755) == -1 && errno != EEXIST) {
-			*err = xasprintf("%s: cannot create: %s", p,
-			    strerror(errno));
-			free(p);
-			return -1;
-		}
-		if (c == '\0')
-			break;
-		*s = c;
+	if (mkdirs(path, 0755) != 0) {
+		*err = xasprintf("%s: cannot create: %s", path,
+		    strerror(errno));
+		return -1;
 	}
-	free(p);
 	if (access(path, W_OK | X_OK) != 0) {
 		*err = xasprintf("%s: %s", path, strerror(errno));
 		return -1;
@@ -96,7 +83,7 @@ defaults_install(const char *root, char **err)
 	const struct default_file *f;
 	int rc = -1;
 
-	if (mkdirs(dir, err) != 0)
+	if (make_dir(dir, err) != 0)
 		goto out;
 	/* Check first, so that a refusal leaves nothing half-written. */
 	for (f = default_files; f->name != NULL; f++)

@@ -258,8 +258,8 @@ log_render(struct buf *b, enum log_format fmt, const struct log_record *r)
 	escape_crlf(b, from);
 }
 
-static void
-iso_time(char *out, size_t size, long long ts_ms)
+void
+log_iso_time(char *out, size_t size, long long ts_ms)
 {
 	time_t secs = (time_t)(ts_ms / 1000);
 	struct tm tm;
@@ -291,7 +291,7 @@ log_render_line(struct buf *b, enum log_format fmt, long long ts_ms,
 	char ts[80];
 
 	if (ts_ms >= 0)
-		iso_time(ts, sizeof(ts), ts_ms);
+		log_iso_time(ts, sizeof(ts), ts_ms);
 	/* JSON lines stay JSON: the timestamp is a key, and no colour. */
 	if (fmt == LOG_FMT_JSON) {
 		size_t at = b->len;

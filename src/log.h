@@ -101,6 +101,8 @@ void		 log_vemit(int level, const char *origin, const char *uuid,
 
 /* Pure rendering, for tests: the record's line in a format, without
  * timestamp, colour or the final newline, CR/LF escaped. */
+/* "2026-11-21T09:05:01.123Z": ISO 8601, UTC, milliseconds. */
+void		 log_iso_time(char *out, size_t size, long long ts_ms);
 void		 log_render(struct buf *, enum log_format,
 		    const struct log_record *);
 /* The full output line: timestamp (ms since the epoch, or -1 for none),

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fsutil.h"
 #include "lib/xmalloc.h"
 #include "log.h"
 
@@ -653,27 +654,6 @@ list_names(const char *dir, char ***out, size_t *n)
 	return 0;
 }
 
-/* mkdir -p, mode 0700. */
-static int
-mkdirs(const char *dir)
-{
-	char *p = xstrdup(dir), *s = p, c;
-	int err = 0;
-
-	do {
-		s += strspn(s, "/");
-		s += strcspn(s, "/");
-		c = *s;
-		*s = '\0';
-		if (*p != '\0' && mkdir(p, 0700) == -1 && errno != EEXIST)
-			err = errno;
-		*s = c;
-	} while (err == 0 && c != '\0');
-	free(p);
-	errno = err;
-	return err == 0 ? 0 : -1;
-}
-
 /* Renames a corrupt entry to error.<name>, logging why. */
 static int
 set_aside(const char *dir, const char *name, const char *reason)
@@ -707,7 +687,7 @@ qfs_scan(const char *dir, qfs_entry_fn fn, void *arg, char **err)
 
 	*err = NULL;
 	if (list_names(dir, &names, &n) == -1 && (errno != ENOENT ||
-	    mkdirs(dir) == -1 || list_names(dir, &names, &n) == -1)) {
+	    mkdirs(dir, 0700) == -1 || list_names(dir, &names, &n) == -1)) {
 		*err = xasprintf("queue directory %s: %s", dir,
 		    strerror(errno));
 		return -1;
