@@ -18,7 +18,7 @@ LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
 LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
-	   src/lib/util.c
+	   src/lib/util.c src/lib/fsutil.c
 CORE_SRCS = src/config.c src/config_intervals.c src/log.c src/plugin.c \
 	    src/smtp_parse.c src/queue_fs.c \
 	    src/queue.c src/smtp_server.c src/smtp_session.c src/smtp_auth.c \
@@ -27,17 +27,20 @@ CORE_SRCS = src/config.c src/config_intervals.c src/log.c src/plugin.c \
 	    src/plugins/relay.c src/plugins/auth_flat_file.c src/plugins/tls.c \
 	    src/reply.c src/mx.c src/dns.c src/message.c src/bounce.c \
 	    src/mta_session.c src/mta_error.c src/mta.c src/scheduler.c \
-	    src/plugins/smtp_forward.c
+	    src/plugins/smtp_forward.c src/bouncecat.c src/recwriter.c \
+	    src/plugins/record.c src/plugins/outbound_logger.c \
+	    src/plugins/accounting_files.c
 MAIN_SRCS = src/main.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini config/connection.ini config/relay.ini \
 	config/relay_acl_allow config/tls.ini config/auth_flat_file.ini \
 	config/outbound.bounce_message config/net-utils.ini \
-	config/smtp_forward.ini
+	config/smtp_forward.ini config/outbound_logger.ini \
+	config/accounting_files.ini config/bounce_categories
 
 UNIT_TESTS = test_ini test_config test_log test_plugin test_smtp_parse \
 	     test_queue_fs test_smtp_tx test_reply test_mx test_bounce \
-	     test_mta_error
+	     test_mta_error test_bouncecat test_recwriter
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(CORE_SRCS)
@@ -45,7 +48,7 @@ SRCS	= $(LIB_SRCS) $(CORE_SRCS)
 REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o) build/asan/gen/defaults_data.o
 
-.PHONY: all asan test unit e2e clean
+.PHONY: all asan test unit e2e clean contrib
 all: build/outpost
 asan: build/asan/outpost
 
@@ -88,6 +91,7 @@ build/asan/tests/plugins/%.so: tests/plugins/%.c include/outpost/plugin.h
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -fPIC -shared -o $@ $<
 
+CONTRIB_PLUGINS = bounce_webhook
 TEST_PLUGINS = build/asan/tests/plugins/log_capture.so \
 	       build/asan/tests/plugins/queue_verdict.so \
 	       build/asan/tests/plugins/outbound_hooks.so
@@ -95,7 +99,7 @@ TEST_PLUGINS = build/asan/tests/plugins/log_capture.so \
 unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
 	@set -e; for t in $^; do echo "== $$t"; $$t; done
 
-e2e: build/asan/outpost $(TEST_PLUGINS)
+e2e: build/asan/outpost $(TEST_PLUGINS) $(CONTRIB_PLUGINS:%=build/asan/contrib/%.so)
 	$(PYTHON) -m pytest -q tests/e2e
 
 test: unit fuzz e2e
@@ -116,7 +120,7 @@ FUZZ_DEPS_fuzz_smtp_parse = src/smtp_parse.c src/lib/buf.c src/lib/json.c \
 		  src/lib/xmalloc.c
 FUZZ_DEPS_fuzz_ini = src/lib/ini.c src/lib/buf.c src/lib/xmalloc.c
 FUZZ_DEPS_fuzz_reply = src/reply.c src/lib/buf.c src/lib/xmalloc.c
-FUZZ_DEPS_fuzz_queue_fs = src/queue_fs.c src/log.c src/lib/buf.c \
+FUZZ_DEPS_fuzz_queue_fs = src/queue_fs.c src/log.c src/lib/buf.c src/lib/fsutil.c \
 		  src/lib/json.c src/lib/xmalloc.c
 
 .SECONDEXPANSION:
@@ -134,3 +138,14 @@ fuzz: $(FUZZ_TARGETS:%=build/fuzz/%)
 		    > build/fuzz/$$t.log 2>&1 || { cat build/fuzz/$$t.log; exit 1; }; \
 		grep '^Done' build/fuzz/$$t.log; \
 	done
+
+# Example external plugins (contrib/<name>/<name>.c), built only against the
+# public header and libevent: `make contrib` builds them for the release
+# build; the end-to-end tests load the sanitizer builds.
+contrib: $(CONTRIB_PLUGINS:%=build/contrib/%.so)
+build/contrib/%.so: contrib/$$*/$$*.c include/outpost/plugin.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) -Iinclude $(REL_CFLAGS) -fPIC -shared -o $@ $< -levent
+build/asan/contrib/%.so: contrib/$$*/$$*.c include/outpost/plugin.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(WARN) -Iinclude $(ASAN_CFLAGS) -fPIC -shared -o $@ $< -levent

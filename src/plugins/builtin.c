@@ -12,5 +12,7 @@ const struct builtin_plugin builtin_plugins[] = {
 	{ "auth/flat_file", "auth_flat_file", &auth_flat_file_plugin },
 	{ "tls", NULL, &tls_plugin },
 	{ "queue/smtp_forward", "smtp_forward", &smtp_forward_plugin },
+	{ "outbound_logger", "outbound-logger", &outbound_logger_plugin },
+	{ "accounting_files", "accounting-files", &accounting_files_plugin },
 	{ NULL, NULL, NULL }
 };

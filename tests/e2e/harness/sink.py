@@ -36,6 +36,9 @@ RCPT_RULES = (
     ("hard-", "550 5.1.1 No such user"),
 )
 RCPT_DEFAULT = "250 2.1.5 OK"
+# "flaky<N>-...": 451 4.7.1 for the first N RCPTs of that address at this sink, then OK.
+FLAKY_PREFIX = "flaky"
+FLAKY_REPLY = "451 4.7.1 Greylisted, try again"
 DATA_OK = "250 2.0.0 OK queued as {id}"   # after the final dot; id counts messages from 1
 
 HANG_UP_GRACE = 5.0   # seconds to wait for connection_lost() after closing our side
@@ -124,7 +127,7 @@ class _Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address == "<>":
             return "501 5.1.3 Bad recipient address syntax"
-        reply = rcpt_reply(address)
+        reply = self.sink._flaky_reply(address) or rcpt_reply(address)
         if reply.startswith("2"):
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(rcpt_options)
@@ -307,6 +310,7 @@ class SmtpSink:
         self._sessions = []
         self._messages = []
         self._counts = collections.Counter()
+        self._flaky = collections.Counter()
         self._live = set()
         self._errors = []
         self._loop = self._server = self._thread = None
@@ -384,6 +388,17 @@ class SmtpSink:
         await self._server.wait_closed()
 
     # --- faults ----------------------------------------------------------------------
+
+    def _flaky_reply(self, address):
+        """FLAKY_REPLY while a flaky<N>- address has been refused fewer than N times."""
+        local = address.rpartition("@")[0].lower()
+        digits = local[len(FLAKY_PREFIX):].partition("-")[0]
+        if not local.startswith(FLAKY_PREFIX) or not digits.isdigit():
+            return None
+        with self._cond:
+            seen = self._flaky[address.lower()]
+            self._flaky[address.lower()] += 1
+        return FLAKY_REPLY if seen < int(digits) else None
 
     def fail(self, stage, reply, times=None):
         """At stage, answer reply (e.g. "451 4.3.0 Try later") instead of the normal one.

@@ -1,0 +1,26 @@
+/*
+ * record: what the recording plugins (outbound_logger, accounting_files)
+ * derive alike from an outbound event.
+ */
+#ifndef OUTPOST_RECORD_H
+#define OUTPOST_RECORD_H
+
+#include "lib/buf.h"
+#include "outpost/plugin.h"
+
+/* Now, in ms since the epoch. */
+long long	 rec_now_ms(void);
+/* A number as JavaScript prints it, to the millisecond: 2.26, 64, 0.5. */
+void		 rec_number(struct buf *, double);
+/* The mail's Subject, MIME-decoded and on one line; "unknown" when the
+ * mail has none (as Haraka's plugin). */
+void		 rec_subject(const struct op_outbound *, struct buf *);
+/* Header `name` of the mail, unfolded and trimmed; 0 when absent. */
+int		 rec_header(const struct op_outbound *, const char *name,
+		    struct buf *);
+/* Why a recipient was not delivered: a remote reply's text after its
+ * code ("5.1.1 no such user"), or "<code> - <message>" for Outpost's own
+ * failures (seed 000). */
+void		 rec_reason(struct buf *, const struct op_rcpt *);
+
+#endif

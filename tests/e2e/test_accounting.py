@@ -1,0 +1,505 @@
+"""Accounting end to end: outbound_logger's JSON lines and accounting_files' TSV/CSV files,
+against the real daemon, the test DNS server and real SMTP sinks. Every field of both formats
+against the seeds' samples and SPEC §8/§9; one record per recipient per event; the accounting
+invariant over random outcomes with retries; kill -9 with sync=true; archiving by size and by
+interval; escaping of awkward values; observers that other plugins cannot blind."""
+import csv
+import io
+import json
+import random
+import re
+import signal
+import threading
+import time
+
+import pytest
+
+from harness.clients import CLIENT_NAME, smtp_client
+from test_delivery import SENDER, message, send, wait_empty, with_hooks
+
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+LOCAL_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4}$")
+FILE_NAME = re.compile(r"^(d|df|b)\.\d{4}-\d\d-\d\d-\d{6}(\.\d+)?\.(tsv|csv)$")
+
+# Seed 000's three samples: the keys, in order (then Outpost may append smtp_host/smtp_ip).
+HEAD = ["level", "time", "pid", "hostname", "name", "type", "job_id", "queue_time"]
+KEYS = {
+    "delivered": HEAD + ["smtp_host", "smtp_ip", "smtp_response", "smtp_delay", "smtp_port",
+                         "recipient", "from", "subject"],
+    "deferred": HEAD + ["recipient", "from", "subject", "dsn_status", "dsn_action",
+                        "undelivered_reason", "delay"],
+    "bounced": HEAD + ["recipient", "from", "subject", "dsn_status", "dsn_action",
+                       "undelivered_reason"],
+}
+APPENDED = ["smtp_host", "smtp_ip"]
+
+# Seeds 001/004: the default fields per type.
+DEFAULT_FIELDS = {
+    "delivered": "type,timeLogged,timeQueued,rcpt,srcMta,srcIp,vmta,jobId,dsnStatus,dsnMsg",
+    "deferred": "type,timeLogged,timeQueued,rcpt,srcMta,srcIp,vmta,jobId,dsnStatus,dsnMsg,delay",
+    "bounce": "type,timeLogged,timeQueued,rcpt,srcMta,srcIp,vmta,jobId,dsnStatus,dsnMsg,"
+              "bounceCat",
+}
+ALL_FIELDS = ("type,timeLogged,timeQueued,rcpt,srcType,srcMta,srcIp,destIp,vmta,jobId,"
+              "dsnStatus,dsnMsg,delay,bounceCat,custom_X-Campaign,custom_X-Absent,"
+              "custom_Subject")
+KINDS = ("delivered", "deferred", "bounce")
+
+
+# --- set-up and readers --------------------------------------------------------------------
+
+def recording(outpost, plugins="relay\noutbound_logger\naccounting_files\n", logger="",
+              acct="", intervals="1h*3"):
+    outpost.write_config("plugins", plugins)
+    outpost.write_config("outbound_logger.ini",
+                         "[file]\nenable=true\nlog_dir=logs\n" + logger)
+    outpost.write_config("accounting_files.ini", acct)
+    outpost.write_config("outbound.ini", f"temp_fail_intervals={intervals}\n")
+
+
+def json_records(outpost):
+    path = outpost.root / "logs" / "outbound.log"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def acct_dir(outpost, kind):
+    return outpost.root / "accounting_files" / kind
+
+
+def acct_files(outpost, kind):
+    """Every file of a kind: the type directory's and its archive's."""
+    d = acct_dir(outpost, kind)
+    files = [p for p in d.iterdir() if p.is_file()] if d.exists() else []
+    archive = d / "archive"
+    if archive.exists():
+        files += [p for p in archive.iterdir() if p.is_file()]
+    return sorted(files)
+
+
+def unescape(value):
+    return re.sub(r"\\(.)", lambda m: {"t": "\t", "r": "\r", "n": "\n"}.get(m[1], m[1]),
+                  value)
+
+
+def split_tsv(line):
+    """Fields of a TSV line: split on TABs not escaped, then unescaped."""
+    assert "\r" not in line
+    return [unescape(f) for f in line.split("\t")]
+
+
+def acct_rows(outpost, kind, sep="\t"):
+    """(header, rows as dicts) over every file of a kind; each file must start with the
+    header line and every line must have as many fields as the header."""
+    header, rows = None, []
+    for path in acct_files(outpost, kind):
+        text = path.read_text()
+        assert text.endswith("\n"), path
+        if sep == ",":
+            lines = list(csv.reader(io.StringIO(text)))
+        else:
+            lines = [split_tsv(line) for line in text.split("\n")[:-1]]
+        if header is None:
+            header = lines[0]
+        assert lines[0] == header, f"{path} does not start with the header"
+        for fields in lines[1:]:
+            assert len(fields) == len(header), (path, fields)
+            rows.append(dict(zip(header, fields)))
+    return header, rows
+
+
+def wait_records(outpost, pred, timeout=20, what="records"):
+    deadline = time.monotonic() + timeout
+    while True:
+        records = json_records(outpost)
+        if pred(records):
+            return records
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {records}"
+        time.sleep(0.05)
+
+
+def count(records, kind):
+    return sum(1 for r in records if r["type"] == kind)
+
+
+def check_shape(record):
+    keys = list(record)
+    want = KEYS[record["type"]]
+    assert keys[:len(want)] == want, keys
+    assert keys[len(want):] in ([], APPENDED), keys
+    assert record["level"] == "info" and record["name"] == "outbound_logger"
+    assert isinstance(record["pid"], int) and isinstance(record["hostname"], str)
+    assert ISO_MS.match(record["time"]) and ISO_MS.match(record["queue_time"])
+    if record["type"] == "delivered":
+        assert isinstance(record["smtp_delay"], (int, float))
+        assert isinstance(record["smtp_port"], int)
+    if record["type"] == "deferred":
+        assert isinstance(record["delay"], (int, float))
+
+
+# --- the formats --------------------------------------------------------------------------
+
+def test_one_record_per_recipient_shaped_like_the_seed(mta, smtp_sink):
+    smtp_sink("127.0.0.2")
+    dsn = smtp_sink("127.0.0.8")
+    recording(mta)
+    mta.start()
+    mta.wait_for_log(r"\[INFO\] \[-\] \[accounting_files\] Plugin is Ready!")
+    subject = "=?UTF-8?Q?Caf=C3=A9?= menu"
+    txn = send(mta, ["ok-1@single.test", "ok-2@single.test", "soft-1@single.test",
+                     "hard-1@single.test"], data=message(subject=subject))
+    records = wait_records(mta, lambda r: len(r) == 4)
+    for r in records:
+        check_shape(r)
+        assert r["job_id"] == f"{txn}.1"
+        assert r["from"] == SENDER and r["subject"] == "Café menu"
+    by_rcpt = {r["recipient"]: r for r in records}
+    for ok in ("ok-1@single.test", "ok-2@single.test"):
+        d = by_rcpt[ok]
+        assert d["type"] == "delivered"
+        assert (d["smtp_host"], d["smtp_ip"], d["smtp_port"]) == ("mx1.test", "127.0.0.2", 25)
+        assert d["smtp_response"] == "OK queued as 1"
+        assert 0 <= d["smtp_delay"] < 30
+    df = by_rcpt["soft-1@single.test"]
+    assert df["type"] == "deferred" and df["delay"] == 3600
+    assert (df["dsn_status"], df["dsn_action"]) == ("4.7.1", "delayed")
+    assert df["undelivered_reason"] == "4.7.1 Temporary failure, try again"
+    assert (df["smtp_host"], df["smtp_ip"]) == ("mx1.test", "127.0.0.2")
+    b = by_rcpt["hard-1@single.test"]
+    assert b["type"] == "bounced"
+    assert (b["dsn_status"], b["dsn_action"]) == ("5.1.1", "failed")
+    assert b["undelivered_reason"] == "5.1.1 No such user"
+
+    # The same events in the accounting files, with the same job id.
+    for kind, n in (("delivered", 2), ("deferred", 1), ("bounce", 1)):
+        header, rows = acct_rows(mta, kind)
+        assert header == DEFAULT_FIELDS[kind].split(",")
+        assert len(rows) == n
+        for row in rows:
+            assert row["type"] == {"delivered": "d", "deferred": "df", "bounce": "b"}[kind]
+            assert LOCAL_TIME.match(row["timeLogged"]) and LOCAL_TIME.match(row["timeQueued"])
+            assert row["srcMta"] == CLIENT_NAME and row["srcIp"] == "127.0.0.1"
+            assert row["vmta"] == "" and row["jobId"] == f"{txn}.1"
+    _, d = acct_rows(mta, "delivered")
+    assert {r["rcpt"] for r in d} == {"ok-1@single.test", "ok-2@single.test"}
+    assert {(r["dsnStatus"], r["dsnMsg"]) for r in d} == {("2.0.0", "OK queued as 1")}
+    _, (df_row,) = acct_rows(mta, "deferred")
+    assert (df_row["rcpt"], df_row["dsnStatus"], df_row["delay"]) == \
+        ("soft-1@single.test", "4.7.1", "3600")
+    assert df_row["dsnMsg"] == "Temporary failure, try again"
+    _, (b_row,) = acct_rows(mta, "bounce")
+    assert (b_row["rcpt"], b_row["dsnStatus"], b_row["bounceCat"]) == \
+        ("hard-1@single.test", "5.1.1", "bad-mailbox")
+    # stop_at_bounce (the default): the bounce is handled, no DSN goes out.
+    mta.wait_for_log(r"Not sending bounce")
+    time.sleep(0.5)
+    assert dsn.messages() == []
+
+
+def test_own_failures_read_code_dash_message(mta, smtp_sink):
+    recording(mta)
+    mta.start()
+    txn = send(mta, ["someone@nullmx.test"])
+    (b,) = wait_records(mta, lambda r: len(r) == 1)
+    check_shape(b)
+    assert list(b) == KEYS["bounced"]           # no server was reached: nothing appended
+    assert (b["type"], b["job_id"], b["dsn_status"]) == ("bounced", f"{txn}.1", "5.1.2")
+    assert b["undelivered_reason"] == \
+        "550 - Domain nullmx.test sends and receives no email (NULL MX)"
+    _, (row,) = acct_rows(mta, "bounce")
+    assert row["bounceCat"] == "bad-domain" and row["dsnStatus"] == "5.1.2"
+    assert row["dsnMsg"] == "Domain nullmx.test sends and receives no email (NULL MX)"
+
+
+def test_files_exist_with_headers_from_start_up(daemon):
+    recording(daemon, acct="[main]\nextension=log\n")
+    daemon.start()
+    daemon.wait_for_log(r"^\[INFO\] \[-\] \[accounting_files\] Plugin is Ready!$")
+    for kind, prefix in zip(KINDS, ("d", "df", "b")):
+        (path,) = acct_files(daemon, kind)
+        assert re.match(rf"^{prefix}\.\d{{4}}-\d\d-\d\d-\d{{6}}\.log$", path.name)
+        assert path.read_text() == DEFAULT_FIELDS[kind].replace(",", "\t") + "\n"
+
+
+def test_every_field_and_awkward_values_tsv(mta, smtp_sink):
+    smtp_sink("127.0.0.2")
+    fields = "\n".join(f"{k}={ALL_FIELDS}" for k in KINDS)
+    recording(mta, acct=f"[fields]\n{fields}\n")
+    mta.start()
+    data = ("From: <a@b.test>\r\nSubject: Grüße, \"friends\"\r\n"
+            "X-Campaign: spring\r\n\t2024\\q3\r\n\r\nbody\r\n").encode()
+    rcpts = ['"odd\\"one,x"@single.test', "ok-2@single.test", "hard-1@single.test"]
+    txn = send(mta, rcpts, data=data)
+    wait_records(mta, lambda r: len(r) == 3)
+    header, rows = acct_rows(mta, "delivered")
+    assert header == ALL_FIELDS.split(",")
+    assert len(rows) == 2
+    for row in rows:
+        assert row["srcType"] == "smtp" and row["destIp"] == "127.0.0.2"
+        assert row["jobId"] == f"{txn}.1" and row["delay"] == "" and row["bounceCat"] == ""
+        # A folded value is unfolded (CRLF removed, the TAB after it kept and escaped).
+        assert row["custom_X-Campaign"] == "spring\t2024\\q3"
+        assert row["custom_X-Absent"] == ""
+        assert row["custom_Subject"] == 'Grüße, "friends"'
+    assert {r["rcpt"] for r in rows} == {'"odd\\"one,x"@single.test', "ok-2@single.test"}
+    raw = acct_files(mta, "delivered")[0].read_text()
+    assert "spring\\t2024\\\\q3" in raw
+    _, (b,) = acct_rows(mta, "bounce")
+    assert b["bounceCat"] == "bad-mailbox" and b["delay"] == ""
+
+
+def test_csv_mode_quotes_as_rfc4180(mta, smtp_sink):
+    smtp_sink("127.0.0.2")
+    recording(mta, acct="[main]\nseparator=,\nextension=csv\n[fields]\n"
+                        "delivered=rcpt,custom_X-Note,dsnMsg,jobId\n")
+    mta.start()
+    data = ('Subject: s\r\nX-Note: He said "hi", then\r\n left\r\n\r\nbody\r\n').encode()
+    send(mta, ['"a,b"@single.test', "ok-1@single.test"], data=data)
+    wait_records(mta, lambda r: len(r) == 2)
+    header, rows = acct_rows(mta, "delivered", sep=",")
+    assert header == ["rcpt", "custom_X-Note", "dsnMsg", "jobId"]
+    assert {r["rcpt"] for r in rows} == {'"a,b"@single.test', "ok-1@single.test"}
+    assert {r["custom_X-Note"] for r in rows} == {'He said "hi", then left'}
+    raw = acct_files(mta, "delivered")[0].read_text()
+    assert '"He said ""hi"", then left"' in raw
+    assert all(FILE_NAME.match(p.name) for p in acct_files(mta, "delivered"))
+
+
+def test_a_tab_in_an_address_is_refused_at_the_door(mta):
+    recording(mta)
+    mta.start()
+    with smtp_client(mta.host, mta.port) as c:
+        c.ehlo()
+        assert c.mail(SENDER)[0] == 250
+        assert c.rcpt('"a\tb"@single.test')[0] == 501
+        assert c.rcpt("ok-1@single.test")[0] == 250
+    assert mta.running
+
+
+# --- what other plugins answer does not hide events ------------------------------------------
+
+def test_observers_see_events_other_plugins_swallow(mta, smtp_sink):
+    smtp_sink("127.0.0.2")
+    with_hooks(mta, "[deferred]\nanswer=ok\n[bounce]\nanswer=ok\n")
+    # outbound_hooks answers OK first: later chain links would not run; observers still do.
+    recording(mta, plugins="relay\noutbound_hooks\naccounting_files\noutbound_logger\n")
+    mta.start()
+    send(mta, ["soft-1@single.test", "hard-1@single.test", "ok-1@single.test"])
+    records = wait_records(mta, lambda r: len(r) == 3)
+    types = {r["recipient"]: r["type"] for r in records}
+    assert types == {"soft-1@single.test": "bounced", "hard-1@single.test": "bounced",
+                     "ok-1@single.test": "delivered"}
+    dropped = next(r for r in records if r["recipient"] == "soft-1@single.test")
+    # Dropped by the deferred chain: final, never retried.
+    assert (dropped["dsn_status"], dropped["dsn_action"]) == ("5.7.1", "failed")
+    _, rows = acct_rows(mta, "bounce")
+    assert {r["rcpt"] for r in rows} == {"soft-1@single.test", "hard-1@single.test"}
+    wait_empty(mta)
+
+
+def test_stop_at_bounce_false_and_accounting_files_leave_the_dsn(mta, smtp_sink):
+    smtp_sink("127.0.0.2")
+    dsn = smtp_sink("127.0.0.8")
+    recording(mta, logger="[main]\nstop_at_bounce=false\n")
+    mta.start()
+    send(mta, ["hard-1@single.test"])
+    got = dsn.wait_for_messages(1)[0]
+    assert got.rcpt_tos == (SENDER,)
+    assert count(wait_records(mta, lambda r: len(r) == 1), "bounced") == 1
+
+
+# --- the accounting invariant -------------------------------------------------------------------
+
+def flush_until(outpost, done, timeout=90):
+    """SIGHUP (retry deferred mail now) until done() is true."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "outcomes did not settle"
+        outpost.signal(signal.SIGHUP)
+        time.sleep(0.3)
+
+
+def test_every_recipient_has_exactly_one_final_record(mta, smtp_sink):
+    sinks = [smtp_sink("127.0.0.2"), smtp_sink("127.0.0.5")]
+    recording(mta, logger="[main]\nstop_at_bounce=false\n")
+    smtp_sink("127.0.0.8")          # DSNs to the sender
+    mta.start()
+    rng = random.Random(5)
+    # kind: (deferred records, final type)
+    kinds = {"ok": (0, "delivered"), "hard": (0, "bounced"), "soft": (3, "bounced"),
+             "flaky1": (1, "delivered"), "flaky2": (2, "delivered")}
+    expect = {}
+    for m in range(12):
+        rcpts = []
+        for j in range(4):
+            kind = rng.choice(list(kinds))
+            domain = rng.choice(["single.test", "implicit.test"])
+            rcpts.append(f"{kind}-m{m}r{j}@{domain}")
+            expect[rcpts[-1]] = kinds[kind]
+        send(mta, rcpts)
+
+    def settled():
+        finals = [r for r in json_records(mta)
+                  if r["type"] != "deferred" and r["recipient"] in expect]
+        return len(finals) >= len(expect) and not mta.queue_files()
+    flush_until(mta, settled)
+    wait_empty(mta)
+    records = json_records(mta)
+    for rcpt, (deferrals, final) in expect.items():
+        mine = [r["type"] for r in records if r["recipient"] == rcpt]
+        assert sorted(mine) == sorted(["deferred"] * deferrals + [final]), (rcpt, mine)
+    # The accounting files say the same, with the same job ids.
+    by_type = {"delivered": "delivered", "deferred": "deferred", "bounce": "bounced"}
+    for kind, rtype in by_type.items():
+        _, rows = acct_rows(mta, kind)
+        want = sorted((r["recipient"], r["job_id"]) for r in records if r["type"] == rtype)
+        assert sorted((r["rcpt"], r["jobId"]) for r in rows) == want, kind
+    # And the sinks received exactly the delivered recipients, once each.
+    received = [rc for s in sinks for msg in s.messages() for rc in msg.rcpt_tos]
+    delivered = [r for r, (_, final) in expect.items() if final == "delivered"]
+    assert sorted(received) == sorted(delivered)
+    expired = [r for r in records if r["type"] == "bounced" and r["recipient"].startswith("soft")]
+    assert all(r["dsn_status"] == "5.7.1" for r in expired)
+
+
+# --- crash safety -----------------------------------------------------------------------------
+
+def test_kill9_under_load_loses_no_final_record(mta, smtp_sink):
+    sink = smtp_sink("127.0.0.2")
+    recording(mta)
+    mta.start()
+    accepted, stop = [], threading.Event()
+
+    def load():
+        for m in range(200):
+            if stop.is_set():
+                return
+            rcpts = [f"ok-k{m}@single.test", f"hard-k{m}@single.test"]
+            try:
+                send(mta, rcpts)
+            except (OSError, AssertionError):
+                return
+            accepted.extend(rcpts)
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        sink.wait_until(lambda s: len(s.messages()) >= 15, timeout=30, what="deliveries")
+        mta.kill9()
+    finally:
+        stop.set()
+        thread.join(30)
+    assert accepted, "nothing was accepted before the crash"
+    mta.start()
+    deadline = time.monotonic() + 60
+    while mta.queue_files():
+        assert time.monotonic() < deadline, "queue did not drain after restart"
+        time.sleep(0.1)
+    records = json_records(mta)             # every line parses: nothing torn
+    finals = {r["recipient"] for r in records if r["type"] in ("delivered", "bounced")}
+    missing = set(accepted) - finals
+    assert not missing, f"{len(missing)} final outcomes missing from the JSON log"
+    rows = {r["rcpt"] for k in ("delivered", "bounce") for r in acct_rows(mta, k)[1]}
+    missing = set(accepted) - rows
+    assert not missing, f"{len(missing)} final outcomes missing from the accounting files"
+    delivered = {rc for msg in sink.messages() for rc in msg.rcpt_tos}
+    assert delivered <= {r["recipient"] for r in records if r["type"] == "delivered"}
+
+
+# --- archiving --------------------------------------------------------------------------------
+
+def check_archive(outpost, kind, expected_rows):
+    header, rows = acct_rows(outpost, kind)
+    assert len(rows) == expected_rows
+    names = [p.name for p in acct_files(outpost, kind)]
+    assert len(names) == len(set(names)), "a file name was reused"
+    assert all(FILE_NAME.match(n) for n in names), names
+    return rows
+
+
+def test_archiving_by_size_under_load(mta, smtp_sink):
+    smtp_sink("127.0.0.2")
+    recording(mta, acct="[main]\narchiving=true\nmax_size=0.002\n")
+    mta.start()
+    rcpts = [f"ok-s{m}r{j}@single.test" for m in range(40) for j in range(3)]
+    for m in range(40):
+        send(mta, rcpts[3 * m:3 * m + 3])
+    wait_records(mta, lambda r: len(r) == len(rcpts), timeout=60)
+    wait_empty(mta)
+    rows = check_archive(mta, "delivered", len(rcpts))
+    assert sorted(r["rcpt"] for r in rows) == sorted(rcpts)
+    archived = list((acct_dir(mta, "delivered") / "archive").iterdir())
+    assert len(archived) >= 3
+    assert all(p.stat().st_size >= 2000 for p in archived)
+
+
+def test_archiving_by_interval_under_load(mta, smtp_sink):
+    smtp_sink("127.0.0.2")
+    recording(mta, acct="[main]\narchiving=true\narchive_interval=1\n"
+                        "[archive_to]\ndelivered=/old\n")
+    mta.start()
+    rcpts = []
+    end = time.monotonic() + 3.5
+    m = 0
+    while time.monotonic() < end:
+        batch = [f"ok-i{m}r{j}@single.test" for j in range(2)]
+        send(mta, batch)
+        rcpts += batch
+        m += 1
+        time.sleep(0.1)
+    wait_records(mta, lambda r: len(r) == len(rcpts), timeout=60)
+    time.sleep(1.2)                 # one more tick: every record is in an archived file
+    d = acct_dir(mta, "delivered")
+    archived = sorted((d / "old").iterdir())    # a leading '/' is under the type directory
+    assert len(archived) >= 3
+    header, rows = acct_rows_in(archived + [p for p in d.iterdir() if p.is_file()])
+    assert sorted(r["rcpt"] for r in rows) == sorted(rcpts)
+    assert len({p.name for p in archived}) == len(archived)
+    for kind in ("deferred", "bounce"):       # empty files rotate too, each with its header
+        old = list((acct_dir(mta, kind) / "archive").iterdir())
+        assert old and all(p.read_text() == DEFAULT_FIELDS[kind].replace(",", "\t") + "\n"
+                           for p in old)
+
+
+def acct_rows_in(paths):
+    header, rows = None, []
+    for path in paths:
+        lines = [split_tsv(line) for line in path.read_text().split("\n")[:-1]]
+        header = header or lines[0]
+        assert lines[0] == header, path
+        rows += [dict(zip(header, f)) for f in lines[1:]]
+    return header, rows
+
+
+def test_archive_to_outside_its_directory_is_refused(daemon):
+    recording(daemon, acct="[main]\narchiving=true\n[archive_to]\nbounce=../../elsewhere\n")
+    daemon.start(ready=False)
+    assert daemon.proc.wait(20) == 78
+    assert re.search(r"archive_to\] bounce: '\.\./\.\./elsewhere' leaves", daemon.output())
+
+
+# --- signals ----------------------------------------------------------------------------------
+
+def test_sigusr1_reopens_both_outputs(mta, smtp_sink):
+    smtp_sink("127.0.0.2")
+    recording(mta)
+    mta.start()
+    send(mta, ["ok-1@single.test"])
+    wait_records(mta, lambda r: len(r) == 1)
+    log = mta.root / "logs" / "outbound.log"
+    log.rename(log.with_name("outbound.log.1"))
+    (current,) = acct_files(mta, "delivered")
+    current.rename(current.with_name("moved.tsv"))
+    mta.signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    send(mta, ["ok-2@single.test"])
+    (record,) = wait_records(mta, lambda r: len(r) == 1)
+    assert record["recipient"] == "ok-2@single.test"
+    assert len(log.with_name("outbound.log.1").read_text().splitlines()) == 1
+    deadline = time.monotonic() + 10
+    while not current.exists() or "ok-2" not in current.read_text():
+        assert time.monotonic() < deadline, "the accounting file was not reopened"
+        time.sleep(0.05)
+    lines = current.read_text().splitlines()
+    assert lines[0] == DEFAULT_FIELDS["delivered"].replace(",", "\t")
+    assert len(lines) == 2
