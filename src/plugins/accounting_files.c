@@ -13,12 +13,14 @@
  * record writer (recwriter.c), which also rotates them between whole
  * records and never reuses or overwrites a name.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -364,6 +366,72 @@ positive(const struct ini *ini, const char *key, double def, double *out)
 	}
 }
 
+/* <prefix>.<yyyy-mm-dd-HHMMss>[.<n>].<ext>: a file this plugin wrote. */
+static int
+our_name(const char *name, const char *prefix, const char *ext)
+{
+	static const char stamp[] = "dddd-dd-dd-dddddd";
+	size_t pl = strlen(prefix), el = strlen(ext), n = strlen(name), i;
+
+	if (n < pl + 1 + sizeof(stamp) - 1 + 1 + el ||
+	    strncmp(name, prefix, pl) != 0 || name[pl] != '.' ||
+	    strcmp(name + n - el, ext) != 0 || name[n - el - 1] != '.')
+		return 0;
+	name += pl + 1;
+	for (i = 0; stamp[i] != '\0'; i++)
+		if (stamp[i] == 'd' ? name[i] < '0' || name[i] > '9' :
+		    name[i] != stamp[i])
+			return 0;
+	name += i;
+	n = strlen(name) - el - 1;	/* what is left before ".<ext>" */
+	if (n == 0)
+		return 1;
+	if (name[0] != '.' || n < 2)
+		return 0;
+	for (i = 1; i < n; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+	return 1;
+}
+
+/*
+ * Files of earlier runs are finished: with archiving on they join the
+ * archive at start-up (link then unlink, so nothing is ever replaced; a
+ * name already in the archive leaves the file where it is, with a
+ * warning).
+ */
+static void
+archive_leftovers(const char *dir, const char *archive, const char *prefix,
+    const char *ext)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char *from, *to;
+
+		if (!our_name(de->d_name, prefix, ext))
+			continue;
+		from = xasprintf("%s/%s", dir, de->d_name);
+		to = xasprintf("%s/%s", archive, de->d_name);
+		if (link(from, to) == 0) {
+			if (unlink(from) != 0)
+				log_warn(NAME, NULL, "%s: %s", from,
+				    strerror(errno));
+			else
+				log_info(NAME, NULL, "File '%s' archived "
+				    "(from an earlier run)", de->d_name);
+		} else
+			log_warn(NAME, NULL, "cannot archive %s: %s", from,
+			    strerror(errno));
+		free(from);
+		free(to);
+	}
+	closedir(d);
+}
+
 static int
 open_kind(struct acct *a, struct kind *k, const struct ini *ini,
     const char *root, int archiving, uint64_t max_size)
@@ -389,6 +457,10 @@ open_kind(struct acct *a, struct kind *k, const struct ini *ini,
 			return -1;
 		}
 	}
+	if (ext == NULL || *ext == '\0')
+		ext = "tsv";
+	if (archive != NULL)
+		archive_leftovers(dir, archive, k->prefix, ext);
 	parse_fields(k, (v = ini_get(ini, "fields", k->key)) != NULL && *v ?
 	    v : k->fields);
 	for (size_t j = 0; j < k->nspec; j++) {
@@ -403,7 +475,7 @@ open_kind(struct acct *a, struct kind *k, const struct ini *ini,
 	opts.fd = -1;
 	opts.dir = dir;
 	opts.prefix = k->prefix;
-	opts.ext = ext != NULL && *ext ? ext : "tsv";
+	opts.ext = ext;
 	opts.header = header;
 	opts.archive_dir = archive;
 	opts.max_size = max_size;

@@ -471,6 +471,25 @@ def acct_rows_in(paths):
     return header, rows
 
 
+def test_files_of_an_earlier_run_are_archived_at_start_up(daemon):
+    recording(daemon, acct="[main]\narchiving=true\n")
+    daemon.start()
+    first = {kind: acct_files(daemon, kind) for kind in KINDS}
+    stray = acct_dir(daemon, "delivered") / "notes.txt"
+    stray.write_text("not ours\n")
+    daemon.stop()
+    time.sleep(1.1)                 # the next files get another name
+    daemon.start()
+    for kind in KINDS:
+        (old,) = first[kind]
+        assert not old.exists()
+        assert (old.parent / "archive" / old.name).exists()
+        current = [p for p in acct_dir(daemon, kind).iterdir()
+                   if p.is_file() and FILE_NAME.match(p.name)]
+        assert len(current) == 1 and current[0].name != old.name
+    assert stray.exists()           # only the plugin's own files move
+
+
 def test_archive_to_outside_its_directory_is_refused(daemon):
     recording(daemon, acct="[main]\narchiving=true\n[archive_to]\nbounce=../../elsewhere\n")
     daemon.start(ready=False)
