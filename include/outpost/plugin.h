@@ -75,7 +75,10 @@ struct op_plugin {
 	/* Register hooks; set *data for the handlers. 0 on success; -1
 	 * stops start-up (log why first). May be NULL. */
 	int		(*init)(struct op_env *, void **data);
-	/* Release everything; called once at exit. May be NULL. */
+	/* Release everything; called once at exit, in reverse order, after
+	 * the event loop stopped (the event base still exists: free your
+	 * events there). Calls still unanswered are dropped by Outpost: do
+	 * not answer them. May be NULL. */
 	void		(*shutdown)(void *data);
 };
 
@@ -94,7 +97,9 @@ struct op_plugin {
  * (action "failed", status 5.x.y). Observers are called together; the
  * mail's queue entry is not rewritten or removed until every observer has
  * answered with op_next() (whose code is ignored), so an observer can make
- * its record durable first. Recording plugins use this.
+ * its record durable first — or until the longest of the observers'
+ * timeouts (config/<name>.timeout) passes, when the event goes on without
+ * the late ones (CRIT logged). Recording plugins use this.
  */
 #define OP_HOOK_OBSERVE	0x01
 int		 op_register_hook(struct op_env *, enum op_hook, op_hook_fn,
@@ -166,7 +171,13 @@ const char	*op_txn_message(const struct op_txn *, unsigned long *len);
  *   delivered   the answer is ignored.
  */
 
-/* One recipient, with its outcome for deferred, bounce and delivered. */
+/*
+ * One recipient, with its outcome for deferred, bounce and delivered
+ * (action, status, code and response are then always set; code is the
+ * SMTP reply code, or the one Outpost's own failure stands for, e.g. 550
+ * for a null MX). Passed as an array: this struct never changes within
+ * an ABI.
+ */
 struct op_rcpt {
 	const char	*address;	/* bare: user@example.com */
 	const char	*action;	/* "delivered", "delayed", "failed";
