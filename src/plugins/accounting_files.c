@@ -216,12 +216,6 @@ put_field(const struct acct *a, const struct kind *k,
 }
 
 static void
-written(void *arg)
-{
-	op_next(arg, OP_CONT, NULL);
-}
-
-static void
 acct_event(struct op_call *c, void *data)
 {
 	const struct acct *a = data;
@@ -240,13 +234,7 @@ acct_event(struct op_call *c, void *data)
 		}
 		buf_addc(&b, '\n');
 	}
-	if (b.len > 0 && a->sync)
-		rw_append(k->s, b.p, b.len, written, c);
-	else {
-		if (b.len > 0)
-			rw_append(k->s, b.p, b.len, NULL, NULL);
-		op_next(c, OP_CONT, NULL);
-	}
+	rec_submit(k->s, &b, a->sync, c);
 	buf_free(&b);
 	log_debug(NAME, o->id, "%s record%s added", k->key,
 	    o->nrcpts == 1 ? "" : "s");

@@ -119,12 +119,6 @@ record_failed(const struct ol *ol, struct buf *b, const char *type,
 }
 
 static void
-written(void *arg)
-{
-	op_next(arg, OP_CONT, NULL);
-}
-
-static void
 ol_event(struct op_call *c, void *data)
 {
 	const struct ol *ol = data;
@@ -148,13 +142,7 @@ ol_event(struct op_call *c, void *data)
 	buf_free(&subject);
 	if (ol->out != NULL && b.len > 0)
 		rw_append(ol->out, b.p, b.len, NULL, NULL);
-	if (ol->file != NULL && b.len > 0 && ol->sync)
-		rw_append(ol->file, b.p, b.len, written, c);
-	else {
-		if (ol->file != NULL && b.len > 0)
-			rw_append(ol->file, b.p, b.len, NULL, NULL);
-		op_next(c, OP_CONT, NULL);
-	}
+	rec_submit(ol->file, &b, ol->sync, c);
 	buf_free(&b);
 	log_debug(NAME, o->id, "%s record%s added", type,
 	    o->nrcpts == 1 ? "" : "s");

@@ -7,6 +7,7 @@
 
 #include "message.h"
 #include "plugins/record.h"
+#include "recwriter.h"
 
 long long
 rec_now_ms(void)
@@ -72,4 +73,23 @@ rec_reason(struct buf *b, const struct op_rcpt *r)
 		    r->status != NULL && *text ? " " : "", text);
 	else
 		buf_printf(b, "%d - %s", r->code, text);
+}
+
+static void
+written(void *arg)
+{
+	op_next(arg, OP_CONT, NULL);
+}
+
+void
+rec_submit(struct rw_stream *s, const struct buf *lines, int sync,
+    struct op_call *c)
+{
+	if (s != NULL && lines->len > 0 && sync) {
+		rw_append(s, lines->p, lines->len, written, c);
+		return;
+	}
+	if (s != NULL && lines->len > 0)
+		rw_append(s, lines->p, lines->len, NULL, NULL);
+	op_next(c, OP_CONT, NULL);
 }

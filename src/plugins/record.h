@@ -23,4 +23,11 @@ int		 rec_header(const struct op_outbound *, const char *name,
  * failures (seed 000). */
 void		 rec_reason(struct buf *, const struct op_rcpt *);
 
+struct rw_stream;
+/* Hands an event's lines to a stream (none: s NULL or no lines) and
+ * answers the observer call c: once they are written and fsynced when
+ * sync, else at once. */
+void		 rec_submit(struct rw_stream *s, const struct buf *lines,
+		    int sync, struct op_call *c);
+
 #endif

@@ -89,9 +89,21 @@ def split_tsv(line):
     return [unescape(f) for f in line.split("\t")]
 
 
-def acct_rows(outpost, kind, sep="\t"):
+def acct_rows(outpost, kind, sep="\t", n=None, timeout=10):
     """(header, rows as dicts) over every file of a kind; each file must start with the
-    header line and every line must have as many fields as the header."""
+    header line and every line must have as many fields as the header. With n, wait until
+    there are n rows (the observers of an event answer independently: the JSON line may be
+    on disk a moment before the accounting line)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        header, rows = _acct_rows(outpost, kind, sep)
+        if n is None or len(rows) >= n:
+            return header, rows
+        assert time.monotonic() < deadline, f"{kind}: {len(rows)} rows, not {n}"
+        time.sleep(0.05)
+
+
+def _acct_rows(outpost, kind, sep):
     header, rows = None, []
     for path in acct_files(outpost, kind):
         text = path.read_text()
@@ -173,7 +185,7 @@ def test_one_record_per_recipient_shaped_like_the_seed(mta, smtp_sink):
 
     # The same events in the accounting files, with the same job id.
     for kind, n in (("delivered", 2), ("deferred", 1), ("bounce", 1)):
-        header, rows = acct_rows(mta, kind)
+        header, rows = acct_rows(mta, kind, n=n)
         assert header == DEFAULT_FIELDS[kind].split(",")
         assert len(rows) == n
         for row in rows:
@@ -181,14 +193,14 @@ def test_one_record_per_recipient_shaped_like_the_seed(mta, smtp_sink):
             assert LOCAL_TIME.match(row["timeLogged"]) and LOCAL_TIME.match(row["timeQueued"])
             assert row["srcMta"] == CLIENT_NAME and row["srcIp"] == "127.0.0.1"
             assert row["vmta"] == "" and row["jobId"] == f"{txn}.1"
-    _, d = acct_rows(mta, "delivered")
+    _, d = acct_rows(mta, "delivered", n=2)
     assert {r["rcpt"] for r in d} == {"ok-1@single.test", "ok-2@single.test"}
     assert {(r["dsnStatus"], r["dsnMsg"]) for r in d} == {("2.0.0", "OK queued as 1")}
-    _, (df_row,) = acct_rows(mta, "deferred")
+    _, (df_row,) = acct_rows(mta, "deferred", n=1)
     assert (df_row["rcpt"], df_row["dsnStatus"], df_row["delay"]) == \
         ("soft-1@single.test", "4.7.1", "3600")
     assert df_row["dsnMsg"] == "Temporary failure, try again"
-    _, (b_row,) = acct_rows(mta, "bounce")
+    _, (b_row,) = acct_rows(mta, "bounce", n=1)
     assert (b_row["rcpt"], b_row["dsnStatus"], b_row["bounceCat"]) == \
         ("hard-1@single.test", "5.1.1", "bad-mailbox")
     # stop_at_bounce (the default): the bounce is handled, no DSN goes out.
@@ -207,7 +219,7 @@ def test_own_failures_read_code_dash_message(mta, smtp_sink):
     assert (b["type"], b["job_id"], b["dsn_status"]) == ("bounced", f"{txn}.1", "5.1.2")
     assert b["undelivered_reason"] == \
         "550 - Domain nullmx.test sends and receives no email (NULL MX)"
-    _, (row,) = acct_rows(mta, "bounce")
+    _, (row,) = acct_rows(mta, "bounce", n=1)
     assert row["bounceCat"] == "bad-domain" and row["dsnStatus"] == "5.1.2"
     assert row["dsnMsg"] == "Domain nullmx.test sends and receives no email (NULL MX)"
 
@@ -232,7 +244,7 @@ def test_every_field_and_awkward_values_tsv(mta, smtp_sink):
     rcpts = ['"odd\\"one,x"@single.test', "ok-2@single.test", "hard-1@single.test"]
     txn = send(mta, rcpts, data=data)
     wait_records(mta, lambda r: len(r) == 3)
-    header, rows = acct_rows(mta, "delivered")
+    header, rows = acct_rows(mta, "delivered", n=2)
     assert header == ALL_FIELDS.split(",")
     assert len(rows) == 2
     for row in rows:
@@ -245,7 +257,7 @@ def test_every_field_and_awkward_values_tsv(mta, smtp_sink):
     assert {r["rcpt"] for r in rows} == {'"odd\\"one,x"@single.test', "ok-2@single.test"}
     raw = acct_files(mta, "delivered")[0].read_text()
     assert "spring\\t2024\\\\q3" in raw
-    _, (b,) = acct_rows(mta, "bounce")
+    _, (b,) = acct_rows(mta, "bounce", n=1)
     assert b["bounceCat"] == "bad-mailbox" and b["delay"] == ""
 
 
@@ -257,7 +269,7 @@ def test_csv_mode_quotes_as_rfc4180(mta, smtp_sink):
     data = ('Subject: s\r\nX-Note: He said "hi", then\r\n left\r\n\r\nbody\r\n').encode()
     send(mta, ['"a,b"@single.test', "ok-1@single.test"], data=data)
     wait_records(mta, lambda r: len(r) == 2)
-    header, rows = acct_rows(mta, "delivered", sep=",")
+    header, rows = acct_rows(mta, "delivered", sep=",", n=2)
     assert header == ["rcpt", "custom_X-Note", "dsnMsg", "jobId"]
     assert {r["rcpt"] for r in rows} == {'"a,b"@single.test', "ok-1@single.test"}
     assert {r["custom_X-Note"] for r in rows} == {'He said "hi", then left'}
@@ -293,7 +305,7 @@ def test_observers_see_events_other_plugins_swallow(mta, smtp_sink):
     dropped = next(r for r in records if r["recipient"] == "soft-1@single.test")
     # Dropped by the deferred chain: final, never retried.
     assert (dropped["dsn_status"], dropped["dsn_action"]) == ("5.7.1", "failed")
-    _, rows = acct_rows(mta, "bounce")
+    _, rows = acct_rows(mta, "bounce", n=2)
     assert {r["rcpt"] for r in rows} == {"soft-1@single.test", "hard-1@single.test"}
     wait_empty(mta)
 
@@ -306,7 +318,11 @@ def test_stop_at_bounce_false_and_accounting_files_leave_the_dsn(mta, smtp_sink)
     send(mta, ["hard-1@single.test"])
     got = dsn.wait_for_messages(1)[0]
     assert got.rcpt_tos == (SENDER,)
-    assert count(wait_records(mta, lambda r: len(r) == 1), "bounced") == 1
+    records = wait_records(mta, lambda r: len(r) == 2)
+    assert count(records, "bounced") == 1
+    # Outpost's own DSN is recorded like any mail (Haraka's plugins cannot).
+    (own,) = [r for r in records if r["type"] == "delivered"]
+    assert (own["recipient"], own["from"], own["subject"]) == (SENDER, "", "failure notice")
 
 
 # --- the accounting invariant -------------------------------------------------------------------
@@ -522,3 +538,29 @@ def test_sigusr1_reopens_both_outputs(mta, smtp_sink):
     lines = current.read_text().splitlines()
     assert lines[0] == DEFAULT_FIELDS["delivered"].replace(",", "\t")
     assert len(lines) == 2
+
+
+# --- outputs ----------------------------------------------------------------------------------
+
+def test_stdout_records_are_whole_json_lines_among_the_log(mta, smtp_sink):
+    smtp_sink("127.0.0.2")
+    mta.write_config("plugins", "relay\noutbound_logger\n")
+    mta.write_config("outbound_logger.ini", "[stdout]\nenable=true\n[file]\nenable=true\n")
+    mta.write_config("outbound.ini", "")
+    mta.start()
+    # [file] without log_dir: Haraka's error, and the daemon goes on with stdout only.
+    mta.wait_for_log(r"^\[ERROR\] \[-\] \[outbound_logger\] file path is not defined\.$")
+    rcpts = [f"ok-{i}@single.test" for i in range(30)]
+    for i in range(0, 30, 10):
+        send(mta, rcpts[i:i + 10])
+    deadline = time.monotonic() + 20
+    while True:
+        records = [json.loads(line) for line in mta.lines() if line.startswith("{")]
+        if len(records) >= 30:
+            break
+        assert time.monotonic() < deadline, f"{len(records)} records on stdout"
+        time.sleep(0.05)
+    assert sorted(r["recipient"] for r in records) == sorted(rcpts)
+    for r in records:
+        check_shape(r)
+    assert not (mta.root / "logs").exists()

@@ -17,7 +17,8 @@ from harness.daemon import REPO, outpost_binary, outpost_env, run_outpost
 
 DEFAULT_FILES = ["plugins", "smtp.ini", "log.ini", "outbound.ini", "me", "connection.ini",
                  "relay.ini", "relay_acl_allow", "tls.ini", "auth_flat_file.ini",
-                 "outbound.bounce_message", "net-utils.ini", "smtp_forward.ini"]
+                 "outbound.bounce_message", "net-utils.ini", "smtp_forward.ini",
+                 "outbound_logger.ini", "accounting_files.ini", "bounce_categories"]
 LOG_CAPTURE_SO = REPO / "build" / "asan" / "tests" / "plugins" / "log_capture.so"
 
 DEFAULT_RE = re.compile(r"^\[(DATA|PROTOCOL|DEBUG|INFO|NOTICE|WARN|ERROR|CRIT|ALERT|EMERG)\] "
@@ -69,6 +70,15 @@ def test_init_creates_root_with_every_default_file(tmp_path):
                 "temp_fail_intervals", "always_split", "received_header", "connect_timeout",
                 "local_mx_ok", "inet_prefer"]:
         assert re.search(rf"^;{key}=", outbound, re.M), key
+    # So is every key of the recording plugins'.
+    for name, keys in (("outbound_logger.ini", ["stop_at_bounce", "enable", "log_dir",
+                                                "filename", "sync"]),
+                       ("accounting_files.ini", ["path", "extension", "separator", "archiving",
+                                                 "archive_interval", "max_size", "sync",
+                                                 "delivered", "deferred", "bounce"])):
+        text = (config / name).read_text()
+        for key in keys:
+            assert re.search(rf"^;{key}=", text, re.M), (name, key)
 
     # A second -i refuses and changes nothing.
     (config / "log.ini").write_text("level=debug\n")
