@@ -31,7 +31,8 @@
 #
 # Everything listens on 127.0.0.1 on free ports (never 25); every wait is
 # bounded; an EXIT trap stops whatever was started (smtp-sink, outpost, the
-# private Postfix) and removes the temp dir.
+# private Postfix) and removes the temp dir. Helpers shared with relay.sh
+# and accounting.sh are in bench/lib.sh.
 
 set -u
 export LC_ALL=C
@@ -52,15 +53,11 @@ SENDER=bench@example.test
 RCPT=user@example.test
 HELO=bench.example.test
 
-die() { echo "accept.sh: $*" >&2; exit 69; }
-note() { echo "accept.sh: $*" >&2; }
+BENCH_NAME=accept.sh
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh" || { echo "accept.sh: cannot read bench/lib.sh" >&2; exit 69; }
 
-for v in MESSAGES SESSIONS SIZE RUN_TIMEOUT; do
-	case ${!v} in
-	'' | *[!0-9]*) die "BENCH_$v must be a positive integer (got '${!v}')" ;;
-	esac
-	[ "${!v}" -gt 0 ] || die "BENCH_$v must be > 0"
-done
+need_counts MESSAGES SESSIONS SIZE RUN_TIMEOUT
 for t in $TARGETS; do
 	case $t in sink | outpost | postfix) ;;
 	*) die "BENCH_TARGETS: unknown target '$t' (sink, outpost, postfix)" ;;
@@ -81,68 +78,6 @@ WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/outpost-bench.XXXXXX") ||
 	die "cannot create a temp dir"
 chmod 755 "$WORK"	# the postfix user must reach the private queue
 
-LOAD_PID=
-SINK_PID=
-OUTPOST_PID=
-PF_DIR=
-
-# Waits up to $2 tenths of a second for pid $1 to exit; 0 when it did.
-wait_exit() {
-	local i=0
-	while kill -0 "$1" 2>/dev/null; do
-		[ $i -ge "$2" ] && return 1
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 0
-}
-
-# Stops the background child $1 (TERM, then KILL after $2 tenths of a s).
-stop_child() {
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	if ! wait_exit "$pid" "$2"; then
-		note "pid $pid did not stop on SIGTERM; killing it"
-		kill -KILL "$pid" 2>/dev/null
-		wait_exit "$pid" 50
-	fi
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
-# Pids of the processes of the private Postfix: every Postfix daemon
-# inherits MAIL_CONFIG=<its config dir> from master.
-postfix_pids() {
-	local f pid
-	[ -n "$PF_DIR" ] || return 0
-	for f in /proc/[0-9]*/environ; do
-		grep -qzxF "MAIL_CONFIG=$PF_DIR/etc" "$f" 2>/dev/null || continue
-		pid=${f#/proc/}
-		echo "${pid%/environ}"
-	done
-	return 0
-}
-
-stop_postfix() {
-	local pids i
-	[ -n "$PF_DIR" ] && [ -d "$PF_DIR/etc" ] || return 0
-	[ -n "$(postfix_pids)" ] || return 0
-	timeout 60 postfix -c "$PF_DIR/etc" stop >>"$PF_DIR/control.log" 2>&1
-	for i in $(seq 1 100); do
-		pids=$(postfix_pids)
-		[ -z "$pids" ] && return 0
-		sleep 0.1
-	done
-	note "private Postfix did not stop; aborting it"
-	timeout 30 postfix -c "$PF_DIR/etc" abort >>"$PF_DIR/control.log" 2>&1
-	sleep 0.5
-	pids=$(postfix_pids)
-	# shellcheck disable=SC2086
-	[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
-	return 0
-}
-
 cleanup() {
 	trap - EXIT INT TERM HUP
 	stop_child "$LOAD_PID" 60
@@ -162,58 +97,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
-
-# --- ports ----------------------------------------------------------------
-
-USED_PORTS=" 25 "
-
-# True when something accepts TCP connections on 127.0.0.1:$1.
-port_open() {
-	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
-}
-
-# A port on 127.0.0.1 that nothing listens on, not 25, not handed out yet.
-free_port() {
-	local i p
-	for i in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		case $USED_PORTS in *" $p "*) continue ;; esac
-		if command -v ss >/dev/null 2>&1; then
-			ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
-		fi
-		port_open "$p" && continue
-		USED_PORTS="$USED_PORTS$p "
-		echo "$p"
-		return 0
-	done
-	return 1
-}
-
-# Waits (bounded: $3 tenths of a second) until 127.0.0.1:$1 accepts; gives
-# up early when pid $2 (if set) has exited.
-wait_port() {
-	local i=0
-	while ! port_open "$1"; do
-		if [ -n "$2" ] && ! kill -0 "$2" 2>/dev/null; then
-			return 1
-		fi
-		[ $i -ge "$3" ] && return 1
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 0
-}
-
-# Warns (at the end) when something still listens on $2 after target $1
-# was stopped: a process this script could not see, e.g. behind a wrapper
-# given as OUTPOST_BIN.
-LEFT=
-check_closed() {
-	port_open "$2" &&
-		LEFT="${LEFT}WARNING: $1: 127.0.0.1:$2 still accepts connections after stopping it
-"
-	return 0
-}
 
 # --- load -----------------------------------------------------------------
 
@@ -272,18 +155,6 @@ bench_sink() {
 	check_closed sink "$port"
 	QUEUED[sink]=-
 	return $rc
-}
-
-build_outpost() {
-	if [ -z "${OUTPOST_BIN:-}" ] &&
-		{ [ ! -x "$OUTPOST" ] || ! make -q --no-print-directory -C "$REPO" build/outpost >/dev/null 2>&1; }; then
-		note "building build/outpost (make)"
-		make -s --no-print-directory -C "$REPO" build/outpost >"$WORK/make.log" 2>&1 || {
-			tail -n 20 "$WORK/make.log" >&2
-			return 1
-		}
-	fi
-	[ -x "$OUTPOST" ]
 }
 
 bench_outpost() {

@@ -45,6 +45,7 @@
 # bounded; an EXIT trap stops whatever was started (smtp-source, the
 # sinks, outpost, haraka, the private Postfix) and removes the temp dir.
 # Nothing in /etc is changed: Postfix runs from a private config_directory.
+# Helpers shared with accept.sh and accounting.sh are in bench/lib.sh.
 
 set -u
 export LC_ALL=C
@@ -68,15 +69,11 @@ SENDER=bench@example.test
 RCPT=user@example.test
 HELO=bench.example.test
 
-die() { echo "relay.sh: $*" >&2; exit 69; }
-note() { echo "relay.sh: $*" >&2; }
+BENCH_NAME=relay.sh
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh" || { echo "relay.sh: cannot read bench/lib.sh" >&2; exit 69; }
 
-for v in MESSAGES CLIENTS SIZE RUN_TIMEOUT STALL; do
-	case ${!v} in
-	'' | *[!0-9]*) die "BENCH_$v must be a positive integer (got '${!v}')" ;;
-	esac
-	[ "${!v}" -gt 0 ] || die "BENCH_$v must be > 0"
-done
+need_counts MESSAGES CLIENTS SIZE RUN_TIMEOUT STALL
 case $HK_NODES in
 '' | *[!0-9]*) [ "$HK_NODES" = cpus ] ||
 	die "BENCH_HARAKA_NODES must be a number or 'cpus' (got '$HK_NODES')" ;;
@@ -113,82 +110,7 @@ WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/outpost-relay.XXXXXX") ||
 	die "cannot create a temp dir"
 chmod 755 "$WORK"	# the postfix user must reach the private queue
 
-LOAD_PID=
-SINK_PID=
-OUTPOST_PID=
 HARAKA_PID=
-PF_DIR=
-
-# Waits up to $2 tenths of a second for pid $1 to exit; 0 when it did.
-wait_exit() {
-	local i=0
-	while kill -0 "$1" 2>/dev/null; do
-		[ $i -ge "$2" ] && return 1
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 0
-}
-
-# Stops the background child $1 (TERM, then KILL after $2 tenths of a s).
-stop_child() {
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	if ! wait_exit "$pid" "$2"; then
-		note "pid $pid did not stop on SIGTERM; killing it"
-		kill -KILL "$pid" 2>/dev/null
-		wait_exit "$pid" 50
-	fi
-	wait "$pid" 2>/dev/null
-	return 0
-}
-
-# Stops the background child $1, started with setsid, and everything left
-# in its process group (Haraka's cluster workers).
-stop_group() {
-	local pid=$1
-	[ -n "$pid" ] || return 0
-	stop_child "$pid" "$2"
-	if kill -0 -- "-$pid" 2>/dev/null; then
-		kill -TERM -- "-$pid" 2>/dev/null
-		sleep 1
-		kill -KILL -- "-$pid" 2>/dev/null
-	fi
-	return 0
-}
-
-# Pids of the processes of the private Postfix: every Postfix daemon
-# inherits MAIL_CONFIG=<its config dir> from master.
-postfix_pids() {
-	local f pid
-	[ -n "$PF_DIR" ] || return 0
-	for f in /proc/[0-9]*/environ; do
-		grep -qzxF "MAIL_CONFIG=$PF_DIR/etc" "$f" 2>/dev/null || continue
-		pid=${f#/proc/}
-		echo "${pid%/environ}"
-	done
-	return 0
-}
-
-stop_postfix() {
-	local pids i
-	[ -n "$PF_DIR" ] && [ -d "$PF_DIR/etc" ] || return 0
-	[ -n "$(postfix_pids)" ] || return 0
-	timeout 60 postfix -c "$PF_DIR/etc" stop >>"$PF_DIR/control.log" 2>&1
-	for i in $(seq 1 100); do
-		pids=$(postfix_pids)
-		[ -z "$pids" ] && return 0
-		sleep 0.1
-	done
-	note "private Postfix did not stop; aborting it"
-	timeout 30 postfix -c "$PF_DIR/etc" abort >>"$PF_DIR/control.log" 2>&1
-	sleep 0.5
-	pids=$(postfix_pids)
-	# shellcheck disable=SC2086
-	[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
-	return 0
-}
 
 cleanup() {
 	trap - EXIT INT TERM HUP
@@ -202,7 +124,7 @@ cleanup() {
 	PF_DIR=
 	stop_child "$SINK_PID" 50
 	SINK_PID=
-	declare -F unmount_all >/dev/null && unmount_all
+	unmount_all
 	if [ "$KEEP" = 1 ]; then
 		note "kept $WORK"
 	else
@@ -212,189 +134,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
-
-# --- ports ----------------------------------------------------------------
-
-USED_PORTS=" 25 "
-
-# True when something accepts TCP connections on 127.0.0.1:$1.
-port_open() {
-	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
-}
-
-# A port on 127.0.0.1 that nothing listens on, not 25, not handed out yet.
-free_port() {
-	local i p
-	for i in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
-		case $USED_PORTS in *" $p "*) continue ;; esac
-		if command -v ss >/dev/null 2>&1; then
-			ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
-		fi
-		port_open "$p" && continue
-		USED_PORTS="$USED_PORTS$p "
-		echo "$p"
-		return 0
-	done
-	return 1
-}
-
-# Waits (bounded: $3 tenths of a second) until 127.0.0.1:$1 accepts; gives
-# up early when pid $2 (if set) has exited.
-wait_port() {
-	local i=0
-	while ! port_open "$1"; do
-		if [ -n "$2" ] && ! kill -0 "$2" 2>/dev/null; then
-			return 1
-		fi
-		[ $i -ge "$3" ] && return 1
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 0
-}
-
-# Warns (at the end) when something still listens on $2 after target $1
-# was stopped: a process this script could not see, e.g. behind a wrapper
-# given as OUTPOST_BIN.
-LEFT=
-check_closed() {
-	port_open "$2" &&
-		LEFT="${LEFT}WARNING: $1: 127.0.0.1:$2 still accepts connections after stopping it
-"
-	return 0
-}
-
-# --- the sink -------------------------------------------------------------
-
-declare -A SECS RATE LOADSECS DELIVERED QUEUED STATUS
-SINK_PORT=
-SINK_LOG=
-
-# Starts the smtp-sink of target $1 on a free port: SINK_PORT, SINK_LOG.
-# With -c it writes "sess=N quit=N mesg=N\r" to its stdout (a file here)
-# every time a session ends or a message's "." is received; mesg is the
-# number of messages received so far.
-start_sink() {
-	SINK_PORT=$(free_port) || { STATUS[$1]="FAILED: no free port"; return 1; }
-	SINK_LOG=$WORK/$1.sink.log
-	smtp-sink -c -u postfix "127.0.0.1:$SINK_PORT" 1024 \
-		</dev/null >"$SINK_LOG" 2>"$WORK/$1.sink.err" &
-	SINK_PID=$!
-	if ! wait_port "$SINK_PORT" "$SINK_PID" 100; then
-		STATUS[$1]="FAILED: smtp-sink did not listen: $(tail -n 1 "$WORK/$1.sink.err")"
-		stop_child "$SINK_PID" 20
-		SINK_PID=
-		return 1
-	fi
-	return 0
-}
-
-# Messages the sink of the current target has received so far: the mesg=
-# of the last complete (\r-terminated) counter record in SINK_LOG.
-sink_count() {
-	local s
-	s=$(tail -c 256 "$SINK_LOG" 2>/dev/null)
-	case $s in *$'\r'*) ;; *) echo 0; return ;; esac
-	s=${s%$'\r'*}		# drop a record still being written
-	s=${s##*$'\r'}		# the last complete one
-	s=${s##*mesg=}
-	case $s in '' | *[!0-9]*) echo 0 ;; *) echo "$s" ;; esac
-}
-
-stop_sink() {
-	DELIVERED[$1]=$(sink_count)
-	stop_child "$SINK_PID" 50
-	SINK_PID=
-	check_closed "$1 sink" "$SINK_PORT"
-}
-
-# --- load -----------------------------------------------------------------
-
-# Microseconds since the epoch, without a fork.
-now_us() { echo "${EPOCHREALTIME/./}"; }
-
-# Runs smtp-source against 127.0.0.1:$2 for target $1 and polls its sink
-# every 20 ms until it has received MESSAGES messages; fills SECS/RATE
-# (start of smtp-source to the last delivery seen) and LOADSECS (how long
-# smtp-source itself ran). Bounded: RUN_TIMEOUT in all, STALL without a
-# new delivery once smtp-source is done.
-run_relay() {
-	local name=$1 port=$2 log=$WORK/$1.smtp-source.log
-	local opts=(-s "$CLIENTS" -l "$SIZE" -m "$MESSAGES" -r 1
-		-f "$SENDER" -t "$RCPT" -M "$HELO")
-	[ "$REUSE" = 1 ] && opts+=(-d)
-	local t0 t1 now load_end='' last_change n prev=-1 rc=0
-	t0=$(now_us)
-	# In the background, so that a signal to this script is acted on at
-	# once (bash runs traps only between commands, or during a wait).
-	timeout -k 5 "$RUN_TIMEOUT" smtp-source "${opts[@]}" "127.0.0.1:$port" \
-		</dev/null >"$log" 2>&1 &
-	LOAD_PID=$!
-	last_change=$t0
-	while :; do
-		n=$(sink_count)
-		now=$(now_us)
-		[ "$n" -ge "$MESSAGES" ] && { t1=$now; break; }
-		[ "$n" != "$prev" ] && { prev=$n; last_change=$now; }
-		if [ -z "$load_end" ] && ! kill -0 "$LOAD_PID" 2>/dev/null; then
-			load_end=$now
-			wait "$LOAD_PID"
-			rc=$?
-			LOAD_PID=
-			if [ $rc -ne 0 ]; then
-				if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-					STATUS[$name]="FAILED: smtp-source not done after ${RUN_TIMEOUT}s; $n of $MESSAGES delivered"
-				else
-					STATUS[$name]="FAILED: smtp-source exit $rc: $(tail -n 1 "$log"); $n of $MESSAGES delivered"
-				fi
-				return 1
-			fi
-			LOADSECS[$name]=$(awk -v a="$t0" -v b="$load_end" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
-		fi
-		if [ $((now - t0)) -ge $((RUN_TIMEOUT * 1000000)) ]; then
-			STATUS[$name]="FAILED: $n of $MESSAGES delivered after ${RUN_TIMEOUT}s"
-			return 1
-		fi
-		if [ -n "$load_end" ]; then
-			[ "$last_change" -lt "$load_end" ] && last_change=$load_end
-			if [ $((now - last_change)) -ge $((STALL * 1000000)) ]; then
-				STATUS[$name]="FAILED: $n of $MESSAGES delivered; none for ${STALL}s after smtp-source was done"
-				return 1
-			fi
-		fi
-		sleep 0.02
-	done
-	# Every message is in the sink; smtp-source may still be saying QUIT.
-	if [ -n "$LOAD_PID" ]; then
-		if ! wait_exit "$LOAD_PID" 300; then
-			STATUS[$name]="FAILED: smtp-source still running 30s after the last delivery"
-			return 1
-		fi
-		load_end=$(now_us)
-		wait "$LOAD_PID"
-		rc=$?
-		LOAD_PID=
-		if [ $rc -ne 0 ]; then
-			STATUS[$name]="FAILED: smtp-source exit $rc: $(tail -n 1 "$log")"
-			return 1
-		fi
-		[ "$load_end" -gt "$t1" ] && load_end=$t1	# it was done by then
-		LOADSECS[$name]=$(awk -v a="$t0" -v b="$load_end" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
-	fi
-	SECS[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
-	RATE[$name]=$(awk -v n="$MESSAGES" -v s="${SECS[$name]}" \
-		'BEGIN { printf "%.1f", (s > 0) ? n / s : 0 }')
-	STATUS[$name]=ok
-	return 0
-}
-
-# Files in the queue dir $1 (non-recursive), $2: find tests to skip some.
-count_files() {
-	local d=$1
-	shift
-	find "$d" -maxdepth 1 -type f "$@" 2>/dev/null | wc -l
-}
 
 # --- targets --------------------------------------------------------------
 
@@ -648,64 +387,8 @@ bench_haraka() {
 	return $rc
 }
 
-build_outpost() {
-	if [ -z "${OUTPOST_BIN:-}" ] &&
-		{ [ ! -x "$OUTPOST" ] || ! make -q --no-print-directory -C "$REPO" build/outpost >/dev/null 2>&1; }; then
-		note "building build/outpost (make)"
-		make -s --no-print-directory -C "$REPO" build/outpost >"$WORK/make.log" 2>&1 || {
-			tail -n 20 "$WORK/make.log" >&2
-			return 1
-		}
-	fi
-	[ -x "$OUTPOST" ]
-}
-
 bench_outpost() {
-	local port root=$WORK/outpost rc dead
-	build_outpost || { STATUS[outpost]="FAILED: cannot build $OUTPOST"; return 1; }
-	start_sink outpost || return 1
-	port=$(free_port) && dead=$(free_port) ||
-		{ STATUS[outpost]="FAILED: no free port"; stop_sink outpost; return 1; }
-	if ! timeout 30 "$OUTPOST" -i "$root" >"$WORK/outpost-init.log" 2>&1; then
-		STATUS[outpost]="FAILED: outpost -i: $(tail -n 1 "$WORK/outpost-init.log")"
-		stop_sink outpost
-		return 1
-	fi
-	local c=$root/config
-	printf '[main]\nlisten=127.0.0.1:%s\n' "$port" >"$c/smtp.ini"
-	printf 'relay\nqueue/smtp_forward\n' >"$c/plugins"
-	printf '[relay]\nacl=true\n' >"$c/relay.ini"
-	printf '127.0.0.0/8\n' >"$c/relay_acl_allow"
-	printf '[main]\nlevel=warn\n' >"$c/log.ini"
-	printf '%s\n' "$root/queue" >"$c/queue_dir"
-	printf '[main]\nenable_outbound=true\nhost=127.0.0.1\nport=%s\n' \
-		"$SINK_PORT" >"$c/smtp_forward.ini"
-	# Should anything still resolve a name, it asks a closed loopback
-	# port, never the system resolver.
-	printf '[dns]\nservers=127.0.0.1:%s\n' "$dead" >"$c/net-utils.ini"
-
-	"$OUTPOST" -c "$root" </dev/null >"$WORK/outpost.log" 2>&1 &
-	OUTPOST_PID=$!
-	if ! wait_port "$port" "$OUTPOST_PID" 100; then
-		if kill -0 "$OUTPOST_PID" 2>/dev/null; then
-			STATUS[outpost]="FAILED: outpost does not accept connections on 127.0.0.1:$port after 10s"
-		else
-			wait "$OUTPOST_PID"
-			STATUS[outpost]="FAILED: outpost exited ($?): $(tail -n 1 "$WORK/outpost.log")"
-		fi
-		stop_child "$OUTPOST_PID" 50
-		OUTPOST_PID=
-		stop_sink outpost
-		return 1
-	fi
-	run_relay outpost "$port"
-	rc=$?
-	stop_child "$OUTPOST_PID" 400
-	OUTPOST_PID=
-	check_closed outpost "$port"
-	stop_sink outpost
-	QUEUED[outpost]=$(count_files "$root/queue" ! -name 'tmp.*' ! -name 'error.*')
-	return $rc
+	bench_outpost_relay outpost "$WORK/outpost"
 }
 
 # --- run ------------------------------------------------------------------
@@ -720,34 +403,9 @@ case $fstype in tmpfs | ramfs)
 esac
 echo
 
-# Each MTA gets a fresh ext4 file system (a loop-mounted image, default
-# mount options) for its queue: on a file system where the previous
-# contestant has just deleted tens of thousands of files, ext4's inode
-# allocator scans the recently freed inodes on every create, which slows
-# whoever runs next (and the host's `discard` option adds synchronous
-# discards). BENCH_FRESH_FS=0 uses $WORK as it is.
+# Each MTA gets a fresh ext4 file system for its queue (fresh_fs in
+# bench/lib.sh says why); BENCH_FRESH_FS=0 uses $WORK as it is.
 FRESH_FS=${BENCH_FRESH_FS:-1}
-MOUNTS=
-fresh_fs() {
-	local dir=$WORK/$1 img=$WORK/$1.img
-	[ "$FRESH_FS" = 1 ] || return 0
-	mkdir -p "$dir"
-	if truncate -s 2G "$img" && mkfs.ext4 -q -F "$img" >/dev/null 2>&1 &&
-		mount -o loop "$img" "$dir"; then
-		chmod 755 "$dir"
-		MOUNTS="$MOUNTS $dir"
-	else
-		note "cannot mount a fresh file system for $1; using $WORK"
-		rm -f "$img"
-	fi
-}
-unmount_all() {
-	local d
-	for d in $MOUNTS; do
-		umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null
-	done
-	MOUNTS=
-}
 
 failed=0
 for t in $TARGETS; do

@@ -1,0 +1,467 @@
+# bench/lib.sh: shell helpers of the bench scripts (accept.sh, relay.sh,
+# accounting.sh); sourced by them, never run.
+#
+# The caller sets BENCH_NAME (its name in messages) before sourcing, and
+# WORK (its temp dir) before starting anything. The relay helpers (second
+# half) read MESSAGES, CLIENTS, SIZE, REUSE, RUN_TIMEOUT, STALL, SENDER,
+# RCPT, HELO, FRESH_FS, OUTPOST and REPO. Children started here are kept
+# in LOAD_PID, SINK_PID, OUTPOST_PID; the caller's EXIT trap stops them
+# (stop_child), the private Postfix (stop_postfix) and the file systems
+# (unmount_all). Results go into the associative arrays below, by target.
+
+# The arrays are filled here and read by the callers:
+# shellcheck shell=bash disable=SC2034
+
+die() { echo "$BENCH_NAME: $*" >&2; exit 69; }
+note() { echo "$BENCH_NAME: $*" >&2; }
+
+# Dies unless each variable named (MESSAGES ...) holds an integer > 0.
+need_counts() {
+	local v
+	for v in "$@"; do
+		case ${!v} in
+		'' | *[!0-9]*) die "BENCH_$v must be a positive integer (got '${!v}')" ;;
+		esac
+		[ "${!v}" -gt 0 ] || die "BENCH_$v must be > 0"
+	done
+}
+
+LOAD_PID=
+SINK_PID=
+OUTPOST_PID=
+PF_DIR=
+
+# --- processes ------------------------------------------------------------
+
+# Waits up to $2 tenths of a second for pid $1 to exit; 0 when it did.
+wait_exit() {
+	local i=0
+	while kill -0 "$1" 2>/dev/null; do
+		[ $i -ge "$2" ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
+
+# Stops the background child $1 (TERM, then KILL after $2 tenths of a s).
+stop_child() {
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	if ! wait_exit "$pid" "$2"; then
+		note "pid $pid did not stop on SIGTERM; killing it"
+		kill -KILL "$pid" 2>/dev/null
+		wait_exit "$pid" 50
+	fi
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# Stops the background child $1, started with setsid, and everything left
+# in its process group (Haraka's cluster workers).
+stop_group() {
+	local pid=$1
+	[ -n "$pid" ] || return 0
+	stop_child "$pid" "$2"
+	if kill -0 -- "-$pid" 2>/dev/null; then
+		kill -TERM -- "-$pid" 2>/dev/null
+		sleep 1
+		kill -KILL -- "-$pid" 2>/dev/null
+	fi
+	return 0
+}
+
+# Pids of the processes of the private Postfix (PF_DIR): every Postfix
+# daemon inherits MAIL_CONFIG=<its config dir> from master.
+postfix_pids() {
+	local f pid
+	[ -n "$PF_DIR" ] || return 0
+	for f in /proc/[0-9]*/environ; do
+		grep -qzxF "MAIL_CONFIG=$PF_DIR/etc" "$f" 2>/dev/null || continue
+		pid=${f#/proc/}
+		echo "${pid%/environ}"
+	done
+	return 0
+}
+
+stop_postfix() {
+	local pids i
+	[ -n "$PF_DIR" ] && [ -d "$PF_DIR/etc" ] || return 0
+	[ -n "$(postfix_pids)" ] || return 0
+	timeout 60 postfix -c "$PF_DIR/etc" stop >>"$PF_DIR/control.log" 2>&1
+	for i in $(seq 1 100); do
+		pids=$(postfix_pids)
+		[ -z "$pids" ] && return 0
+		sleep 0.1
+	done
+	note "private Postfix did not stop; aborting it"
+	timeout 30 postfix -c "$PF_DIR/etc" abort >>"$PF_DIR/control.log" 2>&1
+	sleep 0.5
+	pids=$(postfix_pids)
+	# shellcheck disable=SC2086
+	[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+	return 0
+}
+
+# Builds build/outpost with make when it is missing or out of date (not
+# when OUTPOST_BIN names the binary); 0 when OUTPOST is executable.
+build_outpost() {
+	if [ -z "${OUTPOST_BIN:-}" ] &&
+		{ [ ! -x "$OUTPOST" ] || ! make -q --no-print-directory -C "$REPO" build/outpost >/dev/null 2>&1; }; then
+		note "building build/outpost (make)"
+		make -s --no-print-directory -C "$REPO" build/outpost >"$WORK/make.log" 2>&1 || {
+			tail -n 20 "$WORK/make.log" >&2
+			return 1
+		}
+	fi
+	[ -x "$OUTPOST" ]
+}
+
+# --- ports ----------------------------------------------------------------
+
+USED_PORTS=" 25 "
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() {
+	timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# A port on 127.0.0.1 that nothing listens on, not 25, not handed out yet.
+free_port() {
+	local i p
+	for i in $(seq 1 200); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		case $USED_PORTS in *" $p "*) continue ;; esac
+		if command -v ss >/dev/null 2>&1; then
+			ss -Htan "sport = :$p" 2>/dev/null | grep -q . && continue
+		fi
+		port_open "$p" && continue
+		USED_PORTS="$USED_PORTS$p "
+		echo "$p"
+		return 0
+	done
+	return 1
+}
+
+# Waits (bounded: $3 tenths of a second) until 127.0.0.1:$1 accepts; gives
+# up early when pid $2 (if set) has exited.
+wait_port() {
+	local i=0
+	while ! port_open "$1"; do
+		if [ -n "$2" ] && ! kill -0 "$2" 2>/dev/null; then
+			return 1
+		fi
+		[ $i -ge "$3" ] && return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 0
+}
+
+# Warns (at the end: LEFT) when something still listens on $2 after
+# target $1 was stopped: a process this script could not see, e.g. behind
+# a wrapper given as OUTPOST_BIN.
+LEFT=
+check_closed() {
+	port_open "$2" &&
+		LEFT="${LEFT}WARNING: $1: 127.0.0.1:$2 still accepts connections after stopping it
+"
+	return 0
+}
+
+# --- relay: the sink --------------------------------------------------------
+
+# SECS, RATE: start of smtp-source to the last delivery, and msg/s over it;
+# LOADSECS: how long smtp-source ran; DELIVERED: what the sink counted;
+# QUEUED: files left in the queue; STATUS: ok or FAILED: why; CPU_BUSY,
+# CPU_IOWAIT, CPU_STEAL: % of all CPUs over SECS (from /proc/stat);
+# OP_USR, OP_SYS: CPU seconds of outpost, from start to stop; EMPTYSECS:
+# start of smtp-source until outpost's queue was empty (WAIT_EMPTY=1).
+declare -A SECS RATE LOADSECS DELIVERED QUEUED STATUS
+declare -A CPU_BUSY CPU_IOWAIT CPU_STEAL OP_USR OP_SYS EMPTYSECS
+SINK_PORT=
+SINK_LOG=
+
+# Starts the smtp-sink of target $1 on a free port: SINK_PORT, SINK_LOG.
+# With -c it writes "sess=N quit=N mesg=N\r" to its stdout (a file here)
+# every time a session ends or a message's "." is received; mesg is the
+# number of messages received so far.
+start_sink() {
+	SINK_PORT=$(free_port) || { STATUS[$1]="FAILED: no free port"; return 1; }
+	SINK_LOG=$WORK/$1.sink.log
+	smtp-sink -c -u postfix "127.0.0.1:$SINK_PORT" 1024 \
+		</dev/null >"$SINK_LOG" 2>"$WORK/$1.sink.err" &
+	SINK_PID=$!
+	if ! wait_port "$SINK_PORT" "$SINK_PID" 100; then
+		STATUS[$1]="FAILED: smtp-sink did not listen: $(tail -n 1 "$WORK/$1.sink.err")"
+		stop_child "$SINK_PID" 20
+		SINK_PID=
+		return 1
+	fi
+	return 0
+}
+
+# Messages the sink of the current target has received so far: the mesg=
+# of the last complete (\r-terminated) counter record in SINK_LOG.
+sink_count() {
+	local s
+	s=$(tail -c 256 "$SINK_LOG" 2>/dev/null)
+	case $s in *$'\r'*) ;; *) echo 0; return ;; esac
+	s=${s%$'\r'*}		# drop a record still being written
+	s=${s##*$'\r'}		# the last complete one
+	s=${s##*mesg=}
+	case $s in '' | *[!0-9]*) echo 0 ;; *) echo "$s" ;; esac
+}
+
+stop_sink() {
+	DELIVERED[$1]=$(sink_count)
+	stop_child "$SINK_PID" 50
+	SINK_PID=
+	check_closed "$1 sink" "$SINK_PORT"
+}
+
+# --- relay: load ----------------------------------------------------------
+
+# Microseconds since the epoch, without a fork.
+now_us() { echo "${EPOCHREALTIME/./}"; }
+
+# All CPUs' jiffies since boot, without a fork: JIF_BUSY (user, nice,
+# system, irq, softirq), JIF_IOWAIT, JIF_STEAL, JIF_ALL (those and idle).
+cpu_jiffies() {
+	local cpu u n s i w q sq st rest
+	read -r cpu u n s i w q sq st rest </proc/stat 2>/dev/null || st=
+	case $cpu$st in cpu[0-9]*) ;; *) JIF_BUSY=0 JIF_IOWAIT=0 JIF_STEAL=0 JIF_ALL=0; return ;; esac
+	JIF_BUSY=$((u + n + s + q + sq))
+	JIF_IOWAIT=$w
+	JIF_STEAL=$st
+	JIF_ALL=$((JIF_BUSY + i + w + st))
+}
+
+# Runs smtp-source against 127.0.0.1:$2 for target $1 and polls its sink
+# every 20 ms until it has received MESSAGES messages; fills SECS/RATE
+# (start of smtp-source to the last delivery seen), LOADSECS (how long
+# smtp-source itself ran) and CPU_* (over SECS); RELAY_T0 is its start.
+# Bounded: RUN_TIMEOUT in all, STALL without a new delivery once
+# smtp-source is done.
+run_relay() {
+	local name=$1 port=$2 log=$WORK/$1.smtp-source.log
+	local opts=(-s "$CLIENTS" -l "$SIZE" -m "$MESSAGES" -r 1
+		-f "$SENDER" -t "$RCPT" -M "$HELO")
+	[ "$REUSE" = 1 ] && opts+=(-d)
+	local t0 t1 now load_end='' last_change n prev=-1 rc=0
+	local b0 w0 s0 a0
+	cpu_jiffies
+	b0=$JIF_BUSY w0=$JIF_IOWAIT s0=$JIF_STEAL a0=$JIF_ALL
+	t0=$(now_us)
+	RELAY_T0=$t0
+	# In the background, so that a signal to this script is acted on at
+	# once (bash runs traps only between commands, or during a wait).
+	timeout -k 5 "$RUN_TIMEOUT" smtp-source "${opts[@]}" "127.0.0.1:$port" \
+		</dev/null >"$log" 2>&1 &
+	LOAD_PID=$!
+	last_change=$t0
+	while :; do
+		n=$(sink_count)
+		now=$(now_us)
+		[ "$n" -ge "$MESSAGES" ] && { t1=$now; break; }
+		[ "$n" != "$prev" ] && { prev=$n; last_change=$now; }
+		if [ -z "$load_end" ] && ! kill -0 "$LOAD_PID" 2>/dev/null; then
+			load_end=$now
+			wait "$LOAD_PID"
+			rc=$?
+			LOAD_PID=
+			if [ $rc -ne 0 ]; then
+				if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+					STATUS[$name]="FAILED: smtp-source not done after ${RUN_TIMEOUT}s; $n of $MESSAGES delivered"
+				else
+					STATUS[$name]="FAILED: smtp-source exit $rc: $(tail -n 1 "$log"); $n of $MESSAGES delivered"
+				fi
+				return 1
+			fi
+			LOADSECS[$name]=$(awk -v a="$t0" -v b="$load_end" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+		fi
+		if [ $((now - t0)) -ge $((RUN_TIMEOUT * 1000000)) ]; then
+			STATUS[$name]="FAILED: $n of $MESSAGES delivered after ${RUN_TIMEOUT}s"
+			return 1
+		fi
+		if [ -n "$load_end" ]; then
+			[ "$last_change" -lt "$load_end" ] && last_change=$load_end
+			if [ $((now - last_change)) -ge $((STALL * 1000000)) ]; then
+				STATUS[$name]="FAILED: $n of $MESSAGES delivered; none for ${STALL}s after smtp-source was done"
+				return 1
+			fi
+		fi
+		sleep 0.02
+	done
+	cpu_jiffies
+	if [ $((JIF_ALL - a0)) -gt 0 ]; then
+		CPU_BUSY[$name]=$(((JIF_BUSY - b0) * 100 / (JIF_ALL - a0)))
+		CPU_IOWAIT[$name]=$(((JIF_IOWAIT - w0) * 100 / (JIF_ALL - a0)))
+		CPU_STEAL[$name]=$(((JIF_STEAL - s0) * 100 / (JIF_ALL - a0)))
+	fi
+	# Every message is in the sink; smtp-source may still be saying QUIT.
+	if [ -n "$LOAD_PID" ]; then
+		if ! wait_exit "$LOAD_PID" 300; then
+			STATUS[$name]="FAILED: smtp-source still running 30s after the last delivery"
+			return 1
+		fi
+		load_end=$(now_us)
+		wait "$LOAD_PID"
+		rc=$?
+		LOAD_PID=
+		if [ $rc -ne 0 ]; then
+			STATUS[$name]="FAILED: smtp-source exit $rc: $(tail -n 1 "$log")"
+			return 1
+		fi
+		[ "$load_end" -gt "$t1" ] && load_end=$t1	# it was done by then
+		LOADSECS[$name]=$(awk -v a="$t0" -v b="$load_end" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+	fi
+	SECS[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+	RATE[$name]=$(awk -v n="$MESSAGES" -v s="${SECS[$name]}" \
+		'BEGIN { printf "%.1f", (s > 0) ? n / s : 0 }')
+	STATUS[$name]=ok
+	return 0
+}
+
+# Files in the queue dir $1 (non-recursive), $2: find tests to skip some.
+count_files() {
+	local d=$1
+	shift
+	find "$d" -maxdepth 1 -type f "$@" 2>/dev/null | wc -l
+}
+
+# After run_relay: polls the queue dir $2 every 20 ms until no entry is
+# left (every delivery's records written and its entry removed); fills
+# EMPTYSECS[$1], from the start of smtp-source. Bounded by STALL.
+wait_empty() {
+	local name=$1 q=$2 t_end
+	t_end=$(($(now_us) + STALL * 1000000))
+	while [ -n "$(find "$q" -maxdepth 1 -type f ! -name 'tmp.*' ! -name 'error.*' -print -quit 2>/dev/null)" ]; do
+		if [ "$(now_us)" -ge "$t_end" ]; then
+			EMPTYSECS[$name]="-"
+			return 1
+		fi
+		sleep 0.02
+	done
+	EMPTYSECS[$name]=$(awk -v a="$RELAY_T0" -v b="$(now_us)" 'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+	return 0
+}
+
+# --- relay: fresh file systems --------------------------------------------
+
+# Each MTA run gets a fresh ext4 file system (a loop-mounted image, default
+# mount options) for its queue: on a file system where the previous
+# contestant has just deleted tens of thousands of files, ext4's inode
+# allocator scans the recently freed inodes on every create, which slows
+# whoever runs next (and the host's `discard` option adds synchronous
+# discards). FRESH_FS=0 uses $WORK as it is.
+MOUNTS=
+
+# Mounts a fresh file system on $WORK/$1 (from the image $WORK/$1.img).
+fresh_fs() {
+	local dir=$WORK/$1 img=$WORK/$1.img
+	[ "$FRESH_FS" = 1 ] || return 0
+	mkdir -p "$dir"
+	if truncate -s 2G "$img" && mkfs.ext4 -q -F "$img" >/dev/null 2>&1 &&
+		mount -o loop "$img" "$dir"; then
+		chmod 755 "$dir"
+		MOUNTS="$MOUNTS $dir"
+	else
+		note "cannot mount a fresh file system for $1; using $WORK"
+		rm -f "$img"
+	fi
+}
+
+# Unmounts the file system of $WORK/$1, if fresh_fs mounted one, and
+# removes its image (kept with $2 = keep).
+release_fs() {
+	local dir=$WORK/$1 d rest=
+	case " $MOUNTS " in *" $dir "*) ;; *) return 0 ;; esac
+	umount "$dir" 2>/dev/null || umount -l "$dir" 2>/dev/null
+	for d in $MOUNTS; do
+		[ "$d" = "$dir" ] || rest="$rest $d"
+	done
+	MOUNTS=$rest
+	[ "${2:-}" = keep ] || rm -f "$WORK/$1.img"
+}
+
+unmount_all() {
+	local d
+	for d in $MOUNTS; do
+		umount "$d" 2>/dev/null || umount -l "$d" 2>/dev/null
+	done
+	MOUNTS=
+}
+
+# --- relay: outpost ---------------------------------------------------------
+
+# Relays the load through OUTPOST as target $1 with its own sink: a fresh
+# `outpost -i $2` (the root; logs $WORK/$1.log, $WORK/$1-init.log) on a
+# free port, plugins relay (acl=true, 127.0.0.0/8) and queue/smtp_forward
+# to the sink, queue in $2/queue, log level warn, DNS a closed loopback
+# port. The command $3, if given, runs with the root as its argument after
+# that config is written and before outpost starts, to change it (a
+# failure is the target's). Fills the arrays above, QUEUED after the stop;
+# with WAIT_EMPTY=1 it waits for the queue to empty before stopping it.
+bench_outpost_relay() {
+	local name=$1 root=$2 configure=${3:-} port rc dead
+	local f=() tck
+	build_outpost || { STATUS[$name]="FAILED: cannot build $OUTPOST"; return 1; }
+	start_sink "$name" || return 1
+	port=$(free_port) && dead=$(free_port) ||
+		{ STATUS[$name]="FAILED: no free port"; stop_sink "$name"; return 1; }
+	if ! timeout 30 "$OUTPOST" -i "$root" >"$WORK/$name-init.log" 2>&1; then
+		STATUS[$name]="FAILED: outpost -i: $(tail -n 1 "$WORK/$name-init.log")"
+		stop_sink "$name"
+		return 1
+	fi
+	local c=$root/config
+	printf '[main]\nlisten=127.0.0.1:%s\n' "$port" >"$c/smtp.ini"
+	printf 'relay\nqueue/smtp_forward\n' >"$c/plugins"
+	printf '[relay]\nacl=true\n' >"$c/relay.ini"
+	printf '127.0.0.0/8\n' >"$c/relay_acl_allow"
+	printf '[main]\nlevel=warn\n' >"$c/log.ini"
+	printf '%s\n' "$root/queue" >"$c/queue_dir"
+	printf '[main]\nenable_outbound=true\nhost=127.0.0.1\nport=%s\n' \
+		"$SINK_PORT" >"$c/smtp_forward.ini"
+	# Should anything still resolve a name, it asks a closed loopback
+	# port, never the system resolver.
+	printf '[dns]\nservers=127.0.0.1:%s\n' "$dead" >"$c/net-utils.ini"
+	if [ -n "$configure" ] && ! "$configure" "$root"; then
+		STATUS[$name]="FAILED: $configure $root"
+		stop_sink "$name"
+		return 1
+	fi
+
+	"$OUTPOST" -c "$root" </dev/null >"$WORK/$name.log" 2>&1 &
+	OUTPOST_PID=$!
+	if ! wait_port "$port" "$OUTPOST_PID" 100; then
+		if kill -0 "$OUTPOST_PID" 2>/dev/null; then
+			STATUS[$name]="FAILED: outpost does not accept connections on 127.0.0.1:$port after 10s"
+		else
+			wait "$OUTPOST_PID"
+			STATUS[$name]="FAILED: outpost exited ($?): $(tail -n 1 "$WORK/$name.log")"
+		fi
+		stop_child "$OUTPOST_PID" 50
+		OUTPOST_PID=
+		stop_sink "$name"
+		return 1
+	fi
+	run_relay "$name" "$port"
+	rc=$?
+	[ $rc -eq 0 ] && [ "${WAIT_EMPTY:-0}" = 1 ] && wait_empty "$name" "$root/queue"
+	# utime and stime (fields 14, 15: all its threads) before it exits.
+	tck=$(getconf CLK_TCK 2>/dev/null) || tck=100
+	read -r -a f <"/proc/$OUTPOST_PID/stat" 2>/dev/null
+	if [ "${#f[@]}" -gt 15 ]; then
+		OP_USR[$name]=$(awk -v t="${f[13]}" -v h="$tck" 'BEGIN { printf "%.2f", t / h }')
+		OP_SYS[$name]=$(awk -v t="${f[14]}" -v h="$tck" 'BEGIN { printf "%.2f", t / h }')
+	fi
+	stop_child "$OUTPOST_PID" 400
+	OUTPOST_PID=
+	check_closed "$name" "$port"
+	stop_sink "$name"
+	QUEUED[$name]=$(count_files "$root/queue" ! -name 'tmp.*' ! -name 'error.*')
+	return $rc
+}
