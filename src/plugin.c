@@ -119,6 +119,7 @@ code_name(int code)
 }
 
 static void obs_free(struct obs_run *);
+static void orphan(struct op_call *);
 
 /* --- the env handed to init() ----------------------------------------- */
 
@@ -371,20 +372,24 @@ plugins_unload(void)
 	struct op_call *c, *next;
 
 	log_set_sink(NULL, NULL);
+	/* Events whose observers have not answered (a forced stop): their
+	 * callers are gone. Their calls become orphans before the plugins
+	 * shut down, so an answer from shutdown() only frees its call. */
+	while (R.obs_runs != NULL) {
+		struct obs_run *o = R.obs_runs;
+
+		for (size_t i = 0; i < o->ncalls; i++)
+			if (o->calls[i] != NULL) {
+				o->calls[i]->obs = NULL;
+				orphan(o->calls[i]);
+			}
+		obs_free(o);
+	}
 	for (size_t i = R.n; i-- > 0; ) {
 		struct loaded *l = &R.plugins[i];
 
 		if (l->ready && l->p->shutdown != NULL)
 			l->p->shutdown(l->data);
-	}
-	/* Events whose observers never answered (a forced stop): their
-	 * callers are gone, so nobody is told. */
-	while (R.obs_runs != NULL) {
-		struct obs_run *o = R.obs_runs;
-
-		for (size_t i = 0; i < o->ncalls; i++)
-			free(o->calls[i]);
-		obs_free(o);
 	}
 	/* Calls orphaned by a timeout whose plugin never answered. */
 	for (c = R.orphans; c != NULL; c = next) {
@@ -434,7 +439,6 @@ hook_observers(enum op_hook h)
 
 static void run_step(struct hook_run *);
 static void obs_answered(struct op_call *);
-static void orphan(struct op_call *);
 
 static void
 finish(struct hook_run *r, int code, char *msg)
@@ -601,6 +605,7 @@ hook_observe(enum op_hook hook, const void *args, hook_done_fn done,
 {
 	struct obs_run *o = xcalloc(1, sizeof(*o));
 	unsigned timeout = 0;
+	int never = 0;
 
 	o->hook = hook;
 	o->done = done;
@@ -623,7 +628,9 @@ hook_observe(enum op_hook hook, const void *args, hook_done_fn done,
 		c->hook = hook;
 		c->args = args;
 		o->calls[i] = c;
-		if (l->timeout > timeout)
+		if (l->timeout == 0)
+			never = 1;	/* it may take as long as it needs */
+		else if (l->timeout > timeout)
 			timeout = l->timeout;
 		g->fn(c, l->data);
 		/* c may be freed here: it answered during the call. */
@@ -633,7 +640,7 @@ hook_observe(enum op_hook hook, const void *args, hook_done_fn done,
 		obs_finish(o);
 		return;
 	}
-	if (timeout > 0) {
+	if (timeout > 0 && !never) {
 		struct timeval tv = { (time_t)timeout, 0 };
 
 		o->timer = evtimer_new(R.base, obs_timeout, o);

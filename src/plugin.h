@@ -43,8 +43,8 @@ void		 hook_run(enum op_hook, const void *args, hook_done_fn,
 
 /* Calls every observer (OP_HOOK_OBSERVE) of hook at once; done() gets
  * OP_CONT once all have answered, or when the longest of their timeouts
- * passes (CRIT for each that did not answer). With no observer, done()
- * runs during the call. */
+ * passes (CRIT for each that did not answer; never when one of them has
+ * no timeout). With no observer, done() runs during the call. */
 void		 hook_observe(enum op_hook, const void *args, hook_done_fn,
 		    void *arg);
 size_t		 hook_observers(enum op_hook);

@@ -99,7 +99,8 @@ struct op_plugin {
  * answered with op_next() (whose code is ignored), so an observer can make
  * its record durable first — or until the longest of the observers'
  * timeouts (config/<name>.timeout) passes, when the event goes on without
- * the late ones (CRIT logged). Recording plugins use this.
+ * the late ones (CRIT logged; never when one observer has timeout 0).
+ * Recording plugins use this.
  */
 #define OP_HOOK_OBSERVE	0x01
 int		 op_register_hook(struct op_env *, enum op_hook, op_hook_fn,
@@ -117,7 +118,8 @@ char		*op_config_get(const struct op_env *, const char *file,
 
 /* --- inside a hook ---------------------------------------------------- */
 
-/* Answer: code is an enum op_code, msg may be NULL (it is copied). */
+/* Answer, exactly once per call: code is an enum op_code, msg may be
+ * NULL (it is copied). The call is gone once answered. */
 void		 op_next(struct op_call *, int code, const char *msg);
 enum op_hook	 op_call_hook(const struct op_call *);
 

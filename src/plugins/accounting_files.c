@@ -91,20 +91,28 @@ static const struct kind kind_defaults[3] = {
 /* --- values ------------------------------------------------------------- */
 
 /*
- * One value, so that it never breaks the line: RFC 4180 quoting for CSV;
- * otherwise TAB, CR, LF and backslash as \t \r \n \\, and a character of
- * the separator after a backslash.
+ * One value, so that it never breaks the line: RFC 4180 quoting for CSV
+ * (a NUL byte is dropped); otherwise TAB, CR, LF, backslash and NUL as
+ * \t \r \n \\ \0, and a character of the separator after a backslash.
  */
 static void
 put_value(const struct acct *a, struct buf *b, const char *v, size_t len)
 {
 	if (a->csv) {
-		if (strcspn(v, ",\"\r\n") >= len) {
+		size_t i;
+
+		for (i = 0; i < len; i++)
+			if (v[i] == ',' || v[i] == '"' || v[i] == '\r' ||
+			    v[i] == '\n' || v[i] == '\0')
+				break;
+		if (i == len) {
 			buf_add(b, v, len);
 			return;
 		}
 		buf_addc(b, '"');
-		for (size_t i = 0; i < len; i++) {
+		for (i = 0; i < len; i++) {
+			if (v[i] == '\0')	/* CSV cannot carry it */
+				continue;
 			if (v[i] == '"')
 				buf_addc(b, '"');
 			buf_addc(b, v[i]);
@@ -123,8 +131,10 @@ put_value(const struct acct *a, struct buf *b, const char *v, size_t len)
 			buf_adds(b, "\\n");
 		else if (c == '\\')
 			buf_adds(b, "\\\\");
+		else if (c == '\0')
+			buf_adds(b, "\\0");
 		else {
-			if (c != '\0' && strchr(a->sep, c) != NULL)
+			if (strchr(a->sep, c) != NULL)
 				buf_addc(b, '\\');
 			buf_addc(b, c);
 		}
@@ -152,63 +162,77 @@ put_time(struct buf *b, long long ms)
 	buf_adds(b, s);
 }
 
+/* A failure that ran out of retries (Outpost's "Too many failures"):
+ * whatever the last reply said, the message expired in the queue. */
+static int
+expired(const struct op_outbound *o, const struct op_rcpt *r)
+{
+	return r->code >= 300 && r->code < 500 && o->error != NULL &&
+	    strncmp(o->error, "Too many failures", 17) == 0;
+}
+
 static void
-put_field(const struct acct *a, const struct kind *k,
-    const struct field_spec *fs, struct buf *b, long long now,
+add_str(struct buf *v, const char *s)
+{
+	if (s != NULL)
+		buf_adds(v, s);
+}
+
+/* One field's value, raw, into v. */
+static void
+field_value(const struct acct *a, const struct kind *k,
+    const struct field_spec *fs, struct buf *v, long long now,
     const struct op_outbound *o, const struct op_rcpt *r)
 {
-	struct buf v = BUF_INIT;
-
 	switch (fs->f) {
 	case F_TYPE:
-		buf_adds(b, k->prefix);
+		buf_adds(v, k->prefix);
 		break;
 	case F_TIME_LOGGED:
-		put_time(b, now);
+		put_time(v, now);
 		break;
 	case F_TIME_QUEUED:
-		put_time(b, o->queue_time);
+		put_time(v, o->queue_time);
 		break;
 	case F_RCPT:
-		put_str(a, b, r->address);
+		add_str(v, r->address);
 		break;
 	case F_SRC_TYPE:
-		buf_adds(b, "smtp");
+		buf_adds(v, "smtp");
 		break;
 	case F_SRC_MTA:
-		put_str(a, b, o->helo);
+		add_str(v, o->helo);
 		break;
 	case F_SRC_IP:
-		put_str(a, b, o->local_ip);
+		add_str(v, o->local_ip);
 		break;
 	case F_DEST_IP:
-		put_str(a, b, o->ip);
+		add_str(v, o->ip);
 		break;
 	case F_VMTA:
-		put_str(a, b, o->route);
+		add_str(v, o->route);
 		break;
 	case F_JOB_ID:
-		put_str(a, b, o->id);
+		add_str(v, o->id);
 		break;
 	case F_DSN_STATUS:
-		put_str(a, b, r->status);
+		add_str(v, r->status);
 		break;
 	case F_DSN_MSG:
-		put_str(a, b, r->response);
+		add_str(v, r->response);
 		break;
 	case F_DELAY:
 		if (k == &a->kinds[1])
-			rec_number(b, o->delay);
+			rec_number(v, o->delay);
 		break;
 	case F_BOUNCE_CAT:
 		if (k == &a->kinds[2])
-			buf_adds(b, bouncecat_name(bouncecat_classify(a->bc,
+			buf_adds(v, bouncecat_name(expired(o, r) ?
+			    BC_MESSAGE_EXPIRED : bouncecat_classify(a->bc,
 			    r->code, r->status, r->response)));
 		break;
 	case F_CUSTOM:
-		if (rec_header(o, fs->header, &v))
-			put_value(a, b, v.p, v.len);
-		buf_free(&v);
+		rec_header(o, fs->header, v);
 		break;
 	case F_UNKNOWN:
 		break;
@@ -224,18 +248,22 @@ acct_event(struct op_call *c, void *data)
 	const struct kind *k = &a->kinds[h == OP_HOOK_DELIVERED ? 0 :
 	    h == OP_HOOK_DEFERRED ? 1 : 2];
 	long long now = rec_now_ms();
-	struct buf b = BUF_INIT;
+	struct buf b = BUF_INIT, v = BUF_INIT;
 
 	for (unsigned i = 0; i < o->nrcpts; i++) {
 		for (size_t j = 0; j < k->nspec; j++) {
 			if (j > 0)
 				buf_adds(&b, a->sep);
-			put_field(a, k, &k->spec[j], &b, now, o, &o->rcpts[i]);
+			buf_reset(&v);
+			field_value(a, k, &k->spec[j], &v, now, o,
+			    &o->rcpts[i]);
+			put_value(a, &b, v.p, v.len);
 		}
 		buf_addc(&b, '\n');
 	}
 	rec_submit(k->s, &b, a->sync, c);
 	buf_free(&b);
+	buf_free(&v);
 	log_debug(NAME, o->id, "%s record%s added", k->key,
 	    o->nrcpts == 1 ? "" : "s");
 }
@@ -316,6 +344,11 @@ subdir(const char *parent, const char *section, const char *key,
 		    key, v, parent);
 		return NULL;
 	}
+	if (strspn(v, "./") == strlen(v)) {	/* "", ".", "./." */
+		log_error(NAME, NULL, INI ": [%s] %s: '%s' is %s itself",
+		    section, key, v, parent);
+		return NULL;
+	}
 	return xasprintf("%s/%s", parent, v);
 }
 
@@ -335,21 +368,23 @@ rules_warn(void *arg, const char *msg)
 	log_warn(NAME, NULL, "%s", msg);
 }
 
-/* Settings of [main]: numbers that must be positive. */
+/* Settings of [main]: numbers in (0, max]. */
 static int
-positive(const struct ini *ini, const char *key, double def, double *out)
+positive(const struct ini *ini, const char *key, double def, double max,
+    double *out)
 {
 	switch (ini_num(ini, "main", key, out)) {
 	case INI_ABSENT:
 		*out = def;
 		return 0;
 	case INI_OK:
-		if (*out > 0)
+		if (*out > 0 && *out <= max)
 			return 0;
 		/* FALLTHROUGH */
 	default:
-		log_error(NAME, NULL, INI ": [main] %s: '%s' is not a positive "
-		    "number", key, ini_get(ini, "main", key));
+		log_error(NAME, NULL, INI ": [main] %s: '%s' is not a number "
+		    "above 0 and up to %.0f", key, ini_get(ini, "main", key),
+		    max);
 		return -1;
 	}
 }
@@ -518,8 +553,9 @@ configure(struct acct *a, struct op_env *env, const struct ini *ini)
 	a->csv = strcmp(a->sep, ",") == 0;
 	a->sync = ini_bool(ini, "main", "sync", 1);
 	archiving = ini_bool(ini, "main", "archiving", 0);
-	if (positive(ini, "archive_interval", 86400, &interval) != 0 ||
-	    positive(ini, "max_size", 200, &max_mb) != 0)
+	/* Ten years; a million terabytes. */
+	if (positive(ini, "archive_interval", 86400, 315360000, &interval) !=
+	    0 || positive(ini, "max_size", 200, 1e12, &max_mb) != 0)
 		return -1;
 	a->bc = bouncecat_new();
 	rules = xasprintf("%s/%s", config_dir, RULES);

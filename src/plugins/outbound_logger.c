@@ -237,7 +237,7 @@ ol_init(struct op_env *env, void **data)
 	if (ini == NULL) {
 		log_error(NAME, NULL, "%s: %s", path, strerror(errno));
 		free(path);
-		return -1;
+		goto out;
 	}
 	free(path);
 	ol->stop_at_bounce = ini_bool(ini, "main", "stop_at_bounce", 1);

@@ -278,6 +278,25 @@ def test_csv_mode_quotes_as_rfc4180(mta, smtp_sink):
     assert all(FILE_NAME.match(p.name) for p in acct_files(mta, "delivered"))
 
 
+def test_any_separator_is_escaped_in_every_field(mta, smtp_sink):
+    smtp_sink("127.0.0.2")
+    recording(mta, acct="[main]\nseparator=-\n[fields]\n"
+                        "delivered=type,timeLogged,rcpt,custom_X-Note,delay\n")
+    mta.start()
+    send(mta, ["ok-1@single.test"], data=b"Subject: s\r\nX-Note: a-b\\c\r\n\r\nbody\r\n")
+    wait_records(mta, lambda r: len(r) == 1)
+    deadline = time.monotonic() + 10
+    while len(acct_files(mta, "delivered")[0].read_text().splitlines()) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    header, row = acct_files(mta, "delivered")[0].read_text().splitlines()
+    assert header == "type-timeLogged-rcpt-custom_X\\-Note-delay"
+    fields = [unescape(f) for f in re.split(r"(?<!\\)-", row)]
+    assert len(fields) == 5, row
+    assert fields[0] == "d" and LOCAL_TIME.match(fields[1])
+    assert fields[2:] == ["ok-1@single.test", "a-b\\c", ""]
+
+
 def test_a_tab_in_an_address_is_refused_at_the_door(mta):
     recording(mta)
     mta.start()
@@ -376,7 +395,10 @@ def test_every_recipient_has_exactly_one_final_record(mta, smtp_sink):
     delivered = [r for r, (_, final) in expect.items() if final == "delivered"]
     assert sorted(received) == sorted(delivered)
     expired = [r for r in records if r["type"] == "bounced" and r["recipient"].startswith("soft")]
-    assert all(r["dsn_status"] == "5.7.1" for r in expired)
+    assert expired and all(r["dsn_status"] == "5.7.1" for r in expired)
+    _, rows = acct_rows(mta, "bounce")
+    cats = {r["rcpt"].partition("-")[0]: r["bounceCat"] for r in rows if "@" in r["rcpt"]}
+    assert cats.get("soft") == "message-expired" and cats.get("hard") == "bad-mailbox", cats
 
 
 # --- crash safety -----------------------------------------------------------------------------
