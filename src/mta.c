@@ -121,6 +121,7 @@ struct attempt {
 	int			 expired;	/* retries ran out: the
 						 * temporary failures bounce */
 	unsigned char		*dropped;	/* by the deferred hook */
+	unsigned		 recorded;	/* record phase: events done */
 	int			 unreadable;	/* the file could not be read:
 					 * never rewritten from memory */
 	struct queue_job	*job;
@@ -239,6 +240,36 @@ view_server(struct attempt *a)
 	p->secured = a->secured;
 	p->authenticated = a->authenticated;
 	p->route = a->mx->route;
+}
+
+/*
+ * The view of one event of the attempt, for its hook and its observers:
+ * the recipients it concerns, the server, and the event's own fields.
+ * `attempts` is left to the caller (the bounce hook sees the entry's).
+ */
+static enum fail_class
+event_class(enum op_hook h)
+{
+	return h == OP_HOOK_DELIVERED ? FAIL_NONE :
+	    h == OP_HOOK_DEFERRED ? FAIL_TEMP : FAIL_PERM;
+}
+
+static void
+view_event(struct attempt *a, enum op_hook h)
+{
+	struct op_outbound *p = &a->call.pub;
+
+	view_reset(a);
+	view_rcpts(a, event_class(h));
+	view_server(a);
+	if (h == OP_HOOK_DELIVERED) {
+		p->response = a->response;
+		p->delay = a->age;
+	} else if (h == OP_HOOK_DEFERRED) {
+		p->error = a->temp_err;
+		p->delay = a->delay;
+	} else
+		p->error = a->err;
 }
 
 /* --- the attempt's life ------------------------------------------------- */
@@ -898,11 +929,7 @@ finish(struct attempt *a)
 	    LF_DBL("delay", delay), LF_INT("fails", a->e->attempts),
 	    LF_STR("rcpts", rcpts) }, 12, "delivered");
 	a->age = delay;
-	view_reset(a);
-	view_rcpts(a, FAIL_NONE);
-	view_server(a);
-	a->call.pub.response = a->response;
-	a->call.pub.delay = delay;
+	view_event(a, OP_HOOK_DELIVERED);
 	hook_run(OP_HOOK_DELIVERED, &a->call, delivered_done, a);
 }
 
@@ -961,12 +988,8 @@ after_delivered(struct attempt *a)
 	free(a->temp_err);
 	a->temp_err = xstrdup(err);
 	a->delay = ob->intervals[a->attempts - 1];
-	view_reset(a);
+	view_event(a, OP_HOOK_DEFERRED);
 	a->call.pub.attempts = a->attempts;
-	view_rcpts(a, FAIL_TEMP);
-	view_server(a);
-	a->call.pub.error = a->err;
-	a->call.pub.delay = a->delay;
 	hook_run(OP_HOOK_DEFERRED, &a->call, deferred_done, a);
 }
 
@@ -1085,10 +1108,7 @@ after_deferred(struct attempt *a)
 		a->err = class_error(a, FAIL_PERM, "Some recipients failed");
 	}
 	log_info(SRC, a->e->id, "bouncing mail: %s", a->err);
-	view_reset(a);
-	view_rcpts(a, FAIL_PERM);
-	view_server(a);
-	a->call.pub.error = a->err;
+	view_event(a, OP_HOOK_BOUNCE);
 	hook_run(OP_HOOK_BOUNCE, &a->call, bounce_done, a);
 }
 
@@ -1110,81 +1130,42 @@ persisted(void *arg, int err)
  * final delay), then bounced (with what the deferred chain dropped and
  * what ran out of retries) — and the entry changes only once they all
  * answered, so a sync record is on disk before its entry is removed.
+ * Each step runs as the previous one's observers are done.
  */
-static void record_deferred(void *, int, const char *);
-static void record_bounced(void *, int, const char *);
-static void record_done(void *, int, const char *);
+static void
+record_step(void *arg, int code, const char *msg)
+{
+	static const enum op_hook order[] = { OP_HOOK_DELIVERED,
+	    OP_HOOK_DEFERRED, OP_HOOK_BOUNCE };
+	struct attempt *a = arg;
+
+	(void)code;
+	(void)msg;
+	while (a->recorded < sizeof(order) / sizeof(order[0])) {
+		enum op_hook h = order[a->recorded++];
+
+		if (h == OP_HOOK_BOUNCE)	/* dropped: final, never retried */
+			for (size_t i = 0; i < a->n; i++)
+				if (a->dropped[i]) {
+					outcome_make_final(&a->out[i]);
+					a->dropped[i] = 0;
+				}
+		if (count_class(a, event_class(h)) == 0 ||
+		    hook_observers(h) == 0)
+			continue;
+		view_event(a, h);
+		if (h != OP_HOOK_DELIVERED)
+			a->call.pub.attempts = a->attempts;
+		hook_observe(h, &a->call, record_step, a);
+		return;
+	}
+	persist(a);
+}
 
 static void
 after_bounce(struct attempt *a)
 {
-	if (count_class(a, FAIL_NONE) == 0 ||
-	    hook_observers(OP_HOOK_DELIVERED) == 0) {
-		record_deferred(a, OP_CONT, NULL);
-		return;
-	}
-	view_reset(a);
-	view_rcpts(a, FAIL_NONE);
-	view_server(a);
-	a->call.pub.response = a->response;
-	a->call.pub.delay = a->age;
-	hook_observe(OP_HOOK_DELIVERED, &a->call, record_deferred, a);
-}
-
-static void
-record_deferred(void *arg, int code, const char *msg)
-{
-	struct attempt *a = arg;
-
-	(void)code;
-	(void)msg;
-	if (count_class(a, FAIL_TEMP) == 0 ||
-	    hook_observers(OP_HOOK_DEFERRED) == 0) {
-		record_bounced(a, OP_CONT, NULL);
-		return;
-	}
-	view_reset(a);
-	a->call.pub.attempts = a->attempts;
-	view_rcpts(a, FAIL_TEMP);
-	view_server(a);
-	a->call.pub.error = a->temp_err;
-	a->call.pub.delay = a->delay;
-	hook_observe(OP_HOOK_DEFERRED, &a->call, record_bounced, a);
-}
-
-static void
-record_bounced(void *arg, int code, const char *msg)
-{
-	struct attempt *a = arg;
-	size_t k = 0;
-
-	(void)code;
-	(void)msg;
-	/* What the deferred chain dropped is final: it is never retried. */
-	for (size_t i = 0; i < a->n; i++)
-		if (a->dropped[i]) {
-			outcome_make_final(&a->out[i]);
-			a->dropped[i] = 0;
-		}
-	k = count_class(a, FAIL_PERM);
-	if (k == 0 || hook_observers(OP_HOOK_BOUNCE) == 0) {
-		record_done(a, OP_CONT, NULL);
-		return;
-	}
-	view_reset(a);
-	a->call.pub.attempts = a->attempts;
-	view_rcpts(a, FAIL_PERM);
-	view_server(a);
-	a->call.pub.error = a->err;
-	hook_observe(OP_HOOK_BOUNCE, &a->call, record_done, a);
-}
-
-static void
-record_done(void *arg, int code, const char *msg)
-{
-	(void)code;
-	(void)msg;
-	persist(arg);
+	record_step(a, OP_CONT, NULL);
 }
 
 /* The outcomes become the entry's state, durably. */
