@@ -148,19 +148,23 @@ put_str(const struct acct *a, struct buf *b, const char *v)
 		put_value(a, b, v, strlen(v));
 }
 
-/* "2026-11-21 09:05:01+0100": local time. */
+/* "2026-11-21 09:05:01+0100": local time; "" if it cannot be told. */
 static void
-put_time(struct buf *b, long long ms)
+local_time(char *out, size_t size, long long ms)
 {
 	time_t t = (time_t)(ms / 1000);
 	struct tm tm;
-	char s[64];
 
 	if (localtime_r(&t, &tm) == NULL ||
-	    strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S%z", &tm) == 0)
-		return;
-	buf_adds(b, s);
+	    strftime(out, size, "%Y-%m-%d %H:%M:%S%z", &tm) == 0)
+		out[0] = '\0';
 }
+
+/* What an event's lines share: its times, formatted once. */
+struct event_times {
+	char	 logged[64];
+	char	 queued[64];
+};
 
 /* A failure that ran out of retries (Outpost's "Too many failures"):
  * whatever the last reply said, the message expired in the queue. */
@@ -181,7 +185,7 @@ add_str(struct buf *v, const char *s)
 /* One field's value, raw, into v. */
 static void
 field_value(const struct acct *a, const struct kind *k,
-    const struct field_spec *fs, struct buf *v, long long now,
+    const struct field_spec *fs, struct buf *v, const struct event_times *t,
     const struct op_outbound *o, const struct op_rcpt *r)
 {
 	switch (fs->f) {
@@ -189,10 +193,10 @@ field_value(const struct acct *a, const struct kind *k,
 		buf_adds(v, k->prefix);
 		break;
 	case F_TIME_LOGGED:
-		put_time(v, now);
+		buf_adds(v, t->logged);
 		break;
 	case F_TIME_QUEUED:
-		put_time(v, o->queue_time);
+		buf_adds(v, t->queued);
 		break;
 	case F_RCPT:
 		add_str(v, r->address);
@@ -247,15 +251,18 @@ acct_event(struct op_call *c, void *data)
 	enum op_hook h = op_call_hook(c);
 	const struct kind *k = &a->kinds[h == OP_HOOK_DELIVERED ? 0 :
 	    h == OP_HOOK_DEFERRED ? 1 : 2];
-	long long now = rec_now_ms();
 	struct buf b = BUF_INIT, v = BUF_INIT;
+	struct event_times t;
+
+	local_time(t.logged, sizeof(t.logged), rec_now_ms());
+	local_time(t.queued, sizeof(t.queued), o->queue_time);
 
 	for (unsigned i = 0; i < o->nrcpts; i++) {
 		for (size_t j = 0; j < k->nspec; j++) {
 			if (j > 0)
 				buf_adds(&b, a->sep);
 			buf_reset(&v);
-			field_value(a, k, &k->spec[j], &v, now, o,
+			field_value(a, k, &k->spec[j], &v, &t, o,
 			    &o->rcpts[i]);
 			put_value(a, &b, v.p, v.len);
 		}

@@ -53,13 +53,15 @@ key_str(struct buf *b, const char *key, const char *v)
 	json_string(b, v != NULL ? v : "");
 }
 
-/* The fields every record starts with, through queue_time. */
+/* The fields every record of an event starts with, through queue_time:
+ * the same for each of its recipients. */
 static void
 record_head(const struct ol *ol, struct buf *b, const char *type,
-    const char *now, const struct op_outbound *o)
+    const struct op_outbound *o)
 {
-	char queued[32];
+	char now[32], queued[32];
 
+	log_iso_time(now, sizeof(now), rec_now_ms());
 	log_iso_time(queued, sizeof(queued), o->queue_time);
 	buf_printf(b, "{\"level\":\"info\",\"time\":\"%s\",\"pid\":%ld", now,
 	    ol->pid);
@@ -70,11 +72,11 @@ record_head(const struct ol *ol, struct buf *b, const char *type,
 }
 
 static void
-record_delivered(const struct ol *ol, struct buf *b, const char *now,
+record_delivered(struct buf *b, const struct buf *head,
     const struct op_outbound *o, const struct op_rcpt *r,
     const char *subject)
 {
-	record_head(ol, b, "delivered", now, o);
+	buf_add(b, head->p, head->len);
 	key_str(b, "smtp_host", o->host);
 	key_str(b, "smtp_ip", o->ip);
 	/* LMTP answers per recipient; SMTP's end-of-data reply is each
@@ -92,13 +94,13 @@ record_delivered(const struct ol *ol, struct buf *b, const char *now,
 
 /* deferred and bounced. */
 static void
-record_failed(const struct ol *ol, struct buf *b, const char *type,
-    const char *now, const struct op_outbound *o, const struct op_rcpt *r,
+record_failed(struct buf *b, const struct buf *head, int deferred,
+    const struct op_outbound *o, const struct op_rcpt *r,
     const char *subject)
 {
 	struct buf reason = BUF_INIT;
 
-	record_head(ol, b, type, now, o);
+	buf_add(b, head->p, head->len);
 	key_str(b, "recipient", r->address);
 	key_str(b, "from", o->mail_from);
 	key_str(b, "subject", subject);
@@ -107,7 +109,7 @@ record_failed(const struct ol *ol, struct buf *b, const char *type,
 	rec_reason(&reason, r);
 	key_str(b, "undelivered_reason", buf_cstr(&reason));
 	buf_free(&reason);
-	if (strcmp(type, "deferred") == 0) {
+	if (deferred) {
 		buf_adds(b, ",\"delay\":");
 		rec_number(b, o->delay);
 	}
@@ -126,19 +128,19 @@ ol_event(struct op_call *c, void *data)
 	enum op_hook h = op_call_hook(c);
 	const char *type = h == OP_HOOK_DELIVERED ? "delivered" :
 	    h == OP_HOOK_DEFERRED ? "deferred" : "bounced";
-	struct buf b = BUF_INIT, subject = BUF_INIT;
-	char now[32];
+	struct buf b = BUF_INIT, head = BUF_INIT, subject = BUF_INIT;
 
-	log_iso_time(now, sizeof(now), rec_now_ms());
+	record_head(ol, &head, type, o);
 	rec_subject(o, &subject);
 	for (unsigned i = 0; i < o->nrcpts; i++) {
 		if (h == OP_HOOK_DELIVERED)
-			record_delivered(ol, &b, now, o, &o->rcpts[i],
+			record_delivered(&b, &head, o, &o->rcpts[i],
 			    buf_cstr(&subject));
 		else
-			record_failed(ol, &b, type, now, o, &o->rcpts[i],
-			    buf_cstr(&subject));
+			record_failed(&b, &head, h == OP_HOOK_DEFERRED, o,
+			    &o->rcpts[i], buf_cstr(&subject));
 	}
+	buf_free(&head);
 	buf_free(&subject);
 	if (ol->out != NULL && b.len > 0)
 		rw_append(ol->out, b.p, b.len, NULL, NULL);
