@@ -88,11 +88,7 @@ cleanup() {
 	OUTPOST_PID=
 	stop_postfix
 	PF_DIR=
-	if [ "$KEEP" = 1 ]; then
-		note "kept $WORK"
-	else
-		rm -rf "$WORK"
-	fi
+	remove_work
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -343,18 +339,6 @@ done
 
 printf '%s' "$LEFT"
 
-# ratio NAME NUMERATOR DENOMINATOR MINIMUM
-ratio() {
-	if [ "${STATUS[$2]:-}" != ok ] || [ "${STATUS[$3]:-}" != ok ]; then
-		printf '%-20s %8s   (target >= %s: n/a, not measured)\n' "$1" n/a "$4"
-		return
-	fi
-	awk -v name="$1" -v a="${RATE[$2]}" -v b="${RATE[$3]}" -v min="$4" 'BEGIN {
-		r = (b > 0) ? a / b : 0
-		printf "%-20s %8.2f   (target >= %s: %s)\n", name, r, min,
-			(r >= min) ? "met" : "not met"
-	}'
-}
 ratio 'Outpost/smtp-sink:' outpost sink 0.5
 ratio 'Outpost/Postfix:' outpost postfix 3
 

@@ -120,11 +120,7 @@ cleanup() {
 	stop_child "$SINK_PID" 50
 	SINK_PID=
 	unmount_all
-	if [ "$KEEP" = 1 ]; then
-		note "kept $WORK"
-	else
-		rm -rf "$WORK"
-	fi
+	remove_work
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -347,8 +343,8 @@ for m in $MODES; do
 done
 echo
 
-# ratio NAME NUMERATOR-MODE DENOMINATOR-MODE [MINIMUM]
-ratio() {
+# mode_ratio NAME NUMERATOR-MODE DENOMINATOR-MODE [MINIMUM]
+mode_ratio() {
 	local a=${MEDIAN[$2]:-} b=${MEDIAN[$3]:-}
 	if [ -z "$a" ] || [ -z "$b" ]; then
 		printf '%-26s %6s   (not measured)\n' "$1" n/a
@@ -362,9 +358,9 @@ ratio() {
 		printf "\n"
 	}'
 }
-ratio 'on/off (sync=true):' on off 0.90
-ratio 'nosync/off (sync=false):' nosync off
-ratio 'on/nosync (the fsyncs):' on nosync
+mode_ratio 'on/off (sync=true):' on off 0.90
+mode_ratio 'nosync/off (sync=false):' nosync off
+mode_ratio 'on/nosync (the fsyncs):' on nosync
 
 # The same, round by round: each run against the off run of its round.
 for m in on nosync; do

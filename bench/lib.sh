@@ -465,3 +465,27 @@ bench_outpost_relay() {
 	QUEUED[$name]=$(count_files "$root/queue" ! -name 'tmp.*' ! -name 'error.*')
 	return $rc
 }
+
+# remove_work: the end of every cleanup: $WORK removed, or kept (and said)
+# with BENCH_KEEP=1.
+remove_work() {
+	if [ "$KEEP" = 1 ]; then
+		note "kept $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+
+# ratio NAME NUMERATOR DENOMINATOR MINIMUM: RATE[NUMERATOR] / RATE[DENOMINATOR]
+# against a target, "n/a" unless both targets' STATUS is ok.
+ratio() {
+	if [ "${STATUS[$2]:-}" != ok ] || [ "${STATUS[$3]:-}" != ok ]; then
+		printf '%-20s %8s   (target >= %s: n/a, not measured)\n' "$1" n/a "$4"
+		return
+	fi
+	awk -v name="$1" -v a="${RATE[$2]}" -v b="${RATE[$3]}" -v min="$4" 'BEGIN {
+		r = (b > 0) ? a / b : 0
+		printf "%-20s %8.2f   (target >= %s: %s)\n", name, r, min,
+			(r >= min) ? "met" : "not met"
+	}'
+}
