@@ -403,31 +403,38 @@ def test_every_recipient_has_exactly_one_final_record(mta, smtp_sink):
 
 # --- crash safety -----------------------------------------------------------------------------
 
+CRASHES = 3    # each kill -9 is one chance to catch a record not yet on disk
+
+
 def test_kill9_under_load_loses_no_final_record(mta, smtp_sink):
     sink = smtp_sink("127.0.0.2")
     recording(mta)
-    mta.start()
-    accepted, stop = [], threading.Event()
+    accepted = []
 
-    def load():
+    def load(stop, rnd):
         for m in range(200):
             if stop.is_set():
                 return
-            rcpts = [f"ok-k{m}@single.test", f"hard-k{m}@single.test"]
+            rcpts = [f"ok-k{rnd}m{m}@single.test", f"hard-k{rnd}m{m}@single.test"]
             try:
                 send(mta, rcpts)
             except (OSError, AssertionError):
                 return
             accepted.extend(rcpts)
-    thread = threading.Thread(target=load)
-    thread.start()
-    try:
-        sink.wait_until(lambda s: len(s.messages()) >= 15, timeout=30, what="deliveries")
-        mta.kill9()
-    finally:
-        stop.set()
-        thread.join(30)
-    assert accepted, "nothing was accepted before the crash"
+
+    for rnd in range(CRASHES):
+        mta.start()
+        before, stop = len(sink.messages()), threading.Event()
+        thread = threading.Thread(target=load, args=(stop, rnd))
+        thread.start()
+        try:
+            sink.wait_until(lambda s: len(s.messages()) >= before + 15, timeout=30,
+                            what="deliveries")
+            mta.kill9()
+        finally:
+            stop.set()
+            thread.join(30)
+    assert accepted, "nothing was accepted before the crashes"
     mta.start()
     deadline = time.monotonic() + 60
     while mta.queue_files():
