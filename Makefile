@@ -17,19 +17,25 @@ LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
+# One list per folder, in the order the layers stack (docs/architecture.md;
+# tools/check_layers.py enforces it).
 LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c
-CORE_SRCS = src/config.c src/config_intervals.c src/log.c src/plugin.c \
-	    src/smtp_parse.c src/queue_fs.c \
-	    src/queue.c src/smtp_server.c src/smtp_session.c src/smtp_auth.c \
-	    src/smtp_tx.c \
-	    src/tls.c src/defaults.c src/plugins/builtin.c \
-	    src/plugins/relay.c src/plugins/auth_flat_file.c src/plugins/tls.c \
-	    src/reply.c src/mx.c src/dns.c src/message.c src/bounce.c \
-	    src/mta_session.c src/mta_error.c src/mta.c src/scheduler.c \
-	    src/plugins/smtp_forward.c src/bouncecat.c src/recwriter.c \
-	    src/plugins/record.c src/plugins/outbound_logger.c \
-	    src/plugins/accounting_files.c
+PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
+CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
+	    src/core/tls.c src/core/defaults.c
+PLUGINS_SRCS = src/plugins/plugin.c
+QUEUE_SRCS = src/queue/entry.c src/queue/queue.c
+SMTP_SRCS = src/smtp/server.c src/smtp/session.c src/smtp/auth.c src/smtp/tx.c
+DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
+		src/delivery/mta_session.c src/delivery/mta_error.c \
+		src/delivery/dsn.c src/delivery/mta.c
+RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
+	       src/records/record.c src/records/outbound_logger.c \
+	       src/records/accounting_files.c
+BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
+		src/builtins/auth_flat_file.c src/builtins/tls.c \
+		src/builtins/smtp_forward.c
 MAIN_SRCS = src/main.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini config/connection.ini config/relay.ini \
@@ -38,12 +44,16 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/smtp_forward.ini config/outbound_logger.ini \
 	config/accounting_files.ini config/bounce_categories
 
-UNIT_TESTS = test_ini test_config test_log test_plugin test_smtp_parse \
-	     test_queue_fs test_smtp_tx test_reply test_mx test_bounce \
-	     test_mta_error test_bouncecat test_recwriter
+# Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
+UNIT_TESTS = lib/test_ini proto/test_smtp_parse proto/test_reply \
+	     core/test_config core/test_log plugins/test_plugin \
+	     queue/test_entry smtp/test_tx delivery/test_mx \
+	     delivery/test_mta_error delivery/test_dsn \
+	     records/test_bouncecat records/test_writer
 
 GEN	= build/gen/defaults_data.c
-SRCS	= $(LIB_SRCS) $(CORE_SRCS)
+SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
+	  $(SMTP_SRCS) $(DELIVERY_SRCS) $(RECORDS_SRCS) $(BUILTINS_SRCS)
 
 REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o) build/asan/gen/defaults_data.o
@@ -83,6 +93,7 @@ build/asan/outpost: $(ASAN_OBJS) build/asan/src/main.o
 	$(CC) $(ASAN_CFLAGS) $(EXPORTS) -o $@ $^ $(LIBS)
 
 # Unit tests: cmocka, one binary per module, linked with the sanitizers.
+build/asan/tests/unit/%.o: BASE_CFLAGS += -Itests/unit
 build/asan/tests/unit/%: build/asan/tests/unit/%.o $(ASAN_OBJS)
 	$(CC) $(ASAN_CFLAGS) $(EXPORTS) -o $@ $^ $(LIBS) -lcmocka
 
@@ -116,11 +127,11 @@ FUZZ_SECONDS	?= 10
 FUZZ_CFLAGS	= -std=gnu11 -D_GNU_SOURCE -g -O1 -Isrc -Iinclude \
 		  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply
-FUZZ_DEPS_fuzz_smtp_parse = src/smtp_parse.c src/lib/buf.c src/lib/json.c \
+FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/buf.c src/lib/json.c \
 		  src/lib/xmalloc.c
 FUZZ_DEPS_fuzz_ini = src/lib/ini.c src/lib/buf.c src/lib/xmalloc.c
-FUZZ_DEPS_fuzz_reply = src/reply.c src/lib/buf.c src/lib/xmalloc.c
-FUZZ_DEPS_fuzz_queue_fs = src/queue_fs.c src/log.c src/lib/buf.c src/lib/fsutil.c \
+FUZZ_DEPS_fuzz_reply = src/proto/reply.c src/lib/buf.c src/lib/xmalloc.c
+FUZZ_DEPS_fuzz_queue_fs = src/queue/entry.c src/core/log.c src/lib/buf.c src/lib/fsutil.c \
 		  src/lib/json.c src/lib/xmalloc.c
 
 .SECONDEXPANSION:

@@ -31,8 +31,8 @@
 
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
-#include "log.h"
-#include "recwriter.h"
+#include "core/log.h"
+#include "records/writer.h"
 
 #define PER_RECORD_SYNCS	5000
 

@@ -43,7 +43,7 @@ for v in RECORDS INFLIGHT; do
 done
 
 # Only the objects records.c links: the rest of the tree may be mid-edit.
-OBJS="build/rel/src/recwriter.o build/rel/src/log.o build/rel/src/lib/xmalloc.o
+OBJS="build/rel/src/records/writer.o build/rel/src/core/log.o build/rel/src/lib/xmalloc.o
       build/rel/src/lib/buf.o build/rel/src/lib/json.o"
 # shellcheck disable=SC2086
 make -s $OBJS || die "make failed"

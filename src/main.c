@@ -17,15 +17,15 @@
 
 #include <event2/event.h>
 
-#include "config.h"
-#include "defaults.h"
+#include "core/config.h"
+#include "core/defaults.h"
 #include "lib/xmalloc.h"
-#include "log.h"
-#include "plugin.h"
-#include "mta.h"
-#include "queue.h"
-#include "smtp_server.h"
-#include "version.h"
+#include "core/log.h"
+#include "plugins/plugin.h"
+#include "delivery/mta.h"
+#include "queue/queue.h"
+#include "smtp/server.h"
+#include "core/version.h"
 
 /* sysexits(3) */
 #define EXIT_USAGE	64

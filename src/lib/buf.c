@@ -1,5 +1,5 @@
 /* buf: growable byte buffer; slice helpers. */
-#include "buf.h"
+#include "lib/buf.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "xmalloc.h"
+#include "lib/xmalloc.h"
 
 void
 buf_reserve(struct buf *b, size_t extra)

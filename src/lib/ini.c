@@ -2,7 +2,7 @@
  * ini: parser for Haraka's ini, flat and list configuration files.
  * The parsed struct owns copies of every name and value.
  */
-#include "ini.h"
+#include "lib/ini.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "xmalloc.h"
+#include "lib/buf.h"
+#include "lib/xmalloc.h"
 
 struct ini_entry {
 	char		 *key;

@@ -1,5 +1,5 @@
 /* json: JSON string encoding as JSON.stringify writes it, UTF-8 checked. */
-#include "json.h"
+#include "lib/json.h"
 
 #include <string.h>
 

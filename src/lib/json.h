@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "buf.h"
+#include "lib/buf.h"
 
 void	json_string(struct buf *, const char *);
 /* Length of the valid UTF-8 sequence at p (1..4), 0 when invalid. */

@@ -1,5 +1,5 @@
 /* xmalloc: allocation wrappers that abort instead of returning NULL. */
-#include "xmalloc.h"
+#include "lib/xmalloc.h"
 
 #include <stdint.h>
 #include <stdio.h>

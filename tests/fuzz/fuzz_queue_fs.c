@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "queue_fs.h"
+#include "queue/entry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "smtp_parse.h"
+#include "proto/smtp_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "lib/xmalloc.h"
 
 /* Log output captured in a temporary file. */

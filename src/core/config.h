@@ -1,0 +1,121 @@
+/*
+ * config: everything read from ROOT/config, validated, as one immutable,
+ * reference-counted struct. Roles keep a reference to the generation they
+ * started with; a reload builds a new generation that shares the parts
+ * read only at start-up (core) and replaces the reloadable ones (log
+ * settings, outbound.ini), then swaps it in whole.
+ */
+#ifndef OUTPOST_CONFIG_H
+#define OUTPOST_CONFIG_H
+
+#include <stddef.h>
+
+#include "core/log.h"
+
+struct ini;
+
+enum inet_prefer { INET_PREFER_DEFAULT = 0, INET_PREFER_V4, INET_PREFER_V6 };
+
+struct listen_addr {
+	char	*host;		/* numeric, without brackets */
+	char	*port;
+};
+
+/* Read once at start-up. */
+struct config_core {
+	unsigned		 refs;
+	char			*root;
+	char			*config_dir;
+	char			*queue_dir;
+	char			*me;
+	char		       **plugins;	/* NULL-terminated */
+	size_t			 nplugins;
+	struct listen_addr	*listen;
+	size_t			 nlisten;
+	unsigned		 inactivity_timeout;	/* s */
+	unsigned		 force_shutdown_timeout;	/* s */
+	/* connection.ini: inbound limits (0 = no limit where noted). */
+	size_t			 max_bytes;		/* [max] bytes: message size */
+	unsigned		 max_line_length;	/* [max] line_length: commands */
+	unsigned		 max_data_line_length;	/* [max] data_line_length */
+	unsigned		 max_recipients;	/* [max] recipients */
+	unsigned		 max_unrecognized;	/* [max] unrecognized_commands */
+	unsigned		 max_connections;	/* [max] connections */
+	unsigned		 max_connections_per_ip; /* [max] connections_per_ip, 0 */
+	unsigned		 max_auth_failures;	/* [max] auth_failures */
+	unsigned		 auth_failure_delay;	/* [auth] failure_delay, s */
+	int			 smtputf8;		/* [main] smtputf8 */
+};
+
+/* outbound.ini; reloaded while running. */
+struct config_outbound {
+	unsigned		 refs;
+	int			 disabled;
+	unsigned		 concurrency_max;
+	int			 enable_tls;
+	unsigned		 max_temp_failures;
+	double			*intervals;	/* seconds; [i] after failure i+1 */
+	size_t			 nintervals;
+	int			 always_split;
+	char			*received_header;	/* NULL when disabled */
+	double			 connect_timeout;	/* s */
+	int			 local_mx_ok;
+	enum inet_prefer	 inet_prefer;
+};
+
+struct config_log {
+	int			 level;
+	enum log_format		 format;
+	int			 timestamps;
+};
+
+struct config {
+	unsigned		 refs;
+	struct config_core	*core;
+	struct config_outbound	*outbound;
+	struct config_log	 log;
+	/* Convenience aliases into core. */
+	const char		*root;
+	const char		*config_dir;
+	char		       **plugins;
+	size_t			 nplugins;
+};
+
+/* Files whose change triggers a reload. */
+enum config_file {
+	CONFIG_LOG_INI = 1 << 0,
+	CONFIG_LOGLEVEL = 1 << 1,
+	CONFIG_LOG_TIMESTAMPS = 1 << 2,
+	CONFIG_OUTBOUND_INI = 1 << 3
+};
+
+/* The file name of a watched file (e.g. "log.ini"), or NULL. */
+const char	*config_file_name(enum config_file);
+/* The watched file with that name, or 0. */
+enum config_file config_file_by_name(const char *);
+
+/* Reads ROOT/config. NULL with a malloc'd one-line error (naming file,
+ * key and problem) on a bad value or an unreadable file. */
+struct config	*config_load(const char *root, char **err);
+/* A new generation: `changed` files re-read over cur, as Haraka's
+ * watchers do (the most recently edited of log.ini/loglevel wins). */
+struct config	*config_reload(const struct config *cur, unsigned changed,
+		    char **err);
+struct config	*config_ref(struct config *);
+void		 config_unref(struct config *);
+/* Pushes the log settings into the logger, logging what changed. */
+void		 config_apply_log(const struct config *,
+		    const struct config *prev);
+
+/*
+ * temp_fail_intervals: parses spec into *out (malloc'd seconds). On a bad
+ * value logs Haraka's ERROR and WARN lines and installs the default
+ * schedule derived from max_temp_failures. Never fails.
+ */
+void		 config_temp_fail_intervals(const char *spec,
+		    unsigned max_temp_failures, double **out, size_t *n);
+/* The default schedule: 2^(i+5) s for i = 1 .. max_temp_failures-1. */
+void		 config_default_intervals(unsigned max_temp_failures,
+		    double **out, size_t *n);
+
+#endif

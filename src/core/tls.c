@@ -1,0 +1,457 @@
+/*
+ * tls: builds the server context of the tls plugin from tls.ini [main],
+ * and the outbound client context and host lists from [outbound] (which
+ * overrides [main]). Haraka's keys: key, cert (files relative to config/,
+ * defaults tls_key.pem and tls_cert.pem), minVersion (TLSv1, TLSv1.1,
+ * TLSv1.2, TLSv1.3; default TLSv1.2), ciphers (an OpenSSL cipher list for
+ * TLS 1.2 and below), honorCipherOrder; outbound also ca, no_tls_hosts
+ * and force_tls_hosts. The outbound object is immutable once loaded.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "lib/ini.h"
+#include "lib/xmalloc.h"
+#include "core/tls.h"
+
+static char *
+ssl_error(const char *what, const char *path)
+{
+	char why[256] = "unknown error";
+	unsigned long e = ERR_peek_last_error();
+
+	if (e != 0)
+		ERR_error_string_n(e, why, sizeof(why));
+	ERR_clear_error();
+	return xasprintf("tls: %s %s: %s", what, path, why);
+}
+
+static char *
+config_path(const char *dir, const char *v)
+{
+	return v[0] == '/' ? xstrdup(v) : xasprintf("%s/%s", dir, v);
+}
+
+static int
+parse_version(const char *v)
+{
+	static const struct { const char *name; int version; } tab[] = {
+		{ "TLSv1", TLS1_VERSION }, { "TLSv1.1", TLS1_1_VERSION },
+		{ "TLSv1.2", TLS1_2_VERSION }, { "TLSv1.3", TLS1_3_VERSION },
+	};
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (strcmp(v, tab[i].name) == 0)
+			return tab[i].version;
+	return -1;
+}
+
+SSL_CTX *
+tls_server_ctx(const char *dir, char **err)
+{
+	char *ipath = xasprintf("%s/tls.ini", dir), *key = NULL, *cert = NULL;
+	int exists;
+	struct ini *ini = ini_load(ipath, "tls.ini", &exists, NULL, NULL);
+	const char *v;
+	SSL_CTX *ctx = NULL;
+	int minv = TLS1_2_VERSION;
+
+	*err = NULL;
+	if (ini == NULL) {
+		*err = xasprintf("tls: cannot read config/tls.ini");
+		goto done;
+	}
+	key = config_path(dir, (v = ini_get(ini, "main", "key")) && *v ? v :
+	    "tls_key.pem");
+	cert = config_path(dir, (v = ini_get(ini, "main", "cert")) && *v ? v :
+	    "tls_cert.pem");
+	if ((v = ini_get(ini, "main", "minVersion")) != NULL &&
+	    (minv = parse_version(v)) == -1) {
+		*err = xasprintf("config/tls.ini:%u: minVersion: expected "
+		    "TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3, got '%s'",
+		    ini_line(ini, "main", "minVersion"), v);
+		goto done;
+	}
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		*err = ssl_error("cannot create a context for", "tls.ini");
+		goto done;
+	}
+	SSL_CTX_set_min_proto_version(ctx, minv);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (ini_bool(ini, "main", "honorCipherOrder", 0))
+		SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if ((v = ini_get(ini, "main", "ciphers")) != NULL && *v &&
+	    SSL_CTX_set_cipher_list(ctx, v) != 1) {
+		*err = xasprintf("config/tls.ini:%u: ciphers: no usable cipher "
+		    "in '%s'", ini_line(ini, "main", "ciphers"), v);
+		goto done;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+		*err = ssl_error("cannot load the certificate", cert);
+	else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+		*err = ssl_error("cannot load the key", key);
+	else if (SSL_CTX_check_private_key(ctx) != 1)
+		*err = ssl_error("the key does not match the certificate",
+		    cert);
+done:
+	if (*err != NULL && ctx != NULL) {
+		SSL_CTX_free(ctx);
+		ctx = NULL;
+	}
+	ini_free(ini);
+	free(ipath);
+	free(key);
+	free(cert);
+	return ctx;
+}
+
+/* --- outbound ------------------------------------------------------------------- */
+
+/* One no_tls_hosts/force_tls_hosts entry: an address block or a name. */
+struct host_entry {
+	int		 family;	/* AF_INET, AF_INET6, or 0 for a name */
+	unsigned char	 addr[16];
+	unsigned	 bits;
+	char		*name;
+};
+
+struct host_list {
+	struct host_entry *v;
+	size_t		 n;
+};
+
+struct tls_outbound {
+	SSL_CTX		*ctx;
+	struct host_list no_tls;
+	struct host_list force_tls;
+};
+
+/* [outbound] first, then [main]; *sect tells which one answered. */
+static const char *
+out_get(const struct ini *ini, const char *key, const char **sect)
+{
+	const char *v;
+
+	*sect = "outbound";
+	if ((v = ini_get(ini, "outbound", key)) != NULL)
+		return v;
+	*sect = "main";
+	return ini_get(ini, "main", key);
+}
+
+/* An IPv4 or IPv6 literal; IPv4-mapped IPv6 counts as IPv4. */
+static int
+parse_ip(const char *s, unsigned char addr[16])
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0xff, 0xff };
+
+	if (inet_pton(AF_INET, s, addr) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, s, addr) != 1)
+		return 0;
+	if (memcmp(addr, mapped, sizeof(mapped)) == 0) {
+		memmove(addr, addr + 12, 4);
+		return AF_INET;
+	}
+	return AF_INET6;
+}
+
+/* Adds one entry (trimmed here); -1 on a malformed address block. */
+static int
+host_add(struct host_list *l, const char *s, size_t len)
+{
+	struct host_entry e = { 0 };
+	char *v, *slash;
+	size_t max;
+
+	while (len && (*s == ' ' || *s == '\t'))
+		s++, len--;
+	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	if (len == 0)
+		return 0;
+	v = xstrndup(s, len);
+	if ((slash = strchr(v, '/')) != NULL)
+		*slash = '\0';
+	if ((e.family = parse_ip(v, e.addr)) != 0) {
+		max = e.family == AF_INET ? 32 : 128;
+		e.bits = (unsigned)max;
+		if (slash != NULL) {
+			char *end;
+			unsigned long b = strtoul(slash + 1, &end, 10);
+
+			if (slash[1] == '\0' || *end != '\0' || b > max) {
+				free(v);
+				return -1;
+			}
+			e.bits = (unsigned)b;
+		}
+		free(v);
+	} else if (slash != NULL) {
+		free(v);
+		return -1;
+	} else {
+		/* A name: compared without one trailing dot. */
+		if (len > 1 && v[len - 1] == '.')
+			v[len - 1] = '\0';
+		e.name = v;
+	}
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n++] = e;
+	return 0;
+}
+
+/* Comma-separated entries; -1 on a bad one. */
+static int
+host_add_list(struct host_list *l, const char *v)
+{
+	const char *comma;
+
+	for (;;) {
+		comma = strchr(v, ',');
+		if (host_add(l, v, comma ? (size_t)(comma - v) : strlen(v)) == -1)
+			return -1;
+		if (comma == NULL)
+			return 0;
+		v = comma + 1;
+	}
+}
+
+/* `key=a,b` (or key[]=) in [outbound] else [main], plus the keys of
+ * section [key]. */
+static int
+host_list_load(struct host_list *l, const struct ini *ini, const char *key,
+    char **err)
+{
+	const char *const *vals;
+	const char *sect = "outbound";
+	size_t n;
+
+	if ((n = ini_array(ini, sect, key, &vals)) == 0) {
+		sect = "main";
+		n = ini_array(ini, sect, key, &vals);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (host_add_list(l, vals[i]) == -1) {
+			*err = xasprintf("config/tls.ini:%u: %s: bad address "
+			    "block in '%s'", ini_line(ini, sect, key), key,
+			    vals[i]);
+			return -1;
+		}
+	n = ini_nkeys(ini, key);
+	for (size_t i = 0; i < n; i++) {
+		const char *k = ini_key_name(ini, key, i);
+
+		if (host_add(l, k, strlen(k)) == -1) {
+			*err = xasprintf("config/tls.ini:%u: [%s]: bad address "
+			    "block '%s'", ini_line(ini, key, k), key, k);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+host_list_free(struct host_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+}
+
+static int
+prefix_eq(const unsigned char *a, const unsigned char *b, unsigned bits)
+{
+	unsigned bytes = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, b, bytes) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((a[bytes] ^ b[bytes]) & (0xff00 >> rest)) == 0;
+}
+
+static int
+name_eq(const char *entry, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len > 1 && name[len - 1] == '.')
+		len--;
+	return strlen(entry) == len && strncasecmp(entry, name, len) == 0;
+}
+
+static int
+host_match(const struct host_list *l, const char *ip, const char *host,
+    const char *domain)
+{
+	unsigned char addr[16];
+	int family = ip != NULL ? parse_ip(ip, addr) : 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct host_entry *e = &l->v[i];
+
+		if (e->name == NULL) {
+			if (family == e->family &&
+			    prefix_eq(addr, e->addr, e->bits))
+				return 1;
+		} else if ((host != NULL && name_eq(e->name, host)) ||
+		    (domain != NULL && name_eq(e->name, domain)))
+			return 1;
+	}
+	return 0;
+}
+
+int
+tls_no_tls_host(const struct tls_outbound *t, const char *ip,
+    const char *host, const char *domain)
+{
+	return t != NULL && host_match(&t->no_tls, ip, host, domain);
+}
+
+int
+tls_force_tls_host(const struct tls_outbound *t, const char *ip,
+    const char *host, const char *domain)
+{
+	return t != NULL && host_match(&t->force_tls, ip, host, domain);
+}
+
+SSL_CTX *
+tls_outbound_ctx(const struct tls_outbound *t)
+{
+	return t != NULL ? t->ctx : NULL;
+}
+
+void
+tls_outbound_free(struct tls_outbound *t)
+{
+	if (t == NULL)
+		return;
+	SSL_CTX_free(t->ctx);
+	host_list_free(&t->no_tls);
+	host_list_free(&t->force_tls);
+	free(t);
+}
+
+/*
+ * The client certificate: key and cert set in [outbound] must load;
+ * inherited from [main] or the defaults they are used only when both
+ * files exist (the server's pair, as Haraka does).
+ */
+static int
+client_cert(SSL_CTX *ctx, const struct ini *ini, const char *dir,
+    char **err)
+{
+	const char *v, *ks, *cs;
+	char *key, *cert;
+	int explicit, rv = 0;
+
+	v = out_get(ini, "key", &ks);
+	key = config_path(dir, v && *v ? v : "tls_key.pem");
+	v = out_get(ini, "cert", &cs);
+	cert = config_path(dir, v && *v ? v : "tls_cert.pem");
+	explicit = ini_get(ini, "outbound", "key") != NULL ||
+	    ini_get(ini, "outbound", "cert") != NULL;
+	if (!explicit && (access(key, R_OK) != 0 || access(cert, R_OK) != 0))
+		goto done;
+	rv = -1;
+	if (access(cert, R_OK) != 0)
+		*err = xasprintf("tls: cannot read the client certificate %s: "
+		    "%s", cert, strerror(errno));
+	else if (access(key, R_OK) != 0)
+		*err = xasprintf("tls: cannot read the client key %s: %s", key,
+		    strerror(errno));
+	else if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+		*err = ssl_error("cannot load the client certificate", cert);
+	else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+		*err = ssl_error("cannot load the client key", key);
+	else if (SSL_CTX_check_private_key(ctx) != 1)
+		*err = ssl_error("the client key does not match the "
+		    "certificate", cert);
+	else
+		rv = 0;
+done:
+	free(key);
+	free(cert);
+	return rv;
+}
+
+struct tls_outbound *
+tls_outbound_load(const char *dir, char **err)
+{
+	char *ipath = xasprintf("%s/tls.ini", dir), *ca = NULL;
+	int exists, minv = TLS1_2_VERSION;
+	struct ini *ini = ini_load(ipath, "tls.ini", &exists, NULL, NULL);
+	struct tls_outbound *t = xcalloc(1, sizeof(*t));
+	const char *v, *sect;
+
+	*err = NULL;
+	if (ini == NULL) {
+		*err = xasprintf("tls: cannot read config/tls.ini");
+		goto done;
+	}
+	if ((v = out_get(ini, "minVersion", &sect)) != NULL &&
+	    (minv = parse_version(v)) == -1) {
+		*err = xasprintf("config/tls.ini:%u: minVersion: expected "
+		    "TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3, got '%s'",
+		    ini_line(ini, sect, "minVersion"), v);
+		goto done;
+	}
+	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		*err = ssl_error("cannot create a client context for",
+		    "tls.ini");
+		goto done;
+	}
+	SSL_CTX_set_min_proto_version(t->ctx, minv);
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(t->ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* Per connection: SSL_VERIFY_PEER only for forced hosts. */
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
+	if ((v = out_get(ini, "ciphers", &sect)) != NULL && *v &&
+	    SSL_CTX_set_cipher_list(t->ctx, v) != 1) {
+		*err = xasprintf("config/tls.ini:%u: ciphers: no usable cipher "
+		    "in '%s'", ini_line(ini, sect, "ciphers"), v);
+		goto done;
+	}
+	if (client_cert(t->ctx, ini, dir, err) == -1)
+		goto done;
+	SSL_CTX_set_default_verify_paths(t->ctx);
+	ERR_clear_error();	/* a missing system store is not an error */
+	if ((v = out_get(ini, "ca", &sect)) != NULL && *v) {
+		ca = config_path(dir, v);
+		if (access(ca, R_OK) != 0) {
+			*err = xasprintf("tls: cannot read the CA bundle %s: %s",
+			    ca, strerror(errno));
+			goto done;
+		}
+		if (SSL_CTX_load_verify_locations(t->ctx, ca, NULL) != 1) {
+			*err = ssl_error("cannot load the CA bundle", ca);
+			goto done;
+		}
+	}
+	if (host_list_load(&t->no_tls, ini, "no_tls_hosts", err) == -1 ||
+	    host_list_load(&t->force_tls, ini, "force_tls_hosts", err) == -1)
+		goto done;
+done:
+	if (*err != NULL) {
+		tls_outbound_free(t);
+		t = NULL;
+	}
+	ini_free(ini);
+	free(ipath);
+	free(ca);
+	return t;
+}

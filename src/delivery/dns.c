@@ -1,0 +1,807 @@
+/*
+ * dns: c-ares (1.18) driven by libevent. c-ares tells us which sockets to
+ * watch (sock_state_cb: one struct event each) and when to wake up
+ * (ares_timeout: one timer, re-armed after every call into c-ares).
+ *
+ * A struct dns_query is owned by this module. It lives until both its
+ * c-ares lookups have all called back (`outstanding` reaches 0) and the
+ * user callback has run or been cancelled; a cancelled query only waits
+ * for its lookups. User callbacks run from the query's own zero-timeout
+ * event, never from inside c-ares or the call that started the lookup, so
+ * a callback may start lookups, cancel others, or free the whole struct
+ * dns. Only ares_query is used: no search domains, no /etc/hosts. Domains
+ * are the caller's A-labels (IDNs already converted), lower-case.
+ */
+#include "delivery/dns.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <netdb.h>
+
+#include <ares.h>
+#include <event2/event.h>
+
+#include "lib/buf.h"
+#include "lib/ini.h"
+#include "lib/xmalloc.h"
+#include "core/log.h"
+
+#define DNS_FILE		"net-utils.ini"
+#define DNS_MAX_TIMEOUT		300	/* s */
+#define DNS_MAX_TRIES		20
+
+/* --- net-utils.ini ------------------------------------------------------- */
+
+static void
+ini_warn(void *arg, const char *name, unsigned lineno, const char *msg)
+{
+	(void)arg;
+	(void)name;
+	(void)lineno;
+	log_warn("core", NULL, "%s", msg);
+}
+
+/* One `servers` item in c-ares' form: "ip", "ip:port" or "[v6]:port"
+ * (1.18 rejects "[v6]" without a port); NULL if it is not an address. */
+static char *
+server_item(const char *s)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	const char *port = NULL;
+	char *host, *out = NULL;
+	long p = 53;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+			return NULL;
+		host = xstrndup(s + 1, (size_t)(close - s - 1));
+		if (close[1] == ':')
+			port = close + 2;
+	} else if (strchr(s, ':') != NULL &&
+	    strchr(s, ':') == strrchr(s, ':')) {
+		host = xstrndup(s, (size_t)(strchr(s, ':') - s));
+		port = strchr(s, ':') + 1;
+	} else
+		host = xstrdup(s);
+	if (port != NULL) {
+		char *end;
+
+		if (*port < '0' || *port > '9')
+			goto done;
+		errno = 0;
+		p = strtol(port, &end, 10);
+		if (*end != '\0' || errno != 0 || p < 1 || p > 65535)
+			goto done;
+	}
+	if (inet_pton(AF_INET, host, a) == 1 && s[0] != '[')
+		out = port ? xasprintf("%s:%ld", host, p) : xstrdup(host);
+	else if (inet_pton(AF_INET6, host, a) == 1)
+		out = xasprintf("[%s]:%ld", host, p);
+done:
+	free(host);
+	return out;
+}
+
+static int
+load_servers(const struct ini *ini, const char *v, struct dns_config *cfg,
+    char **err)
+{
+	char *copy = xstrdup(v), *item, *save = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	for (item = strtok_r(copy, ",", &save); item != NULL;
+	    item = strtok_r(NULL, ",", &save)) {
+		char *t = item + strspn(item, " \t"), *norm;
+		size_t len = strlen(t);
+
+		while (len > 0 && (t[len - 1] == ' ' || t[len - 1] == '\t'))
+			t[--len] = '\0';
+		if ((norm = server_item(t)) == NULL) {
+			*err = xasprintf("config/%s:%u: [dns] servers: '%s' is "
+			    "not an address (ip, ip:port, [ipv6]:port)",
+			    DNS_FILE, ini_line(ini, "dns", "servers"), t);
+			rc = -1;
+			break;
+		}
+		cfg->servers = xreallocarray(cfg->servers, n + 2,
+		    sizeof(*cfg->servers));
+		cfg->servers[n++] = norm;
+		cfg->servers[n] = NULL;
+	}
+	if (rc == 0 && n == 0) {
+		*err = xasprintf("config/%s:%u: [dns] servers: no address in "
+		    "'%s'", DNS_FILE, ini_line(ini, "dns", "servers"), v);
+		rc = -1;
+	}
+	free(copy);
+	return rc;
+}
+
+/* A whole number in [min, max]; absent or empty leaves *out alone. */
+static int
+load_uint(const struct ini *ini, const char *key, const char *what,
+    unsigned min, unsigned max, unsigned *out, char **err)
+{
+	const char *v = ini_get(ini, "dns", key);
+	long long n;
+
+	if (ini_has(ini, "dns", key) && v != NULL && *v == '\0')
+		return 0;
+	switch (ini_int(ini, "dns", key, &n)) {
+	case INI_ABSENT:
+		return 0;
+	case INI_OK:
+		if (n >= min && n <= max) {
+			*out = (unsigned)n;
+			return 0;
+		}
+		/* FALLTHROUGH */
+	case INI_BAD:
+		break;
+	}
+	*err = xasprintf("config/%s:%u: [dns] %s: expected %s from %u to %u, "
+	    "got '%s'", DNS_FILE, ini_line(ini, "dns", key), key, what, min,
+	    max, v ? v : "");
+	return -1;
+}
+
+int
+dns_config_load(const char *config_dir, struct dns_config *cfg, char **err)
+{
+	char *path = xasprintf("%s/%s", config_dir, DNS_FILE);
+	struct ini *ini;
+	const char *v;
+	unsigned timeout = 0;
+	int exists, rc = -1;
+
+	memset(cfg, 0, sizeof(*cfg));
+	*err = NULL;
+	ini = ini_load(path, DNS_FILE, &exists, ini_warn, NULL);
+	free(path);
+	if (ini == NULL) {
+		*err = xasprintf("config/%s: cannot read: %s", DNS_FILE,
+		    strerror(errno));
+		return -1;
+	}
+	if (load_uint(ini, "timeout", "whole seconds", 1, DNS_MAX_TIMEOUT,
+	    &timeout, err) == -1 ||
+	    load_uint(ini, "tries", "a whole number", 1, DNS_MAX_TRIES,
+	    &cfg->tries, err) == -1)
+		goto done;
+	cfg->timeout_ms = timeout * 1000;
+	v = ini_get(ini, "dns", "servers");
+	if (v != NULL && *v != '\0' &&
+	    load_servers(ini, v, cfg, err) == -1)
+		goto done;
+	rc = 0;
+done:
+	ini_free(ini);
+	if (rc == -1)
+		dns_config_clear(cfg);
+	return rc;
+}
+
+void
+dns_config_clear(struct dns_config *cfg)
+{
+	if (cfg->servers != NULL)
+		for (char **s = cfg->servers; *s != NULL; s++)
+			free(*s);
+	free(cfg->servers);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* --- the channel on the event loop ------------------------------------- */
+
+struct dns_sock {
+	struct dns_sock		*next;
+	struct dns		*dns;
+	ares_socket_t		 fd;
+	struct event		*ev;
+};
+
+struct dns {
+	struct event_base	*base;
+	ares_channel		 channel;
+	struct event		*timer;
+	struct dns_sock		*socks;
+	struct dns_query	*queries;	/* not yet answered nor cancelled */
+	int			 destroying;
+};
+
+/* One c-ares lookup of a query. */
+struct dns_lookup {
+	struct dns_query	*q;
+	size_t			 entry;		/* index into q->in */
+	int			 type;		/* T_MX, T_AAAA, T_A */
+	char		       **addrs;		/* answers, as text */
+	size_t			 naddrs;
+};
+
+enum dns_phase { PH_MX, PH_IMPLICIT, PH_ADDRESSES };
+
+struct dns_query {
+	struct dns_query	*prev, *next;	/* in dns->queries */
+	int			 linked;
+	struct dns		*dns;
+	dns_answer_fn		 fn;
+	void			*arg;
+	struct event		*done_ev;
+	enum dns_phase		 phase;
+	unsigned		 outstanding;	/* c-ares lookups in flight */
+	int			 launching;
+	int			 cancelled;
+	int			 fired;
+	int			 implicit;	/* the MX lookup found no MX */
+	char			*domain;
+	struct dns_lookup	*lk;
+	size_t			 nlk;
+	struct mx		*in;		/* dns_addresses' input */
+	size_t			 nin;
+	enum inet_prefer	 prefer;
+	struct dns_answer	 ans;
+};
+
+static void
+rearm(struct dns *d)
+{
+	struct timeval tv, *tvp;
+
+	if (d->destroying)
+		return;
+	tvp = ares_timeout(d->channel, NULL, &tv);
+	if (tvp != NULL)
+		evtimer_add(d->timer, tvp);
+	else
+		evtimer_del(d->timer);
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns *d = arg;
+
+	(void)fd;
+	(void)what;
+	ares_process_fd(d->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	rearm(d);
+}
+
+static void
+on_sock(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_sock *s = arg;
+	struct dns *d = s->dns;		/* s may be gone after processing */
+
+	ares_process_fd(d->channel,
+	    (what & EV_READ) ? (ares_socket_t)fd : ARES_SOCKET_BAD,
+	    (what & EV_WRITE) ? (ares_socket_t)fd : ARES_SOCKET_BAD);
+	rearm(d);
+}
+
+static void
+sock_state(void *arg, ares_socket_t fd, int readable, int writable)
+{
+	struct dns *d = arg;
+	struct dns_sock **pp, *s;
+
+	for (pp = &d->socks; (s = *pp) != NULL; pp = &s->next)
+		if (s->fd == fd)
+			break;
+	if (s != NULL && s->ev != NULL) {
+		event_free(s->ev);
+		s->ev = NULL;
+	}
+	if (!readable && !writable) {
+		if (s != NULL) {
+			*pp = s->next;
+			free(s);
+		}
+		return;
+	}
+	if (s == NULL) {
+		s = xcalloc(1, sizeof(*s));
+		s->dns = d;
+		s->fd = fd;
+		s->next = d->socks;
+		d->socks = s;
+	}
+	s->ev = event_new(d->base, fd, EV_PERSIST | (readable ? EV_READ : 0) |
+	    (writable ? EV_WRITE : 0), on_sock, s);
+	if (s->ev == NULL || event_add(s->ev, NULL) == -1)
+		log_crit("core", NULL, "dns: cannot watch socket %d", (int)fd);
+}
+
+/* The servers a channel would use: ours, or /etc/resolv.conf's. */
+static size_t
+server_count(const struct dns_config *cfg)
+{
+	struct ares_addr_port_node *list = NULL;
+	ares_channel probe;
+	size_t n = 0;
+
+	if (cfg != NULL && cfg->servers != NULL) {
+		while (cfg->servers[n] != NULL)
+			n++;
+		if (n > 0)
+			return n;
+	}
+	if (ares_init(&probe) != ARES_SUCCESS)
+		return 0;
+	if (ares_get_servers_ports(probe, &list) == ARES_SUCCESS)
+		for (struct ares_addr_port_node *p = list; p; p = p->next)
+			n++;
+	ares_free_data(list);
+	ares_destroy(probe);
+	return n;
+}
+
+struct dns *
+dns_new(struct event_base *base, const struct dns_config *cfg, char **err)
+{
+	struct dns *d = xcalloc(1, sizeof(*d));
+	struct ares_options opt;
+	int mask = ARES_OPT_SOCK_STATE_CB, rc;
+
+	*err = NULL;
+	d->base = base;
+	if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
+		*err = xasprintf("dns: c-ares: %s", ares_strerror(rc));
+		free(d);
+		return NULL;
+	}
+	memset(&opt, 0, sizeof(opt));
+	opt.sock_state_cb = sock_state;
+	opt.sock_state_cb_data = d;
+	if (cfg != NULL && cfg->timeout_ms > 0) {
+		opt.timeout = (int)cfg->timeout_ms;
+		mask |= ARES_OPT_TIMEOUTMS;
+	}
+	if (cfg != NULL && cfg->tries > 0) {
+		opt.tries = (int)cfg->tries;
+		mask |= ARES_OPT_TRIES;
+	}
+	/*
+	 * c-ares 1.18 drops SERVFAIL/REFUSED/NOTIMP answers to try another
+	 * server and, when none is left, reports "Could not contact DNS
+	 * servers": the real rcode is lost. With a single server there is
+	 * nothing to fail over to, so take the answer as it is and report
+	 * ARES_ESERVFAIL / ARES_EREFUSED.
+	 */
+	if (server_count(cfg) <= 1) {
+		opt.flags = ARES_FLAG_NOCHECKRESP;
+		mask |= ARES_OPT_FLAGS;
+	}
+	if ((rc = ares_init_options(&d->channel, &opt, mask)) != ARES_SUCCESS) {
+		*err = xasprintf("dns: c-ares: %s", ares_strerror(rc));
+		ares_library_cleanup();
+		free(d);
+		return NULL;
+	}
+	if (cfg != NULL && cfg->servers != NULL && cfg->servers[0] != NULL) {
+		struct buf csv = BUF_INIT;
+
+		for (char **s = cfg->servers; *s != NULL; s++)
+			buf_printf(&csv, "%s%s", s == cfg->servers ? "" : ",",
+			    *s);
+		rc = ares_set_servers_ports_csv(d->channel, buf_cstr(&csv));
+		if (rc != ARES_SUCCESS)
+			*err = xasprintf("dns: servers '%s': %s",
+			    buf_cstr(&csv), ares_strerror(rc));
+		buf_free(&csv);
+		if (rc != ARES_SUCCESS) {
+			ares_destroy(d->channel);
+			ares_library_cleanup();
+			free(d);
+			return NULL;
+		}
+	}
+	d->timer = evtimer_new(base, on_timer, d);
+	return d;
+}
+
+/* --- queries -------------------------------------------------------------- */
+
+static void
+lookups_free(struct dns_query *q)
+{
+	for (size_t i = 0; i < q->nlk; i++) {
+		for (size_t j = 0; j < q->lk[i].naddrs; j++)
+			free(q->lk[i].addrs[j]);
+		free(q->lk[i].addrs);
+	}
+	free(q->lk);
+	q->lk = NULL;
+	q->nlk = 0;
+}
+
+static void
+unlink_query(struct dns_query *q)
+{
+	if (!q->linked)
+		return;
+	if (q->prev != NULL)
+		q->prev->next = q->next;
+	else
+		q->dns->queries = q->next;
+	if (q->next != NULL)
+		q->next->prev = q->prev;
+	q->prev = q->next = NULL;
+	q->linked = 0;
+}
+
+/* Does not touch q->dns unless the query is still linked. */
+static void
+query_free(struct dns_query *q)
+{
+	unlink_query(q);
+	if (q->done_ev != NULL)
+		event_free(q->done_ev);
+	lookups_free(q);
+	mx_list_free(q->in, q->nin);
+	mx_list_free(q->ans.mxs, q->ans.n);
+	free(q->domain);
+	free(q);
+}
+
+static void
+on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_query *q = arg;
+
+	(void)fd;
+	(void)what;
+	/* Unlinked first: the callback may free the whole struct dns. */
+	unlink_query(q);
+	if (!q->cancelled) {
+		q->fired = 1;
+		q->fn(q->arg, &q->ans);
+	}
+	query_free(q);
+}
+
+static struct dns_query *
+query_new(struct dns *d, enum dns_phase phase, dns_answer_fn fn, void *arg)
+{
+	struct dns_query *q = xcalloc(1, sizeof(*q));
+
+	q->dns = d;
+	q->phase = phase;
+	q->fn = fn;
+	q->arg = arg;
+	q->done_ev = event_new(d->base, -1, 0, on_done, q);
+	if (q->done_ev == NULL) {
+		log_crit("core", NULL, "dns: cannot create an event");
+		abort();
+	}
+	q->next = d->queries;
+	if (d->queries != NULL)
+		d->queries->prev = q;
+	d->queries = q;
+	q->linked = 1;
+	return q;
+}
+
+static void on_answer(void *, int, int, unsigned char *, int);
+static void phase_done(struct dns_query *);
+
+static struct dns_lookup *
+lookup_add(struct dns_query *q, size_t entry, int type)
+{
+	struct dns_lookup *l;
+
+	q->lk = xreallocarray(q->lk, q->nlk + 1, sizeof(*q->lk));
+	l = &q->lk[q->nlk++];
+	memset(l, 0, sizeof(*l));
+	l->q = q;
+	l->entry = entry;
+	l->type = type;
+	return l;
+}
+
+/*
+ * Sends every lookup in q->lk (built beforehand: the array must not move
+ * once c-ares holds pointers into it). c-ares may call back from inside
+ * ares_query (e.g. no usable server): such answers are only recorded, and
+ * the phase ends here once the loop is over.
+ */
+static void
+launch(struct dns_query *q, const char *const *names)
+{
+	size_t n = q->nlk;
+
+	q->launching = 1;
+	for (size_t i = 0; i < n; i++) {
+		q->outstanding++;
+		ares_query(q->dns->channel, names[i], C_IN, q->lk[i].type,
+		    on_answer, &q->lk[i]);
+	}
+	q->launching = 0;
+	if (q->outstanding == 0)
+		phase_done(q);
+	rearm(q->dns);
+}
+
+static char *
+host_name(const char *s)
+{
+	size_t len = strlen(s);
+	char *h;
+
+	if (len > 0 && s[len - 1] == '.')
+		len--;
+	h = xstrndup(s, len);
+	for (char *p = h; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return h;
+}
+
+static void
+got_mx(struct dns_query *q, int status, unsigned char *abuf, int alen)
+{
+	struct ares_mx_reply *mxr = NULL;
+	size_t n = 0;
+
+	if (status == ARES_SUCCESS) {
+		status = ares_parse_mx_reply(abuf, alen, &mxr);
+		if (status != ARES_SUCCESS)
+			mxr = NULL;
+	}
+	switch (status) {
+	case ARES_SUCCESS:
+		break;
+	case ARES_ENODATA:
+		q->implicit = 1;	/* no MX records, or none in the answer */
+		return;
+	case ARES_ENOTFOUND:
+		q->ans.status = DNS_NXDOMAIN;
+		return;
+	default:
+		q->ans.status = DNS_TEMP;
+		q->ans.error = ares_strerror(status);
+		return;
+	}
+	for (struct ares_mx_reply *r = mxr; r != NULL; r = r->next)
+		n++;
+	q->ans.mxs = xcalloc(n, sizeof(*q->ans.mxs));
+	for (struct ares_mx_reply *r = mxr; r != NULL; r = r->next) {
+		struct mx *m = &q->ans.mxs[q->ans.n++];
+
+		m->exchange = host_name(r->host);
+		m->from_dns = xstrdup(q->domain);
+		m->priority = r->priority;
+	}
+	ares_free_data(mxr);
+	if (mx_is_null(q->ans.mxs, q->ans.n)) {
+		mx_list_free(q->ans.mxs, q->ans.n);
+		q->ans.mxs = NULL;
+		q->ans.n = 0;
+		q->ans.status = DNS_NULL_MX;
+	} else {
+		mx_sort(q->ans.mxs, q->ans.n);
+		q->ans.status = DNS_OK;
+	}
+}
+
+static void
+got_addrs(struct dns_lookup *l, int status, unsigned char *abuf, int alen)
+{
+	struct hostent *he = NULL;
+	char text[INET6_ADDRSTRLEN];
+	int af = l->type == T_AAAA ? AF_INET6 : AF_INET;
+
+	if (status != ARES_SUCCESS)
+		return;			/* errors of either family ignored */
+	if (l->type == T_AAAA)
+		status = ares_parse_aaaa_reply(abuf, alen, &he, NULL, NULL);
+	else
+		status = ares_parse_a_reply(abuf, alen, &he, NULL, NULL);
+	if (status != ARES_SUCCESS || he == NULL)
+		return;
+	for (char **a = he->h_addr_list; a != NULL && *a != NULL; a++) {
+		if (he->h_addrtype != af ||
+		    inet_ntop(af, *a, text, sizeof(text)) == NULL)
+			continue;
+		l->addrs = xreallocarray(l->addrs, l->naddrs + 1,
+		    sizeof(*l->addrs));
+		l->addrs[l->naddrs++] = xstrdup(text);
+	}
+	ares_free_hostent(he);
+}
+
+/* The addresses found, in lookup order, as entries copied from tmpl. */
+static void
+add_addrs(struct dns_query *q, const struct dns_lookup *l,
+    const struct mx *tmpl, const char *from_dns, int priority)
+{
+	for (size_t j = 0; j < l->naddrs; j++) {
+		struct mx *m;
+
+		q->ans.mxs = xreallocarray(q->ans.mxs, q->ans.n + 1,
+		    sizeof(*q->ans.mxs));
+		m = &q->ans.mxs[q->ans.n++];
+		if (tmpl != NULL)
+			mx_copy(m, tmpl);
+		else {
+			memset(m, 0, sizeof(*m));
+			m->priority = priority;
+		}
+		free(m->exchange);
+		free(m->from_dns);
+		m->exchange = xstrdup(l->addrs[j]);
+		m->from_dns = xstrdup(from_dns);
+	}
+}
+
+static void
+assemble_implicit(struct dns_query *q)
+{
+	for (size_t i = 0; i < q->nlk; i++)
+		add_addrs(q, &q->lk[i], NULL, q->domain, 0);
+	q->ans.status = q->ans.n > 0 ? DNS_OK : DNS_NOWHERE;
+}
+
+static int
+needs_lookup(const struct mx *m)
+{
+	return m->path == NULL && m->exchange != NULL &&
+	    m->exchange[0] != '\0' && mx_ip_family(m->exchange) == 0;
+}
+
+static void
+assemble_addresses(struct dns_query *q)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < q->nin; i++) {
+		const struct mx *m = &q->in[i];
+
+		if (needs_lookup(m)) {
+			/* Two lookups per name, AAAA first, in entry order. */
+			for (; k < q->nlk && q->lk[k].entry == i; k++)
+				add_addrs(q, &q->lk[k], m, m->exchange, 0);
+			continue;
+		}
+		if (m->path == NULL && (m->exchange == NULL ||
+		    m->exchange[0] == '\0'))
+			continue;		/* nowhere to go (null MX) */
+		q->ans.mxs = xreallocarray(q->ans.mxs, q->ans.n + 1,
+		    sizeof(*q->ans.mxs));
+		mx_copy(&q->ans.mxs[q->ans.n++], m);
+	}
+	mx_inet_prefer(q->ans.mxs, q->ans.n, q->prefer);
+	q->ans.status = DNS_OK;
+}
+
+static void
+on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_lookup *l = arg;
+	struct dns_query *q = l->q;
+
+	(void)timeouts;
+	q->outstanding--;
+	if (q->cancelled || status == ARES_EDESTRUCTION ||
+	    (q->linked && q->dns->destroying)) {
+		if (q->outstanding == 0 && !q->launching)
+			query_free(q);
+		return;
+	}
+	if (q->phase == PH_MX)
+		got_mx(q, status, abuf, alen);
+	else
+		got_addrs(l, status, abuf, alen);
+	if (q->outstanding == 0 && !q->launching)
+		phase_done(q);
+}
+
+/* Every lookup of the current phase has answered. */
+static void
+phase_done(struct dns_query *q)
+{
+	switch (q->phase) {
+	case PH_MX:
+		if (q->implicit) {
+			/* No MX: the domain itself, AAAA then A (RFC 5321
+			 * 5.1). */
+			const char *names[2] = { q->domain, q->domain };
+
+			lookups_free(q);
+			q->phase = PH_IMPLICIT;
+			lookup_add(q, 0, T_AAAA);
+			lookup_add(q, 0, T_A);
+			launch(q, names);
+			return;
+		}
+		break;
+	case PH_IMPLICIT:
+		assemble_implicit(q);
+		break;
+	case PH_ADDRESSES:
+		assemble_addresses(q);
+		break;
+	}
+	event_active(q->done_ev, EV_TIMEOUT, 0);
+}
+
+struct dns_query *
+dns_mx(struct dns *d, const char *domain, dns_answer_fn fn, void *arg)
+{
+	struct dns_query *q = query_new(d, PH_MX, fn, arg);
+	const char *names[1];
+
+	q->domain = host_name(domain);
+	names[0] = q->domain;
+	lookup_add(q, 0, T_MX);
+	launch(q, names);
+	return q;
+}
+
+struct dns_query *
+dns_addresses(struct dns *d, const struct mx *mxs, size_t n,
+    enum inet_prefer prefer, dns_answer_fn fn, void *arg)
+{
+	struct dns_query *q = query_new(d, PH_ADDRESSES, fn, arg);
+	const char **names;
+
+	q->prefer = prefer;
+	q->in = xcalloc(n ? n : 1, sizeof(*q->in));
+	q->nin = n;
+	names = xcalloc(2 * n + 1, sizeof(*names));
+	for (size_t i = 0; i < n; i++) {
+		mx_copy(&q->in[i], &mxs[i]);
+		if (!needs_lookup(&q->in[i]))
+			continue;
+		names[q->nlk] = q->in[i].exchange;
+		lookup_add(q, i, T_AAAA);
+		names[q->nlk] = q->in[i].exchange;
+		lookup_add(q, i, T_A);
+	}
+	launch(q, names);
+	free(names);
+	return q;
+}
+
+void
+dns_cancel(struct dns_query *q)
+{
+	if (q == NULL || q->cancelled || q->fired)
+		return;
+	q->cancelled = 1;
+	unlink_query(q);
+	if (q->outstanding == 0)
+		query_free(q);
+	/* else the last c-ares callback frees it */
+}
+
+void
+dns_free(struct dns *d)
+{
+	if (d == NULL)
+		return;
+	d->destroying = 1;
+	/* Pending lookups call back with ARES_EDESTRUCTION and free their
+	 * queries; the sockets are closed through sock_state. */
+	ares_destroy(d->channel);
+	while (d->queries != NULL)
+		query_free(d->queries);	/* waiting on their done event */
+	while (d->socks != NULL) {
+		struct dns_sock *s = d->socks;
+
+		d->socks = s->next;
+		if (s->ev != NULL)
+			event_free(s->ev);
+		free(s);
+	}
+	event_free(d->timer);
+	ares_library_cleanup();
+	free(d);
+}

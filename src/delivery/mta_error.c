@@ -1,0 +1,204 @@
+/*
+ * mta_error: failure classification (see mta_error.h). Pure: no I/O.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/xmalloc.h"
+#include "delivery/mta_error.h"
+
+void
+outcome_clear(struct outcome *o)
+{
+	free(o->msg);
+	free(o->host);
+	free(o->ip);
+	memset(o, 0, sizeof(*o));
+}
+
+
+void
+outcome_copy(struct outcome *dst, const struct outcome *src)
+{
+	outcome_clear(dst);
+	*dst = *src;
+	dst->msg = xstrdup_null(src->msg);
+	dst->host = xstrdup_null(src->host);
+	dst->ip = xstrdup_null(src->ip);
+}
+
+void
+outcome_local(struct outcome *o, enum fail_class class, int code,
+    const char *status, const char *fmt, ...)
+{
+	struct buf b = BUF_INIT;
+	va_list ap;
+
+	outcome_clear(o);
+	o->class = class;
+	o->code = code;
+	snprintf(o->status, sizeof(o->status), "%s", status);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	o->msg = buf_release(&b);
+}
+
+void
+outcome_reply(struct outcome *o, const struct reply *r, const char *host,
+    const char *ip)
+{
+	int c = r->code / 100;
+
+	outcome_clear(o);
+	o->class = c == 2 ? FAIL_NONE : c == 5 ? FAIL_PERM : FAIL_TEMP;
+	o->code = r->code;
+	if (r->extc[0] != '\0')
+		snprintf(o->status, sizeof(o->status), "%s", r->extc);
+	else	/* the server sent none: the class's generic status */
+		snprintf(o->status, sizeof(o->status), "%d.0.0",
+		    c == 3 ? 4 : c);
+	o->msg = xstrdup(r->text != NULL ? r->text : "");
+	o->remote = 1;
+	o->host = xstrdup_null(host);
+	o->ip = xstrdup_null(ip);
+}
+
+char *
+outcome_reason(const struct outcome *o)
+{
+	return xasprintf("%d %s %s", o->code, o->status,
+	    o->msg != NULL ? o->msg : "");
+}
+
+void
+outcome_make_final(struct outcome *o)
+{
+	if (o->class != FAIL_TEMP)
+		return;
+	o->class = FAIL_PERM;
+	if (o->status[0] == '4')
+		o->status[0] = '5';
+}
+
+const char *
+outcome_action(const struct outcome *o)
+{
+	switch (o->class) {
+	case FAIL_NONE:
+		return "delivered";
+	case FAIL_TEMP:
+		return "delayed";
+	default:
+		return "failed";
+	}
+}
+
+void
+mta_error_dns(const struct dns_answer *a, const char *domain,
+    struct outcome *o)
+{
+	switch (a->status) {
+	case DNS_NULL_MX:
+		outcome_local(o, FAIL_PERM, 550, "5.1.2",
+		    "Domain %s sends and receives no email (NULL MX)", domain);
+		break;
+	case DNS_NXDOMAIN:
+		outcome_local(o, FAIL_PERM, 550, "5.1.2",
+		    "No Such Domain: %s", domain);
+		break;
+	case DNS_TEMP:
+		outcome_local(o, FAIL_TEMP, 450, "4.1.0",
+		    "DNS lookup failure: %s (%s)", domain,
+		    a->error != NULL ? a->error : "unknown error");
+		break;
+	case DNS_NOWHERE:
+	case DNS_OK:		/* an empty list */
+		outcome_local(o, FAIL_PERM, 550, "5.1.2",
+		    "Nowhere to deliver mail to for domain: %s", domain);
+		break;
+	}
+}
+
+enum verdict
+mta_error_classify(const struct mta_result *r, const char *host,
+    struct outcome *mail)
+{
+	switch (r->outcome) {
+	case MTA_IO:
+		return r->step == MTA_RSET ? V_RETRY_HOST : V_NEXT_MX;
+	case MTA_BAD_REPLY:
+		outcome_local(mail, FAIL_PERM, 550, "5.5.1", "%s",
+		    r->error != NULL ? r->error :
+		    "Unrecognized response from upstream server");
+		break;
+	case MTA_TLS_UNAVAILABLE:
+		outcome_local(mail, FAIL_TEMP, 450, "4.7.10",
+		    "No TLS available but required by configuration.");
+		break;
+	case MTA_TLS_UNVERIFIED:
+		outcome_local(mail, FAIL_TEMP, 450, "4.7.5",
+		    "Host failed TLS verification required by configuration."
+		    "%s%s", r->error != NULL ? " " : "",
+		    r->error != NULL ? r->error : "");
+		break;
+	case MTA_REPLY:
+		outcome_reply(mail, &r->reply, host, r->remote_ip);
+		if (mail->class == FAIL_NONE)	/* cannot happen: defensive */
+			outcome_local(mail, FAIL_TEMP, 451, "4.5.0",
+			    "Unexpected reply at the end of the transaction");
+		/* A refusal of the message itself: the recipients the
+		 * server refused at RCPT keep their own reply. */
+		if (r->step == MTA_DATA || r->step == MTA_DOT)
+			return V_RCPTS;
+		break;
+	case MTA_OK:
+		return V_RCPTS;
+	}
+	if (mail->remote == 0 && host != NULL && r->outcome != MTA_TLS_UNAVAILABLE) {
+		free(mail->host);
+		mail->host = xstrdup(host);
+		free(mail->ip);
+		mail->ip = r->remote_ip[0] ? xstrdup(r->remote_ip) : NULL;
+	}
+	return V_MAIL;
+}
+
+void
+mta_error_rcpt(const struct mta_result *r, size_t i,
+    const struct outcome *mail, const char *host, struct outcome *o)
+{
+	const struct mta_rcpt *rc = &r->rcpts[i];
+	int rcpt_class = rc->reply.code / 100;
+
+	if (rc->reply.code != 0 && rcpt_class != 2) {
+		outcome_reply(o, &rc->reply, host, r->remote_ip);
+		return;
+	}
+	if (rc->reply.code == 0) {	/* never reached RCPT */
+		if (mail != NULL && mail->class != FAIL_NONE)
+			outcome_copy(o, mail);
+		else
+			outcome_local(o, FAIL_TEMP, 451, "4.4.2",
+			    "Connection ended before the recipient was sent");
+		return;
+	}
+	/* Accepted at RCPT (2xx, 251 and 252 included). */
+	if (mail != NULL && mail->class != FAIL_NONE) {
+		outcome_copy(o, mail);
+		return;
+	}
+	if (rc->lmtp.code != 0) {
+		outcome_reply(o, &rc->lmtp, host, r->remote_ip);
+		return;
+	}
+	if (r->reply.code / 100 == 2) {
+		outcome_reply(o, &r->reply, host, r->remote_ip);
+		return;
+	}
+	outcome_local(o, FAIL_TEMP, 451, "4.4.2",
+	    "No reply to the end of data");
+}

@@ -1,0 +1,127 @@
+/*
+ * mta_session: one outbound SMTP or LMTP connection (the client side).
+ * It connects (from a bound address, with connect_timeout), reads the
+ * greeting, sends EHLO (HELO when EHLO is refused; LHLO for LMTP), does
+ * STARTTLS when asked and offered, AUTH when credentials are given, and
+ * then runs transactions: MAIL (SIZE, BODY=8BITMIME, SMTPUTF8 when
+ * offered and needed), RCPT per recipient, DATA, the dot-stuffed message
+ * and the final dot — pipelined when the server offers PIPELINING.
+ * A connection may carry several transactions (RSET between them).
+ * It reports facts (which step, which reply, which I/O error); deciding
+ * what they mean is mta_error.c's job.
+ */
+#ifndef OUTPOST_MTA_SESSION_H
+#define OUTPOST_MTA_SESSION_H
+
+#include <stddef.h>
+
+#include "proto/reply.h"
+
+struct event_base;
+struct mta_session;
+typedef struct ssl_ctx_st SSL_CTX;
+
+enum mta_tls {
+	MTA_TLS_NONE = 0,	/* never STARTTLS (enable_tls off, no_tls_hosts) */
+	MTA_TLS_TRY,		/* STARTTLS when offered, no verification */
+	MTA_TLS_MUST		/* force_tls_hosts: STARTTLS required and the
+				 * certificate verified against tls_name */
+};
+
+struct mta_conf {
+	const char	*ip;		/* address to connect to (IP literal) */
+	const char	*path;		/* or a Unix socket path (ip NULL) */
+	unsigned	 port;
+	const char	*bind;		/* local address, NULL = any */
+	const char	*helo;		/* EHLO/HELO/LHLO name */
+	int		 lmtp;
+	enum mta_tls	 tls;
+	SSL_CTX		*tls_ctx;	/* client context (tls.c) */
+	const char	*tls_name;	/* SNI and verification name, NULL */
+	const char	*auth_user;	/* AUTH when both are set */
+	const char	*auth_pass;
+	const char	*auth_type;	/* NULL: CRAM-MD5, PLAIN, LOGIN in order */
+	double		 timeout;	/* s: connect, and each reply */
+	const char	*log_uuid;	/* for log lines */
+};
+
+/* Where a session stopped. */
+enum mta_step {
+	MTA_CONNECT = 0, MTA_GREETING, MTA_EHLO, MTA_HELO, MTA_STARTTLS,
+	MTA_TLS_HANDSHAKE, MTA_AUTH, MTA_RSET, MTA_MAIL, MTA_RCPT, MTA_DATA,
+	MTA_DOT, MTA_DONE
+};
+
+enum mta_outcome {
+	MTA_OK = 0,		/* the transaction ran to its end: see dot and
+				 * rcpts (some or all recipients may have
+				 * failed; all refused → no DATA) */
+	MTA_REPLY,		/* a 3xx/4xx/5xx reply at `step` ended the
+				 * transaction (greeting, EHLO+HELO, STARTTLS,
+				 * AUTH, MAIL, DATA, dot): see reply */
+	MTA_IO,			/* connect failure, timeout, remote close,
+				 * socket or TLS error at `step`: see error */
+	MTA_BAD_REPLY,		/* a malformed reply line: see error */
+	MTA_TLS_UNAVAILABLE,	/* MTA_TLS_MUST but STARTTLS not offered */
+	MTA_TLS_UNVERIFIED	/* MTA_TLS_MUST and the certificate failed */
+};
+
+struct mta_rcpt {
+	struct reply	 reply;		/* the RCPT reply; code 0 when not sent */
+	struct reply	 lmtp;		/* LMTP: its end-of-data reply */
+};
+
+struct mta_msg {
+	const char	*mail_from;	/* bare, "" for <> */
+	const char	**rcpts;	/* bare addresses */
+	size_t		 nrcpts;
+	const char	*data;		/* the message, CRLF, not dot-stuffed */
+	size_t		 len;
+	int		 smtputf8;	/* the envelope needs SMTPUTF8 */
+	int		 eightbit;	/* BODY=8BITMIME */
+};
+
+struct mta_result {
+	enum mta_outcome outcome;
+	enum mta_step	 step;
+	struct reply	 reply;		/* MTA_REPLY: the reply; MTA_OK: the
+					 * end-of-data reply (SMTP) */
+	char		*error;		/* MTA_IO, MTA_BAD_REPLY, MTA_TLS_*:
+					 * what happened, one line */
+	struct mta_rcpt	*rcpts;		/* one per recipient of the msg */
+	size_t		 nrcpts;
+	int		 secured;	/* TLS was in use */
+	int		 authenticated;
+	char		 local_ip[46];	/* our address on the connection */
+	char		 remote_ip[46];
+	unsigned	 port;
+};
+
+/* A transaction finished: r is valid during the call only. */
+typedef void (*mta_done_fn)(void *arg, const struct mta_result *r);
+
+/* Creates a session (nothing is sent yet). Strings in conf are copied. */
+struct mta_session *mta_session_new(struct event_base *,
+		    const struct mta_conf *);
+
+/*
+ * Runs one transaction: on a new session it first connects and runs the
+ * greeting, EHLO, STARTTLS and AUTH; on a reused one it sends RSET first.
+ * done runs once, never inside this call. The session is reusable
+ * afterwards only when mta_session_idle() says so.
+ */
+void	 mta_session_send(struct mta_session *, const struct mta_msg *,
+	    mta_done_fn, void *arg);
+
+/* True when the connection is open and ready for another transaction
+ * (the last one ran to MTA_OK and the server has not closed since). */
+int	 mta_session_idle(const struct mta_session *);
+
+/* Transactions this connection has carried. */
+unsigned mta_session_count(const struct mta_session *);
+
+/* Ends the session: QUIT when idle (no wait for the reply), then frees.
+ * Not during a transaction (done would not run). */
+void	 mta_session_close(struct mta_session *);
+
+#endif

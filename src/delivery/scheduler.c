@@ -1,0 +1,266 @@
+/*
+ * scheduler: a binary min-heap of waiting entries keyed by due time, one
+ * timer for the earliest, and a dispatch pass that starts due entries up
+ * to the concurrency limit. Passes run from an event (never inside the
+ * caller's stack), so dispatch callbacks never re-enter each other.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/time.h>
+
+#include <event2/event.h>
+
+#include "lib/xmalloc.h"
+#include "delivery/scheduler.h"
+
+struct scheduler {
+	struct event_base	*base;
+	sched_dispatch_fn	 dispatch;
+	void			*arg;
+	struct sched_item	**heap;
+	size_t			 n;
+	size_t			 cap;
+	size_t			 running;
+	unsigned		 concurrency;
+	int			 disabled;
+	int			 stopped;
+	struct event		*timer;
+	struct event		*pass;
+};
+
+int64_t
+sched_now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* --- the heap ----------------------------------------------------------- */
+
+static void
+place(struct scheduler *s, size_t i, struct sched_item *it)
+{
+	s->heap[i] = it;
+	it->heap = i;
+}
+
+static void
+sift_up(struct scheduler *s, size_t i)
+{
+	struct sched_item *it = s->heap[i];
+
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+
+		if (s->heap[p]->due <= it->due)
+			break;
+		place(s, i, s->heap[p]);
+		i = p;
+	}
+	place(s, i, it);
+}
+
+static void
+sift_down(struct scheduler *s, size_t i)
+{
+	struct sched_item *it = s->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= s->n)
+			break;
+		if (c + 1 < s->n && s->heap[c + 1]->due < s->heap[c]->due)
+			c++;
+		if (it->due <= s->heap[c]->due)
+			break;
+		place(s, i, s->heap[c]);
+		i = c;
+	}
+	place(s, i, it);
+}
+
+static void
+heap_push(struct scheduler *s, struct sched_item *it)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 256;
+		s->heap = xreallocarray(s->heap, s->cap, sizeof(*s->heap));
+	}
+	s->heap[s->n] = it;
+	it->heap = s->n++;
+	sift_up(s, it->heap);
+}
+
+static struct sched_item *
+heap_pop(struct scheduler *s)
+{
+	struct sched_item *top = s->heap[0];
+
+	s->n--;
+	if (s->n > 0) {
+		place(s, 0, s->heap[s->n]);
+		sift_down(s, 0);
+	}
+	top->heap = SIZE_MAX;
+	return top;
+}
+
+/* --- dispatching --------------------------------------------------------- */
+
+static void
+kick(struct scheduler *s)
+{
+	if (!s->stopped)
+		event_active(s->pass, 0, 0);
+}
+
+static void
+on_pass(evutil_socket_t fd, short what, void *arg)
+{
+	struct scheduler *s = arg;
+	int64_t now = sched_now_ms();
+
+	(void)fd;
+	(void)what;
+	evtimer_del(s->timer);
+	if (s->stopped || s->disabled)
+		return;
+	while (s->n > 0 && s->running < s->concurrency &&
+	    s->heap[0]->due <= now) {
+		struct sched_item *it = heap_pop(s);
+
+		it->running = 1;
+		s->running++;
+		s->dispatch(s->arg, it);
+		if (s->stopped)
+			return;
+	}
+	if (s->n > 0 && s->running < s->concurrency) {
+		int64_t wait = s->heap[0]->due - now;
+		struct timeval tv;
+
+		if (wait < 1)
+			wait = 1;
+		/* Bound the sleep: the clock may be changed under us. */
+		if (wait > 60000)
+			wait = 60000;
+		tv.tv_sec = (time_t)(wait / 1000);
+		tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
+		evtimer_add(s->timer, &tv);
+	}
+}
+
+struct scheduler *
+scheduler_new(struct event_base *base, sched_dispatch_fn dispatch, void *arg)
+{
+	struct scheduler *s = xcalloc(1, sizeof(*s));
+
+	s->base = base;
+	s->dispatch = dispatch;
+	s->arg = arg;
+	s->concurrency = 1;
+	s->timer = evtimer_new(base, on_pass, s);
+	s->pass = event_new(base, -1, 0, on_pass, s);
+	return s;
+}
+
+static void
+item_free(struct sched_item *it)
+{
+	free(it->msg);
+	qentry_clear(it->e);
+	free(it->e);
+	free(it);
+}
+
+void
+scheduler_free(struct scheduler *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		item_free(s->heap[i]);
+	free(s->heap);
+	event_free(s->timer);
+	event_free(s->pass);
+	free(s);
+}
+
+void
+scheduler_configure(struct scheduler *s, unsigned concurrency, int disabled)
+{
+	s->concurrency = concurrency ? concurrency : 1;
+	s->disabled = disabled;
+	kick(s);
+}
+
+void
+scheduler_add(struct scheduler *s, struct qentry *e, char *msg, size_t len)
+{
+	struct sched_item *it = xcalloc(1, sizeof(*it));
+
+	/* Keep the bytes only for an entry about to be dispatched, so that
+	 * a backlog never sits in memory. */
+	if (msg != NULL && (s->disabled || s->stopped ||
+	    s->running >= s->concurrency ||
+	    e->next_attempt > sched_now_ms())) {
+		free(msg);
+		msg = NULL;
+	}
+	it->msg = msg;
+	it->len = len;
+	it->e = e;
+	it->due = e->next_attempt;
+	heap_push(s, it);
+	if (it->heap == 0)
+		kick(s);
+}
+
+void
+scheduler_retry(struct scheduler *s, struct sched_item *it, int64_t due)
+{
+	it->running = 0;
+	s->running--;
+	it->due = due;
+	heap_push(s, it);
+	kick(s);
+}
+
+void
+scheduler_remove(struct scheduler *s, struct sched_item *it)
+{
+	s->running--;
+	item_free(it);
+	kick(s);
+}
+
+void
+scheduler_flush(struct scheduler *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		s->heap[i]->due = 0;
+	kick(s);
+}
+
+void
+scheduler_stop(struct scheduler *s)
+{
+	s->stopped = 1;
+	evtimer_del(s->timer);
+	event_del(s->pass);
+}
+
+size_t
+scheduler_running(const struct scheduler *s)
+{
+	return s->running;
+}
+
+size_t
+scheduler_waiting(const struct scheduler *s)
+{
+	return s->n;
+}

@@ -1,0 +1,57 @@
+/*
+ * scheduler: when each queued mail is tried. Waiting entries sit in a
+ * binary heap ordered by next-attempt time, with one timer armed for the
+ * earliest; due entries are dispatched while fewer than concurrency_max
+ * attempts run and delivery is not disabled. The scheduler owns the
+ * entries (struct qentry) from the queue's sink until they are removed.
+ */
+#ifndef OUTPOST_SCHEDULER_H
+#define OUTPOST_SCHEDULER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue/entry.h"
+
+struct event_base;
+struct scheduler;
+
+struct sched_item {
+	struct qentry	*e;
+	char		*msg;		/* the message when still in memory */
+	size_t		 len;
+	int64_t		 due;		/* ms since the epoch */
+	size_t		 heap;		/* index in the heap; SIZE_MAX if not */
+	int		 running;
+};
+
+/* Starts an attempt; the item is the callee's until scheduler_retry() or
+ * scheduler_remove(). */
+typedef void (*sched_dispatch_fn)(void *arg, struct sched_item *);
+
+struct scheduler *scheduler_new(struct event_base *, sched_dispatch_fn,
+		    void *arg);
+/* Frees every item and entry (attempts must have been cancelled). */
+void		 scheduler_free(struct scheduler *);
+void		 scheduler_configure(struct scheduler *, unsigned concurrency,
+		    int disabled);
+/* Takes ownership of e (malloc'd), and of msg (malloc'd, may be NULL)
+ * when it will be dispatched right away (else msg is freed: the file is
+ * read at dispatch); e is due at e->next_attempt. */
+void		 scheduler_add(struct scheduler *, struct qentry *, char *msg,
+		    size_t len);
+/* The attempt ended; the item waits until due (ms since the epoch). */
+void		 scheduler_retry(struct scheduler *, struct sched_item *,
+		    int64_t due);
+/* The attempt ended and the entry is gone: frees item and entry. */
+void		 scheduler_remove(struct scheduler *, struct sched_item *);
+/* SIGHUP: every waiting entry is due now. */
+void		 scheduler_flush(struct scheduler *);
+/* No more dispatching (shutdown). */
+void		 scheduler_stop(struct scheduler *);
+size_t		 scheduler_running(const struct scheduler *);
+size_t		 scheduler_waiting(const struct scheduler *);
+/* Milliseconds since the epoch. */
+int64_t		 sched_now_ms(void);
+
+#endif

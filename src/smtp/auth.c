@@ -1,0 +1,267 @@
+/*
+ * smtp_auth: AUTH (RFC 4954) for the inbound session — PLAIN, LOGIN and
+ * CRAM-MD5 exchanges, with the credentials checked by the back-end the
+ * auth/flat_file plugin installed. A failure is answered 535 5.7.8 after
+ * connection.ini [auth] failure_delay seconds and counted; too many close
+ * the connection. Success makes the connection relay.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "lib/util.h"
+#include "lib/xmalloc.h"
+#include "core/log.h"
+#include "smtp/session_priv.h"
+
+int
+auth_offered(const struct smtp_session *s, unsigned method)
+{
+	const struct auth_backend *a = reception_get()->auth;
+
+	if (a == NULL || s->auth_user != NULL)
+		return 0;
+	/* Any of the methods asked for. */
+	for (unsigned m = AUTH_PLAIN; m <= AUTH_CRAM_MD5; m <<= 1)
+		if ((method & m) && auth_method_allowed(a->methods, m, s->tls,
+		    s->loopback))
+			return 1;
+	return 0;
+}
+
+static void
+auth_clear(struct smtp_session *s)
+{
+	s->sasl = SASL_NONE;
+	free(s->sasl_user);
+	s->sasl_user = NULL;
+	free(s->challenge);
+	s->challenge = NULL;
+}
+
+void
+auth_abort(struct smtp_session *s)
+{
+	auth_clear(s);
+	session_enter(s, S_IDLE);
+}
+
+static void
+auth_success(struct smtp_session *s, const char *user)
+{
+	s->auth_user = xstrdup(user);
+	s->relaying = 1;
+	log_info("core", s->uuid, "AUTH succeeded user=%s ip=%s", user, s->ip);
+	auth_clear(s);
+	session_enter(s, S_IDLE);
+	session_reply(s, "235 2.7.0 Authentication successful");
+}
+
+static void
+on_auth_delay(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(s->delay);
+	s->delay = NULL;
+	session_reply(s, "535 5.7.8 Authentication credentials invalid");
+	if (s->auth_failures >= session_core(s)->max_auth_failures) {
+		session_reply(s, "421 4.7.0 %s Too many failed authentications, "
+		    "closing connection", session_core(s)->me);
+		session_close(s);
+		return;
+	}
+	session_resume(s, S_IDLE);
+}
+
+/* A failed attempt: answered after a delay, and counted. */
+static void
+auth_failure(struct smtp_session *s, const char *user)
+{
+	struct timeval tv = { (time_t)session_core(s)->auth_failure_delay, 0 };
+
+	s->auth_failures++;
+	log_notice("core", s->uuid, "AUTH failed user=%s ip=%s (%u)",
+	    user ? user : "", s->ip, s->auth_failures);
+	auth_clear(s);
+	session_wait(s);
+	s->delay = evtimer_new(s->ctx.base, on_auth_delay, s);
+	evtimer_add(s->delay, &tv);
+}
+
+static void
+auth_plain(struct smtp_session *s, const struct buf *b)
+{
+	const struct auth_backend *a = reception_get()->auth;
+	const char *authz = b->p, *user, *pass, *end = b->p + b->len;
+
+	/* authzid NUL authcid NUL passwd */
+	user = memchr(authz, '\0', b->len);
+	pass = user ? memchr(user + 1, '\0', (size_t)(end - user - 1)) : NULL;
+	if (pass == NULL || memchr(pass + 1, '\0', (size_t)(end - pass - 1))) {
+		auth_abort(s);
+		session_reply(s, "501 5.5.2 Malformed PLAIN response");
+		return;
+	}
+	user++;
+	pass++;
+	if (*authz && strcmp(authz, user) != 0) {
+		auth_failure(s, user);
+		return;
+	}
+	if (a->check_plain(a->data, user, pass))
+		auth_success(s, user);
+	else
+		auth_failure(s, user);
+}
+
+static void
+auth_cram(struct smtp_session *s, const struct buf *b)
+{
+	const struct auth_backend *a = reception_get()->auth;
+	char *sp = strrchr(b->p, ' '), *user;
+
+	if (sp == NULL || strlen(b->p) != b->len) {
+		auth_abort(s);
+		session_reply(s, "501 5.5.2 Malformed CRAM-MD5 response");
+		return;
+	}
+	user = xstrndup(b->p, (size_t)(sp - b->p));
+	if (a->check_cram(a->data, user, s->challenge, sp + 1))
+		auth_success(s, user);
+	else
+		auth_failure(s, user);
+	free(user);
+}
+
+/* One client line during the SASL exchange. */
+void
+auth_response(struct smtp_session *s, struct slice line)
+{
+	const struct auth_backend *a = reception_get()->auth;
+	struct buf b = BUF_INIT;
+
+	if (line.len == 1 && line.p[0] == '*') {
+		auth_abort(s);
+		session_reply(s, "501 5.0.0 Authentication cancelled");
+		return;
+	}
+	if (base64_decode(&b, line.p, line.len) == -1) {
+		auth_abort(s);
+		session_reply(s, "501 5.5.2 Cannot decode the response");
+		goto done;
+	}
+	buf_addc(&b, '\0');	/* an empty response decodes to "" */
+	b.len--;
+	switch (s->sasl) {
+	case SASL_PLAIN:
+		auth_plain(s, &b);
+		break;
+	case SASL_LOGIN_USER:
+		if (strlen(b.p) != b.len) {
+			auth_abort(s);
+			session_reply(s, "501 5.5.2 Malformed user name");
+			break;
+		}
+		s->sasl_user = xstrdup(b.p);
+		s->sasl = SASL_LOGIN_PASS;
+		session_reply(s, "334 UGFzc3dvcmQ6");
+		break;
+	case SASL_LOGIN_PASS:
+		if (strlen(b.p) == b.len &&
+		    a->check_plain(a->data, s->sasl_user, b.p)) {
+			char *user = xstrdup(s->sasl_user);
+
+			auth_success(s, user);
+			free(user);
+		} else
+			auth_failure(s, s->sasl_user);
+		break;
+	case SASL_CRAM:
+		auth_cram(s, &b);
+		break;
+	case SASL_NONE:
+		break;
+	}
+done:
+	buf_free(&b);
+}
+
+void
+auth_command(struct smtp_session *s, struct slice arg)
+{
+	struct slice mech = slice_trim(arg), initial = { NULL, 0 };
+	const char *sp = memchr(mech.p, ' ', mech.len);
+	unsigned method;
+
+	if (sp != NULL) {
+		initial = slice_trim(slice_of(sp + 1,
+		    (size_t)(mech.p + mech.len - sp - 1)));
+		mech.len = (size_t)(sp - mech.p);
+	}
+	if (s->auth_user != NULL) {
+		session_reply(s, "503 5.5.1 Already authenticated");
+		return;
+	}
+	if (slice_caseeq(mech, "PLAIN"))
+		method = AUTH_PLAIN;
+	else if (slice_caseeq(mech, "LOGIN"))
+		method = AUTH_LOGIN;
+	else if (slice_caseeq(mech, "CRAM-MD5"))
+		method = AUTH_CRAM_MD5;
+	else
+		method = 0;
+	if (reception_get()->auth == NULL || !s->esmtp) {
+		session_reply(s, "503 5.5.1 AUTH not available");
+		return;
+	}
+	if (method == 0 || !(reception_get()->auth->methods & method)) {
+		session_reply(s, "504 5.5.4 Unrecognized authentication type");
+		return;
+	}
+	if (!auth_offered(s, method)) {
+		session_reply(s, "538 5.7.11 Encryption required for requested "
+		    "authentication mechanism");
+		return;
+	}
+	session_enter(s, S_AUTH);
+	switch (method) {
+	case AUTH_PLAIN:
+		s->sasl = SASL_PLAIN;
+		if (initial.len)
+			auth_response(s, initial);
+		else
+			session_reply(s, "334 ");
+		break;
+	case AUTH_LOGIN:
+		s->sasl = SASL_LOGIN_USER;
+		if (initial.len)
+			auth_response(s, initial);
+		else
+			session_reply(s, "334 VXNlcm5hbWU6");
+		break;
+	default: {
+		struct buf b = BUF_INIT;
+		char r[UUID_LEN + 1];
+
+		if (initial.len) {
+			auth_abort(s);
+			session_reply(s, "501 5.5.2 CRAM-MD5 takes no initial response");
+			return;
+		}
+		uuid_v4(r);
+		s->challenge = xasprintf("<%.8s.%lld@%s>", r,
+		    (long long)time(NULL), session_core(s)->me);
+		s->sasl = SASL_CRAM;
+		base64_encode(&b, s->challenge, strlen(s->challenge));
+		session_reply(s, "334 %s", b.p);
+		buf_free(&b);
+		break;
+	}
+	}
+}
+

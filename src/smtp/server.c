@@ -1,0 +1,346 @@
+/*
+ * smtp_server: listeners (evconnlistener, large backlog), the connection
+ * limits of connection.ini — a client over a limit gets a 421 and is
+ * closed before any session exists — and the list of live sessions, so
+ * that a shutdown can drain them. Also holds the reception policy that
+ * the built-in plugins install at init.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "core/config.h"
+#include "lib/xmalloc.h"
+#include "core/log.h"
+#include "smtp/session.h"
+
+#define BACKLOG		4096
+#define IP_BUCKETS	1024
+
+struct ipcount {
+	struct ipcount	*next;
+	unsigned	 n;
+	char		 ip[INET6_ADDRSTRLEN];
+};
+
+struct conn {
+	struct conn		*prev, *next;
+	struct smtp_session	*session;
+	struct ipcount		*ipc;
+};
+
+struct smtp_server {
+	struct event_base	*base;
+	struct config		*cfg;
+	struct queue		*queue;
+	struct evconnlistener	**ls;
+	size_t			 nls;
+	struct event		*retry;		/* re-enables after EMFILE */
+	struct conn		*conns;
+	size_t			 nconns;
+	struct ipcount		*ips[IP_BUCKETS];
+	int			 draining;
+	smtp_idle_fn		 idle;
+	void			*idle_arg;
+};
+
+/* --- reception policy ------------------------------------------------------ */
+
+static struct reception policy;
+
+const struct reception *
+reception_get(void)
+{
+	return &policy;
+}
+
+int
+auth_method_allowed(unsigned methods, unsigned method, int tls, int loopback)
+{
+	if (!(methods & method))
+		return 0;
+	if ((method & (AUTH_PLAIN | AUTH_LOGIN)) && !tls && !loopback)
+		return 0;
+	return 1;
+}
+
+void
+reception_set_relay(relay_fn fn, void *data)
+{
+	policy.relay = fn;
+	policy.relay_data = data;
+}
+
+void
+reception_set_auth(const struct auth_backend *a)
+{
+	policy.auth = a;
+}
+
+void
+reception_set_tls(SSL_CTX *ctx)
+{
+	if (ctx != NULL)
+		SSL_CTX_up_ref(ctx);
+	if (policy.tls != NULL)
+		SSL_CTX_free(policy.tls);
+	policy.tls = ctx;
+}
+
+/* --- per-address counts ---------------------------------------------------- */
+
+static struct ipcount **
+ip_slot(struct smtp_server *srv, const char *ip)
+{
+	unsigned h = 5381;
+	struct ipcount **pp;
+
+	for (const char *p = ip; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	for (pp = &srv->ips[h % IP_BUCKETS]; *pp != NULL; pp = &(*pp)->next)
+		if (strcmp((*pp)->ip, ip) == 0)
+			break;
+	return pp;
+}
+
+static void
+ip_release(struct smtp_server *srv, struct ipcount *ipc)
+{
+	struct ipcount **pp;
+
+	if (--ipc->n > 0)
+		return;
+	pp = ip_slot(srv, ipc->ip);
+	*pp = ipc->next;
+	free(ipc);
+}
+
+/* --- accept -------------------------------------------------------------------- */
+
+/* Refuses a connection with one line (the socket is new: the write fits). */
+static void
+refuse(int fd, const char *text)
+{
+	ssize_t n = write(fd, text, strlen(text));
+
+	(void)n;
+	close(fd);
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct smtp_server *srv = arg;
+	const struct config_core *c = srv->cfg->core;
+	struct session_ctx ctx;
+	struct ipcount **pp, *ipc;
+	struct conn *conn;
+	char ip[INET6_ADDRSTRLEN] = "?", line[256];
+
+	(void)l;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, ip,
+		    sizeof(ip));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, ip,
+		    sizeof(ip));
+	if (srv->draining) {
+		snprintf(line, sizeof(line), "421 4.3.2 %s Service shutting "
+		    "down\r\n", c->me);
+		refuse(fd, line);
+		return;
+	}
+	if (srv->nconns >= c->max_connections) {
+		log_warn("core", NULL, "refused ip=%s: %zu connections "
+		    "(connection.ini [max] connections)", ip, srv->nconns);
+		snprintf(line, sizeof(line), "421 4.7.0 %s Too many "
+		    "connections, try again later\r\n", c->me);
+		refuse(fd, line);
+		return;
+	}
+	pp = ip_slot(srv, ip);
+	if (c->max_connections_per_ip && *pp != NULL &&
+	    (*pp)->n >= c->max_connections_per_ip) {
+		log_warn("core", NULL, "refused ip=%s: %u connections from it "
+		    "(connection.ini [max] connections_per_ip)", ip, (*pp)->n);
+		snprintf(line, sizeof(line), "421 4.7.0 %s Too many "
+		    "connections from your address, try again later\r\n",
+		    c->me);
+		refuse(fd, line);
+		return;
+	}
+	if ((ipc = *pp) == NULL) {
+		ipc = *pp = xcalloc(1, sizeof(*ipc));
+		snprintf(ipc->ip, sizeof(ipc->ip), "%s", ip);
+	}
+	ipc->n++;
+	conn = xcalloc(1, sizeof(*conn));
+	conn->ipc = ipc;
+	conn->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = conn;
+	srv->conns = conn;
+	srv->nconns++;
+	ctx.base = srv->base;
+	ctx.cfg = srv->cfg;
+	ctx.queue = srv->queue;
+	ctx.server = srv;
+	ctx.conn = conn;
+	ctx.ip = ip;
+	conn->session = smtp_session_new(&ctx, fd, sa, (socklen_t)salen);
+	if (conn->session == NULL)
+		smtp_server_session_ended(srv, conn);
+}
+
+void
+smtp_server_session_ended(struct smtp_server *srv, void *arg)
+{
+	struct conn *conn = arg;
+
+	if (conn->prev != NULL)
+		conn->prev->next = conn->next;
+	else
+		srv->conns = conn->next;
+	if (conn->next != NULL)
+		conn->next->prev = conn->prev;
+	ip_release(srv, conn->ipc);
+	free(conn);
+	srv->nconns--;
+	if (srv->draining && srv->nconns == 0 && srv->idle != NULL)
+		srv->idle(srv->idle_arg);
+}
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	for (size_t i = 0; i < srv->nls; i++)
+		evconnlistener_enable(srv->ls[i]);
+}
+
+/* accept() failed (EMFILE, ENFILE, ENOBUFS): pause listening briefly
+ * instead of spinning on a ready socket. */
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct smtp_server *srv = arg;
+	struct timeval tv = { 1, 0 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)l;
+	log_error("core", NULL, "accept: %s; pausing the listeners for 1s",
+	    evutil_socket_error_to_string(err));
+	for (size_t i = 0; i < srv->nls; i++)
+		evconnlistener_disable(srv->ls[i]);
+	evtimer_add(srv->retry, &tv);
+}
+
+static int
+listen_on(struct smtp_server *srv, const struct listen_addr *la, char **err)
+{
+	struct addrinfo hints, *ai = NULL;
+	struct evconnlistener *l;
+	int rc, v6, saved;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(la->host, la->port, &hints, &ai)) != 0) {
+		*err = xasprintf("config/smtp.ini: listen: %s:%s: %s",
+		    la->host, la->port, gai_strerror(rc));
+		return -1;
+	}
+	l = evconnlistener_new_bind(srv->base, on_accept, srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+	saved = errno;
+	freeaddrinfo(ai);
+	v6 = strchr(la->host, ':') != NULL;
+	if (l == NULL) {
+		*err = xasprintf("config/smtp.ini: listen: cannot listen on "
+		    "%s%s%s:%s: %s", v6 ? "[" : "", la->host, v6 ? "]" : "",
+		    la->port, strerror(saved));
+		return -1;
+	}
+	evconnlistener_set_error_cb(l, on_accept_error);
+	srv->ls = xreallocarray(srv->ls, srv->nls + 1, sizeof(*srv->ls));
+	srv->ls[srv->nls++] = l;
+	log_notice("core", NULL, "listening on %s%s%s:%s", v6 ? "[" : "",
+	    la->host, v6 ? "]" : "", la->port);
+	return 0;
+}
+
+struct smtp_server *
+smtp_server_start(struct event_base *base, struct config *cfg,
+    struct queue *q, char **err)
+{
+	struct smtp_server *srv = xcalloc(1, sizeof(*srv));
+
+	srv->base = base;
+	srv->cfg = config_ref(cfg);
+	srv->queue = q;
+	srv->retry = evtimer_new(base, on_retry, srv);
+	for (size_t i = 0; i < cfg->core->nlisten; i++)
+		if (listen_on(srv, &cfg->core->listen[i], err) != 0) {
+			smtp_server_free(srv);
+			return NULL;
+		}
+	return srv;
+}
+
+void
+smtp_server_config(struct smtp_server *srv, struct config *cfg)
+{
+	config_ref(cfg);
+	config_unref(srv->cfg);
+	srv->cfg = cfg;
+}
+
+static void
+close_listeners(struct smtp_server *srv)
+{
+	for (size_t i = 0; i < srv->nls; i++)
+		evconnlistener_free(srv->ls[i]);
+	free(srv->ls);
+	srv->ls = NULL;
+	srv->nls = 0;
+}
+
+void
+smtp_server_drain(struct smtp_server *srv, smtp_idle_fn idle, void *arg)
+{
+	srv->draining = 1;
+	srv->idle = idle;
+	srv->idle_arg = arg;
+	close_listeners(srv);
+	for (struct conn *c = srv->conns; c != NULL; c = c->next)
+		smtp_session_drain(c->session);
+	if (srv->nconns == 0)
+		idle(arg);
+}
+
+void
+smtp_server_free(struct smtp_server *srv)
+{
+	if (srv == NULL)
+		return;
+	srv->idle = NULL;
+	while (srv->conns != NULL)
+		smtp_session_kill(srv->conns->session);
+	close_listeners(srv);
+	event_free(srv->retry);
+	config_unref(srv->cfg);
+	free(srv);
+}

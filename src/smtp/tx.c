@@ -1,0 +1,422 @@
+/*
+ * smtp_tx: the transaction of a session. The DATA reader is a byte state
+ * machine: a line that starts with '.' loses that dot, the message ends
+ * only at <CRLF>.<CRLF>, and a CR not followed by LF or an LF not preceded
+ * by CR (the SMTP smuggling vectors) marks the message as refused while
+ * the reader keeps looking for the real end, so the dialogue stays in step.
+ * The tx owns its envelope strings and the message buffer until
+ * tx_take_message() hands the buffer on.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "lib/util.h"
+#include "lib/xmalloc.h"
+#include "plugins/plugin.h"
+#include "queue/queue.h"
+#include "smtp/tx.h"
+
+enum dstate { D_TEXT, D_DOT, D_DOTCR };
+
+struct smtp_tx {
+	char		 uuid[UUID_LEN + 16];
+	char		*mail_from;
+	unsigned	 flags;
+	char		**rcpts;	/* "local@domain" */
+	char		**domains;
+	size_t		 nrcpts;
+	struct queue_job *job;
+	struct buf	 msg;
+	size_t		 trace_len;	/* the trace header at its start */
+	/* DATA reader */
+	size_t		 max_bytes;
+	unsigned	 max_line;
+	enum dstate	 dstate;
+	int		 bol;		/* at the start of a line */
+	int		 cr;		/* the last byte was a CR */
+	size_t		 linelen;
+	int		 bare, toolong, toobig;
+};
+
+struct smtp_tx *
+tx_new(const char *conn_uuid, unsigned n, const struct smtp_addr *from,
+    unsigned flags)
+{
+	struct smtp_tx *tx = xcalloc(1, sizeof(*tx));
+	struct buf b = BUF_INIT;
+
+	snprintf(tx->uuid, sizeof(tx->uuid), "%s.%u", conn_uuid, n);
+	smtp_addr_format(from, &b);
+	tx->mail_from = buf_release(&b);
+	tx->flags = flags;
+	return tx;
+}
+
+void
+tx_free(struct smtp_tx *tx)
+{
+	if (tx == NULL)
+		return;
+	if (tx->job != NULL)
+		queue_job_cancel(tx->job);
+	for (size_t i = 0; i < tx->nrcpts; i++) {
+		free(tx->rcpts[i]);
+		free(tx->domains[i]);
+	}
+	free(tx->rcpts);
+	free(tx->domains);
+	free(tx->mail_from);
+	buf_free(&tx->msg);
+	free(tx);
+}
+
+const char *
+tx_uuid(const struct smtp_tx *tx)
+{
+	return tx->uuid;
+}
+
+const char *
+tx_mail_from(const struct smtp_tx *tx)
+{
+	return tx->mail_from;
+}
+
+unsigned
+tx_flags(const struct smtp_tx *tx)
+{
+	return tx != NULL ? tx->flags : 0;
+}
+
+size_t
+tx_rcpt_count(const struct smtp_tx *tx)
+{
+	return tx != NULL ? tx->nrcpts : 0;
+}
+
+void
+tx_add_rcpt(struct smtp_tx *tx, const struct smtp_addr *a)
+{
+	struct buf b = BUF_INIT;
+
+	smtp_addr_format(a, &b);
+	tx->rcpts = xreallocarray(tx->rcpts, tx->nrcpts + 1,
+	    sizeof(*tx->rcpts));
+	tx->domains = xreallocarray(tx->domains, tx->nrcpts + 1,
+	    sizeof(*tx->domains));
+	tx->rcpts[tx->nrcpts] = buf_release(&b);
+	tx->domains[tx->nrcpts] = xstrdup(a->domain);
+	tx->nrcpts++;
+}
+
+void
+tx_set_job(struct smtp_tx *tx, struct queue_job *job)
+{
+	tx->job = job;
+}
+
+/* --- DATA --------------------------------------------------------------------- */
+
+void
+tx_data_begin(struct smtp_tx *tx, size_t max_bytes, unsigned max_line)
+{
+	tx->max_bytes = max_bytes;
+	tx->max_line = max_line;
+	tx->dstate = D_TEXT;
+	tx->bol = 1;
+	tx->cr = 0;
+	tx->linelen = 0;
+	buf_reset(&tx->msg);
+}
+
+/* Keeps message bytes while the message can still be accepted. */
+static void
+keep(struct smtp_tx *tx, const char *p, size_t n)
+{
+	if (tx->bare || tx->toobig)
+		return;
+	if (tx->max_bytes && tx->msg.len + n > tx->max_bytes) {
+		tx->toobig = 1;
+		buf_free(&tx->msg);
+		return;
+	}
+	buf_add(&tx->msg, p, n);
+}
+
+static void
+bare(struct smtp_tx *tx)
+{
+	tx->bare = 1;
+	buf_free(&tx->msg);
+}
+
+static void
+count(struct smtp_tx *tx, size_t n)
+{
+	tx->linelen += n;
+	if (tx->max_line && tx->linelen > tx->max_line)
+		tx->toolong = 1;
+}
+
+size_t
+tx_data_feed(struct smtp_tx *tx, const char *p, size_t len, int *done)
+{
+	size_t i = 0;
+
+	*done = 0;
+	while (i < len) {
+		char c = p[i];
+
+		if (tx->dstate == D_DOT) {
+			tx->dstate = D_TEXT;
+			if (c == '\r') {
+				tx->dstate = D_DOTCR;
+				i++;
+				continue;
+			}
+			/* A stuffed dot: dropped; c is ordinary text. */
+		} else if (tx->dstate == D_DOTCR) {
+			tx->dstate = D_TEXT;
+			if (c == '\n') {
+				*done = 1;
+				return i + 1;
+			}
+			/* ".<CR>x": the CR is bare. */
+			bare(tx);
+		}
+		if (tx->cr) {
+			tx->cr = 0;
+			if (c == '\n') {
+				keep(tx, "\r\n", 2);
+				tx->bol = 1;
+				tx->linelen = 0;
+				i++;
+				continue;
+			}
+			bare(tx);
+		}
+		if (c == '\r') {
+			tx->cr = 1;
+			i++;
+			continue;
+		}
+		if (c == '\n') {
+			bare(tx);
+			i++;
+			continue;
+		}
+		if (tx->bol && c == '.') {
+			tx->bol = 0;
+			tx->dstate = D_DOT;
+			count(tx, 1);
+			i++;
+			continue;
+		}
+		tx->bol = 0;
+		/* A run of ordinary bytes in one copy. */
+		{
+			size_t j = i;
+
+			while (j < len && p[j] != '\r' && p[j] != '\n')
+				j++;
+			keep(tx, p + i, j - i);
+			count(tx, j - i);
+			i = j;
+		}
+	}
+	return i;
+}
+
+enum tx_data_result
+tx_data_result(const struct smtp_tx *tx)
+{
+	if (tx->bare)
+		return TX_DATA_BARE;
+	if (tx->toobig)
+		return TX_DATA_TOO_BIG;
+	if (tx->toolong)
+		return TX_DATA_LONG_LINE;
+	return TX_DATA_OK;
+}
+
+/* --- headers ------------------------------------------------------------------- */
+
+/* Whether the header section has a field called name. */
+static int
+has_header(const struct buf *m, const char *name)
+{
+	size_t nlen = strlen(name);
+	const char *p = m->p, *end = m->p + m->len;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *q = p + nlen;
+
+		if (eol == NULL)
+			eol = end;
+		if (*p == '\r')		/* the empty line */
+			return 0;
+		if ((size_t)(eol - p) > nlen && strncasecmp(p, name, nlen) == 0) {
+			while (q < eol && (*q == ' ' || *q == '\t'))
+				q++;
+			if (q < eol && *q == ':')
+				return 1;
+		}
+		p = eol + 1;
+	}
+	return 0;
+}
+
+static void
+prepend(struct smtp_tx *tx, const struct buf *head)
+{
+	struct buf m = BUF_INIT;
+
+	buf_reserve(&m, head->len + tx->msg.len);
+	buf_add(&m, head->p, head->len);
+	buf_add(&m, tx->msg.p, tx->msg.len);
+	buf_free(&tx->msg);
+	tx->msg = m;
+}
+
+/* A HELO name as it may appear in a header: no CFWS specials. */
+static void
+add_helo(struct buf *b, const char *helo)
+{
+	for (const unsigned char *p = (const unsigned char *)helo; *p; p++)
+		buf_addc(b, *p < 0x21 || *p == 0x7f || strchr("()<>;\\\"", *p) ?
+		    '_' : (char)*p);
+}
+
+void
+tx_add_trace(struct smtp_tx *tx, const struct trace_info *ti)
+{
+	struct buf h = BUF_INIT;
+	char date[64];
+
+	date_rfc5322(date, sizeof(date), time(NULL));
+	buf_adds(&h, "Received: from ");
+	add_helo(&h, ti->helo);
+	buf_printf(&h, " ([%s%s])\r\n", ti->v6 ? "IPv6:" : "", ti->ip);
+	if (ti->tls != NULL)
+		buf_printf(&h, "\t(%s)\r\n", ti->tls);
+	buf_printf(&h, "\tby %s (Outpost) with %s id %s", ti->me, ti->protocol,
+	    tx->uuid);
+	if (tx->nrcpts == 1)
+		buf_printf(&h, "\r\n\tfor <%s>", tx->rcpts[0]);
+	buf_printf(&h, "; %s\r\n", date);
+	tx->trace_len = h.len;
+	prepend(tx, &h);
+	buf_free(&h);
+}
+
+void
+tx_add_queue_headers(struct smtp_tx *tx, const char *received_header,
+    const char *me)
+{
+	struct buf h = BUF_INIT;
+	size_t at = tx->trace_len;
+	char date[64];
+
+	date_rfc5322(date, sizeof(date), time(NULL));
+	if (received_header != NULL)
+		buf_printf(&h, "Received: (%s); %s\r\n", received_header, date);
+	/* The trace header stays next; missing fields go after it. */
+	buf_add(&h, tx->msg.p, at);
+	if (!has_header(&tx->msg, "Message-Id"))
+		buf_printf(&h, "Message-Id: <%s@%s>\r\n", tx->uuid, me);
+	if (!has_header(&tx->msg, "Date"))
+		buf_printf(&h, "Date: %s\r\n", date);
+	memmove(tx->msg.p, tx->msg.p + at, tx->msg.len - at);
+	tx->msg.len -= at;
+	prepend(tx, &h);
+	buf_free(&h);
+}
+
+void
+tx_set_message(struct smtp_tx *tx, const char *msg, size_t len)
+{
+	buf_reset(&tx->msg);
+	buf_add(&tx->msg, msg, len);
+}
+
+void
+tx_view(struct smtp_tx *tx, struct op_txn *v, const char *ip,
+    const char *helo)
+{
+	v->uuid = tx->uuid;
+	v->mail_from = tx->mail_from;
+	v->rcpts = (const char **)tx->rcpts;
+	v->nrcpts = (unsigned)tx->nrcpts;
+	v->remote_ip = ip;
+	v->helo = helo;
+	v->msg = tx->msg.p ? tx->msg.p : "";
+	v->msglen = tx->msg.len;
+}
+
+/* --- queue entries ----------------------------------------------------------- */
+
+static void
+entry_init(struct qentry *e, const struct smtp_tx *tx, size_t n,
+    const char *domain, const char *helo, const char *ip, int64_t now)
+{
+	memset(e, 0, sizeof(*e));
+	e->id = xasprintf("%s.%zu", tx->uuid, n);
+	e->domain = xstrdup(domain);
+	e->mail_from = xstrdup(tx->mail_from);
+	e->flags = tx->flags;
+	e->queue_time = e->next_attempt = now;
+	e->helo = xstrdup(helo);
+	e->client_ip = xstrdup(ip);
+}
+
+static void
+entry_add_rcpt(struct qentry *e, const char *addr)
+{
+	e->rcpts = xreallocarray(e->rcpts, e->nrcpts + 1, sizeof(*e->rcpts));
+	memset(&e->rcpts[e->nrcpts], 0, sizeof(*e->rcpts));
+	e->rcpts[e->nrcpts].addr = xstrdup(addr);
+	e->rcpts[e->nrcpts].state = QRCPT_PENDING;
+	e->nrcpts++;
+}
+
+size_t
+tx_entries(struct smtp_tx *tx, int always_split, const char *helo,
+    const char *ip, struct qentry **out)
+{
+	struct qentry *e = xcalloc(tx->nrcpts, sizeof(*e));
+	struct timeval tv;
+	size_t n = 0;
+	int64_t now;
+
+	gettimeofday(&tv, NULL);
+	now = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	for (size_t i = 0; i < tx->nrcpts; i++) {
+		size_t k = n;
+
+		if (!always_split)
+			for (k = 0; k < n; k++)
+				if (strcmp(e[k].domain, tx->domains[i]) == 0)
+					break;
+		if (k == n) {
+			entry_init(&e[n], tx, n + 1, tx->domains[i], helo, ip,
+			    now);
+			n++;
+		}
+		entry_add_rcpt(&e[k], tx->rcpts[i]);
+	}
+	*out = e;
+	return n;
+}
+
+char *
+tx_take_message(struct smtp_tx *tx, size_t *len)
+{
+	*len = tx->msg.len;
+	if (tx->msg.p == NULL)
+		return xstrdup("");
+	return buf_release(&tx->msg);
+}

@@ -1,0 +1,220 @@
+/* Unit tests: failure classification (mta_error) — one row per reference
+ * table row: DNS answers, replies at each step, per-recipient outcomes,
+ * retries running out. */
+#include "unit.h"
+
+#include "delivery/mta_error.h"
+
+static struct reply
+R(int code, const char *extc, const char *text)
+{
+	struct reply r;
+
+	memset(&r, 0, sizeof(r));
+	r.code = code;
+	snprintf(r.extc, sizeof(r.extc), "%s", extc);
+	r.text = (char *)text;
+	return r;
+}
+
+static void
+test_dns_rows(void **state)
+{
+	static const struct {
+		enum dns_status st;
+		enum fail_class class;
+		int code;
+		const char *status, *msg;
+	} rows[] = {
+		{ DNS_NULL_MX, FAIL_PERM, 550, "5.1.2",
+		  "Domain d.test sends and receives no email (NULL MX)" },
+		{ DNS_NXDOMAIN, FAIL_PERM, 550, "5.1.2", "No Such Domain: d.test" },
+		{ DNS_NOWHERE, FAIL_PERM, 550, "5.1.2",
+		  "Nowhere to deliver mail to for domain: d.test" },
+		{ DNS_TEMP, FAIL_TEMP, 450, "4.1.0",
+		  "DNS lookup failure: d.test (Server failure)" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct dns_answer a = { .status = rows[i].st,
+		    .error = "Server failure" };
+		struct outcome o = { 0 };
+
+		mta_error_dns(&a, "d.test", &o);
+		assert_int_equal(o.class, rows[i].class);
+		assert_int_equal(o.code, rows[i].code);
+		assert_string_equal(o.status, rows[i].status);
+		assert_string_equal(o.msg, rows[i].msg);
+		assert_int_equal(o.remote, 0);
+		outcome_clear(&o);
+	}
+}
+
+static void
+test_reply_outcomes(void **state)
+{
+	struct outcome o = { 0 };
+	struct reply r;
+	char *s;
+
+	(void)state;
+	r = R(550, "5.7.26", "Unauthenticated");
+	outcome_reply(&o, &r, "mx1.test", "127.0.0.2");
+	assert_int_equal(o.class, FAIL_PERM);
+	assert_string_equal(o.status, "5.7.26");
+	assert_string_equal(o.host, "mx1.test");
+	s = outcome_reason(&o);
+	assert_string_equal(s, "550 5.7.26 Unauthenticated");
+	free(s);
+	/* No enhanced code: the class's X.0.0. */
+	r = R(451, "", "later");
+	outcome_reply(&o, &r, NULL, NULL);
+	assert_int_equal(o.class, FAIL_TEMP);
+	assert_string_equal(o.status, "4.0.0");
+	assert_string_equal(outcome_action(&o), "delayed");
+	/* Retries ran out: 4.x.y becomes 5.x.y, the code stays. */
+	r = R(451, "4.7.1", "greylisted");
+	outcome_reply(&o, &r, NULL, NULL);
+	outcome_make_final(&o);
+	assert_int_equal(o.class, FAIL_PERM);
+	assert_string_equal(o.status, "5.7.1");
+	assert_int_equal(o.code, 451);
+	assert_string_equal(outcome_action(&o), "failed");
+	/* 3xx where it does not belong is temporary. */
+	r = R(300, "", "odd");
+	outcome_reply(&o, &r, NULL, NULL);
+	assert_int_equal(o.class, FAIL_TEMP);
+	assert_string_equal(o.status, "4.0.0");
+	r = R(250, "", "");
+	outcome_reply(&o, &r, NULL, NULL);
+	assert_int_equal(o.class, FAIL_NONE);
+	assert_string_equal(o.status, "2.0.0");
+	outcome_clear(&o);
+}
+
+static void
+test_classify_steps(void **state)
+{
+	static const struct {
+		enum mta_outcome outcome;
+		enum mta_step step;
+		int code;
+		enum verdict v;
+		enum fail_class class;
+	} rows[] = {
+		{ MTA_IO, MTA_CONNECT, 0, V_NEXT_MX, FAIL_NONE },
+		{ MTA_IO, MTA_GREETING, 0, V_NEXT_MX, FAIL_NONE },
+		{ MTA_IO, MTA_DOT, 0, V_NEXT_MX, FAIL_NONE },
+		{ MTA_IO, MTA_TLS_HANDSHAKE, 0, V_NEXT_MX, FAIL_NONE },
+		{ MTA_IO, MTA_RSET, 0, V_RETRY_HOST, FAIL_NONE },
+		{ MTA_REPLY, MTA_GREETING, 421, V_MAIL, FAIL_TEMP },
+		{ MTA_REPLY, MTA_GREETING, 554, V_MAIL, FAIL_PERM },
+		{ MTA_REPLY, MTA_HELO, 550, V_MAIL, FAIL_PERM },
+		{ MTA_REPLY, MTA_STARTTLS, 454, V_MAIL, FAIL_TEMP },
+		{ MTA_REPLY, MTA_AUTH, 535, V_MAIL, FAIL_PERM },
+		{ MTA_REPLY, MTA_MAIL, 451, V_MAIL, FAIL_TEMP },
+		{ MTA_REPLY, MTA_MAIL, 300, V_MAIL, FAIL_TEMP },
+		{ MTA_REPLY, MTA_DATA, 554, V_RCPTS, FAIL_PERM },
+		{ MTA_REPLY, MTA_DOT, 451, V_RCPTS, FAIL_TEMP },
+		{ MTA_BAD_REPLY, MTA_MAIL, 0, V_MAIL, FAIL_PERM },
+		{ MTA_TLS_UNAVAILABLE, MTA_EHLO, 0, V_MAIL, FAIL_TEMP },
+		{ MTA_TLS_UNVERIFIED, MTA_TLS_HANDSHAKE, 0, V_MAIL, FAIL_TEMP },
+		{ MTA_OK, MTA_DONE, 250, V_RCPTS, FAIL_NONE },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct mta_result r;
+		struct outcome mail = { 0 };
+		enum verdict v;
+
+		memset(&r, 0, sizeof(r));
+		r.outcome = rows[i].outcome;
+		r.step = rows[i].step;
+		r.reply = R(rows[i].code, "", "text");
+		r.error = (char *)"Unrecognized response from upstream server: x";
+		v = mta_error_classify(&r, "mx1.test", &mail);
+		if (v != rows[i].v)
+			fail_msg("row %zu: verdict %d", i, v);
+		if (rows[i].class != FAIL_NONE &&
+		    mail.class != rows[i].class)
+			fail_msg("row %zu: class %d", i, mail.class);
+		outcome_clear(&mail);
+	}
+}
+
+/* RCPT replies decide per recipient; a DATA failure applies to the
+ * accepted ones only; LMTP answers per recipient. */
+static void
+test_per_recipient(void **state)
+{
+	struct mta_rcpt rc[4];
+	struct mta_result r;
+	struct outcome mail = { 0 }, o = { 0 };
+	enum verdict v;
+
+	(void)state;
+	memset(rc, 0, sizeof(rc));
+	memset(&r, 0, sizeof(r));
+	rc[0].reply = R(250, "2.1.5", "OK");
+	rc[1].reply = R(451, "4.7.1", "later");
+	rc[2].reply = R(550, "5.1.1", "no such user");
+	rc[3].reply = R(252, "", "cannot verify, will try");
+	r.rcpts = rc;
+	r.nrcpts = 4;
+	r.outcome = MTA_OK;
+	r.reply = R(250, "2.0.0", "queued as X");
+	v = mta_error_classify(&r, "mx1.test", &mail);
+	assert_int_equal(v, V_RCPTS);
+	mta_error_rcpt(&r, 0, NULL, "mx1.test", &o);
+	assert_int_equal(o.class, FAIL_NONE);
+	assert_string_equal(o.msg, "queued as X");
+	mta_error_rcpt(&r, 1, NULL, "mx1.test", &o);
+	assert_int_equal(o.class, FAIL_TEMP);
+	mta_error_rcpt(&r, 2, NULL, "mx1.test", &o);
+	assert_int_equal(o.class, FAIL_PERM);
+	assert_string_equal(o.status, "5.1.1");
+	mta_error_rcpt(&r, 3, NULL, "mx1.test", &o);	/* 252 accepted */
+	assert_int_equal(o.class, FAIL_NONE);
+
+	/* 554 at the end of data: accepted recipients bounce with it, the
+	 * refused ones keep their own reply. */
+	r.outcome = MTA_REPLY;
+	r.step = MTA_DOT;
+	r.reply = R(554, "5.6.0", "content refused");
+	v = mta_error_classify(&r, "mx1.test", &mail);
+	assert_int_equal(v, V_RCPTS);
+	mta_error_rcpt(&r, 0, &mail, "mx1.test", &o);
+	assert_int_equal(o.class, FAIL_PERM);
+	assert_string_equal(o.status, "5.6.0");
+	mta_error_rcpt(&r, 1, &mail, "mx1.test", &o);
+	assert_int_equal(o.class, FAIL_TEMP);
+	assert_string_equal(o.status, "4.7.1");
+
+	/* LMTP: the per-recipient data reply decides. */
+	r.outcome = MTA_OK;
+	r.reply = R(0, "", "");
+	rc[0].lmtp = R(552, "5.2.2", "mailbox full");
+	rc[3].lmtp = R(250, "2.0.0", "delivered");
+	mta_error_rcpt(&r, 0, NULL, "lmtp", &o);
+	assert_int_equal(o.class, FAIL_PERM);
+	assert_string_equal(o.status, "5.2.2");
+	mta_error_rcpt(&r, 3, NULL, "lmtp", &o);
+	assert_int_equal(o.class, FAIL_NONE);
+	outcome_clear(&o);
+	outcome_clear(&mail);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dns_rows),
+		cmocka_unit_test(test_reply_outcomes),
+		cmocka_unit_test(test_classify_steps),
+		cmocka_unit_test(test_per_recipient),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
