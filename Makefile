@@ -2,7 +2,7 @@
 #   make            release build: build/outpost
 #   make asan       AddressSanitizer + UBSan build: build/asan/outpost
 #   make test       unit and end-to-end tests against the sanitizer build
-#   make unit | fuzz | e2e  one part of that
+#   make layers | unit | fuzz | e2e  one part of that
 
 CC	?= cc
 PYTHON	?= /usr/bin/python3
@@ -58,7 +58,7 @@ SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
 REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o) build/asan/gen/defaults_data.o
 
-.PHONY: all asan test unit e2e clean contrib
+.PHONY: all asan test layers unit e2e clean contrib
 all: build/outpost
 asan: build/asan/outpost
 
@@ -113,7 +113,13 @@ unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
 e2e: build/asan/outpost $(TEST_PLUGINS) $(CONTRIB_PLUGINS:%=build/asan/contrib/%.so)
 	$(PYTHON) -m pytest -q tests/e2e
 
-test: unit fuzz e2e
+# The shape of src/ (tools/check_layers.py: layer order, no include cycle,
+# no .c over 800 lines, a header comment on each), and the checker's own tests.
+layers:
+	$(PYTHON) tools/check_layers.py
+	$(PYTHON) -m pytest -q tests/tools
+
+test: layers unit fuzz e2e
 
 clean:
 	rm -rf build

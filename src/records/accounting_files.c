@@ -31,7 +31,6 @@
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "outpost/plugin.h"
-#include "builtins/builtin.h"
 #include "records/record.h"
 #include "records/writer.h"
 

@@ -29,7 +29,6 @@
 #include "core/log.h"
 #include "proto/message.h"
 #include "outpost/plugin.h"
-#include "builtins/builtin.h"
 #include "records/record.h"
 #include "records/writer.h"
 

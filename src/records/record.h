@@ -8,6 +8,10 @@
 #include "lib/buf.h"
 #include "outpost/plugin.h"
 
+/* The two recording plugins, listed in builtins/builtin.c's table. */
+extern const struct op_plugin outbound_logger_plugin;
+extern const struct op_plugin accounting_files_plugin;
+
 /* Now, in ms since the epoch. */
 long long	 rec_now_ms(void);
 /* A number as JavaScript prints it, to the millisecond: 2.26, 64, 0.5. */
