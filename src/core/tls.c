@@ -7,19 +7,16 @@
  * TLS 1.2 and below), honorCipherOrder; outbound also ca, no_tls_hosts
  * and force_tls_hosts. The outbound object is immutable once loaded.
  */
-#include <sys/socket.h>
-
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "lib/ini.h"
+#include "lib/netmatch.h"
 #include "lib/xmalloc.h"
 #include "core/tls.h"
 
@@ -118,24 +115,14 @@ done:
 
 /* --- outbound ------------------------------------------------------------------- */
 
-/* One no_tls_hosts/force_tls_hosts entry: an address block or a name. */
-struct host_entry {
-	int		 family;	/* AF_INET, AF_INET6, or 0 for a name */
-	unsigned char	 addr[16];
-	unsigned	 bits;
-	char		*name;
-};
-
-struct host_list {
-	struct host_entry *v;
-	size_t		 n;
-};
-
 struct tls_outbound {
 	SSL_CTX		*ctx;
-	struct host_list no_tls;
-	struct host_list force_tls;
+	struct netmatch	*no_tls;
+	struct netmatch	*force_tls;
 };
+
+/* IPs, CIDR blocks and names taken as written; ::ffff:a.b.c.d is a.b.c.d. */
+#define HOST_LIST_FLAGS	(NETMATCH_NAMES | NETMATCH_FOLD_MAPPED)
 
 /* [outbound] first, then [main]; *sect tells which one answered. */
 static const char *
@@ -150,72 +137,23 @@ out_get(const struct ini *ini, const char *key, const char **sect)
 	return ini_get(ini, "main", key);
 }
 
-/* An IPv4 or IPv6 literal; IPv4-mapped IPv6 counts as IPv4. */
+/* Adds one entry (trimmed here, skipped when blank); -1 on a malformed
+ * address block. */
 static int
-parse_ip(const char *s, unsigned char addr[16])
+host_add(struct netmatch *l, const char *s, size_t len)
 {
-	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	    0, 0xff, 0xff };
-
-	if (inet_pton(AF_INET, s, addr) == 1)
-		return AF_INET;
-	if (inet_pton(AF_INET6, s, addr) != 1)
-		return 0;
-	if (memcmp(addr, mapped, sizeof(mapped)) == 0) {
-		memmove(addr, addr + 12, 4);
-		return AF_INET;
-	}
-	return AF_INET6;
-}
-
-/* Adds one entry (trimmed here); -1 on a malformed address block. */
-static int
-host_add(struct host_list *l, const char *s, size_t len)
-{
-	struct host_entry e = { 0 };
-	char *v, *slash;
-	size_t max;
-
 	while (len && (*s == ' ' || *s == '\t'))
 		s++, len--;
 	while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
 		len--;
 	if (len == 0)
 		return 0;
-	v = xstrndup(s, len);
-	if ((slash = strchr(v, '/')) != NULL)
-		*slash = '\0';
-	if ((e.family = parse_ip(v, e.addr)) != 0) {
-		max = e.family == AF_INET ? 32 : 128;
-		e.bits = (unsigned)max;
-		if (slash != NULL) {
-			char *end;
-			unsigned long b = strtoul(slash + 1, &end, 10);
-
-			if (slash[1] == '\0' || *end != '\0' || b > max) {
-				free(v);
-				return -1;
-			}
-			e.bits = (unsigned)b;
-		}
-		free(v);
-	} else if (slash != NULL) {
-		free(v);
-		return -1;
-	} else {
-		/* A name: compared without one trailing dot. */
-		if (len > 1 && v[len - 1] == '.')
-			v[len - 1] = '\0';
-		e.name = v;
-	}
-	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
-	l->v[l->n++] = e;
-	return 0;
+	return netmatch_add(l, s, len) == NETMATCH_OK ? 0 : -1;
 }
 
 /* Comma-separated entries; -1 on a bad one. */
 static int
-host_add_list(struct host_list *l, const char *v)
+host_add_list(struct netmatch *l, const char *v)
 {
 	const char *comma;
 
@@ -232,7 +170,7 @@ host_add_list(struct host_list *l, const char *v)
 /* `key=a,b` (or key[]=) in [outbound] else [main], plus the keys of
  * section [key]. */
 static int
-host_list_load(struct host_list *l, const struct ini *ini, const char *key,
+host_list_load(struct netmatch *l, const struct ini *ini, const char *key,
     char **err)
 {
 	const char *const *vals;
@@ -263,69 +201,27 @@ host_list_load(struct host_list *l, const struct ini *ini, const char *key,
 	return 0;
 }
 
-static void
-host_list_free(struct host_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].name);
-	free(l->v);
-}
-
+/* The MX address, the MX name (may be NULL) or the recipient domain. */
 static int
-prefix_eq(const unsigned char *a, const unsigned char *b, unsigned bits)
-{
-	unsigned bytes = bits / 8, rest = bits % 8;
-
-	if (memcmp(a, b, bytes) != 0)
-		return 0;
-	if (rest == 0)
-		return 1;
-	return ((a[bytes] ^ b[bytes]) & (0xff00 >> rest)) == 0;
-}
-
-static int
-name_eq(const char *entry, const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len > 1 && name[len - 1] == '.')
-		len--;
-	return strlen(entry) == len && strncasecmp(entry, name, len) == 0;
-}
-
-static int
-host_match(const struct host_list *l, const char *ip, const char *host,
+host_match(const struct netmatch *l, const char *ip, const char *host,
     const char *domain)
 {
-	unsigned char addr[16];
-	int family = ip != NULL ? parse_ip(ip, addr) : 0;
-
-	for (size_t i = 0; i < l->n; i++) {
-		const struct host_entry *e = &l->v[i];
-
-		if (e->name == NULL) {
-			if (family == e->family &&
-			    prefix_eq(addr, e->addr, e->bits))
-				return 1;
-		} else if ((host != NULL && name_eq(e->name, host)) ||
-		    (domain != NULL && name_eq(e->name, domain)))
-			return 1;
-	}
-	return 0;
+	return netmatch_ip(l, ip) || netmatch_name(l, host) ||
+	    netmatch_name(l, domain);
 }
 
 int
 tls_no_tls_host(const struct tls_outbound *t, const char *ip,
     const char *host, const char *domain)
 {
-	return t != NULL && host_match(&t->no_tls, ip, host, domain);
+	return t != NULL && host_match(t->no_tls, ip, host, domain);
 }
 
 int
 tls_force_tls_host(const struct tls_outbound *t, const char *ip,
     const char *host, const char *domain)
 {
-	return t != NULL && host_match(&t->force_tls, ip, host, domain);
+	return t != NULL && host_match(t->force_tls, ip, host, domain);
 }
 
 SSL_CTX *
@@ -340,8 +236,8 @@ tls_outbound_free(struct tls_outbound *t)
 	if (t == NULL)
 		return;
 	SSL_CTX_free(t->ctx);
-	host_list_free(&t->no_tls);
-	host_list_free(&t->force_tls);
+	netmatch_free(t->no_tls);
+	netmatch_free(t->force_tls);
 	free(t);
 }
 
@@ -442,8 +338,10 @@ tls_outbound_load(const char *dir, char **err)
 			goto done;
 		}
 	}
-	if (host_list_load(&t->no_tls, ini, "no_tls_hosts", err) == -1 ||
-	    host_list_load(&t->force_tls, ini, "force_tls_hosts", err) == -1)
+	t->no_tls = netmatch_new(HOST_LIST_FLAGS);
+	t->force_tls = netmatch_new(HOST_LIST_FLAGS);
+	if (host_list_load(t->no_tls, ini, "no_tls_hosts", err) == -1 ||
+	    host_list_load(t->force_tls, ini, "force_tls_hosts", err) == -1)
 		goto done;
 done:
 	if (*err != NULL) {
