@@ -234,6 +234,8 @@ def test_ipv6_listener_and_acl(daemon):
     ("relay_acl_allow", "::/0\n", "matches every address: an open relay"),
     ("relay.ini", "[relay]\nall=true\n", "all: relaying for every client makes an open relay"),
     ("relay_acl_allow", "not-a-network\n", "'not-a-network' is not an address or CIDR"),
+    # A negative prefix is refused like any malformed one (it was once read as /32).
+    ("relay_acl_allow", "192.0.2.1/-1\n", "'192.0.2.1/-1' is not an address or CIDR"),
 ])
 def test_open_relay_configurations_are_refused(daemon, name, text, error):
     daemon.write_config(name, text)
