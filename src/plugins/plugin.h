@@ -1,10 +1,10 @@
 /*
- * plugin: the plugin registry and the hook runner. Plugins named in
- * config/plugins are found among the built-ins (plugins/builtin.c) or as
- * ROOT/plugins/<name>.so, initialised in order, and their hooks chained.
- * hook_run() walks a chain with Haraka's semantics and reports the
- * chain's verdict to a completion callback, possibly after the caller
- * returned (plugins may answer asynchronously).
+ * plugin: what the rest of Outpost uses of the plugins. Plugins named in
+ * config/plugins are found among the built-ins (builtins/builtin.c) or as
+ * ROOT/plugins/<name>.so and initialised in order (load.c), their hooks
+ * chained (registry.c). hook_run() walks a chain with Haraka's semantics
+ * and reports the chain's verdict to a completion callback, possibly after
+ * the caller returned: plugins may answer asynchronously (hooks.c).
  */
 #ifndef OUTPOST_PLUGIN_INTERNAL_H
 #define OUTPOST_PLUGIN_INTERNAL_H
