@@ -30,7 +30,7 @@ QUEUE_SRCS = src/queue/entry.c src/queue/queue.c
 SMTP_SRCS = src/smtp/server.c src/smtp/session.c src/smtp/auth.c src/smtp/tx.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
 		src/delivery/mta_session.c src/delivery/mta_error.c \
-		src/delivery/dsn.c src/delivery/mta.c
+		src/delivery/dsn.c src/delivery/mta.c src/delivery/route.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c
@@ -49,7 +49,7 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 UNIT_TESTS = lib/test_ini proto/test_smtp_parse proto/test_reply \
 	     core/test_config core/test_log plugins/test_plugin \
 	     queue/test_entry smtp/test_tx delivery/test_mx \
-	     delivery/test_mta_error delivery/test_dsn \
+	     delivery/test_mta_error delivery/test_dsn delivery/test_route \
 	     records/test_bouncecat records/test_writer
 
 GEN	= build/gen/defaults_data.c

@@ -2,16 +2,13 @@
  * abi: what a plugin reads during a call (include/outpost/plugin.h):
  * op_log, the call's hook and argument block (op_call_*), and the
  * transaction accessors (op_txn_*). Reads struct op_call; owns nothing.
- * op_next is the runner's (hooks.c); op_next_mx fills get_mx's answer.
+ * op_next is the runner's (hooks.c), op_next_mx delivery's (route.c).
  */
 #include "plugins/hooks.h"
 
 #include <stdarg.h>
-#include <stdint.h>
 
-#include "lib/xmalloc.h"
 #include "core/log.h"
-#include "delivery/mx.h"
 
 void
 op_log(int level, const char *source, const char *uuid, const char *fmt, ...)
@@ -101,51 +98,4 @@ op_call_outbound(const struct op_call *c)
 {
 	return outbound_hook(c->hook) ?
 	    &((const struct outbound_call *)c->args)->pub : NULL;
-}
-
-static char *
-dup_or_null(const char *s)
-{
-	return s != NULL && *s != '\0' ? xstrdup(s) : NULL;
-}
-
-void
-op_next_mx(struct op_call *c, const struct op_mx *list, unsigned n)
-{
-	struct outbound_call *oc;
-
-	if (c->run == NULL || c->answered || c->hook != OP_HOOK_GET_MX) {
-		op_next(c, OP_OK, NULL);	/* releases a late call */
-		return;
-	}
-	/* The run's argument block belongs to the caller, which lets the
-	 * answer be written into it. */
-	oc = (struct outbound_call *)(uintptr_t)c->args;
-	mx_list_free(oc->mxs, oc->nmx);
-	oc->mxs = xcalloc(n ? n : 1, sizeof(*oc->mxs));
-	oc->nmx = 0;
-	for (unsigned i = 0; i < n; i++) {
-		struct mx *m = &oc->mxs[oc->nmx];
-
-		if ((list[i].exchange == NULL || *list[i].exchange == '\0') &&
-		    (list[i].path == NULL || *list[i].path == '\0'))
-			continue;
-		m->exchange = dup_or_null(list[i].exchange);
-		if (m->exchange != NULL)
-			for (char *p = m->exchange; *p; p++)
-				if (*p >= 'A' && *p <= 'Z')
-					*p = (char)(*p - 'A' + 'a');
-		m->path = dup_or_null(list[i].path);
-		m->priority = list[i].priority;
-		m->port = list[i].port;
-		m->bind = dup_or_null(list[i].bind);
-		m->bind_helo = dup_or_null(list[i].bind_helo);
-		m->using_lmtp = list[i].using_lmtp;
-		m->auth_user = dup_or_null(list[i].auth_user);
-		m->auth_pass = dup_or_null(list[i].auth_pass);
-		m->auth_type = dup_or_null(list[i].auth_type);
-		m->route = dup_or_null(list[i].route);
-		oc->nmx++;
-	}
-	op_next(c, OP_OK, NULL);
 }

@@ -7,6 +7,7 @@
  */
 #include "plugins/hooks.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -342,6 +343,16 @@ op_next(struct op_call *c, int code, const char *msg)
 	msg_copy = c->msg;
 	free(c);
 	answered(r, code, msg_copy);
+}
+
+void *
+hook_answer_args(struct op_call *c, enum op_hook hook)
+{
+	if (c->run == NULL || c->answered || c->hook != hook)
+		return NULL;
+	/* The run's argument block belongs to the caller, which lets the
+	 * answer be written into it. */
+	return (void *)(uintptr_t)c->args;
 }
 
 /* --- the runner's teardown ------------------------------------------------ */

@@ -49,6 +49,12 @@ void		 hook_observe(enum op_hook, const void *args, hook_done_fn,
 		    void *arg);
 size_t		 hook_observers(enum op_hook);
 
+/* For an answer written into the caller's argument block (op_next_mx,
+ * delivery/route.c): c's argument block while c is a call of hook whose
+ * chain still waits for it; NULL when c is late, already answered, an
+ * observer's, or of another hook. */
+void		*hook_answer_args(struct op_call *c, enum op_hook hook);
+
 /* Routes log records through the log hook (installs the log sink). */
 void		 plugins_attach_log(void);
 const char	*hook_name(enum op_hook);
@@ -67,7 +73,8 @@ struct op_txn {
 };
 
 /* The argument block of the outbound hooks (op_call_outbound): what
- * plugins see, and get_mx's answer (op_next_mx fills mxs). */
+ * plugins see, and get_mx's answer (op_next_mx, delivery/route.c, fills
+ * mxs). */
 struct mx;
 struct outbound_call {
 	struct op_outbound	 pub;
