@@ -26,7 +26,8 @@ CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
-QUEUE_SRCS = src/queue/entry.c src/queue/queue.c
+QUEUE_SRCS = src/queue/entry.c src/queue/scan.c src/queue/report.c \
+	     src/queue/queue.c
 SMTP_SRCS = src/smtp/server.c src/smtp/session.c src/smtp/auth.c src/smtp/tx.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
 		src/delivery/mta_session.c src/delivery/mta_error.c \
@@ -132,8 +133,7 @@ FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/buf.c src/lib/json.c 
 		  src/lib/xmalloc.c
 FUZZ_DEPS_fuzz_ini = src/lib/ini.c src/lib/buf.c src/lib/xmalloc.c
 FUZZ_DEPS_fuzz_reply = src/proto/reply.c src/lib/buf.c src/lib/xmalloc.c
-FUZZ_DEPS_fuzz_queue_fs = src/queue/entry.c src/core/log.c src/lib/buf.c src/lib/fsutil.c \
-		  src/lib/json.c src/lib/xmalloc.c
+FUZZ_DEPS_fuzz_queue_fs = src/queue/entry.c src/lib/buf.c src/lib/xmalloc.c
 
 .SECONDEXPANSION:
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*)
