@@ -15,7 +15,8 @@ test_from_plugin(void **state)
 		  .bind = "", .auth_user = "u", .auth_pass = "p",
 		  .auth_type = "PLAIN", .route = "vmta1" },
 		{ .exchange = "", .path = "" },		/* skipped */
-		{ .path = "/run/lmtp.sock", .using_lmtp = 1, .bind_helo = "me" },
+		{ .path = "/run/lmtp.sock", .using_lmtp = 1,
+		  .bind_helo = "me" },
 	};
 	struct mx *mxs;
 	size_t n;
