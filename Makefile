@@ -24,12 +24,14 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c
-PLUGINS_SRCS = src/plugins/plugin.c
-QUEUE_SRCS = src/queue/entry.c src/queue/queue.c
+PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
+	       src/plugins/load.c
+QUEUE_SRCS = src/queue/entry.c src/queue/scan.c src/queue/report.c \
+	     src/queue/queue.c
 SMTP_SRCS = src/smtp/server.c src/smtp/session.c src/smtp/auth.c src/smtp/tx.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
 		src/delivery/mta_session.c src/delivery/mta_error.c \
-		src/delivery/dsn.c src/delivery/mta.c
+		src/delivery/dsn.c src/delivery/mta.c src/delivery/route.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c
@@ -49,7 +51,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch \
 	     proto/test_smtp_parse proto/test_reply \
 	     core/test_config core/test_log plugins/test_plugin \
 	     queue/test_entry smtp/test_tx delivery/test_mx \
-	     delivery/test_mta_error delivery/test_dsn \
+	     delivery/test_mta_error delivery/test_dsn delivery/test_route \
 	     records/test_bouncecat records/test_writer
 
 GEN	= build/gen/defaults_data.c
@@ -138,8 +140,7 @@ FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/buf.c src/lib/json.c 
 		  src/lib/xmalloc.c
 FUZZ_DEPS_fuzz_ini = src/lib/ini.c src/lib/buf.c src/lib/xmalloc.c
 FUZZ_DEPS_fuzz_reply = src/proto/reply.c src/lib/buf.c src/lib/xmalloc.c
-FUZZ_DEPS_fuzz_queue_fs = src/queue/entry.c src/core/log.c src/lib/buf.c src/lib/fsutil.c \
-		  src/lib/json.c src/lib/xmalloc.c
+FUZZ_DEPS_fuzz_queue_fs = src/queue/entry.c src/lib/buf.c src/lib/xmalloc.c
 
 .SECONDEXPANSION:
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*)

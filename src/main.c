@@ -24,6 +24,7 @@
 #include "plugins/plugin.h"
 #include "delivery/mta.h"
 #include "queue/queue.h"
+#include "queue/report.h"
 #include "smtp/server.h"
 #include "core/version.h"
 

@@ -1,10 +1,10 @@
 /*
- * plugin: the plugin registry and the hook runner. Plugins named in
- * config/plugins are found among the built-ins (plugins/builtin.c) or as
- * ROOT/plugins/<name>.so, initialised in order, and their hooks chained.
- * hook_run() walks a chain with Haraka's semantics and reports the
- * chain's verdict to a completion callback, possibly after the caller
- * returned (plugins may answer asynchronously).
+ * plugin: what the rest of Outpost uses of the plugins. Plugins named in
+ * config/plugins are found among the built-ins (builtins/builtin.c) or as
+ * ROOT/plugins/<name>.so and initialised in order (load.c), their hooks
+ * chained (registry.c). hook_run() walks a chain with Haraka's semantics
+ * and reports the chain's verdict to a completion callback, possibly after
+ * the caller returned: plugins may answer asynchronously (hooks.c).
  */
 #ifndef OUTPOST_PLUGIN_INTERNAL_H
 #define OUTPOST_PLUGIN_INTERNAL_H
@@ -49,6 +49,12 @@ void		 hook_observe(enum op_hook, const void *args, hook_done_fn,
 		    void *arg);
 size_t		 hook_observers(enum op_hook);
 
+/* For an answer written into the caller's argument block (op_next_mx,
+ * delivery/route.c): c's argument block while c is a call of hook whose
+ * chain still waits for it; NULL when c is late, already answered, an
+ * observer's, or of another hook. */
+void		*hook_answer_args(struct op_call *c, enum op_hook hook);
+
 /* Routes log records through the log hook (installs the log sink). */
 void		 plugins_attach_log(void);
 const char	*hook_name(enum op_hook);
@@ -67,7 +73,8 @@ struct op_txn {
 };
 
 /* The argument block of the outbound hooks (op_call_outbound): what
- * plugins see, and get_mx's answer (op_next_mx fills mxs). */
+ * plugins see, and get_mx's answer (op_next_mx, delivery/route.c, fills
+ * mxs). */
 struct mx;
 struct outbound_call {
 	struct op_outbound	 pub;

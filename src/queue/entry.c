@@ -1,26 +1,23 @@
 /*
- * queue_fs: the queue entry file format (docs/queue-format.md), the
- * start-up scan of the queue directory, and --qlist/--qstat. Decoding
- * trusts nothing: images are bounds-checked, checksummed and parsed
- * strictly. Entries handed out are the receiver's; no state is kept here.
+ * entry: the queue entry file format (docs/queue-format.md): encoding,
+ * decoding (fuzzed: tests/fuzz/fuzz_queue_fs.c), CRC-32C, reading one
+ * file. Decoding trusts nothing: images are bounds-checked, checksummed
+ * and parsed strictly. Entries handed out are the receiver's; no state is
+ * kept here, and nothing but the file read is touched.
  */
 #include "queue/entry.h"
 
 #include <sys/stat.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "lib/fsutil.h"
 #include "lib/xmalloc.h"
-#include "core/log.h"
 
 #define MAGIC		"OUTPOST-QUEUE "
 #define END_LEN		13		/* "END " 8 hex digits LF */
@@ -113,6 +110,12 @@ qfs_valid_id(const char *name)
 	return n > 0 && n < QFS_ID_MAX && name[n] == '\0' && name[0] != '.' &&
 	    strncmp(name, QFS_TMP_PREFIX, strlen(QFS_TMP_PREFIX)) != 0 &&
 	    strncmp(name, QFS_ERROR_PREFIX, strlen(QFS_ERROR_PREFIX)) != 0;
+}
+
+const char *
+qrcpt_state_name(enum qrcpt_state s)
+{
+	return states[s <= QRCPT_BOUNCED ? s : QRCPT_PENDING];
 }
 
 void
@@ -217,8 +220,7 @@ qfs_encode(const struct qentry *e, const char *msg, size_t len,
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		const struct qrcpt *r = &e->rcpts[i];
 
-		buf_printf(out, "\nrcpt %s", states[r->state <= QRCPT_BOUNCED ?
-		    r->state : QRCPT_PENDING]);
+		buf_printf(out, "\nrcpt %s", qrcpt_state_name(r->state));
 		put_str(out, " ", r->addr);
 		if (r->reason != NULL)
 			put_str(out, " ", r->reason);
@@ -584,9 +586,8 @@ qfs_read(const char *path, struct qentry *e, char **msg, size_t *msglen,
 	return load(path, e, msg, msglen, why, &err);
 }
 
-/* dir/name as the entry called name (without the message). */
-static int
-read_entry(const char *dir, const char *name, struct qentry *e,
+int
+qfs_read_entry(const char *dir, const char *name, struct qentry *e,
     const char **why, int *err)
 {
 	char *path = xasprintf("%s/%s", dir, name);
@@ -599,311 +600,4 @@ read_entry(const char *dir, const char *name, struct qentry *e,
 		rc = -1;
 	}
 	return rc;
-}
-
-enum kind { K_ENTRY, K_CORRUPT, K_ASIDE, K_TMP, K_OTHER };
-
-static enum kind
-classify(const char *name)
-{
-	if (strncmp(name, QFS_TMP_PREFIX, strlen(QFS_TMP_PREFIX)) == 0)
-		return K_TMP;
-	if (strncmp(name, QFS_ERROR_PREFIX, strlen(QFS_ERROR_PREFIX)) == 0)
-		return K_ASIDE;
-	return qfs_valid_id(name) ? K_ENTRY : K_OTHER;
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The sorted names in dir, without . and ..; -1 with errno. */
-static int
-list_names(const char *dir, char ***out, size_t *n)
-{
-	struct dirent *de;
-	char **v = NULL;
-	size_t cap = 0;
-	DIR *d;
-	int err;
-
-	*n = 0;
-	if ((d = opendir(dir)) == NULL)
-		return -1;
-	while (errno = 0, (de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (*n == cap)
-			v = xreallocarray(v, cap = cap ? cap * 2 : 16, sizeof(*v));
-		v[(*n)++] = xstrdup(de->d_name);
-	}
-	err = errno;
-	closedir(d);
-	if (err != 0) {
-		while (*n > 0)
-			free(v[--*n]);
-		free(v);
-		errno = err;
-		return -1;
-	}
-	if (*n > 0)
-		qsort(v, *n, sizeof(*v), cmp_str);
-	*out = v;
-	return 0;
-}
-
-/* Renames a corrupt entry to error.<name>, logging why. */
-static int
-set_aside(const char *dir, const char *name, const char *reason)
-{
-	char *from = xasprintf("%s/%s", dir, name), *why = xstrdup(reason);
-	char *to = xasprintf("%s/" QFS_ERROR_PREFIX "%s", dir, name);
-	int rc = rename(from, to);
-
-	if (rc == 0)
-		log_error("core", NULL, "queue: %s: %s; moved aside to "
-		    QFS_ERROR_PREFIX "%s", name, why, name);
-	else
-		log_error("core", NULL, "queue: %s: %s; cannot move it aside "
-		    "to " QFS_ERROR_PREFIX "%s: %s", name, why, name,
-		    strerror(errno));
-	free(from);
-	free(to);
-	free(why);
-	return rc;
-}
-
-long
-qfs_scan(const char *dir, qfs_entry_fn fn, void *arg, char **err)
-{
-	long loaded = 0, aside = 0;
-	char **names = NULL, *path;
-	struct qentry *e;
-	const char *why;
-	size_t n = 0;
-	int errnum;
-
-	*err = NULL;
-	if (list_names(dir, &names, &n) == -1 && (errno != ENOENT ||
-	    mkdirs(dir, 0700) == -1 || list_names(dir, &names, &n) == -1)) {
-		*err = xasprintf("queue directory %s: %s", dir,
-		    strerror(errno));
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		switch (classify(names[i])) {
-		case K_TMP:
-			log_warn("core", NULL, "queue: removing left-over temp "
-			    "file %s", names[i]);
-			path = xasprintf("%s/%s", dir, names[i]);
-			if (unlink(path) == -1 && errno != ENOENT)
-				log_error("core", NULL, "queue: %s: %s",
-				    names[i], strerror(errno));
-			free(path);
-			break;
-		case K_OTHER:
-			log_error("core", NULL, "queue: unrecognised file in "
-			    "queue directory: %s", names[i]);
-			break;
-		case K_ENTRY:
-			e = xmalloc(sizeof(*e));
-			if (read_entry(dir, names[i], e, &why, &errnum) == 0) {
-				fn(e, arg);
-				loaded++;
-				break;
-			}
-			free(e);
-			if (errnum == ENOENT)		/* removed meanwhile */
-				break;
-			if (errnum != 0) {
-				/* Unreadable is not corrupt: leave it. */
-				log_error("core", NULL, "queue: %s: cannot read: "
-				    "%s; left in place", names[i], why);
-				break;
-			}
-			if (set_aside(dir, names[i], why) == 0)
-				aside++;
-			break;
-		default:
-			aside++;
-			break;
-		}
-		free(names[i]);
-	}
-	free(names);
-	if (aside > 0)
-		log_warn("core", NULL, "queue: %ld corrupt entr%s set aside in "
-		    "%s as " QFS_ERROR_PREFIX "*", aside, aside == 1 ? "y" :
-		    "ies", dir);
-	return loaded;
-}
-
-/* A file of the directory, as --qlist and --qstat see it. */
-struct item {
-	enum kind	 kind;
-	char		*name;
-	char		*why;		/* K_CORRUPT */
-	struct qentry	 e;		/* K_ENTRY */
-};
-
-/* Entries by next attempt then id; then corrupt, then set-aside files. */
-static int
-cmp_item(const void *pa, const void *pb)
-{
-	const struct item *a = pa, *b = pb;
-
-	if (a->kind != b->kind)
-		return a->kind < b->kind ? -1 : 1;
-	if (a->kind == K_ENTRY && a->e.next_attempt != b->e.next_attempt)
-		return a->e.next_attempt < b->e.next_attempt ? -1 : 1;
-	return strcmp(a->name, b->name);
-}
-
-/* s on one line: controls as \xHH; when quoted also \" and \\. */
-static void
-show(FILE *out, const char *s, int quoted)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < ' ' || *s == 0x7f)
-			fprintf(out, "\\x%02X", (unsigned char)*s);
-		else if (quoted && (*s == '"' || *s == '\\'))
-			fprintf(out, "\\%c", *s);
-		else
-			fputc(*s, out);
-}
-
-/* One line of --qlist. */
-static void
-show_item(FILE *out, const struct item *it)
-{
-	const struct qentry *e = &it->e;
-	time_t t = (time_t)(e->next_attempt / 1000);
-	char when[64];
-	struct tm tm;
-
-	if (it->kind != K_ENTRY) {
-		show(out, it->name, 0);
-		if (it->kind == K_CORRUPT)
-			fprintf(out, " CORRUPT: %s\n", it->why);
-		else
-			fputs(" SET ASIDE\n", out);
-		return;
-	}
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(when, sizeof(when), "@%" PRId64, e->next_attempt);
-	fprintf(out, "%s ", e->id);
-	show(out, e->domain, 0);
-	fprintf(out, " rcpts=%zu attempts=%u next=%s from=<", e->nrcpts,
-	    e->attempts, when);
-	show(out, e->mail_from, 0);
-	fputs("> to=", out);
-	for (size_t r = 0; r < e->nrcpts; r++) {
-		fputs(r > 0 ? ",<" : "<", out);
-		show(out, e->rcpts[r].addr, 0);
-		fputc('>', out);
-		if (e->rcpts[r].state != QRCPT_PENDING)
-			fprintf(out, "(%s)", states[e->rcpts[r].state]);
-	}
-	if (e->last_error != NULL) {
-		fputs(" last_error=\"", out);
-		show(out, e->last_error, 1);
-		fputc('"', out);
-	}
-	fputc('\n', out);
-}
-
-/* qfs_list (counts == 0) and qfs_stat: read everything, then report. */
-static int
-report(const char *dir, FILE *out, int counts)
-{
-	long c[K_OTHER + 1] = { 0 }, rc[3] = { 0 }, deferred = 0, due = 0;
-	struct item *v;
-	char **names = NULL, *path;
-	uint64_t bytes = 0;
-	struct timespec ts;
-	struct stat st;
-	size_t n, nv = 0;
-	int64_t now;
-	int err;
-
-	if (list_names(dir, &names, &n) == -1) {
-		fprintf(stderr, "outpost: queue directory %s: %s\n", dir,
-		    strerror(errno));
-		return -1;
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	v = xcalloc(n, sizeof(*v));
-	for (size_t i = 0; i < n; i++) {
-		struct item *it = &v[nv];
-		const char *why;
-
-		path = xasprintf("%s/%s", dir, names[i]);
-		err = lstat(path, &st) == -1 ? errno : 0;
-		free(path);
-		it->kind = classify(names[i]);
-		if (err == 0 && it->kind == K_ENTRY &&
-		    read_entry(dir, names[i], &it->e, &why, &err) == -1 &&
-		    err != ENOENT) {
-			it->kind = K_CORRUPT;
-			it->why = xstrdup(why);
-		}
-		if (err != 0 && it->kind != K_CORRUPT) {
-			free(names[i]);		/* gone since readdir */
-			continue;
-		}
-		bytes += S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-		c[it->kind]++;
-		if (it->kind == K_TMP || it->kind == K_OTHER) {
-			free(names[i]);
-			continue;
-		}
-		it->name = names[i];
-		nv++;
-		for (size_t r = 0; r < it->e.nrcpts; r++)
-			rc[it->e.rcpts[r].state]++;
-		deferred += it->kind == K_ENTRY && it->e.attempts > 0;
-		due += it->kind == K_ENTRY && it->e.next_attempt <= now;
-	}
-	free(names);
-	if (nv > 0)
-		qsort(v, nv, sizeof(*v), cmp_item);
-	for (size_t i = 0; i < nv && !counts; i++)
-		show_item(out, &v[i]);
-	if (counts)
-		fprintf(out, "entries %ld\nrecipients %ld\n"
-		    "recipients_pending %ld\nrecipients_delivered %ld\n"
-		    "recipients_bounced %ld\ndeferred %ld\ndue %ld\n"
-		    "corrupt %ld\nset_aside %ld\ntemp %ld\nother %ld\n"
-		    "bytes %" PRIu64 "\n", c[K_ENTRY], rc[0] + rc[1] + rc[2],
-		    rc[0], rc[1], rc[2], deferred, due, c[K_CORRUPT],
-		    c[K_ASIDE], c[K_TMP], c[K_OTHER], bytes);
-	else
-		fprintf(out, "-- %ld entr%s, %ld recipient%s (%ld pending), "
-		    "%ld corrupt, %ld set aside, %ld being written\n",
-		    c[K_ENTRY], c[K_ENTRY] == 1 ? "y" : "ies",
-		    rc[0] + rc[1] + rc[2], rc[0] + rc[1] + rc[2] == 1 ? "" :
-		    "s", rc[0], c[K_CORRUPT], c[K_ASIDE], c[K_TMP]);
-	for (size_t i = 0; i < nv; i++) {
-		qentry_clear(&v[i].e);
-		free(v[i].name);
-		free(v[i].why);
-	}
-	free(v);
-	return 0;
-}
-
-int
-qfs_list(const char *dir, FILE *out)
-{
-	return report(dir, out, 0);
-}
-
-int
-qfs_stat(const char *dir, FILE *out)
-{
-	return report(dir, out, 1);
 }

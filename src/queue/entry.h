@@ -1,10 +1,10 @@
 /*
- * queue_fs: queue entries on disk. One entry is one file <queue_dir>/<id>
+ * entry: queue entries on disk. One entry is one file <queue_dir>/<id>
  * holding a versioned header (envelope and delivery state), the message,
  * and an end marker (docs/queue-format.md). This module encodes and
- * decodes that image, scans the directory at start-up and lists it for
- * --qlist/--qstat; the durable commit (temp file, fsync, rename, directory
- * fsync, shared rounds) is queue.c's.
+ * decodes that image and reads one file; the start-up scan is scan.c's,
+ * --qlist/--qstat report.c's, the durable commit (temp file, fsync,
+ * rename, directory fsync, shared rounds) queue.c's.
  */
 #ifndef OUTPOST_QUEUE_FS_H
 #define OUTPOST_QUEUE_FS_H
@@ -60,6 +60,9 @@ struct qentry {
 	size_t		 msg_len;
 };
 
+/* "pending", "delivered", "bounced" (an unknown state as pending). */
+const char *qrcpt_state_name(enum qrcpt_state);
+
 /* Frees everything e owns (not e itself). */
 void	 qentry_clear(struct qentry *);
 /* dst becomes a deep copy of src (every string, recipient and note). */
@@ -93,20 +96,10 @@ int	 qfs_valid_id(const char *name);
  * checksum in the end marker. */
 uint32_t qfs_crc32c(uint32_t crc, const void *data, size_t len);
 
-/*
- * Start-up scan of dir (created 0700 if missing): temp files are removed
- * (WARN), unreadable or corrupt entries renamed to error.<name> (ERROR line
- * naming the file and the reason), error.* files skipped (counted), every
- * valid entry handed to fn (which takes ownership of *e). Returns the
- * number of entries loaded, or -1 when dir is unusable (*err malloc'd).
- */
-typedef void (*qfs_entry_fn)(struct qentry *, void *arg);
-long	 qfs_scan(const char *dir, qfs_entry_fn, void *arg, char **err);
-
-/* --qlist: one line per entry (id, domain, recipients, attempts, next
- * attempt, last error); --qstat: counts. Return 0, or -1 after printing
- * the reason to stderr. */
-int	 qfs_list(const char *dir, FILE *out);
-int	 qfs_stat(const char *dir, FILE *out);
+/* dir/name as the entry called name (without the message): qfs_read, and
+ * the id must match the name. *err is the errno of a failed system call,
+ * or 0 when the file was read (then it is corrupt, *why says how). */
+int	 qfs_read_entry(const char *dir, const char *name, struct qentry *e,
+	    const char **why, int *err);
 
 #endif

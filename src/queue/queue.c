@@ -1,14 +1,7 @@
 /*
- * queue: durable commits on a writer thread, and the loaded entries.
- *
- * The loop thread hands a job (entries + message) to the writer and gets
- * it back through an eventfd; the writer touches nothing else. One round
- * takes every job waiting: each entry is written to <dir>/tmp.<id>
- * (O_EXCL, 0600), the round's files are made durable with one flush
- * (fdatasync for a single file, syncfs for several), renamed into place,
- * and the directory is fsynced once. A job that fails at any step leaves
- * none of its files behind. Only then does the job report success, so a
- * session's 250 always follows a completed round.
+ * queue: durable commits, rewrites and removals on a writer thread, and
+ * the entries loaded at start-up (scan.c) until the sink takes them. Owns
+ * the writer, its jobs and the directory's fd; files go through entry.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +18,18 @@
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "queue/queue.h"
+#include "queue/scan.h"
+
+/*
+ * The loop thread hands a job (entries + message) to the writer and gets
+ * it back through an eventfd; the writer touches nothing else. One round
+ * takes every job waiting: each entry is written to <dir>/tmp.<id>
+ * (O_EXCL, 0600), the round's files are made durable with one flush
+ * (fdatasync for a single file, syncfs for several), renamed into place,
+ * and the directory is fsynced once. A job that fails at any step leaves
+ * none of its files behind. Only then does the job report success, so a
+ * session's 250 always follows a completed round.
+ */
 
 enum job_kind { JOB_COMMIT = 0, JOB_REWRITE, JOB_REMOVE };
 

@@ -1,6 +1,6 @@
 /*
  * queue: the durable outbound queue. At start-up it loads every valid
- * entry (queue_fs scan); while running it commits new entries for the
+ * entry (scan.c); while running it commits new entries for the
  * SMTP sessions. A commit writes each entry to a temp file, makes the
  * files durable, renames them into place and fsyncs the directory, on a
  * writer thread so the event loop never waits for the disk; commits that

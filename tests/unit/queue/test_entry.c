@@ -1,5 +1,6 @@
 /* Unit tests: queue entry images (round trips, damage, bad headers), reading
- * files, the start-up scan and --qlist/--qstat on a directory. */
+ * files (entry.c), the start-up scan (scan.c) and --qlist/--qstat
+ * (report.c) on a directory. */
 #include "unit.h"
 
 #include <errno.h>
@@ -7,6 +8,8 @@
 #include <sys/stat.h>
 
 #include "queue/entry.h"
+#include "queue/report.h"
+#include "queue/scan.h"
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define MSG(s)		s, sizeof(s) - 1	/* a message with its NULs */
