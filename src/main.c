@@ -22,6 +22,7 @@
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "plugins/plugin.h"
+#include "builtins/builtin.h"
 #include "delivery/mta.h"
 #include "queue/queue.h"
 #include "queue/report.h"
@@ -363,7 +364,7 @@ run(const char *root)
 		teardown(&op);
 		return EXIT_FAILURE;
 	}
-	if (plugins_load(op.cfg, op.base, &err) != 0) {
+	if (plugins_load(op.cfg, op.base, builtin_plugins, &err) != 0) {
 		log_flush_exit();
 		fprintf(stderr, "outpost: %s\n", err);
 		free(err);

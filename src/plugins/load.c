@@ -101,7 +101,8 @@ load_shared(const struct config *cfg, const char *name, char **err)
 }
 
 int
-plugins_load(const struct config *cfg, struct event_base *base, char **err)
+plugins_load(const struct config *cfg, struct event_base *base,
+    const struct builtin_plugin *builtins, char **err)
 {
 	registry_set_base(base);
 	for (size_t i = 0; i < cfg->nplugins; i++) {
@@ -118,7 +119,7 @@ plugins_load(const struct config *cfg, struct event_base *base, char **err)
 			    "listed twice; loading it once", name);
 			continue;
 		}
-		for (b = builtin_plugins; b->name != NULL; b++)
+		for (b = builtins; b->name != NULL; b++)
 			if (strcmp(b->name, name) == 0 ||
 			    (b->alias && strcmp(b->alias, name) == 0))
 				break;

@@ -1,6 +1,6 @@
 /*
  * plugin: what the rest of Outpost uses of the plugins. Plugins named in
- * config/plugins are found among the built-ins (builtins/builtin.c) or as
+ * config/plugins are found in the built-in table main hands over or as
  * ROOT/plugins/<name>.so and initialised in order (load.c), their hooks
  * chained (registry.c). hook_run() walks a chain with Haraka's semantics
  * and reports the chain's verdict to a completion callback, possibly after
@@ -20,10 +20,13 @@ struct event_base;
 
 typedef void (*hook_done_fn)(void *arg, int code, const char *msg);
 
-/* Loads and initialises cfg's plugins. On failure returns -1 and a
- * malloc'd one-line reason in *err (everything loaded is released). */
+struct builtin_plugin;
+/* Loads and initialises cfg's plugins: a name is looked up in builtins
+ * (a NULL-terminated table; main passes builtins/builtin.c's), else loaded
+ * as ROOT/plugins/<name>.so. On failure returns -1 and a malloc'd
+ * one-line reason in *err (everything loaded is released). */
 int		 plugins_load(const struct config *, struct event_base *,
-		    char **err);
+		    const struct builtin_plugin *builtins, char **err);
 /* Registers a plugin directly (tests, and the built-in table).
  * timeout: seconds, 0 = none. */
 int		 plugins_add(const struct op_plugin *, const char *config_dir,
@@ -82,12 +85,12 @@ struct outbound_call {
 	size_t			 nmx;
 };
 
-/* Built-in plugins: a NULL-terminated table, with aliases. */
+/* A plugin compiled in: its config/plugins name, another spelling, and
+ * the plugin. */
 struct builtin_plugin {
 	const char		*name;
 	const char		*alias;
 	const struct op_plugin	*plugin;
 };
-extern const struct builtin_plugin builtin_plugins[];
 
 #endif

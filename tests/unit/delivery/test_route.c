@@ -4,6 +4,7 @@
 
 #include "core/config.h"
 #include "plugins/plugin.h"
+#include "builtins/builtin.h"
 #include "delivery/mx.h"
 #include "delivery/route.h"
 
@@ -91,7 +92,7 @@ test_op_next_mx(void **state)
 	(void)state;
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&oc, 0, sizeof(oc));
-	assert_int_equal(plugins_load(&cfg, NULL, &err), 0);
+	assert_int_equal(plugins_load(&cfg, NULL, builtin_plugins, &err), 0);
 	assert_int_equal(plugins_add(&mx_plugin, "/cfg", 0, &err), 0);
 
 	/* get_mx: the answer lands in the argument block, replacing one. */

@@ -5,6 +5,7 @@
 
 #include "core/config.h"
 #include "plugins/plugin.h"
+#include "builtins/builtin.h"
 
 static struct event_base *base;
 static char trace[512];
@@ -100,7 +101,7 @@ load(const struct op_plugin *const *ps, unsigned timeout)
 	verdict = 0;
 	verdict_msg[0] = '\0';
 	LATE->pending = NULL;
-	assert_int_equal(plugins_load(&cfg, base, &err), 0);
+	assert_int_equal(plugins_load(&cfg, base, builtin_plugins, &err), 0);
 	for (size_t i = 0; ps[i] != NULL; i++)
 		if (plugins_add(ps[i], "/cfg", timeout, &err) != 0)
 			fail_msg("%s", err);
@@ -391,7 +392,7 @@ test_load_errors(void **state)
 	cfg.nplugins = 1;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		names[0] = (char *)cases[i].name;
-		assert_int_equal(plugins_load(&cfg, base, &err), -1);
+		assert_int_equal(plugins_load(&cfg, base, builtin_plugins, &err), -1);
 		assert_string_equal(err, cases[i].want);
 		free(err);
 		assert_int_equal(plugins_count(), 0);
