@@ -30,6 +30,7 @@ SMTP_SRCS = src/smtp/server.c src/smtp/session.c src/smtp/auth.c src/smtp/tx.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
 		src/delivery/mta_session.c src/delivery/mta_error.c \
 		src/delivery/dsn.c src/delivery/mta.c
+DELIVERY_SRCS += src/delivery/pool.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c
@@ -50,6 +51,7 @@ UNIT_TESTS = lib/test_ini proto/test_smtp_parse proto/test_reply \
 	     queue/test_entry smtp/test_tx delivery/test_mx \
 	     delivery/test_mta_error delivery/test_dsn \
 	     records/test_bouncecat records/test_writer
+UNIT_TESTS += delivery/test_pool
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \

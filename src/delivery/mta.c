@@ -9,8 +9,8 @@
  * Every step either finishes synchronously or hands the attempt to one
  * asynchronous operation whose callback continues the chain; an attempt
  * is freed in exactly one place (attempt_end). Idle connections are kept
- * per destination for a few seconds so queued mail for the same MX rides
- * the same connection (RSET between messages).
+ * per destination for a few seconds (pool.c) so queued mail for the same
+ * MX rides the same connection (RSET between messages).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -33,6 +33,7 @@
 #include "delivery/mta_error.h"
 #include "delivery/mta_session.h"
 #include "delivery/mx.h"
+#include "delivery/pool.h"
 #include "plugins/plugin.h"
 #include "queue/queue.h"
 #include "delivery/scheduler.h"
@@ -41,24 +42,7 @@
 #include "core/tls.h"
 
 #define SRC		"outbound"
-#define IDLE_SECONDS	5	/* an idle connection is kept this long */
-#define REUSE_MAX	1000	/* messages per connection */
-#define NO_TLS_SECONDS	3600	/* after a failed handshake, plaintext */
 #define DELAY_DEFAULT	60	/* DELAY/DENYSOFT without a number */
-
-struct idle {
-	struct idle		*next, *prev;
-	struct mta		*m;
-	char			*key;
-	struct mta_session	*s;
-	struct event		*timer;
-};
-
-struct no_tls {
-	struct no_tls		*next;
-	char			*ip;
-	int64_t			 until;
-};
 
 struct attempt;
 
@@ -70,8 +54,7 @@ struct mta {
 	struct dns		*dns;
 	struct tls_outbound	*tls;
 	struct attempt		*live;		/* attempts in flight */
-	struct idle		*idle;		/* idle connections */
-	struct no_tls		*no_tls;
+	struct pool		*pool;		/* idle connections, no-TLS */
 	void			(*drained)(void *);
 	void			*drained_arg;
 	struct event		*drain_ev;
@@ -590,108 +573,6 @@ addresses_done(void *arg, struct dns_answer *ans)
 
 /* --- connections ----------------------------------------------------------- */
 
-static void
-idle_unlink(struct idle *i)
-{
-	if (i->prev != NULL)
-		i->prev->next = i->next;
-	else
-		i->m->idle = i->next;
-	if (i->next != NULL)
-		i->next->prev = i->prev;
-	event_free(i->timer);
-	free(i->key);
-	free(i);
-}
-
-static void
-on_idle_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct idle *i = arg;
-
-	(void)fd;
-	(void)what;
-	mta_session_close(i->s);
-	idle_unlink(i);
-}
-
-static struct mta_session *
-pool_take(struct mta *m, const char *key)
-{
-	struct idle *i, *next;
-
-	for (i = m->idle; i != NULL; i = next) {
-		struct mta_session *s = i->s;
-
-		next = i->next;
-		if (strcmp(i->key, key) != 0)
-			continue;
-		idle_unlink(i);
-		if (mta_session_idle(s))
-			return s;
-		mta_session_close(s);
-	}
-	return NULL;
-}
-
-static void
-pool_put(struct mta *m, const char *key, struct mta_session *s)
-{
-	struct idle *i;
-	struct timeval tv = { IDLE_SECONDS, 0 };
-
-	if (m->draining || !mta_session_idle(s) ||
-	    mta_session_count(s) >= REUSE_MAX) {
-		mta_session_close(s);
-		return;
-	}
-	i = xcalloc(1, sizeof(*i));
-	i->m = m;
-	i->key = xstrdup(key);
-	i->s = s;
-	i->timer = evtimer_new(m->base, on_idle_timeout, i);
-	evtimer_add(i->timer, &tv);
-	i->next = m->idle;
-	if (m->idle != NULL)
-		m->idle->prev = i;
-	m->idle = i;
-}
-
-static int
-no_tls_marked(struct mta *m, const char *ip)
-{
-	int64_t now = sched_now_ms();
-
-	for (struct no_tls **pp = &m->no_tls, *t; (t = *pp) != NULL;) {
-		if (t->until <= now) {
-			*pp = t->next;
-			free(t->ip);
-			free(t);
-			continue;
-		}
-		if (strcmp(t->ip, ip) == 0)
-			return 1;
-		pp = &t->next;
-	}
-	return 0;
-}
-
-static void
-no_tls_mark(struct mta *m, const char *ip, const char *uuid)
-{
-	struct no_tls *t;
-
-	if (no_tls_marked(m, ip))
-		return;
-	log_notice(SRC, uuid, "TLS connection failed. Marking %s as non-TLS "
-	    "for %d seconds", ip, NO_TLS_SECONDS);
-	t = xcalloc(1, sizeof(*t));
-	t->ip = xstrdup(ip);
-	t->until = sched_now_ms() + NO_TLS_SECONDS * 1000LL;
-	t->next = m->no_tls;
-	m->no_tls = t;
-}
-
 static void txn_done(void *, const struct mta_result *);
 
 /* The name a server is known by: the MX host name when the exchange is
@@ -779,16 +660,13 @@ try_next(struct attempt *a)
 		c.tls = MTA_TLS_MUST;
 	else if (!ob->enable_tls || ip == NULL ||
 	    tls_no_tls_host(m->tls, ip, mx->from_dns, a->e->domain) ||
-	    no_tls_marked(m, ip))
+	    pool_no_tls_marked(m->pool, ip))
 		c.tls = MTA_TLS_NONE;
 	else
 		c.tls = MTA_TLS_TRY;
 	free(a->sess_key);
-	a->sess_key = xasprintf("%s|%s|%u|%s|%s|%d|%d|%s|%s",
-	    c.ip ? c.ip : "", c.path ? c.path : "", c.port,
-	    c.bind ? c.bind : "", c.helo, c.lmtp, (int)c.tls,
-	    c.auth_user ? c.auth_user : "", c.auth_pass ? c.auth_pass : "");
-	a->sess = a->retried ? NULL : pool_take(m, a->sess_key);
+	a->sess_key = pool_key(&c);
+	a->sess = a->retried ? NULL : pool_take(m->pool, a->sess_key);
 	if (a->sess == NULL)
 		a->sess = mta_session_new(m->base, &c);
 	memset(&msg, 0, sizeof(msg));
@@ -818,7 +696,7 @@ txn_done(void *arg, const struct mta_result *r)
 	case V_RETRY_HOST:
 		mta_session_close(s);
 		if (r->step == MTA_TLS_HANDSHAKE && a->mx->exchange != NULL)
-			no_tls_mark(m, a->mx->exchange, a->e->id);
+			pool_no_tls_mark(m->pool, a->mx->exchange, a->e->id);
 		if (v == V_RETRY_HOST && !a->retried) {
 			a->retried = 1;
 			a->cur--;	/* the same host, a fresh connection */
@@ -855,7 +733,7 @@ txn_done(void *arg, const struct mta_result *r)
 			a->response = xstrdup(a->out[i].msg);
 		}
 	if (r->outcome == MTA_OK)
-		pool_put(m, a->sess_key, s);
+		pool_put(m->pool, a->sess_key, s);
 	else
 		mta_session_close(s);
 	finish(a);
@@ -1469,6 +1347,7 @@ mta_new(struct event_base *base, struct config *cfg, struct queue *q,
 		goto fail;
 	if ((m->tls = tls_outbound_load(cfg->config_dir, err)) == NULL)
 		goto fail;
+	m->pool = pool_new(base);
 	m->drain_ev = event_new(base, -1, 0, on_drained, m);
 	m->sched = scheduler_new(base, dispatch, m);
 	scheduler_configure(m->sched, cfg->outbound->concurrency_max,
@@ -1501,17 +1380,7 @@ mta_free(struct mta *m)
 		if (it != NULL)
 			scheduler_remove(m->sched, it);
 	}
-	while (m->idle != NULL) {
-		mta_session_close(m->idle->s);
-		idle_unlink(m->idle);
-	}
-	while (m->no_tls != NULL) {
-		struct no_tls *t = m->no_tls;
-
-		m->no_tls = t->next;
-		free(t->ip);
-		free(t);
-	}
+	pool_free(m->pool);
 	scheduler_free(m->sched);
 	dns_free(m->dns);
 	tls_outbound_free(m->tls);
@@ -1547,10 +1416,7 @@ mta_drain(struct mta *m, void (*done)(void *), void *arg)
 	m->drained = done;
 	m->drained_arg = arg;
 	scheduler_stop(m->sched);
-	while (m->idle != NULL) {
-		mta_session_close(m->idle->s);
-		idle_unlink(m->idle);
-	}
+	pool_drain(m->pool);
 	if (m->live == NULL)
 		event_active(m->drain_ev, 0, 0);
 }
