@@ -30,6 +30,7 @@ SMTP_SRCS = src/smtp/server.c src/smtp/session.c src/smtp/auth.c src/smtp/tx.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
 		src/delivery/mta_session.c src/delivery/mta_error.c \
 		src/delivery/dsn.c src/delivery/mta.c
+DELIVERY_SRCS += src/delivery/inject.c
 DELIVERY_SRCS += src/delivery/pool.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
