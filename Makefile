@@ -30,6 +30,10 @@ SMTP_SRCS = src/smtp/server.c src/smtp/session.c src/smtp/auth.c src/smtp/tx.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
 		src/delivery/mta_session.c src/delivery/mta_error.c \
 		src/delivery/dsn.c src/delivery/mta.c
+DELIVERY_SRCS += src/delivery/attempt.c
+DELIVERY_SRCS += src/delivery/view.c
+DELIVERY_SRCS += src/delivery/verdict.c
+DELIVERY_SRCS += src/delivery/dsn_send.c
 DELIVERY_SRCS += src/delivery/inject.c
 DELIVERY_SRCS += src/delivery/pool.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
