@@ -57,6 +57,7 @@ UNIT_TESTS = lib/test_ini proto/test_smtp_parse proto/test_reply \
 	     delivery/test_mta_error delivery/test_dsn \
 	     records/test_bouncecat records/test_writer
 UNIT_TESTS += delivery/test_pool
+UNIT_TESTS += delivery/test_view
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
