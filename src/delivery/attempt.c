@@ -1,15 +1,8 @@
 /*
- * attempt: one attempt per due entry (struct attempt), as a chain of steps:
- *
- *   read the message → send_email hook → get_mx hook | DNS MX → addresses
- *   → for each address: a pooled or new mta_session → classify (mta_error)
- *   → outcomes → verdict.c → scheduler.
- *
- * Every step either finishes synchronously or hands the attempt to one
- * asynchronous operation whose callback continues the chain; an attempt
- * is freed in exactly one place (attempt_end). It uses what mta.c gives
- * it (struct attempt_env) and touches the queue only to read or drop a
- * stale entry; the new state is verdict.c's.
+ * attempt: one attempt per due entry — read → send_email hook → get_mx | DNS
+ * → addresses → MX walk (pooled or new mta_session) → classify → verdict.c;
+ * each step continues in one callback, freed only in attempt_end. Touches the
+ * queue only to read or drop a stale entry; uses mta.c's attempt_env.
  */
 #include <errno.h>
 #include <stdint.h>

@@ -1,7 +1,6 @@
 /*
- * dsn_send: reads the bounce templates from the configuration directory,
- * has dsn.c build the report and inject.c queue it to the sender. It
- * keeps nothing: the answer goes to the caller's done.
+ * dsn_send: reads the bounce templates, has dsn.c build the report and
+ * inject.c queue it to the sender; keeps nothing, answers through done.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,10 +1,7 @@
 /*
- * inject: mail generated inside Outpost. inject_send() parses the
- * envelope, prepares the body and runs it through the same steps as
- * received mail (queue headers → pre_send_trans_email → entries → durable
- * commit) using reception's transaction (smtp/tx.h); op_send_email() is
- * the plugin ABI's door to the running injector. Answers always come
- * from the event loop.
+ * inject: mail generated inside Outpost, queued like received mail (queue
+ * headers → pre_send_trans_email → entries → durable commit) through smtp/tx.h;
+ * op_send_email() is the plugin ABI's door. Answers come from the event loop.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,7 @@
 /*
- * mta: the delivery side as main.c sees it. It owns what the attempts
- * share (struct attempt_env: configuration, DNS resolver, outbound TLS,
- * connection pool, injector, scheduler), feeds the queue's entries to the
- * scheduler, whose due items become attempts (attempt.c), and handles
- * reload, flush, drain and shutdown.
+ * mta: the delivery side main.c sees: owns what the attempts share (struct
+ * attempt_env), feeds queue entries to the scheduler, whose due items become
+ * attempts (attempt.c); reload, flush, drain, shutdown.
  */
 #include <stddef.h>
 #include <stdlib.h>

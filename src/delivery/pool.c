@@ -1,8 +1,6 @@
 /*
- * pool: idle outbound connections per destination key, each with its idle
- * timer, and the no-TLS marks per address with their expiry. It owns the
- * sessions it holds (closes them on timeout, drain and free); it knows
- * mta_session only through its header.
+ * pool: idle outbound connections per destination key (each with its idle
+ * timer) and no-TLS marks per address; owns and closes the sessions it holds.
  */
 #include <stdint.h>
 #include <stdlib.h>

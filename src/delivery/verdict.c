@@ -1,9 +1,7 @@
 /*
- * verdict: from an attempt's outcomes to the entry's new state, as a
- * chain of steps: delivered hook → deferred hook (or too many failures)
- * → bounce hook + DSN → record phase (observers) → entry rewritten or
- * removed → done(a, due). It writes the attempt's finishing fields and
- * the entry's recipients; it never ends the attempt itself.
+ * verdict: outcomes → delivered hook → deferred hook (or too many failures)
+ * → bounce hook + DSN → record phase → entry rewritten or removed → done(a,
+ * due). Writes the attempt's finishing fields and the entry's recipients.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -1,8 +1,7 @@
 /*
- * view: fills an attempt's outbound_call (struct op_outbound) for the
- * hooks — entry fields, recipients with their outcomes, the server, the
- * event's fields — and reads the seconds in their answers. It only
- * writes a->call, a->hrcpts and a->reasons; the rest it reads.
+ * view: fills an attempt's outbound_call for the hooks (entry, recipients
+ * with outcomes, server, the event's fields) and reads the seconds in their
+ * answers. Writes only a->call, a->hrcpts, a->reasons.
  */
 #include <errno.h>
 #include <stdlib.h>
