@@ -31,7 +31,10 @@ QUEUE_SRCS = src/queue/entry.c src/queue/scan.c src/queue/report.c \
 SMTP_SRCS = src/smtp/server.c src/smtp/session.c src/smtp/auth.c src/smtp/tx.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
 		src/delivery/mta_session.c src/delivery/mta_error.c \
-		src/delivery/dsn.c src/delivery/mta.c src/delivery/route.c
+		src/delivery/dsn.c src/delivery/dsn_send.c \
+		src/delivery/mta.c src/delivery/attempt.c src/delivery/view.c \
+		src/delivery/verdict.c src/delivery/inject.c src/delivery/pool.c \
+		src/delivery/route.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c
@@ -52,6 +55,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch \
 	     core/test_config core/test_log plugins/test_plugin \
 	     queue/test_entry smtp/test_tx delivery/test_mx \
 	     delivery/test_mta_error delivery/test_dsn delivery/test_route \
+	     delivery/test_pool delivery/test_view \
 	     records/test_bouncecat records/test_writer
 
 GEN	= build/gen/defaults_data.c

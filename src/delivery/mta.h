@@ -1,12 +1,10 @@
 /*
- * mta: delivery bookkeeping. It takes the queue's entries (through the
- * scheduler), and for each attempt runs the send_email hook, finds the
- * route (get_mx hook, else DNS), walks the MX addresses with mta_session
- * connections (kept open between messages for the same destination),
- * turns the result into per-recipient outcomes (mta_error), runs the
- * delivered / deferred / bounce hooks, sends the DSN, and makes the new
- * state durable (entry rewritten or removed) before the next attempt.
- * mta_send_email() is the one way mail generated inside Outpost is queued.
+ * mta: the delivery side, as main.c sees it. It takes the queue's entries
+ * (through the scheduler); each due entry becomes an attempt (attempt.c:
+ * send_email hook, route, MX walk over pooled connections, outcomes),
+ * whose verdict (verdict.c: delivered / deferred / bounce hooks, DSN,
+ * records) is made durable before the next attempt. mta_send_email()
+ * queues mail generated inside Outpost (inject.c does the work).
  */
 #ifndef OUTPOST_MTA_H
 #define OUTPOST_MTA_H

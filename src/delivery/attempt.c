@@ -1,0 +1,548 @@
+/*
+ * attempt: one attempt per due entry — read → send_email hook → get_mx | DNS
+ * → addresses → MX walk (pooled or new mta_session) → classify → verdict.c;
+ * each step continues in one callback, freed only in attempt_end. Touches the
+ * queue only to read or drop a stale entry; uses mta.c's attempt_env.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/tls.h"
+#include "delivery/attempt.h"
+#include "delivery/attempt_priv.h"
+#include "delivery/dns.h"
+#include "delivery/mta_error.h"
+#include "delivery/mta_session.h"
+#include "delivery/mx.h"
+#include "delivery/pool.h"
+#include "delivery/scheduler.h"
+#include "delivery/verdict.h"
+#include "delivery/view.h"
+#include "lib/xmalloc.h"
+#include "plugins/plugin.h"
+#include "queue/queue.h"
+
+#define SRC		"outbound"
+#define DELAY_DEFAULT	60	/* DELAY/DENYSOFT without a number */
+
+static void try_next(struct attempt *);
+static void finish(struct attempt *);
+
+static char *
+entry_path(const struct attempt_env *env, const char *id)
+{
+	return xasprintf("%s/%s", queue_dir(env->q), id);
+}
+
+/* --- the attempt's life ------------------------------------------------- */
+
+static void
+attempt_free(struct attempt *a)
+{
+	struct attempt_env *env = a->env;
+
+	if (a->prev != NULL)
+		a->prev->next = a->next;
+	else
+		env->live = a->next;
+	if (a->next != NULL)
+		a->next->prev = a->prev;
+	if (a->dq != NULL)
+		dns_cancel(a->dq);
+	if (a->sess != NULL)
+		mta_session_close(a->sess);
+	if (a->job != NULL)
+		queue_job_cancel(a->job);
+	for (size_t i = 0; i < a->n; i++) {
+		outcome_clear(&a->out[i]);
+		free(a->reasons[i]);
+	}
+	mx_list_free(a->call.mxs, a->call.nmx);
+	mx_list_free(a->mxs, a->nmx);
+	free(a->out);
+	free(a->reasons);
+	free(a->dropped);
+	free(a->hrcpts);
+	free(a->idx);
+	free(a->addrs);
+	free(a->msg);
+	free(a->last_error);
+	free(a->sess_key);
+	free(a->host);
+	free(a->response);
+	free(a->err);
+	free(a->temp_err);
+	config_unref(a->cfg);
+	free(a);
+	if (env->live == NULL && env->emptied != NULL)
+		env->emptied(env->emptied_arg);
+}
+
+/* The attempt is over: the item waits again (due >= 0) or is gone. */
+static void
+attempt_end(struct attempt *a, int64_t due)
+{
+	struct attempt_env *env = a->env;
+	struct sched_item *it = a->it;
+
+	a->it = NULL;
+	attempt_free(a);
+	if (due < 0)
+		scheduler_remove(env->sched, it);
+	else
+		scheduler_retry(env->sched, it, due);
+}
+
+void
+attempt_cancel_all(struct attempt_env *env)
+{
+	while (env->live != NULL) {
+		struct attempt *a = env->live;
+		struct sched_item *it = a->it;
+
+		a->it = NULL;
+		attempt_free(a);
+		if (it != NULL)
+			scheduler_remove(env->sched, it);
+	}
+}
+
+/* The outcomes are known: the verdict step answers with the due time. */
+static void
+finish(struct attempt *a)
+{
+	verdict_start(a, a->env->q, a->env->inject, attempt_end);
+}
+
+static void send_email_done(void *, int, const char *);
+
+/* The message is at hand: the first hook of the attempt. */
+static void
+send_email(struct attempt *a)
+{
+	view_reset(a);
+	view_rcpts(a, -1);
+	hook_run(OP_HOOK_SEND_EMAIL, &a->call, send_email_done, a);
+}
+
+void
+attempt_dispatch(void *arg, struct sched_item *it)
+{
+	struct attempt_env *env = arg;
+	struct attempt *a = xcalloc(1, sizeof(*a));
+	struct qentry disk;
+	const char *why;
+	char *path;
+	size_t k = 0;
+
+	a->env = env;
+	a->cfg = config_ref(env->cfg);
+	a->it = it;
+	a->e = it->e;
+	a->next = env->live;
+	if (env->live != NULL)
+		env->live->prev = a;
+	env->live = a;
+	for (size_t i = 0; i < a->e->nrcpts; i++)
+		k += a->e->rcpts[i].state == QRCPT_PENDING;
+	a->idx = xcalloc(k + 1, sizeof(*a->idx));
+	a->addrs = xcalloc(k + 1, sizeof(*a->addrs));
+	a->out = xcalloc(k + 1, sizeof(*a->out));
+	a->hrcpts = xcalloc(k + 1, sizeof(*a->hrcpts));
+	a->reasons = xcalloc(k + 1, sizeof(*a->reasons));
+	a->dropped = xcalloc(k + 1, 1);
+	for (size_t i = 0; i < a->e->nrcpts; i++)
+		if (a->e->rcpts[i].state == QRCPT_PENDING) {
+			a->idx[a->n] = i;
+			a->addrs[a->n++] = a->e->rcpts[i].addr;
+		}
+	view_reset(a);
+	if (a->n == 0) {		/* nothing left: a stale entry */
+		queue_remove(env->q, a->e->id, NULL, NULL);
+		attempt_end(a, -1);
+		return;
+	}
+	if (it->msg != NULL) {		/* just committed: still in memory */
+		a->msg = it->msg;
+		a->len = it->len;
+		it->msg = NULL;
+		send_email(a);
+		return;
+	}
+	path = entry_path(env, a->e->id);
+	memset(&disk, 0, sizeof(disk));
+	if (qfs_read(path, &disk, &a->msg, &a->len, &why) != 0) {
+		int gone = access(path, F_OK) != 0 && errno == ENOENT;
+
+		free(path);
+		if (gone) {
+			log_error(SRC, a->e->id, "queue entry vanished; "
+			    "forgetting it");
+			attempt_end(a, -1);
+			return;
+		}
+		log_error(SRC, a->e->id, "cannot read the queue entry: %s",
+		    why);
+		a->unreadable = 1;
+		a->msg = xstrdup("");
+		a->len = 0;
+		for (size_t i = 0; i < a->n; i++)
+			outcome_local(&a->out[i], FAIL_TEMP, 451, "4.3.0",
+			    "Error reading the queue entry: %s", why);
+		finish(a);
+		return;
+	}
+	free(path);
+	qentry_clear(&disk);
+	send_email(a);
+}
+
+/* --- routing --------------------------------------------------------------- */
+
+static void get_mx_done(void *, int, const char *);
+static void dns_mx_done(void *, struct dns_answer *);
+static void addresses_done(void *, struct dns_answer *);
+
+static void
+send_email_done(void *arg, int code, const char *msg)
+{
+	struct attempt *a = arg;
+	long secs;
+
+	if (code == OP_DELAY) {
+		if (view_seconds(msg, &secs) != 0) {
+			log_warn(SRC, a->e->id, "send_email answered DELAY "
+			    "without a number of seconds (%s); using %d",
+			    msg ? msg : "no message", DELAY_DEFAULT);
+			secs = DELAY_DEFAULT;
+		}
+		log_info(SRC, a->e->id, "delivery delayed by a plugin for "
+		    "%ld seconds", secs);
+		attempt_end(a, sched_now_ms() + secs * 1000);
+		return;
+	}
+	view_reset(a);
+	view_rcpts(a, -1);
+	hook_run(OP_HOOK_GET_MX, &a->call, get_mx_done, a);
+}
+
+/* Every recipient gets the same outcome; the attempt is over. */
+static void
+fail_all(struct attempt *a, const struct outcome *o)
+{
+	for (size_t i = 0; i < a->n; i++)
+		outcome_copy(&a->out[i], o);
+	finish(a);
+}
+
+static void
+fail_local(struct attempt *a, enum fail_class class, int code,
+    const char *status, const char *text)
+{
+	struct outcome o = { 0 };
+
+	outcome_local(&o, class, code, status, "%s", text);
+	fail_all(a, &o);
+	outcome_clear(&o);
+}
+
+/* A route is known (from a plugin or DNS): null MX, then addresses. */
+static void
+route(struct attempt *a, struct mx *mxs, size_t n)
+{
+	if (mx_is_null(mxs, n)) {
+		struct dns_answer ans = { .status = DNS_NULL_MX };
+		struct outcome o = { 0 };
+
+		mx_list_free(mxs, n);
+		mta_error_dns(&ans, a->e->domain, &o);
+		fail_all(a, &o);
+		outcome_clear(&o);
+		return;
+	}
+	a->dq = dns_addresses(a->env->dns, mxs, n,
+	    a->cfg->outbound->inet_prefer, addresses_done, a);
+	mx_list_free(mxs, n);
+}
+
+/* get_mx's OK with a string: MX forms separated by commas or spaces. */
+static size_t
+parse_mx_strings(struct attempt *a, const char *msg, struct mx **out)
+{
+	char *copy = xstrdup(msg), *tok, *save = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		struct mx mx;
+		const char *why;
+
+		memset(&mx, 0, sizeof(mx));
+		if (mx_parse(tok, &mx, &why) != 0) {
+			log_error(SRC, a->e->id, "get_mx: ignoring '%s': %s",
+			    tok, why);
+			continue;
+		}
+		*out = xreallocarray(*out, n + 1, sizeof(**out));
+		(*out)[n++] = mx;
+	}
+	free(copy);
+	return n;
+}
+
+static void
+get_mx_done(void *arg, int code, const char *msg)
+{
+	struct attempt *a = arg;
+	const char *d = a->e->domain;
+	char text[600];
+	struct mx *mxs = NULL;
+	size_t n;
+
+	switch (code) {
+	case OP_OK:
+		if (a->call.nmx > 0) {
+			mxs = a->call.mxs;
+			n = a->call.nmx;
+			a->call.mxs = NULL;
+			a->call.nmx = 0;
+		} else
+			n = msg != NULL ? parse_mx_strings(a, msg, &mxs) : 0;
+		if (n > 0) {
+			route(a, mxs, n);
+			return;
+		}
+		free(mxs);
+		log_warn(SRC, a->e->id, "get_mx answered OK without a usable "
+		    "MX; looking up %s in the DNS", d);
+		break;
+	case OP_DENY:
+		snprintf(text, sizeof(text), "No MX for %s", d);
+		fail_local(a, FAIL_PERM, 550, "5.1.2", text);
+		return;
+	case OP_DENYSOFT:
+		snprintf(text, sizeof(text), "Temporary MX lookup error for %s",
+		    d);
+		fail_local(a, FAIL_TEMP, 450, "4.1.2", text);
+		return;
+	default:
+		break;
+	}
+	a->dq = dns_mx(a->env->dns, d, dns_mx_done, a);
+}
+
+static void
+dns_mx_done(void *arg, struct dns_answer *ans)
+{
+	struct attempt *a = arg;
+	struct outcome o = { 0 };
+	struct mx *mxs;
+	size_t n;
+
+	a->dq = NULL;
+	if (ans->status == DNS_OK && ans->n > 0) {
+		mxs = ans->mxs;
+		n = ans->n;
+		ans->mxs = NULL;
+		ans->n = 0;
+		route(a, mxs, n);
+		return;
+	}
+	if (ans->status == DNS_TEMP)
+		log_notice(SRC, a->e->id, "MX Lookup for %s failed: %s",
+		    a->e->domain, ans->error ? ans->error : "unknown error");
+	mta_error_dns(ans, a->e->domain, &o);
+	fail_all(a, &o);
+	outcome_clear(&o);
+}
+
+static void
+addresses_done(void *arg, struct dns_answer *ans)
+{
+	struct attempt *a = arg;
+
+	a->dq = NULL;
+	a->mxs = ans->mxs;
+	a->nmx = ans->n;
+	ans->mxs = NULL;
+	ans->n = 0;
+	a->cur = 0;
+	try_next(a);
+}
+
+/* --- the MX walk ----------------------------------------------------------- */
+
+static void txn_done(void *, const struct mta_result *);
+
+/* The name a server is known by: the MX host name when the exchange is
+ * an address that came from one, else the exchange. */
+static const char *
+mx_host(const struct mx *mx)
+{
+	if (mx->exchange != NULL && mx_ip_family(mx->exchange) &&
+	    mx->from_dns != NULL && !mx_ip_family(mx->from_dns))
+		return mx->from_dns;
+	return mx->exchange != NULL ? mx->exchange : mx->path;
+}
+
+static void
+tried_all(struct attempt *a)
+{
+	char text[600];
+
+	log_notice(SRC, a->e->id, "Tried all MXs %s%s%s", a->e->domain,
+	    a->last_error ? ": " : "", a->last_error ? a->last_error : "");
+	snprintf(text, sizeof(text), "Tried all MXs %s", a->e->domain);
+	fail_local(a, FAIL_TEMP, 421, "4.4.1", text);
+}
+
+static void
+try_next(struct attempt *a)
+{
+	const struct config_outbound *ob = a->cfg->outbound;
+	struct attempt_env *env = a->env;
+	struct mta_conf c;
+	const struct mx *mx;
+	const char *host, *ip;
+	int forced;
+	struct mta_msg msg;
+
+	for (;;) {
+		if (a->cur >= a->nmx) {
+			tried_all(a);
+			return;
+		}
+		mx = &a->mxs[a->cur++];
+		ip = mx->exchange;
+		if (!ob->local_mx_ok && mx->from_dns != NULL && ip != NULL &&
+		    mx_ip_is_local(ip)) {
+			log_info(SRC, a->e->id, "MX %s is local, skipping since "
+			    "local_mx_ok=false", ip);
+			free(a->last_error);
+			a->last_error = xasprintf("MX %s is local", ip);
+			continue;
+		}
+		if (ip != NULL && !mx_ip_family(ip)) {
+			/* dns_addresses resolves every name: defensive. */
+			free(a->last_error);
+			a->last_error = xasprintf("%s has no address", ip);
+			continue;
+		}
+		break;
+	}
+	a->mx = mx;
+	host = mx_host(mx);
+	free(a->host);
+	a->host = xstrdup(host);
+	memset(&c, 0, sizeof(c));
+	c.ip = mx->path != NULL ? NULL : ip;
+	c.path = mx->path;
+	c.port = mx->port ? mx->port : mx->using_lmtp ? 24 : 25;
+	c.bind = mx->bind;
+	c.helo = mx->bind_helo ? mx->bind_helo : a->cfg->core->me;
+	c.lmtp = mx->using_lmtp;
+	c.tls_ctx = tls_outbound_ctx(env->tls);
+	c.tls_name = mx_ip_family(host) ? NULL : host;
+	c.auth_user = mx->auth_user;
+	c.auth_pass = mx->auth_pass;
+	c.auth_type = mx->auth_type;
+	c.timeout = ob->connect_timeout;
+	c.log_uuid = a->e->id;
+	forced = ip != NULL && tls_force_tls_host(env->tls, ip,
+	    mx->from_dns ? mx->from_dns : mx->exchange, a->e->domain);
+	if (forced && !ob->enable_tls) {
+		fail_local(a, FAIL_TEMP, 450, "4.7.10",
+		    "No TLS available but required by configuration.");
+		return;
+	}
+	if (forced)
+		c.tls = MTA_TLS_MUST;
+	else if (!ob->enable_tls || ip == NULL ||
+	    tls_no_tls_host(env->tls, ip, mx->from_dns, a->e->domain) ||
+	    pool_no_tls_marked(env->pool, ip))
+		c.tls = MTA_TLS_NONE;
+	else
+		c.tls = MTA_TLS_TRY;
+	free(a->sess_key);
+	a->sess_key = pool_key(&c);
+	a->sess = a->retried ? NULL : pool_take(env->pool, a->sess_key);
+	if (a->sess == NULL)
+		a->sess = mta_session_new(env->base, &c);
+	memset(&msg, 0, sizeof(msg));
+	msg.mail_from = a->e->mail_from;
+	msg.rcpts = a->addrs;
+	msg.nrcpts = a->n;
+	msg.data = a->msg;
+	msg.len = a->len;
+	msg.smtputf8 = (a->e->flags & QE_SMTPUTF8) != 0;
+	msg.eightbit = (a->e->flags & QE_8BITMIME) != 0;
+	mta_session_send(a->sess, &msg, txn_done, a);
+}
+
+static void
+txn_done(void *arg, const struct mta_result *r)
+{
+	struct attempt *a = arg;
+	struct attempt_env *env = a->env;
+	struct mta_session *s = a->sess;
+	struct outcome mail = { 0 };
+	enum verdict v;
+
+	a->sess = NULL;
+	v = mta_error_classify(r, a->host, &mail);
+	switch (v) {
+	case V_NEXT_MX:
+	case V_RETRY_HOST:
+		mta_session_close(s);
+		if (r->step == MTA_TLS_HANDSHAKE && a->mx->exchange != NULL)
+			pool_no_tls_mark(env->pool, a->mx->exchange, a->e->id);
+		if (v == V_RETRY_HOST && !a->retried) {
+			a->retried = 1;
+			a->cur--;	/* the same host, a fresh connection */
+		} else
+			log_notice(SRC, a->e->id, "%s: %s; trying the next MX",
+			    a->host, r->error ? r->error : "connection failed");
+		free(a->last_error);
+		a->last_error = xstrdup(r->error ? r->error :
+		    "connection failed");
+		try_next(a);
+		return;
+	case V_MAIL:
+		for (size_t i = 0; i < a->n; i++)
+			outcome_copy(&a->out[i], &mail);
+		break;
+	case V_RCPTS:
+		for (size_t i = 0; i < a->n && i < r->nrcpts; i++)
+			mta_error_rcpt(r, i, mail.msg != NULL ? &mail : NULL,
+			    a->host, &a->out[i]);
+		break;
+	}
+	outcome_clear(&mail);
+	snprintf(a->ip, sizeof(a->ip), "%s", r->remote_ip);
+	snprintf(a->local_ip, sizeof(a->local_ip), "%s", r->local_ip);
+	a->port = r->port;
+	a->secured = r->secured;
+	a->authenticated = r->authenticated;
+	free(a->response);
+	a->response = xstrdup(r->reply.text != NULL ? r->reply.text : "");
+	for (size_t i = 0; i < a->n; i++)
+		if (a->out[i].class == FAIL_NONE && a->out[i].msg != NULL &&
+		    a->mx->using_lmtp) {
+			free(a->response);
+			a->response = xstrdup(a->out[i].msg);
+		}
+	if (r->outcome == MTA_OK)
+		pool_put(env->pool, a->sess_key, s);
+	else
+		mta_session_close(s);
+	finish(a);
+}

@@ -1,0 +1,43 @@
+/*
+ * attempt: one delivery attempt per due scheduler item — send_email hook,
+ * route (get_mx hook, else DNS MX), addresses, the MX walk with pooled or
+ * new mta_session connections, classification into outcomes — handed to
+ * verdict.c, and the item back to the scheduler when it is done.
+ */
+#ifndef OUTPOST_ATTEMPT_H
+#define OUTPOST_ATTEMPT_H
+
+struct attempt;
+struct config;
+struct dns;
+struct event_base;
+struct inject;
+struct pool;
+struct queue;
+struct sched_item;
+struct scheduler;
+struct tls_outbound;
+
+/* What the attempts share: set up, kept current and freed by mta.c. */
+struct attempt_env {
+	struct event_base	*base;
+	struct config		*cfg;		/* the current generation */
+	struct queue		*q;
+	struct scheduler	*sched;
+	struct dns		*dns;
+	struct tls_outbound	*tls;
+	struct pool		*pool;		/* idle connections, no-TLS */
+	struct inject		*inject;	/* queues the DSNs */
+	struct attempt		*live;		/* the attempts in flight */
+	/* Runs each time an attempt ends with none left in flight. */
+	void			(*emptied)(void *);
+	void			*emptied_arg;
+};
+
+/* The scheduler's dispatch (sched_dispatch_fn): env is the attempt_env. */
+void	 attempt_dispatch(void *env, struct sched_item *);
+/* Cancels every attempt in flight (their entries stay on disk as they
+ * are) and takes their items off the scheduler. */
+void	 attempt_cancel_all(struct attempt_env *);
+
+#endif

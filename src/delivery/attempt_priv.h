@@ -1,0 +1,80 @@
+/*
+ * attempt_priv: the record of one delivery attempt, shared by the three
+ * files that work on it: attempt.c (the chain, owns its life), view.c (the
+ * hooks' view of it) and verdict.c (outcomes to new state). Nothing else
+ * includes it; it includes nothing of theirs.
+ */
+#ifndef OUTPOST_ATTEMPT_PRIV_H
+#define OUTPOST_ATTEMPT_PRIV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plugins/plugin.h"
+
+struct attempt_env;
+struct config;
+struct dns_query;
+struct inject;
+struct mta_session;
+struct mx;
+struct outcome;
+struct qentry;
+struct queue;
+struct queue_job;
+struct sched_item;
+
+struct attempt {
+	struct attempt		*next, *prev;
+	struct attempt_env	*env;		/* attempt.c's only */
+	struct config		*cfg;
+	struct sched_item	*it;
+	struct qentry		*e;
+	char			*msg;
+	size_t			 len;
+	/* The recipients still pending at the start: indexes into e->rcpts. */
+	size_t			*idx;
+	const char		**addrs;
+	size_t			 n;
+	struct outcome		*out;
+	/* Hooks. */
+	struct outbound_call	 call;
+	struct op_rcpt		*hrcpts;
+	char			**reasons;
+	/* Route. */
+	struct dns_query	*dq;
+	struct mx		*mxs;
+	size_t			 nmx;
+	size_t			 cur;
+	int			 retried;
+	char			*last_error;
+	struct mta_session	*sess;
+	char			*sess_key;
+	const struct mx		*mx;		/* mxs[cur - 1] */
+	/* The delivery, for the delivered hook. */
+	char			*host;
+	char			 ip[46];
+	char			 local_ip[46];
+	unsigned		 port;
+	char			*response;
+	int			 secured, authenticated;
+	/* Finishing (verdict.c). */
+	struct queue		*q;		/* the entry's new state */
+	struct inject		*inject;	/* the DSN */
+	void			(*done)(struct attempt *, int64_t due);
+	unsigned		 attempts;	/* after this attempt */
+	double			 delay;		/* s until the retry */
+	double			 age;		/* s since queued, when delivered */
+	char			*err;		/* the failure text */
+	char			*temp_err;	/* the temporary failures' text */
+	int			 expired;	/* retries ran out: the
+						 * temporary failures bounce */
+	unsigned char		*dropped;	/* by the deferred hook */
+	unsigned		 recorded;	/* record phase: events done */
+	int			 unreadable;	/* the file could not be read:
+					 * never rewritten from memory */
+	struct queue_job	*job;
+	int64_t			 next_attempt;
+};
+
+#endif
