@@ -28,7 +28,7 @@ void		 inject_free(struct inject *);
 void		 inject_configure(struct inject *, struct config *);
 
 /*
- * Queues a message from `from` ("" for <>) to the recipients `to`.
+ * Seed 003's outbound.send_email: queues a message from `from` ("" for <>) to the recipients `to`.
  * flags: MSG_* of message.h (dot_stuffed, remove_msgid, remove_date).
  * notes: NULL or a NULL-terminated key, value, key, value... list kept
  * with the mail. done may be NULL; it never runs inside this call.

@@ -150,12 +150,3 @@ mta_drain(struct mta *m, void (*done)(void *), void *arg)
 	if (m->env.live == NULL)
 		event_active(m->drain_ev, 0, 0);
 }
-
-void
-mta_send_email(struct mta *m, const char *from, const char *const *to,
-    size_t nto, const char *contents, size_t len, unsigned flags,
-    const char *const *notes, send_email_done_fn done, void *arg)
-{
-	inject_send(m->env.inject, from, to, nto, contents, len, flags, notes,
-	    done, arg);
-}
