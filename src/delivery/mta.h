@@ -9,8 +9,6 @@
 #ifndef OUTPOST_MTA_H
 #define OUTPOST_MTA_H
 
-#include <stddef.h>
-
 struct config;
 struct event_base;
 struct queue;
