@@ -1,5 +1,5 @@
 /*
- * bounce: builds the DSN (RFC 3464 inside RFC 6522's multipart/report):
+ * dsn: builds the DSN (RFC 3464 inside RFC 6522's multipart/report):
  * the text of outbound.bounce_message with its {variables}, an optional
  * HTML alternative (+ image, multipart/related), message/delivery-status
  * and the original message as message/rfc822. Pure; everything it

@@ -1,5 +1,5 @@
 /*
- * bounce: the delivery status notification (RFC 3464, RFC 6522) sent to
+ * dsn: the delivery status notification (RFC 3464, RFC 6522) sent to
  * the sender of mail that failed: multipart/report with the text of
  * outbound.bounce_message (+ an HTML alternative from _html, + _image),
  * message/delivery-status, and the original message as message/rfc822.

@@ -10,7 +10,7 @@
  * recorded whatever other plugins answer, and it never changes an outcome.
  * With sync=true (the default) the mail's queue entry changes only once
  * the event's lines are on disk. The files are written off the loop by the
- * record writer (recwriter.c), which also rotates them between whole
+ * record writer (writer.c), which also rotates them between whole
  * records and never reuses or overwrites a name.
  */
 #include <dirent.h>

@@ -38,7 +38,7 @@ static const char *const names[BC_COUNT] = {
  * specific detail first, then the code alone; "other" is the fallback.
  */
 static const char *const builtin[] = {
-	/* Outpost's own texts (mta.c, mta_error.c), matched verbatim. */
+	/* Outpost's own texts (delivery/: attempt.c, mta_error.c), matched verbatim. */
 	"message-expired /^Too many failures/",
 	"bad-domain /^No Such Domain: |^Nowhere to deliver mail to for domain"
 	    "|^No MX for |^Domain .* sends and receives no email"

@@ -2,7 +2,7 @@
  * outbound_logger: Haraka's outbound-logger plugin (seed 000, SPEC §8).
  * One JSON line per recipient for every delivered, deferred and bounced
  * event, to standard output and/or <log_dir>/<filename>, written off the
- * loop by the record writer (recwriter.c).
+ * loop by the record writer (writer.c).
  *
  * It observes the three hooks (OP_HOOK_OBSERVE), so no verdict of another
  * plugin hides an event from it, and it sees the outcome that took effect

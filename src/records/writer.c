@@ -1,5 +1,5 @@
 /*
- * recwriter: the writer thread behind rw_append() (see recwriter.h).
+ * writer (recwriter): the writer thread behind rw_append() (see writer.h).
  *
  * The loop appends to each stream's pending chunks under mu; the thread
  * splices them onto its own work list, writes them without the lock and

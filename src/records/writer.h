@@ -1,5 +1,5 @@
 /*
- * recwriter: append-only record files written off the event loop.
+ * writer (recwriter): append-only record files written off the event loop.
  *
  * One writer thread serves every stream. A record handed to rw_append()
  * is copied into the stream's pending batch; the thread takes each
