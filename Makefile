@@ -26,7 +26,8 @@ CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c
 PLUGINS_SRCS = src/plugins/plugin.c
 QUEUE_SRCS = src/queue/entry.c src/queue/queue.c
-SMTP_SRCS = src/smtp/server.c src/smtp/session.c src/smtp/auth.c src/smtp/tx.c
+SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
+	    src/smtp/auth.c src/smtp/tx.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
 		src/delivery/mta_session.c src/delivery/mta_error.c \
 		src/delivery/dsn.c src/delivery/mta.c

@@ -13,7 +13,7 @@
 #include "lib/xmalloc.h"
 #include "outpost/plugin.h"
 #include "builtins/builtin.h"
-#include "smtp/server.h"
+#include "smtp/policy.h"
 
 struct net {
 	int		 family;

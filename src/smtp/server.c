@@ -2,8 +2,8 @@
  * smtp_server: listeners (evconnlistener, large backlog), the connection
  * limits of connection.ini — a client over a limit gets a 421 and is
  * closed before any session exists — and the list of live sessions, so
- * that a shutdown can drain them. Also holds the reception policy that
- * the built-in plugins install at init.
+ * that a shutdown can drain them. The reception policy the built-in
+ * plugins install is smtp/policy.c's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,11 +15,11 @@
 
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <openssl/ssl.h>
 
 #include "core/config.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "smtp/server.h"
 #include "smtp/session.h"
 
 #define BACKLOG		4096
@@ -51,49 +51,6 @@ struct smtp_server {
 	smtp_idle_fn		 idle;
 	void			*idle_arg;
 };
-
-/* --- reception policy ------------------------------------------------------ */
-
-static struct reception policy;
-
-const struct reception *
-reception_get(void)
-{
-	return &policy;
-}
-
-int
-auth_method_allowed(unsigned methods, unsigned method, int tls, int loopback)
-{
-	if (!(methods & method))
-		return 0;
-	if ((method & (AUTH_PLAIN | AUTH_LOGIN)) && !tls && !loopback)
-		return 0;
-	return 1;
-}
-
-void
-reception_set_relay(relay_fn fn, void *data)
-{
-	policy.relay = fn;
-	policy.relay_data = data;
-}
-
-void
-reception_set_auth(const struct auth_backend *a)
-{
-	policy.auth = a;
-}
-
-void
-reception_set_tls(SSL_CTX *ctx)
-{
-	if (ctx != NULL)
-		SSL_CTX_up_ref(ctx);
-	if (policy.tls != NULL)
-		SSL_CTX_free(policy.tls);
-	policy.tls = ctx;
-}
 
 /* --- per-address counts ---------------------------------------------------- */
 

@@ -8,21 +8,13 @@
 
 #include <sys/socket.h>
 
-#include "smtp/server.h"
+#include "smtp/policy.h"
 
 struct smtp_session;
+struct smtp_server;
 struct config;
 struct event_base;
 struct queue;
-
-/* The reception policy the plugins installed (smtp_server.c owns it). */
-struct reception {
-	relay_fn			 relay;
-	void				*relay_data;
-	const struct auth_backend	*auth;
-	SSL_CTX				*tls;
-};
-const struct reception *reception_get(void);
 
 struct session_ctx {
 	struct event_base	*base;

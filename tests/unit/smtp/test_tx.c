@@ -4,7 +4,7 @@
 
 #include "plugins/plugin.h"
 #include "queue/entry.h"
-#include "smtp/server.h"
+#include "smtp/policy.h"
 #include "smtp/tx.h"
 
 static struct smtp_tx *
