@@ -1,9 +1,9 @@
 /*
- * smtp_server: listeners (evconnlistener, large backlog), the connection
+ * smtp/server: listeners (evconnlistener, large backlog), the connection
  * limits of connection.ini — a client over a limit gets a 421 and is
  * closed before any session exists — and the list of live sessions, so
- * that a shutdown can drain them. The reception policy the built-in
- * plugins install is smtp/policy.c's.
+ * that a shutdown can drain them. Touches sessions only through
+ * smtp/session.h; each session tells its end through ctx.ended.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +33,7 @@ struct ipcount {
 
 struct conn {
 	struct conn		*prev, *next;
+	struct smtp_server	*srv;
 	struct smtp_session	*session;
 	struct ipcount		*ipc;
 };
@@ -81,6 +82,8 @@ ip_release(struct smtp_server *srv, struct ipcount *ipc)
 }
 
 /* --- accept -------------------------------------------------------------------- */
+
+static void	 session_ended(void *);
 
 /* Refuses a connection with one line (the socket is new: the write fits). */
 static void
@@ -141,6 +144,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	ipc->n++;
 	conn = xcalloc(1, sizeof(*conn));
+	conn->srv = srv;
 	conn->ipc = ipc;
 	conn->next = srv->conns;
 	if (srv->conns != NULL)
@@ -150,18 +154,20 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	ctx.base = srv->base;
 	ctx.cfg = srv->cfg;
 	ctx.queue = srv->queue;
-	ctx.server = srv;
+	ctx.ended = session_ended;
 	ctx.conn = conn;
 	ctx.ip = ip;
 	conn->session = smtp_session_new(&ctx, fd, sa, (socklen_t)salen);
 	if (conn->session == NULL)
-		smtp_server_session_ended(srv, conn);
+		session_ended(conn);
 }
 
-void
-smtp_server_session_ended(struct smtp_server *srv, void *arg)
+/* A session has ended (its ctx.ended), or could not start. */
+static void
+session_ended(void *arg)
 {
 	struct conn *conn = arg;
+	struct smtp_server *srv = conn->srv;
 
 	if (conn->prev != NULL)
 		conn->prev->next = conn->next;

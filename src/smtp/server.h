@@ -1,8 +1,8 @@
 /*
  * smtp/server: the listeners of smtp.ini, accept, connection limits (in
- * total and per client address). Sessions (smtp_session.c) are created
- * here and report back when they end. The reception policy the built-in
- * plugins install is smtp/policy.h.
+ * total and per client address). Sessions (smtp/session.c) are created
+ * here and report back through a callback when they end. Only main.c
+ * includes this header; the reception policy is smtp/policy.h.
  */
 #ifndef OUTPOST_SMTP_SERVER_H
 #define OUTPOST_SMTP_SERVER_H

@@ -162,7 +162,7 @@ end(struct smtp_session *s)
 	event_free(s->flush);
 	bufferevent_free(s->bev);
 	s->bev = NULL;
-	smtp_server_session_ended(s->ctx.server, s->ctx.conn);
+	s->ctx.ended(s->ctx.conn);
 	session_unref(s);
 }
 

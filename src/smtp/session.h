@@ -1,7 +1,7 @@
 /*
  * smtp_session: one inbound SMTP connection — the ESMTP state machine,
  * STARTTLS, AUTH, the DATA reader, and the hand-over of a message to the
- * queue. Created by smtp_server.c, which it tells when it has ended.
+ * queue. Created by smtp_server.c, which it tells through ctx.ended.
  */
 #ifndef OUTPOST_SMTP_SESSION_H
 #define OUTPOST_SMTP_SESSION_H
@@ -11,7 +11,6 @@
 #include "smtp/policy.h"
 
 struct smtp_session;
-struct smtp_server;
 struct config;
 struct event_base;
 struct queue;
@@ -20,7 +19,7 @@ struct session_ctx {
 	struct event_base	*base;
 	struct config		*cfg;	/* the session takes a reference */
 	struct queue		*queue;
-	struct smtp_server	*server;
+	void			(*ended)(void *conn);	/* as it ends */
 	void			*conn;	/* the server's record of it */
 	const char		*ip;	/* the client's address, as text */
 };
@@ -33,8 +32,5 @@ struct smtp_session *smtp_session_new(const struct session_ctx *, int fd,
 void		 smtp_session_drain(struct smtp_session *);
 /* Close now (no reply); its pending queue commit still completes. */
 void		 smtp_session_kill(struct smtp_session *);
-
-/* Called by a session as it ends (smtp_server.c). */
-void		 smtp_server_session_ended(struct smtp_server *, void *conn);
 
 #endif
