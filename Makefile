@@ -25,9 +25,9 @@ PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c
 PLUGINS_SRCS = src/plugins/plugin.c
-QUEUE_SRCS = src/queue/entry.c src/queue/queue.c
+QUEUE_SRCS = src/queue/entry.c src/queue/queue.c src/queue/submit.c
 SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
-	    src/smtp/auth.c src/smtp/tx.c
+	    src/smtp/auth.c src/smtp/data.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
 		src/delivery/mta_session.c src/delivery/mta_error.c \
 		src/delivery/dsn.c src/delivery/mta.c
@@ -48,7 +48,8 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini proto/test_smtp_parse proto/test_reply \
 	     core/test_config core/test_log plugins/test_plugin \
-	     queue/test_entry smtp/test_tx delivery/test_mx \
+	     queue/test_entry queue/test_submit smtp/test_data \
+	     smtp/test_policy delivery/test_mx \
 	     delivery/test_mta_error delivery/test_dsn \
 	     records/test_bouncecat records/test_writer
 

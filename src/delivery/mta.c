@@ -37,7 +37,7 @@
 #include "queue/queue.h"
 #include "delivery/scheduler.h"
 #include "proto/smtp_parse.h"
-#include "smtp/tx.h"
+#include "queue/submit.h"
 #include "core/tls.h"
 
 #define SRC		"outbound"

@@ -6,8 +6,8 @@
  * (the queue_outbound hook, the durable commit, an AUTH failure delay)
  * parks the session in S_WAIT with input paused, and resumes it.
  *
- * The transaction (struct smtp_tx: MAIL .. commit) is separate from the
- * connection facts. The session is reference counted: the loop callbacks
+ * The transaction (struct smtp_tx, queue/submit.h: MAIL .. commit) is
+ * separate from the connection facts; the DATA reader is smtp/data.c. The session is reference counted: the loop callbacks
  * and a pending hook each hold a reference, so it is never freed under a
  * caller (session_unref frees it).
  */
@@ -33,10 +33,11 @@
 #include "core/log.h"
 #include "plugins/plugin.h"
 #include "queue/queue.h"
+#include "queue/submit.h"
 #include "proto/smtp_parse.h"
 #include "smtp/session.h"
 #include "smtp/session_priv.h"
-#include "smtp/tx.h"
+#include "smtp/data.h"
 
 #define OUT_HIGH	(256 * 1024)	/* stop reading while replies pile up */
 #define AUTH_LINE_MAX	12288		/* RFC 4954 4 */
@@ -155,6 +156,7 @@ end(struct smtp_session *s)
 		tx_free(s->tx);
 		s->tx = NULL;
 	}
+	data_clear(&s->data);
 	if (s->delay != NULL) {
 		event_free(s->delay);
 		s->delay = NULL;
@@ -403,7 +405,8 @@ cmd_data(struct smtp_session *s, struct slice arg)
 		session_reply(s, "501 5.5.4 DATA takes no parameters");
 		return;
 	}
-	tx_data_begin(s->tx, session_core(s)->max_bytes, session_core(s)->max_data_line_length);
+	data_begin(&s->data, session_core(s)->max_bytes,
+	    session_core(s)->max_data_line_length);
 	session_enter(s, S_DATA);
 	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
@@ -708,21 +711,21 @@ data_end(struct smtp_session *s)
 	char cipher[160] = "";
 	SSL *ssl;
 
-	switch (tx_data_result(s->tx)) {
-	case TX_DATA_OK:
+	switch (data_result(&s->data)) {
+	case DATA_OK:
 		break;
-	case TX_DATA_BARE:
+	case DATA_BARE:
 		log_notice("core", s->uuid, "refused: bare CR or LF in DATA "
 		    "ip=%s", s->ip);
 		session_reply(s, "550 5.6.0 Message contains a bare CR or LF; lines "
 		    "must end with CRLF (RFC 5321 2.3.8)");
 		goto refused;
-	case TX_DATA_LONG_LINE:
+	case DATA_LONG_LINE:
 		session_reply(s, "550 5.6.0 Message has a line longer than %u "
 		    "characters (RFC 5322 2.1.1)",
 		    session_core(s)->max_data_line_length);
 		goto refused;
-	case TX_DATA_TOO_BIG:
+	case DATA_TOO_BIG:
 		session_reply(s, "552 5.3.4 Message size exceeds fixed maximum message "
 		    "size (%zu bytes)", session_core(s)->max_bytes);
 		goto refused;
@@ -736,7 +739,10 @@ data_end(struct smtp_session *s)
 	ti.me = session_core(s)->me;
 	ti.protocol = protocol_name(s);
 	ti.tls = cipher[0] ? cipher : NULL;
-	tx_add_trace(s->tx, &ti);
+	ti.id = tx_uuid(s->tx);
+	ti.rcpt = tx_rcpt_count(s->tx) == 1 ? tx_rcpt(s->tx, 0) : NULL;
+	data_add_trace(&s->data, &ti);
+	tx_put_message(s->tx, &s->data.msg, s->data.trace_len);
 	session_wait(s);
 	tx_view(s->tx, &s->view, s->ip, s->helo);
 	s->hook_pending = 1;
@@ -745,6 +751,7 @@ data_end(struct smtp_session *s)
 	return;
 refused:
 	tx_reset(s);
+	data_clear(&s->data);
 	session_enter(s, S_IDLE);
 	if (s->draining) {
 		session_reply(s, "421 4.3.2 %s Service shutting down", session_core(s)->me);
@@ -801,7 +808,7 @@ data_input(struct smtp_session *s, struct evbuffer *in)
 
 		n = evbuffer_peek(in, -1, NULL, v, 8);
 		for (int i = 0; i < n && i < 8 && !done; i++) {
-			size_t k = tx_data_feed(s->tx, v[i].iov_base,
+			size_t k = data_feed(&s->data, v[i].iov_base,
 			    v[i].iov_len, &done);
 
 			used += k;

@@ -13,6 +13,7 @@
 #include "lib/buf.h"
 #include "lib/util.h"
 #include "plugins/plugin.h"
+#include "smtp/data.h"
 #include "smtp/session.h"
 
 struct event;
@@ -62,6 +63,7 @@ struct smtp_session {
 	char			*challenge;
 	struct event		*delay;
 	struct event		*flush;		/* writes replies (plain sockets) */
+	struct data_reader	 data;
 	struct smtp_tx		*tx;
 };
 
