@@ -27,6 +27,7 @@ CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 PLUGINS_SRCS = src/plugins/plugin.c
 QUEUE_SRCS = src/queue/entry.c src/queue/queue.c src/queue/submit.c
 SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
+	    src/smtp/conn.c src/smtp/commands.c src/smtp/accept.c \
 	    src/smtp/auth.c src/smtp/data.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
 		src/delivery/mta_session.c src/delivery/mta_error.c \

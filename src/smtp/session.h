@@ -1,14 +1,12 @@
 /*
- * smtp_session: one inbound SMTP connection — the ESMTP state machine,
- * STARTTLS, AUTH, the DATA reader, and the hand-over of a message to the
- * queue. Created by smtp_server.c, which it tells through ctx.ended.
+ * smtp/session: one inbound SMTP connection, as the server sees it —
+ * created on an accepted socket, drained or killed, and reporting its
+ * end through ctx.ended. The rest of smtp/ runs it (smtp/conn.h).
  */
 #ifndef OUTPOST_SMTP_SESSION_H
 #define OUTPOST_SMTP_SESSION_H
 
 #include <sys/socket.h>
-
-#include "smtp/policy.h"
 
 struct smtp_session;
 struct config;

@@ -1,22 +1,23 @@
 /*
- * smtp_session_priv: what smtp_session.c shares with smtp_auth.c — the
- * session struct and the few helpers that send replies and move the state
- * machine. Nothing else includes it.
+ * smtp/conn: the inbound session's own state, shared by the files of
+ * smtp/ that run it (session, commands, accept, auth) — the struct, the
+ * states, and the helpers that send replies and move the state machine.
+ * Nothing outside smtp/ includes it; it includes nothing above data.h.
  */
-#ifndef OUTPOST_SMTP_SESSION_PRIV_H
-#define OUTPOST_SMTP_SESSION_PRIV_H
+#ifndef OUTPOST_SMTP_CONN_H
+#define OUTPOST_SMTP_CONN_H
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "core/config.h"
-#include "lib/buf.h"
 #include "lib/util.h"
 #include "plugins/plugin.h"
 #include "smtp/data.h"
-#include "smtp/session.h"
 
 struct event;
+struct event_base;
+struct queue;
 struct smtp_tx;
 
 enum state {
@@ -34,10 +35,20 @@ enum state {
 enum sasl { SASL_NONE, SASL_PLAIN, SASL_LOGIN_USER, SASL_LOGIN_PASS,
 	SASL_CRAM };
 
+struct smtp_session;
+
+/* Reads what input there is (the read loop, smtp/session.c). */
+typedef void (*conn_input_fn)(struct smtp_session *);
+
 struct smtp_session {
 	unsigned		 refs;
 	enum state		 state;
-	struct session_ctx	 ctx;
+	struct event_base	*base;
+	struct config		*cfg;		/* a reference */
+	struct queue		*queue;
+	conn_input_fn		 input;
+	void			(*ended_cb)(void *);	/* tells the server */
+	void			*ended_arg;
 	struct bufferevent	*bev;
 	char			 uuid[UUID_LEN + 1];
 	char			 ip[INET6_ADDRSTRLEN];
@@ -68,24 +79,28 @@ struct smtp_session {
 };
 
 static inline const struct config_core *
-session_core(const struct smtp_session *s)
+conn_core(const struct smtp_session *s)
 {
-	return s->ctx.cfg->core;
+	return s->cfg->core;
 }
 
-void	 session_enter(struct smtp_session *, enum state);
-void	 session_reply(struct smtp_session *, const char *, ...)
+/* Sets up the connection's I/O on fd (s->base set); -1 when it cannot. */
+int	 conn_open(struct smtp_session *, int fd);
+/* Installs the loop callbacks on s->bev (again after STARTTLS). */
+void	 conn_set_io(struct smtp_session *);
+void	 conn_enter(struct smtp_session *, enum state);
+void	 conn_reply(struct smtp_session *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* Ends the session once the pending output is written. */
-void	 session_close(struct smtp_session *);
-/* Parks the session (no input read) until session_resume(). */
-void	 session_wait(struct smtp_session *);
-void	 session_resume(struct smtp_session *, enum state);
-
-/* smtp_auth.c */
-int	 auth_offered(const struct smtp_session *, unsigned method);
-void	 auth_command(struct smtp_session *, struct slice arg);
-void	 auth_response(struct smtp_session *, struct slice line);
-void	 auth_abort(struct smtp_session *);
+void	 conn_close(struct smtp_session *);
+/* Parks the session (no input read) until conn_resume(). */
+void	 conn_wait(struct smtp_session *);
+void	 conn_resume(struct smtp_session *, enum state);
+/* Frees the transaction, if any. */
+void	 conn_tx_reset(struct smtp_session *);
+/* Ends the session now: frees its I/O, tells the server, drops the
+ * loop's reference. */
+void	 conn_end(struct smtp_session *);
+void	 conn_unref(struct smtp_session *);
 
 #endif
