@@ -1,8 +1,7 @@
 /*
- * queue/submit: a message being submitted (struct smtp_tx): envelope,
- * message, queue headers, the hooks' view, the split into entries. The tx
- * owns its strings and the message buffer until tx_take_message() hands
- * the buffer on; a pending commit is cancelled by tx_free().
+ * queue/submit: a message being submitted (struct smtp_tx) — envelope,
+ * message, queue headers, hooks' view, split into entries. It owns its
+ * strings and message until tx_take_message(); tx_free() cancels a commit.
  */
 #include <stdint.h>
 #include <stdlib.h>

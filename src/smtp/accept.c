@@ -1,8 +1,7 @@
 /*
- * smtp/accept: the end of DATA — the refusals the reader found, the trace
- * header, the queue_outbound hook, then for CONT the queue headers, the
- * pre_send_trans_email hook, the durable commit (queue/submit.h,
- * queue.h), and the 250 only once the commit is on disk.
+ * smtp/accept: the end of DATA — refusals, the trace header, the
+ * queue_outbound hook, then for CONT the queue headers, pre_send_trans_email,
+ * the durable commit (queue/submit.h) and the 250 once it is on disk.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,9 +1,7 @@
 /*
- * smtp/auth: AUTH (RFC 4954) for the inbound session — PLAIN, LOGIN and
- * CRAM-MD5 exchanges, with the credentials checked by the back-end the
- * auth/flat_file plugin installed (smtp/policy.h). A failure is answered
- * 535 5.7.8 after connection.ini [auth] failure_delay seconds and counted;
- * too many close the connection. Success makes the connection relay.
+ * smtp/auth: AUTH (RFC 4954) — PLAIN, LOGIN, CRAM-MD5, checked by the
+ * back-end of smtp/policy.h. A failure is answered 535 5.7.8 after [auth]
+ * failure_delay and counted (too many close); success makes it relay.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,7 @@
 /*
- * smtp/commands: the command table — each SMTP verb with what it needs
- * (NEED_HELO, NEED_NO_TX, NEED_MAIL, NEED_RCPT), checked before it runs —
- * and the handlers of EHLO/HELO, MAIL, RCPT, DATA, STARTTLS, RSET and the
- * rest. Handlers reply and move the state through conn.c.
+ * smtp/commands: the command table commands[] — each verb with what it
+ * needs (NEED_HELO, NEED_NO_TX, NEED_MAIL, NEED_RCPT), checked before it
+ * runs — and the cmd_* handlers; they reply and move state through conn.c.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,7 @@
 /*
- * smtp/conn: the plumbing of one inbound session — states, replies (the
- * replies of a loop pass leave in one write), parking and resuming,
- * closing, the reference count, and the libevent callbacks. Reaches the
- * read loop only through s->input; never names the server (s->ended).
+ * smtp/conn: one inbound session's plumbing — states, replies (one write
+ * per loop pass), park/resume, close, refcount, libevent callbacks. Reaches
+ * the read loop only through s->input, the server only through s->ended_cb.
  */
 #include <errno.h>
 #include <stdarg.h>

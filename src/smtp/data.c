@@ -1,9 +1,7 @@
 /*
- * smtp/data: the DATA reader, a byte state machine: a line that starts
- * with '.' loses that dot, the message ends only at <CRLF>.<CRLF>, and a
- * CR not followed by LF or an LF not preceded by CR (the SMTP smuggling
- * vectors) marks the message as refused while the reader keeps looking
- * for the real end, so the dialogue stays in step. Also the trace header.
+ * smtp/data: the DATA reader, a byte state machine — dot-unstuffing, the
+ * end only at <CRLF>.<CRLF>; a bare CR or LF (smuggling) refuses the message
+ * while the reader keeps to the real end — and the trace header.
  */
 #include <string.h>
 #include <time.h>

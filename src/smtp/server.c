@@ -1,9 +1,7 @@
 /*
- * smtp/server: listeners (evconnlistener, large backlog), the connection
- * limits of connection.ini — a client over a limit gets a 421 and is
- * closed before any session exists — and the list of live sessions, so
- * that a shutdown can drain them. Touches sessions only through
- * smtp/session.h; each session tells its end through ctx.ended.
+ * smtp/server: listeners (large backlog), the connection limits of
+ * connection.ini (421 and close before any session exists), and the live
+ * sessions, for draining. Sessions tell their end through ctx.ended.
  */
 #include <arpa/inet.h>
 #include <errno.h>

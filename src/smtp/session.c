@@ -1,9 +1,7 @@
 /*
- * smtp/session: one inbound connection's read loop. Input is consumed
- * command by command, so pipelined groups are answered in order: lines go
- * to the command table (commands.c) or the SASL exchange (auth.c), DATA
- * bytes to the reader (data.c) and, at its end, to accept.c. Also the
- * session's start, drain and kill; the plumbing is conn.c's.
+ * smtp/session: the read loop — lines to commands.c or auth.c, DATA bytes
+ * to data.c and its end to accept.c, one command at a time so pipelined
+ * groups are answered in order — and start, drain, kill. Plumbing: conn.c.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
