@@ -27,8 +27,10 @@ CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
 QUEUE_SRCS = src/queue/entry.c src/queue/scan.c src/queue/report.c \
-	     src/queue/queue.c
-SMTP_SRCS = src/smtp/server.c src/smtp/session.c src/smtp/auth.c src/smtp/tx.c
+	     src/queue/queue.c src/queue/submit.c
+SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
+	    src/smtp/conn.c src/smtp/commands.c src/smtp/accept.c \
+	    src/smtp/auth.c src/smtp/data.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
 		src/delivery/mta_session.c src/delivery/mta_error.c \
 		src/delivery/dsn.c src/delivery/dsn_send.c \
@@ -53,7 +55,8 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 UNIT_TESTS = lib/test_ini lib/test_netmatch \
 	     proto/test_smtp_parse proto/test_reply \
 	     core/test_config core/test_log plugins/test_plugin \
-	     queue/test_entry smtp/test_tx delivery/test_mx \
+	     queue/test_entry queue/test_submit smtp/test_data \
+	     smtp/test_policy delivery/test_mx \
 	     delivery/test_mta_error delivery/test_dsn delivery/test_route \
 	     delivery/test_pool delivery/test_view \
 	     records/test_bouncecat records/test_writer

@@ -19,7 +19,7 @@
 #include "lib/xmalloc.h"
 #include "outpost/plugin.h"
 #include "builtins/builtin.h"
-#include "smtp/server.h"
+#include "smtp/policy.h"
 
 struct users {
 	struct auth_backend	 backend;

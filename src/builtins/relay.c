@@ -12,7 +12,7 @@
 #include "lib/xmalloc.h"
 #include "outpost/plugin.h"
 #include "builtins/builtin.h"
-#include "smtp/server.h"
+#include "smtp/policy.h"
 
 struct relay {
 	struct netmatch	*acl;		/* addresses only; mapped kept as written */

@@ -9,7 +9,7 @@
 
 #include "outpost/plugin.h"
 #include "builtins/builtin.h"
-#include "smtp/server.h"
+#include "smtp/policy.h"
 #include "core/tls.h"
 
 static void

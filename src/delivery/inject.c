@@ -1,6 +1,6 @@
 /*
  * inject: mail generated inside Outpost, queued like received mail (queue
- * headers → pre_send_trans_email → entries → durable commit) through smtp/tx.h;
+ * headers → pre_send_trans_email → entries → durable commit) through queue/submit.h;
  * op_send_email() is the plugin ABI's door. Answers come from the event loop.
  */
 #include <stdlib.h>
@@ -18,7 +18,7 @@
 #include "proto/message.h"
 #include "proto/smtp_parse.h"
 #include "queue/queue.h"
-#include "smtp/tx.h"
+#include "queue/submit.h"
 
 #define SRC		"outbound"
 

@@ -1,9 +1,7 @@
 /*
- * smtp_auth: AUTH (RFC 4954) for the inbound session — PLAIN, LOGIN and
- * CRAM-MD5 exchanges, with the credentials checked by the back-end the
- * auth/flat_file plugin installed. A failure is answered 535 5.7.8 after
- * connection.ini [auth] failure_delay seconds and counted; too many close
- * the connection. Success makes the connection relay.
+ * smtp/auth: AUTH (RFC 4954) — PLAIN, LOGIN, CRAM-MD5, checked by the
+ * back-end of smtp/policy.h. A failure is answered 535 5.7.8 after [auth]
+ * failure_delay and counted (too many close); success makes it relay.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +12,9 @@
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
-#include "smtp/session_priv.h"
+#include "smtp/auth.h"
+#include "smtp/conn.h"
+#include "smtp/policy.h"
 
 int
 auth_offered(const struct smtp_session *s, unsigned method)
@@ -45,7 +45,7 @@ void
 auth_abort(struct smtp_session *s)
 {
 	auth_clear(s);
-	session_enter(s, S_IDLE);
+	conn_enter(s, S_IDLE);
 }
 
 static void
@@ -55,8 +55,8 @@ auth_success(struct smtp_session *s, const char *user)
 	s->relaying = 1;
 	log_info("core", s->uuid, "AUTH succeeded user=%s ip=%s", user, s->ip);
 	auth_clear(s);
-	session_enter(s, S_IDLE);
-	session_reply(s, "235 2.7.0 Authentication successful");
+	conn_enter(s, S_IDLE);
+	conn_reply(s, "235 2.7.0 Authentication successful");
 }
 
 static void
@@ -68,28 +68,28 @@ on_auth_delay(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	event_free(s->delay);
 	s->delay = NULL;
-	session_reply(s, "535 5.7.8 Authentication credentials invalid");
-	if (s->auth_failures >= session_core(s)->max_auth_failures) {
-		session_reply(s, "421 4.7.0 %s Too many failed authentications, "
-		    "closing connection", session_core(s)->me);
-		session_close(s);
+	conn_reply(s, "535 5.7.8 Authentication credentials invalid");
+	if (s->auth_failures >= conn_core(s)->max_auth_failures) {
+		conn_reply(s, "421 4.7.0 %s Too many failed authentications, "
+		    "closing connection", conn_core(s)->me);
+		conn_close(s);
 		return;
 	}
-	session_resume(s, S_IDLE);
+	conn_resume(s, S_IDLE);
 }
 
 /* A failed attempt: answered after a delay, and counted. */
 static void
 auth_failure(struct smtp_session *s, const char *user)
 {
-	struct timeval tv = { (time_t)session_core(s)->auth_failure_delay, 0 };
+	struct timeval tv = { (time_t)conn_core(s)->auth_failure_delay, 0 };
 
 	s->auth_failures++;
 	log_notice("core", s->uuid, "AUTH failed user=%s ip=%s (%u)",
 	    user ? user : "", s->ip, s->auth_failures);
 	auth_clear(s);
-	session_wait(s);
-	s->delay = evtimer_new(s->ctx.base, on_auth_delay, s);
+	conn_wait(s);
+	s->delay = evtimer_new(s->base, on_auth_delay, s);
 	evtimer_add(s->delay, &tv);
 }
 
@@ -104,7 +104,7 @@ auth_plain(struct smtp_session *s, const struct buf *b)
 	pass = user ? memchr(user + 1, '\0', (size_t)(end - user - 1)) : NULL;
 	if (pass == NULL || memchr(pass + 1, '\0', (size_t)(end - pass - 1))) {
 		auth_abort(s);
-		session_reply(s, "501 5.5.2 Malformed PLAIN response");
+		conn_reply(s, "501 5.5.2 Malformed PLAIN response");
 		return;
 	}
 	user++;
@@ -127,7 +127,7 @@ auth_cram(struct smtp_session *s, const struct buf *b)
 
 	if (sp == NULL || strlen(b->p) != b->len) {
 		auth_abort(s);
-		session_reply(s, "501 5.5.2 Malformed CRAM-MD5 response");
+		conn_reply(s, "501 5.5.2 Malformed CRAM-MD5 response");
 		return;
 	}
 	user = xstrndup(b->p, (size_t)(sp - b->p));
@@ -147,12 +147,12 @@ auth_response(struct smtp_session *s, struct slice line)
 
 	if (line.len == 1 && line.p[0] == '*') {
 		auth_abort(s);
-		session_reply(s, "501 5.0.0 Authentication cancelled");
+		conn_reply(s, "501 5.0.0 Authentication cancelled");
 		return;
 	}
 	if (base64_decode(&b, line.p, line.len) == -1) {
 		auth_abort(s);
-		session_reply(s, "501 5.5.2 Cannot decode the response");
+		conn_reply(s, "501 5.5.2 Cannot decode the response");
 		goto done;
 	}
 	buf_addc(&b, '\0');	/* an empty response decodes to "" */
@@ -164,12 +164,12 @@ auth_response(struct smtp_session *s, struct slice line)
 	case SASL_LOGIN_USER:
 		if (strlen(b.p) != b.len) {
 			auth_abort(s);
-			session_reply(s, "501 5.5.2 Malformed user name");
+			conn_reply(s, "501 5.5.2 Malformed user name");
 			break;
 		}
 		s->sasl_user = xstrdup(b.p);
 		s->sasl = SASL_LOGIN_PASS;
-		session_reply(s, "334 UGFzc3dvcmQ6");
+		conn_reply(s, "334 UGFzc3dvcmQ6");
 		break;
 	case SASL_LOGIN_PASS:
 		if (strlen(b.p) == b.len &&
@@ -204,7 +204,7 @@ auth_command(struct smtp_session *s, struct slice arg)
 		mech.len = (size_t)(sp - mech.p);
 	}
 	if (s->auth_user != NULL) {
-		session_reply(s, "503 5.5.1 Already authenticated");
+		conn_reply(s, "503 5.5.1 Already authenticated");
 		return;
 	}
 	if (slice_caseeq(mech, "PLAIN"))
@@ -216,33 +216,33 @@ auth_command(struct smtp_session *s, struct slice arg)
 	else
 		method = 0;
 	if (reception_get()->auth == NULL || !s->esmtp) {
-		session_reply(s, "503 5.5.1 AUTH not available");
+		conn_reply(s, "503 5.5.1 AUTH not available");
 		return;
 	}
 	if (method == 0 || !(reception_get()->auth->methods & method)) {
-		session_reply(s, "504 5.5.4 Unrecognized authentication type");
+		conn_reply(s, "504 5.5.4 Unrecognized authentication type");
 		return;
 	}
 	if (!auth_offered(s, method)) {
-		session_reply(s, "538 5.7.11 Encryption required for requested "
+		conn_reply(s, "538 5.7.11 Encryption required for requested "
 		    "authentication mechanism");
 		return;
 	}
-	session_enter(s, S_AUTH);
+	conn_enter(s, S_AUTH);
 	switch (method) {
 	case AUTH_PLAIN:
 		s->sasl = SASL_PLAIN;
 		if (initial.len)
 			auth_response(s, initial);
 		else
-			session_reply(s, "334 ");
+			conn_reply(s, "334 ");
 		break;
 	case AUTH_LOGIN:
 		s->sasl = SASL_LOGIN_USER;
 		if (initial.len)
 			auth_response(s, initial);
 		else
-			session_reply(s, "334 VXNlcm5hbWU6");
+			conn_reply(s, "334 VXNlcm5hbWU6");
 		break;
 	default: {
 		struct buf b = BUF_INIT;
@@ -250,15 +250,15 @@ auth_command(struct smtp_session *s, struct slice arg)
 
 		if (initial.len) {
 			auth_abort(s);
-			session_reply(s, "501 5.5.2 CRAM-MD5 takes no initial response");
+			conn_reply(s, "501 5.5.2 CRAM-MD5 takes no initial response");
 			return;
 		}
 		uuid_v4(r);
 		s->challenge = xasprintf("<%.8s.%lld@%s>", r,
-		    (long long)time(NULL), session_core(s)->me);
+		    (long long)time(NULL), conn_core(s)->me);
 		s->sasl = SASL_CRAM;
 		base64_encode(&b, s->challenge, strlen(s->challenge));
-		session_reply(s, "334 %s", b.p);
+		conn_reply(s, "334 %s", b.p);
 		buf_free(&b);
 		break;
 	}

@@ -1,9 +1,7 @@
 /*
- * smtp_server: listeners (evconnlistener, large backlog), the connection
- * limits of connection.ini — a client over a limit gets a 421 and is
- * closed before any session exists — and the list of live sessions, so
- * that a shutdown can drain them. Also holds the reception policy that
- * the built-in plugins install at init.
+ * smtp/server: listeners (large backlog), the connection limits of
+ * connection.ini (421 and close before any session exists), and the live
+ * sessions, for draining. Sessions tell their end through ctx.ended.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,11 +13,11 @@
 
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <openssl/ssl.h>
 
 #include "core/config.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "smtp/server.h"
 #include "smtp/session.h"
 
 #define BACKLOG		4096
@@ -33,6 +31,7 @@ struct ipcount {
 
 struct conn {
 	struct conn		*prev, *next;
+	struct smtp_server	*srv;
 	struct smtp_session	*session;
 	struct ipcount		*ipc;
 };
@@ -51,49 +50,6 @@ struct smtp_server {
 	smtp_idle_fn		 idle;
 	void			*idle_arg;
 };
-
-/* --- reception policy ------------------------------------------------------ */
-
-static struct reception policy;
-
-const struct reception *
-reception_get(void)
-{
-	return &policy;
-}
-
-int
-auth_method_allowed(unsigned methods, unsigned method, int tls, int loopback)
-{
-	if (!(methods & method))
-		return 0;
-	if ((method & (AUTH_PLAIN | AUTH_LOGIN)) && !tls && !loopback)
-		return 0;
-	return 1;
-}
-
-void
-reception_set_relay(relay_fn fn, void *data)
-{
-	policy.relay = fn;
-	policy.relay_data = data;
-}
-
-void
-reception_set_auth(const struct auth_backend *a)
-{
-	policy.auth = a;
-}
-
-void
-reception_set_tls(SSL_CTX *ctx)
-{
-	if (ctx != NULL)
-		SSL_CTX_up_ref(ctx);
-	if (policy.tls != NULL)
-		SSL_CTX_free(policy.tls);
-	policy.tls = ctx;
-}
 
 /* --- per-address counts ---------------------------------------------------- */
 
@@ -124,6 +80,8 @@ ip_release(struct smtp_server *srv, struct ipcount *ipc)
 }
 
 /* --- accept -------------------------------------------------------------------- */
+
+static void	 session_ended(void *);
 
 /* Refuses a connection with one line (the socket is new: the write fits). */
 static void
@@ -184,6 +142,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	ipc->n++;
 	conn = xcalloc(1, sizeof(*conn));
+	conn->srv = srv;
 	conn->ipc = ipc;
 	conn->next = srv->conns;
 	if (srv->conns != NULL)
@@ -193,18 +152,20 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	ctx.base = srv->base;
 	ctx.cfg = srv->cfg;
 	ctx.queue = srv->queue;
-	ctx.server = srv;
+	ctx.ended = session_ended;
 	ctx.conn = conn;
 	ctx.ip = ip;
 	conn->session = smtp_session_new(&ctx, fd, sa, (socklen_t)salen);
 	if (conn->session == NULL)
-		smtp_server_session_ended(srv, conn);
+		session_ended(conn);
 }
 
-void
-smtp_server_session_ended(struct smtp_server *srv, void *arg)
+/* A session has ended (its ctx.ended), or could not start. */
+static void
+session_ended(void *arg)
 {
 	struct conn *conn = arg;
+	struct smtp_server *srv = conn->srv;
 
 	if (conn->prev != NULL)
 		conn->prev->next = conn->next;

@@ -1,34 +1,23 @@
 /*
- * smtp_session: one inbound SMTP connection — the ESMTP state machine,
- * STARTTLS, AUTH, the DATA reader, and the hand-over of a message to the
- * queue. Created by smtp_server.c, which it tells when it has ended.
+ * smtp/session: one inbound SMTP connection, as the server sees it —
+ * created on an accepted socket, drained or killed, and reporting its
+ * end through ctx.ended. The rest of smtp/ runs it (smtp/conn.h).
  */
 #ifndef OUTPOST_SMTP_SESSION_H
 #define OUTPOST_SMTP_SESSION_H
 
 #include <sys/socket.h>
 
-#include "smtp/server.h"
-
 struct smtp_session;
 struct config;
 struct event_base;
 struct queue;
 
-/* The reception policy the plugins installed (smtp_server.c owns it). */
-struct reception {
-	relay_fn			 relay;
-	void				*relay_data;
-	const struct auth_backend	*auth;
-	SSL_CTX				*tls;
-};
-const struct reception *reception_get(void);
-
 struct session_ctx {
 	struct event_base	*base;
 	struct config		*cfg;	/* the session takes a reference */
 	struct queue		*queue;
-	struct smtp_server	*server;
+	void			(*ended)(void *conn);	/* as it ends */
 	void			*conn;	/* the server's record of it */
 	const char		*ip;	/* the client's address, as text */
 };
@@ -41,8 +30,5 @@ struct smtp_session *smtp_session_new(const struct session_ctx *, int fd,
 void		 smtp_session_drain(struct smtp_session *);
 /* Close now (no reply); its pending queue commit still completes. */
 void		 smtp_session_kill(struct smtp_session *);
-
-/* Called by a session as it ends (smtp_server.c). */
-void		 smtp_server_session_ended(struct smtp_server *, void *conn);
 
 #endif

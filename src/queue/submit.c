@@ -1,11 +1,7 @@
 /*
- * smtp_tx: the transaction of a session. The DATA reader is a byte state
- * machine: a line that starts with '.' loses that dot, the message ends
- * only at <CRLF>.<CRLF>, and a CR not followed by LF or an LF not preceded
- * by CR (the SMTP smuggling vectors) marks the message as refused while
- * the reader keeps looking for the real end, so the dialogue stays in step.
- * The tx owns its envelope strings and the message buffer until
- * tx_take_message() hands the buffer on.
+ * queue/submit: a message being submitted (struct smtp_tx) — envelope,
+ * message, queue headers, hooks' view, split into entries. It owns its
+ * strings and message until tx_take_message(); tx_free() cancels a commit.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -17,9 +13,7 @@
 #include "lib/xmalloc.h"
 #include "plugins/plugin.h"
 #include "queue/queue.h"
-#include "smtp/tx.h"
-
-enum dstate { D_TEXT, D_DOT, D_DOTCR };
+#include "queue/submit.h"
 
 struct smtp_tx {
 	char		 uuid[UUID_LEN + 16];
@@ -31,14 +25,6 @@ struct smtp_tx {
 	struct queue_job *job;
 	struct buf	 msg;
 	size_t		 trace_len;	/* the trace header at its start */
-	/* DATA reader */
-	size_t		 max_bytes;
-	unsigned	 max_line;
-	enum dstate	 dstate;
-	int		 bol;		/* at the start of a line */
-	int		 cr;		/* the last byte was a CR */
-	size_t		 linelen;
-	int		 bare, toolong, toobig;
 };
 
 struct smtp_tx *
@@ -97,6 +83,12 @@ tx_rcpt_count(const struct smtp_tx *tx)
 	return tx != NULL ? tx->nrcpts : 0;
 }
 
+const char *
+tx_rcpt(const struct smtp_tx *tx, size_t i)
+{
+	return tx->rcpts[i];
+}
+
 void
 tx_add_rcpt(struct smtp_tx *tx, const struct smtp_addr *a)
 {
@@ -118,131 +110,7 @@ tx_set_job(struct smtp_tx *tx, struct queue_job *job)
 	tx->job = job;
 }
 
-/* --- DATA --------------------------------------------------------------------- */
-
-void
-tx_data_begin(struct smtp_tx *tx, size_t max_bytes, unsigned max_line)
-{
-	tx->max_bytes = max_bytes;
-	tx->max_line = max_line;
-	tx->dstate = D_TEXT;
-	tx->bol = 1;
-	tx->cr = 0;
-	tx->linelen = 0;
-	buf_reset(&tx->msg);
-}
-
-/* Keeps message bytes while the message can still be accepted. */
-static void
-keep(struct smtp_tx *tx, const char *p, size_t n)
-{
-	if (tx->bare || tx->toobig)
-		return;
-	if (tx->max_bytes && tx->msg.len + n > tx->max_bytes) {
-		tx->toobig = 1;
-		buf_free(&tx->msg);
-		return;
-	}
-	buf_add(&tx->msg, p, n);
-}
-
-static void
-bare(struct smtp_tx *tx)
-{
-	tx->bare = 1;
-	buf_free(&tx->msg);
-}
-
-static void
-count(struct smtp_tx *tx, size_t n)
-{
-	tx->linelen += n;
-	if (tx->max_line && tx->linelen > tx->max_line)
-		tx->toolong = 1;
-}
-
-size_t
-tx_data_feed(struct smtp_tx *tx, const char *p, size_t len, int *done)
-{
-	size_t i = 0;
-
-	*done = 0;
-	while (i < len) {
-		char c = p[i];
-
-		if (tx->dstate == D_DOT) {
-			tx->dstate = D_TEXT;
-			if (c == '\r') {
-				tx->dstate = D_DOTCR;
-				i++;
-				continue;
-			}
-			/* A stuffed dot: dropped; c is ordinary text. */
-		} else if (tx->dstate == D_DOTCR) {
-			tx->dstate = D_TEXT;
-			if (c == '\n') {
-				*done = 1;
-				return i + 1;
-			}
-			/* ".<CR>x": the CR is bare. */
-			bare(tx);
-		}
-		if (tx->cr) {
-			tx->cr = 0;
-			if (c == '\n') {
-				keep(tx, "\r\n", 2);
-				tx->bol = 1;
-				tx->linelen = 0;
-				i++;
-				continue;
-			}
-			bare(tx);
-		}
-		if (c == '\r') {
-			tx->cr = 1;
-			i++;
-			continue;
-		}
-		if (c == '\n') {
-			bare(tx);
-			i++;
-			continue;
-		}
-		if (tx->bol && c == '.') {
-			tx->bol = 0;
-			tx->dstate = D_DOT;
-			count(tx, 1);
-			i++;
-			continue;
-		}
-		tx->bol = 0;
-		/* A run of ordinary bytes in one copy. */
-		{
-			size_t j = i;
-
-			while (j < len && p[j] != '\r' && p[j] != '\n')
-				j++;
-			keep(tx, p + i, j - i);
-			count(tx, j - i);
-			i = j;
-		}
-	}
-	return i;
-}
-
-enum tx_data_result
-tx_data_result(const struct smtp_tx *tx)
-{
-	if (tx->bare)
-		return TX_DATA_BARE;
-	if (tx->toobig)
-		return TX_DATA_TOO_BIG;
-	if (tx->toolong)
-		return TX_DATA_LONG_LINE;
-	return TX_DATA_OK;
-}
-
-/* --- headers ------------------------------------------------------------------- */
+/* --- message and headers -------------------------------------------------- */
 
 /* Whether the header section has a field called name. */
 static int
@@ -282,35 +150,20 @@ prepend(struct smtp_tx *tx, const struct buf *head)
 	tx->msg = m;
 }
 
-/* A HELO name as it may appear in a header: no CFWS specials. */
-static void
-add_helo(struct buf *b, const char *helo)
+void
+tx_set_message(struct smtp_tx *tx, const char *msg, size_t len)
 {
-	for (const unsigned char *p = (const unsigned char *)helo; *p; p++)
-		buf_addc(b, *p < 0x21 || *p == 0x7f || strchr("()<>;\\\"", *p) ?
-		    '_' : (char)*p);
+	buf_reset(&tx->msg);
+	buf_add(&tx->msg, msg, len);
 }
 
 void
-tx_add_trace(struct smtp_tx *tx, const struct trace_info *ti)
+tx_put_message(struct smtp_tx *tx, struct buf *msg, size_t trace_len)
 {
-	struct buf h = BUF_INIT;
-	char date[64];
-
-	date_rfc5322(date, sizeof(date), time(NULL));
-	buf_adds(&h, "Received: from ");
-	add_helo(&h, ti->helo);
-	buf_printf(&h, " ([%s%s])\r\n", ti->v6 ? "IPv6:" : "", ti->ip);
-	if (ti->tls != NULL)
-		buf_printf(&h, "\t(%s)\r\n", ti->tls);
-	buf_printf(&h, "\tby %s (Outpost) with %s id %s", ti->me, ti->protocol,
-	    tx->uuid);
-	if (tx->nrcpts == 1)
-		buf_printf(&h, "\r\n\tfor <%s>", tx->rcpts[0]);
-	buf_printf(&h, "; %s\r\n", date);
-	tx->trace_len = h.len;
-	prepend(tx, &h);
-	buf_free(&h);
+	buf_free(&tx->msg);
+	tx->msg = *msg;
+	tx->trace_len = trace_len;
+	*msg = (struct buf)BUF_INIT;
 }
 
 void
@@ -334,13 +187,6 @@ tx_add_queue_headers(struct smtp_tx *tx, const char *received_header,
 	tx->msg.len -= at;
 	prepend(tx, &h);
 	buf_free(&h);
-}
-
-void
-tx_set_message(struct smtp_tx *tx, const char *msg, size_t len)
-{
-	buf_reset(&tx->msg);
-	buf_add(&tx->msg, msg, len);
 }
 
 void

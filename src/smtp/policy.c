@@ -1,0 +1,51 @@
+/*
+ * smtp/policy: the one reception policy of the process (relay check,
+ * AUTH back-end, STARTTLS context). The built-in plugins set it at init;
+ * sessions, AUTH and commands read it through reception_get().
+ */
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#include "smtp/policy.h"
+
+static struct reception policy;
+
+const struct reception *
+reception_get(void)
+{
+	return &policy;
+}
+
+int
+auth_method_allowed(unsigned methods, unsigned method, int tls, int loopback)
+{
+	if (!(methods & method))
+		return 0;
+	if ((method & (AUTH_PLAIN | AUTH_LOGIN)) && !tls && !loopback)
+		return 0;
+	return 1;
+}
+
+void
+reception_set_relay(relay_fn fn, void *data)
+{
+	policy.relay = fn;
+	policy.relay_data = data;
+}
+
+void
+reception_set_auth(const struct auth_backend *a)
+{
+	policy.auth = a;
+}
+
+void
+reception_set_tls(SSL_CTX *ctx)
+{
+	if (ctx != NULL)
+		SSL_CTX_up_ref(ctx);
+	if (policy.tls != NULL)
+		SSL_CTX_free(policy.tls);
+	policy.tls = ctx;
+}

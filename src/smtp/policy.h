@@ -1,0 +1,49 @@
+/*
+ * smtp/policy: the reception policy — relay check, AUTH back-end and
+ * STARTTLS context — that the built-in plugins install during init and
+ * the sessions read. Includes nothing else of smtp/.
+ */
+#ifndef OUTPOST_SMTP_POLICY_H
+#define OUTPOST_SMTP_POLICY_H
+
+#include <sys/socket.h>
+
+typedef struct ssl_ctx_st SSL_CTX;
+
+#define AUTH_PLAIN	0x01
+#define AUTH_LOGIN	0x02
+#define AUTH_CRAM_MD5	0x04
+
+struct auth_backend {
+	unsigned	 methods;		/* AUTH_* */
+	/* 1 when user/pass are valid, else 0. */
+	int		(*check_plain)(void *, const char *user,
+			    const char *pass);
+	/* CRAM-MD5: 1 when hex_digest is HMAC-MD5(password, challenge). */
+	int		(*check_cram)(void *, const char *user,
+			    const char *challenge, const char *hex_digest);
+	void		*data;
+};
+
+/* Answers whether a client address may relay (the relay plugin). */
+typedef int (*relay_fn)(const struct sockaddr *, void *data);
+
+/* The policy as installed; the sessions read it. */
+struct reception {
+	relay_fn			 relay;
+	void				*relay_data;
+	const struct auth_backend	*auth;
+	SSL_CTX				*tls;
+};
+const struct reception *reception_get(void);
+
+/* Whether an AUTH method may be offered: configured, and PLAIN or LOGIN
+ * (clear-text passwords) only under TLS or to a loopback client. */
+int	 auth_method_allowed(unsigned methods, unsigned method, int tls,
+	    int loopback);
+
+void	 reception_set_relay(relay_fn, void *data);
+void	 reception_set_auth(const struct auth_backend *);	/* NULL: none */
+void	 reception_set_tls(SSL_CTX *);		/* referenced; NULL: none */
+
+#endif

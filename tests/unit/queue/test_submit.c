@@ -1,0 +1,76 @@
+/* Unit tests: a submission (queue/submit.c) split into queue entries. */
+#include "unit.h"
+
+#include "proto/smtp_parse.h"
+#include "queue/entry.h"
+#include "queue/submit.h"
+
+static struct smtp_tx *
+new_tx(void)
+{
+	struct smtp_addr from;
+
+	memset(&from, 0, sizeof(from));
+	strcpy(from.local, "sender");
+	strcpy(from.domain, "client.test");
+	return tx_new("CONN", 1, &from, 0);
+}
+
+static void
+add_rcpt(struct smtp_tx *tx, const char *local, const char *domain)
+{
+	struct smtp_addr a;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.local, sizeof(a.local), "%s", local);
+	snprintf(a.domain, sizeof(a.domain), "%s", domain);
+	tx_add_rcpt(tx, &a);
+}
+
+static void
+test_entries(void **state)
+{
+	struct smtp_tx *tx = new_tx();
+	struct qentry *e;
+	size_t n;
+
+	(void)state;
+	add_rcpt(tx, "a", "one.test");
+	add_rcpt(tx, "b", "two.test");
+	add_rcpt(tx, "c", "one.test");
+	n = tx_entries(tx, 0, "helo.test", "192.0.2.1", &e);
+	assert_int_equal(n, 2);
+	assert_string_equal(e[0].id, "CONN.1.1");
+	assert_string_equal(e[0].domain, "one.test");
+	assert_int_equal(e[0].nrcpts, 2);
+	assert_string_equal(e[0].rcpts[0].addr, "a@one.test");
+	assert_string_equal(e[0].rcpts[1].addr, "c@one.test");
+	assert_string_equal(e[1].id, "CONN.1.2");
+	assert_string_equal(e[1].rcpts[0].addr, "b@two.test");
+	assert_string_equal(e[1].mail_from, "sender@client.test");
+	assert_string_equal(e[1].helo, "helo.test");
+	assert_string_equal(e[1].client_ip, "192.0.2.1");
+	assert_int_equal(e[1].attempts, 0);
+	assert_true(e[1].queue_time == e[1].next_attempt);
+	for (size_t i = 0; i < n; i++)
+		qentry_clear(&e[i]);
+	free(e);
+	n = tx_entries(tx, 1, "h", "i", &e);
+	assert_int_equal(n, 3);
+	assert_string_equal(e[2].id, "CONN.1.3");
+	assert_string_equal(e[2].rcpts[0].addr, "c@one.test");
+	for (size_t i = 0; i < n; i++)
+		qentry_clear(&e[i]);
+	free(e);
+	tx_free(tx);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_entries),
+	};
+
+	return cmocka_run_group_tests_name("queue_submit", tests, NULL, NULL);
+}

@@ -1,0 +1,205 @@
+/* Unit tests: the DATA reader (smtp/data.c) — dot-unstuffing, the end,
+ * smuggling, limits — and the headers added at reception and queueing. */
+#include "unit.h"
+
+#include "lib/buf.h"
+#include "queue/submit.h"
+#include "smtp/data.h"
+
+static struct smtp_tx *
+new_tx(void)
+{
+	struct smtp_addr from;
+
+	memset(&from, 0, sizeof(from));
+	strcpy(from.local, "sender");
+	strcpy(from.domain, "client.test");
+	return tx_new("CONN", 1, &from, 0);
+}
+
+static void
+add_rcpt(struct smtp_tx *tx, const char *local, const char *domain)
+{
+	struct smtp_addr a;
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.local, sizeof(a.local), "%s", local);
+	snprintf(a.domain, sizeof(a.domain), "%s", domain);
+	tx_add_rcpt(tx, &a);
+}
+
+struct data_case {
+	const char		*in;		/* DATA bytes, end included */
+	enum data_result	 result;
+	const char		*message;	/* when DATA_OK */
+	size_t			 consumed;	/* bytes left after the end */
+	size_t			 len, mlen;	/* 0: strlen() (for NULs) */
+};
+
+static const struct data_case data_cases[] = {
+	{ ".\r\n", DATA_OK, "", 0, 0, 0 },
+	{ "a\r\n.\r\n", DATA_OK, "a\r\n", 0, 0, 0 },
+	{ "..\r\n.\r\n", DATA_OK, ".\r\n", 0, 0, 0 },
+	{ "..x\r\n.y\r\nz.\r\n.\r\n", DATA_OK, ".x\r\ny\r\nz.\r\n", 0, 0, 0 },
+	{ ". \r\n.\r\n", DATA_OK, " \r\n", 0, 0, 0 },
+	{ "a\r\n.\r\nQUIT\r\n", DATA_OK, "a\r\n", 6, 0, 0 },
+	{ "a\x00" "b\r\n.\r\n", DATA_OK, "a\x00" "b\r\n", 0, 8, 5 },
+	/* Smuggling: none of these ends the message, each is refused. */
+	{ "a\n.\nb\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+	{ "a\n.\r\nb\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+	{ "a\r.\r\nb\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+	{ "a\r\n.\rb\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+	{ "a\r\n.\nb\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+	{ "a\r\n.\r\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+	{ "a\rb\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+	{ "a\nb\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+	{ "a\r\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+};
+
+/* Feeds in, split at `split` (0: whole), as the session does. */
+static size_t
+feed(struct data_reader *r, const char *in, size_t len, size_t split, int *done)
+{
+	size_t used = 0;
+
+	*done = 0;
+	if (split > 0 && split < len) {
+		used = data_feed(r, in, split, done);
+		if (*done)
+			return used;
+	}
+	return used + data_feed(r, in + used, len - used, done);
+}
+
+static void
+test_data_reader(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(data_cases) / sizeof(data_cases[0]); i++) {
+		const struct data_case *c = &data_cases[i];
+		size_t len = c->len ? c->len : strlen(c->in);
+
+		for (size_t split = 0; split < len; split++) {
+			struct data_reader r;
+			unsigned long mlen;
+			const char *msg;
+			int done;
+			size_t used;
+
+			memset(&r, 0, sizeof(r));
+			data_begin(&r, 0, 0);
+			used = feed(&r, c->in, len, split, &done);
+			if (!done || used != len - c->consumed)
+				fail_msg("case %zu split %zu: done %d used %zu",
+				    i, split, done, used);
+			if (data_result(&r) != c->result)
+				fail_msg("case %zu split %zu: result %d", i,
+				    split, data_result(&r));
+			if (c->result == DATA_OK) {
+				msg = r.msg.p ? r.msg.p : "";
+				mlen = r.msg.len;
+				if (mlen != (c->mlen ? c->mlen :
+				    strlen(c->message)) ||
+				    memcmp(msg, c->message, mlen) != 0)
+					fail_msg("case %zu split %zu: message", i,
+					    split);
+			}
+			data_clear(&r);
+		}
+	}
+}
+
+static void
+test_data_limits(void **state)
+{
+	struct data_reader r;
+	int done;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	data_begin(&r, 10, 0);
+	data_feed(&r, "0123456789\r\n.\r\n", 15, &done);
+	assert_true(done);
+	assert_int_equal(data_result(&r), DATA_TOO_BIG);
+
+	data_begin(&r, 12, 5);
+	data_feed(&r, "12345\r\n.\r\n", 10, &done);
+	assert_int_equal(data_result(&r), DATA_OK);
+
+	data_begin(&r, 0, 5);
+	/* A stuffed dot is not counted twice: "..2345" is 5 characters. */
+	data_feed(&r, "..2345\r\n123456\r\n.\r\n", 19, &done);
+	assert_true(done);
+	assert_int_equal(data_result(&r), DATA_LONG_LINE);
+	data_clear(&r);
+}
+
+static void
+test_headers(void **state)
+{
+	struct trace_info ti = { "client.test", "192.0.2.1", 0, "mx.me.test",
+	    "ESMTPS", "using TLSv1.3 with cipher X", "CONN.1",
+	    "rcpt@example.test" };
+	struct data_reader r;
+	struct smtp_tx *tx = new_tx();
+	size_t len;
+	char *m;
+	int done;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	add_rcpt(tx, "rcpt", "example.test");
+	data_begin(&r, 0, 0);
+	data_feed(&r, "Subject: s\r\n\r\nbody\r\n.\r\n", 24, &done);
+	data_add_trace(&r, &ti);
+	tx_put_message(tx, &r.msg, r.trace_len);
+	tx_add_queue_headers(tx, "Haraka outbound", "mx.me.test");
+	m = tx_take_message(tx, &len);
+	assert_int_equal(strlen(m), len);
+	assert_true(strncmp(m, "Received: (Haraka outbound); ", 29) == 0);
+	assert_non_null(strstr(m, "\r\nReceived: from client.test ([192.0.2.1])\r\n"
+	    "\t(using TLSv1.3 with cipher X)\r\n"
+	    "\tby mx.me.test (Outpost) with ESMTPS id CONN.1\r\n"
+	    "\tfor <rcpt@example.test>; "));
+	assert_non_null(strstr(m, "\r\nMessage-Id: <CONN.1@mx.me.test>\r\nDate: "));
+	/* The client's message is last, unchanged. */
+	assert_string_equal(m + len - 20, "Subject: s\r\n\r\nbody\r\n");
+	free(m);
+	tx_free(tx);
+
+	/* Present Message-Id/Date (any case, blank before the colon) are kept;
+	 * received_header disabled adds no outbound line. */
+	tx = new_tx();
+	add_rcpt(tx, "a", "x.test");
+	add_rcpt(tx, "b", "x.test");
+	data_begin(&r, 0, 0);
+	data_feed(&r, "message-id : <a@b>\r\nDATE: x\r\n\r\nb\r\n.\r\n", 38,
+	    &done);
+	ti.v6 = 1;
+	ti.ip = "2001:db8::1";
+	ti.tls = NULL;
+	ti.rcpt = NULL;		/* two recipients */
+	data_add_trace(&r, &ti);
+	tx_put_message(tx, &r.msg, r.trace_len);
+	tx_add_queue_headers(tx, NULL, "mx.me.test");
+	m = tx_take_message(tx, &len);
+	assert_true(strncmp(m, "Received: from client.test ([IPv6:2001:db8::1])"
+	    "\r\n\tby mx.me.test (Outpost) with ESMTPS id CONN.1; ", 95) == 0);
+	assert_null(strstr(m, "Message-Id: <CONN"));
+	assert_null(strstr(m, "\r\nDate: "));
+	assert_null(strstr(m, "for <"));
+	free(m);
+	tx_free(tx);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_data_reader),
+		cmocka_unit_test(test_data_limits),
+		cmocka_unit_test(test_headers),
+	};
+
+	return cmocka_run_group_tests_name("smtp_data", tests, NULL, NULL);
+}
