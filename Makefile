@@ -23,7 +23,8 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
-	    src/core/tls.c src/core/defaults.c
+	    src/core/tls.c src/core/defaults.c \
+	    src/core/config_dns.c
 PLUGINS_SRCS = src/plugins/plugin.c
 QUEUE_SRCS = src/queue/entry.c src/queue/queue.c
 SMTP_SRCS = src/smtp/server.c src/smtp/session.c src/smtp/auth.c src/smtp/tx.c
@@ -46,7 +47,8 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini proto/test_smtp_parse proto/test_reply \
-	     core/test_config core/test_log plugins/test_plugin \
+	     core/test_config core/test_log core/test_config_dns \
+	     plugins/test_plugin \
 	     queue/test_entry smtp/test_tx delivery/test_mx \
 	     delivery/test_mta_error delivery/test_dsn \
 	     records/test_bouncecat records/test_writer
