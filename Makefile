@@ -29,7 +29,9 @@ PLUGINS_SRCS = src/plugins/plugin.c
 QUEUE_SRCS = src/queue/entry.c src/queue/queue.c
 SMTP_SRCS = src/smtp/server.c src/smtp/session.c src/smtp/auth.c src/smtp/tx.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
-		src/delivery/mta_session.c src/delivery/mta_error.c \
+		src/delivery/client.c src/delivery/client_session.c \
+		src/delivery/client_conn.c src/delivery/client_tls.c \
+		src/delivery/client_auth.c src/delivery/mta_error.c \
 		src/delivery/dsn.c src/delivery/mta.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
