@@ -53,7 +53,7 @@ UNIT_TESTS = lib/test_ini proto/test_smtp_parse proto/test_reply \
 	     plugins/test_plugin \
 	     queue/test_entry smtp/test_tx delivery/test_mx \
 	     delivery/test_mta_error delivery/test_dsn \
-	     delivery/test_client_auth \
+	     delivery/test_client_auth delivery/test_client \
 	     records/test_bouncecat records/test_writer
 
 GEN	= build/gen/defaults_data.c
