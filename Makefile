@@ -23,7 +23,7 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c src/lib/netmatch.c
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
-	    src/core/tls.c src/core/defaults.c
+	    src/core/tls.c src/core/defaults.c src/core/config_dns.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
 QUEUE_SRCS = src/queue/entry.c src/queue/scan.c src/queue/report.c \
@@ -31,12 +31,14 @@ QUEUE_SRCS = src/queue/entry.c src/queue/scan.c src/queue/report.c \
 SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
 	    src/smtp/conn.c src/smtp/commands.c src/smtp/accept.c \
 	    src/smtp/auth.c src/smtp/data.c
-DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mx.c src/delivery/dns.c \
-		src/delivery/mta_session.c src/delivery/mta_error.c \
-		src/delivery/dsn.c src/delivery/dsn_send.c \
-		src/delivery/mta.c src/delivery/attempt.c src/delivery/view.c \
-		src/delivery/verdict.c src/delivery/inject.c src/delivery/pool.c \
-		src/delivery/route.c
+DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
+		src/delivery/attempt.c src/delivery/route.c src/delivery/mx.c \
+		src/delivery/dns.c src/delivery/pool.c src/delivery/client.c \
+		src/delivery/client_session.c src/delivery/client_conn.c \
+		src/delivery/client_tls.c src/delivery/client_auth.c \
+		src/delivery/mta_error.c src/delivery/view.c \
+		src/delivery/verdict.c src/delivery/dsn.c \
+		src/delivery/dsn_send.c src/delivery/inject.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c
@@ -54,11 +56,12 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch \
 	     proto/test_smtp_parse proto/test_reply \
-	     core/test_config core/test_log plugins/test_plugin \
+	     core/test_config core/test_config_dns core/test_log \
+	     plugins/test_plugin \
 	     queue/test_entry queue/test_submit smtp/test_data \
-	     smtp/test_policy delivery/test_mx \
-	     delivery/test_mta_error delivery/test_dsn delivery/test_route \
-	     delivery/test_pool delivery/test_view \
+	     smtp/test_policy delivery/test_mx delivery/test_route \
+	     delivery/test_pool delivery/test_client_auth delivery/test_client \
+	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
 	     records/test_bouncecat records/test_writer
 
 GEN	= build/gen/defaults_data.c

@@ -2,33 +2,22 @@
  * dns: MX, A and AAAA lookups with c-ares on the event loop, and the
  * resolution steps of delivery: a domain's MX list (implicit MX, null MX,
  * sorting) and then the addresses of each MX host. Servers, timeout and
- * tries come from net-utils.ini [dns]; without `servers` c-ares reads the
- * system resolver configuration. Callbacks never run inside the call that
- * started the lookup.
+ * tries come from net-utils.ini [dns] (core/config_dns.h, included here for
+ * dns_new's users); without `servers` c-ares reads the system resolver
+ * configuration. Callbacks never run inside the call that started the
+ * lookup.
  */
 #ifndef OUTPOST_DNS_H
 #define OUTPOST_DNS_H
 
 #include <stddef.h>
 
+#include "core/config_dns.h"
 #include "delivery/mx.h"
 
 struct event_base;
 struct dns;
 struct dns_query;
-
-struct dns_config {
-	char		**servers;	/* "ip", "ip:port", "[v6]:port"; NULL-terminated, NULL = system */
-	unsigned	  timeout_ms;	/* 0 = c-ares default */
-	unsigned	  tries;	/* 0 = c-ares default */
-};
-
-/* net-utils.ini [dns] timeout (seconds), tries, servers (comma list).
- * 0, or -1 with *err (malloc'd, naming file, key and problem). A missing
- * file is not an error (defaults). */
-int	 dns_config_load(const char *config_dir, struct dns_config *,
-	    char **err);
-void	 dns_config_clear(struct dns_config *);
 
 struct dns	*dns_new(struct event_base *, const struct dns_config *,
 		    char **err);

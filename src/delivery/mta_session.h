@@ -8,7 +8,8 @@
  * and the final dot — pipelined when the server offers PIPELINING.
  * A connection may carry several transactions (RSET between them).
  * It reports facts (which step, which reply, which I/O error); deciding
- * what they mean is mta_error.c's job.
+ * what they mean is mta_error.c's job. Implemented by delivery/client*.c
+ * (state machine, session, connection, TLS, SASL).
  */
 #ifndef OUTPOST_MTA_SESSION_H
 #define OUTPOST_MTA_SESSION_H

@@ -1,0 +1,22 @@
+/*
+ * config_dns: net-utils.ini [dns] — the resolver's servers, timeout and
+ * tries, read into plain values. The resolver itself is delivery/dns.c,
+ * which takes a struct dns_config; nothing here knows it.
+ */
+#ifndef OUTPOST_CONFIG_DNS_H
+#define OUTPOST_CONFIG_DNS_H
+
+struct dns_config {
+	char		**servers;	/* "ip", "ip:port", "[v6]:port"; NULL-terminated, NULL = system */
+	unsigned	  timeout_ms;	/* 0 = c-ares default */
+	unsigned	  tries;	/* 0 = c-ares default */
+};
+
+/* net-utils.ini [dns] timeout (seconds), tries, servers (comma list).
+ * 0, or -1 with *err (malloc'd, naming file, key and problem). A missing
+ * file is not an error (defaults). */
+int	 dns_config_load(const char *config_dir, struct dns_config *,
+	    char **err);
+void	 dns_config_clear(struct dns_config *);
+
+#endif

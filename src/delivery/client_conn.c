@@ -1,0 +1,469 @@
+/*
+ * client_conn: the socket, bufferevent and output of one client session,
+ * and the connections closing with QUIT that linger on a list owned here.
+ * Calls the session only through the callbacks it was given (no SMTP state).
+ */
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "lib/buf.h"
+#include "lib/xmalloc.h"
+#include "proto/reply.h"
+#include "core/log.h"
+#include "delivery/client_conn.h"
+
+#define SRC		"outbound"
+#define LINGER_MAX	5	/* s: waiting for the answer to QUIT */
+/* More unparsed input than the longest valid reply: malformed. */
+#define INPUT_MAX	((size_t)(REPLY_LINE_MAX + 2) * REPLY_LINES_MAX)
+
+void
+client_conn_init(struct client_conn *c, struct event_base *base,
+    const char *peer, const char *uuid, const struct timeval *timeout,
+    bufferevent_data_cb readcb, bufferevent_event_cb eventcb, void *cbarg)
+{
+	memset(c, 0, sizeof(*c));
+	c->base = base;
+	c->peer = peer;
+	c->uuid = uuid;
+	c->timeout = *timeout;
+	c->readcb = readcb;
+	c->eventcb = eventcb;
+	c->cbarg = cbarg;
+}
+
+void
+client_conn_clear(struct client_conn *c)
+{
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	c->bev = NULL;
+	buf_free(&c->out);
+}
+
+/* --- output --------------------------------------------------------------- */
+
+void
+client_conn_cmd(struct client_conn *c, const char *shown, const char *fmt,
+    ...)
+{
+	size_t start = c->out.len;
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vprintf(&c->out, fmt, ap);
+	va_end(ap);
+	if (log_would(LOG_PROTOCOL)) {
+		if (shown != NULL)
+			log_protocol(SRC, c->uuid, "C: %s", shown);
+		else
+			log_protocol(SRC, c->uuid, "C: %s", c->out.p + start);
+	}
+	buf_add(&c->out, "\r\n", 2);
+}
+
+void
+client_conn_flush(struct client_conn *c)
+{
+	if (c->out.len == 0)
+		return;
+	bufferevent_write(c->bev, c->out.p, c->out.len);
+	buf_reset(&c->out);
+}
+
+void
+client_conn_timeouts(struct client_conn *c, int on)
+{
+	bufferevent_set_timeouts(c->bev, on ? &c->timeout : NULL,
+	    on ? &c->timeout : NULL);
+}
+
+/* Bytes written but not yet taken by the server: in the TLS filter, the
+ * socket's output buffer and the kernel's send queue. */
+static size_t
+output_pending(const struct client_conn *c)
+{
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+	int q = 0;
+
+	if (under != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(under));
+#ifdef SIOCOUTQ
+	if (ioctl(bufferevent_getfd(under != NULL ? under : c->bev), SIOCOUTQ,
+	    &q) == 0 && q > 0)
+		n += (size_t)q;
+#endif
+	return n;
+}
+
+/* The message has left the socket's buffer: from now on, a whole
+ * window for the answer (see client_conn_progress for the kernel's queue). */
+static void
+on_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct client_conn *c = arg;
+
+	if (info->n_deleted == 0 || evbuffer_get_length(buf) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return;
+	c->pending = output_pending(c);
+	client_conn_timeouts(c, 1);
+}
+
+static void
+watch_drain(struct client_conn *c)
+{
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+
+	c->drain_buf = bufferevent_get_output(under != NULL ? under : c->bev);
+	c->drain_cb = evbuffer_add_cb(c->drain_buf, on_drained, c);
+}
+
+void
+client_conn_unwatch(struct client_conn *c)
+{
+	if (c->drain_cb != NULL)
+		evbuffer_remove_cb_entry(c->drain_buf, c->drain_cb);
+	c->drain_cb = NULL;
+	c->drain_buf = NULL;
+}
+
+int
+client_conn_progress(struct client_conn *c, short what)
+{
+	size_t pending = output_pending(c);
+
+	if (pending == 0 || pending >= c->pending)
+		return 0;
+	c->pending = pending;
+	bufferevent_enable(c->bev, (what & BEV_EVENT_READING) ? EV_READ :
+	    EV_WRITE);
+	client_conn_timeouts(c, 1);	/* both windows start again */
+	return 1;
+}
+
+void
+client_conn_send_body(struct client_conn *c, const char *data, size_t len)
+{
+	struct evbuffer *eb = evbuffer_new();
+	const char *p = data, *end = data + len, *dot;
+
+	if (len > 0 && p[0] == '.')
+		evbuffer_add(eb, ".", 1);
+	while ((dot = memmem(p, (size_t)(end - p), "\n.", 2)) != NULL) {
+		evbuffer_add_reference(eb, p, (size_t)(dot + 1 - p), NULL, NULL);
+		evbuffer_add(eb, ".", 1);
+		p = dot + 1;
+	}
+	if (end > p)
+		evbuffer_add_reference(eb, p, (size_t)(end - p), NULL, NULL);
+	if (len > 0 && (len < 2 || end[-2] != '\r' || end[-1] != '\n'))
+		evbuffer_add(eb, "\r\n", 2);
+	evbuffer_add(eb, ".\r\n", 3);
+	log_protocol(SRC, c->uuid, "C: (message, %zu bytes)", len);
+	log_protocol(SRC, c->uuid, "C: .");
+	c->body_queued = 1;
+	c->pending = SIZE_MAX;
+	watch_drain(c);
+	evbuffer_add_buffer(bufferevent_get_output(c->bev), eb);
+	evbuffer_free(eb);
+}
+
+int
+client_conn_body_unsent(const struct client_conn *c)
+{
+	return c->body_queued &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0;
+}
+
+void
+client_conn_idle(struct client_conn *c)
+{
+	client_conn_timeouts(c, 0);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+/* --- connecting -------------------------------------------------------------- */
+
+static int
+numeric_addr(const char *host, int family, struct addrinfo **ai)
+{
+	struct addrinfo hints;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	return getaddrinfo(host, "0", &hints, ai);
+}
+
+char *
+client_conn_connect(struct client_conn *c, const char *ip, const char *path,
+    unsigned port, const char *bindto)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+	struct addrinfo *ai = NULL, *bai = NULL;
+	socklen_t sslen;
+	char *err = NULL;
+	int fd = -1, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (path != NULL) {
+		if (strlen(path) >= sizeof(sun->sun_path)) {
+			err = xasprintf("connect to %s: path too long", c->peer);
+			goto fail;
+		}
+		sun->sun_family = AF_UNIX;
+		memcpy(sun->sun_path, path, strlen(path) + 1);
+		sslen = sizeof(*sun);
+	} else {
+		if (ip == NULL || numeric_addr(ip, AF_UNSPEC, &ai) != 0) {
+			err = xasprintf("connect to %s: not an IP address",
+			    c->peer);
+			goto fail;
+		}
+		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+		sslen = ai->ai_addrlen;
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port =
+			    htons((uint16_t)port);
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port =
+			    htons((uint16_t)port);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1) {
+		err = xasprintf("connect to %s: %s", c->peer, strerror(errno));
+		goto fail;
+	}
+	if (ss.ss_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (bindto != NULL && ss.ss_family != AF_UNIX) {
+		if (numeric_addr(bindto, ss.ss_family, &bai) != 0) {
+			err = xasprintf("bind to %s: not an address of the "
+			    "family of %s", bindto, c->peer);
+			goto fail;
+		}
+		if (bind(fd, bai->ai_addr, bai->ai_addrlen) == -1) {
+			err = xasprintf("bind to %s: %s", bindto,
+			    strerror(errno));
+			goto fail;
+		}
+	}
+	if (connect(fd, (struct sockaddr *)&ss, sslen) == -1 &&
+	    errno != EINPROGRESS) {
+		err = xasprintf("connect to %s: %s", c->peer, strerror(errno));
+		goto fail;
+	}
+	if ((c->bev = bufferevent_socket_new(c->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		err = xasprintf("connect to %s: cannot make a bufferevent",
+		    c->peer);
+		goto fail;
+	}
+	fd = -1;
+	bufferevent_setcb(c->bev, c->readcb, NULL, c->eventcb, c->cbarg);
+	/* The write timeout covers the connect. */
+	client_conn_timeouts(c, 1);
+	/* Already connecting: libevent waits for it to finish. */
+	if (bufferevent_socket_connect(c->bev, NULL, 0) == -1) {
+		err = xasprintf("connect to %s: %s", c->peer, strerror(errno));
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+		goto fail;
+	}
+	log_debug(SRC, c->uuid, "connecting to %s", c->peer);
+fail:
+	if (fd != -1)
+		close(fd);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	if (bai != NULL)
+		freeaddrinfo(bai);
+	return err;
+}
+
+void
+client_conn_connected(struct client_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = bufferevent_getfd(c->bev);
+
+	c->local_ip[0] = c->remote_ip[0] = '\0';
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    ss.ss_family != AF_UNIX)
+		getnameinfo((struct sockaddr *)&ss, len, c->local_ip,
+		    sizeof(c->local_ip), NULL, 0, NI_NUMERICHOST);
+	len = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    ss.ss_family != AF_UNIX)
+		getnameinfo((struct sockaddr *)&ss, len, c->remote_ip,
+		    sizeof(c->remote_ip), NULL, 0, NI_NUMERICHOST);
+	log_debug(SRC, c->uuid, "connected to %s from %s", c->peer,
+	    c->local_ip);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+/* --- input ------------------------------------------------------------------- */
+
+static void
+log_lines(const struct client_conn *c, const char *p, size_t len)
+{
+	const char *end = p + len, *nl;
+
+	if (!log_would(LOG_PROTOCOL))
+		return;
+	for (; p < end; p = nl + 1) {
+		size_t n;
+
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		n = (size_t)(nl - p);
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		log_protocol(SRC, c->uuid, "S: %.*s", (int)n, p);
+	}
+}
+
+int
+client_conn_reply(struct client_conn *c, struct reply *r, char **bad)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t len = evbuffer_get_length(in), used = 0;
+	const char *p;
+	int rv;
+
+	*bad = NULL;
+	if (len == 0)
+		return 0;
+	memset(r, 0, sizeof(*r));
+	p = (const char *)evbuffer_pullup(in, -1);
+	rv = reply_parse(p, len, r, &used, bad);
+	if (rv == 0 && len > INPUT_MAX) {
+		*bad = xstrndup(p, 200);
+		rv = -1;
+	}
+	if (rv == 0)
+		return 0;
+	if (rv == -1) {
+		log_protocol(SRC, c->uuid, "S: %s", *bad ? *bad : "");
+		return -1;
+	}
+	log_lines(c, p, used);
+	evbuffer_drain(in, used);
+	return 1;
+}
+
+/* --- closing ----------------------------------------------------------------- */
+
+/*
+ * A closed connection waiting for the answer to QUIT (or the server's
+ * close, or LINGER_MAX), so that the server reads QUIT before our FIN.
+ * Lingering connections are owned by this module and listed here; any
+ * left when the event loop stops are simply abandoned at exit.
+ */
+struct linger_conn {
+	struct bufferevent	*bev;
+	struct linger_conn	*prev, *next;
+};
+
+static struct linger_conn *lingering;
+
+static void
+linger_end(struct linger_conn *l)
+{
+	if (l->prev != NULL)
+		l->prev->next = l->next;
+	else
+		lingering = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	bufferevent_free(l->bev);
+	free(l);
+}
+
+static void
+linger_read(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char *line;
+
+	/* Answers to what was pipelined, then 221 to QUIT. */
+	while ((line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF)) != NULL) {
+		int bye = strncmp(line, "221", 3) == 0 && line[3] != '-';
+
+		free(line);
+		if (bye) {
+			linger_end(arg);
+			return;
+		}
+	}
+	if (evbuffer_get_length(in) > INPUT_MAX)
+		linger_end(arg);
+}
+
+static void
+linger_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	linger_end(arg);
+}
+
+void
+client_conn_close(struct client_conn *c, int quit)
+{
+	struct bufferevent *bev = c->bev;
+	struct timeval tv = c->timeout;
+	struct linger_conn *l;
+
+	client_conn_unwatch(c);
+	if (bev == NULL)
+		return;
+	c->bev = NULL;
+	buf_reset(&c->out);
+	if (!quit || (c->body_queued &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)) {
+		bufferevent_free(bev);
+		return;
+	}
+	log_protocol(SRC, c->uuid, "C: QUIT");
+	evbuffer_drain(bufferevent_get_input(bev),
+	    evbuffer_get_length(bufferevent_get_input(bev)));
+	if (tv.tv_sec >= LINGER_MAX) {
+		tv.tv_sec = LINGER_MAX;
+		tv.tv_usec = 0;
+	}
+	l = xcalloc(1, sizeof(*l));
+	l->bev = bev;
+	if ((l->next = lingering) != NULL)
+		lingering->prev = l;
+	lingering = l;
+	bufferevent_setcb(bev, linger_read, NULL, linger_event, l);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	bufferevent_write(bev, "QUIT\r\n", 6);
+}
