@@ -1,7 +1,7 @@
 /*
  * dns: the resolver — c-ares (1.18) on the libevent loop, MX, A and AAAA
  * lookups assembled into mx lists (delivery/mx.h). Owns its channel, sockets
- * and queries; configured by a struct dns_config (core/config_dns.c).
+ * and queries; configured by a struct dns_config (core/dns_config.c).
  */
 #include "delivery/dns.h"
 

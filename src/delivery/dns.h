@@ -2,7 +2,7 @@
  * dns: MX, A and AAAA lookups with c-ares on the event loop, and the
  * resolution steps of delivery: a domain's MX list (implicit MX, null MX,
  * sorting) and then the addresses of each MX host. Servers, timeout and
- * tries come from net-utils.ini [dns] (core/config_dns.h, included here for
+ * tries come from net-utils.ini [dns] (core/dns_config.h, included here for
  * dns_new's users); without `servers` c-ares reads the system resolver
  * configuration. Callbacks never run inside the call that started the
  * lookup.
@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "core/config_dns.h"
+#include "core/dns_config.h"
 #include "delivery/mx.h"
 
 struct event_base;

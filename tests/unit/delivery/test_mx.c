@@ -2,7 +2,7 @@
  * parts of dns.c that need no answering server (deferred completion,
  * timeouts against a silent socket, cancel, free with lookups pending).
  * Nothing here asks the system resolver. (net-utils.ini loading:
- * core/test_config_dns.c.) */
+ * core/test_dns_config.c.) */
 #include "unit.h"
 
 #include <arpa/inet.h>

@@ -1,8 +1,8 @@
-/* Unit tests: core/config_dns.c, net-utils.ini [dns] read into a struct
+/* Unit tests: core/dns_config.c, net-utils.ini [dns] read into a struct
  * dns_config (moved from test_mx.c with the loader). */
 #include "unit.h"
 
-#include "core/config_dns.h"
+#include "core/dns_config.h"
 
 static char *
 dns_err(const char *dir, const char *text)
@@ -154,5 +154,5 @@ main(void)
 		cmocka_unit_test(test_dns_config_errors),
 	};
 
-	return cmocka_run_group_tests_name("config_dns", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("dns_config", tests, NULL, NULL);
 }

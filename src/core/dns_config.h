@@ -1,10 +1,10 @@
 /*
- * config_dns: net-utils.ini [dns] — the resolver's servers, timeout and
+ * dns_config: net-utils.ini [dns] — the resolver's servers, timeout and
  * tries, read into plain values. The resolver itself is delivery/dns.c,
  * which takes a struct dns_config; nothing here knows it.
  */
-#ifndef OUTPOST_CONFIG_DNS_H
-#define OUTPOST_CONFIG_DNS_H
+#ifndef OUTPOST_DNS_CONFIG_H
+#define OUTPOST_DNS_CONFIG_H
 
 struct dns_config {
 	char		**servers;	/* "ip", "ip:port", "[v6]:port"; NULL-terminated, NULL = system */

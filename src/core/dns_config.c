@@ -1,9 +1,9 @@
 /*
- * config_dns: loads net-utils.ini [dns] into a struct dns_config (servers
+ * dns_config: loads net-utils.ini [dns] into a struct dns_config (servers
  * normalised to c-ares' "ip", "ip:port", "[v6]:port" forms, timeout in ms,
  * tries). Owns only the strings it returns; touches no resolver state.
  */
-#include "core/config_dns.h"
+#include "core/dns_config.h"
 
 #include <errno.h>
 #include <stdlib.h>
