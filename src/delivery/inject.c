@@ -89,20 +89,12 @@ static void
 send_job_pre_send(void *arg, int code, const char *msg)
 {
 	struct send_job *j = arg;
-	struct qentry *entries;
-	size_t n, len;
-	char *body;
 
 	(void)code;	/* ignored, as in Haraka */
 	(void)msg;
-	n = tx_entries(j->tx, j->cfg->outbound->always_split,
-	    j->cfg->core->me, "", &entries);
-	for (size_t i = 0; i < n; i++)
-		qentry_set_notes(&entries[i], (const char *const *)j->notes);
-	body = tx_take_message(j->tx, &len);
-	tx_set_job(j->tx, queue_commit(j->inj->q, entries, n, body, len,
-	    send_job_committed, j));
-	free(entries);
+	tx_commit(j->tx, j->inj->q, j->cfg->outbound->always_split,
+	    j->cfg->core->me, "", (const char *const *)j->notes,
+	    send_job_committed, j);
 }
 
 static int

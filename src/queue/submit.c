@@ -266,3 +266,21 @@ tx_take_message(struct smtp_tx *tx, size_t *len)
 		return xstrdup("");
 	return buf_release(&tx->msg);
 }
+
+void
+tx_commit(struct smtp_tx *tx, struct queue *q, int always_split,
+    const char *helo, const char *ip, const char *const *notes,
+    queue_done_fn done, void *arg)
+{
+	struct qentry *entries;
+	size_t n, len;
+	char *msg;
+
+	n = tx_entries(tx, always_split, helo, ip, &entries);
+	if (notes != NULL)
+		for (size_t i = 0; i < n; i++)
+			qentry_set_notes(&entries[i], notes);
+	msg = tx_take_message(tx, &len);
+	tx_set_job(tx, queue_commit(q, entries, n, msg, len, done, arg));
+	free(entries);
+}

@@ -10,8 +10,9 @@
 #include <stddef.h>
 
 #include "lib/buf.h"
-#include "queue/entry.h"
 #include "proto/smtp_parse.h"
+#include "queue/entry.h"
+#include "queue/queue.h"
 
 struct smtp_tx;
 struct queue_job;
@@ -51,5 +52,15 @@ size_t		 tx_entries(struct smtp_tx *, int always_split,
 		    const char *helo, const char *ip, struct qentry **out);
 /* Hands the message (malloc'd) to the caller. */
 char		*tx_take_message(struct smtp_tx *, size_t *len);
+/*
+ * The last step of every way into the queue, after pre_send_trans_email:
+ * tx_entries() (each entry with the notes, NULL for none: a NULL-terminated
+ * key, value… list) and the message handed to queue_commit(). done(arg,
+ * err) runs from the loop once the entries are on disk (0) or not (errno);
+ * tx_free() before that cancels it.
+ */
+void		 tx_commit(struct smtp_tx *, struct queue *, int always_split,
+		    const char *helo, const char *ip, const char *const *notes,
+		    queue_done_fn done, void *arg);
 
 #endif

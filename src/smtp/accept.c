@@ -48,10 +48,6 @@ static void
 pre_send_done(void *arg, int code, const char *msg)
 {
 	struct smtp_session *s = arg;
-	const struct config *cfg = s->cfg;
-	struct qentry *entries;
-	size_t n, len;
-	char *m;
 
 	/* Haraka ignores pre_send_trans_email's answer. */
 	(void)code;
@@ -62,12 +58,8 @@ pre_send_done(void *arg, int code, const char *msg)
 		conn_unref(s);
 		return;
 	}
-	n = tx_entries(s->tx, cfg->outbound->always_split, s->helo, s->ip,
-	    &entries);
-	m = tx_take_message(s->tx, &len);
-	tx_set_job(s->tx, queue_commit(s->queue, entries, n, m, len,
-	    commit_done, s));
-	free(entries);
+	tx_commit(s->tx, s->queue, s->cfg->outbound->always_split, s->helo,
+	    s->ip, NULL, commit_done, s);
 	conn_unref(s);
 }
 
