@@ -1,31 +1,10 @@
 /* Unit tests: a submission (queue/submit.c) split into queue entries. */
 #include "unit.h"
+#include "tx_util.h"
 
 #include "proto/smtp_parse.h"
 #include "queue/entry.h"
 #include "queue/submit.h"
-
-static struct smtp_tx *
-new_tx(void)
-{
-	struct smtp_addr from;
-
-	memset(&from, 0, sizeof(from));
-	strcpy(from.local, "sender");
-	strcpy(from.domain, "client.test");
-	return tx_new("CONN", 1, &from, 0);
-}
-
-static void
-add_rcpt(struct smtp_tx *tx, const char *local, const char *domain)
-{
-	struct smtp_addr a;
-
-	memset(&a, 0, sizeof(a));
-	snprintf(a.local, sizeof(a.local), "%s", local);
-	snprintf(a.domain, sizeof(a.domain), "%s", domain);
-	tx_add_rcpt(tx, &a);
-}
 
 static void
 test_entries(void **state)

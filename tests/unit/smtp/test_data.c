@@ -1,32 +1,11 @@
 /* Unit tests: the DATA reader (smtp/data.c) — dot-unstuffing, the end,
  * smuggling, limits — and the headers added at reception and queueing. */
 #include "unit.h"
+#include "tx_util.h"
 
 #include "lib/buf.h"
 #include "queue/submit.h"
 #include "smtp/data.h"
-
-static struct smtp_tx *
-new_tx(void)
-{
-	struct smtp_addr from;
-
-	memset(&from, 0, sizeof(from));
-	strcpy(from.local, "sender");
-	strcpy(from.domain, "client.test");
-	return tx_new("CONN", 1, &from, 0);
-}
-
-static void
-add_rcpt(struct smtp_tx *tx, const char *local, const char *domain)
-{
-	struct smtp_addr a;
-
-	memset(&a, 0, sizeof(a));
-	snprintf(a.local, sizeof(a.local), "%s", local);
-	snprintf(a.domain, sizeof(a.domain), "%s", domain);
-	tx_add_rcpt(tx, &a);
-}
 
 struct data_case {
 	const char		*in;		/* DATA bytes, end included */
