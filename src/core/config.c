@@ -236,9 +236,14 @@ load_limits(struct loader *ld, struct config_core *c)
 	c->max_recipients = 1000;
 	c->max_unrecognized = 10;
 	c->max_connections = 10000;
-	c->max_connections_per_ip = 0;
+	c->max_connections_per_ip = 50;
 	c->max_auth_failures = 3;
 	c->auth_failure_delay = 2;
+	/* Per client address: 10 failures, draining over 10 min, lock out for
+	 * 10 min (fail2ban's findtime and bantime). */
+	c->auth_max_failures_per_ip = 10;
+	c->auth_failure_window = 600;
+	c->auth_lockout = 600;
 	c->smtputf8 = 1;
 	if ((db = load_flat(ld, "databytes")) != NULL) {
 		if (ini_is_integer(db) && db[0] != '-' && strlen(db) < 10)
@@ -266,6 +271,12 @@ load_limits(struct loader *ld, struct config_core *c)
 		    &c->max_auth_failures);
 		get_uint(ld, conn, "auth", "failure_delay", 0, 60,
 		    &c->auth_failure_delay);
+		get_uint(ld, conn, "auth", "max_failures_per_ip", 0, 100000,
+		    &c->auth_max_failures_per_ip);
+		get_uint(ld, conn, "auth", "failure_window", 1, 86400,
+		    &c->auth_failure_window);
+		get_uint(ld, conn, "auth", "lockout", 1, 86400,
+		    &c->auth_lockout);
 		if (ini_has(conn, "main", "smtputf8"))
 			c->smtputf8 = ini_bool(conn, "main", "smtputf8", 1);
 		ini_free(conn);

@@ -41,9 +41,14 @@ struct config_core {
 	unsigned		 max_recipients;	/* [max] recipients */
 	unsigned		 max_unrecognized;	/* [max] unrecognized_commands */
 	unsigned		 max_connections;	/* [max] connections */
-	unsigned		 max_connections_per_ip; /* [max] connections_per_ip, 0 */
+	unsigned		 max_connections_per_ip; /* [max] connections_per_ip */
 	unsigned		 max_auth_failures;	/* [max] auth_failures */
 	unsigned		 auth_failure_delay;	/* [auth] failure_delay, s */
+	/* connection.ini [auth]: failed AUTH per client address (IPv4, IPv6
+	 * /64), across connections; 0 failures = no such limit. */
+	unsigned		 auth_max_failures_per_ip; /* [auth] max_failures_per_ip */
+	unsigned		 auth_failure_window;	/* [auth] failure_window, s */
+	unsigned		 auth_lockout;		/* [auth] lockout, s */
 	int			 smtputf8;		/* [main] smtputf8 */
 };
 

@@ -1,7 +1,10 @@
 /*
  * smtp/auth: AUTH (RFC 4954) — PLAIN, LOGIN, CRAM-MD5, checked by the
  * back-end of smtp/policy.h. A failure is answered 535 5.7.8 after [auth]
- * failure_delay and counted (too many close); success makes it relay.
+ * failure_delay and counted, per connection (too many close) and per
+ * client address in the server's table (too many lock the address out of
+ * AUTH for a while: 454 4.7.0, credentials unchecked); success makes it
+ * relay.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "lib/penalty.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
@@ -59,6 +63,49 @@ auth_success(struct smtp_session *s, const char *user)
 	conn_reply(s, "235 2.7.0 Authentication successful");
 }
 
+static double
+now_monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Whether the client's address is locked out of AUTH now ([auth]
+ * max_failures_per_ip). */
+static int
+auth_locked(const struct smtp_session *s)
+{
+	return s->auth_penalty != NULL &&
+	    penalty_locked(s->auth_penalty, s->client_key,
+	    now_monotonic()) > 0;
+}
+
+/*
+ * AUTH from an address locked out: RFC 4954's 454 4.7.0 (temporary: the
+ * client may try again later), without a look at the credentials, so that
+ * the right password is refused too. Counts towards the connection's
+ * [max] auth_failures, which closes a client that keeps trying.
+ */
+static void
+auth_refuse(struct smtp_session *s)
+{
+	auth_clear(s);
+	conn_enter(s, S_IDLE);
+	s->auth_failures++;
+	log_debug("core", s->uuid, "AUTH refused ip=%s: %s is locked out "
+	    "(connection.ini [auth] max_failures_per_ip)", s->ip,
+	    s->client_key);
+	conn_reply(s, "454 4.7.0 Temporary authentication failure: too many "
+	    "failed authentications from your address, try again later");
+	if (s->auth_failures >= conn_core(s)->max_auth_failures) {
+		conn_reply(s, "421 4.7.0 %s Too many failed authentications, "
+		    "closing connection", conn_core(s)->me);
+		conn_close(s);
+	}
+}
+
 static void
 on_auth_delay(evutil_socket_t fd, short what, void *arg)
 {
@@ -69,6 +116,14 @@ on_auth_delay(evutil_socket_t fd, short what, void *arg)
 	event_free(s->delay);
 	s->delay = NULL;
 	conn_reply(s, "535 5.7.8 Authentication credentials invalid");
+	if (auth_locked(s)) {
+		/* This failure, or another from the address, locked it out:
+		 * nothing more to try here. */
+		conn_reply(s, "421 4.7.0 %s Too many failed authentications "
+		    "from your address, closing connection", conn_core(s)->me);
+		conn_close(s);
+		return;
+	}
 	if (s->auth_failures >= conn_core(s)->max_auth_failures) {
 		conn_reply(s, "421 4.7.0 %s Too many failed authentications, "
 		    "closing connection", conn_core(s)->me);
@@ -82,11 +137,21 @@ on_auth_delay(evutil_socket_t fd, short what, void *arg)
 static void
 auth_failure(struct smtp_session *s, const char *user)
 {
-	struct timeval tv = { (time_t)conn_core(s)->auth_failure_delay, 0 };
+	const struct config_core *c = conn_core(s);
+	struct timeval tv = { (time_t)c->auth_failure_delay, 0 };
+	unsigned n;
 
 	s->auth_failures++;
 	log_notice("core", s->uuid, "AUTH failed user=%s ip=%s (%u)",
 	    user ? user : "", s->ip, s->auth_failures);
+	if (s->auth_penalty != NULL && penalty_fail(s->auth_penalty,
+	    s->client_key, now_monotonic(), &n))
+		log_warn("core", s->uuid, "AUTH lockout ip=%s: %u failed "
+		    "authentications from %s (connection.ini [auth] "
+		    "max_failures_per_ip=%u per failure_window=%us); AUTH "
+		    "refused for %us", s->ip, n, s->client_key,
+		    c->auth_max_failures_per_ip, c->auth_failure_window,
+		    c->auth_lockout);
 	auth_clear(s);
 	conn_wait(s);
 	s->delay = evtimer_new(s->base, on_auth_delay, s);
@@ -157,6 +222,11 @@ auth_response(struct smtp_session *s, struct slice line)
 	}
 	buf_addc(&b, '\0');	/* an empty response decodes to "" */
 	b.len--;
+	if (s->sasl != SASL_LOGIN_USER && auth_locked(s)) {
+		/* Locked out since the exchange began: nothing is checked. */
+		auth_refuse(s);
+		goto done;
+	}
 	switch (s->sasl) {
 	case SASL_PLAIN:
 		auth_plain(s, &b);
@@ -226,6 +296,10 @@ auth_command(struct smtp_session *s, struct slice arg)
 	if (!auth_offered(s, method)) {
 		conn_reply(s, "538 5.7.11 Encryption required for requested "
 		    "authentication mechanism");
+		return;
+	}
+	if (auth_locked(s)) {
+		auth_refuse(s);
 		return;
 	}
 	conn_enter(s, S_AUTH);

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "core/config.h"
+#include "lib/penalty.h"
 #include "lib/util.h"
 #include "plugins/plugin.h"
 #include "smtp/data.h"
@@ -52,6 +53,7 @@ struct smtp_session {
 	struct bufferevent	*bev;
 	char			 uuid[UUID_LEN + 1];
 	char			 ip[INET6_ADDRSTRLEN];
+	char			 client_key[PENALTY_KEY_LEN];	/* its address or /64 */
 	struct sockaddr_storage	 sa;
 	int			 loopback;
 	int			 acl_relay;	/* the relay plugin's answer */
@@ -67,6 +69,7 @@ struct smtp_session {
 	char			*auth_user;
 	unsigned		 unknown;	/* unrecognised commands */
 	unsigned		 auth_failures;
+	struct penalty		*auth_penalty;	/* the server's; may be NULL */
 	unsigned		 close_checks;
 	unsigned		 txns;
 	enum sasl		 sasl;

@@ -1,7 +1,9 @@
 /*
  * smtp/server: listeners (large backlog), the connection limits of
- * connection.ini (421 and close before any session exists), and the live
- * sessions, for draining. Sessions tell their end through ctx.ended.
+ * connection.ini (421 and close before any session exists; per client
+ * address as lib/penalty.h keys it), the table of AUTH failures per client
+ * address the sessions share, and the live sessions, for draining.
+ * Sessions tell their end through ctx.ended.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,16 +19,18 @@
 #include "core/config.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "lib/penalty.h"
 #include "smtp/server.h"
 #include "smtp/session.h"
 
 #define BACKLOG		4096
 #define IP_BUCKETS	1024
+#define AUTH_CLIENTS	16384	/* client addresses whose AUTH failures count */
 
 struct ipcount {
 	struct ipcount	*next;
 	unsigned	 n;
-	char		 ip[INET6_ADDRSTRLEN];
+	char		 key[PENALTY_KEY_LEN];	/* penalty_key() */
 };
 
 struct conn {
@@ -46,6 +50,7 @@ struct smtp_server {
 	struct conn		*conns;
 	size_t			 nconns;
 	struct ipcount		*ips[IP_BUCKETS];
+	struct penalty		*auth_penalty;	/* NULL: no per-address limit */
 	int			 draining;
 	smtp_idle_fn		 idle;
 	void			*idle_arg;
@@ -54,15 +59,15 @@ struct smtp_server {
 /* --- per-address counts ---------------------------------------------------- */
 
 static struct ipcount **
-ip_slot(struct smtp_server *srv, const char *ip)
+ip_slot(struct smtp_server *srv, const char *key)
 {
 	unsigned h = 5381;
 	struct ipcount **pp;
 
-	for (const char *p = ip; *p; p++)
+	for (const char *p = key; *p; p++)
 		h = h * 33 + (unsigned char)*p;
 	for (pp = &srv->ips[h % IP_BUCKETS]; *pp != NULL; pp = &(*pp)->next)
-		if (strcmp((*pp)->ip, ip) == 0)
+		if (strcmp((*pp)->key, key) == 0)
 			break;
 	return pp;
 }
@@ -74,7 +79,7 @@ ip_release(struct smtp_server *srv, struct ipcount *ipc)
 
 	if (--ipc->n > 0)
 		return;
-	pp = ip_slot(srv, ipc->ip);
+	pp = ip_slot(srv, ipc->key);
 	*pp = ipc->next;
 	free(ipc);
 }
@@ -102,7 +107,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct session_ctx ctx;
 	struct ipcount **pp, *ipc;
 	struct conn *conn;
-	char ip[INET6_ADDRSTRLEN] = "?", line[256];
+	char ip[INET6_ADDRSTRLEN] = "?", key[PENALTY_KEY_LEN], line[256];
 
 	(void)l;
 	if (sa->sa_family == AF_INET)
@@ -125,11 +130,13 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		refuse(fd, line);
 		return;
 	}
-	pp = ip_slot(srv, ip);
+	penalty_key(sa, key);
+	pp = ip_slot(srv, key);
 	if (c->max_connections_per_ip && *pp != NULL &&
 	    (*pp)->n >= c->max_connections_per_ip) {
-		log_warn("core", NULL, "refused ip=%s: %u connections from it "
-		    "(connection.ini [max] connections_per_ip)", ip, (*pp)->n);
+		log_warn("core", NULL, "refused ip=%s: %u connections from %s "
+		    "(connection.ini [max] connections_per_ip)", ip, (*pp)->n,
+		    key);
 		snprintf(line, sizeof(line), "421 4.7.0 %s Too many "
 		    "connections from your address, try again later\r\n",
 		    c->me);
@@ -138,7 +145,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	if ((ipc = *pp) == NULL) {
 		ipc = *pp = xcalloc(1, sizeof(*ipc));
-		snprintf(ipc->ip, sizeof(ipc->ip), "%s", ip);
+		snprintf(ipc->key, sizeof(ipc->key), "%s", key);
 	}
 	ipc->n++;
 	conn = xcalloc(1, sizeof(*conn));
@@ -155,6 +162,8 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	ctx.ended = session_ended;
 	ctx.conn = conn;
 	ctx.ip = ip;
+	ctx.client_key = key;
+	ctx.auth_penalty = srv->auth_penalty;
 	conn->session = smtp_session_new(&ctx, fd, sa, (socklen_t)salen);
 	if (conn->session == NULL)
 		session_ended(conn);
@@ -253,6 +262,11 @@ smtp_server_start(struct event_base *base, struct config *cfg,
 	srv->cfg = config_ref(cfg);
 	srv->queue = q;
 	srv->retry = evtimer_new(base, on_retry, srv);
+	if (cfg->core->auth_max_failures_per_ip > 0)
+		srv->auth_penalty = penalty_new(
+		    cfg->core->auth_max_failures_per_ip,
+		    cfg->core->auth_failure_window, cfg->core->auth_lockout,
+		    AUTH_CLIENTS);
 	for (size_t i = 0; i < cfg->core->nlisten; i++)
 		if (listen_on(srv, &cfg->core->listen[i], err) != 0) {
 			smtp_server_free(srv);
@@ -302,6 +316,7 @@ smtp_server_free(struct smtp_server *srv)
 		smtp_session_kill(srv->conns->session);
 	close_listeners(srv);
 	event_free(srv->retry);
+	penalty_free(srv->auth_penalty);
 	config_unref(srv->cfg);
 	free(srv);
 }

@@ -10,6 +10,7 @@
 
 struct smtp_session;
 struct config;
+struct penalty;
 struct event_base;
 struct queue;
 
@@ -20,6 +21,9 @@ struct session_ctx {
 	void			(*ended)(void *conn);	/* as it ends */
 	void			*conn;	/* the server's record of it */
 	const char		*ip;	/* the client's address, as text */
+	const char		*client_key;	/* penalty_key() of it */
+	struct penalty		*auth_penalty;	/* AUTH failures per client
+						 * address; NULL: no limit */
 };
 
 /* Starts a session on an accepted socket (owned from now on). NULL when
