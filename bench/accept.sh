@@ -168,6 +168,11 @@ bench_outpost() {
 	printf '[relay]\nacl=true\n' >"$c/relay.ini"
 	printf '127.0.0.0/8\n' >"$c/relay_acl_allow"
 	printf '[main]\nlevel=warn\n' >"$c/log.ini"
+	# Every client comes from 127.0.0.1: no limit per address (the default
+	# of 50 would refuse more than 50 parallel clients, and with one
+	# connection per message a client can reconnect before the daemon has
+	# seen its last connection end); Postfix runs with its limit off too.
+	printf '[max]\nconnections_per_ip=0\n' >"$c/connection.ini"
 	# Accept and queue only: delivery is paused, and should anything
 	# still resolve a name, it asks a closed loopback port, never the
 	# system resolver.

@@ -422,6 +422,11 @@ bench_outpost_relay() {
 	printf '[relay]\nacl=true\n' >"$c/relay.ini"
 	printf '127.0.0.0/8\n' >"$c/relay_acl_allow"
 	printf '[main]\nlevel=warn\n' >"$c/log.ini"
+	# Every client comes from 127.0.0.1: no limit per address (the default
+	# of 50 would refuse more than 50 parallel clients, and with one
+	# connection per message a client can reconnect before the daemon has
+	# seen its last connection end); Postfix runs with its limit off too.
+	printf '[max]\nconnections_per_ip=0\n' >"$c/connection.ini"
 	printf '%s\n' "$root/queue" >"$c/queue_dir"
 	printf '[main]\nenable_outbound=true\nhost=127.0.0.1\nport=%s\n' \
 		"$SINK_PORT" >"$c/smtp_forward.ini"
