@@ -11,8 +11,10 @@ WARN	= -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	  -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 BASE_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) -Isrc -Iinclude -MMD -MP
 REL_CFLAGS  = -O2 -g
+# The sanitizer build is the test build: it has the crash points of
+# lib/failpoint.h compiled in (the release build has none).
 ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-	      -fno-sanitize-recover=all
+	      -fno-sanitize-recover=all -DOUTPOST_FAILPOINTS
 LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
@@ -21,7 +23,7 @@ EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 # tools/check_layers.py enforces it).
 LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c src/lib/netmatch.c \
-	   src/lib/penalty.c
+	   src/lib/penalty.c src/lib/failpoint.c
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c

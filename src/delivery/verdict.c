@@ -18,6 +18,7 @@
 #include "delivery/verdict.h"
 #include "delivery/view.h"
 #include "lib/buf.h"
+#include "lib/failpoint.h"
 #include "lib/xmalloc.h"
 #include "plugins/plugin.h"
 #include "queue/queue.h"
@@ -304,6 +305,8 @@ record_step(void *arg, int code, const char *msg)
 
 	(void)code;
 	(void)msg;
+	if (a->recorded == 0 && count_class(a, FAIL_NONE) > 0)
+		FAILPOINT("delivery-before-record");
 	while (a->recorded < sizeof(order) / sizeof(order[0])) {
 		enum op_hook h = order[a->recorded++];
 
@@ -339,6 +342,7 @@ persist(struct attempt *a)
 	size_t pending = 0;
 	char *temp_reason = NULL;
 
+	FAILPOINT("record-before-dequeue");
 	for (size_t i = 0; i < a->n; i++) {
 		struct qrcpt *r = &e->rcpts[a->idx[i]];
 		const struct outcome *o = &a->out[i];

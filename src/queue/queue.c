@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "lib/failpoint.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "queue/queue.h"
@@ -204,6 +205,7 @@ write_round(struct queue *q, struct queue_job *jobs)
 		err = errno;
 	else if (files > 1 && syncfs(q->dirfd) == -1)
 		err = errno;
+	FAILPOINT("queue-before-rename");
 	for (j = jobs; j != NULL; j = j->next) {
 		size_t renamed = 0;
 
@@ -228,6 +230,8 @@ write_round(struct queue *q, struct queue_job *jobs)
 			    j->entries[renamed].id) == -1)
 				j->err = errno;
 			free(t);
+			if (renamed == 0 && j->n > 1)
+				FAILPOINT("queue-mid-split");
 		}
 		if (j->err)
 			job_unlink(q, j, j->n, renamed);

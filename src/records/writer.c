@@ -25,6 +25,7 @@
 #include <event2/event.h>
 
 #include "lib/buf.h"
+#include "lib/failpoint.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "records/writer.h"
@@ -354,6 +355,7 @@ act(struct rw_stream *st, int after)
 	st->fd = -1;
 	if (after & AFTER_ROTATE) {
 		archive(st);
+		FAILPOINT("records-mid-rotation");
 		free(st->tpath);
 		st->tpath = NULL;
 	}

@@ -13,6 +13,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "lib/failpoint.h"
 #include "plugins/plugin.h"
 #include "queue/queue.h"
 #include "queue/submit.h"
@@ -27,6 +28,8 @@ commit_done(void *arg, int err)
 	const char *uuid = tx_uuid(s->tx);
 
 	tx_set_job(s->tx, NULL);
+	if (err == 0)
+		FAILPOINT("queue-before-reply");
 	if (err == 0) {
 		log_info("core", s->uuid, "queued %s from=<%s> rcpts=%zu",
 		    uuid, tx_mail_from(s->tx), tx_rcpt_count(s->tx));
