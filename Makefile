@@ -26,11 +26,12 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/penalty.c src/lib/failpoint.c
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
-	    src/core/tls.c src/core/defaults.c src/core/dns_config.c
+	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
+	    src/core/space.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
 QUEUE_SRCS = src/queue/entry.c src/queue/scan.c src/queue/report.c \
-	     src/queue/queue.c src/queue/submit.c
+	     src/queue/queue.c src/queue/submit.c src/queue/space.c
 SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
 	    src/smtp/conn.c src/smtp/commands.c src/smtp/accept.c \
 	    src/smtp/auth.c src/smtp/data.c
@@ -44,7 +45,7 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/dsn_send.c src/delivery/inject.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
-	       src/records/accounting_files.c
+	       src/records/accounting_files.c src/records/space.c
 BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/auth_flat_file.c src/builtins/tls.c \
 		src/builtins/smtp_forward.c
@@ -60,11 +61,13 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty \
 	     proto/test_smtp_parse proto/test_reply \
 	     core/test_config core/test_dns_config core/test_log \
+	     core/test_space \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_submit smtp/test_data \
 	     smtp/test_policy delivery/test_mx delivery/test_route \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
+	     delivery/test_scheduler \
 	     records/test_bouncecat records/test_writer
 
 GEN	= build/gen/defaults_data.c

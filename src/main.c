@@ -26,6 +26,8 @@
 #include "delivery/mta.h"
 #include "queue/queue.h"
 #include "queue/report.h"
+#include "queue/space.h"
+#include "records/space.h"
 #include "smtp/server.h"
 #include "core/version.h"
 
@@ -50,6 +52,7 @@ struct outpost {
 	struct queue		*queue;
 	struct smtp_server	*server;
 	struct mta		*mta;
+	struct records_space	*rspace;	/* records_min_free */
 };
 
 static void
@@ -198,6 +201,9 @@ on_reload(evutil_socket_t fd, short what, void *arg)
 		smtp_server_config(op->server, cfg);
 	if (op->mta != NULL)
 		mta_configure(op->mta, cfg);
+	qspace_configure(queue_space(op->queue),
+	    &cfg->outbound->queue_min_free);
+	records_space_configure(op->rspace, &cfg->outbound->records_min_free);
 	for (unsigned bit = 1; bit <= CONFIG_OUTBOUND_INI; bit <<= 1)
 		if (changed & bit)
 			log_notice("core", NULL, "reloaded %s",
@@ -253,6 +259,7 @@ static void
 teardown(struct outpost *op)
 {
 	smtp_server_free(op->server);
+	records_space_free(op->rspace);
 	mta_free(op->mta);
 	queue_close(op->queue);
 	plugins_unload();
@@ -334,8 +341,34 @@ queue_report(const char *root, int list)
 		return rc;
 	rc = list ? qfs_list(cfg->core->queue_dir, stdout) :
 	    qfs_stat(cfg->core->queue_dir, stdout);
+	if (rc == 0 && !list) {
+		qspace_report(stdout, cfg->core->queue_dir,
+		    &cfg->outbound->queue_min_free);
+		records_space_report(stdout, cfg);
+	}
 	config_unref(cfg);
 	return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* records_min_free: no delivery starts while the records are short. */
+static void
+on_records_space(void *arg, int low)
+{
+	struct outpost *op = arg;
+
+	mta_hold(op->mta, MTA_HOLD_RECORDS_SPACE, low);
+}
+
+/* Free-space thresholds, before the first client: queue_min_free holds
+ * reception, records_min_free delivery. Never fails. */
+static int
+watch_space(struct outpost *op)
+{
+	qspace_configure(queue_space(op->queue),
+	    &op->cfg->outbound->queue_min_free);
+	op->rspace = records_space_new(op->base, op->cfg, on_records_space,
+	    op);
+	return 0;
 }
 
 static int
@@ -377,6 +410,7 @@ run(const char *root)
 	if ((op.queue = queue_open(op.base, op.cfg->core->queue_dir,
 	    &err)) == NULL ||
 	    (op.mta = mta_new(op.base, op.cfg, op.queue, &err)) == NULL ||
+	    watch_space(&op) != 0 ||
 	    (op.server = smtp_server_start(op.base, op.cfg, op.queue,
 	    &err)) == NULL) {
 		log_crit("core", NULL, "%s", err);

@@ -394,6 +394,35 @@ legacy_truth(struct loader *ld, const char *key)
 	return t;
 }
 
+/* --- free-space thresholds: <key> bytes|%, <key>_inodes count|% --------- */
+
+static void
+get_space_min(struct loader *ld, const struct ini *ini, const char *key,
+    int bytes, const char *def, struct space_min *out)
+{
+	const char *v = ini_get(ini, "main", key);
+
+	if (v == NULL || *v == '\0')
+		v = def;
+	if (space_min_parse(v, bytes, out) == 0)
+		return;
+	fail(ld, "config/outbound.ini:%u: %s: expected %s or a percentage "
+	    "below 100 (5%%), got '%s'", ini_line(ini, "main", key), key,
+	    bytes ? "bytes (k, M, G, T suffixes)" : "a number of inodes", v);
+	space_min_parse(def, bytes, out);
+}
+
+static void
+load_space(struct loader *ld, const struct ini *ini, const char *key,
+    const char *def, struct space_rule *r)
+{
+	char *ikey = xasprintf("%s_inodes", key);
+
+	get_space_min(ld, ini, key, 1, def, &r->bytes);
+	get_space_min(ld, ini, ikey, 0, def, &r->inodes);
+	free(ikey);
+}
+
 static struct config_outbound *
 load_outbound(struct loader *ld)
 {
@@ -468,6 +497,9 @@ load_outbound(struct loader *ld)
 	    (v == NULL || strcmp(v, "default") != 0))
 		log_warn("core", NULL, "inet_prefer is set to an invalid value: "
 		    "%s", v ? v : "");
+	/* Reception stops before records do on a shared file system. */
+	load_space(ld, ini, "queue_min_free", "5%", &o->queue_min_free);
+	load_space(ld, ini, "records_min_free", "1%", &o->records_min_free);
 	ini_free(ini);
 	return o;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "core/log.h"
+#include "core/space.h"
 
 struct ini;
 
@@ -66,6 +67,12 @@ struct config_outbound {
 	double			 connect_timeout;	/* s */
 	int			 local_mx_ok;
 	enum inet_prefer	 inet_prefer;
+	/* Free-space back-pressure: below queue_min_free (and _inodes) on
+	 * the queue's file system MAIL gets 452 4.3.1; below
+	 * records_min_free (and _inodes) on a record directory's, no
+	 * delivery attempt starts. */
+	struct space_rule	 queue_min_free;
+	struct space_rule	 records_min_free;
 };
 
 struct config_log {

@@ -134,6 +134,12 @@ mta_configure(struct mta *m, struct config *cfg)
 }
 
 void
+mta_hold(struct mta *m, unsigned reason, int on)
+{
+	scheduler_hold(m->env.sched, reason, on);
+}
+
+void
 mta_flush(struct mta *m)
 {
 	scheduler_flush(m->env.sched);

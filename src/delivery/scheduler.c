@@ -23,6 +23,7 @@ struct scheduler {
 	size_t			 running;
 	unsigned		 concurrency;
 	int			 disabled;
+	unsigned		 held;		/* scheduler_hold() reasons */
 	int			 stopped;
 	struct event		*timer;
 	struct event		*pass;
@@ -126,7 +127,7 @@ on_pass(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	evtimer_del(s->timer);
-	if (s->stopped || s->disabled)
+	if (s->stopped || s->disabled || s->held)
 		return;
 	while (s->n > 0 && s->running < s->concurrency &&
 	    s->heap[0]->due <= now) {
@@ -204,7 +205,7 @@ scheduler_add(struct scheduler *s, struct qentry *e, char *msg, size_t len)
 
 	/* Keep the bytes only for an entry about to be dispatched, so that
 	 * a backlog never sits in memory. */
-	if (msg != NULL && (s->disabled || s->stopped ||
+	if (msg != NULL && (s->disabled || s->held || s->stopped ||
 	    s->running >= s->concurrency ||
 	    e->next_attempt > sched_now_ms())) {
 		free(msg);
@@ -235,6 +236,16 @@ scheduler_remove(struct scheduler *s, struct sched_item *it)
 	s->running--;
 	item_free(it);
 	kick(s);
+}
+
+void
+scheduler_hold(struct scheduler *s, unsigned reasons, int on)
+{
+	unsigned was = s->held;
+
+	s->held = on ? s->held | reasons : s->held & ~reasons;
+	if (was && !s->held)
+		kick(s);
 }
 
 void

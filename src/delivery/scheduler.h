@@ -2,8 +2,9 @@
  * scheduler: when each queued mail is tried. Waiting entries sit in a
  * binary heap ordered by next-attempt time, with one timer armed for the
  * earliest; due entries are dispatched while fewer than concurrency_max
- * attempts run and delivery is not disabled. The scheduler owns the
- * entries (struct qentry) from the queue's sink until they are removed.
+ * attempts run and delivery is neither disabled nor held. The scheduler
+ * owns the entries (struct qentry) from the queue's sink until they are
+ * removed.
  */
 #ifndef OUTPOST_SCHEDULER_H
 #define OUTPOST_SCHEDULER_H
@@ -45,6 +46,10 @@ void		 scheduler_retry(struct scheduler *, struct sched_item *,
 		    int64_t due);
 /* The attempt ended and the entry is gone: frees item and entry. */
 void		 scheduler_remove(struct scheduler *, struct sched_item *);
+/* Holds dispatching while any of the `reasons` bits (enum mta_hold) is
+ * on: attempts in flight finish, due entries wait; the last release
+ * dispatches what is due. */
+void		 scheduler_hold(struct scheduler *, unsigned reasons, int on);
 /* SIGHUP: every waiting entry is due now. */
 void		 scheduler_flush(struct scheduler *);
 /* No more dispatching (shutdown). */

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "queue/queue.h"
 #include "queue/scan.h"
+#include "queue/space.h"
 
 /*
  * The loop thread hands a job (entries + message) to the writer and gets
@@ -67,6 +68,7 @@ struct queue {
 	struct qentry		**entries;	/* loaded, waiting for the sink */
 	size_t			 nentries;
 	size_t			 cap;
+	struct qspace		*space;		/* queue_min_free */
 };
 
 static void
@@ -366,6 +368,7 @@ queue_open(struct event_base *base, const char *dir, char **err)
 		goto fail;
 	}
 	q->writer_started = 1;
+	q->space = qspace_new(base, dir);
 	log_notice("core", NULL, "queue: %ld %s loaded from %s", n,
 	    n == 1 ? "entry" : "entries", dir);
 	return q;
@@ -398,6 +401,7 @@ queue_close(struct queue *q)
 		free(q->entries[i]);
 	}
 	free(q->entries);
+	qspace_free(q->space);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);
 	free(q->dir);
@@ -504,4 +508,10 @@ const char *
 queue_dir(const struct queue *q)
 {
 	return q->dir;
+}
+
+struct qspace *
+queue_space(const struct queue *q)
+{
+	return q->space;
 }

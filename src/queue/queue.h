@@ -19,6 +19,7 @@
 struct event_base;
 struct queue;
 struct queue_job;
+struct qspace;
 
 /* err: 0 when every entry of the job is durable, else an errno value
  * (ENOSPC, EDQUOT, EFBIG mean out of space; nothing of the job is left). */
@@ -69,5 +70,7 @@ size_t		 queue_busy(const struct queue *);
 size_t		 queue_count(const struct queue *);
 /* The queue directory. */
 const char	*queue_dir(const struct queue *);
+/* Its file system's free space against queue_min_free (queue/space.h). */
+struct qspace	*queue_space(const struct queue *);
 
 #endif

@@ -461,30 +461,54 @@ archive_leftovers(const char *dir, const char *archive, const char *prefix,
 	closedir(d);
 }
 
+/* [main] path: the directory of the types' directories (malloc'd). */
+static char *
+root_dir(const struct ini *ini, const char *config_dir)
+{
+	const char *v = ini_get(ini, "main", "path");
+
+	return path_from_root(config_dir, v != NULL && *v ? v : NAME);
+}
+
+/* A type's directory and, with archiving, its archive directory (else
+ * NULL), malloc'd; -1 (logged) when one would leave its parent. */
+static int
+kind_dirs(const struct ini *ini, const char *root, const char *key,
+    int archiving, char **dir, char **archive)
+{
+	const char *v = ini_get(ini, "location", key);
+
+	*archive = NULL;
+	if ((*dir = subdir(root, "location", key, v != NULL && *v ? v :
+	    key)) == NULL)
+		return -1;
+	if (!archiving)
+		return 0;
+	v = ini_get(ini, "archive_to", key);
+	if ((*archive = subdir(*dir, "archive_to", key, v != NULL && *v ? v :
+	    "archive")) == NULL) {
+		free(*dir);
+		*dir = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_kind(struct acct *a, struct kind *k, const struct ini *ini,
     const char *root, int archiving, uint64_t max_size)
 {
-	const char *v = ini_get(ini, "location", k->key);
-	char *dir, *archive = NULL, *err = NULL, *header;
+	const char *v;
+	char *dir, *archive, *err = NULL, *header;
 	struct rw_opts opts;
 	struct buf h = BUF_INIT;
 	const char *ext = ini_get(ini, "main", "extension");
 
-	if ((dir = subdir(root, "location", k->key, v != NULL && *v ? v :
-	    k->key)) == NULL || make_dir(dir) != 0) {
+	if (kind_dirs(ini, root, k->key, archiving, &dir, &archive) != 0 ||
+	    make_dir(dir) != 0 || (archive != NULL && make_dir(archive) != 0)) {
 		free(dir);
+		free(archive);
 		return -1;
-	}
-	if (archiving) {
-		v = ini_get(ini, "archive_to", k->key);
-		if ((archive = subdir(dir, "archive_to", k->key,
-		    v != NULL && *v ? v : "archive")) == NULL ||
-		    make_dir(archive) != 0) {
-			free(dir);
-			free(archive);
-			return -1;
-		}
 	}
 	if (ext == NULL || *ext == '\0')
 		ext = "tsv";
@@ -574,8 +598,7 @@ configure(struct acct *a, struct op_env *env, const struct ini *ini)
 		free(err);
 		return -1;
 	}
-	v = ini_get(ini, "main", "path");
-	root = path_from_root(config_dir, v != NULL && *v ? v : NAME);
+	root = root_dir(ini, config_dir);
 	if (make_dir(root) != 0)
 		goto out;
 	for (size_t i = 0; i < 3; i++)
@@ -625,6 +648,34 @@ acct_init(struct op_env *env, void **data)
 	op_register_hook(env, OP_HOOK_REOPEN, acct_reopen, 0);
 	log_info(NAME, NULL, "Plugin is Ready!");
 	return 0;
+}
+
+void
+accounting_files_dirs(const char *config_dir, rec_dir_fn add, void *arg)
+{
+	char *path = xasprintf("%s/" INI, config_dir), *root, *dir, *archive;
+	struct ini *ini;
+	int exists, archiving;
+
+	ini = ini_load(path, INI, &exists, NULL, NULL);
+	free(path);
+	if (ini == NULL)
+		return;
+	root = root_dir(ini, config_dir);
+	add(arg, root);
+	archiving = ini_bool(ini, "main", "archiving", 0);
+	for (size_t i = 0; i < 3; i++) {
+		if (kind_dirs(ini, root, kind_defaults[i].key, archiving, &dir,
+		    &archive) != 0)
+			continue;
+		add(arg, dir);
+		if (archive != NULL)
+			add(arg, archive);
+		free(dir);
+		free(archive);
+	}
+	free(root);
+	ini_free(ini);
 }
 
 const struct op_plugin accounting_files_plugin = {

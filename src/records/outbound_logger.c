@@ -285,6 +285,28 @@ out:
 	return rc;
 }
 
+void
+outbound_logger_dirs(const char *config_dir, rec_dir_fn add, void *arg)
+{
+	char *path = xasprintf("%s/outbound_logger.ini", config_dir), *dir;
+	struct ini *ini;
+	const char *v;
+	int exists;
+
+	ini = ini_load(path, "outbound_logger.ini", &exists, NULL, NULL);
+	free(path);
+	if (ini == NULL)
+		return;
+	/* As ol_init and open_file read it. */
+	if (ini_bool(ini, "file", "enable", 0) &&
+	    (v = ini_get(ini, "file", "log_dir")) != NULL && *v != '\0') {
+		dir = path_from_root(config_dir, v);
+		add(arg, dir);
+		free(dir);
+	}
+	ini_free(ini);
+}
+
 const struct op_plugin outbound_logger_plugin = {
 	.abi = OUTPOST_PLUGIN_ABI,
 	.name = NAME,

@@ -12,6 +12,15 @@
 extern const struct op_plugin outbound_logger_plugin;
 extern const struct op_plugin accounting_files_plugin;
 
+/* The directories each one writes records to, as its ini file names them
+ * (nothing is created; an unreadable file names none): add(arg, dir) for
+ * each. records/space.c watches their free space. */
+typedef void	(*rec_dir_fn)(void *arg, const char *dir);
+void		 outbound_logger_dirs(const char *config_dir, rec_dir_fn,
+		    void *arg);
+void		 accounting_files_dirs(const char *config_dir, rec_dir_fn,
+		    void *arg);
+
 /* Now, in ms since the epoch. */
 long long	 rec_now_ms(void);
 /* A number as JavaScript prints it, to the millisecond: 2.26, 64, 0.5. */

@@ -18,6 +18,8 @@
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "proto/smtp_parse.h"
+#include "queue/queue.h"
+#include "queue/space.h"
 #include "queue/submit.h"
 #include "smtp/auth.h"
 #include "smtp/commands.h"
@@ -165,6 +167,11 @@ cmd_mail(struct smtp_session *s, struct slice arg)
 	if (conn_core(s)->max_bytes && size > conn_core(s)->max_bytes) {
 		conn_reply(s, "552 5.3.4 Message size exceeds fixed maximum message "
 		    "size (%zu bytes)", conn_core(s)->max_bytes);
+		return;
+	}
+	/* Postfix's queue_minfree answer, before the client sends a body. */
+	if (!qspace_room(queue_space(s->queue), size)) {
+		conn_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
 	}
 	s->tx = tx_new(s->uuid, ++s->txns, &a, flags);
