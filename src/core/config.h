@@ -45,6 +45,10 @@ struct config_core {
 	unsigned		 max_auth_failures;	/* [max] auth_failures */
 	unsigned		 auth_failure_delay;	/* [auth] failure_delay, s */
 	int			 smtputf8;		/* [main] smtputf8 */
+	/* smtp.ini [main] user, group: who the daemon runs as once its
+	 * listeners are bound (core/daemon.c); NULL when absent. */
+	char			*user;
+	char			*group;
 };
 
 /* outbound.ini; reloaded while running. */
