@@ -27,7 +27,7 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
-	    src/core/space.c
+	    src/core/space.c src/core/daemon.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
 QUEUE_SRCS = src/queue/entry.c src/queue/scan.c src/queue/report.c \
@@ -61,7 +61,7 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty \
 	     proto/test_smtp_parse proto/test_reply \
 	     core/test_config core/test_dns_config core/test_log \
-	     core/test_space \
+	     core/test_space core/test_daemon \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_submit smtp/test_data \
 	     smtp/test_policy delivery/test_mx delivery/test_route \

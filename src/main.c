@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "core/config.h"
+#include "core/daemon.h"
 #include "core/defaults.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
@@ -35,6 +36,7 @@
 #define EXIT_USAGE	64
 #define EXIT_NOINPUT	66
 #define EXIT_CANTCREAT	73
+#define EXIT_TEMPFAIL	75
 #define EXIT_CONFIG	78
 
 #define RELOAD_DELAY_MS	100	/* coalesce an editor's burst of events */
@@ -53,6 +55,8 @@ struct outpost {
 	struct smtp_server	*server;
 	struct mta		*mta;
 	struct records_space	*rspace;	/* records_min_free */
+	struct daemon_ids	 ids;		/* smtp.ini user, group */
+	int			 lock_fd;	/* the queue directory's lock */
 };
 
 static void
@@ -72,7 +76,9 @@ usage(FILE *out)
 	    "USR1 reopens log and accounting files.\n"
 	    "Exit status: 0 ok, 1 run-time failure (a listener or the queue\n"
 	    "directory cannot be opened), 64 usage, 66 ROOT missing, 73 cannot\n"
-	    "create, 78 configuration error.\n");
+	    "create (or the queue directory is not writable by smtp.ini user),\n"
+	    "75 another outpost runs on the queue directory, 78 configuration\n"
+	    "error (smtp.ini user or group missing or not switchable too).\n");
 }
 
 /* --- signals ------------------------------------------------------------ */
@@ -276,6 +282,9 @@ teardown(struct outpost *op)
 		close(op->inotify_fd);
 	if (op->base != NULL)
 		event_base_free(op->base);
+	if (op->lock_fd != -1)
+		close(op->lock_fd);
+	daemon_ids_clear(&op->ids);
 	config_unref(op->cfg);
 	log_flush_exit();
 	libevent_global_shutdown();
@@ -371,6 +380,61 @@ watch_space(struct outpost *op)
 	return 0;
 }
 
+/* A start-up failure: logged, told on stderr; returns status. */
+static int
+start_failed(int status, char *err)
+{
+	log_crit("core", NULL, "%s", err);
+	log_flush_exit();
+	fprintf(stderr, "outpost: %s\n", err);
+	free(err);
+	return status;
+}
+
+/*
+ * The steps that need root, then the drop (core/daemon.c): the queue
+ * directory's lock before anything touches the queue, the listeners bound
+ * (port 25), then smtp.ini's user and group for good. Everything after it
+ * (plugins, the queue, delivery) runs as that user, so whatever it
+ * creates is the user's. An exit status on failure.
+ */
+static int
+become_daemon(struct outpost *op)
+{
+	const struct config_core *c = op->cfg->core;
+	char *err = NULL;
+
+	if (daemon_ids_resolve(c->user, c->group, &op->ids, &err) != 0)
+		return start_failed(EXIT_CONFIG, err);
+	switch (daemon_lock_queue(c->queue_dir, &op->ids, &op->lock_fd,
+	    &err)) {
+	case DAEMON_LOCKED:
+		break;
+	case DAEMON_LOCK_HELD:
+		return start_failed(EXIT_TEMPFAIL, err);
+	default:
+		return start_failed(EXIT_FAILURE, err);
+	}
+	if ((op->base = event_base_new()) == NULL)
+		return start_failed(EXIT_FAILURE,
+		    xstrdup("cannot create the event loop"));
+	if ((op->server = smtp_server_start(op->base, op->cfg, NULL,
+	    &err)) == NULL)
+		return start_failed(EXIT_FAILURE, err);
+	if (daemon_drop(&op->ids, &err) != 0)
+		return start_failed(EXIT_CONFIG, err);
+	if (geteuid() == 0)
+		log_warn("core", NULL, "running as root: set smtp.ini user "
+		    "(and group) to have outpost drop root once its "
+		    "listeners are bound");
+	else if (op->ids.user != NULL)
+		log_notice("core", NULL, "running as user %s (uid %u, gid %u)",
+		    op->ids.user, (unsigned)getuid(), (unsigned)getgid());
+	if (daemon_dir_writable(c->queue_dir, &op->ids, &err) != 0)
+		return start_failed(EXIT_CANTCREAT, err);
+	return 0;
+}
+
 static int
 run(const char *root)
 {
@@ -381,6 +445,7 @@ run(const char *root)
 
 	memset(&op, 0, sizeof(op));
 	op.inotify_fd = -1;
+	op.lock_fd = -1;
 	log_hold(1);
 	if ((rc = open_root(root, &op.cfg)) != 0)
 		return rc;
@@ -392,14 +457,18 @@ run(const char *root)
 	signal(SIGPIPE, SIG_IGN);
 	/* A file-size limit shows as EFBIG (452), not as a fatal signal. */
 	signal(SIGXFSZ, SIG_IGN);
-	if ((op.base = event_base_new()) == NULL) {
-		fprintf(stderr, "outpost: cannot create the event loop\n");
+	if ((rc = become_daemon(&op)) != 0) {
 		teardown(&op);
-		return EXIT_FAILURE;
+		return rc;
 	}
 	if (plugins_load(op.cfg, op.base, builtin_plugins, &err) != 0) {
 		log_flush_exit();
-		fprintf(stderr, "outpost: %s\n", err);
+		/* What a plugin could not open, it could not as the user. */
+		if (op.ids.user != NULL && geteuid() != 0)
+			fprintf(stderr, "outpost: %s (running as user %s)\n",
+			    err, op.ids.user);
+		else
+			fprintf(stderr, "outpost: %s\n", err);
 		free(err);
 		teardown(&op);
 		return EXIT_CONFIG;
@@ -410,15 +479,14 @@ run(const char *root)
 	if ((op.queue = queue_open(op.base, op.cfg->core->queue_dir,
 	    &err)) == NULL ||
 	    (op.mta = mta_new(op.base, op.cfg, op.queue, &err)) == NULL ||
-	    watch_space(&op) != 0 ||
-	    (op.server = smtp_server_start(op.base, op.cfg, op.queue,
-	    &err)) == NULL) {
+	    watch_space(&op) != 0) {
 		log_crit("core", NULL, "%s", err);
 		fprintf(stderr, "outpost: %s\n", err);
 		free(err);
 		teardown(&op);
 		return EXIT_FAILURE;
 	}
+	smtp_server_set_queue(op.server, op.queue);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		op.signals[i] = evsignal_new(op.base, sigs[i], on_signal, &op);
 		evsignal_add(op.signals[i], NULL);

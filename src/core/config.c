@@ -220,6 +220,8 @@ core_free(struct config_core *c)
 		free(c->listen[i].port);
 	}
 	free(c->listen);
+	free(c->user);
+	free(c->group);
 	free(c);
 }
 
@@ -284,6 +286,15 @@ load_limits(struct loader *ld, struct config_core *c)
 	c->max_bytes = bytes;
 }
 
+/* A value, NULL when absent or empty. malloc'd. */
+static char *
+opt_string(const struct ini *ini, const char *sect, const char *key)
+{
+	const char *v = ini_get(ini, sect, key);
+
+	return v != NULL && *v != '\0' ? xstrdup(v) : NULL;
+}
+
 static struct config_core *
 load_core(struct loader *ld, const char *root)
 {
@@ -330,6 +341,9 @@ load_core(struct loader *ld, const char *root)
 		    &c->inactivity_timeout);
 		get_uint(ld, smtp, "main", "force_shutdown_timeout", 0, 3600,
 		    &c->force_shutdown_timeout);
+		/* Haraka's user and group: names or numeric ids. */
+		c->user = opt_string(smtp, "main", "user");
+		c->group = opt_string(smtp, "main", "group");
 		if (ini_has(smtp, "main", "nodes"))
 			log_info("core", NULL, "smtp.ini: nodes is ignored: "
 			    "outpost runs one event-driven process");

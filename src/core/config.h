@@ -51,6 +51,10 @@ struct config_core {
 	unsigned		 auth_failure_window;	/* [auth] failure_window, s */
 	unsigned		 auth_lockout;		/* [auth] lockout, s */
 	int			 smtputf8;		/* [main] smtputf8 */
+	/* smtp.ini [main] user, group: who the daemon runs as once its
+	 * listeners are bound (core/daemon.c); NULL when absent. */
+	char			*user;
+	char			*group;
 };
 
 /* outbound.ini; reloaded while running. */

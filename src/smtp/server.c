@@ -276,6 +276,12 @@ smtp_server_start(struct event_base *base, struct config *cfg,
 }
 
 void
+smtp_server_set_queue(struct smtp_server *srv, struct queue *q)
+{
+	srv->queue = q;
+}
+
+void
 smtp_server_config(struct smtp_server *srv, struct config *cfg)
 {
 	config_ref(cfg);

@@ -16,9 +16,12 @@ struct smtp_server;
 
 typedef void (*smtp_idle_fn)(void *arg);
 
-/* Opens every smtp.ini listener. NULL with *err (malloc'd) on failure. */
+/* Opens every smtp.ini listener. NULL with *err (malloc'd) on failure.
+ * The queue may be NULL until smtp_server_set_queue(), which must come
+ * before the loop runs: main binds as root, then drops, then opens it. */
 struct smtp_server *smtp_server_start(struct event_base *, struct config *,
 		    struct queue *, char **err);
+void		 smtp_server_set_queue(struct smtp_server *, struct queue *);
 /* A new configuration generation for sessions that start from now on. */
 void		 smtp_server_config(struct smtp_server *, struct config *);
 /* Closes the listeners and asks every session to end after its current

@@ -282,11 +282,15 @@ def test_external_plugin_sees_every_record_and_can_take_them(daemon, tmp_path):
         time.sleep(0.05)
     assert daemon.stop() == 0
     captured = capture.read_text().splitlines()
-    # Records logged before the plugin chain was ready are replayed through it, in order.
-    assert captured[:4] == [
+    # Records logged before the plugin chain was ready are replayed through it, in order
+    # (the listeners are bound, and root dropped, before the plugins load).
+    assert captured[:6] == [
         "INFO|core|loglevel: INFO",
         "INFO|core|log format: DEFAULT",
         "NOTICE|core|Starting outpost 0.1.0",
+        f"NOTICE|core|listening on 127.0.0.1:{daemon.port}",
+        "WARN|core|running as root: set smtp.ini user (and group) to have outpost drop root "
+        "once its listeners are bound",
         f"INFO|log_capture|capturing to {capture}",
     ]
     assert "NOTICE|core|ready" in captured
