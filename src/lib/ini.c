@@ -110,7 +110,9 @@ is_space(char c)
 static int
 is_keychar(char c)
 {
-	return isalnum((unsigned char)c) || strchr("_@:.+-/[]", c) != NULL;
+	/* strchr() finds the terminating NUL too: no key holds one. */
+	return isalnum((unsigned char)c) ||
+	    (c != '\0' && strchr("_@:.+-/[]", c) != NULL);
 }
 
 /* Section header: ^\s*\[([^\]]*)\]\s*$ */

@@ -144,7 +144,9 @@ valid_literal(struct slice s)
 	char tmp[64];
 	unsigned char addr[16];
 
-	if (s.len < 3 || s.len > sizeof(tmp) || s.p[s.len - 1] != ']')
+	/* inet_pton stops at a NUL: one inside would hide what follows. */
+	if (s.len < 3 || s.len > sizeof(tmp) || s.p[s.len - 1] != ']' ||
+	    memchr(s.p, '\0', s.len) != NULL)
 		return 0;
 	if (s.len > 7 && strncasecmp(s.p + 1, "IPv6:", 5) == 0) {
 		memcpy(tmp, s.p + 6, s.len - 7);

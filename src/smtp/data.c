@@ -44,10 +44,13 @@ keep(struct data_reader *r, const char *p, size_t n)
 	buf_add(&r->msg, p, n);
 }
 
+/* A bare CR or LF: the message is refused, and the byte is part of its
+ * line, which then no longer starts (a dot after it is no end). */
 static void
 bare(struct data_reader *r)
 {
 	r->bare = 1;
+	r->bol = 0;
 	buf_free(&r->msg);
 }
 

@@ -176,6 +176,13 @@ test_key_characters(void **state)
 	assert_string_equal(ini_get(ini, "sect.with-dots", "k"), "v");
 	assert_string_equal(ini_get(ini, "", "inempty"), "1");
 	ini_free(ini);
+	/* A NUL is no key character: not a key "a" (found by fuzz_ini). */
+	nwarn = 0;
+	ini = ini_parse("t.ini", "a\0b=1\nc=2\n", 10, warn, NULL);
+	assert_false(ini_has(ini, "main", "a"));
+	assert_string_equal(ini_get(ini, "main", "c"), "2");
+	assert_int_equal(nwarn, 1);
+	ini_free(ini);
 }
 
 static void

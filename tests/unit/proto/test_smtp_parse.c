@@ -169,6 +169,13 @@ test_length_limits(void **state)
 	assert_false(smtp_valid_domain(slice_of(dom.p, dom.len), 0));
 	assert_false(smtp_valid_domain(S(""), 0));
 	assert_false(smtp_valid_domain(S("a."), 0));
+	/* An address literal is all of its bytes: a NUL does not end it
+	 * early (found by fuzz_smtp_parse). */
+	assert_true(smtp_valid_domain(S("[192.0.2.1]"), 0));
+	assert_false(smtp_valid_domain(slice_of("[192.0.2.1\0x]", 13), 0));
+	assert_false(smtp_valid_domain(slice_of("[IPv6:::1\0x]", 12), 0));
+	assert_int_equal(smtp_parse_mail_rcpt(slice_of("TO:<u@[192.0.2.1\0x]>",
+	    20), "TO", 0, &a, &params, &why), SMTP_P_SYNTAX);
 	/* A path over 256 octets is refused before anything else. */
 	buf_reset(&arg);
 	buf_adds(&arg, "TO:<u@");

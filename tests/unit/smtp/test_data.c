@@ -33,6 +33,12 @@ static const struct data_case data_cases[] = {
 	{ "a\rb\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
 	{ "a\nb\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
 	{ "a\r\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+	/* A bare CR or LF is a byte of its line: a dot after it does not
+	 * start a line, so <CRLF><LF>.<CRLF> is no end (found by fuzz_data). */
+	{ "a\r\n\n.\r\nMAIL FROM:<x@y>\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+	{ "a\r\n\r.\r\nMAIL FROM:<x@y>\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+	{ "\n.\r\nMAIL FROM:<x@y>\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
+	{ "\r.\r\nMAIL FROM:<x@y>\r\n.\r\n", DATA_BARE, NULL, 0, 0, 0 },
 };
 
 /* Feeds in, split at `split` (0: whole), as the session does. */
