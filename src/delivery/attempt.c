@@ -193,7 +193,8 @@ lose(struct attempt *a, const char *why)
 		buf_printf(&list, "%s<%s>", i > 0 ? ", " : "", a->addrs[i]);
 	}
 	log_error(SRC, a->e->id, "queue entry corrupt: %s; %zu recipient%s "
-	    "lost, recorded as bounced: %s", why, a->n, a->n == 1 ? "" : "s",
+	    "lost%s: %s", why, a->n, a->n == 1 ? "" : "s",
+	    hook_observers(OP_HOOK_BOUNCE) > 0 ? ", recorded as bounced" : "",
 	    buf_cstr(&list));
 	buf_free(&list);
 	verdict_lost(a, a->env->q, attempt_end);

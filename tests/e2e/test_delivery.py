@@ -549,7 +549,8 @@ def test_an_entry_corrupted_while_waiting_is_never_rewritten(mta, smtp_sink):
     mta.signal(signal.SIGHUP)
     # Corrupt, not unreadable: set aside as it is (issue 14: its recipient is recorded as
     # lost first; see test_corrupt_entries.py), never rewritten, never retried.
-    mta.wait_for_log(r"queue entry corrupt: truncated", start=mark)
+    mta.wait_for_log(r"queue entry corrupt: truncated; 1 recipient lost: <ok-1@single\.test>$",
+                     start=mark)
     mta.wait_for_log(rf"queue: {re.escape(name)}: truncated; moved aside", start=mark)
     time.sleep(0.5)
     assert not path.exists()
