@@ -30,8 +30,9 @@ CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/space.c src/core/daemon.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
-QUEUE_SRCS = src/queue/entry.c src/queue/scan.c src/queue/report.c \
-	     src/queue/queue.c src/queue/submit.c src/queue/space.c
+QUEUE_SRCS = src/queue/entry.c src/queue/entry_file.c src/queue/scan.c \
+	     src/queue/report.c src/queue/queue.c src/queue/submit.c \
+	     src/queue/space.c
 SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
 	    src/smtp/conn.c src/smtp/commands.c src/smtp/accept.c \
 	    src/smtp/auth.c src/smtp/data.c
@@ -63,7 +64,8 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty \
 	     core/test_config core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon \
 	     plugins/test_plugin \
-	     queue/test_entry queue/test_submit smtp/test_data \
+	     queue/test_entry queue/test_salvage queue/test_submit \
+	     smtp/test_data \
 	     smtp/test_policy delivery/test_mx delivery/test_route \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \

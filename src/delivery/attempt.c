@@ -26,6 +26,7 @@
 #include "delivery/scheduler.h"
 #include "delivery/verdict.h"
 #include "delivery/view.h"
+#include "lib/buf.h"
 #include "lib/xmalloc.h"
 #include "plugins/plugin.h"
 #include "queue/queue.h"
@@ -80,6 +81,11 @@ attempt_free(struct attempt *a)
 	free(a->response);
 	free(a->err);
 	free(a->temp_err);
+	free(a->lost);
+	if (a->own_e != NULL) {
+		qentry_clear(a->own_e);
+		free(a->own_e);
+	}
 	config_unref(a->cfg);
 	free(a);
 	if (env->live == NULL && env->emptied != NULL)
@@ -95,6 +101,8 @@ attempt_end(struct attempt *a, int64_t due)
 
 	a->it = NULL;
 	attempt_free(a);
+	if (it == NULL)			/* attempt_lost's: no item */
+		return;
 	if (due < 0)
 		scheduler_remove(env->sched, it);
 	else
@@ -133,20 +141,20 @@ send_email(struct attempt *a)
 	hook_run(OP_HOOK_SEND_EMAIL, &a->call, send_email_done, a);
 }
 
-void
-attempt_dispatch(void *arg, struct sched_item *it)
+/* A new attempt on e (owned by it, or by the attempt when it is NULL),
+ * in flight, for e's pending recipients. */
+static struct attempt *
+attempt_new(struct attempt_env *env, struct sched_item *it,
+    struct qentry *e)
 {
-	struct attempt_env *env = arg;
 	struct attempt *a = xcalloc(1, sizeof(*a));
-	struct qentry disk;
-	const char *why;
-	char *path;
 	size_t k = 0;
 
 	a->env = env;
 	a->cfg = config_ref(env->cfg);
 	a->it = it;
-	a->e = it->e;
+	a->e = e;
+	a->own_e = it == NULL ? e : NULL;
 	a->next = env->live;
 	if (env->live != NULL)
 		env->live->prev = a;
@@ -165,6 +173,55 @@ attempt_dispatch(void *arg, struct sched_item *it)
 			a->addrs[a->n++] = a->e->rcpts[i].addr;
 		}
 	view_reset(a);
+	return a;
+}
+
+/* The entry's file is corrupt: its pending recipients are lost. They are
+ * recorded (bounce observers), then the file is set aside (verdict.c).
+ * The message is gone: the hooks see an empty one. */
+static void
+lose(struct attempt *a, const char *why)
+{
+	struct buf list = BUF_INIT;
+
+	a->lost = xstrdup(why);
+	free(a->msg);
+	a->msg = xstrdup("");
+	a->len = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		mta_error_lost(why, &a->out[i]);
+		buf_printf(&list, "%s<%s>", i > 0 ? ", " : "", a->addrs[i]);
+	}
+	log_error(SRC, a->e->id, "queue entry corrupt: %s; %zu recipient%s "
+	    "lost%s: %s", why, a->n, a->n == 1 ? "" : "s",
+	    hook_observers(OP_HOOK_BOUNCE) > 0 ? ", recorded as bounced" : "",
+	    buf_cstr(&list));
+	buf_free(&list);
+	verdict_lost(a, a->env->q, attempt_end);
+}
+
+void
+attempt_lost(struct attempt_env *env, struct qentry *e, const char *why)
+{
+	struct attempt *a = attempt_new(env, NULL, e);
+
+	if (a->n == 0) {	/* qfs_salvage promises one: defensive */
+		attempt_free(a);
+		return;
+	}
+	lose(a, why);
+}
+
+void
+attempt_dispatch(void *arg, struct sched_item *it)
+{
+	struct attempt_env *env = arg;
+	struct attempt *a = attempt_new(env, it, it->e);
+	struct qentry disk;
+	const char *why;
+	char *path;
+	int err;
+
 	if (a->n == 0) {		/* nothing left: a stale entry */
 		queue_remove(env->q, a->e->id, NULL, NULL);
 		attempt_end(a, -1);
@@ -179,7 +236,7 @@ attempt_dispatch(void *arg, struct sched_item *it)
 	}
 	path = entry_path(env, a->e->id);
 	memset(&disk, 0, sizeof(disk));
-	if (qfs_read(path, &disk, &a->msg, &a->len, &why) != 0) {
+	if (qfs_read_err(path, &disk, &a->msg, &a->len, &why, &err) != 0) {
 		int gone = access(path, F_OK) != 0 && errno == ENOENT;
 
 		free(path);
@@ -187,6 +244,10 @@ attempt_dispatch(void *arg, struct sched_item *it)
 			log_error(SRC, a->e->id, "queue entry vanished; "
 			    "forgetting it");
 			attempt_end(a, -1);
+			return;
+		}
+		if (err == 0) {		/* read, and refused: corrupt */
+			lose(a, why);
 			return;
 		}
 		log_error(SRC, a->e->id, "cannot read the queue entry: %s",

@@ -13,6 +13,7 @@ struct dns;
 struct event_base;
 struct inject;
 struct pool;
+struct qentry;
 struct queue;
 struct sched_item;
 struct scheduler;
@@ -36,6 +37,10 @@ struct attempt_env {
 
 /* The scheduler's dispatch (sched_dispatch_fn): env is the attempt_env. */
 void	 attempt_dispatch(void *env, struct sched_item *);
+/* A corrupt entry found at start-up (what could be salvaged of it; the
+ * attempt takes e, malloc'd): its pending recipients are recorded as lost
+ * (bounce observers), then its file is set aside as error.<id>. */
+void	 attempt_lost(struct attempt_env *, struct qentry *e, const char *why);
 /* Cancels every attempt in flight (their entries stay on disk as they
  * are) and takes their items off the scheduler. */
 void	 attempt_cancel_all(struct attempt_env *);

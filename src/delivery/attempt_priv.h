@@ -73,6 +73,12 @@ struct attempt {
 	unsigned		 recorded;	/* record phase: events done */
 	int			 unreadable;	/* the file could not be read:
 					 * never rewritten from memory */
+	char			*lost;		/* the file is corrupt (why): the
+						 * pending recipients are lost,
+						 * the file set aside */
+	struct qentry		*own_e;		/* e, when no scheduler item
+						 * owns it (found corrupt at
+						 * start-up) */
 	struct queue_job	*job;
 	int64_t			 next_attempt;
 };

@@ -28,6 +28,7 @@ struct mta {
 	void			(*drained)(void *);
 	void			*drained_arg;
 	struct event		*drain_ev;
+	struct event		*lost_ev;	/* corrupt at start-up */
 	int			 draining;
 };
 
@@ -37,6 +38,26 @@ sink(void *arg, struct qentry *e, char *msg, size_t len)
 	struct mta *m = arg;
 
 	scheduler_add(m->env.sched, e, msg, len);
+}
+
+static void
+lost(void *arg, struct qentry *e, const char *why)
+{
+	struct mta *m = arg;
+
+	attempt_lost(&m->env, e, why);
+}
+
+/* From the loop: the corrupt entries found at start-up are recorded as
+ * lost (whether delivery is disabled or not), then set aside. */
+static void
+on_lost(evutil_socket_t fd, short what, void *arg)
+{
+	struct mta *m = arg;
+
+	(void)fd;
+	(void)what;
+	queue_take_lost(m->env.q, lost, m);
 }
 
 /* The last attempt in flight ended. */
@@ -91,6 +112,8 @@ mta_new(struct event_base *base, struct config *cfg, struct queue *q,
 	queue_set_sink(q, sink, m);
 	/* Last: op_send_email() queues through the newest injector. */
 	m->env.inject = inject_new(base, cfg, q);
+	m->lost_ev = event_new(base, -1, 0, on_lost, m);
+	event_active(m->lost_ev, 0, 0);
 	return m;
 fail:
 	mta_free(m);
@@ -114,6 +137,8 @@ mta_free(struct mta *m)
 	tls_outbound_free(m->env.tls);
 	if (m->drain_ev != NULL)
 		event_free(m->drain_ev);
+	if (m->lost_ev != NULL)
+		event_free(m->lost_ev);
 	config_unref(m->env.cfg);
 	free(m);
 }

@@ -123,6 +123,13 @@ mta_error_dns(const struct dns_answer *a, const char *domain,
 	}
 }
 
+void
+mta_error_lost(const char *why, struct outcome *o)
+{
+	outcome_local(o, FAIL_PERM, 554, "5.3.0", "Queue entry corrupt: %s",
+	    why);
+}
+
 enum verdict
 mta_error_classify(const struct mta_result *r, const char *host,
     struct outcome *mail)

@@ -56,6 +56,11 @@ const char *outcome_action(const struct outcome *);
 void	 mta_error_dns(const struct dns_answer *, const char *domain,
 	    struct outcome *);
 
+/* A queue entry found corrupt (at start-up or when read for delivery):
+ * its pending recipients are lost, a permanent local failure (554 5.3.0
+ * "Queue entry corrupt: <why>"). */
+void	 mta_error_lost(const char *why, struct outcome *);
+
 enum verdict {
 	V_NEXT_MX,	/* this host failed: try the next address */
 	V_RETRY_HOST,	/* a reused connection failed at RSET: same host,

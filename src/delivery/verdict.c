@@ -334,6 +334,28 @@ after_bounce(struct attempt *a)
 	record_step(a, OP_CONT, NULL);
 }
 
+void
+verdict_lost(struct attempt *a, struct queue *q, verdict_done_fn done)
+{
+	a->q = q;
+	a->done = done;
+	a->attempts = a->e->attempts;
+	free(a->err);
+	a->err = xasprintf("Queue entry corrupt: %s", a->lost);
+	a->recorded = 2;	/* no delivered, no deferred event */
+	record_step(a, OP_CONT, NULL);
+}
+
+static void
+set_aside_done(void *arg, int err)
+{
+	struct attempt *a = arg;
+
+	(void)err;		/* logged by the queue */
+	a->job = NULL;
+	a->done(a, -1);
+}
+
 /* The outcomes become the entry's state, durably. */
 static void
 persist(struct attempt *a)
@@ -343,6 +365,12 @@ persist(struct attempt *a)
 	char *temp_reason = NULL;
 
 	FAILPOINT("record-before-dequeue");
+	if (a->lost != NULL) {	/* recorded: now out of the queue */
+		a->next_attempt = -1;
+		a->job = queue_set_aside(a->q, e->id, a->lost, set_aside_done,
+		    a);
+		return;
+	}
 	for (size_t i = 0; i < a->n; i++) {
 		struct qrcpt *r = &e->rcpts[a->idx[i]];
 		const struct outcome *o = &a->out[i];

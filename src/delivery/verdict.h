@@ -23,4 +23,11 @@ typedef void (*verdict_done_fn)(struct attempt *, int64_t due);
 void	 verdict_start(struct attempt *a, struct queue *q,
 	    struct inject *inject, verdict_done_fn done);
 
+/* The entry's file is corrupt (a->lost says why; every pending recipient
+ * has mta_error_lost's outcome): the bounce observers only (no bounce
+ * hook chain, no DSN: the content is gone and the envelope may be
+ * damaged), then the file is set aside; done runs with -1. */
+void	 verdict_lost(struct attempt *a, struct queue *q,
+	    verdict_done_fn done);
+
 #endif

@@ -1,21 +1,18 @@
 /*
  * entry: the queue entry file format (docs/queue-format.md): encoding,
- * decoding (fuzzed: tests/fuzz/fuzz_queue_fs.c), CRC-32C, reading one
- * file. Decoding trusts nothing: images are bounds-checked, checksummed
- * and parsed strictly. Entries handed out are the receiver's; no state is
- * kept here, and nothing but the file read is touched.
+ * decoding and salvage (fuzzed: tests/fuzz/fuzz_queue_fs.c), CRC-32C.
+ * Decoding trusts nothing: images are bounds-checked, checksummed and
+ * parsed strictly, from memory or read on demand through a qfs_source
+ * (entry_file.c reads files so). Entries handed out are the receiver's;
+ * no state is kept here, and no file is touched.
  */
 #include "queue/entry.h"
 
-#include <sys/stat.h>
-
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "lib/xmalloc.h"
 
@@ -337,30 +334,138 @@ end_marker(const char *p, uint32_t *crc)
 }
 
 /*
+ * An image being decoded: bytes [0, have) are at p, the image is len
+ * bytes long. A memory image has them all; an image read through a
+ * qfs_source keeps only its head (up to the message line, at most
+ * QFS_HEAD_MAX) and reads the rest through the CRC and the end marker.
+ */
+struct img {
+	const char		*p;
+	size_t			 have, len;
+	const struct qfs_source	*src;		/* NULL: all at p */
+	char			*buf;		/* the head read so far */
+	int			 err;		/* errno of a failed read */
+	int			 big;		/* head past QFS_HEAD_MAX */
+};
+
+#define CRC_CHUNK	65536
+#define HEAD_STEP	4096
+static const char io_error[] = "read error";	/* im->err says which */
+
+static int
+img_read(struct img *im, size_t off, void *buf, size_t n)
+{
+	if (im->src->read(im->src->arg, off, buf, n) == 0)
+		return 0;
+	im->err = errno ? errno : EIO;
+	return -1;
+}
+
+/* Reads more of the head: -1 when there is no more (end of the image,
+ * the head limit, a read error). */
+static int
+img_more(struct img *im)
+{
+	size_t lim = im->len < QFS_HEAD_MAX ? im->len : QFS_HEAD_MAX, want;
+
+	if (im->src == NULL || im->have >= lim) {
+		im->big |= im->have >= QFS_HEAD_MAX && im->len > QFS_HEAD_MAX;
+		return -1;
+	}
+	want = im->have ? im->have * 2 : im->src->step ? im->src->step :
+	    HEAD_STEP;
+	want = want > lim ? lim : want;
+	im->buf = xrealloc(im->buf, want);
+	if (img_read(im, im->have, im->buf + im->have, want - im->have) == -1)
+		return -1;
+	im->p = im->buf;
+	im->have = want;
+	return 0;
+}
+
+/* The next line of the head (read on demand); -1 at its end. */
+static int
+img_line(struct img *im, size_t *pos, struct slice *line)
+{
+	while (next_line(im->p, im->have, pos, line) == -1)
+		if (img_more(im) == -1)
+			return -1;
+	if (*pos > QFS_HEAD_MAX) {	/* the same in memory */
+		im->big = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* END_LEN + 1 bytes at off (off + END_LEN + 1 <= len): in the head, or
+ * read into scratch. NULL on a read error. */
+static const char *
+img_at(struct img *im, size_t off, char *scratch)
+{
+	if (off + END_LEN + 1 <= im->have)
+		return im->p + off;
+	return img_read(im, off, scratch, END_LEN + 1) == 0 ? scratch : NULL;
+}
+
+/* The CRC-32C of bytes [0, upto); -1 on a read error. */
+static int
+img_crc(struct img *im, size_t upto, uint32_t *crc)
+{
+	size_t off = upto < im->have ? upto : im->have;
+	char *chunk;
+
+	*crc = qfs_crc32c(0, im->p, off);
+	if (off == upto)
+		return 0;
+	chunk = xmalloc(CRC_CHUNK);
+	for (size_t n; off < upto; off += n) {
+		n = upto - off < CRC_CHUNK ? upto - off : CRC_CHUNK;
+		if (img_read(im, off, chunk, n) == -1)
+			break;
+		*crc = qfs_crc32c(*crc, chunk, n);
+	}
+	free(chunk);
+	return off < upto ? -1 : 0;
+}
+
+/* Why the head ended early: a read error, the head limit, or the end. */
+static const char *
+img_short(const struct img *im)
+{
+	return im->err ? io_error : im->big ? "header too large" : "truncated";
+}
+
+/*
  * The framing: version line, header lines up to "message <n>", n bytes,
  * LF, end marker, end of file. *hdr is set past the version line, *body
- * to the message, whose length is *blen.
+ * to the message, whose length is *blen; the head is in memory up to
+ * *body.
  */
 static const char *
-frame(const char *data, size_t len, size_t *hdr, size_t *body, size_t *blen)
+frame(struct img *im, size_t *hdr, size_t *body, size_t *blen)
 {
 	static const char *const other[] = { "unsupported version 0", NULL,
 	    "unsupported version 2", "unsupported version 3",
 	    "unsupported version 4", "unsupported version 5",
 	    "unsupported version 6", "unsupported version 7",
 	    "unsupported version 8", "unsupported version 9" };
-	const size_t ml = sizeof(MAGIC) - 1;
+	const size_t ml = sizeof(MAGIC) - 1, len = im->len;
 	struct slice l, key, val = { NULL, 0 };
+	char scratch[END_LEN + 1];
+	const char *t;
 	size_t pos = 0, end;
 	uint64_t n;
-	uint32_t crc;
+	uint32_t crc, sum;
 
 	if (len == 0)
 		return "truncated";
-	if (memcmp(data, MAGIC, len < ml ? len : ml) != 0)
+	while (im->have < (len < ml ? len : ml))
+		if (img_more(im) == -1)
+			return img_short(im);
+	if (memcmp(im->p, MAGIC, len < ml ? len : ml) != 0)
 		return "not an Outpost queue file";
-	if (next_line(data, len, &pos, &l) == -1)
-		return "truncated";
+	if (img_line(im, &pos, &l) == -1)
+		return img_short(im);
 	if (get_num(slice_of(l.p + ml, l.len - ml), UINT32_MAX, &n) == -1)
 		return "bad version line";
 	if (n != QFS_VERSION)
@@ -368,13 +473,19 @@ frame(const char *data, size_t len, size_t *hdr, size_t *body, size_t *blen)
 	*hdr = pos;
 	/* When the file ends like an image, verify the sum first: damage
 	 * anywhere is then reported as such, not as some odd field. */
-	if (len - pos >= END_LEN + 1 && data[len - END_LEN - 1] == '\n' &&
-	    end_marker(data + len - END_LEN, &crc) == 0 &&
-	    qfs_crc32c(0, data, len - END_LEN) != crc)
-		return "checksum mismatch";
+	if (len - pos >= END_LEN + 1) {
+		if ((t = img_at(im, len - END_LEN - 1, scratch)) == NULL)
+			return io_error;
+		if (t[0] == '\n' && end_marker(t + 1, &crc) == 0) {
+			if (img_crc(im, len - END_LEN, &sum) == -1)
+				return io_error;
+			if (sum != crc)
+				return "checksum mismatch";
+		}
+	}
 	do {
-		if (next_line(data, len, &pos, &l) == -1)
-			return "truncated";
+		if (img_line(im, &pos, &l) == -1)
+			return img_short(im);
 		if (split(l, &key, &val) == -1)
 			return "malformed header line";
 	} while (!slice_eq(key, "message"));
@@ -383,7 +494,9 @@ frame(const char *data, size_t len, size_t *hdr, size_t *body, size_t *blen)
 	if (n > len - pos || len - pos - n < END_LEN + 1)
 		return "truncated";
 	end = pos + (size_t)n;
-	if (data[end] != '\n' || end_marker(data + end + 1, &crc) == -1)
+	if ((t = img_at(im, end, scratch)) == NULL)
+		return io_error;
+	if (t[0] != '\n' || end_marker(t + 1, &crc) == -1)
 		return "bad end marker";
 	if (len - end > END_LEN + 1)
 		return "trailing garbage after end marker";
@@ -511,15 +624,19 @@ parse_header(const char *data, size_t pos, size_t end, struct qentry *e)
 	return NULL;
 }
 
-int
-qfs_decode(const char *data, size_t len, struct qentry *e, const char **why)
+/* Decodes im into e (see qfs_decode); *err is im's read error. */
+static int
+decode(struct img *im, struct qentry *e, const char **why, int *err)
 {
 	size_t hdr = 0, body = 0, blen = 0;
 
 	memset(e, 0, sizeof(*e));
-	if ((*why = frame(data, len, &hdr, &body, &blen)) != NULL)
-		return -1;
-	if ((*why = parse_header(data, hdr, body, e)) != NULL) {
+	*why = frame(im, &hdr, &body, &blen);
+	if (*why == NULL)
+		*why = parse_header(im->p, hdr, body, e);
+	*err = im->err;
+	free(im->buf);
+	if (*why != NULL) {
 		qentry_clear(e);
 		return -1;
 	}
@@ -528,76 +645,103 @@ qfs_decode(const char *data, size_t len, struct qentry *e, const char **why)
 	return 0;
 }
 
-/* qfs_read, with *err set to the errno of a failed system call, or 0. */
-static int
-load(const char *path, struct qentry *e, char **msg, size_t *msglen,
+int
+qfs_decode(const char *data, size_t len, struct qentry *e, const char **why)
+{
+	struct img im = { .p = data, .have = len, .len = len };
+	int err;
+
+	return decode(&im, e, why, &err);
+}
+
+int
+qfs_decode_source(const struct qfs_source *src, struct qentry *e,
     const char **why, int *err)
 {
-	struct stat st;
-	char *p = NULL;
-	size_t n = 0;
-	ssize_t r = 1;
-	int fd;
+	struct img im = { .p = "", .len = src->len, .src = src };
+
+	return decode(&im, e, why, err);
+}
+
+/* --- salvage ------------------------------------------------------------ */
+
+/*
+ * The header lines of a refused image, up to the first one that is not
+ * a well-formed field (docs/queue-format.md, "Salvage"). Needs an intact
+ * version line (any version); an id line that names another entry makes
+ * the whole file uncertain.
+ */
+static int
+salvage(struct img *im, const char *name, struct qentry *e)
+{
+	const size_t ml = sizeof(MAGIC) - 1;
+	struct slice l, key, val;
+	size_t pos = 0, cap = 0, pending = 0, i;
+	unsigned seen = 0;
+	uint64_t v;
+	const char *at;
 
 	memset(e, 0, sizeof(*e));
-	*err = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 ||
-	    fstat(fd, &st) == -1)
-		goto syserr;
-	*why = !S_ISREG(st.st_mode) ? "not a regular file" :
-	    (uintmax_t)st.st_size > QFS_FILE_MAX ? "file too large" : NULL;
-	if (*why != NULL)
-		goto fail;
-	p = xmalloc((size_t)st.st_size + 1);
-	while (n < (size_t)st.st_size && r != 0)
-		if ((r = read(fd, p + n, (size_t)st.st_size - n)) > 0)
-			n += (size_t)r;
-		else if (r == -1 && errno != EINTR)
-			goto syserr;
-	if (qfs_decode(p, n, e, why) == -1)
-		goto fail;
-	close(fd);
-	if (msg == NULL) {
-		free(p);
-		return 0;
+	if (img_line(im, &pos, &l) == -1 || l.len < ml ||
+	    memcmp(l.p, MAGIC, ml) != 0 ||
+	    get_num(slice_of(l.p + ml, l.len - ml), UINT32_MAX, &v) == -1)
+		goto none;
+	while (img_line(im, &pos, &l) == 0 && split(l, &key, &val) == 0) {
+		for (i = 0; i < NFIELDS && !slice_eq(key, fields[i].key); i++)
+			;
+		if (i == NFIELDS || fields[i].type == T_MSG ||
+		    ((seen & 1u << i) && fields[i].dup != NULL))
+			break;
+		seen |= 1u << i;
+		if (set_field(e, &fields[i], val, &cap) == -1) {
+			/* A bad string (an id, an empty domain) is not kept. */
+			if (fields[i].type == T_STR ||
+			    fields[i].type == T_OPTSTR) {
+				free(*FIELD(e, &fields[i], char *));
+				*FIELD(e, &fields[i], char *) = NULL;
+			}
+			break;
+		}
 	}
-	memmove(p, p + e->msg_offset, e->msg_len);
-	p[e->msg_len] = '\0';
-	*msg = p;
-	if (msglen != NULL)
-		*msglen = e->msg_len;
+	if (e->id != NULL && strcmp(e->id, name) != 0)
+		goto none;
+	for (i = 0; i < e->nrcpts; i++)
+		pending += e->rcpts[i].state == QRCPT_PENDING;
+	if (pending == 0 || !qfs_valid_id(name))
+		goto none;
+	free(e->id);
+	e->id = xstrdup(name);
+	if (e->mail_from == NULL)
+		e->mail_from = xstrdup("");
+	if (e->domain == NULL || *e->domain == '\0') {
+		for (i = 0; e->rcpts[i].state != QRCPT_PENDING; i++)
+			;
+		at = strrchr(e->rcpts[i].addr, '@');
+		free(e->domain);
+		e->domain = xstrdup(at != NULL ? at + 1 : "");
+	}
+	e->msg_offset = e->msg_len = 0;
+	free(im->buf);
 	return 0;
-syserr:
-	*err = errno;
-	*why = strerror(errno);
-fail:
-	free(p);
-	if (fd != -1)
-		close(fd);
+none:
+	free(im->buf);
+	qentry_clear(e);
 	return -1;
 }
 
 int
-qfs_read(const char *path, struct qentry *e, char **msg, size_t *msglen,
-    const char **why)
+qfs_salvage(const char *data, size_t len, const char *name, struct qentry *e)
 {
-	int err;
+	struct img im = { .p = data, .have = len, .len = len };
 
-	return load(path, e, msg, msglen, why, &err);
+	return salvage(&im, name, e);
 }
 
 int
-qfs_read_entry(const char *dir, const char *name, struct qentry *e,
-    const char **why, int *err)
+qfs_salvage_source(const struct qfs_source *src, const char *name,
+    struct qentry *e)
 {
-	char *path = xasprintf("%s/%s", dir, name);
-	int rc = load(path, e, NULL, NULL, why, err);
+	struct img im = { .p = "", .len = src->len, .src = src };
 
-	free(path);
-	if (rc == 0 && strcmp(e->id, name) != 0) {
-		qentry_clear(e);
-		*why = "id does not match the file name";
-		rc = -1;
-	}
-	return rc;
+	return salvage(&im, name, e);
 }

@@ -1,10 +1,10 @@
 /*
  * entry: queue entries on disk. One entry is one file <queue_dir>/<id>
  * holding a versioned header (envelope and delivery state), the message,
- * and an end marker (docs/queue-format.md). This module encodes and
- * decodes that image and reads one file; the start-up scan is scan.c's,
- * --qlist/--qstat report.c's, the durable commit (temp file, fsync,
- * rename, directory fsync, shared rounds) queue.c's.
+ * and an end marker (docs/queue-format.md). entry.c encodes, decodes and
+ * salvages that image; entry_file.c reads one file; the start-up scan is
+ * scan.c's, --qlist/--qstat report.c's, the durable commit (temp file,
+ * fsync, rename, directory fsync, shared rounds) queue.c's.
  */
 #ifndef OUTPOST_QUEUE_FS_H
 #define OUTPOST_QUEUE_FS_H
@@ -20,6 +20,7 @@
 #define QFS_ERROR_PREFIX	"error."	/* corrupt entries, set aside */
 #define QFS_ID_MAX		128
 #define QFS_FILE_MAX		((size_t)1 << 30)	/* larger files are refused */
+#define QFS_HEAD_MAX		((size_t)64 << 20)	/* and longer headers */
 
 /* Envelope flags. */
 #define QE_SMTPUTF8	0x01	/* MAIL FROM ... SMTPUTF8 */
@@ -84,8 +85,47 @@ void	 qfs_encode(const struct qentry *, const char *msg, size_t len,
 int	 qfs_decode(const char *data, size_t len, struct qentry *e,
 	    const char **why);
 
+/*
+ * An image read on demand: qfs_decode_source keeps only its header in
+ * memory (at most QFS_HEAD_MAX) and reads the rest through the CRC in
+ * chunks, so a file of any size costs what its header does.
+ */
+struct qfs_source {
+	size_t	 len;			/* the image's size */
+	/* Copies n bytes at off (off + n <= len) into buf: 0, or -1 with
+	 * errno set. */
+	int	(*read)(void *arg, size_t off, void *buf, size_t n);
+	void	*arg;
+	size_t	 step;			/* first read of the header; 0: 4096 */
+};
+
+/* qfs_decode, reading through src: the same verdict and reason, or -1
+ * with *err, the errno of a failed read (*why "read error"); *err is 0
+ * otherwise. msg_offset/msg_len locate the message in the image. */
+int	 qfs_decode_source(const struct qfs_source *, struct qentry *e,
+	    const char **why, int *err);
+
+/*
+ * What can be read with certainty of an image qfs_decode refused, the
+ * entry called name (docs/queue-format.md, "Salvage"): with an intact
+ * version line (any version), every header line up to the first that is
+ * not a well-formed field, the message line or the end of the image.
+ * 0 when that names at least one pending recipient (and no other id):
+ * then e->id is name, mail_from is "" and domain the first pending
+ * recipient's when they were not read, and e has no message. -1 (e owns
+ * nothing) else. Never reads outside data[0..len).
+ */
+int	 qfs_salvage(const char *data, size_t len, const char *name,
+	    struct qentry *e);
+/* The same through src: reads the header only. */
+int	 qfs_salvage_source(const struct qfs_source *, const char *name,
+	    struct qentry *e);
+
 /* Reads and decodes one entry file. On success 0, and *msg (when not NULL)
- * gets the malloc'd message. -1 with *why (static or errno text) else. */
+ * gets the malloc'd message. -1 with *why (static or errno text) else.
+ * What is not a regular file is never opened (a symbolic link is never
+ * followed): "not a regular file". Without msg, the file is read in
+ * chunks (qfs_decode_source); with it, whole. */
 int	 qfs_read(const char *path, struct qentry *e, char **msg,
 	    size_t *msglen, const char **why);
 
@@ -96,10 +136,19 @@ int	 qfs_valid_id(const char *name);
  * checksum in the end marker. */
 uint32_t qfs_crc32c(uint32_t crc, const void *data, size_t len);
 
+/* qfs_read with *err: the errno of a failed system call (EINVAL for
+ * what is not a regular file), or 0 when the file was read and refused
+ * (corrupt: *why says how). */
+int	 qfs_read_err(const char *path, struct qentry *e, char **msg,
+	    size_t *msglen, const char **why, int *err);
+
 /* dir/name as the entry called name (without the message): qfs_read, and
- * the id must match the name. *err is the errno of a failed system call,
- * or 0 when the file was read (then it is corrupt, *why says how). */
+ * the id must match the name. *err as qfs_read_err's. */
 int	 qfs_read_entry(const char *dir, const char *name, struct qentry *e,
 	    const char **why, int *err);
+/* qfs_salvage of the file dir/name (its header only; never follows a
+ * link, never opens what is not a regular file). */
+int	 qfs_salvage_entry(const char *dir, const char *name,
+	    struct qentry *e);
 
 #endif

@@ -33,7 +33,7 @@
  * session's 250 always follows a completed round.
  */
 
-enum job_kind { JOB_COMMIT = 0, JOB_REWRITE, JOB_REMOVE };
+enum job_kind { JOB_COMMIT = 0, JOB_REWRITE, JOB_REMOVE, JOB_ASIDE };
 
 struct queue_job {
 	struct queue_job	*next;
@@ -44,6 +44,7 @@ struct queue_job {
 	size_t			 len;
 	int			*fds;
 	int			 err;
+	char			*why;		/* JOB_ASIDE: for the log */
 	queue_done_fn		 done;		/* loop thread only */
 	void			*arg;
 };
@@ -69,6 +70,11 @@ struct queue {
 	size_t			 nentries;
 	size_t			 cap;
 	struct qspace		*space;		/* queue_min_free */
+	/* Corrupt entries found at start-up, what could be salvaged, until
+	 * queue_take_lost (their files are still in place). */
+	struct qentry		**lost;
+	char			**lost_why;
+	size_t			 nlost;
 };
 
 static void
@@ -94,6 +100,18 @@ loaded(struct qentry *e, void *arg)
 }
 
 static void
+found_lost(struct qentry *e, const char *why, void *arg)
+{
+	struct queue *q = arg;
+
+	q->lost = xreallocarray(q->lost, q->nlost + 1, sizeof(*q->lost));
+	q->lost_why = xreallocarray(q->lost_why, q->nlost + 1,
+	    sizeof(*q->lost_why));
+	q->lost[q->nlost] = e;
+	q->lost_why[q->nlost++] = xstrdup(why);
+}
+
+static void
 job_free(struct queue_job *j)
 {
 	for (size_t i = 0; i < j->n; i++)
@@ -101,6 +119,7 @@ job_free(struct queue_job *j)
 	free(j->entries);
 	free(j->fds);
 	free(j->msg);
+	free(j->why);
 	free(j);
 }
 
@@ -190,7 +209,7 @@ write_round(struct queue *q, struct queue_job *jobs)
 	for (j = jobs; j != NULL; j = j->next) {
 		size_t done;
 
-		if (j->kind == JOB_REMOVE)
+		if (j->kind == JOB_REMOVE || j->kind == JOB_ASIDE)
 			continue;
 		done = job_write(q, j);
 
@@ -220,6 +239,18 @@ write_round(struct queue *q, struct queue_job *jobs)
 				j->err = errno;
 			continue;
 		}
+		if (j->kind == JOB_ASIDE) {
+			/* No directory fsync either: a rename lost in a crash
+			 * finds the file corrupt again (recorded twice). */
+			char *to = xasprintf(QFS_ERROR_PREFIX "%s",
+			    j->entries[0].id);
+
+			if (renameat(q->dirfd, j->entries[0].id, q->dirfd,
+			    to) == -1)
+				j->err = errno;
+			free(to);
+			continue;
+		}
 		if (j->err)
 			continue;
 		job_close(j);
@@ -241,7 +272,8 @@ write_round(struct queue *q, struct queue_job *jobs)
 	if (files > 0 && fsync(q->dirfd) == -1) {
 		err = errno;
 		for (j = jobs; j != NULL; j = j->next)
-			if (j->kind != JOB_REMOVE && j->err == 0) {
+			if (j->kind != JOB_REMOVE && j->kind != JOB_ASIDE &&
+			    j->err == 0) {
 				j->err = err;
 				/* A new entry is taken back; a rewritten one
 				 * is still the entry (old or new state). */
@@ -303,7 +335,10 @@ reap(struct queue *q, int notify)
 	for (; j != NULL; j = next) {
 		next = j->next;
 		q->busy--;
-		if (j->err == 0 && j->kind == JOB_REMOVE)
+		if (j->kind == JOB_ASIDE)
+			qfs_log_aside(j->entries[0].id, j->why, j->err);
+		if (j->err == 0 && (j->kind == JOB_REMOVE ||
+		    j->kind == JOB_ASIDE))
 			q->count -= q->count > 0;
 		if (j->err == 0 && j->kind == JOB_COMMIT)
 			for (size_t i = 0; i < j->n; i++) {
@@ -349,9 +384,9 @@ queue_open(struct event_base *base, const char *dir, char **err)
 	q->dirfd = q->efd = -1;
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
-	if ((n = qfs_scan(dir, loaded, q, err)) < 0)
+	if ((n = qfs_scan(dir, loaded, found_lost, q, err)) < 0)
 		goto fail;
-	q->count = (size_t)n;
+	q->count = (size_t)n + q->nlost;	/* the lost ones until aside */
 	if ((q->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		*err = xasprintf("queue directory %s: %s", dir, strerror(errno));
 		goto fail;
@@ -402,6 +437,13 @@ queue_close(struct queue *q)
 	}
 	free(q->entries);
 	qspace_free(q->space);
+	for (size_t i = 0; i < q->nlost; i++) {
+		qentry_clear(q->lost[i]);
+		free(q->lost[i]);
+		free(q->lost_why[i]);
+	}
+	free(q->lost);
+	free(q->lost_why);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);
 	free(q->dir);
@@ -420,6 +462,20 @@ queue_set_sink(struct queue *q, queue_sink_fn fn, void *arg)
 	free(q->entries);
 	q->entries = NULL;
 	q->nentries = q->cap = 0;
+}
+
+void
+queue_take_lost(struct queue *q, queue_lost_fn fn, void *arg)
+{
+	for (size_t i = 0; i < q->nlost; i++) {
+		fn(arg, q->lost[i], q->lost_why[i]);
+		free(q->lost_why[i]);
+	}
+	free(q->lost);
+	free(q->lost_why);
+	q->lost = NULL;
+	q->lost_why = NULL;
+	q->nlost = 0;
 }
 
 static struct queue_job *
@@ -470,6 +526,17 @@ queue_remove(struct queue *q, const char *id, queue_done_fn done, void *arg)
 	struct queue_job *j = job_new(JOB_REMOVE, 1, done, arg);
 
 	j->entries[0].id = xstrdup(id);
+	return submit(q, j);
+}
+
+struct queue_job *
+queue_set_aside(struct queue *q, const char *id, const char *why,
+    queue_done_fn done, void *arg)
+{
+	struct queue_job *j = job_new(JOB_ASIDE, 1, done, arg);
+
+	j->entries[0].id = xstrdup(id);
+	j->why = xstrdup(why);
 	return submit(q, j);
 }
 

@@ -37,6 +37,15 @@ struct queue	*queue_open(struct event_base *, const char *dir, char **err);
 /* Hands the loaded entries to sink, then every newly committed one.
  * A NULL sink detaches (entries are then kept until queue_close). */
 void		 queue_set_sink(struct queue *, queue_sink_fn, void *arg);
+/*
+ * The corrupt entries found at start-up that name pending recipients
+ * (qfs_scan's lost): fn gets each, once, with what could be salvaged (it
+ * owns e, malloc'd) and why it was refused (valid during the call). The
+ * files stay in place until fn's owner sets each aside (queue_set_aside)
+ * after recording its recipients.
+ */
+typedef void (*queue_lost_fn)(void *arg, struct qentry *e, const char *why);
+void		 queue_take_lost(struct queue *, queue_lost_fn, void *arg);
 /* Stops the writer after the jobs already handed to it; their callbacks
  * do not run. Frees everything. */
 void		 queue_close(struct queue *);
@@ -60,6 +69,12 @@ struct queue_job *queue_rewrite(struct queue *, const struct qentry *,
  * reverse. A file already gone is not an error. done may be NULL. */
 struct queue_job *queue_remove(struct queue *, const char *id,
 		    queue_done_fn, void *arg);
+
+/* Renames entry id's file to error.<id> (a corrupt entry, recorded) and
+ * logs it with why (an ERROR line, as the start-up scan's). Like a
+ * removal, not followed by a directory fsync. done may be NULL. */
+struct queue_job *queue_set_aside(struct queue *, const char *id,
+		    const char *why, queue_done_fn, void *arg);
 
 /* The job's callback will not run; the commit itself still completes. */
 void		 queue_job_cancel(struct queue_job *);

@@ -122,6 +122,9 @@ report(const char *dir, FILE *out, int counts)
 		err = lstat(path, &st) == -1 ? errno : 0;
 		free(path);
 		it->kind = qfs_classify(names[i]);
+		/* Not a regular file: never opened (a FIFO would block). */
+		if (err == 0 && qfs_type_name(st.st_mode) != NULL)
+			it->kind = QFS_K_OTHER;
 		if (err == 0 && it->kind == QFS_K_ENTRY &&
 		    qfs_read_entry(dir, names[i], &it->e, &why, &err) == -1 &&
 		    err != ENOENT) {

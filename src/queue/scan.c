@@ -1,9 +1,13 @@
 /*
- * scan: the start-up scan of the queue directory. Temp files are removed,
- * corrupt entries set aside as error.<name>, valid ones handed to the
- * caller. Touches only the directory's files; keeps no state.
+ * scan: the start-up scan of the queue directory. What is not a regular
+ * file is left alone unopened, temp files are removed, corrupt entries
+ * set aside as error.<name> (or handed over with what could be salvaged),
+ * valid ones handed to the caller. Touches only the directory's files;
+ * keeps no state.
  */
 #include "queue/scan.h"
+
+#include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -66,6 +70,41 @@ qfs_dir_names(const char *dir, char ***out, size_t *n)
 	return 0;
 }
 
+const char *
+qfs_type_name(unsigned mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return NULL;
+	case S_IFDIR:
+		return "directory";
+	case S_IFLNK:
+		return "symbolic link";
+	case S_IFIFO:
+		return "FIFO";
+	case S_IFSOCK:
+		return "socket";
+	case S_IFCHR:
+		return "character device";
+	case S_IFBLK:
+		return "block device";
+	default:
+		return "special file";
+	}
+}
+
+void
+qfs_log_aside(const char *name, const char *reason, int err)
+{
+	if (err == 0)
+		log_error("core", NULL, "queue: %s: %s; moved aside to "
+		    QFS_ERROR_PREFIX "%s", name, reason, name);
+	else
+		log_error("core", NULL, "queue: %s: %s; cannot move it aside "
+		    "to " QFS_ERROR_PREFIX "%s: %s", name, reason, name,
+		    strerror(err));
+}
+
 /* Renames a corrupt entry to error.<name>, logging why. */
 static int
 set_aside(const char *dir, const char *name, const char *reason)
@@ -74,21 +113,41 @@ set_aside(const char *dir, const char *name, const char *reason)
 	char *to = xasprintf("%s/" QFS_ERROR_PREFIX "%s", dir, name);
 	int rc = rename(from, to);
 
-	if (rc == 0)
-		log_error("core", NULL, "queue: %s: %s; moved aside to "
-		    QFS_ERROR_PREFIX "%s", name, why, name);
-	else
-		log_error("core", NULL, "queue: %s: %s; cannot move it aside "
-		    "to " QFS_ERROR_PREFIX "%s: %s", name, why, name,
-		    strerror(errno));
+	qfs_log_aside(name, why, rc == 0 ? 0 : errno);
 	free(from);
 	free(to);
 	free(why);
 	return rc;
 }
 
+/* The type of dir/name, never following a link: 0 for a regular file;
+ * -1 when it is gone or is something else (logged: left alone). */
+static int
+regular(const char *dir, const char *name)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	const char *type;
+	struct stat st;
+	int rc = lstat(path, &st);
+
+	free(path);
+	if (rc == -1) {
+		if (errno != ENOENT)
+			log_error("core", NULL, "queue: %s: %s; left alone",
+			    name, strerror(errno));
+		return -1;
+	}
+	if ((type = qfs_type_name(st.st_mode)) == NULL)
+		return 0;
+	log_error("core", NULL, "queue: %s is a %s, not a queue file; left "
+	    "alone%s", name, type, S_ISLNK(st.st_mode) ? " (not followed)" :
+	    " (not opened)");
+	return -1;
+}
+
 long
-qfs_scan(const char *dir, qfs_entry_fn fn, void *arg, char **err)
+qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
+    char **err)
 {
 	long loaded = 0, aside = 0;
 	char **names = NULL, *path;
@@ -105,6 +164,10 @@ qfs_scan(const char *dir, qfs_entry_fn fn, void *arg, char **err)
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
+		if (regular(dir, names[i]) == -1) {
+			free(names[i]);
+			continue;
+		}
 		switch (qfs_classify(names[i])) {
 		case QFS_K_TMP:
 			log_warn("core", NULL, "queue: removing left-over temp "
@@ -136,6 +199,15 @@ qfs_scan(const char *dir, qfs_entry_fn fn, void *arg, char **err)
 				    "%s; left in place", names[i], why);
 				break;
 			}
+			/* Its records first (the callee's), then aside. */
+			e = xmalloc(sizeof(*e));
+			if (lost != NULL &&
+			    qfs_salvage_entry(dir, names[i], e) == 0) {
+				lost(e, why, arg);
+				aside++;
+				break;
+			}
+			free(e);
 			if (set_aside(dir, names[i], why) == 0)
 				aside++;
 			break;

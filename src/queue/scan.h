@@ -11,14 +11,29 @@
 #include "queue/entry.h"
 
 /*
- * Start-up scan of dir (created 0700 if missing): temp files are removed
- * (WARN), unreadable or corrupt entries renamed to error.<name> (ERROR line
- * naming the file and the reason), error.* files skipped (counted), every
- * valid entry handed to fn (which takes ownership of *e). Returns the
- * number of entries loaded, or -1 when dir is unusable (*err malloc'd).
+ * Start-up scan of dir (created 0700 if missing): what is not a regular
+ * file (FIFO, socket, device, directory, symbolic link) is left alone
+ * without being opened (ERROR line naming it and its type), temp files
+ * are removed (WARN), unreadable entries left in place (ERROR), error.*
+ * files skipped (counted), every valid entry handed to fn (which takes
+ * ownership of *e). A corrupt entry whose salvage (qfs_salvage_entry)
+ * names pending recipients goes to lost, when not NULL, with the reason
+ * it was refused: the callee owns *e and sets the file aside once its
+ * records are written (queue_set_aside); any other corrupt entry is
+ * renamed to error.<name> at once (ERROR line naming the file and the
+ * reason). Returns the number of entries loaded, or -1 when dir is
+ * unusable (*err malloc'd).
  */
 typedef void (*qfs_entry_fn)(struct qentry *, void *arg);
-long	 qfs_scan(const char *dir, qfs_entry_fn, void *arg, char **err);
+typedef void (*qfs_lost_fn)(struct qentry *, const char *why, void *arg);
+long	 qfs_scan(const char *dir, qfs_entry_fn, qfs_lost_fn, void *arg,
+	    char **err);
+
+/* The ERROR line of a corrupt entry set aside (err 0) or not (errno). */
+void	 qfs_log_aside(const char *name, const char *why, int err);
+/* What a file that is not regular is, for log lines ("FIFO", "socket",
+ * "directory", "symbolic link" ...); NULL for a regular file. */
+const char *qfs_type_name(unsigned mode);
 
 /* What a file of the directory is, by its name; QFS_K_CORRUPT is an
  * entry that did not read (the reports' verdict). The reports sort in

@@ -55,7 +55,7 @@ static const char *const builtin[] = {
 	"bad-connection /^(Connection ended before the recipient was sent"
 	    "|No reply to the end of data)/",
 	"protocol-errors /^Unrecognized response from upstream server/",
-	"other /^Error reading the queue entry/",
+	"other /^(Error reading the queue entry|Queue entry corrupt: )/",
 
 	/* Reasons other words in the same reply would hide. */
 	"virus-related /virus|malware|trojan/",

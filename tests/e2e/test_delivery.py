@@ -547,9 +547,14 @@ def test_an_entry_corrupted_while_waiting_is_never_rewritten(mta, smtp_sink):
     path.write_bytes(torn)
     mark = mta.mark()
     mta.signal(signal.SIGHUP)
-    mta.wait_for_log(r"cannot read the queue entry", start=mark)
+    # Corrupt, not unreadable: set aside as it is (issue 14: its recipient is recorded as
+    # lost first; see test_corrupt_entries.py), never rewritten, never retried.
+    mta.wait_for_log(r"queue entry corrupt: truncated; 1 recipient lost: <ok-1@single\.test>$",
+                     start=mark)
+    mta.wait_for_log(rf"queue: {re.escape(name)}: truncated; moved aside", start=mark)
     time.sleep(0.5)
-    assert path.read_bytes() == torn
+    assert not path.exists()
+    assert (mta.queue_dir / f"error.{name}").read_bytes() == torn
     assert sink.count("RCPT") == 1
 
 

@@ -51,6 +51,28 @@ test_dns_rows(void **state)
 	}
 }
 
+/* A corrupt entry: a final local failure, its reason in the text. */
+static void
+test_lost(void **state)
+{
+	struct outcome o = { 0 };
+	char *r;
+
+	(void)state;
+	mta_error_lost("checksum mismatch", &o);
+	assert_int_equal(o.class, FAIL_PERM);
+	assert_int_equal(o.code, 554);
+	assert_string_equal(o.status, "5.3.0");
+	assert_string_equal(o.msg, "Queue entry corrupt: checksum mismatch");
+	assert_int_equal(o.remote, 0);
+	assert_string_equal(outcome_action(&o), "failed");
+	r = outcome_reason(&o);
+	assert_string_equal(r, "554 5.3.0 Queue entry corrupt: checksum "
+	    "mismatch");
+	free(r);
+	outcome_clear(&o);
+}
+
 static void
 test_reply_outcomes(void **state)
 {
@@ -211,6 +233,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dns_rows),
+		cmocka_unit_test(test_lost),
 		cmocka_unit_test(test_reply_outcomes),
 		cmocka_unit_test(test_classify_steps),
 		cmocka_unit_test(test_per_recipient),

@@ -642,7 +642,7 @@ test_directory(void **state)
 
 	/* A missing directory is created (0700), empty. */
 	cap = capture_start();
-	assert_int_equal(qfs_scan(dir, on_entry, &l, &err), 0);
+	assert_int_equal(qfs_scan(dir, on_entry, NULL, &l, &err), 0);
 	free(capture_end(cap));
 	assert_null(err);
 	assert_int_equal(stat(dir, &st), 0);
@@ -666,7 +666,8 @@ test_directory(void **state)
 	bytes += put_file(dir, "bad2", b.p, 20);
 	bytes += put_file(dir, "Has Space", "?", 1);
 	bytes += put_file(dir, "error.old", "old", 3);
-	/* A directory in the way: bad2 cannot be moved aside. */
+	/* A directory in the way: bad2 cannot be moved aside (and the
+	 * directory is no set-aside entry: not a regular file). */
 	sub = xasprintf("%s/error.bad2", dir);
 	assert_int_equal(mkdir(sub, 0700), 0);
 	put_file(sub, "x", "x", 1);
@@ -677,15 +678,14 @@ test_directory(void **state)
 	    "bad1 CORRUPT: not an Outpost queue file\n"
 	    "bad2 CORRUPT: truncated\n"
 	    "mismatch CORRUPT: id does not match the file name\n"
-	    "error.bad2 SET ASIDE\n"
 	    "error.old SET ASIDE\n"
-	    "-- 3 entries, 4 recipients (2 pending), 3 corrupt, 2 set aside, "
+	    "-- 3 entries, 4 recipients (2 pending), 3 corrupt, 1 set aside, "
 	    "1 being written\n");
 	free(out);
 	out = run_report(qfs_stat, dir);
 	want = xasprintf("entries 3\nrecipients 4\nrecipients_pending 2\n"
 	    "recipients_delivered 1\nrecipients_bounced 1\ndeferred 2\n"
-	    "due 2\ncorrupt 3\nset_aside 2\ntemp 1\nother 1\nbytes %zu\n",
+	    "due 2\ncorrupt 3\nset_aside 1\ntemp 1\nother 2\nbytes %zu\n",
 	    bytes);
 	assert_string_equal(out, want);
 	free(want);
@@ -693,7 +693,7 @@ test_directory(void **state)
 	assert_true(exists(dir, "tmp.123"));	/* list and stat only read */
 
 	cap = capture_start();
-	assert_int_equal(qfs_scan(dir, on_entry, &l, &err), 3);
+	assert_int_equal(qfs_scan(dir, on_entry, NULL, &l, &err), 3);
 	log = capture_end(cap);
 	assert_null(err);
 	assert_int_equal(l.n, 3);
@@ -713,10 +713,12 @@ test_directory(void **state)
 	    "aside to error.bad1\n"
 	    "[ERROR] [-] [core] queue: bad2: truncated; cannot move it aside "
 	    "to error.bad2: %s\n"
+	    "[ERROR] [-] [core] queue: error.bad2 is a directory, not a queue "
+	    "file; left alone (not opened)\n"
 	    "[ERROR] [-] [core] queue: mismatch: id does not match the file "
 	    "name; moved aside to error.mismatch\n"
 	    "[WARN] [-] [core] queue: removing left-over temp file tmp.123\n"
-	    "[WARN] [-] [core] queue: 4 corrupt entries set aside in %s as "
+	    "[WARN] [-] [core] queue: 3 corrupt entries set aside in %s as "
 	    "error.*\n", strerror(EISDIR), dir);
 	assert_string_equal(log, want);
 	free(want);
@@ -733,16 +735,15 @@ test_directory(void **state)
 	assert_string_equal(out, E2_LINE E1_LINE E3_LINE
 	    "bad2 CORRUPT: truncated\n"
 	    "error.bad1 SET ASIDE\n"
-	    "error.bad2 SET ASIDE\n"
 	    "error.mismatch SET ASIDE\n"
 	    "error.old SET ASIDE\n"
-	    "-- 3 entries, 4 recipients (2 pending), 1 corrupt, 4 set aside, "
+	    "-- 3 entries, 4 recipients (2 pending), 1 corrupt, 3 set aside, "
 	    "0 being written\n");
 	free(out);
 
 	/* Unusable directories. */
 	sub = xasprintf("%s/e1", dir);
-	assert_int_equal(qfs_scan(sub, on_entry, &l, &err), -1);
+	assert_int_equal(qfs_scan(sub, on_entry, NULL, &l, &err), -1);
 	assert_non_null(strstr(err, strerror(ENOTDIR)));
 	free(err);
 	fflush(stderr);

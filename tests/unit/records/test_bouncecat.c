@@ -161,6 +161,11 @@ test_precedence(void **state)
 	assert_string_equal(cls(bc, 550, "5.7.26", ""), "policy-related");
 	assert_string_equal(cls(bc, 550, "5.7.27", ""), "invalid-sender");
 	assert_string_equal(cls(bc, 535, "5.7.8", ""), "bad-configuration");
+	/* A corrupt queue entry, whatever its reason says ("header"). */
+	assert_string_equal(cls(bc, 554, "5.3.0", "Queue entry corrupt: "
+	    "header too large"), "other");
+	assert_string_equal(cls(bc, 554, "5.3.0", "Queue entry corrupt: bad "
+	    "value for 'rcpt'"), "other");
 	bouncecat_free(bc);
 }
 
