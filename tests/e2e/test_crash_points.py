@@ -187,3 +187,30 @@ def test_killed_in_the_middle_of_an_archive_rotation_loses_no_record(mta, smtp_s
     names = [p.name for p in acct_files(mta, "delivered")]
     assert len(names) == len(set(names)), "a file name was reused"
     assert set(sent) <= set(delivered_records(mta))
+
+
+def test_killed_after_a_lost_entry_is_recorded_before_it_is_set_aside(daemon, monkeypatch):
+    from test_corrupt_entries import flip_in_body
+    from test_delivery import send
+    recording(daemon)
+    daemon.start()
+    txn = send(daemon, ["lost@dest.test"])
+    assert daemon.stop() == 0
+    [name] = daemon.queue_files()
+    entry = daemon.queue_dir / name
+    entry.write_bytes(flip_in_body(entry.read_bytes()))
+    arm(monkeypatch, "record-before-dequeue")
+    daemon.start(ready=False)
+    wait_killed(daemon, "record-before-dequeue")
+    lost = [r for r in json_records(daemon) if r["type"] == "bounced"]
+    assert [(r["recipient"], r["job_id"]) for r in lost] == [("lost@dest.test", f"{txn}.1")]
+    assert daemon.queue_files() == [name]           # not yet set aside
+    restart(daemon, monkeypatch)
+    daemon.wait_for_log(rf"moved aside to error\.{name}")
+    assert f"error.{name}" in {p.name for p in daemon.queue_dir.iterdir()}
+    # Recorded again (the one repeat the crash allows), and never after it is set aside.
+    assert daemon.stop() == 0
+    daemon.start()
+    time.sleep(0.5)
+    again = [r for r in json_records(daemon) if r["type"] == "bounced"]
+    assert len(again) == 2 and {r["recipient"] for r in again} == {"lost@dest.test"}
