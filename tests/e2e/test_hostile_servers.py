@@ -1,7 +1,8 @@
 """Hostile and slow remote servers (issue 14, items 2 and 3), end to end: the real daemon,
 the test DNS server, and raw scripted servers (harness/rawsink.py) on 127.0.0.x:25 that send
 what no SMTP library would — endless continuations, a 1 MB reply line, invalid codes, mixed
-multiline replies, one byte a second, a final-dot reply slower than every other stage.
+multiline replies, one byte a second, a final-dot reply slower than every other stage, no
+reply to the final dot, a server that stops reading the message.
 
 What must hold: a server's protocol error is a temporary failure of that MX (the next MX is
 tried, then the mail is deferred and recorded with the reason), never a bounce; every stage
@@ -17,7 +18,7 @@ import time
 import pytest
 
 from harness.daemon import run_outpost
-from harness.rawsink import Drip, Endless, Late, RawSink, Silent
+from harness.rawsink import Drip, Endless, Late, RawSink, Silent, Stall
 from test_delivery import DSN_HOST, send, wait_empty
 
 ONE_MB = 1 << 20
@@ -238,6 +239,47 @@ def test_no_reply_after_the_dot_defers_on_that_mx_only(mta, raw_sink, dsn_sink):
     assert len(got) == 1
     assert sum(len(s.connections()) for s in sinks) == 1
     mta.wait_for_log(r"\[WARN\] .*may have been delivered; deferring, not trying another MX")
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_big_message_leaves_block_by_block(mta, smtp_sink, tls_material, tls):
+    """Many 64 KiB blocks, each with its own (short) deadline, plain and through the TLS
+    filter: the whole message arrives byte-exact, once."""
+    options = {"tls": (tls_material.cert, tls_material.key)} if tls else {}
+    sink = smtp_sink("127.0.0.2", **options)
+    configure(mta, **STAGE_TIMEOUTS, timeout_dot=30)
+    mta.start()
+    line = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2 + b"\r\n"
+    body = line * (3 * ONE_MB // len(line)) + b".a dot-stuffed line\r\n"
+    data = (b"From: <sender@bounces.test>\r\nTo: <ok-1@single.test>\r\n"
+            b"Subject: big\r\nMessage-Id: <big-1@client.test>\r\n\r\n" + body)
+    send(mta, ["ok-1@single.test"], data=data)
+    got = sink.wait_for_messages(1, timeout=30)
+    assert got[0].tls == tls
+    assert got[0].data.endswith(body)
+    wait_empty(mta)
+    time.sleep(0.5)
+    assert len(sink.messages()) == 1
+    assert [r["type"] for r in records(mta)] == ["delivered"]
+
+
+
+def test_a_server_that_stops_reading_the_message_is_cut(mta, raw_sink, dsn_sink):
+    """354, then the server reads nothing: once the socket buffers are full the block being
+    written misses its deadline (the dot never left: not "may have been delivered")."""
+    sink = raw_sink("127.0.0.2")
+    sink.on("data", Stall(b"354 go ahead\r\n", 60))
+    configure(mta, **STAGE_TIMEOUTS, timeout_dot=30)
+    mta.start()
+    line = b"x" * 998 + b"\r\n"
+    data = (b"From: <sender@bounces.test>\r\nSubject: huge\r\n\r\n" +
+            line * (16 * ONE_MB // len(line)))
+    send(mta, ["ok-1@single.test"], data=data)
+    rec = assert_deferred_only(mta, dsn_sink, "4.4.2", "Conversation with mx1.test "
+                               "[127.0.0.2] timed out while waiting for the server to take "
+                               "the message (3 s)")
+    assert "may have been delivered" not in rec["undelivered_reason"]
+    assert not sink.messages()
 
 
 # --- configuration ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@ and speaks just enough SMTP by hand (no library that would refuse to send a brok
 greeting, EHLO/HELO, MAIL, RCPT, DATA (the body read up to its final dot), RSET, NOOP, QUIT.
 Each stage answers a well-formed default unless the test scripts it with `on(stage, action)`:
 an action is bytes or str (sent exactly as given: an invalid code, a mixed multiline reply, a
-1 MB line...) or one of Drip, Endless, Late, Silent below. Everything is bounded in time, so a
+1 MB line...) or one of Drip, Endless, Late, Silent, Stall below. Everything is bounded in time, so a
 test never hangs on its own sink: a connection lasts at most CONNECTION_MAX seconds.
 
 Records, behind one lock: connections (peer, open and close times, transcript) and messages
@@ -70,6 +70,14 @@ class Silent:
 
 
 @dataclass
+class Stall:
+    """Answer `data` (e.g. 354 to DATA), then stop reading for `seconds`: what the client
+    sends next piles up in the socket buffers."""
+    data: bytes
+    seconds: float = 30.0
+
+
+@dataclass
 class Connection:
     index: int
     peer: tuple
@@ -108,7 +116,7 @@ class RawSink:
 
     def on(self, stage, action):
         """What `stage` answers from now on: bytes/str sent as they are, or Drip, Endless,
-        Late, Silent. Returns self."""
+        Late, Silent, Stall. Returns self."""
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; one of {STAGES}")
         self._actions[stage] = action
@@ -249,7 +257,7 @@ class RawSink:
 
     def _sent_354(self, stage):
         action = self._actions.get(stage, DEFAULTS[stage])
-        data = action.data if isinstance(action, (Late, Drip)) else action
+        data = action.data if isinstance(action, (Late, Drip, Stall)) else action
         return isinstance(data, (bytes, str)) and _bytes(data).startswith(b"354")
 
     async def _answer(self, conn, stage, reader, writer):
@@ -287,6 +295,14 @@ class RawSink:
                     break
                 await asyncio.sleep(0.001)
             conn.transcript.append(f"  sent {sent} bytes")
+            raise _Closed()
+        elif isinstance(action, Stall):
+            conn.transcript.append(f"< {stage}: {action.data!r}, then not reading")
+            writer.write(_bytes(action.data))
+            await writer.drain()
+            # asyncio would go on reading into its own buffer: stop the socket's reads.
+            writer.transport.pause_reading()
+            await asyncio.sleep(action.seconds)
             raise _Closed()
         elif isinstance(action, Silent):
             conn.transcript.append(f"< {stage}: (silence)")
