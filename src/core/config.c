@@ -437,6 +437,52 @@ load_space(struct loader *ld, const struct ini *ini, const char *key,
 	free(ikey);
 }
 
+/* The timeout_<stage> keys: seconds, 0 < s <= 3600; absent or 0 is the
+ * default (as connect_timeout). */
+static double
+stage_timeout(struct loader *ld, const struct ini *ini, const char *key,
+    double def)
+{
+	double d;
+
+	if (ini == NULL)
+		return def;
+	switch (ini_num(ini, "main", key, &d)) {
+	case INI_ABSENT:
+		return def;
+	case INI_OK:
+		if (d > 0 && d <= 3600)
+			return d;
+		if (d == 0)
+			return def;
+		break;
+	case INI_BAD:
+		break;
+	}
+	fail(ld, "config/outbound.ini:%u: %s: expected seconds from 0 to "
+	    "3600, got '%s'", ini_line(ini, "main", key), key,
+	    ini_get(ini, "main", key) ? ini_get(ini, "main", key) : "");
+	return def;
+}
+
+static void
+stage_timeouts(struct loader *ld, const struct ini *ini,
+    struct config_outbound *o)
+{
+	o->timeout_greeting = stage_timeout(ld, ini, "timeout_greeting", 300);
+	o->timeout_ehlo = stage_timeout(ld, ini, "timeout_ehlo", 300);
+	o->timeout_starttls = stage_timeout(ld, ini, "timeout_starttls", 300);
+	o->timeout_auth = stage_timeout(ld, ini, "timeout_auth", 300);
+	o->timeout_rset = stage_timeout(ld, ini, "timeout_rset", 20);
+	o->timeout_mail = stage_timeout(ld, ini, "timeout_mail", 300);
+	o->timeout_rcpt = stage_timeout(ld, ini, "timeout_rcpt", 300);
+	o->timeout_data = stage_timeout(ld, ini, "timeout_data", 120);
+	o->timeout_data_block = stage_timeout(ld, ini, "timeout_data_block",
+	    180);
+	o->timeout_dot = stage_timeout(ld, ini, "timeout_dot", 600);
+	o->timeout_quit = stage_timeout(ld, ini, "timeout_quit", 5);
+}
+
 static struct config_outbound *
 load_outbound(struct loader *ld)
 {
@@ -447,6 +493,7 @@ load_outbound(struct loader *ld)
 	double d;
 
 	o->refs = 1;
+	stage_timeouts(ld, NULL, o);	/* the defaults */
 	if (ini == NULL)
 		return o;
 	o->disabled = ini_bool(ini, "main", "disabled", 0) ||
@@ -500,6 +547,8 @@ load_outbound(struct loader *ld)
 		    ini_get(ini, "main", "connect_timeout") ?
 		    ini_get(ini, "main", "connect_timeout") : "");
 	}
+
+	stage_timeouts(ld, ini, o);
 
 	v = ini_get(ini, "main", "inet_prefer");
 	o->inet_prefer = INET_PREFER_DEFAULT;

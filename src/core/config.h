@@ -77,6 +77,19 @@ struct config_outbound {
 	 * delivery attempt starts. */
 	struct space_rule	 queue_min_free;
 	struct space_rule	 records_min_free;
+	/* Deadlines per SMTP stage (RFC 5321 §4.5.3.2), s: each for the
+	 * whole reply, from the command's send (timeout_<stage> keys). */
+	double			 timeout_greeting;	/* 300 */
+	double			 timeout_ehlo;		/* 300, HELO/LHLO too */
+	double			 timeout_starttls;	/* 300, + handshake */
+	double			 timeout_auth;		/* 300 */
+	double			 timeout_rset;		/* 20 */
+	double			 timeout_mail;		/* 300 */
+	double			 timeout_rcpt;		/* 300 */
+	double			 timeout_data;		/* 120 */
+	double			 timeout_data_block;	/* 180, per block */
+	double			 timeout_dot;		/* 600 */
+	double			 timeout_quit;		/* 5 */
 };
 
 struct config_log {

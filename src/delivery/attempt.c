@@ -76,6 +76,9 @@ attempt_free(struct attempt *a)
 	free(a->addrs);
 	free(a->msg);
 	free(a->last_error);
+	if (a->host_fail != NULL)
+		outcome_clear(a->host_fail);
+	free(a->host_fail);
 	free(a->sess_key);
 	free(a->host);
 	free(a->response);
@@ -455,6 +458,9 @@ mx_host(const struct mx *mx)
 	return mx->exchange != NULL ? mx->exchange : mx->path;
 }
 
+/* Every MX failed: the mail waits. When a server broke the protocol or
+ * its deadline, that is what is recorded (the last such one); else
+ * Haraka's "Tried all MXs". */
 static void
 tried_all(struct attempt *a)
 {
@@ -462,6 +468,10 @@ tried_all(struct attempt *a)
 
 	log_notice(SRC, a->e->id, "Tried all MXs %s%s%s", a->e->domain,
 	    a->last_error ? ": " : "", a->last_error ? a->last_error : "");
+	if (a->host_fail != NULL) {
+		fail_all(a, a->host_fail);
+		return;
+	}
 	snprintf(text, sizeof(text), "Tried all MXs %s", a->e->domain);
 	fail_local(a, FAIL_TEMP, 421, "4.4.1", text);
 }
@@ -516,7 +526,18 @@ try_next(struct attempt *a)
 	c.auth_user = mx->auth_user;
 	c.auth_pass = mx->auth_pass;
 	c.auth_type = mx->auth_type;
-	c.timeout = ob->connect_timeout;
+	c.timeouts.connect = ob->connect_timeout;
+	c.timeouts.greeting = ob->timeout_greeting;
+	c.timeouts.ehlo = ob->timeout_ehlo;
+	c.timeouts.starttls = ob->timeout_starttls;
+	c.timeouts.auth = ob->timeout_auth;
+	c.timeouts.rset = ob->timeout_rset;
+	c.timeouts.mail = ob->timeout_mail;
+	c.timeouts.rcpt = ob->timeout_rcpt;
+	c.timeouts.data = ob->timeout_data;
+	c.timeouts.data_block = ob->timeout_data_block;
+	c.timeouts.dot = ob->timeout_dot;
+	c.timeouts.quit = ob->timeout_quit;
 	c.log_uuid = a->e->id;
 	forced = ip != NULL && tls_force_tls_host(env->tls, ip,
 	    mx->from_dns ? mx->from_dns : mx->exchange, a->e->domain);
@@ -571,10 +592,18 @@ txn_done(void *arg, const struct mta_result *r)
 			a->cur--;	/* the same host, a fresh connection */
 		} else
 			log_notice(SRC, a->e->id, "%s: %s; trying the next MX",
-			    a->host, r->error ? r->error : "connection failed");
+			    a->host, mail.msg ? mail.msg : r->error ? r->error :
+			    "connection failed");
 		free(a->last_error);
-		a->last_error = xstrdup(r->error ? r->error :
-		    "connection failed");
+		a->last_error = xstrdup(mail.msg ? mail.msg : r->error ?
+		    r->error : "connection failed");
+		if (mail.msg != NULL) {
+			if (a->host_fail == NULL)
+				a->host_fail = xcalloc(1,
+				    sizeof(*a->host_fail));
+			outcome_copy(a->host_fail, &mail);
+		}
+		outcome_clear(&mail);
 		try_next(a);
 		return;
 	case V_MAIL:
@@ -582,6 +611,11 @@ txn_done(void *arg, const struct mta_result *r)
 			outcome_copy(&a->out[i], &mail);
 		break;
 	case V_RCPTS:
+		if (r->dot_sent && r->outcome != MTA_OK &&
+		    r->outcome != MTA_REPLY)
+			log_warn(SRC, a->e->id, "%s: %s; deferring, not trying "
+			    "another MX", a->host, mail.msg ? mail.msg :
+			    "no reply to the final dot");
 		for (size_t i = 0; i < a->n && i < r->nrcpts; i++)
 			mta_error_rcpt(r, i, mail.msg != NULL ? &mail : NULL,
 			    a->host, &a->out[i]);

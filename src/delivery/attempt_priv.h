@@ -48,6 +48,9 @@ struct attempt {
 	size_t			 cur;
 	int			 retried;
 	char			*last_error;
+	struct outcome		*host_fail;	/* the last server that failed
+						 * with a reason to record
+						 * (deadline, bad reply) */
 	struct mta_session	*sess;
 	char			*sess_key;
 	const struct mx		*mx;		/* mxs[cur - 1] */

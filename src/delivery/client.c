@@ -49,6 +49,18 @@ fail_io(struct mta_session *s, enum mta_step step, char *error)
 	client_session_finish(s, MTA_IO, step, NULL, error, 0);
 }
 
+/* The deadline of the current state passed: no more waiting, whatever
+ * was trickling in. */
+static void
+fail_timeout(struct mta_session *s)
+{
+	s->res.timed_out = 1;
+	s->res.deadline = s->conn.deadline_s;
+	fail_io(s, client_session_step(s), xasprintf("conversation with %s "
+	    "timed out after %g s waiting for %s", s->peer,
+	    s->conn.deadline_s, client_session_waiting(s)));
+}
+
 /* --- TLS --------------------------------------------------------------------- */
 
 /* After 220 to STARTTLS: stack the OpenSSL filter and shake hands. */
@@ -64,6 +76,7 @@ tls_start(struct mta_session *s)
 	}
 	s->state = ST_HANDSHAKE;
 	client_tls_start(&s->conn);
+	client_session_arm(s);
 }
 
 static void
@@ -186,13 +199,11 @@ enter(struct mta_session *s, enum client_state st)
 		auth_command(s);
 		break;
 	case ST_RSET:
-		client_conn_timeouts(c, 1);
 		client_conn_cmd(c, NULL, "RSET");
 		break;
 	case ST_MAIL:
 		s->count++;
 		s->rcpt_i = s->nok = s->lmtp_i = 0;
-		c->pending = 0;
 		mail_command(s);
 		if (pipelining) {
 			/* RFC 2920: the whole group in one write. */
@@ -212,7 +223,9 @@ enter(struct mta_session *s, enum client_state st)
 			client_conn_cmd(c, NULL, "DATA");
 		break;
 	case ST_DOT:
-		client_conn_send_body(c, s->data, s->len);
+		/* Its blocks, then the reply, have their own deadlines. */
+		client_conn_send_body(c, s->data, s->len, s->t.data_block,
+		    s->t.dot);
 		break;
 	case ST_DOT_IGNORED:
 		/* RFC 2920 3.1: DATA was accepted with no recipient; end it. */
@@ -222,6 +235,7 @@ enter(struct mta_session *s, enum client_state st)
 		break;
 	}
 	client_conn_flush(c);
+	client_session_arm(s);
 }
 
 /* After the last RCPT reply (or the next RCPT). */
@@ -451,18 +465,21 @@ on_read(struct bufferevent *bev, void *arg)
 		if (rv == 0)
 			break;
 		if (rv == -1) {
-			if (s->state == ST_IDLE)
+			/* Never a verdict on the mail: mta_error.c makes it
+			 * a temporary failure of this server. */
+			if (s->state == ST_IDLE) {
 				client_session_drop(s, 0);
-			else
+				free(bad);
+			} else
 				client_session_finish(s, MTA_BAD_REPLY,
-				    client_session_step(s), NULL,
-				    xasprintf("Unrecognized response from "
-				    "upstream server: %s", bad ? bad : ""), 0);
-			free(bad);
+				    client_session_step(s), NULL, bad, 0);
 			break;
 		}
 		on_reply(s, &r);
 		reply_clear(&r);
+		/* A deadline per reply: the next one's starts now. */
+		if (s->conn.bev == bev && s->state != ST_DEAD)
+			client_session_arm(s);
 	}
 	client_session_unref(s);
 }
@@ -482,6 +499,7 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		else {
 			s->state = ST_GREETING;
 			client_conn_connected(&s->conn);
+			client_session_arm(s);
 		}
 	} else if (s->state == ST_IDLE) {
 		log_debug(SRC, s->uuid, "%s closed the idle connection",
@@ -495,11 +513,8 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		if (s->state == ST_CONNECT)
 			fail_io(s, MTA_CONNECT, xasprintf("connection timed "
 			    "out to %s", s->peer));
-		else if (client_conn_progress(&s->conn, what))
-			;	/* the message is still leaving: not idle */
 		else
-			fail_io(s, client_session_step(s), xasprintf("socket "
-			    "timeout waiting on %s", name));
+			fail_timeout(s);
 	} else if (s->state == ST_CONNECT)
 		fail_io(s, MTA_CONNECT, xasprintf("connect to %s: %s",
 		    s->peer, strerror(err)));
@@ -539,7 +554,7 @@ mta_session_send(struct mta_session *s, const struct mta_msg *msg,
 		/* The state the connect's events find. */
 		s->state = ST_CONNECT;
 		if ((err = client_conn_connect(&s->conn, s->ip, s->path,
-		    s->port, s->bind)) != NULL) {
+		    s->port, s->bind, s->t.connect)) != NULL) {
 			s->state = ST_DEAD;
 			client_session_defer_fail(s, MTA_IO, MTA_CONNECT, err);
 		}

@@ -1,7 +1,8 @@
 /*
  * client_conn: the socket, bufferevent and output of one client session,
- * and the connections closing with QUIT that linger on a list owned here.
- * Calls the session only through the callbacks it was given (no SMTP state).
+ * the deadline timer, the body's blocks, and the connections closing with
+ * QUIT that linger on a list owned here. Calls the session only through
+ * the callbacks it was given (no SMTP state).
  */
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -31,32 +32,89 @@
 #include "delivery/client_conn.h"
 
 #define SRC		"outbound"
-#define LINGER_MAX	5	/* s: waiting for the answer to QUIT */
-/* More unparsed input than the longest valid reply: malformed. */
-#define INPUT_MAX	((size_t)(REPLY_LINE_MAX + 2) * REPLY_LINES_MAX)
+/* The body is handed to the socket this many bytes at a time, each block
+ * with its own deadline (timeout_data_block). */
+#define BODY_BLOCK	65536
+
+static void	on_deadline(evutil_socket_t, short, void *);
 
 void
 client_conn_init(struct client_conn *c, struct event_base *base,
-    const char *peer, const char *uuid, const struct timeval *timeout,
+    const char *peer, const char *uuid, double quit,
     bufferevent_data_cb readcb, bufferevent_event_cb eventcb, void *cbarg)
 {
 	memset(c, 0, sizeof(*c));
 	c->base = base;
 	c->peer = peer;
 	c->uuid = uuid;
-	c->timeout = *timeout;
+	c->quit_s = quit;
 	c->readcb = readcb;
 	c->eventcb = eventcb;
 	c->cbarg = cbarg;
+	c->deadline = evtimer_new(base, on_deadline, c);
+}
+
+static void
+body_drop(struct client_conn *c)
+{
+	if (c->body != NULL)
+		evbuffer_free(c->body);
+	c->body = NULL;
 }
 
 void
 client_conn_clear(struct client_conn *c)
 {
+	client_conn_unwatch(c);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	c->bev = NULL;
+	event_free(c->deadline);
+	c->deadline = NULL;
 	buf_free(&c->out);
+}
+
+/* --- the deadline ------------------------------------------------------------ */
+
+static struct timeval
+seconds(double s)
+{
+	struct timeval tv;
+
+	if (s < 0.001)
+		s = 0.001;
+	tv.tv_sec = (time_t)s;
+	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+void
+client_conn_deadline(struct client_conn *c, double secs)
+{
+	struct timeval tv;
+
+	if (c->deadline == NULL)
+		return;
+	if (secs <= 0) {
+		event_del(c->deadline);
+		return;
+	}
+	tv = seconds(secs);
+	c->deadline_s = secs;
+	event_add(c->deadline, &tv);
+}
+
+/* The whole reply (or block) did not come (or leave) in time. */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct client_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->bev != NULL)
+		c->eventcb(c->bev, BEV_EVENT_TIMEOUT | BEV_EVENT_READING,
+		    c->cbarg);
 }
 
 /* --- output --------------------------------------------------------------- */
@@ -89,15 +147,9 @@ client_conn_flush(struct client_conn *c)
 	buf_reset(&c->out);
 }
 
-void
-client_conn_timeouts(struct client_conn *c, int on)
-{
-	bufferevent_set_timeouts(c->bev, on ? &c->timeout : NULL,
-	    on ? &c->timeout : NULL);
-}
-
 /* Bytes written but not yet taken by the server: in the TLS filter, the
- * socket's output buffer and the kernel's send queue. */
+ * socket's output buffer and the kernel's send queue (sent and not yet
+ * acknowledged, or not sent). */
 static size_t
 output_pending(const struct client_conn *c)
 {
@@ -115,28 +167,43 @@ output_pending(const struct client_conn *c)
 	return n;
 }
 
-/* The message has left the socket's buffer: from now on, a whole
- * window for the answer (see client_conn_progress for the kernel's queue). */
+/* Nothing of ours waits in the bufferevents (all given to the kernel). */
+static int
+output_handed(const struct client_conn *c)
+{
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
+
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+	    (under == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(under)) == 0);
+}
+
+/* The previous block has left: the next one, with its own deadline; after
+ * the last (the final dot), the deadline of the reply. */
+static void
+feed(struct client_conn *c)
+{
+	if (c->body == NULL || c->bev == NULL || !output_handed(c))
+		return;
+	if (evbuffer_get_length(c->body) > 0) {
+		evbuffer_remove_buffer(c->body, bufferevent_get_output(c->bev),
+		    BODY_BLOCK);
+		client_conn_deadline(c, c->block_s);
+		return;
+	}
+	body_drop(c);
+	client_conn_deadline(c, c->dot_s);
+}
+
 static void
 on_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
 	struct client_conn *c = arg;
 
-	if (info->n_deleted == 0 || evbuffer_get_length(buf) > 0 ||
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
-		return;
-	c->pending = output_pending(c);
-	client_conn_timeouts(c, 1);
-}
-
-static void
-watch_drain(struct client_conn *c)
-{
-	struct bufferevent *under = bufferevent_get_underlying(c->bev);
-
-	c->drain_buf = bufferevent_get_output(under != NULL ? under : c->bev);
-	c->drain_cb = evbuffer_add_cb(c->drain_buf, on_drained, c);
+	(void)buf;
+	if (info->n_deleted > 0)
+		feed(c);
 }
 
 void
@@ -146,34 +213,25 @@ client_conn_unwatch(struct client_conn *c)
 		evbuffer_remove_cb_entry(c->drain_buf, c->drain_cb);
 	c->drain_cb = NULL;
 	c->drain_buf = NULL;
-}
-
-int
-client_conn_progress(struct client_conn *c, short what)
-{
-	size_t pending = output_pending(c);
-
-	if (pending == 0 || pending >= c->pending)
-		return 0;
-	c->pending = pending;
-	bufferevent_enable(c->bev, (what & BEV_EVENT_READING) ? EV_READ :
-	    EV_WRITE);
-	client_conn_timeouts(c, 1);	/* both windows start again */
-	return 1;
+	body_drop(c);
+	client_conn_deadline(c, 0);
 }
 
 void
-client_conn_send_body(struct client_conn *c, const char *data, size_t len)
+client_conn_send_body(struct client_conn *c, const char *data, size_t len,
+    double block, double dot)
 {
+	struct bufferevent *under = bufferevent_get_underlying(c->bev);
 	struct evbuffer *eb = evbuffer_new();
-	const char *p = data, *end = data + len, *dot;
+	const char *p = data, *end = data + len, *dot_at;
 
 	if (len > 0 && p[0] == '.')
 		evbuffer_add(eb, ".", 1);
-	while ((dot = memmem(p, (size_t)(end - p), "\n.", 2)) != NULL) {
-		evbuffer_add_reference(eb, p, (size_t)(dot + 1 - p), NULL, NULL);
+	while ((dot_at = memmem(p, (size_t)(end - p), "\n.", 2)) != NULL) {
+		evbuffer_add_reference(eb, p, (size_t)(dot_at + 1 - p), NULL,
+		    NULL);
 		evbuffer_add(eb, ".", 1);
-		p = dot + 1;
+		p = dot_at + 1;
 	}
 	if (end > p)
 		evbuffer_add_reference(eb, p, (size_t)(end - p), NULL, NULL);
@@ -182,24 +240,34 @@ client_conn_send_body(struct client_conn *c, const char *data, size_t len)
 	evbuffer_add(eb, ".\r\n", 3);
 	log_protocol(SRC, c->uuid, "C: (message, %zu bytes)", len);
 	log_protocol(SRC, c->uuid, "C: .");
+	client_conn_unwatch(c);
 	c->body_queued = 1;
-	c->pending = SIZE_MAX;
-	watch_drain(c);
-	evbuffer_add_buffer(bufferevent_get_output(c->bev), eb);
-	evbuffer_free(eb);
+	c->body = eb;
+	c->block_s = block;
+	c->dot_s = dot;
+	c->drain_buf = bufferevent_get_output(under != NULL ? under : c->bev);
+	c->drain_cb = evbuffer_add_cb(c->drain_buf, on_drained, c);
+	feed(c);
 }
 
 int
 client_conn_body_unsent(const struct client_conn *c)
 {
-	return c->body_queued &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0;
+	return c->body_queued && (c->body != NULL || (c->bev != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0));
+}
+
+int
+client_conn_dot_sent(const struct client_conn *c)
+{
+	return c->body_queued && c->body == NULL && c->bev != NULL &&
+	    output_pending(c) == 0;
 }
 
 void
 client_conn_idle(struct client_conn *c)
 {
-	client_conn_timeouts(c, 0);
+	client_conn_deadline(c, 0);
 	bufferevent_enable(c->bev, EV_READ);
 }
 
@@ -219,7 +287,7 @@ numeric_addr(const char *host, int family, struct addrinfo **ai)
 
 char *
 client_conn_connect(struct client_conn *c, const char *ip, const char *path,
-    unsigned port, const char *bindto)
+    unsigned port, const char *bindto, double timeout)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
@@ -285,8 +353,7 @@ client_conn_connect(struct client_conn *c, const char *ip, const char *path,
 	}
 	fd = -1;
 	bufferevent_setcb(c->bev, c->readcb, NULL, c->eventcb, c->cbarg);
-	/* The write timeout covers the connect. */
-	client_conn_timeouts(c, 1);
+	client_conn_deadline(c, timeout);
 	/* Already connecting: libevent waits for it to finish. */
 	if (bufferevent_socket_connect(c->bev, NULL, 0) == -1) {
 		err = xasprintf("connect to %s: %s", c->peer, strerror(errno));
@@ -353,23 +420,25 @@ client_conn_reply(struct client_conn *c, struct reply *r, char **bad)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	size_t len = evbuffer_get_length(in), used = 0;
+	enum reply_fault fault;
 	const char *p;
+	char *line;
 	int rv;
 
 	*bad = NULL;
 	if (len == 0)
 		return 0;
 	memset(r, 0, sizeof(*r));
+	/* The parser refuses a reply as soon as it outgrows its bounds, so
+	 * the input never holds much more than REPLY_SIZE_MAX unread. */
 	p = (const char *)evbuffer_pullup(in, -1);
-	rv = reply_parse(p, len, r, &used, bad);
-	if (rv == 0 && len > INPUT_MAX) {
-		*bad = xstrndup(p, 200);
-		rv = -1;
-	}
+	rv = reply_parse(p, len, r, &used, &line, &fault);
 	if (rv == 0)
 		return 0;
 	if (rv == -1) {
-		log_protocol(SRC, c->uuid, "S: %s", *bad ? *bad : "");
+		log_protocol(SRC, c->uuid, "S: %s", line);
+		*bad = xasprintf("%s: %s", reply_fault_text(fault), line);
+		free(line);
 		return -1;
 	}
 	log_lines(c, p, used);
@@ -381,12 +450,13 @@ client_conn_reply(struct client_conn *c, struct reply *r, char **bad)
 
 /*
  * A closed connection waiting for the answer to QUIT (or the server's
- * close, or LINGER_MAX), so that the server reads QUIT before our FIN.
- * Lingering connections are owned by this module and listed here; any
- * left when the event loop stops are simply abandoned at exit.
+ * close, or the QUIT deadline), so that the server reads QUIT before our
+ * FIN. Lingering connections are owned by this module and listed here;
+ * any left when the event loop stops are simply abandoned at exit.
  */
 struct linger_conn {
 	struct bufferevent	*bev;
+	struct event		*timer;
 	struct linger_conn	*prev, *next;
 };
 
@@ -402,6 +472,7 @@ linger_end(struct linger_conn *l)
 	if (l->next != NULL)
 		l->next->prev = l->prev;
 	bufferevent_free(l->bev);
+	event_free(l->timer);
 	free(l);
 }
 
@@ -421,7 +492,7 @@ linger_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
-	if (evbuffer_get_length(in) > INPUT_MAX)
+	if (evbuffer_get_length(in) > REPLY_SIZE_MAX)
 		linger_end(arg);
 }
 
@@ -433,37 +504,43 @@ linger_event(struct bufferevent *bev, short what, void *arg)
 	linger_end(arg);
 }
 
+static void
+linger_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	linger_end(arg);
+}
+
 void
 client_conn_close(struct client_conn *c, int quit)
 {
 	struct bufferevent *bev = c->bev;
-	struct timeval tv = c->timeout;
+	struct timeval tv = seconds(c->quit_s);
 	struct linger_conn *l;
+	/* QUIT would land inside the message. */
+	int unsent = client_conn_body_unsent(c);
 
 	client_conn_unwatch(c);
 	if (bev == NULL)
 		return;
 	c->bev = NULL;
 	buf_reset(&c->out);
-	if (!quit || (c->body_queued &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)) {
+	if (!quit || unsent) {
 		bufferevent_free(bev);
 		return;
 	}
 	log_protocol(SRC, c->uuid, "C: QUIT");
 	evbuffer_drain(bufferevent_get_input(bev),
 	    evbuffer_get_length(bufferevent_get_input(bev)));
-	if (tv.tv_sec >= LINGER_MAX) {
-		tv.tv_sec = LINGER_MAX;
-		tv.tv_usec = 0;
-	}
 	l = xcalloc(1, sizeof(*l));
 	l->bev = bev;
+	l->timer = evtimer_new(c->base, linger_timeout, l);
 	if ((l->next = lingering) != NULL)
 		lingering->prev = l;
 	lingering = l;
 	bufferevent_setcb(bev, linger_read, NULL, linger_event, l);
-	bufferevent_set_timeouts(bev, &tv, &tv);
+	evtimer_add(l->timer, &tv);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	bufferevent_write(bev, "QUIT\r\n", 6);
 }

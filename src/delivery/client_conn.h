@@ -1,14 +1,15 @@
 /*
  * client_conn: the connection under a client session — the socket and its
- * bufferevent stack, the commands of one write, the timeouts, the message
- * body's drain, reading replies, and the close (with QUIT, lingering).
- * It knows no SMTP state: the session's callbacks are given to it.
+ * bufferevent stack, the commands of one write, the deadline of the reply
+ * awaited, the message body fed in blocks, reading replies, and the close
+ * (with QUIT, lingering). It knows no SMTP state: the session's callbacks
+ * are given to it, and the deadline's expiry reaches the session as a
+ * BEV_EVENT_TIMEOUT event.
  */
 #ifndef OUTPOST_CLIENT_CONN_H
 #define OUTPOST_CLIENT_CONN_H
 
 #include <stddef.h>
-#include <sys/time.h>
 
 #include <event2/bufferevent.h>
 
@@ -24,30 +25,39 @@ struct client_conn {
 						 * filter); NULL once closed */
 	const char		*peer;		/* borrowed from the session: */
 	const char		*uuid;		/* for error texts and logs */
-	struct timeval		 timeout;
 	bufferevent_data_cb	 readcb;	/* the session's callbacks, */
 	bufferevent_event_cb	 eventcb;	/* installed on each bev */
 	void			*cbarg;
 	struct buf		 out;		/* the commands of one write */
 	char			 local_ip[46], remote_ip[46];
-	int			 body_queued;	/* the body is in the output */
-	size_t			 pending;	/* output left at the last
-						 * timeout */
+	struct event		*deadline;	/* the reply awaited, or the
+						 * block being written */
+	double			 deadline_s;	/* its length, for texts */
+	double			 quit_s;	/* QUIT's deadline */
+	/* The message: dot-stuffed, by reference, handed to the socket
+	 * one block at a time. */
+	int			 body_queued;	/* a body was given */
+	struct evbuffer		*body;		/* blocks not handed yet;
+						 * NULL once all are */
+	double			 block_s, dot_s;
 	struct evbuffer		*drain_buf;	/* the socket's output,
 						 * watched */
 	struct evbuffer_cb_entry *drain_cb;
 };
 
+/* quit: seconds a closing connection waits for the answer to QUIT. */
 void	 client_conn_init(struct client_conn *, struct event_base *,
-	    const char *peer, const char *uuid, const struct timeval *timeout,
+	    const char *peer, const char *uuid, double quit,
 	    bufferevent_data_cb, bufferevent_event_cb, void *cbarg);
-/* Frees the bufferevent (no QUIT) and the output buffer. */
+/* Frees the bufferevent (no QUIT), the deadline and the buffers. */
 void	 client_conn_clear(struct client_conn *);
 
 /* Starts a non-blocking connect to path (a Unix socket) or ip:port, from
- * bind when given; NULL, or the error (malloc'd). */
+ * bind when given, with `timeout` seconds to complete; NULL, or the error
+ * (malloc'd). */
 char	*client_conn_connect(struct client_conn *, const char *ip,
-	    const char *path, unsigned port, const char *bind);
+	    const char *path, unsigned port, const char *bind,
+	    double timeout);
 /* The connect completed: addresses noted, logged, reading enabled. */
 void	 client_conn_connected(struct client_conn *);
 
@@ -56,19 +66,33 @@ void	 client_conn_cmd(struct client_conn *, const char *shown,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The queued commands leave in one write. */
 void	 client_conn_flush(struct client_conn *);
-/* The body, dot-stuffed, and the final dot, by reference: data must stay
- * until the transaction ends. Its drain re-arms the timeouts. */
+/*
+ * The deadline of what is awaited now: `secs` from now (not extended by
+ * what arrives meanwhile), replacing any other; 0 disarms it. Its expiry
+ * calls the event callback with BEV_EVENT_TIMEOUT.
+ */
+void	 client_conn_deadline(struct client_conn *, double secs);
+
+/*
+ * The body, dot-stuffed, and the final dot, by reference: data must stay
+ * until the transaction ends. It is handed to the socket in blocks, each
+ * with a deadline of `block` seconds to leave our buffers (the receiver
+ * must keep reading); once the final dot has left them, the deadline is
+ * `dot` seconds for the reply.
+ */
 void	 client_conn_send_body(struct client_conn *, const char *data,
-	    size_t len);
-/* The body is queued and not all handed to the socket yet. */
+	    size_t len, double block, double dot);
+/* Some of the body is still in our hands (not given to the kernel). */
 int	 client_conn_body_unsent(const struct client_conn *);
+/* The whole body and its final dot reached the server: handed over, and
+ * the kernel's send queue empty (every byte acknowledged). After this,
+ * the server may have taken the message even if no reply comes. */
+int	 client_conn_dot_sent(const struct client_conn *);
+/* The transaction is over: the body's rest dropped, its drain unwatched,
+ * the deadline disarmed. */
 void	 client_conn_unwatch(struct client_conn *);
 
-void	 client_conn_timeouts(struct client_conn *, int on);
-/* After a timeout: 1 when the output has shrunk since the last one (the
- * message is still leaving), the timeouts re-armed; 0 when it is real. */
-int	 client_conn_progress(struct client_conn *, short what);
-/* Between transactions: no timeouts, but an EOF or error is noticed. */
+/* Between transactions: no deadline, but an EOF or error is noticed. */
 void	 client_conn_idle(struct client_conn *);
 
 /* The next reply in the input: 1 (r filled, its lines logged and taken

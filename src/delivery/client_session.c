@@ -3,6 +3,7 @@
  * a transaction's envelope and per-recipient results, its end (done, then
  * idle or closed), and close. Touches the connection through client_conn.h.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,27 +16,48 @@
 
 #define SRC		"outbound"
 
-/* Per state: what a timeout waits on, and the step reported. */
+/* Per state: what a timeout waits on (short, and for texts), the step
+ * reported, and the deadline that applies (an offset into struct
+ * mta_timeouts; NONE: no deadline). */
+#define T(f)	offsetof(struct mta_timeouts, f)
+#define NONE	((size_t)-1)
 static const struct {
 	const char	*name;
+	const char	*waiting;
 	enum mta_step	 step;
+	size_t		 deadline;
 } states[] = {
-	[ST_NEW] =		{ "nothing",		MTA_CONNECT },
-	[ST_CONNECT] =		{ "connect",		MTA_CONNECT },
-	[ST_GREETING] =		{ "greeting",		MTA_GREETING },
-	[ST_EHLO] =		{ "ehlo",		MTA_EHLO },
-	[ST_HELO] =		{ "helo",		MTA_HELO },
-	[ST_STARTTLS] =		{ "starttls",		MTA_STARTTLS },
-	[ST_HANDSHAKE] =	{ "tls handshake",	MTA_TLS_HANDSHAKE },
-	[ST_AUTH] =		{ "auth",		MTA_AUTH },
-	[ST_RSET] =		{ "rset",		MTA_RSET },
-	[ST_MAIL] =		{ "mail",		MTA_MAIL },
-	[ST_RCPT] =		{ "rcpt",		MTA_RCPT },
-	[ST_DATA] =		{ "data",		MTA_DATA },
-	[ST_DOT] =		{ "dot",		MTA_DOT },
-	[ST_DOT_IGNORED] =	{ "dot",		MTA_DOT },
-	[ST_IDLE] =		{ "nothing",		MTA_DONE },
-	[ST_DEAD] =		{ "nothing",		MTA_DONE },
+	[ST_NEW] =	{ "nothing", "nothing", MTA_CONNECT, NONE },
+	[ST_CONNECT] =	{ "connect", "the connection", MTA_CONNECT,
+			  T(connect) },
+	[ST_GREETING] =	{ "greeting", "the greeting", MTA_GREETING,
+			  T(greeting) },
+	[ST_EHLO] =	{ "ehlo", "the reply to EHLO", MTA_EHLO, T(ehlo) },
+	[ST_HELO] =	{ "helo", "the reply to HELO", MTA_HELO, T(ehlo) },
+	[ST_STARTTLS] =	{ "starttls", "the reply to STARTTLS", MTA_STARTTLS,
+			  T(starttls) },
+	[ST_HANDSHAKE] = { "tls handshake", "the TLS handshake",
+			  MTA_TLS_HANDSHAKE, T(starttls) },
+	[ST_AUTH] =	{ "auth", "the reply to AUTH", MTA_AUTH, T(auth) },
+	[ST_RSET] =	{ "rset", "the reply to RSET", MTA_RSET, T(rset) },
+	[ST_MAIL] =	{ "mail", "the reply to MAIL FROM", MTA_MAIL,
+			  T(mail) },
+	[ST_RCPT] =	{ "rcpt", "the reply to RCPT TO", MTA_RCPT, T(rcpt) },
+	[ST_DATA] =	{ "data", "the reply to DATA", MTA_DATA, T(data) },
+	[ST_DOT] =	{ "dot", "the reply to the final dot", MTA_DOT,
+			  T(dot) },
+	[ST_DOT_IGNORED] = { "dot", "the reply to the final dot", MTA_DOT,
+			  T(dot) },
+	[ST_IDLE] =	{ "nothing", "nothing", MTA_DONE, NONE },
+	[ST_DEAD] =	{ "nothing", "nothing", MTA_DONE, NONE },
+};
+
+/* RFC 5321 §4.5.3.2 where it has them, Postfix's for RSET, and the
+ * linger on QUIT Outpost always had. */
+static const struct mta_timeouts timeouts_default = {
+	.connect = 30, .greeting = 300, .ehlo = 300, .starttls = 300,
+	.auth = 300, .rset = 20, .mail = 300, .rcpt = 300, .data = 120,
+	.data_block = 180, .dot = 600, .quit = 5
 };
 
 const char *
@@ -48,6 +70,27 @@ enum mta_step
 client_session_step(const struct mta_session *s)
 {
 	return states[s->state].step;
+}
+
+const char *
+client_session_waiting(const struct mta_session *s)
+{
+	if (s->state == ST_EHLO && s->lmtp)
+		return "the reply to LHLO";
+	if (s->state == ST_DOT && client_conn_body_unsent(&s->conn))
+		return "the server to take the message";
+	return states[s->state].waiting;
+}
+
+void
+client_session_arm(struct mta_session *s)
+{
+	size_t off = states[s->state].deadline;
+
+	if (s->state == ST_DOT && s->conn.body_queued)
+		return;		/* client_conn feeds the blocks */
+	client_conn_deadline(&s->conn, off == NONE ? 0 :
+	    *(const double *)(const void *)((const char *)&s->t + off));
 }
 
 static void
@@ -125,6 +168,11 @@ client_session_finish(struct mta_session *s, enum mta_outcome outcome,
 	void *arg = s->arg;
 	const char *at = client_session_state_name(s);
 
+	if (outcome != MTA_OK) {
+		res.waiting = client_session_waiting(s);
+		res.dot_sent = s->state == ST_DOT && s->conn.bev != NULL &&
+		    client_conn_dot_sent(&s->conn);
+	}
 	memset(&s->res, 0, sizeof(s->res));
 	s->done = NULL;
 	client_conn_unwatch(&s->conn);
@@ -224,8 +272,6 @@ client_session_new(struct event_base *base, const struct mta_conf *conf,
     bufferevent_data_cb readcb, bufferevent_event_cb eventcb)
 {
 	struct mta_session *s = xcalloc(1, sizeof(*s));
-	double t = conf->timeout > 0 ? conf->timeout : 30;
-	struct timeval timeout;
 
 	s->refs = 1;
 	s->base = base;
@@ -248,15 +294,28 @@ client_session_new(struct event_base *base, const struct mta_conf *conf,
 	s->tls = conf->tls;
 	if ((s->tls_ctx = conf->tls_ctx) != NULL)
 		SSL_CTX_up_ref(s->tls_ctx);
-	timeout.tv_sec = (time_t)t;
-	timeout.tv_usec = (suseconds_t)((t - (double)(time_t)t) * 1e6);
+#define PICK(f)	s->t.f = conf->timeouts.f > 0 ? conf->timeouts.f : \
+	    timeouts_default.f
+	PICK(connect);
+	PICK(greeting);
+	PICK(ehlo);
+	PICK(starttls);
+	PICK(auth);
+	PICK(rset);
+	PICK(mail);
+	PICK(rcpt);
+	PICK(data);
+	PICK(data_block);
+	PICK(dot);
+	PICK(quit);
+#undef PICK
 	if (s->path != NULL)
 		s->peer = xstrdup(s->path);
 	else if (s->ip != NULL && strchr(s->ip, ':') != NULL)
 		s->peer = xasprintf("[%s]:%u", s->ip, s->port);
 	else
 		s->peer = xasprintf("%s:%u", s->ip ? s->ip : "?", s->port);
-	client_conn_init(&s->conn, base, s->peer, s->uuid, &timeout, readcb,
+	client_conn_init(&s->conn, base, s->peer, s->uuid, s->t.quit, readcb,
 	    eventcb, s);
 	s->defer = evtimer_new(base, on_defer, s);
 	s->state = ST_NEW;

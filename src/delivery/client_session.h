@@ -44,6 +44,7 @@ struct mta_session {
 	int		 lmtp;
 	enum mta_tls	 tls;
 	SSL_CTX		*tls_ctx;
+	struct mta_timeouts t;		/* every one set */
 
 	/* the connection */
 	struct client_conn conn;
@@ -86,6 +87,11 @@ void	 client_session_unref(struct mta_session *);
 /* What the current state waits on ("lhlo" for LMTP), and its step. */
 const char *client_session_state_name(const struct mta_session *);
 enum mta_step client_session_step(const struct mta_session *);
+/* The same for texts: "the greeting", "the reply to MAIL FROM" … */
+const char *client_session_waiting(const struct mta_session *);
+/* Arms the deadline of the current state (RFC 5321 §4.5.3.2), from now;
+ * while the message is being written its blocks have their own. */
+void	 client_session_arm(struct mta_session *);
 
 /* The transaction is over: report it (done may close the session); the
  * reply and the error are taken. An MTA_OK leaves the connection idle when

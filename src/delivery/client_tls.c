@@ -78,9 +78,6 @@ client_tls_wrap(struct client_conn *c, SSL_CTX *ctx, const char *name,
 		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
 	} else
 		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
-	/* Timeouts belong to the top of the stack only: one firing below
-	 * would disable reading where enabling the filter cannot undo it. */
-	client_conn_timeouts(c, 0);
 	tls = bufferevent_openssl_filter_new(c->base, c->bev, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	if (tls == NULL) {
@@ -96,8 +93,8 @@ client_tls_wrap(struct client_conn *c, SSL_CTX *ctx, const char *name,
 void
 client_tls_start(struct client_conn *c)
 {
+	/* The session's deadline covers the handshake. */
 	bufferevent_setcb(c->bev, c->readcb, NULL, c->eventcb, c->cbarg);
-	client_conn_timeouts(c, 1);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 

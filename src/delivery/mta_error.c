@@ -130,18 +130,81 @@ mta_error_lost(const char *why, struct outcome *o)
 	    why);
 }
 
+/* The server named in texts: "mx1.example.com [192.0.2.1]" (malloc'd). */
+static char *
+server_name(const struct mta_result *r, const char *host)
+{
+	const char *ip = r->remote_ip;
+
+	if (host == NULL || *host == '\0')
+		return xstrdup(*ip ? ip : "the server");
+	if (*ip == '\0' || strcmp(host, ip) == 0)
+		return xstrdup(host);
+	return xasprintf("%s [%s]", host, ip);
+}
+
+static void
+set_server(struct outcome *o, const struct mta_result *r, const char *host)
+{
+	free(o->host);
+	o->host = xstrdup_null(host);
+	free(o->ip);
+	o->ip = r->remote_ip[0] ? xstrdup(r->remote_ip) : NULL;
+}
+
+/*
+ * The server broke the protocol (a malformed or oversized reply) or did
+ * not answer within the stage's deadline: Postfix's choice, not Haraka's
+ * 5.5.1 bounce, since nothing says the mail or the address is at fault.
+ * X.5.0 (other protocol status) for a reply that is not SMTP, X.4.2 (bad
+ * connection: "time-out, or inadequate connection quality") for a
+ * timeout or a lost connection, as Postfix's smtp_stream_except().
+ * Before the final dot reached the server: this server failed (next MX,
+ * then defer). After it: the server may have taken the message, so no
+ * other MX gets it now; deferred, and said so, and the retry may repeat
+ * it (RFC 5321 §6.1's accepted duplicate; the long final-dot deadline
+ * keeps it rare).
+ */
+static enum verdict
+server_fault(const struct mta_result *r, const char *host,
+    struct outcome *mail)
+{
+	const char *waiting = r->waiting != NULL ? r->waiting : "a reply";
+	const char *maybe = r->dot_sent ?
+	    "; the message may have been delivered" : "";
+	char *name = server_name(r, host);
+
+	if (r->outcome == MTA_BAD_REPLY)
+		outcome_local(mail, FAIL_TEMP, 421, "4.5.0", "Malformed reply "
+		    "from %s while waiting for %s%s: %s", name, waiting, maybe,
+		    r->error != NULL ? r->error : "unknown");
+	else if (r->timed_out)
+		outcome_local(mail, FAIL_TEMP, 421, "4.4.2", "Conversation "
+		    "with %s timed out while waiting for %s (%g s)%s", name,
+		    waiting, r->deadline, maybe);
+	else
+		outcome_local(mail, FAIL_TEMP, 421, "4.4.2", "Lost connection "
+		    "with %s while waiting for %s%s", name, waiting, maybe);
+	free(name);
+	set_server(mail, r, host);
+	return r->dot_sent ? V_RCPTS : V_NEXT_MX;
+}
+
 enum verdict
 mta_error_classify(const struct mta_result *r, const char *host,
     struct outcome *mail)
 {
 	switch (r->outcome) {
 	case MTA_IO:
-		return r->step == MTA_RSET ? V_RETRY_HOST : V_NEXT_MX;
+		/* A reused connection gone stale: a fresh one, same host. */
+		if (r->step == MTA_RSET)
+			return V_RETRY_HOST;
+		if (r->dot_sent || r->timed_out)
+			return server_fault(r, host, mail);
+		/* Refused, reset, closed: the next MX, "Tried all MXs". */
+		return V_NEXT_MX;
 	case MTA_BAD_REPLY:
-		outcome_local(mail, FAIL_PERM, 550, "5.5.1", "%s",
-		    r->error != NULL ? r->error :
-		    "Unrecognized response from upstream server");
-		break;
+		return server_fault(r, host, mail);
 	case MTA_TLS_UNAVAILABLE:
 		outcome_local(mail, FAIL_TEMP, 450, "4.7.10",
 		    "No TLS available but required by configuration.");
@@ -193,13 +256,14 @@ mta_error_rcpt(const struct mta_result *r, size_t i,
 			    "Connection ended before the recipient was sent");
 		return;
 	}
-	/* Accepted at RCPT (2xx, 251 and 252 included). */
-	if (mail != NULL && mail->class != FAIL_NONE) {
-		outcome_copy(o, mail);
-		return;
-	}
+	/* Accepted at RCPT (2xx, 251 and 252 included); an LMTP server's
+	 * own answer for it stands whatever happened next. */
 	if (rc->lmtp.code != 0) {
 		outcome_reply(o, &rc->lmtp, host, r->remote_ip);
+		return;
+	}
+	if (mail != NULL && mail->class != FAIL_NONE) {
+		outcome_copy(o, mail);
 		return;
 	}
 	if (r->reply.code / 100 == 2) {

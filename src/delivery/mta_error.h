@@ -72,10 +72,15 @@ enum verdict {
 /*
  * Classifies a finished transaction. V_MAIL fills *mail. After V_RCPTS,
  * mta_error_rcpt() gives each recipient's outcome. The rules (reference
- * §1.8, §1.9.2): I/O errors, timeouts and remote closes → next MX;
+ * §1.8, §1.9.2): I/O errors and remote closes → next MX; a stage's
+ * deadline passed or a malformed or oversized reply → next MX too, with
+ * *mail filled (421 4.4.2 / 4.5.0, temporary: what to record once every
+ * MX failed) — never a bounce (Haraka bounces a bad reply with 5.5.1);
+ * any of these after the final dot reached the server → V_RCPTS with that
+ * temporary *mail and no other MX (the message may have been delivered);
  * 3xx/4xx at the greeting, EHLO, STARTTLS, AUTH, MAIL, DATA or the dot →
- * the whole mail deferred; 5xx there → bounced; a malformed reply →
- * bounced (5.5.1); forced TLS unavailable or unverified → deferred.
+ * the whole mail deferred; 5xx there → bounced; forced TLS unavailable or
+ * unverified → deferred.
  * A DATA/dot failure applies to the recipients the server had accepted;
  * the ones it refused at RCPT keep their own reply.
  */

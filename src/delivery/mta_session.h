@@ -1,12 +1,15 @@
 /*
  * mta_session: one outbound SMTP or LMTP connection (the client side).
- * It connects (from a bound address, with connect_timeout), reads the
+ * It connects (from a bound address, within connect_timeout), reads the
  * greeting, sends EHLO (HELO when EHLO is refused; LHLO for LMTP), does
  * STARTTLS when asked and offered, AUTH when credentials are given, and
  * then runs transactions: MAIL (SIZE, BODY=8BITMIME, SMTPUTF8 when
  * offered and needed), RCPT per recipient, DATA, the dot-stuffed message
  * and the final dot — pipelined when the server offers PIPELINING.
  * A connection may carry several transactions (RSET between them).
+ * Every reply awaited has a deadline for the whole reply (RFC 5321
+ * §4.5.3.2), from the command's send, that bytes trickling in do not
+ * extend; the message is written in blocks, each with its own deadline.
  * It reports facts (which step, which reply, which I/O error); deciding
  * what they mean is mta_error.c's job. Implemented by delivery/client*.c
  * (state machine, session, connection, TLS, SASL).
@@ -29,6 +32,27 @@ enum mta_tls {
 				 * certificate verified against tls_name */
 };
 
+/* Deadlines in seconds (0: the default in parentheses). */
+struct mta_timeouts {
+	double	 connect;	/* the TCP connect (30) */
+	double	 greeting;	/* the 220 greeting (300) */
+	double	 ehlo;		/* the reply to EHLO, HELO or LHLO (300) */
+	double	 starttls;	/* the reply to STARTTLS, then the TLS
+				 * handshake (300) */
+	double	 auth;		/* each reply of the AUTH exchange (300) */
+	double	 rset;		/* the reply to RSET on a reused connection
+				 * (20) */
+	double	 mail;		/* the reply to MAIL (300) */
+	double	 rcpt;		/* each reply to RCPT (300) */
+	double	 data;		/* the reply to DATA (120) */
+	double	 data_block;	/* each block of the message to be taken by
+				 * the server (180) */
+	double	 dot;		/* the reply to the final dot, from when it
+				 * was handed over (600) */
+	double	 quit;		/* the answer to QUIT on a closing
+				 * connection (5) */
+};
+
 struct mta_conf {
 	const char	*ip;		/* address to connect to (IP literal) */
 	const char	*path;		/* or a Unix socket path (ip NULL) */
@@ -42,7 +66,7 @@ struct mta_conf {
 	const char	*auth_user;	/* AUTH when both are set */
 	const char	*auth_pass;
 	const char	*auth_type;	/* NULL: CRAM-MD5, PLAIN, LOGIN in order */
-	double		 timeout;	/* s: connect, and each reply */
+	struct mta_timeouts timeouts;
 	const char	*log_uuid;	/* for log lines */
 };
 
@@ -62,7 +86,8 @@ enum mta_outcome {
 				 * AUTH, MAIL, DATA, dot): see reply */
 	MTA_IO,			/* connect failure, timeout, remote close,
 				 * socket or TLS error at `step`: see error */
-	MTA_BAD_REPLY,		/* a malformed reply line: see error */
+	MTA_BAD_REPLY,		/* a malformed or oversized reply: see error
+				 * ("<what is wrong>: <the line>") */
 	MTA_TLS_UNAVAILABLE,	/* MTA_TLS_MUST but STARTTLS not offered */
 	MTA_TLS_UNVERIFIED	/* MTA_TLS_MUST and the certificate failed */
 };
@@ -89,6 +114,15 @@ struct mta_result {
 					 * end-of-data reply (SMTP) */
 	char		*error;		/* MTA_IO, MTA_BAD_REPLY, MTA_TLS_*:
 					 * what happened, one line */
+	const char	*waiting;	/* what the failure interrupted: "the
+					 * greeting", "the reply to MAIL FROM"
+					 * … (static; NULL on MTA_OK) */
+	int		 timed_out;	/* MTA_IO: the deadline passed */
+	double		 deadline;	/* and it was this many seconds */
+	int		 dot_sent;	/* the whole message and its final dot
+					 * reached the server (all bytes
+					 * acknowledged): after a failure it
+					 * may have been delivered */
 	struct mta_rcpt	*rcpts;		/* one per recipient of the msg */
 	size_t		 nrcpts;
 	int		 secured;	/* TLS was in use */

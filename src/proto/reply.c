@@ -15,6 +15,8 @@
 #include "lib/xmalloc.h"
 
 #define REPLY_BAD_MAX	200	/* bytes of a malformed line kept in *bad */
+#define STR_(x)		#x
+#define STR(x)		STR_(x)
 
 /* One line's content (CR LF removed) and where the next one starts. */
 struct line {
@@ -45,19 +47,23 @@ is_digit(char ch)
 }
 
 /*
- * The code of a line, or -1 when it does not start `ddd` (first digit 2-5)
- * followed by '-', ' ' or nothing; *final tells which.
+ * The code of a line, or -1 (*fault set) when it does not start `ddd`
+ * (first digit 2-5) followed by '-', ' ' or nothing, or holds a NUL;
+ * *final tells which separator.
  */
 static int
-line_code(struct slice s, int *final)
+line_code(struct slice s, int *final, enum reply_fault *fault)
 {
 	if (s.len < 3 || s.p[0] < '2' || s.p[0] > '5' || !is_digit(s.p[1]) ||
-	    !is_digit(s.p[2]))
+	    !is_digit(s.p[2]) || (s.len > 3 && s.p[3] != '-' &&
+	    s.p[3] != ' ')) {
+		*fault = REPLY_FAULT_CODE;
 		return -1;
-	if (s.len > 3 && s.p[3] != '-' && s.p[3] != ' ')
+	}
+	if (memchr(s.p, '\0', s.len) != NULL) {
+		*fault = REPLY_FAULT_NUL;
 		return -1;
-	if (memchr(s.p, '\0', s.len) != NULL)
-		return -1;
+	}
 	*final = s.len == 3 || s.p[3] == ' ';
 	return (s.p[0] - '0') * 100 + (s.p[1] - '0') * 10 + (s.p[2] - '0');
 }
@@ -164,25 +170,39 @@ fill(struct reply *r, const struct line *lines, size_t n, int code)
 
 int
 reply_parse(const char *p, size_t len, struct reply *r, size_t *used,
-    char **bad)
+    char **bad, enum reply_fault *fault)
 {
 	struct line lines[REPLY_LINES_MAX], l;
 	size_t n = 0, off = 0;
-	int first = 0, code, final, e;
+	int first = 0, code, final = 0, e;
+	enum reply_fault f = REPLY_FAULT_NONE;
 
 	*used = 0;
 	if (bad != NULL)
 		*bad = NULL;
+	if (fault != NULL)
+		*fault = REPLY_FAULT_NONE;
 	for (;;) {
-		if ((e = next_line(p, len, off, &l)) == 0)
+		e = next_line(p, len, off, &l);
+		if (e == 0 && (off >= len || len <= REPLY_SIZE_MAX))
 			return 0;
-		final = 0;
-		if (e < 0 || n == REPLY_LINES_MAX ||
-		    (code = line_code(l.s, &final)) < 0 ||
-		    (n > 0 && code != first)) {
+		if (e == 0)		/* not complete, and too big already */
+			f = REPLY_FAULT_SIZE;
+		else if (e < 0)
+			f = REPLY_FAULT_LINE;
+		else if (l.end > REPLY_SIZE_MAX)
+			f = REPLY_FAULT_SIZE;
+		else if (n == REPLY_LINES_MAX)
+			f = REPLY_FAULT_LINES;
+		else if ((code = line_code(l.s, &final, &f)) >= 0 && n > 0 &&
+		    code != first)
+			f = REPLY_FAULT_MIXED;
+		if (f != REPLY_FAULT_NONE) {
 			*used = l.end;
 			if (bad != NULL)
 				*bad = bad_line(l.s.p, l.s.len);
+			if (fault != NULL)
+				*fault = f;
 			return -1;
 		}
 		if (n == 0)
@@ -195,6 +215,28 @@ reply_parse(const char *p, size_t len, struct reply *r, size_t *used,
 	fill(r, lines, n, first);
 	*used = off;
 	return 1;
+}
+
+const char *
+reply_fault_text(enum reply_fault f)
+{
+	switch (f) {
+	case REPLY_FAULT_NONE:
+		break;
+	case REPLY_FAULT_CODE:
+		return "no valid reply code";
+	case REPLY_FAULT_MIXED:
+		return "reply codes differ between lines";
+	case REPLY_FAULT_NUL:
+		return "NUL byte in the reply";
+	case REPLY_FAULT_LINE:
+		return "reply line longer than " STR(REPLY_LINE_MAX) " bytes";
+	case REPLY_FAULT_LINES:
+		return "reply of more than " STR(REPLY_LINES_MAX) " lines";
+	case REPLY_FAULT_SIZE:
+		return "reply longer than " STR(REPLY_SIZE_MAX) " bytes";
+	}
+	return "malformed reply";
 }
 
 void

@@ -54,7 +54,11 @@ static const char *const builtin[] = {
 	    " required by configuration/",
 	"bad-connection /^(Connection ended before the recipient was sent"
 	    "|No reply to the end of data)/",
-	"protocol-errors /^Unrecognized response from upstream server/",
+	/* A server that broke the protocol or its deadline (mta_error.c):
+	 * matched before the words of the reply line or host name quoted. */
+	"protocol-errors /^Malformed reply from /",
+	"no-answer-from-host /^Conversation with .* timed out while waiting/",
+	"bad-connection /^Lost connection with .* while waiting/",
 	"other /^(Error reading the queue entry|Queue entry corrupt: )/",
 
 	/* Reasons other words in the same reply would hide. */

@@ -81,13 +81,12 @@ static void
 read_all(const char *p, size_t len, struct fuzz_rng *rng,
     struct reading *rd)
 {
-	struct timeval tv = { 300, 0 };
 	struct client_conn c;
 	struct evbuffer *in;
 	size_t off = 0;
 
 	memset(rd, 0, sizeof(*rd));
-	client_conn_init(&c, base, "192.0.2.1", "FUZZ", &tv, NULL, NULL, NULL);
+	client_conn_init(&c, base, "192.0.2.1", "FUZZ", 5, NULL, NULL, NULL);
 	if ((c.bev = bufferevent_socket_new(base, -1, 0)) == NULL)
 		abort();
 	in = bufferevent_get_input(c.bev);

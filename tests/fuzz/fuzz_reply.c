@@ -71,33 +71,43 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct reply r = { 0 }, again = { 0 };
 		size_t used = 0, used2 = 0, n = size - off;
 		char *bad = NULL;
-		int e = reply_parse(p + off, n, &r, &used, &bad);
+		enum reply_fault fault = (enum reply_fault)-1;
+		int e = reply_parse(p + off, n, &r, &used, &bad, &fault);
 
 		if (e == 0) {
 			check(used == 0 && bad == NULL && r.text == NULL);
+			check(fault == REPLY_FAULT_NONE);
+			/* Nothing past the bound is ever waited for. */
+			check(n <= REPLY_SIZE_MAX);
 			break;
 		}
 		check(used > 0 && used <= n);
 		if (e < 0) {
 			check(bad != NULL && strlen(bad) <= 200);
+			check(fault > REPLY_FAULT_NONE &&
+			    fault <= REPLY_FAULT_SIZE);
+			check(strcmp(reply_fault_text(fault),
+			    "malformed reply") != 0);
 			for (const char *s = bad; *s; s++)
 				check(*s >= 0x20 && *s < 0x7f);
 			check(r.text == NULL);
 			free(bad);
 		} else {
 			check(e == 1 && bad == NULL);
+			check(fault == REPLY_FAULT_NONE);
+			check(used <= REPLY_SIZE_MAX);
 			check(p[off + used - 1] == '\n');
 			check_reply(&r);
 			/* The reply alone parses the same; one byte less is
 			 * not complete. */
 			check(reply_parse(p + off, used, &again, &used2,
-			    NULL) == 1 && used2 == used &&
+			    NULL, NULL) == 1 && used2 == used &&
 			    again.code == r.code && again.nlines == r.nlines &&
 			    strcmp(again.text, r.text) == 0 &&
 			    strcmp(again.extc, r.extc) == 0);
 			reply_clear(&again);
 			check(reply_parse(p + off, used - 1, &again, &used2,
-			    NULL) == 0);
+			    NULL, NULL) == 0);
 			reply_clear(&r);
 			check(r.text == NULL && r.nlines == 0);
 		}

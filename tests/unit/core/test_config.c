@@ -460,6 +460,61 @@ test_reload_outbound(void **state)
 	put("outbound.ini", "");
 }
 
+/* outbound.ini's timeout_<stage> keys: RFC 5321 §4.5.3.2's defaults,
+ * seconds (fractions too), 0 for the default, bad values refused, and
+ * reloaded with the file. */
+static void
+test_stage_timeouts(void **state)
+{
+	static const struct { const char *text, *want; } bad[] = {
+		{ "timeout_dot=-1\n", "config/outbound.ini:1: timeout_dot: "
+		  "expected seconds from 0 to 3600, got '-1'" },
+		{ "\ntimeout_greeting=5m\n", "config/outbound.ini:2: "
+		  "timeout_greeting: expected seconds from 0 to 3600, got "
+		  "'5m'" },
+		{ "timeout_data_block=3601\n", "config/outbound.ini:1: "
+		  "timeout_data_block: expected seconds from 0 to 3600, got "
+		  "'3601'" },
+	};
+	struct config *cfg, *next;
+	const struct config_outbound *o;
+	char *err = NULL;
+
+	(void)state;
+	put("outbound.ini", "");
+	cfg = load_ok();
+	o = cfg->outbound;
+	assert_true(o->timeout_greeting == 300 && o->timeout_ehlo == 300 &&
+	    o->timeout_starttls == 300 && o->timeout_auth == 300 &&
+	    o->timeout_mail == 300 && o->timeout_rcpt == 300);
+	assert_true(o->timeout_data == 120 && o->timeout_data_block == 180 &&
+	    o->timeout_dot == 600 && o->timeout_rset == 20 &&
+	    o->timeout_quit == 5);
+	put("outbound.ini", "timeout_greeting=1\ntimeout_ehlo=2\n"
+	    "timeout_starttls=3\ntimeout_auth=4\ntimeout_rset=5\n"
+	    "timeout_mail=6\ntimeout_rcpt=7\ntimeout_data=8\n"
+	    "timeout_data_block=9\ntimeout_dot=10.5\ntimeout_quit=0\n");
+	next = config_reload(cfg, CONFIG_OUTBOUND_INI, &err);
+	assert_non_null(next);
+	o = next->outbound;
+	assert_true(o->timeout_greeting == 1 && o->timeout_ehlo == 2 &&
+	    o->timeout_starttls == 3 && o->timeout_auth == 4 &&
+	    o->timeout_rset == 5 && o->timeout_mail == 6 &&
+	    o->timeout_rcpt == 7 && o->timeout_data == 8 &&
+	    o->timeout_data_block == 9 && o->timeout_dot == 10.5);
+	assert_true(o->timeout_quit == 5);		/* 0: the default */
+	assert_true(cfg->outbound->timeout_dot == 600);	/* old untouched */
+	config_unref(next);
+	config_unref(cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		put("outbound.ini", bad[i].text);
+		err = load_err();
+		assert_string_equal(err, bad[i].want);
+		free(err);
+	}
+	put("outbound.ini", "");
+}
+
 static void
 test_watched_names(void **state)
 {
@@ -490,6 +545,7 @@ main(void)
 		cmocka_unit_test(test_lenient_values),
 		cmocka_unit_test(test_log_precedence),
 		cmocka_unit_test(test_reload_outbound),
+		cmocka_unit_test(test_stage_timeouts),
 		cmocka_unit_test(test_watched_names),
 	};
 

@@ -1,10 +1,12 @@
 /* Unit tests: the SMTP/LMTP client (client*.c behind mta_session.h) against
  * a scripted server on a Unix socket in the same event loop: PIPELINING
  * with a refused recipient, reuse with RSET, LMTP's per-recipient replies,
- * a refused MAIL, a malformed greeting, a failed connect. */
+ * a refused MAIL, a malformed greeting, a failed connect, deadlines per
+ * stage (a dripped reply, a slow and a missing answer to the dot). */
 #include "unit.h"
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 
 #include <event2/buffer.h>
@@ -34,17 +36,54 @@ struct server {
 	struct buf		 got;		/* lines, '\n' after each; the
 						 * body's after "| " */
 	int			 mismatch;
+	/* Slowness: every reply dripped one byte per `drip` s; the reply
+	 * of step `late` (an index, 0: none) held back `late_s` s. */
+	double			 drip, late_s;
+	size_t			 late;
+	struct evbuffer		*pending;	/* what is still to drip */
+	struct event		*timer;
 };
 
 struct outcome {
 	int			 calls;
 	enum mta_outcome	 outcome;
 	enum mta_step		 step;
+	int			 timed_out, dot_sent;
 	int			 code;
 	char			*error;
 	int			 rcpt[4], lmtp[4];
 	int			 in_send;	/* set while mta_session_send runs */
 };
+
+static struct timeval
+tv_of(double s)
+{
+	struct timeval tv = { (time_t)s, (suseconds_t)((s - (time_t)s) * 1e6) };
+
+	return tv;
+}
+
+/* The next byte of a dripped reply, or the held-back reply. */
+static void
+sv_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *sv = arg;
+	struct timeval tv = tv_of(sv->drip);
+	char ch;
+
+	(void)fd;
+	(void)what;
+	if (sv->bev == NULL)
+		return;
+	if (sv->drip <= 0) {
+		bufferevent_write_buffer(sv->bev, sv->pending);
+		return;
+	}
+	if (evbuffer_remove(sv->pending, &ch, 1) == 1) {
+		bufferevent_write(sv->bev, &ch, 1);
+		evtimer_add(sv->timer, &tv);
+	}
+}
 
 static void
 answer(struct server *sv)
@@ -56,7 +95,14 @@ answer(struct server *sv)
 		return;
 	}
 	st = &sv->script[sv->i++];
-	if (st->reply != NULL)
+	if (st->reply != NULL && (sv->drip > 0 ||
+	    (sv->late != 0 && sv->late == sv->i - 1))) {
+		struct timeval tv = tv_of(sv->drip > 0 ? sv->drip :
+		    sv->late_s);
+
+		evbuffer_add(sv->pending, st->reply, strlen(st->reply));
+		evtimer_add(sv->timer, &tv);
+	} else if (st->reply != NULL)
 		bufferevent_write(sv->bev, st->reply, strlen(st->reply));
 	if (strncmp(st->reply != NULL ? st->reply : "", "354", 3) == 0)
 		sv->in_body = 1;
@@ -120,6 +166,8 @@ server_start(struct server *sv, struct event_base *base, const char *path,
 	sv->base = base;
 	sv->script = script;
 	sv->n = n;
+	sv->pending = evbuffer_new();
+	sv->timer = evtimer_new(base, sv_tick, sv);
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
@@ -134,6 +182,8 @@ server_stop(struct server *sv)
 	if (sv->bev != NULL)
 		bufferevent_free(sv->bev);
 	evconnlistener_free(sv->listener);
+	evbuffer_free(sv->pending);
+	event_free(sv->timer);
 	buf_free(&sv->got);
 }
 
@@ -146,6 +196,8 @@ on_done(void *arg, const struct mta_result *r)
 	o->calls++;
 	o->outcome = r->outcome;
 	o->step = r->step;
+	o->timed_out = r->timed_out;
+	o->dot_sent = r->dot_sent;
 	o->code = r->reply.code;
 	free(o->error);
 	o->error = r->error != NULL ? xstrdup(r->error) : NULL;
@@ -195,7 +247,7 @@ fixture_new(const struct step *script, size_t n, int lmtp)
 	f->conf.path = f->path;
 	f->conf.helo = "client.test";
 	f->conf.lmtp = lmtp;
-	f->conf.timeout = 5;
+	f->conf.timeouts.connect = 5;
 	return f;
 }
 
@@ -328,8 +380,7 @@ test_bad_greeting(void **state)
 	run(f->base, s, rcpts, 1, &f->o);
 	assert_int_equal(f->o.outcome, MTA_BAD_REPLY);
 	assert_int_equal(f->o.step, MTA_GREETING);
-	assert_string_equal(f->o.error,
-	    "Unrecognized response from upstream server: hello");
+	assert_string_equal(f->o.error, "no valid reply code: hello");
 	mta_session_close(s);
 	fixture_free(f);
 }
@@ -355,6 +406,126 @@ test_connect_fails(void **state)
 	fixture_free(f);
 }
 
+/* Seconds since t0. */
+static double
+since(const struct timeval *t0)
+{
+	struct timeval now;
+
+	gettimeofday(&now, NULL);
+	return (double)(now.tv_sec - t0->tv_sec) +
+	    (double)(now.tv_usec - t0->tv_usec) / 1e6;
+}
+
+/* A reply dripped one byte at a time never completes inside the
+ * deadline: the deadline is the whole reply's, not an idle timer. */
+static void
+test_dripped_reply(void **state)
+{
+	static const struct step script[] = {
+		{ NULL, "220 slow sink ESMTP here\r\n" },
+	};
+	const char *rcpts[] = { "ok@example.com" };
+	struct fixture *f = fixture_new(script, NSTEPS(script), 0);
+	struct mta_session *s;
+	struct timeval t0;
+
+	(void)state;
+	f->sv.drip = 0.05;		/* 27 bytes: 1.35 s */
+	f->conf.timeouts.greeting = 0.4;
+	s = mta_session_new(f->base, &f->conf);
+	gettimeofday(&t0, NULL);
+	run(f->base, s, rcpts, 1, &f->o);
+	assert_int_equal(f->o.outcome, MTA_IO);
+	assert_int_equal(f->o.step, MTA_GREETING);
+	assert_true(f->o.timed_out);
+	assert_false(f->o.dot_sent);
+	assert_true(since(&t0) < 1.0);
+	assert_non_null(strstr(f->o.error, "timed out after 0.4 s waiting for "
+	    "the greeting"));
+	mta_session_close(s);
+	fixture_free(f);
+}
+
+/* The final dot has the longest deadline: a reply slower than every
+ * other stage's is still taken; none at all is a timeout after the dot
+ * reached the server. */
+static void
+test_dot_deadline(void **state)
+{
+	static const struct step script[] = {
+		{ NULL, "220 sink\r\n" },
+		{ "EHLO", "250 sink\r\n" },
+		{ "MAIL FROM:<a@example.com>", "250 ok\r\n" },
+		{ "RCPT TO:<ok@example.com>", "250 ok\r\n" },
+		{ "DATA", "354 go\r\n" },
+		{ ".", "250 2.0.0 queued\r\n" },
+	};
+	const char *rcpts[] = { "ok@example.com" };
+	struct fixture *f;
+	struct mta_session *s;
+	struct mta_timeouts short_ = { .greeting = 0.3, .ehlo = 0.3,
+	    .mail = 0.3, .rcpt = 0.3, .data = 0.3, .data_block = 0.3,
+	    .dot = 1.5 };
+
+	(void)state;
+	f = fixture_new(script, NSTEPS(script), 0);
+	f->sv.late = 5;
+	f->sv.late_s = 0.8;
+	f->conf.timeouts = short_;
+	s = mta_session_new(f->base, &f->conf);
+	run(f->base, s, rcpts, 1, &f->o);
+	assert_int_equal(f->o.outcome, MTA_OK);
+	assert_int_equal(f->o.code, 250);
+	mta_session_close(s);
+	fixture_free(f);
+
+	/* No answer to the dot: reported as sent, timed out. */
+	f = fixture_new(script, NSTEPS(script), 0);
+	f->sv.late = 5;
+	f->sv.late_s = 30;
+	short_.dot = 0.5;
+	f->conf.timeouts = short_;
+	s = mta_session_new(f->base, &f->conf);
+	run(f->base, s, rcpts, 1, &f->o);
+	assert_int_equal(f->o.outcome, MTA_IO);
+	assert_int_equal(f->o.step, MTA_DOT);
+	assert_true(f->o.timed_out);
+	assert_true(f->o.dot_sent);
+	assert_non_null(strstr(f->o.error, "waiting for the reply to the "
+	    "final dot"));
+	mta_session_close(s);
+	fixture_free(f);
+}
+
+/* Endless continuation lines: refused at the bound, not read forever. */
+static void
+test_endless_reply(void **state)
+{
+	static struct step script[] = {
+		{ NULL, NULL },
+	};
+	const char *rcpts[] = { "ok@example.com" };
+	struct buf many = BUF_INIT;
+	struct fixture *f;
+	struct mta_session *s;
+
+	(void)state;
+	for (int i = 0; i < 2 * REPLY_LINES_MAX; i++)
+		buf_printf(&many, "220-line %d\r\n", i);
+	script[0].reply = buf_cstr(&many);
+	f = fixture_new(script, NSTEPS(script), 0);
+	s = mta_session_new(f->base, &f->conf);
+	run(f->base, s, rcpts, 1, &f->o);
+	assert_int_equal(f->o.outcome, MTA_BAD_REPLY);
+	assert_int_equal(f->o.step, MTA_GREETING);
+	assert_string_equal(f->o.error, "reply of more than 100 lines: "
+	    "220-line 100");
+	mta_session_close(s);
+	fixture_free(f);
+	buf_free(&many);
+}
+
 int
 main(void)
 {
@@ -364,6 +535,9 @@ main(void)
 		cmocka_unit_test(test_mail_refused),
 		cmocka_unit_test(test_bad_greeting),
 		cmocka_unit_test(test_connect_fails),
+		cmocka_unit_test(test_dripped_reply),
+		cmocka_unit_test(test_dot_deadline),
+		cmocka_unit_test(test_endless_reply),
 	};
 
 	return cmocka_run_group_tests_name("client", tests, NULL, NULL);

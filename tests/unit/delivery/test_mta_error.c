@@ -122,27 +122,41 @@ test_classify_steps(void **state)
 		enum mta_outcome outcome;
 		enum mta_step step;
 		int code;
+		int timed_out, dot_sent;
 		enum verdict v;
-		enum fail_class class;
+		enum fail_class class;	/* of *mail; NONE: left empty */
 	} rows[] = {
-		{ MTA_IO, MTA_CONNECT, 0, V_NEXT_MX, FAIL_NONE },
-		{ MTA_IO, MTA_GREETING, 0, V_NEXT_MX, FAIL_NONE },
-		{ MTA_IO, MTA_DOT, 0, V_NEXT_MX, FAIL_NONE },
-		{ MTA_IO, MTA_TLS_HANDSHAKE, 0, V_NEXT_MX, FAIL_NONE },
-		{ MTA_IO, MTA_RSET, 0, V_RETRY_HOST, FAIL_NONE },
-		{ MTA_REPLY, MTA_GREETING, 421, V_MAIL, FAIL_TEMP },
-		{ MTA_REPLY, MTA_GREETING, 554, V_MAIL, FAIL_PERM },
-		{ MTA_REPLY, MTA_HELO, 550, V_MAIL, FAIL_PERM },
-		{ MTA_REPLY, MTA_STARTTLS, 454, V_MAIL, FAIL_TEMP },
-		{ MTA_REPLY, MTA_AUTH, 535, V_MAIL, FAIL_PERM },
-		{ MTA_REPLY, MTA_MAIL, 451, V_MAIL, FAIL_TEMP },
-		{ MTA_REPLY, MTA_MAIL, 300, V_MAIL, FAIL_TEMP },
-		{ MTA_REPLY, MTA_DATA, 554, V_RCPTS, FAIL_PERM },
-		{ MTA_REPLY, MTA_DOT, 451, V_RCPTS, FAIL_TEMP },
-		{ MTA_BAD_REPLY, MTA_MAIL, 0, V_MAIL, FAIL_PERM },
-		{ MTA_TLS_UNAVAILABLE, MTA_EHLO, 0, V_MAIL, FAIL_TEMP },
-		{ MTA_TLS_UNVERIFIED, MTA_TLS_HANDSHAKE, 0, V_MAIL, FAIL_TEMP },
-		{ MTA_OK, MTA_DONE, 250, V_RCPTS, FAIL_NONE },
+		{ MTA_IO, MTA_CONNECT, 0, 0, 0, V_NEXT_MX, FAIL_NONE },
+		{ MTA_IO, MTA_GREETING, 0, 0, 0, V_NEXT_MX, FAIL_NONE },
+		{ MTA_IO, MTA_DOT, 0, 0, 0, V_NEXT_MX, FAIL_NONE },
+		{ MTA_IO, MTA_TLS_HANDSHAKE, 0, 0, 0, V_NEXT_MX, FAIL_NONE },
+		{ MTA_IO, MTA_RSET, 0, 0, 0, V_RETRY_HOST, FAIL_NONE },
+		/* A stage's deadline: next MX, with a reason to record. */
+		{ MTA_IO, MTA_GREETING, 0, 1, 0, V_NEXT_MX, FAIL_TEMP },
+		{ MTA_IO, MTA_MAIL, 0, 1, 0, V_NEXT_MX, FAIL_TEMP },
+		{ MTA_IO, MTA_DOT, 0, 1, 0, V_NEXT_MX, FAIL_TEMP },
+		{ MTA_IO, MTA_RSET, 0, 1, 0, V_RETRY_HOST, FAIL_NONE },
+		/* After the final dot reached the server: this MX only. */
+		{ MTA_IO, MTA_DOT, 0, 1, 1, V_RCPTS, FAIL_TEMP },
+		{ MTA_IO, MTA_DOT, 0, 0, 1, V_RCPTS, FAIL_TEMP },
+		{ MTA_BAD_REPLY, MTA_DOT, 0, 0, 1, V_RCPTS, FAIL_TEMP },
+		{ MTA_REPLY, MTA_GREETING, 421, 0, 0, V_MAIL, FAIL_TEMP },
+		{ MTA_REPLY, MTA_GREETING, 554, 0, 0, V_MAIL, FAIL_PERM },
+		{ MTA_REPLY, MTA_HELO, 550, 0, 0, V_MAIL, FAIL_PERM },
+		{ MTA_REPLY, MTA_STARTTLS, 454, 0, 0, V_MAIL, FAIL_TEMP },
+		{ MTA_REPLY, MTA_AUTH, 535, 0, 0, V_MAIL, FAIL_PERM },
+		{ MTA_REPLY, MTA_MAIL, 451, 0, 0, V_MAIL, FAIL_TEMP },
+		{ MTA_REPLY, MTA_MAIL, 300, 0, 0, V_MAIL, FAIL_TEMP },
+		{ MTA_REPLY, MTA_DATA, 554, 0, 0, V_RCPTS, FAIL_PERM },
+		{ MTA_REPLY, MTA_DOT, 451, 0, 0, V_RCPTS, FAIL_TEMP },
+		/* A malformed reply is never a bounce (Haraka: 5.5.1). */
+		{ MTA_BAD_REPLY, MTA_GREETING, 0, 0, 0, V_NEXT_MX, FAIL_TEMP },
+		{ MTA_BAD_REPLY, MTA_MAIL, 0, 0, 0, V_NEXT_MX, FAIL_TEMP },
+		{ MTA_BAD_REPLY, MTA_DOT, 0, 0, 0, V_NEXT_MX, FAIL_TEMP },
+		{ MTA_TLS_UNAVAILABLE, MTA_EHLO, 0, 0, 0, V_MAIL, FAIL_TEMP },
+		{ MTA_TLS_UNVERIFIED, MTA_TLS_HANDSHAKE, 0, 0, 0, V_MAIL,
+		  FAIL_TEMP },
+		{ MTA_OK, MTA_DONE, 250, 0, 0, V_RCPTS, FAIL_NONE },
 	};
 
 	(void)state;
@@ -154,14 +168,18 @@ test_classify_steps(void **state)
 		memset(&r, 0, sizeof(r));
 		r.outcome = rows[i].outcome;
 		r.step = rows[i].step;
+		r.timed_out = rows[i].timed_out;
+		r.dot_sent = rows[i].dot_sent;
 		r.reply = R(rows[i].code, "", "text");
-		r.error = (char *)"Unrecognized response from upstream server: x";
+		r.error = (char *)"no valid reply code: x";
 		v = mta_error_classify(&r, "mx1.test", &mail);
 		if (v != rows[i].v)
 			fail_msg("row %zu: verdict %d", i, v);
 		if (rows[i].class != FAIL_NONE &&
 		    mail.class != rows[i].class)
 			fail_msg("row %zu: class %d", i, mail.class);
+		if (rows[i].class == FAIL_NONE && mail.msg != NULL)
+			fail_msg("row %zu: a mail outcome '%s'", i, mail.msg);
 		outcome_clear(&mail);
 	}
 }
@@ -228,6 +246,87 @@ test_per_recipient(void **state)
 	outcome_clear(&mail);
 }
 
+/* What a server that broke the protocol or its deadline leaves in the
+ * records: a temporary outcome naming it, the stage and the reason; after
+ * the final dot, the accepted recipients get it (the refused keep their
+ * reply, an LMTP answer stands) and it says the mail may have arrived. */
+static void
+test_server_faults(void **state)
+{
+	struct mta_rcpt rc[3];
+	struct mta_result r;
+	struct outcome mail = { 0 }, o = { 0 };
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	snprintf(r.remote_ip, sizeof(r.remote_ip), "127.0.0.2");
+	r.outcome = MTA_BAD_REPLY;
+	r.step = MTA_MAIL;
+	r.waiting = "the reply to MAIL FROM";
+	r.error = (char *)"no valid reply code: 150 go on";
+	assert_int_equal(mta_error_classify(&r, "mx1.test", &mail), V_NEXT_MX);
+	assert_int_equal(mail.class, FAIL_TEMP);
+	assert_int_equal(mail.code, 421);
+	assert_string_equal(mail.status, "4.5.0");
+	assert_string_equal(mail.msg, "Malformed reply from mx1.test "
+	    "[127.0.0.2] while waiting for the reply to MAIL FROM: no valid "
+	    "reply code: 150 go on");
+	assert_string_equal(mail.host, "mx1.test");
+	assert_string_equal(mail.ip, "127.0.0.2");
+	assert_int_equal(mail.remote, 0);
+	/* Retries ran out: 5.5.0, still not Haraka's 5.5.1. */
+	outcome_make_final(&mail);
+	assert_string_equal(mail.status, "5.5.0");
+
+	r.outcome = MTA_IO;
+	r.step = MTA_GREETING;
+	r.timed_out = 1;
+	r.deadline = 3;
+	r.waiting = "the greeting";
+	r.error = (char *)"conversation with 127.0.0.2:25 timed out";
+	assert_int_equal(mta_error_classify(&r, "127.0.0.2", &mail),
+	    V_NEXT_MX);
+	assert_string_equal(mail.status, "4.4.2");
+	assert_string_equal(mail.msg, "Conversation with 127.0.0.2 timed out "
+	    "while waiting for the greeting (3 s)");
+
+	/* After the dot: this MX only, and said so. */
+	memset(rc, 0, sizeof(rc));
+	rc[0].reply = R(250, "2.1.5", "OK");
+	rc[1].reply = R(550, "5.1.1", "no such user");
+	rc[2].reply = R(250, "2.1.5", "OK");
+	r.rcpts = rc;
+	r.nrcpts = 3;
+	r.step = MTA_DOT;
+	r.dot_sent = 1;
+	r.deadline = 600;
+	r.waiting = "the reply to the final dot";
+	assert_int_equal(mta_error_classify(&r, "mx1.test", &mail), V_RCPTS);
+	assert_string_equal(mail.msg, "Conversation with mx1.test [127.0.0.2] "
+	    "timed out while waiting for the reply to the final dot (600 s); "
+	    "the message may have been delivered");
+	mta_error_rcpt(&r, 0, &mail, "mx1.test", &o);
+	assert_int_equal(o.class, FAIL_TEMP);
+	assert_string_equal(o.status, "4.4.2");
+	assert_string_equal(o.msg, mail.msg);
+	mta_error_rcpt(&r, 1, &mail, "mx1.test", &o);
+	assert_int_equal(o.class, FAIL_PERM);
+	assert_string_equal(o.status, "5.1.1");
+	rc[2].lmtp = R(250, "2.0.0", "delivered");	/* LMTP answered */
+	mta_error_rcpt(&r, 2, &mail, "mx1.test", &o);
+	assert_int_equal(o.class, FAIL_NONE);
+
+	/* The connection lost after the dot. */
+	r.timed_out = 0;
+	assert_int_equal(mta_error_classify(&r, "mx1.test", &mail), V_RCPTS);
+	assert_string_equal(mail.status, "4.4.2");
+	assert_string_equal(mail.msg, "Lost connection with mx1.test "
+	    "[127.0.0.2] while waiting for the reply to the final dot; the "
+	    "message may have been delivered");
+	outcome_clear(&o);
+	outcome_clear(&mail);
+}
+
 int
 main(void)
 {
@@ -237,6 +336,7 @@ main(void)
 		cmocka_unit_test(test_reply_outcomes),
 		cmocka_unit_test(test_classify_steps),
 		cmocka_unit_test(test_per_recipient),
+		cmocka_unit_test(test_server_faults),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

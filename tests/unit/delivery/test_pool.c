@@ -80,7 +80,7 @@ test_not_kept(void **state)
 	c.ip = "192.0.2.1";
 	c.port = 25;
 	c.helo = "me.test";
-	c.timeout = 1;
+	c.timeouts.connect = 1;
 	assert_null(pool_take(p, "k"));
 	/* Never connected, so not idle: closed, not kept. */
 	s = mta_session_new(base, &c);

@@ -15,98 +15,120 @@ struct golden {
 	const char	*text;
 	const char	*lines;		/* r.lines joined with '|' */
 	const char	*bad;		/* *bad on -1 */
+	enum reply_fault fault;		/* *fault on -1, else 0 */
 };
 
 static const struct golden goldens[] = {
-	{ "250 OK\r\n", 1, WHOLE, 250, "", "OK", "OK", NULL },
+	{ "250 OK\r\n", 1, WHOLE, 250, "", "OK", "OK", NULL, 0 },
 	{ "250 2.0.0 Ok: queued as ABC\r\n", 1, WHOLE, 250, "2.0.0",
-	  "Ok: queued as ABC", "2.0.0 Ok: queued as ABC", NULL },
+	  "Ok: queued as ABC", "2.0.0 Ok: queued as ABC", NULL, 0 },
 	{ "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n"
 	  "250 AUTH PLAIN LOGIN\r\n", 1, WHOLE, 250, "",
 	  "mx.example PIPELINING SIZE 1000 AUTH PLAIN LOGIN",
-	  "mx.example|PIPELINING|SIZE 1000|AUTH PLAIN LOGIN", NULL },
+	  "mx.example|PIPELINING|SIZE 1000|AUTH PLAIN LOGIN", NULL, 0 },
 	{ "550 5.7.26 Unauthenticated email from example.com is not "
 	  "accepted\r\n", 1, WHOLE, 550, "5.7.26",
 	  "Unauthenticated email from example.com is not accepted",
 	  "5.7.26 Unauthenticated email from example.com is not accepted",
-	  NULL },
-	{ "550 #5.1.1 x\r\n", 1, WHOLE, 550, "5.1.1", "x", "#5.1.1 x", NULL },
+	  NULL, 0 },
+	{ "550 #5.1.1 x\r\n", 1, WHOLE, 550, "5.1.1", "x", "#5.1.1 x", NULL,
+	  0 },
 	{ "552 5.3.4 Message size exceeds fixed limit\r\n", 1, WHOLE, 552,
 	  "5.3.4", "Message size exceeds fixed limit",
-	  "5.3.4 Message size exceeds fixed limit", NULL },
-	{ "250\r\n", 1, WHOLE, 250, "", "", "", NULL },
-	{ "250\n", 1, WHOLE, 250, "", "", "", NULL },
-	{ "250 \r\n", 1, WHOLE, 250, "", "", "", NULL },
-	{ "250-\r\n250\r\n", 1, WHOLE, 250, "", "", "|", NULL },
-	{ "250 OK\n", 1, WHOLE, 250, "", "OK", "OK", NULL },
+	  "5.3.4 Message size exceeds fixed limit", NULL, 0 },
+	{ "250\r\n", 1, WHOLE, 250, "", "", "", NULL, 0 },
+	{ "250\n", 1, WHOLE, 250, "", "", "", NULL, 0 },
+	{ "250 \r\n", 1, WHOLE, 250, "", "", "", NULL, 0 },
+	{ "250-\r\n250\r\n", 1, WHOLE, 250, "", "", "|", NULL, 0 },
+	{ "250 OK\n", 1, WHOLE, 250, "", "OK", "OK", NULL, 0 },
 	{ "250-a\n250-b\r\n250 c\n", 1, WHOLE, 250, "", "a b c", "a|b|c",
-	  NULL },
+	  NULL, 0 },
 	{ "354 Go ahead\r\n", 1, WHOLE, 354, "", "Go ahead", "Go ahead",
-	  NULL },
+	  NULL, 0 },
 	{ "421 4.7.0 Try later\r\n", 1, WHOLE, 421, "4.7.0", "Try later",
-	  "4.7.0 Try later", NULL },
+	  "4.7.0 Try later", NULL, 0 },
 	{ "220 mx.example ESMTP ready\r\n", 1, WHOLE, 220, "",
-	  "mx.example ESMTP ready", "mx.example ESMTP ready", NULL },
+	  "mx.example ESMTP ready", "mx.example ESMTP ready", NULL, 0 },
 	/* Enhanced codes: the class must match, 1-3 digits, then a blank. */
-	{ "250 5.1.1 x\r\n", 1, WHOLE, 250, "", "5.1.1 x", "5.1.1 x", NULL },
-	{ "300 3.0.0 x\r\n", 1, WHOLE, 300, "", "3.0.0 x", "3.0.0 x", NULL },
-	{ "550 3.0.0 x\r\n", 1, WHOLE, 550, "", "3.0.0 x", "3.0.0 x", NULL },
+	{ "250 5.1.1 x\r\n", 1, WHOLE, 250, "", "5.1.1 x", "5.1.1 x", NULL, 0 },
+	{ "300 3.0.0 x\r\n", 1, WHOLE, 300, "", "3.0.0 x", "3.0.0 x", NULL, 0 },
+	{ "550 3.0.0 x\r\n", 1, WHOLE, 550, "", "3.0.0 x", "3.0.0 x", NULL, 0 },
 	{ "550 5.123.456 x\r\n", 1, WHOLE, 550, "5.123.456", "x",
-	  "5.123.456 x", NULL },
+	  "5.123.456 x", NULL, 0 },
 	{ "550 5.1234.1 x\r\n", 1, WHOLE, 550, "", "5.1234.1 x",
-	  "5.1234.1 x", NULL },
+	  "5.1234.1 x", NULL, 0 },
 	{ "550 5.1.1234 x\r\n", 1, WHOLE, 550, "", "5.1.1234 x",
-	  "5.1.1234 x", NULL },
-	{ "550 5.1.1x\r\n", 1, WHOLE, 550, "", "5.1.1x", "5.1.1x", NULL },
-	{ "550 5.1. x\r\n", 1, WHOLE, 550, "", "5.1. x", "5.1. x", NULL },
-	{ "550 5..1 x\r\n", 1, WHOLE, 550, "", "5..1 x", "5..1 x", NULL },
-	{ "550 5.1\r\n", 1, WHOLE, 550, "", "5.1", "5.1", NULL },
+	  "5.1.1234 x", NULL, 0 },
+	{ "550 5.1.1x\r\n", 1, WHOLE, 550, "", "5.1.1x", "5.1.1x", NULL, 0 },
+	{ "550 5.1. x\r\n", 1, WHOLE, 550, "", "5.1. x", "5.1. x", NULL, 0 },
+	{ "550 5..1 x\r\n", 1, WHOLE, 550, "", "5..1 x", "5..1 x", NULL, 0 },
+	{ "550 5.1\r\n", 1, WHOLE, 550, "", "5.1", "5.1", NULL, 0 },
 	{ "550 55.1.1 x\r\n", 1, WHOLE, 550, "", "55.1.1 x", "55.1.1 x",
-	  NULL },
+	  NULL, 0 },
 	{ "550 ##5.1.1 x\r\n", 1, WHOLE, 550, "", "##5.1.1 x", "##5.1.1 x",
-	  NULL },
-	{ "550 5.1.1\r\n", 1, WHOLE, 550, "5.1.1", "", "5.1.1", NULL },
+	  NULL, 0 },
+	{ "550 5.1.1\r\n", 1, WHOLE, 550, "5.1.1", "", "5.1.1", NULL, 0 },
 	{ "550 5.1.1  two spaces\r\n", 1, WHOLE, 550, "5.1.1", " two spaces",
-	  "5.1.1  two spaces", NULL },
+	  "5.1.1  two spaces", NULL, 0 },
 	{ "550-5.1.1 first\r\n550 5.1.2 second\r\n", 1, WHOLE, 550, "5.1.2",
-	  "first second", "5.1.1 first|5.1.2 second", NULL },
+	  "first second", "5.1.1 first|5.1.2 second", NULL, 0 },
 	{ "550-5.1.1 first\r\n550 second\r\n", 1, WHOLE, 550, "5.1.1",
-	  "first second", "5.1.1 first|second", NULL },
+	  "first second", "5.1.1 first|second", NULL, 0 },
 	{ "550-5.7.1\r\n550 5.7.1 blocked\r\n", 1, WHOLE, 550, "5.7.1",
-	  "blocked", "5.7.1|5.7.1 blocked", NULL },
+	  "blocked", "5.7.1|5.7.1 blocked", NULL, 0 },
 	/* Only the first reply is consumed. */
-	{ "250 OK\r\n354 go\r\n", 1, 8, 250, "", "OK", "OK", NULL },
+	{ "250 OK\r\n354 go\r\n", 1, 8, 250, "", "OK", "OK", NULL, 0 },
 	{ "250 8bit \xc3\xa9\r\n", 1, WHOLE, 250, "", "8bit \xc3\xa9",
-	  "8bit \xc3\xa9", NULL },
+	  "8bit \xc3\xa9", NULL, 0 },
 	/* Not complete yet. */
-	{ "", 0, 0, 0, NULL, NULL, NULL, NULL },
-	{ "250", 0, 0, 0, NULL, NULL, NULL, NULL },
-	{ "250\r", 0, 0, 0, NULL, NULL, NULL, NULL },
-	{ "250-a\r\n250-b\r\n", 0, 0, 0, NULL, NULL, NULL, NULL },
-	{ "250-a\r\n251 b", 0, 0, 0, NULL, NULL, NULL, NULL },
+	{ "", 0, 0, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "250", 0, 0, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "250\r", 0, 0, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "250-a\r\n250-b\r\n", 0, 0, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "250-a\r\n251 b", 0, 0, 0, NULL, NULL, NULL, NULL, 0 },
 	/* Malformed. */
-	{ "55 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "55 x" },
-	{ "250x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "250x" },
-	{ "2500 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "2500 x" },
-	{ "600 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "600 x" },
-	{ "199 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "199 x" },
-	{ "099 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "099 x" },
-	{ "2a0 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "2a0 x" },
-	{ "250\tx\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "250?x" },
-	{ " 250 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, " 250 x" },
-	{ "\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "" },
-	{ "25\n", -1, WHOLE, 0, NULL, NULL, NULL, "25" },
-	{ "250-a\r\n251 b\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "251 b" },
-	{ "250-a\r\n550 b\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "550 b" },
+	{ "999 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "999 x",
+	  REPLY_FAULT_CODE },
+	{ "2x0 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "2x0 x",
+	  REPLY_FAULT_CODE },
+	{ "150 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "150 x",
+	  REPLY_FAULT_CODE },
+	{ "55 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "55 x",
+	  REPLY_FAULT_CODE },
+	{ "250x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "250x",
+	  REPLY_FAULT_CODE },
+	{ "2500 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "2500 x",
+	  REPLY_FAULT_CODE },
+	{ "600 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "600 x",
+	  REPLY_FAULT_CODE },
+	{ "199 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "199 x",
+	  REPLY_FAULT_CODE },
+	{ "099 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "099 x",
+	  REPLY_FAULT_CODE },
+	{ "2a0 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "2a0 x",
+	  REPLY_FAULT_CODE },
+	{ "250\tx\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "250?x",
+	  REPLY_FAULT_CODE },
+	{ " 250 x\r\n", -1, WHOLE, 0, NULL, NULL, NULL, " 250 x",
+	  REPLY_FAULT_CODE },
+	{ "\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "", REPLY_FAULT_CODE },
+	{ "25\n", -1, WHOLE, 0, NULL, NULL, NULL, "25", REPLY_FAULT_CODE },
+	{ "250-a\r\n251 b\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "251 b",
+	  REPLY_FAULT_MIXED },
+	{ "250-a\r\n550 b\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "550 b",
+	  REPLY_FAULT_MIXED },
 	{ "250-a\r\n251 b\r\n250 c\r\n", -1, 14, 0, NULL, NULL, NULL,
-	  "251 b" },
+	  "251 b", REPLY_FAULT_MIXED },
 	{ "HTTP/1.1 400 Bad\r\n", -1, WHOLE, 0, NULL, NULL, NULL,
-	  "HTTP/1.1 400 Bad" },
-	{ "junk\r\n250 OK", -1, 6, 0, NULL, NULL, NULL, "junk" },
-	{ "250-a\r\njunk\r\n250 b", -1, 13, 0, NULL, NULL, NULL, "junk" },
+	  "HTTP/1.1 400 Bad", REPLY_FAULT_CODE },
+	{ "junk\r\n250 OK", -1, 6, 0, NULL, NULL, NULL, "junk",
+	  REPLY_FAULT_CODE },
+	{ "250-a\r\njunk\r\n250 b", -1, 13, 0, NULL, NULL, NULL, "junk",
+	  REPLY_FAULT_CODE },
 	{ "250 a\x01\x7f\xff\rb\r\n", 1, WHOLE, 250, "", "a\x01\x7f\xff\rb",
-	  "a\x01\x7f\xff\rb", NULL },
-	{ "25\x01\x7f\xff\rb\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "25???b" },
+	  "a\x01\x7f\xff\rb", NULL, 0 },
+	{ "25\x01\x7f\xff\rb\r\n", -1, WHOLE, 0, NULL, NULL, NULL, "25???b",
+	  REPLY_FAULT_CODE },
 };
 
 /* r.lines joined with '|' (malloc'd). */
@@ -133,10 +155,11 @@ test_golden(void **state)
 		size_t want_used = g->used == WHOLE ? len : (size_t)g->used;
 		struct reply r;
 		char *bad = (char *)"unset", *lines;
+		enum reply_fault fault = (enum reply_fault)99;
 		int e;
 
 		memset(&r, 0, sizeof(r));
-		e = reply_parse(g->in, len, &r, &used, &bad);
+		e = reply_parse(g->in, len, &r, &used, &bad, &fault);
 		if (e != g->want)
 			fail_msg("'%s': returned %d, want %d", g->in, e,
 			    g->want);
@@ -148,8 +171,15 @@ test_golden(void **state)
 				fail_msg("'%s': bad '%s', want '%s'", g->in,
 				    bad ? bad : "(null)", g->bad);
 			free(bad);
-		} else
+			if (fault != g->fault)
+				fail_msg("'%s': fault %d, want %d", g->in,
+				    (int)fault, (int)g->fault);
+			assert_string_not_equal(reply_fault_text(fault),
+			    "malformed reply");
+		} else {
 			assert_null(bad);
+			assert_int_equal(fault, REPLY_FAULT_NONE);
+		}
 		if (e <= 0) {
 			/* Nothing filled. */
 			assert_int_equal(r.code, 0);
@@ -198,20 +228,21 @@ test_prefixes(void **state)
 
 			memcpy(p, valid[i], k);
 			memset(&r, 0, sizeof(r));
-			if (reply_parse(p, k, &r, &used, &bad) != 0)
+			if (reply_parse(p, k, &r, &used, &bad, NULL) != 0)
 				fail_msg("'%s' at %zu: not 0", valid[i], k);
 			assert_int_equal(used, 0);
 			assert_null(bad);
 			assert_null(r.text);
 			free(p);
 		}
-		assert_int_equal(reply_parse(valid[i], len, &r, &used, &bad), 1);
+		assert_int_equal(reply_parse(valid[i], len, &r, &used, &bad,
+		    NULL), 1);
 		assert_int_equal(used, len);
 		reply_clear(&r);
 	}
 	/* And an empty buffer at NULL. */
 	assert_int_equal(reply_parse(NULL, 0, &(struct reply){ 0 },
-	    &(size_t){ 0 }, NULL), 0);
+	    &(size_t){ 0 }, NULL, NULL), 0);
 }
 
 static void
@@ -224,25 +255,28 @@ test_pipelined(void **state)
 	char *bad;
 
 	(void)state;
-	assert_int_equal(reply_parse(in, len, &r, &used, &bad), 1);
+	assert_int_equal(reply_parse(in, len, &r, &used, &bad, NULL), 1);
 	assert_int_equal(used, 14);
 	assert_int_equal(r.code, 250);
 	assert_string_equal(r.extc, "2.1.0");
 	assert_string_equal(r.text, "Ok");
 	reply_clear(&r);
 	off += used;
-	assert_int_equal(reply_parse(in + off, len - off, &r, &used, &bad), 1);
+	assert_int_equal(reply_parse(in + off, len - off, &r, &used, &bad,
+	    NULL), 1);
 	assert_int_equal(r.nlines, 2);
 	assert_string_equal(r.text, "Ok two");
 	reply_clear(&r);
 	off += used;
-	assert_int_equal(reply_parse(in + off, len - off, &r, &used, &bad), 1);
+	assert_int_equal(reply_parse(in + off, len - off, &r, &used, &bad,
+	    NULL), 1);
 	assert_int_equal(r.code, 354);
 	assert_string_equal(r.extc, "");
 	assert_string_equal(r.text, "End data with <CR><LF>.<CR><LF>");
 	reply_clear(&r);
 	off += used;
-	assert_int_equal(reply_parse(in + off, len - off, &r, &used, &bad), 0);
+	assert_int_equal(reply_parse(in + off, len - off, &r, &used, &bad,
+	    NULL), 0);
 	assert_string_equal(in + off, "550 5.1");
 }
 
@@ -253,22 +287,26 @@ test_nul(void **state)
 	struct reply r = { 0 };
 	size_t used;
 	char *bad;
+	enum reply_fault fault;
 
 	(void)state;
-	assert_int_equal(reply_parse(in, sizeof(in) - 1, &r, &used, &bad), -1);
+	assert_int_equal(reply_parse(in, sizeof(in) - 1, &r, &used, &bad,
+	    &fault), -1);
+	assert_int_equal(fault, REPLY_FAULT_NUL);
 	assert_int_equal(used, 9);
 	assert_string_equal(bad, "250 O?K");
 	free(bad);
 	/* In a continuation line too. */
 	assert_int_equal(reply_parse("250-a\r\n\0" "250 b\r\n", 15, &r, &used,
-	    &bad), -1);
+	    &bad, NULL), -1);
 	assert_int_equal(used, 15);
 	assert_string_equal(bad, "?250 b");
 	free(bad);
 	/* Not complete: not yet judged. */
-	assert_int_equal(reply_parse(in, 6, &r, &used, &bad), 0);
+	assert_int_equal(reply_parse(in, 6, &r, &used, &bad, NULL), 0);
 	/* bad may be NULL. */
-	assert_int_equal(reply_parse(in, sizeof(in) - 1, &r, &used, NULL), -1);
+	assert_int_equal(reply_parse(in, sizeof(in) - 1, &r, &used, NULL,
+	    NULL), -1);
 	assert_null(r.text);
 }
 
@@ -279,6 +317,7 @@ test_long_lines(void **state)
 	struct reply r = { 0 };
 	size_t used;
 	char *bad;
+	enum reply_fault fault;
 
 	(void)state;
 	/* A line of exactly REPLY_LINE_MAX bytes (CR LF not counted). */
@@ -286,9 +325,9 @@ test_long_lines(void **state)
 	while (b.len < REPLY_LINE_MAX)
 		buf_addc(&b, 'x');
 	buf_adds(&b, "\r");
-	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad), 0);
+	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad, NULL), 0);
 	buf_adds(&b, "\n");
-	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad), 1);
+	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad, NULL), 1);
 	assert_int_equal(used, b.len);
 	assert_int_equal(strlen(r.text), REPLY_LINE_MAX - 4);
 	reply_clear(&r);
@@ -299,25 +338,28 @@ test_long_lines(void **state)
 	while (b.len < REPLY_LINE_MAX + 1)
 		buf_addc(&b, 'y');
 	buf_adds(&b, "\r\n250 next\r\n");
-	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad), -1);
+	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad, &fault), -1);
+	assert_int_equal(fault, REPLY_FAULT_LINE);
 	assert_int_equal(used, REPLY_LINE_MAX + 3);
 	assert_int_equal(strlen(bad), 200);
 	assert_memory_equal(bad, "250 yyy", 7);
 	free(bad);
 
 	/* ... and refused before it is complete: no unbounded buffering. */
-	assert_int_equal(reply_parse(b.p, REPLY_LINE_MAX + 1, &r, &used, &bad),
-	    -1);
+	assert_int_equal(reply_parse(b.p, REPLY_LINE_MAX + 1, &r, &used, &bad,
+	    &fault), -1);
+	assert_int_equal(fault, REPLY_FAULT_LINE);
 	assert_int_equal(used, REPLY_LINE_MAX + 1);
 	free(bad);
-	assert_int_equal(reply_parse(b.p, REPLY_LINE_MAX, &r, &used, &bad), 0);
+	assert_int_equal(reply_parse(b.p, REPLY_LINE_MAX, &r, &used, &bad,
+	    NULL), 0);
 
 	/* A long continuation line. */
 	buf_reset(&b);
 	buf_adds(&b, "250-ok\r\n250-");
 	for (int i = 0; i < REPLY_LINE_MAX; i++)
 		buf_addc(&b, 'z');
-	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad), -1);
+	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad, NULL), -1);
 	assert_int_equal(used, b.len);
 	free(bad);
 	assert_null(r.text);
@@ -331,13 +373,14 @@ test_many_lines(void **state)
 	struct reply r = { 0 };
 	size_t used, mark;
 	char *bad;
+	enum reply_fault fault;
 
 	(void)state;
 	for (int i = 0; i < REPLY_LINES_MAX - 1; i++)
 		buf_printf(&b, "250-L%d\r\n", i);
 	mark = b.len;
 	buf_adds(&b, "250 last\r\n");
-	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad), 1);
+	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad, NULL), 1);
 	assert_int_equal(r.nlines, REPLY_LINES_MAX);
 	assert_string_equal(r.lines[REPLY_LINES_MAX - 1], "last");
 	assert_string_equal(r.lines[0], "L0");
@@ -346,10 +389,49 @@ test_many_lines(void **state)
 	/* One line more. */
 	b.len = mark;
 	buf_adds(&b, "250-one more\r\n250 last\r\n");
-	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad), -1);
+	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad, &fault), -1);
+	assert_int_equal(fault, REPLY_FAULT_LINES);
 	assert_int_equal(used, b.len);
 	assert_string_equal(bad, "250 last");
 	free(bad);
+	buf_free(&b);
+}
+
+/* The whole reply is bounded too: lines under both other bounds that add
+ * up to more than REPLY_SIZE_MAX are refused, complete or not. */
+static void
+test_size(void **state)
+{
+	struct buf b = BUF_INIT, line = BUF_INIT;
+	struct reply r = { 0 };
+	size_t used;
+	char *bad;
+	enum reply_fault fault;
+
+	(void)state;
+	buf_adds(&line, "250-");
+	while (line.len < REPLY_LINE_MAX - 100)
+		buf_addc(&line, 'w');
+	buf_adds(&line, "\r\n");
+	while (b.len + line.len <= REPLY_SIZE_MAX)
+		buf_add(&b, line.p, line.len);
+	assert_true(b.len / line.len < REPLY_LINES_MAX);
+	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad, NULL), 0);
+	/* The next line crosses the bound: refused before it is complete. */
+	buf_add(&b, line.p, line.len - 2);
+	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad, &fault), -1);
+	assert_int_equal(fault, REPLY_FAULT_SIZE);
+	assert_int_equal(used, b.len);
+	free(bad);
+	buf_adds(&b, "\r\n250 end\r\n");
+	assert_int_equal(reply_parse(b.p, b.len, &r, &used, &bad, &fault), -1);
+	assert_int_equal(fault, REPLY_FAULT_SIZE);
+	assert_true(used <= b.len - 9);
+	free(bad);
+	assert_null(r.text);
+	assert_string_equal(reply_fault_text(REPLY_FAULT_SIZE),
+	    "reply longer than 65536 bytes");
+	buf_free(&line);
 	buf_free(&b);
 }
 
@@ -381,7 +463,7 @@ test_reason(void **state)
 		char *bad;
 
 		assert_int_equal(reply_parse(cases[i].in, strlen(cases[i].in),
-		    &r, &used, &bad), 1);
+		    &r, &used, &bad, NULL), 1);
 		s = reply_reason(&r);
 		if (strcmp(s, cases[i].reason) != 0)
 			fail_msg("'%s': reason '%s', want '%s'", cases[i].in, s,
@@ -423,7 +505,7 @@ test_keywords(void **state)
 	char *bad;
 
 	(void)state;
-	assert_int_equal(reply_parse(in, strlen(in), &r, &used, &bad), 1);
+	assert_int_equal(reply_parse(in, strlen(in), &r, &used, &bad, NULL), 1);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *arg = "unset";
 		int has = reply_has_keyword(&r, cases[i].kw, &arg);
@@ -449,6 +531,7 @@ main(void)
 		cmocka_unit_test(test_nul),
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_many_lines),
+		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_reason),
 		cmocka_unit_test(test_keywords),
 	};
