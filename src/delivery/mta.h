@@ -26,7 +26,9 @@ void		 mta_free(struct mta *);
 void		 mta_configure(struct mta *, struct config *);
 /* Why delivery may be held (bits; main.c wires the sources). */
 enum mta_hold {
-	MTA_HOLD_RECORDS_SPACE = 1 << 0	/* records_min_free (records/space.c) */
+	MTA_HOLD_RECORDS_SPACE = 1 << 0,	/* records_min_free (records/space.c) */
+	MTA_HOLD_RECORDS_BACKLOG = 1 << 1	/* records_backlog_max
+						 * (records/backlog.c) */
 };
 /* Holds (on) or releases delivery for a reason: while any reason holds,
  * no attempt starts (entries stay queued, attempts in flight finish);
