@@ -34,7 +34,8 @@ enum mta_hold {
  * no attempt starts (entries stay queued, attempts in flight finish);
  * the last release starts what is due. */
 void		 mta_hold(struct mta *, unsigned reason, int on);
-/* SIGHUP: every deferred mail is tried now. */
+/* SIGHUP: every deferred mail is tried now, those in flight as soon as
+ * their attempt ends. */
 void		 mta_flush(struct mta *);
 /* Shutdown: start nothing new; done runs once no attempt is in flight. */
 void		 mta_drain(struct mta *, void (*done)(void *), void *arg);

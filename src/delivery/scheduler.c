@@ -31,6 +31,7 @@ struct scheduler {
 	uint64_t		 bytes;		/* reserved by items */
 	uint64_t		 kept;		/* of which by waiting items'
 						 * kept messages */
+	unsigned		 flushes;	/* scheduler_flush() calls */
 	struct event		*timer;
 	struct event		*pass;
 };
@@ -202,6 +203,7 @@ on_pass(evutil_socket_t fd, short what, void *arg)
 			return;
 		heap_pop(s);
 		it->running = 1;
+		it->flushes = s->flushes;
 		s->running++;
 		s->dispatch(s->arg, it);
 		if (s->stopped)
@@ -312,6 +314,9 @@ scheduler_retry(struct scheduler *s, struct sched_item *it, int64_t due)
 	it->running = 0;
 	s->running--;
 	release(s, it);
+	/* A flush while the attempt was in flight covers it too. */
+	if (it->flushes != s->flushes)
+		due = 0;
 	it->due = due;
 	heap_push(s, it);
 	kick(s);
@@ -339,6 +344,7 @@ scheduler_hold(struct scheduler *s, unsigned reasons, int on)
 void
 scheduler_flush(struct scheduler *s)
 {
+	s->flushes++;
 	for (size_t i = 0; i < s->n; i++)
 		s->heap[i]->due = 0;
 	kick(s);

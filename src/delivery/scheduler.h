@@ -30,6 +30,7 @@ struct sched_item {
 	 * until scheduler_retry() or scheduler_remove(). */
 	size_t		 size;
 	int		 reserved;
+	unsigned	 flushes;	/* scheduler_flush() count at dispatch */
 };
 
 /* Starts an attempt; the item is the callee's until scheduler_retry() or
@@ -64,7 +65,8 @@ void		 scheduler_remove(struct scheduler *, struct sched_item *);
  * on: attempts in flight finish, due entries wait; the last release
  * dispatches what is due. */
 void		 scheduler_hold(struct scheduler *, unsigned reasons, int on);
-/* SIGHUP: every waiting entry is due now. */
+/* SIGHUP: every waiting entry is due now, and so is every entry in
+ * flight when it comes back through scheduler_retry(). */
 void		 scheduler_flush(struct scheduler *);
 /* No more dispatching (shutdown). */
 void		 scheduler_stop(struct scheduler *);

@@ -1,6 +1,7 @@
 /* Unit tests: delivery/scheduler.c, scheduler_hold(): while any reason
  * holds, due entries wait; the last release dispatches them. The memory
- * budget (scheduler_set_budget). */
+ * budget (scheduler_set_budget) and a flush covering attempts in
+ * flight. */
 #include "unit.h"
 
 #include <event2/event.h>
@@ -203,12 +204,53 @@ test_budget(void **state)
 	event_base_free(base);
 }
 
+/* SIGHUP: waiting entries are due at once, and so are those in flight
+ * when their attempt ends (once: the next retry keeps its time). */
+static void
+test_flush_in_flight(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct seen seen = { { NULL }, 0 };
+	struct scheduler *s = scheduler_new(base, dispatch, &seen);
+	int64_t later = sched_now_ms() + 3600000;
+
+	(void)state;
+	scheduler_configure(s, 10, 0);
+	add(s, "a");
+	add(s, "b");
+	add_sized(s, "c", 1, later, 0);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(seen.n, 2);
+	scheduler_flush(s);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(seen.n, 3);		/* c, waiting: due now */
+	scheduler_retry(s, seen.items[0], later);	/* a: in flight */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(seen.n, 4);
+	assert_string_equal(id_of(&seen, 3), "a");
+	/* Dispatched after the flush: its retry keeps its time. */
+	scheduler_retry(s, seen.items[3], later);
+	scheduler_retry(s, seen.items[2], later);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(seen.n, 4);
+	assert_int_equal(scheduler_waiting(s), 2);
+	scheduler_retry(s, seen.items[1], later);	/* b: in flight */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(seen.n, 5);
+	assert_string_equal(id_of(&seen, 4), "b");
+	scheduler_remove(s, seen.items[4]);
+
+	scheduler_free(s);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_flush_in_flight),
 	};
 
 	return cmocka_run_group_tests_name("scheduler", tests, NULL, NULL);
