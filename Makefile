@@ -46,7 +46,8 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/dsn_send.c src/delivery/inject.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
-	       src/records/accounting_files.c src/records/space.c
+	       src/records/accounting_files.c src/records/space.c \
+	       src/records/backlog.c
 BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/auth_flat_file.c src/builtins/tls.c \
 		src/builtins/smtp_forward.c
@@ -70,7 +71,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
 	     delivery/test_scheduler \
-	     records/test_bouncecat records/test_writer
+	     records/test_bouncecat records/test_writer records/test_backlog
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
@@ -189,7 +190,8 @@ FUZZ_WB_fuzz_bouncecat_rules = src/records/bouncecat.c
 FUZZ_DEPS_fuzz_bouncecat_rules = $(FUZZ_BASE)
 FUZZ_WB_fuzz_accounting = src/records/accounting_files.c
 FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/records/record.c \
-		  src/records/writer.c src/proto/message.c src/lib/util.c \
+		  src/records/writer.c src/records/backlog.c src/proto/message.c \
+		  src/lib/util.c \
 		  src/lib/fsutil.c src/lib/ini.c $(FUZZ_LOG) $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_accounting = -levent -lpthread -lcrypto
 

@@ -28,6 +28,7 @@
 #include "queue/queue.h"
 #include "queue/report.h"
 #include "queue/space.h"
+#include "records/backlog.h"
 #include "records/space.h"
 #include "smtp/server.h"
 #include "core/version.h"
@@ -210,6 +211,7 @@ on_reload(evutil_socket_t fd, short what, void *arg)
 	qspace_configure(queue_space(op->queue),
 	    &cfg->outbound->queue_min_free);
 	records_space_configure(op->rspace, &cfg->outbound->records_min_free);
+	rbacklog_configure(cfg->outbound->records_backlog_max);
 	for (unsigned bit = 1; bit <= CONFIG_OUTBOUND_INI; bit <<= 1)
 		if (changed & bit)
 			log_notice("core", NULL, "reloaded %s",
@@ -266,6 +268,7 @@ teardown(struct outpost *op)
 {
 	smtp_server_free(op->server);
 	records_space_free(op->rspace);
+	rbacklog_watch(NULL, NULL);
 	mta_free(op->mta);
 	queue_close(op->queue);
 	plugins_unload();
@@ -368,6 +371,15 @@ on_records_space(void *arg, int low)
 	mta_hold(op->mta, MTA_HOLD_RECORDS_SPACE, low);
 }
 
+/* records_backlog_max: no delivery starts while records pile up. */
+static void
+on_records_backlog(void *arg, int over)
+{
+	struct outpost *op = arg;
+
+	mta_hold(op->mta, MTA_HOLD_RECORDS_BACKLOG, over);
+}
+
 /* Free-space thresholds, before the first client: queue_min_free holds
  * reception, records_min_free delivery. Never fails. */
 static int
@@ -377,6 +389,8 @@ watch_space(struct outpost *op)
 	    &op->cfg->outbound->queue_min_free);
 	op->rspace = records_space_new(op->base, op->cfg, on_records_space,
 	    op);
+	rbacklog_configure(op->cfg->outbound->records_backlog_max);
+	rbacklog_watch(on_records_backlog, op);
 	return 0;
 }
 

@@ -22,6 +22,8 @@
 
 #define DEFAULT_LISTEN		"[::0]:25"
 #define DEFAULT_RECEIVED	"Haraka outbound"
+#define DEFAULT_DELIVERY_MEMORY	((uint64_t)256 << 20)	/* 256M */
+#define DEFAULT_RECORDS_BACKLOG	((uint64_t)64 << 20)	/* 64M */
 
 static const char *const watched[] = {
 	"log.ini", "loglevel", "log_timestamps", "outbound.ini"
@@ -483,6 +485,27 @@ stage_timeouts(struct loader *ld, const struct ini *ini,
 	o->timeout_quit = stage_timeout(ld, ini, "timeout_quit", 5);
 }
 
+/* --- bounded memory: <key> bytes (k, M, G, T), 0 = unlimited ------------ */
+
+static void
+get_bytes(struct loader *ld, const struct ini *ini, const char *key,
+    uint64_t def, uint64_t *out)
+{
+	const char *v = ini_get(ini, "main", key);
+	struct space_min m;
+
+	*out = def;
+	if (v == NULL || *v == '\0')
+		return;
+	if (space_min_parse(v, 1, &m) == 0 && m.kind != SPACE_PCT) {
+		*out = m.kind == SPACE_OFF ? 0 : (uint64_t)m.v;
+		return;
+	}
+	fail(ld, "config/outbound.ini:%u: %s: expected bytes (k, M, G, T "
+	    "suffixes) or 0 for no limit, got '%s'", ini_line(ini, "main",
+	    key), key, v);
+}
+
 static struct config_outbound *
 load_outbound(struct loader *ld)
 {
@@ -494,6 +517,8 @@ load_outbound(struct loader *ld)
 
 	o->refs = 1;
 	stage_timeouts(ld, NULL, o);	/* the defaults */
+	o->delivery_memory_max = DEFAULT_DELIVERY_MEMORY;
+	o->records_backlog_max = DEFAULT_RECORDS_BACKLOG;
 	if (ini == NULL)
 		return o;
 	o->disabled = ini_bool(ini, "main", "disabled", 0) ||
@@ -563,6 +588,10 @@ load_outbound(struct loader *ld)
 	/* Reception stops before records do on a shared file system. */
 	load_space(ld, ini, "queue_min_free", "5%", &o->queue_min_free);
 	load_space(ld, ini, "records_min_free", "1%", &o->records_min_free);
+	get_bytes(ld, ini, "delivery_memory_max", DEFAULT_DELIVERY_MEMORY,
+	    &o->delivery_memory_max);
+	get_bytes(ld, ini, "records_backlog_max", DEFAULT_RECORDS_BACKLOG,
+	    &o->records_backlog_max);
 	ini_free(ini);
 	return o;
 }

@@ -90,6 +90,13 @@ struct config_outbound {
 	double			 timeout_data_block;	/* 180, per block */
 	double			 timeout_dot;		/* 600 */
 	double			 timeout_quit;		/* 5 */
+	/* Bounded memory (bytes, 0 = unlimited): delivery_memory_max, the
+	 * message bytes attempts in flight may hold (the scheduler starts
+	 * none that would go over); records_backlog_max, the record bytes
+	 * waiting for their writers past which no attempt starts (until
+	 * they drain below half of it). */
+	uint64_t		 delivery_memory_max;
+	uint64_t		 records_backlog_max;
 };
 
 struct config_log {

@@ -1,8 +1,10 @@
 /*
  * mta: the delivery side main.c sees: owns what the attempts share (struct
  * attempt_env), feeds queue entries to the scheduler, whose due items become
- * attempts (attempt.c); reload, flush, drain, shutdown.
+ * attempts (attempt.c); reload, flush, drain, shutdown; gives freed message
+ * memory back to the system once delivery is idle.
  */
+#include <malloc.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@
 #include "queue/queue.h"
 
 #define SRC		"outbound"
+#define TRIM_SEC	1	/* idle this long: freed memory goes back */
 
 struct mta {
 	struct attempt_env	 env;
@@ -30,6 +33,7 @@ struct mta {
 	struct event		*drain_ev;
 	struct event		*lost_ev;	/* corrupt at start-up */
 	int			 draining;
+	struct event		*trim_ev;
 };
 
 static void
@@ -60,12 +64,32 @@ on_lost(evutil_socket_t fd, short what, void *arg)
 	queue_take_lost(m->env.q, lost, m);
 }
 
+/*
+ * glibc keeps what a burst of large messages freed (its mmap threshold
+ * rises with each large block freed, so later ones come from the heap):
+ * without this a burst's RSS stays for good. A second after delivery went
+ * idle the free pages go back; under load the budget bounds them.
+ */
+static void
+on_trim(evutil_socket_t fd, short what, void *arg)
+{
+	struct mta *m = arg;
+
+	(void)fd;
+	(void)what;
+	if (m->env.live == NULL)
+		malloc_trim(0);
+}
+
 /* The last attempt in flight ended. */
 static void
 on_emptied(void *arg)
 {
 	struct mta *m = arg;
+	struct timeval tv = { TRIM_SEC, 0 };
 
+	if (m->trim_ev != NULL && !evtimer_pending(m->trim_ev, NULL))
+		evtimer_add(m->trim_ev, &tv);
 	if (m->draining && m->drained != NULL)
 		event_active(m->drain_ev, 0, 0);
 }
@@ -106,9 +130,11 @@ mta_new(struct event_base *base, struct config *cfg, struct queue *q,
 		goto fail;
 	m->env.pool = pool_new(base);
 	m->drain_ev = event_new(base, -1, 0, on_drained, m);
+	m->trim_ev = evtimer_new(base, on_trim, m);
 	m->env.sched = scheduler_new(base, attempt_dispatch, &m->env);
 	scheduler_configure(m->env.sched, cfg->outbound->concurrency_max,
 	    cfg->outbound->disabled);
+	scheduler_set_budget(m->env.sched, cfg->outbound->delivery_memory_max);
 	queue_set_sink(q, sink, m);
 	/* Last: op_send_email() queues through the newest injector. */
 	m->env.inject = inject_new(base, cfg, q);
@@ -139,6 +165,8 @@ mta_free(struct mta *m)
 		event_free(m->drain_ev);
 	if (m->lost_ev != NULL)
 		event_free(m->lost_ev);
+	if (m->trim_ev != NULL)
+		event_free(m->trim_ev);
 	config_unref(m->env.cfg);
 	free(m);
 }
@@ -156,6 +184,7 @@ mta_configure(struct mta *m, struct config *cfg)
 	m->env.cfg = config_ref(cfg);
 	inject_configure(m->env.inject, cfg);
 	scheduler_configure(m->env.sched, ob->concurrency_max, ob->disabled);
+	scheduler_set_budget(m->env.sched, ob->delivery_memory_max);
 }
 
 void

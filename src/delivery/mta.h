@@ -26,13 +26,16 @@ void		 mta_free(struct mta *);
 void		 mta_configure(struct mta *, struct config *);
 /* Why delivery may be held (bits; main.c wires the sources). */
 enum mta_hold {
-	MTA_HOLD_RECORDS_SPACE = 1 << 0	/* records_min_free (records/space.c) */
+	MTA_HOLD_RECORDS_SPACE = 1 << 0,	/* records_min_free (records/space.c) */
+	MTA_HOLD_RECORDS_BACKLOG = 1 << 1	/* records_backlog_max
+						 * (records/backlog.c) */
 };
 /* Holds (on) or releases delivery for a reason: while any reason holds,
  * no attempt starts (entries stay queued, attempts in flight finish);
  * the last release starts what is due. */
 void		 mta_hold(struct mta *, unsigned reason, int on);
-/* SIGHUP: every deferred mail is tried now. */
+/* SIGHUP: every deferred mail is tried now, those in flight as soon as
+ * their attempt ends. */
 void		 mta_flush(struct mta *);
 /* Shutdown: start nothing new; done runs once no attempt is in flight. */
 void		 mta_drain(struct mta *, void (*done)(void *), void *arg);

@@ -1,8 +1,10 @@
 /*
  * scheduler: a binary min-heap of waiting entries keyed by due time, one
  * timer for the earliest, and a dispatch pass that starts due entries up
- * to the concurrency limit. Passes run from an event (never inside the
- * caller's stack), so dispatch callbacks never re-enter each other.
+ * to the concurrency limit and the memory budget (message bytes reserved
+ * per item until its attempt ends). Passes run from an event (never
+ * inside the caller's stack), so dispatch callbacks never re-enter each
+ * other.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,6 +27,11 @@ struct scheduler {
 	int			 disabled;
 	unsigned		 held;		/* scheduler_hold() reasons */
 	int			 stopped;
+	uint64_t		 budget;	/* bytes; 0 = unlimited */
+	uint64_t		 bytes;		/* reserved by items */
+	uint64_t		 kept;		/* of which by waiting items'
+						 * kept messages */
+	unsigned		 flushes;	/* scheduler_flush() calls */
 	struct event		*timer;
 	struct event		*pass;
 };
@@ -109,6 +116,45 @@ heap_pop(struct scheduler *s)
 	return top;
 }
 
+/* --- the memory budget ---------------------------------------------------- */
+
+/* Whether n more bytes may be reserved: within the budget, or alone (an
+ * entry larger than the whole budget must not starve). */
+static int
+fits(const struct scheduler *s, size_t n)
+{
+	return s->budget == 0 || s->bytes == 0 || s->bytes + n <= s->budget;
+}
+
+static void
+reserve(struct scheduler *s, struct sched_item *it)
+{
+	it->reserved = 1;
+	s->bytes += it->size;
+}
+
+static void
+release(struct scheduler *s, struct sched_item *it)
+{
+	if (!it->reserved)
+		return;
+	it->reserved = 0;
+	s->bytes -= it->size;
+}
+
+/* A waiting item's message kept in memory goes (read again at dispatch),
+ * and its bytes with it. */
+static void
+spill(struct scheduler *s, struct sched_item *it)
+{
+	if (it->msg == NULL)
+		return;
+	free(it->msg);
+	it->msg = NULL;
+	s->kept -= it->size;
+	release(s, it);
+}
+
 /* --- dispatching --------------------------------------------------------- */
 
 static void
@@ -116,6 +162,25 @@ kick(struct scheduler *s)
 {
 	if (!s->stopped)
 		event_active(s->pass, 0, 0);
+}
+
+/* Reserves the top item's bytes for its attempt: 0, or -1 when they do
+ * not fit (kept messages of other waiting items are given up first). */
+static int
+admit(struct scheduler *s, struct sched_item *it)
+{
+	if (it->reserved) {		/* its message is kept: already counted */
+		if (it->msg != NULL)
+			s->kept -= it->size;
+		return 0;
+	}
+	if (!fits(s, it->size) && s->kept > 0)
+		for (size_t i = 0; i < s->n; i++)
+			spill(s, s->heap[i]);
+	if (!fits(s, it->size))
+		return -1;
+	reserve(s, it);
+	return 0;
 }
 
 static void
@@ -131,9 +196,14 @@ on_pass(evutil_socket_t fd, short what, void *arg)
 		return;
 	while (s->n > 0 && s->running < s->concurrency &&
 	    s->heap[0]->due <= now) {
-		struct sched_item *it = heap_pop(s);
+		struct sched_item *it = s->heap[0];
 
+		/* Over the budget: an ending attempt kicks the next pass. */
+		if (admit(s, it) != 0)
+			return;
+		heap_pop(s);
 		it->running = 1;
+		it->flushes = s->flushes;
 		s->running++;
 		s->dispatch(s->arg, it);
 		if (s->stopped)
@@ -203,13 +273,18 @@ scheduler_add(struct scheduler *s, struct qentry *e, char *msg, size_t len)
 {
 	struct sched_item *it = xcalloc(1, sizeof(*it));
 
-	/* Keep the bytes only for an entry about to be dispatched, so that
-	 * a backlog never sits in memory. */
+	it->size = len > 0 ? len : e->msg_len;
+	/* Keep the bytes only for an entry about to be dispatched, within
+	 * the budget, so that a backlog never sits in memory. */
 	if (msg != NULL && (s->disabled || s->held || s->stopped ||
 	    s->running >= s->concurrency ||
-	    e->next_attempt > sched_now_ms())) {
+	    e->next_attempt > sched_now_ms() || !fits(s, it->size))) {
 		free(msg);
 		msg = NULL;
+	}
+	if (msg != NULL) {
+		reserve(s, it);
+		s->kept += it->size;
 	}
 	it->msg = msg;
 	it->len = len;
@@ -221,10 +296,27 @@ scheduler_add(struct scheduler *s, struct qentry *e, char *msg, size_t len)
 }
 
 void
+scheduler_set_budget(struct scheduler *s, uint64_t bytes)
+{
+	s->budget = bytes;
+	kick(s);
+}
+
+uint64_t
+scheduler_bytes(const struct scheduler *s)
+{
+	return s->bytes;
+}
+
+void
 scheduler_retry(struct scheduler *s, struct sched_item *it, int64_t due)
 {
 	it->running = 0;
 	s->running--;
+	release(s, it);
+	/* A flush while the attempt was in flight covers it too. */
+	if (it->flushes != s->flushes)
+		due = 0;
 	it->due = due;
 	heap_push(s, it);
 	kick(s);
@@ -234,6 +326,7 @@ void
 scheduler_remove(struct scheduler *s, struct sched_item *it)
 {
 	s->running--;
+	release(s, it);
 	item_free(it);
 	kick(s);
 }
@@ -251,6 +344,7 @@ scheduler_hold(struct scheduler *s, unsigned reasons, int on)
 void
 scheduler_flush(struct scheduler *s)
 {
+	s->flushes++;
 	for (size_t i = 0; i < s->n; i++)
 		s->heap[i]->due = 0;
 	kick(s);

@@ -2,9 +2,10 @@
  * scheduler: when each queued mail is tried. Waiting entries sit in a
  * binary heap ordered by next-attempt time, with one timer armed for the
  * earliest; due entries are dispatched while fewer than concurrency_max
- * attempts run and delivery is neither disabled nor held. The scheduler
- * owns the entries (struct qentry) from the queue's sink until they are
- * removed.
+ * attempts run, their messages fit in delivery_memory_max (bytes held by
+ * attempts in flight) and delivery is neither disabled nor held. The
+ * scheduler owns the entries (struct qentry) from the queue's sink until
+ * they are removed.
  */
 #ifndef OUTPOST_SCHEDULER_H
 #define OUTPOST_SCHEDULER_H
@@ -24,6 +25,12 @@ struct sched_item {
 	int64_t		 due;		/* ms since the epoch */
 	size_t		 heap;		/* index in the heap; SIZE_MAX if not */
 	int		 running;
+	/* The memory budget: the message's size (what an attempt holds),
+	 * reserved from dispatch (or from scheduler_add while msg is kept)
+	 * until scheduler_retry() or scheduler_remove(). */
+	size_t		 size;
+	int		 reserved;
+	unsigned	 flushes;	/* scheduler_flush() count at dispatch */
 };
 
 /* Starts an attempt; the item is the callee's until scheduler_retry() or
@@ -36,9 +43,17 @@ struct scheduler *scheduler_new(struct event_base *, sched_dispatch_fn,
 void		 scheduler_free(struct scheduler *);
 void		 scheduler_configure(struct scheduler *, unsigned concurrency,
 		    int disabled);
+/* delivery_memory_max: message bytes that attempts in flight (and
+ * messages kept for them) may hold; 0 = unlimited. A due entry that does
+ * not fit waits until an attempt ends; one larger than the whole budget
+ * runs when nothing else holds any. */
+void		 scheduler_set_budget(struct scheduler *, uint64_t bytes);
+/* Message bytes reserved now. */
+uint64_t	 scheduler_bytes(const struct scheduler *);
 /* Takes ownership of e (malloc'd), and of msg (malloc'd, may be NULL)
- * when it will be dispatched right away (else msg is freed: the file is
- * read at dispatch); e is due at e->next_attempt. */
+ * when it will be dispatched right away and fits in the budget (else msg
+ * is freed: the file is read at dispatch); e is due at e->next_attempt.
+ * len is the message's size (0 when unknown: e->msg_len is used). */
 void		 scheduler_add(struct scheduler *, struct qentry *, char *msg,
 		    size_t len);
 /* The attempt ended; the item waits until due (ms since the epoch). */
@@ -50,7 +65,8 @@ void		 scheduler_remove(struct scheduler *, struct sched_item *);
  * on: attempts in flight finish, due entries wait; the last release
  * dispatches what is due. */
 void		 scheduler_hold(struct scheduler *, unsigned reasons, int on);
-/* SIGHUP: every waiting entry is due now. */
+/* SIGHUP: every waiting entry is due now, and so is every entry in
+ * flight when it comes back through scheduler_retry(). */
 void		 scheduler_flush(struct scheduler *);
 /* No more dispatching (shutdown). */
 void		 scheduler_stop(struct scheduler *);

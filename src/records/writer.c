@@ -28,6 +28,7 @@
 #include "lib/failpoint.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "records/backlog.h"
 #include "records/writer.h"
 
 #define AFTER_ROTATE	0x1
@@ -58,6 +59,7 @@ struct post {
 	struct post	*next;
 	struct rw_stream *st;
 	struct buf	 cbs;		/* done callbacks to run */
+	uint64_t	 bytes;		/* records written (the backlog) */
 	char		*path;		/* the stream's new current path */
 	int		 level;
 	char		*msg;		/* a log line */
@@ -91,18 +93,28 @@ struct recwriter {
 	struct rw_stream *streams;	/* under mu; new ones go first */
 	struct post	*posts, **posts_tail;	/* under mu */
 	int		 stop;		/* under mu */
+	uint64_t	 pending;	/* loop: appended, not yet written */
 };
 
 static int	ensure_open(struct rw_stream *);
 
 /* --- the thread: posting to the loop ------------------------------------ */
 
+static void
+post_link(struct recwriter *w, struct post *p)
+{
+	pthread_mutex_lock(&w->mu);
+	*w->posts_tail = p;
+	w->posts_tail = &p->next;
+	pthread_mutex_unlock(&w->mu);
+	w->posted = 1;
+}
+
 /* Queues callbacks (taken from cbs), a new path (taken) or a log line. */
 static void __attribute__((format(printf, 5, 6)))
 post(struct rw_stream *st, struct buf *cbs, char *path, int level,
     const char *fmt, ...)
 {
-	struct recwriter *w = st->w;
 	struct post *p = xcalloc(1, sizeof(*p));
 	va_list ap;
 
@@ -118,11 +130,20 @@ post(struct rw_stream *st, struct buf *cbs, char *path, int level,
 		p->msg = xvasprintf(fmt, ap);
 		va_end(ap);
 	}
-	pthread_mutex_lock(&w->mu);
-	*w->posts_tail = p;
-	w->posts_tail = &p->next;
-	pthread_mutex_unlock(&w->mu);
-	w->posted = 1;
+	post_link(st->w, p);
+}
+
+/* A chunk is written: its callbacks (taken from cbs) and its bytes. */
+static void
+post_written(struct rw_stream *st, struct buf *cbs, uint64_t bytes)
+{
+	struct post *p = xcalloc(1, sizeof(*p));
+
+	p->st = st;
+	p->cbs = *cbs;
+	*cbs = (struct buf)BUF_INIT;
+	p->bytes = bytes;
+	post_link(st->w, p);
 }
 
 /* What the stream writes to, for messages. */
@@ -399,8 +420,8 @@ finish(struct rw_stream *st)
 	}
 	if ((st->work = c->next) == NULL)
 		st->work_tail = NULL;
-	if (c->cbs.len > 0)
-		post(st, &c->cbs, NULL, 0, NULL);
+	if (c->cbs.len > 0 || c->data.len > 0)
+		post_written(st, &c->cbs, c->data.len);
 	c->next = NULL;
 	chunks_free(c);
 	if (st->failing) {
@@ -554,6 +575,10 @@ deliver(struct recwriter *w, int run)
 	pthread_mutex_unlock(&w->mu);
 	for (; p != NULL; p = next) {
 		next = p->next;
+		if (p->bytes > 0) {
+			w->pending -= p->bytes;
+			rbacklog_done(p->bytes);
+		}
 		if (p->path != NULL) {
 			free(p->st->path);
 			p->st->path = p->path;
@@ -642,6 +667,7 @@ recwriter_free(struct recwriter *w)
 		pthread_join(w->thread, NULL);
 	}
 	deliver(w, 0);		/* the log lines; callbacks are dropped */
+	rbacklog_done(w->pending);	/* what was never written */
 	while ((st = w->streams) != NULL) {
 		w->streams = st->next;
 		stream_free(st);
@@ -735,6 +761,8 @@ rw_append(struct rw_stream *st, const char *rec, size_t len, rw_done_fn done,
 		buf_add(&c->cbs, &cb, sizeof(cb));
 	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
+	w->pending += len;
+	rbacklog_add(len);
 }
 
 void

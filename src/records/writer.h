@@ -25,7 +25,9 @@
  * then be written twice, never lost); done callbacks wait meanwhile.
  * Everything logged by the thread is emitted on the loop, with the
  * stream's log source. Every function is for the loop thread; a done
- * callback may append, but must not free the writer.
+ * callback may append, but must not free the writer. The bytes appended
+ * and not yet written are counted, for every writer together, in
+ * records/backlog.c (records_backlog_max).
  */
 #ifndef OUTPOST_RECWRITER_H
 #define OUTPOST_RECWRITER_H

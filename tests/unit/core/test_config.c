@@ -530,6 +530,48 @@ test_watched_names(void **state)
 	    "outbound.ini");
 }
 
+/* delivery_memory_max, records_backlog_max: bytes with suffixes, 0 for
+ * no limit, a percentage or a word refused. */
+static void
+test_memory_bounds(void **state)
+{
+	static const struct { const char *text, *want; } bad[] = {
+		{ "delivery_memory_max=5%\n",
+		  "config/outbound.ini:1: delivery_memory_max: expected bytes "
+		  "(k, M, G, T suffixes) or 0 for no limit, got '5%'" },
+		{ "\nrecords_backlog_max=lots\n",
+		  "config/outbound.ini:2: records_backlog_max: expected bytes "
+		  "(k, M, G, T suffixes) or 0 for no limit, got 'lots'" },
+	};
+	struct config *cfg;
+
+	(void)state;
+	put("outbound.ini", "");
+	cfg = load_ok();
+	assert_true(cfg->outbound->delivery_memory_max == 256u << 20);
+	assert_true(cfg->outbound->records_backlog_max == 64u << 20);
+	config_unref(cfg);
+	put("outbound.ini", "delivery_memory_max=4M\nrecords_backlog_max=0\n");
+	cfg = load_ok();
+	assert_true(cfg->outbound->delivery_memory_max == 4u << 20);
+	assert_true(cfg->outbound->records_backlog_max == 0);
+	config_unref(cfg);
+	put("outbound.ini", "delivery_memory_max=0\nrecords_backlog_max=1500\n");
+	cfg = load_ok();
+	assert_true(cfg->outbound->delivery_memory_max == 0);
+	assert_true(cfg->outbound->records_backlog_max == 1500);
+	config_unref(cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *err;
+
+		put("outbound.ini", bad[i].text);
+		err = load_err();
+		assert_string_equal(err, bad[i].want);
+		free(err);
+	}
+	put("outbound.ini", "");
+}
+
 int
 main(void)
 {
@@ -547,6 +589,7 @@ main(void)
 		cmocka_unit_test(test_reload_outbound),
 		cmocka_unit_test(test_stage_timeouts),
 		cmocka_unit_test(test_watched_names),
+		cmocka_unit_test(test_memory_bounds),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, setup_root,
