@@ -458,6 +458,10 @@ SMUGGLED = ("MAIL FROM:<admin@victim.test>\r\nRCPT TO:<ok-9@multi.test>\r\nDATA\
 @pytest.mark.parametrize("sequence", [
     "\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\r", "\r\n.\n", ".\n", "\r\n\x00.\r\n", "\n\n.\n\n",
     "\r\n.\r\r\n",
+    # Found by fuzz_data: a bare LF or CR right after a complete line once ended DATA at the
+    # dot that followed it, so what came next ran as commands (a relay that passes bare LF
+    # through could have a second message sent under its identity).
+    "\r\n\n.\r\n", "\r\n\r.\r\n",
 ], ids=repr)
 def test_smuggling_sequences_are_refused(server, sequence):
     with RawSmtp(server.host, server.port) as c:
@@ -476,7 +480,7 @@ def test_smuggling_sequences_are_refused(server, sequence):
         # In step: the next reply is for the next command, nothing was smuggled.
         assert c.text("NOOP") == "250 2.0.0 OK"
     queued = entries(server)
-    assert len(queued) <= 1
+    assert len(queued) == (1 if "\x00" in sequence else 0)
     for _, rcpts, _ in queued.values():
         assert rcpts == [("pending", "ok-1@multi.test")]
 
