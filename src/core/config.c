@@ -471,18 +471,18 @@ static void
 stage_timeouts(struct loader *ld, const struct ini *ini,
     struct config_outbound *o)
 {
-	o->timeout_greeting = stage_timeout(ld, ini, "timeout_greeting", 300);
-	o->timeout_ehlo = stage_timeout(ld, ini, "timeout_ehlo", 300);
-	o->timeout_starttls = stage_timeout(ld, ini, "timeout_starttls", 300);
-	o->timeout_auth = stage_timeout(ld, ini, "timeout_auth", 300);
-	o->timeout_rset = stage_timeout(ld, ini, "timeout_rset", 20);
-	o->timeout_mail = stage_timeout(ld, ini, "timeout_mail", 300);
-	o->timeout_rcpt = stage_timeout(ld, ini, "timeout_rcpt", 300);
-	o->timeout_data = stage_timeout(ld, ini, "timeout_data", 120);
-	o->timeout_data_block = stage_timeout(ld, ini, "timeout_data_block",
+	o->timeouts.greeting = stage_timeout(ld, ini, "timeout_greeting", 300);
+	o->timeouts.ehlo = stage_timeout(ld, ini, "timeout_ehlo", 300);
+	o->timeouts.starttls = stage_timeout(ld, ini, "timeout_starttls", 300);
+	o->timeouts.auth = stage_timeout(ld, ini, "timeout_auth", 300);
+	o->timeouts.rset = stage_timeout(ld, ini, "timeout_rset", 20);
+	o->timeouts.mail = stage_timeout(ld, ini, "timeout_mail", 300);
+	o->timeouts.rcpt = stage_timeout(ld, ini, "timeout_rcpt", 300);
+	o->timeouts.data = stage_timeout(ld, ini, "timeout_data", 120);
+	o->timeouts.data_block = stage_timeout(ld, ini, "timeout_data_block",
 	    180);
-	o->timeout_dot = stage_timeout(ld, ini, "timeout_dot", 600);
-	o->timeout_quit = stage_timeout(ld, ini, "timeout_quit", 5);
+	o->timeouts.dot = stage_timeout(ld, ini, "timeout_dot", 600);
+	o->timeouts.quit = stage_timeout(ld, ini, "timeout_quit", 5);
 }
 
 /* --- bounded memory: <key> bytes (k, M, G, T), 0 = unlimited ------------ */
@@ -553,13 +553,13 @@ load_outbound(struct loader *ld)
 	o->received_header = strcmp(v, "disabled") == 0 ? NULL : xstrdup(v);
 	free(lv);
 
-	o->connect_timeout = 30;
+	o->timeouts.connect = 30;
 	switch (ini_num(ini, "main", "connect_timeout", &d)) {
 	case INI_ABSENT:
 		break;
 	case INI_OK:
 		if (d > 0 && d <= 3600) {
-			o->connect_timeout = d;
+			o->timeouts.connect = d;
 			break;
 		}
 		if (d == 0)

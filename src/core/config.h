@@ -17,6 +17,29 @@ struct ini;
 
 enum inet_prefer { INET_PREFER_DEFAULT = 0, INET_PREFER_V4, INET_PREFER_V6 };
 
+/* Outbound SMTP deadlines in seconds, each for a whole reply (RFC 5321
+ * §4.5.3.2): outbound.ini connect_timeout and timeout_<stage>; the
+ * client's own defaults (in parentheses) stand for a 0. */
+struct smtp_timeouts {
+	double	 connect;	/* the TCP connect (30) */
+	double	 greeting;	/* the 220 greeting (300) */
+	double	 ehlo;		/* the reply to EHLO, HELO or LHLO (300) */
+	double	 starttls;	/* the reply to STARTTLS, then the TLS
+				 * handshake (300) */
+	double	 auth;		/* each reply of the AUTH exchange (300) */
+	double	 rset;		/* the reply to RSET on a reused connection
+				 * (20) */
+	double	 mail;		/* the reply to MAIL (300) */
+	double	 rcpt;		/* each reply to RCPT (300) */
+	double	 data;		/* the reply to DATA (120) */
+	double	 data_block;	/* each block of the message to be taken by
+				 * the server (180) */
+	double	 dot;		/* the reply to the final dot, from when it
+				 * was handed over (600) */
+	double	 quit;		/* the answer to QUIT on a closing
+				 * connection (5) */
+};
+
 struct listen_addr {
 	char	*host;		/* numeric, without brackets */
 	char	*port;
@@ -68,7 +91,6 @@ struct config_outbound {
 	size_t			 nintervals;
 	int			 always_split;
 	char			*received_header;	/* NULL when disabled */
-	double			 connect_timeout;	/* s */
 	int			 local_mx_ok;
 	enum inet_prefer	 inet_prefer;
 	/* Free-space back-pressure: below queue_min_free (and _inodes) on
@@ -77,19 +99,7 @@ struct config_outbound {
 	 * delivery attempt starts. */
 	struct space_rule	 queue_min_free;
 	struct space_rule	 records_min_free;
-	/* Deadlines per SMTP stage (RFC 5321 §4.5.3.2), s: each for the
-	 * whole reply, from the command's send (timeout_<stage> keys). */
-	double			 timeout_greeting;	/* 300 */
-	double			 timeout_ehlo;		/* 300, HELO/LHLO too */
-	double			 timeout_starttls;	/* 300, + handshake */
-	double			 timeout_auth;		/* 300 */
-	double			 timeout_rset;		/* 20 */
-	double			 timeout_mail;		/* 300 */
-	double			 timeout_rcpt;		/* 300 */
-	double			 timeout_data;		/* 120 */
-	double			 timeout_data_block;	/* 180, per block */
-	double			 timeout_dot;		/* 600 */
-	double			 timeout_quit;		/* 5 */
+	struct smtp_timeouts	 timeouts;	/* connect_timeout, timeout_<stage> */
 	/* Bounded memory (bytes, 0 = unlimited): delivery_memory_max, the
 	 * message bytes attempts in flight may hold (the scheduler starts
 	 * none that would go over); records_backlog_max, the record bytes

@@ -526,18 +526,7 @@ try_next(struct attempt *a)
 	c.auth_user = mx->auth_user;
 	c.auth_pass = mx->auth_pass;
 	c.auth_type = mx->auth_type;
-	c.timeouts.connect = ob->connect_timeout;
-	c.timeouts.greeting = ob->timeout_greeting;
-	c.timeouts.ehlo = ob->timeout_ehlo;
-	c.timeouts.starttls = ob->timeout_starttls;
-	c.timeouts.auth = ob->timeout_auth;
-	c.timeouts.rset = ob->timeout_rset;
-	c.timeouts.mail = ob->timeout_mail;
-	c.timeouts.rcpt = ob->timeout_rcpt;
-	c.timeouts.data = ob->timeout_data;
-	c.timeouts.data_block = ob->timeout_data_block;
-	c.timeouts.dot = ob->timeout_dot;
-	c.timeouts.quit = ob->timeout_quit;
+	c.timeouts = ob->timeouts;
 	c.log_uuid = a->e->id;
 	forced = ip != NULL && tls_force_tls_host(env->tls, ip,
 	    mx->from_dns ? mx->from_dns : mx->exchange, a->e->domain);

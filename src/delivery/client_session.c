@@ -18,8 +18,8 @@
 
 /* Per state: what a timeout waits on (short, and for texts), the step
  * reported, and the deadline that applies (an offset into struct
- * mta_timeouts; NONE: no deadline). */
-#define T(f)	offsetof(struct mta_timeouts, f)
+ * smtp_timeouts; NONE: no deadline). */
+#define T(f)	offsetof(struct smtp_timeouts, f)
 #define NONE	((size_t)-1)
 static const struct {
 	const char	*name;
@@ -54,7 +54,7 @@ static const struct {
 
 /* RFC 5321 §4.5.3.2 where it has them, Postfix's for RSET, and the
  * linger on QUIT Outpost always had. */
-static const struct mta_timeouts timeouts_default = {
+static const struct smtp_timeouts timeouts_default = {
 	.connect = 30, .greeting = 300, .ehlo = 300, .starttls = 300,
 	.auth = 300, .rset = 20, .mail = 300, .rcpt = 300, .data = 120,
 	.data_block = 180, .dot = 600, .quit = 5

@@ -44,7 +44,7 @@ struct mta_session {
 	int		 lmtp;
 	enum mta_tls	 tls;
 	SSL_CTX		*tls_ctx;
-	struct mta_timeouts t;		/* every one set */
+	struct smtp_timeouts t;		/* every one set */
 
 	/* the connection */
 	struct client_conn conn;

@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 
+#include "core/config.h"	/* struct smtp_timeouts */
 #include "proto/reply.h"
 
 struct event_base;
@@ -30,27 +31,6 @@ enum mta_tls {
 	MTA_TLS_TRY,		/* STARTTLS when offered, no verification */
 	MTA_TLS_MUST		/* force_tls_hosts: STARTTLS required and the
 				 * certificate verified against tls_name */
-};
-
-/* Deadlines in seconds (0: the default in parentheses). */
-struct mta_timeouts {
-	double	 connect;	/* the TCP connect (30) */
-	double	 greeting;	/* the 220 greeting (300) */
-	double	 ehlo;		/* the reply to EHLO, HELO or LHLO (300) */
-	double	 starttls;	/* the reply to STARTTLS, then the TLS
-				 * handshake (300) */
-	double	 auth;		/* each reply of the AUTH exchange (300) */
-	double	 rset;		/* the reply to RSET on a reused connection
-				 * (20) */
-	double	 mail;		/* the reply to MAIL (300) */
-	double	 rcpt;		/* each reply to RCPT (300) */
-	double	 data;		/* the reply to DATA (120) */
-	double	 data_block;	/* each block of the message to be taken by
-				 * the server (180) */
-	double	 dot;		/* the reply to the final dot, from when it
-				 * was handed over (600) */
-	double	 quit;		/* the answer to QUIT on a closing
-				 * connection (5) */
 };
 
 struct mta_conf {
@@ -66,7 +46,7 @@ struct mta_conf {
 	const char	*auth_user;	/* AUTH when both are set */
 	const char	*auth_pass;
 	const char	*auth_type;	/* NULL: CRAM-MD5, PLAIN, LOGIN in order */
-	struct mta_timeouts timeouts;
+	struct smtp_timeouts timeouts;
 	const char	*log_uuid;	/* for log lines */
 };
 

@@ -239,7 +239,7 @@ test_empty_config_defaults(void **state)
 	assert_int_equal(cfg->outbound->always_split, 0);
 	assert_int_equal(cfg->outbound->local_mx_ok, 0);
 	assert_string_equal(cfg->outbound->received_header, "Haraka outbound");
-	assert_true(cfg->outbound->connect_timeout == 30);
+	assert_true(cfg->outbound->timeouts.connect == 30);
 	assert_int_equal(cfg->outbound->inet_prefer, INET_PREFER_DEFAULT);
 	config_unref(cfg);
 }
@@ -274,7 +274,7 @@ test_files_read(void **state)
 	assert_int_equal(cfg->outbound->nintervals, 2);
 	assert_int_equal(cfg->outbound->always_split, 1);
 	assert_null(cfg->outbound->received_header);
-	assert_true(cfg->outbound->connect_timeout == 2.5);
+	assert_true(cfg->outbound->timeouts.connect == 2.5);
 	assert_int_equal(cfg->outbound->local_mx_ok, 1);
 	assert_int_equal(cfg->outbound->inet_prefer, INET_PREFER_V4);
 	assert_int_equal(cfg->outbound->enable_tls, 0);
@@ -484,12 +484,12 @@ test_stage_timeouts(void **state)
 	put("outbound.ini", "");
 	cfg = load_ok();
 	o = cfg->outbound;
-	assert_true(o->timeout_greeting == 300 && o->timeout_ehlo == 300 &&
-	    o->timeout_starttls == 300 && o->timeout_auth == 300 &&
-	    o->timeout_mail == 300 && o->timeout_rcpt == 300);
-	assert_true(o->timeout_data == 120 && o->timeout_data_block == 180 &&
-	    o->timeout_dot == 600 && o->timeout_rset == 20 &&
-	    o->timeout_quit == 5);
+	assert_true(o->timeouts.greeting == 300 && o->timeouts.ehlo == 300 &&
+	    o->timeouts.starttls == 300 && o->timeouts.auth == 300 &&
+	    o->timeouts.mail == 300 && o->timeouts.rcpt == 300);
+	assert_true(o->timeouts.data == 120 && o->timeouts.data_block == 180 &&
+	    o->timeouts.dot == 600 && o->timeouts.rset == 20 &&
+	    o->timeouts.quit == 5);
 	put("outbound.ini", "timeout_greeting=1\ntimeout_ehlo=2\n"
 	    "timeout_starttls=3\ntimeout_auth=4\ntimeout_rset=5\n"
 	    "timeout_mail=6\ntimeout_rcpt=7\ntimeout_data=8\n"
@@ -497,13 +497,13 @@ test_stage_timeouts(void **state)
 	next = config_reload(cfg, CONFIG_OUTBOUND_INI, &err);
 	assert_non_null(next);
 	o = next->outbound;
-	assert_true(o->timeout_greeting == 1 && o->timeout_ehlo == 2 &&
-	    o->timeout_starttls == 3 && o->timeout_auth == 4 &&
-	    o->timeout_rset == 5 && o->timeout_mail == 6 &&
-	    o->timeout_rcpt == 7 && o->timeout_data == 8 &&
-	    o->timeout_data_block == 9 && o->timeout_dot == 10.5);
-	assert_true(o->timeout_quit == 5);		/* 0: the default */
-	assert_true(cfg->outbound->timeout_dot == 600);	/* old untouched */
+	assert_true(o->timeouts.greeting == 1 && o->timeouts.ehlo == 2 &&
+	    o->timeouts.starttls == 3 && o->timeouts.auth == 4 &&
+	    o->timeouts.rset == 5 && o->timeouts.mail == 6 &&
+	    o->timeouts.rcpt == 7 && o->timeouts.data == 8 &&
+	    o->timeouts.data_block == 9 && o->timeouts.dot == 10.5);
+	assert_true(o->timeouts.quit == 5);		/* 0: the default */
+	assert_true(cfg->outbound->timeouts.dot == 600);	/* old untouched */
 	config_unref(next);
 	config_unref(cfg);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -464,7 +464,7 @@ test_dot_deadline(void **state)
 	const char *rcpts[] = { "ok@example.com" };
 	struct fixture *f;
 	struct mta_session *s;
-	struct mta_timeouts short_ = { .greeting = 0.3, .ehlo = 0.3,
+	struct smtp_timeouts short_ = { .greeting = 0.3, .ehlo = 0.3,
 	    .mail = 0.3, .rcpt = 0.3, .data = 0.3, .data_block = 0.3,
 	    .dot = 1.5 };
 
