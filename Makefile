@@ -32,7 +32,8 @@ PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
 QUEUE_SRCS = src/queue/entry.c src/queue/entry_file.c src/queue/scan.c \
 	     src/queue/report.c src/queue/queue.c src/queue/submit.c \
-	     src/queue/space.c
+	     src/queue/space.c src/queue/body.c \
+	     src/queue/refs.c
 SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
 	    src/smtp/conn.c src/smtp/commands.c src/smtp/accept.c \
 	    src/smtp/auth.c src/smtp/data.c

@@ -201,7 +201,8 @@ struct op_outbound {
 	unsigned		 attempts;	/* temporary failures so far */
 	const char		*helo;		/* the submitting client's */
 	const char		*client_ip;
-	const char		*message;	/* headers, body; CRLF */
+	const char		*message;	/* headers, body; CRLF (see
+						 * message_size) */
 	unsigned long		 message_len;
 	const struct op_rcpt	*rcpts;		/* the recipients concerned */
 	unsigned		 nrcpts;
@@ -219,6 +220,10 @@ struct op_outbound {
 	int			 authenticated;	/* AUTH succeeded */
 	const char		*route;		/* route name (vmta), or NULL */
 	const char *const	*notes;		/* key, value, ..., NULL; or NULL */
+	/* The whole message's size. `message` above holds all of it when
+	 * it has at most 64 KiB, else only its header section (headers and
+	 * the empty line): delivery streams a large message from disk. */
+	unsigned long long	 message_size;
 };
 const struct op_outbound *op_call_outbound(const struct op_call *);
 

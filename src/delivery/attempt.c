@@ -1,8 +1,10 @@
 /*
- * attempt: one attempt per due entry — read → send_email hook → get_mx | DNS
- * → addresses → MX walk (pooled or new mta_session) → classify → verdict.c;
- * each step continues in one callback, freed only in attempt_end. Touches the
- * queue only to read or drop a stale entry; uses mta.c's attempt_env.
+ * attempt: one attempt per due entry — the message (in memory, or its body
+ * file opened and its view read) → send_email hook → get_mx | DNS →
+ * addresses → MX walk (pooled or new mta_session, the body streamed) →
+ * classify → verdict.c; each step continues in one callback, freed only in
+ * attempt_end. Touches the queue only to read a body or drop a stale
+ * entry; uses mta.c's attempt_env.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -29,6 +31,7 @@
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 #include "plugins/plugin.h"
+#include "queue/body.h"
 #include "queue/queue.h"
 
 #define SRC		"outbound"
@@ -75,6 +78,9 @@ attempt_free(struct attempt *a)
 	free(a->idx);
 	free(a->addrs);
 	free(a->msg);
+	qmsg_unref(a->m);
+	qbody_close(a->body);
+	free(a->body_why);
 	free(a->last_error);
 	if (a->host_fail != NULL)
 		outcome_clear(a->host_fail);
@@ -215,58 +221,106 @@ attempt_lost(struct attempt_env *env, struct qentry *e, const char *why)
 	lose(a, why);
 }
 
-void
-attempt_dispatch(void *arg, struct sched_item *it)
+/* The view of a message in memory: all of it, or its header section. */
+static void
+view_of_memory(struct attempt *a)
 {
-	struct attempt_env *env = arg;
-	struct attempt *a = attempt_new(env, it, it->e);
-	struct qentry disk;
+	size_t n = a->m->len;
+
+	a->view_whole = n <= SCHED_VIEW_MAX;
+	if (!a->view_whole)
+		n = qbody_header_section(a->m->data, SCHED_VIEW_MAX);
+	a->msg = xmalloc(n + 1);
+	memcpy(a->msg, a->m->data, n);
+	a->msg[n] = '\0';
+	a->len = n;
+}
+
+/* The message cannot be read (an I/O error, not damage): every pending
+ * recipient fails temporarily; the entry stays as it is. */
+static void
+unreadable(struct attempt *a, const char *why)
+{
+	log_error(SRC, a->e->id, "cannot read the queued message: %s", why);
+	a->unreadable = 1;
+	free(a->msg);
+	a->msg = xstrdup("");
+	a->len = 0;
+	for (size_t i = 0; i < a->n; i++)
+		outcome_local(&a->out[i], FAIL_TEMP, 451, "4.3.0",
+		    "Error reading the queued message: %s", why);
+	finish(a);
+}
+
+/* Opens the entry's body and reads its view: 0, or -1 when the attempt
+ * went another way (forgotten, lost, unreadable). */
+static int
+open_body(struct attempt *a)
+{
+	struct attempt_env *env = a->env;
 	const char *why;
 	char *path;
-	int err;
+	int err, gone;
 
-	if (a->n == 0) {		/* nothing left: a stale entry */
-		queue_remove(env->q, a->e->id, NULL, NULL);
-		attempt_end(a, -1);
-		return;
+	if (qbody_open(queue_dir(env->q), a->e->body, a->e->msg_len,
+	    &a->body, &why, &err) == 0) {
+		if (qbody_view(a->body, SCHED_VIEW_MAX, &a->msg, &a->len,
+		    &a->view_whole) == 0)
+			return 0;
+		why = qbody_error(a->body, &err);
 	}
-	if (it->msg != NULL) {		/* just committed: still in memory */
-		a->msg = it->msg;
-		a->len = it->len;
-		it->msg = NULL;
-		send_email(a);
-		return;
-	}
-	path = entry_path(env, a->e->id);
-	memset(&disk, 0, sizeof(disk));
-	if (qfs_read_err(path, &disk, &a->msg, &a->len, &why, &err) != 0) {
-		int gone = access(path, F_OK) != 0 && errno == ENOENT;
-
+	if (err == ENOENT) {
+		path = entry_path(env, a->e->id);
+		gone = access(path, F_OK) != 0 && errno == ENOENT;
 		free(path);
 		if (gone) {
 			log_error(SRC, a->e->id, "queue entry vanished; "
 			    "forgetting it");
 			attempt_end(a, -1);
-			return;
+			return -1;
 		}
-		if (err == 0) {		/* read, and refused: corrupt */
-			lose(a, why);
-			return;
-		}
-		log_error(SRC, a->e->id, "cannot read the queue entry: %s",
-		    why);
-		a->unreadable = 1;
-		a->msg = xstrdup("");
-		a->len = 0;
-		for (size_t i = 0; i < a->n; i++)
-			outcome_local(&a->out[i], FAIL_TEMP, 451, "4.3.0",
-			    "Error reading the queue entry: %s", why);
-		finish(a);
+		why = "message file missing";
+		err = 0;
+	}
+	if (err == 0)			/* read, and refused: corrupt */
+		lose(a, why);
+	else
+		unreadable(a, why);
+	return -1;
+}
+
+void
+attempt_dispatch(void *arg, struct sched_item *it)
+{
+	struct attempt_env *env = arg;
+	struct attempt *a = attempt_new(env, it, it->e);
+
+	if (a->n == 0) {		/* nothing left: a stale entry */
+		queue_remove(env->q, a->e, NULL, NULL);
+		attempt_end(a, -1);
 		return;
 	}
-	free(path);
-	qentry_clear(&disk);
-	send_email(a);
+	if (it->msg != NULL) {		/* just committed: still in memory */
+		a->m = it->msg;
+		it->msg = NULL;
+		view_of_memory(a);
+		send_email(a);
+		return;
+	}
+	if (open_body(a) == 0)
+		send_email(a);
+}
+
+/* The transaction's pull source over the body file. */
+static ssize_t
+body_read(void *arg, char *buf, size_t n)
+{
+	struct attempt *a = arg;
+	ssize_t r = qbody_read(a->body, buf, n);
+
+	if (r == -1 && a->body_why == NULL)
+		a->body_why = xstrdup(qbody_error(a->body, &a->body_err));
+	return r;
 }
 
 /* --- routing --------------------------------------------------------------- */
@@ -552,8 +606,16 @@ try_next(struct attempt *a)
 	msg.mail_from = a->e->mail_from;
 	msg.rcpts = a->addrs;
 	msg.nrcpts = a->n;
-	msg.data = a->msg;
-	msg.len = a->len;
+	if (a->m != NULL) {
+		msg.data = a->m->data;
+		msg.len = a->m->len;
+	} else {
+		qbody_rewind(a->body);
+		a->src.len = a->e->msg_len;
+		a->src.read = body_read;
+		a->src.arg = a;
+		msg.body = &a->src;
+	}
 	msg.smtputf8 = (a->e->flags & QE_SMTPUTF8) != 0;
 	msg.eightbit = (a->e->flags & QE_8BITMIME) != 0;
 	mta_session_send(a->sess, &msg, txn_done, a);
@@ -569,6 +631,17 @@ txn_done(void *arg, const struct mta_result *r)
 	enum verdict v;
 
 	a->sess = NULL;
+	if (r->body_failed) {		/* abandoned before the final dot */
+		mta_session_close(s);
+		if (a->body_why == NULL)	/* it changed size */
+			a->body_why = xstrdup("the message file changed while "
+			    "it was read");
+		if (a->body_err == 0)
+			lose(a, a->body_why);
+		else
+			unreadable(a, a->body_why);
+		return;
+	}
 	v = mta_error_classify(r, a->host, &mail);
 	switch (v) {
 	case V_NEXT_MX:

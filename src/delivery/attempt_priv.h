@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "delivery/mta_session.h"
+
 #include "plugins/plugin.h"
 
 struct attempt_env;
@@ -19,7 +21,9 @@ struct inject;
 struct mta_session;
 struct mx;
 struct outcome;
+struct qbody;
 struct qentry;
+struct qmsg;
 struct queue;
 struct queue_job;
 struct sched_item;
@@ -30,8 +34,18 @@ struct attempt {
 	struct config		*cfg;
 	struct sched_item	*it;
 	struct qentry		*e;
+	/* What the hooks (and a DSN) see of the message: all of it, or its
+	 * header section when it is larger than SCHED_VIEW_MAX (malloc'd). */
 	char			*msg;
 	size_t			 len;
+	int			 view_whole;
+	/* What is sent: the message in memory (just committed), or its body
+	 * file, read in pieces for each transaction. */
+	struct qmsg		*m;
+	struct qbody		*body;
+	struct mta_body		 src;
+	char			*body_why;	/* reading it failed: why */
+	int			 body_err;	/* and the errno; 0: corrupt */
 	/* The recipients still pending at the start: indexes into e->rcpts. */
 	size_t			*idx;
 	const char		**addrs;
@@ -74,8 +88,8 @@ struct attempt {
 						 * temporary failures bounce */
 	unsigned char		*dropped;	/* by the deferred hook */
 	unsigned		 recorded;	/* record phase: events done */
-	int			 unreadable;	/* the file could not be read:
-					 * never rewritten from memory */
+	int			 unreadable;	/* the message could not be
+						 * read (an I/O error) */
 	char			*lost;		/* the file is corrupt (why): the
 						 * pending recipients are lost,
 						 * the file set aside */

@@ -568,8 +568,10 @@ dsn_build(const struct dsn_params *p, struct buf *out)
 	add_delivery_status(&d, out);
 	buf_adds(out, "\r\n");
 
-	/* 3. The original message. */
-	buf_printf(out, "--%s\r\nContent-Type: message/rfc822\r\n", b);
+	/* 3. The original message, or its header section (RFC 6522) when
+	 * delivery holds only that of a large one. */
+	buf_printf(out, "--%s\r\nContent-Type: %s\r\n", b, p->headers_only ?
+	    "text/rfc822-headers" : "message/rfc822");
 	if (p->msg != NULL && !is_ascii(p->msg, p->msglen))
 		buf_adds(out, "Content-Transfer-Encoding: 8bit\r\n");
 	buf_adds(out, "\r\n");

@@ -34,6 +34,9 @@ struct dsn_params {
 	size_t			 n;
 	const char		*msg;		/* the original message */
 	size_t			 msglen;
+	int			 headers_only;	/* msg is only its header
+						 * section: returned as
+						 * text/rfc822-headers */
 	int64_t			 arrival_ms;	/* when it was queued */
 	int64_t			 now;		/* seconds; for {date} */
 	long			 pid;

@@ -37,11 +37,11 @@ struct mta {
 };
 
 static void
-sink(void *arg, struct qentry *e, char *msg, size_t len)
+sink(void *arg, struct qentry *e, struct qmsg *msg)
 {
 	struct mta *m = arg;
 
-	scheduler_add(m->env.sched, e, msg, len);
+	scheduler_add(m->env.sched, e, msg);
 }
 
 static void

@@ -14,6 +14,7 @@
 
 #include "lib/xmalloc.h"
 #include "delivery/scheduler.h"
+#include "queue/queue.h"
 
 struct scheduler {
 	struct event_base	*base;
@@ -142,17 +143,27 @@ release(struct scheduler *s, struct sched_item *it)
 	s->bytes -= it->size;
 }
 
-/* A waiting item's message kept in memory goes (read again at dispatch),
- * and its bytes with it. */
+size_t
+sched_cost(size_t len, int in_memory)
+{
+	if (in_memory)
+		return len;
+	return (len < SCHED_VIEW_MAX ? len : SCHED_VIEW_MAX) +
+	    SCHED_STREAM_COST;
+}
+
+/* A waiting item's message kept in memory goes (read from its body file
+ * at dispatch), and its bytes with it. */
 static void
 spill(struct scheduler *s, struct sched_item *it)
 {
 	if (it->msg == NULL)
 		return;
-	free(it->msg);
+	qmsg_unref(it->msg);
 	it->msg = NULL;
 	s->kept -= it->size;
 	release(s, it);
+	it->size = sched_cost(it->e->msg_len, 0);
 }
 
 /* --- dispatching --------------------------------------------------------- */
@@ -241,7 +252,7 @@ scheduler_new(struct event_base *base, sched_dispatch_fn dispatch, void *arg)
 static void
 item_free(struct sched_item *it)
 {
-	free(it->msg);
+	qmsg_unref(it->msg);
 	qentry_clear(it->e);
 	free(it->e);
 	free(it);
@@ -269,25 +280,26 @@ scheduler_configure(struct scheduler *s, unsigned concurrency, int disabled)
 }
 
 void
-scheduler_add(struct scheduler *s, struct qentry *e, char *msg, size_t len)
+scheduler_add(struct scheduler *s, struct qentry *e, struct qmsg *msg)
 {
 	struct sched_item *it = xcalloc(1, sizeof(*it));
 
-	it->size = len > 0 ? len : e->msg_len;
+	it->size = sched_cost(msg != NULL ? msg->len : e->msg_len,
+	    msg != NULL);
 	/* Keep the bytes only for an entry about to be dispatched, within
 	 * the budget, so that a backlog never sits in memory. */
 	if (msg != NULL && (s->disabled || s->held || s->stopped ||
 	    s->running >= s->concurrency ||
 	    e->next_attempt > sched_now_ms() || !fits(s, it->size))) {
-		free(msg);
+		qmsg_unref(msg);
 		msg = NULL;
+		it->size = sched_cost(e->msg_len, 0);
 	}
 	if (msg != NULL) {
 		reserve(s, it);
 		s->kept += it->size;
 	}
 	it->msg = msg;
-	it->len = len;
 	it->e = e;
 	it->due = e->next_attempt;
 	heap_push(s, it);
@@ -314,6 +326,9 @@ scheduler_retry(struct scheduler *s, struct sched_item *it, int64_t due)
 	it->running = 0;
 	s->running--;
 	release(s, it);
+	qmsg_unref(it->msg);		/* the next attempt reads the body */
+	it->msg = NULL;
+	it->size = sched_cost(it->e->msg_len, 0);
 	/* A flush while the attempt was in flight covers it too. */
 	if (it->flushes != s->flushes)
 		due = 0;

@@ -17,15 +17,16 @@
 
 struct event_base;
 struct scheduler;
+struct qmsg;
 
 struct sched_item {
 	struct qentry	*e;
-	char		*msg;		/* the message when still in memory */
-	size_t		 len;
+	struct qmsg	*msg;		/* the message when still in memory (a
+					 * reference; the attempt may take it) */
 	int64_t		 due;		/* ms since the epoch */
 	size_t		 heap;		/* index in the heap; SIZE_MAX if not */
 	int		 running;
-	/* The memory budget: the message's size (what an attempt holds),
+	/* The memory budget: what an attempt on it holds (sched_cost),
 	 * reserved from dispatch (or from scheduler_add while msg is kept)
 	 * until scheduler_retry() or scheduler_remove(). */
 	size_t		 size;
@@ -50,12 +51,22 @@ void		 scheduler_configure(struct scheduler *, unsigned concurrency,
 void		 scheduler_set_budget(struct scheduler *, uint64_t bytes);
 /* Message bytes reserved now. */
 uint64_t	 scheduler_bytes(const struct scheduler *);
-/* Takes ownership of e (malloc'd), and of msg (malloc'd, may be NULL)
- * when it will be dispatched right away and fits in the budget (else msg
- * is freed: the file is read at dispatch); e is due at e->next_attempt.
- * len is the message's size (0 when unknown: e->msg_len is used). */
-void		 scheduler_add(struct scheduler *, struct qentry *, char *msg,
-		    size_t len);
+/*
+ * What an attempt holds of a message of len bytes (the budget's unit):
+ * all of it when it is in memory; else the hooks' view of it (at most
+ * SCHED_VIEW_MAX: the whole message or its header section) and the
+ * stream's buffers, whatever its size.
+ */
+#define SCHED_VIEW_MAX		((size_t)64 << 10)
+#define SCHED_STREAM_COST	((size_t)192 << 10)
+size_t		 sched_cost(size_t len, int in_memory);
+/* Takes ownership of e (malloc'd), and of the reference msg (may be
+ * NULL), kept when e will be dispatched right away and fits in the
+ * budget (else dropped: the body file is read at dispatch); e is due at
+ * e->next_attempt. A message shared by several entries is counted for
+ * each (the budget errs on the safe side). */
+void		 scheduler_add(struct scheduler *, struct qentry *,
+		    struct qmsg *msg);
 /* The attempt ended; the item waits until due (ms since the epoch). */
 void		 scheduler_retry(struct scheduler *, struct sched_item *,
 		    int64_t due);

@@ -229,6 +229,7 @@ send_dsn(struct attempt *a)
 	p.n = k;
 	p.msg = a->msg;
 	p.msglen = a->len;
+	p.headers_only = !a->view_whole;
 	p.arrival_ms = a->e->queue_time;
 	dsn_send(a->inject, a->cfg->config_dir, &p, dsn_queued, a);
 	for (size_t i = 0; i < k; i++)
@@ -367,7 +368,7 @@ persist(struct attempt *a)
 	FAILPOINT("record-before-dequeue");
 	if (a->lost != NULL) {	/* recorded: now out of the queue */
 		a->next_attempt = -1;
-		a->job = queue_set_aside(a->q, e->id, a->lost, set_aside_done,
+		a->job = queue_set_aside(a->q, e, a->lost, set_aside_done,
 		    a);
 		return;
 	}
@@ -397,7 +398,7 @@ persist(struct attempt *a)
 			a->done(a, -1);
 			return;
 		}
-		a->job = queue_remove(a->q, e->id, persisted, a);
+		a->job = queue_remove(a->q, e, persisted, a);
 		return;
 	}
 	e->attempts = a->attempts;
@@ -405,9 +406,5 @@ persist(struct attempt *a)
 	e->last_error = xstrdup_null(temp_reason);
 	a->next_attempt = sched_now_ms() + (int64_t)(a->delay * 1000);
 	e->next_attempt = a->next_attempt;
-	if (a->unreadable) {	/* keep the file as it is; retry later */
-		a->done(a, a->next_attempt);
-		return;
-	}
-	a->job = queue_rewrite(a->q, e, a->msg, a->len, persisted, a);
+	a->job = queue_rewrite(a->q, e, persisted, a);
 }

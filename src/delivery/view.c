@@ -48,6 +48,7 @@ view_reset(struct attempt *a)
 	a->call.pub.client_ip = a->e->client_ip;
 	a->call.pub.message = a->msg;
 	a->call.pub.message_len = a->len;
+	a->call.pub.message_size = a->e->msg_len;
 	a->call.pub.notes = (const char *const *)a->e->notes;
 }
 

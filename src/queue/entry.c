@@ -1,6 +1,7 @@
 /*
  * entry: the queue entry file format (docs/queue-format.md): encoding,
- * decoding and salvage (fuzzed: tests/fuzz/fuzz_queue_fs.c), CRC-32C.
+ * decoding (versions 1 and 2) and salvage, the head and tail of body
+ * files (fuzzed: tests/fuzz/fuzz_queue_fs.c), CRC-32C.
  * Decoding trusts nothing: images are bounds-checked, checksummed and
  * parsed strictly, from memory or read on demand through a qfs_source
  * (entry_file.c reads files so). Entries handed out are the receiver's;
@@ -17,11 +18,16 @@
 #include "lib/xmalloc.h"
 
 #define MAGIC		"OUTPOST-QUEUE "
+#define BODY_MAGIC	"OUTPOST-BODY 1\nsize "
 #define END_LEN		13		/* "END " 8 hex digits LF */
 
 /* The header keys and what a bad one is called. */
 enum ftype { T_STR, T_OPTSTR, T_FLAGS, T_TIME, T_UINT, T_RCPT, T_NOTE,
-    T_MSG };
+    T_MSG, T_SIZE };
+
+#define V1	1u		/* the versions a key belongs to */
+#define V2	2u
+#define VALL	(V1 | V2)
 
 static const struct field {
 	const char	*key;
@@ -30,17 +36,25 @@ static const struct field {
 	const char	*missing;	/* NULL when optional */
 	const char	*dup;		/* NULL when it repeats */
 	const char	*bad;
+	unsigned	 versions;
 } fields[] = {
-#define F(k, t) { #k, t, offsetof(struct qentry, k), "missing field '" #k \
-	"'", "duplicate key '" #k "'", "bad value for '" #k "'" }
-	F(id, T_STR), F(domain, T_STR), F(mail_from, T_STR),
-	F(flags, T_FLAGS), F(queue_time, T_TIME), F(next_attempt, T_TIME),
-	F(attempts, T_UINT), F(helo, T_STR), F(client_ip, T_STR),
+#define F(k, t, v) { #k, t, offsetof(struct qentry, k), "missing field '" \
+	#k "'", "duplicate key '" #k "'", "bad value for '" #k "'", v }
+	F(id, T_STR, VALL), F(domain, T_STR, VALL),
+	F(mail_from, T_STR, VALL), F(flags, T_FLAGS, VALL),
+	F(queue_time, T_TIME, VALL), F(next_attempt, T_TIME, VALL),
+	F(attempts, T_UINT, VALL), F(helo, T_STR, VALL),
+	F(client_ip, T_STR, VALL),
 	{ "last_error", T_OPTSTR, offsetof(struct qentry, last_error), NULL,
-	  "duplicate key 'last_error'", "bad value for 'last_error'" },
-	{ "rcpt", T_RCPT, 0, "no recipients", NULL, "bad value for 'rcpt'" },
-	{ "note", T_NOTE, 0, NULL, NULL, "bad value for 'note'" },
-	{ "message", T_MSG, 0, NULL, NULL, "bad value for 'message'" },
+	  "duplicate key 'last_error'", "bad value for 'last_error'", VALL },
+	{ "rcpt", T_RCPT, 0, "no recipients", NULL, "bad value for 'rcpt'",
+	  VALL },
+	{ "note", T_NOTE, 0, NULL, NULL, "bad value for 'note'", VALL },
+	F(body, T_STR, V2),
+	{ "size", T_SIZE, offsetof(struct qentry, msg_len),
+	  "missing field 'size'", "duplicate key 'size'",
+	  "bad value for 'size'", V2 },
+	{ "message", T_MSG, 0, NULL, NULL, "bad value for 'message'", V1 },
 #undef F
 };
 #define NFIELDS		(sizeof(fields) / sizeof(fields[0]))
@@ -106,7 +120,8 @@ qfs_valid_id(const char *name)
 
 	return n > 0 && n < QFS_ID_MAX && name[n] == '\0' && name[0] != '.' &&
 	    strncmp(name, QFS_TMP_PREFIX, strlen(QFS_TMP_PREFIX)) != 0 &&
-	    strncmp(name, QFS_ERROR_PREFIX, strlen(QFS_ERROR_PREFIX)) != 0;
+	    strncmp(name, QFS_ERROR_PREFIX, strlen(QFS_ERROR_PREFIX)) != 0 &&
+	    strncmp(name, QFS_BODY_PREFIX, strlen(QFS_BODY_PREFIX)) != 0;
 }
 
 const char *
@@ -129,6 +144,7 @@ qentry_clear(struct qentry *e)
 	free(e->helo);
 	free(e->client_ip);
 	free(e->last_error);
+	free(e->body);
 	for (size_t i = 0; i < 2 * e->nnotes; i++)
 		free(e->notes[i]);
 	free(e->notes);
@@ -145,6 +161,7 @@ qentry_copy(struct qentry *dst, const struct qentry *src)
 	dst->helo = xstrdup_null(src->helo);
 	dst->client_ip = xstrdup_null(src->client_ip);
 	dst->last_error = xstrdup_null(src->last_error);
+	dst->body = xstrdup_null(src->body);
 	dst->rcpts = xcalloc(src->nrcpts ? src->nrcpts : 1,
 	    sizeof(*dst->rcpts));
 	for (size_t i = 0; i < src->nrcpts; i++) {
@@ -197,8 +214,7 @@ put_str(struct buf *b, const char *prefix, const char *s)
 }
 
 void
-qfs_encode(const struct qentry *e, const char *msg, size_t len,
-    struct buf *out)
+qfs_encode(const struct qentry *e, struct buf *out)
 {
 	size_t start = out->len;
 
@@ -226,11 +242,23 @@ qfs_encode(const struct qentry *e, const char *msg, size_t len,
 		put_str(out, "\nnote ", e->notes[2 * i]);
 		put_str(out, " ", e->notes[2 * i + 1]);
 	}
-	buf_printf(out, "\nmessage %zu\n", len);
-	buf_add(out, msg, len);
-	buf_addc(out, '\n');
+	put_str(out, "\nbody ", e->body);
+	buf_printf(out, "\nsize %zu\n", e->msg_len);
 	buf_printf(out, "END %08" PRIX32 "\n",
 	    qfs_crc32c(0, out->p + start, out->len - start));
+}
+
+void
+qfs_body_head(size_t len, struct buf *out)
+{
+	buf_printf(out, BODY_MAGIC "%zu\n", len);
+}
+
+void
+qfs_body_tail(uint32_t crc, struct buf *out)
+{
+	crc = qfs_crc32c(crc, "\n", 1);
+	buf_printf(out, "\nEND %08" PRIX32 "\n", crc);
 }
 
 static int
@@ -331,6 +359,36 @@ end_marker(const char *p, uint32_t *crc)
 		*crc = *crc << 4 | (uint32_t)d;
 	}
 	return 0;
+}
+
+int
+qfs_body_parse(const char *p, size_t have, size_t flen, size_t *off,
+    size_t *len, const char **why)
+{
+	const size_t ml = sizeof(BODY_MAGIC) - 1;
+	const char *nl;
+	uint64_t n;
+
+	if (memcmp(p, BODY_MAGIC, have < ml ? have : ml) != 0)
+		return *why = "not an Outpost message file", -1;
+	if (have < ml || (nl = memchr(p + ml, '\n', have - ml)) == NULL)
+		return *why = have < flen ? "bad size line" : "truncated", -1;
+	if (get_num(slice_of(p + ml, (size_t)(nl - p) - ml), SIZE_MAX,
+	    &n) == -1)
+		return *why = "bad size line", -1;
+	*off = (size_t)(nl - p) + 1;
+	if (n > flen - *off || flen - *off - n < QFS_BODY_TAIL)
+		return *why = "truncated", -1;
+	if (flen - *off - n > QFS_BODY_TAIL)
+		return *why = "trailing garbage after end marker", -1;
+	*len = (size_t)n;
+	return 0;
+}
+
+int
+qfs_body_tail_crc(const char *p, uint32_t *crc)
+{
+	return p[0] == '\n' ? end_marker(p + 1, crc) : -1;
 }
 
 /*
@@ -436,16 +494,20 @@ img_short(const struct img *im)
 }
 
 /*
- * The framing: version line, header lines up to "message <n>", n bytes,
- * LF, end marker, end of file. *hdr is set past the version line, *body
- * to the message, whose length is *blen; the head is in memory up to
- * *body.
+ * The framing: version line, then (version 1) header lines up to
+ * "message <n>", n bytes, LF, end marker, end of file; or (version 2)
+ * header lines, end marker, end of file. *hdr is set past the version
+ * line, *body to the message (version 2: to the end marker), whose
+ * length is *blen (version 2: 0); the head is in memory up to *body.
  */
+static const char *frame_v2(struct img *, size_t, size_t *, size_t *);
+
 static const char *
-frame(struct img *im, size_t *hdr, size_t *body, size_t *blen)
+frame(struct img *im, unsigned *version, size_t *hdr, size_t *body,
+    size_t *blen)
 {
 	static const char *const other[] = { "unsupported version 0", NULL,
-	    "unsupported version 2", "unsupported version 3",
+	    NULL, "unsupported version 3",
 	    "unsupported version 4", "unsupported version 5",
 	    "unsupported version 6", "unsupported version 7",
 	    "unsupported version 8", "unsupported version 9" };
@@ -468,8 +530,9 @@ frame(struct img *im, size_t *hdr, size_t *body, size_t *blen)
 		return img_short(im);
 	if (get_num(slice_of(l.p + ml, l.len - ml), UINT32_MAX, &n) == -1)
 		return "bad version line";
-	if (n != QFS_VERSION)
+	if (n != 1 && n != QFS_VERSION)
 		return n < 10 ? other[n] : "unsupported version";
+	*version = (unsigned)n;
 	*hdr = pos;
 	/* When the file ends like an image, verify the sum first: damage
 	 * anywhere is then reported as such, not as some odd field. */
@@ -483,6 +546,8 @@ frame(struct img *im, size_t *hdr, size_t *body, size_t *blen)
 				return "checksum mismatch";
 		}
 	}
+	if (n == 2)
+		return frame_v2(im, pos, body, blen);
 	do {
 		if (img_line(im, &pos, &l) == -1)
 			return img_short(im);
@@ -503,6 +568,36 @@ frame(struct img *im, size_t *hdr, size_t *body, size_t *blen)
 	/* The end marker is the file's tail: its sum was checked above. */
 	*body = pos;
 	*blen = (size_t)n;
+	return NULL;
+}
+
+/* Version 2 past the version line at pos: header lines up to an end
+ * marker that is the file's tail (its sum was checked). */
+static const char *
+frame_v2(struct img *im, size_t pos, size_t *body, size_t *blen)
+{
+	const size_t len = im->len;
+	char scratch[END_LEN + 1];
+	struct slice l, key, val;
+	const char *t;
+	uint32_t crc;
+
+	if (len - pos < END_LEN)
+		return "truncated";
+	while (pos < len - END_LEN) {
+		if (img_line(im, &pos, &l) == -1)
+			return img_short(im);
+		if (pos > len - END_LEN)
+			return "truncated";
+		if (split(l, &key, &val) == -1)
+			return "malformed header line";
+	}
+	if ((t = img_at(im, len - END_LEN - 1, scratch)) == NULL)
+		return io_error;
+	if (end_marker(t + 1, &crc) == -1)
+		return "bad end marker";
+	*body = pos;
+	*blen = 0;
 	return NULL;
 }
 
@@ -545,7 +640,8 @@ set_field(struct qentry *e, const struct field *f, struct slice v,
 	case T_OPTSTR:
 		if ((s = *FIELD(e, f, char *) = get_esc(v)) == NULL)
 			return -1;
-		if (f->off == offsetof(struct qentry, id))
+		if (f->off == offsetof(struct qentry, id) ||
+		    f->off == offsetof(struct qentry, body))
 			return qfs_valid_id(s) ? 0 : -1;
 		return f->off == offsetof(struct qentry, domain) &&
 		    *s == '\0' ? -1 : 0;
@@ -560,6 +656,11 @@ set_field(struct qentry *e, const struct field *f, struct slice v,
 		if (get_num(v, INT64_MAX, &n) == -1)
 			return -1;
 		*FIELD(e, f, int64_t) = (int64_t)n;
+		return 0;
+	case T_SIZE:
+		if (get_num(v, QFS_BODY_MAX, &n) == -1)
+			return -1;
+		*FIELD(e, f, size_t) = (size_t)n;
 		return 0;
 	case T_RCPT:
 		if (e->nrcpts == *cap) {
@@ -595,10 +696,13 @@ set_field(struct qentry *e, const struct field *f, struct slice v,
 	return -1;
 }
 
-/* The header lines between the version line and the message line. */
+/* The header lines between the version line and the message line
+ * (version 1) or the end marker (version 2). */
 static const char *
-parse_header(const char *data, size_t pos, size_t end, struct qentry *e)
+parse_header(const char *data, size_t pos, size_t end, unsigned version,
+    struct qentry *e)
 {
+	const unsigned v = version == 1 ? V1 : V2;
 	struct slice l, key, val;
 	unsigned seen = 0;
 	size_t cap = 0, i;
@@ -608,7 +712,7 @@ parse_header(const char *data, size_t pos, size_t end, struct qentry *e)
 			return "malformed header line";
 		for (i = 0; i < NFIELDS && !slice_eq(key, fields[i].key); i++)
 			;
-		if (i == NFIELDS)
+		if (i == NFIELDS || !(fields[i].versions & v))
 			return "unknown key";
 		if (fields[i].type == T_MSG)
 			break;
@@ -619,7 +723,8 @@ parse_header(const char *data, size_t pos, size_t end, struct qentry *e)
 			return fields[i].bad;
 	}
 	for (i = 0; i < NFIELDS; i++)
-		if (fields[i].missing != NULL && !(seen & 1u << i))
+		if (fields[i].missing != NULL && (fields[i].versions & v) &&
+		    !(seen & 1u << i))
 			return fields[i].missing;
 	return NULL;
 }
@@ -629,19 +734,22 @@ static int
 decode(struct img *im, struct qentry *e, const char **why, int *err)
 {
 	size_t hdr = 0, body = 0, blen = 0;
+	unsigned version = 0;
 
 	memset(e, 0, sizeof(*e));
-	*why = frame(im, &hdr, &body, &blen);
+	*why = frame(im, &version, &hdr, &body, &blen);
 	if (*why == NULL)
-		*why = parse_header(im->p, hdr, body, e);
+		*why = parse_header(im->p, hdr, body, version, e);
 	*err = im->err;
 	free(im->buf);
 	if (*why != NULL) {
 		qentry_clear(e);
 		return -1;
 	}
-	e->msg_offset = body;
-	e->msg_len = blen;
+	if (version == 1) {
+		e->msg_offset = body;
+		e->msg_len = blen;
+	}
 	return 0;
 }
 

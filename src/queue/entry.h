@@ -1,10 +1,13 @@
 /*
  * entry: queue entries on disk. One entry is one file <queue_dir>/<id>
- * holding a versioned header (envelope and delivery state), the message,
- * and an end marker (docs/queue-format.md). entry.c encodes, decodes and
- * salvages that image; entry_file.c reads one file; the start-up scan is
- * scan.c's, --qlist/--qstat report.c's, the durable commit (temp file,
- * fsync, rename, directory fsync, shared rounds) queue.c's.
+ * holding a versioned header (envelope and delivery state) and an end
+ * marker; the message is in a body file msg.<body> that every entry of
+ * the message refers to (docs/queue-format.md; version 1 entries held
+ * the message themselves and are still read). entry.c encodes, decodes
+ * and salvages entry images and parses body heads; entry_file.c reads
+ * one entry file, body.c one body; the start-up scan is scan.c's,
+ * --qlist/--qstat report.c's, the durable commit (temp files, fsync,
+ * rename, directory fsync, shared rounds) queue.c's.
  */
 #ifndef OUTPOST_QUEUE_FS_H
 #define OUTPOST_QUEUE_FS_H
@@ -15,12 +18,14 @@
 
 #include "lib/buf.h"
 
-#define QFS_VERSION		1
+#define QFS_VERSION		2	/* written; 1 is read (and migrated) */
 #define QFS_TMP_PREFIX		"tmp."		/* being written; removed at start-up */
 #define QFS_ERROR_PREFIX	"error."	/* corrupt entries, set aside */
+#define QFS_BODY_PREFIX		"msg."		/* message bodies */
 #define QFS_ID_MAX		128
 #define QFS_FILE_MAX		((size_t)1 << 30)	/* larger files are refused */
 #define QFS_HEAD_MAX		((size_t)64 << 20)	/* and longer headers */
+#define QFS_BODY_MAX		QFS_FILE_MAX	/* and larger messages */
 
 /* Envelope flags. */
 #define QE_SMTPUTF8	0x01	/* MAIL FROM ... SMTPUTF8 */
@@ -56,7 +61,10 @@ struct qentry {
 					 * or NULL when none */
 	size_t		 nnotes;	/* pairs */
 	/* The message (headers, empty line, body; CRLF; not dot-stuffed):
-	 * where it sits in the file image, and its length. */
+	 * the id of its body file (msg.<body>), NULL for a version 1 entry
+	 * (the message is in the entry's own image, at msg_offset); its
+	 * length either way. */
+	char		*body;
 	size_t		 msg_offset;
 	size_t		 msg_len;
 };
@@ -72,16 +80,18 @@ void	 qentry_copy(struct qentry *dst, const struct qentry *src);
  * NULL). */
 void	 qentry_set_notes(struct qentry *, const char *const *kv);
 
-/* Appends the complete file image of e, with the message msg/len, to out.
- * e->msg_offset/msg_len are ignored. Nothing is checked: e must be
- * decodable (qfs_valid_id(id), a domain, >= 1 recipient with an address,
- * only QE_ALL flags); negative times are written as 0. */
-void	 qfs_encode(const struct qentry *, const char *msg, size_t len,
-	    struct buf *out);
+/* Appends the complete file image of e (the current version: the
+ * message is e->body's, of e->msg_len bytes) to out. Nothing is checked:
+ * e must be decodable (qfs_valid_id(id) and (body), a domain, >= 1
+ * recipient with an address, only QE_ALL flags); negative times are
+ * written as 0. */
+void	 qfs_encode(const struct qentry *, struct buf *out);
 
-/* Parses a file image. 0 with *e filled (msg_offset/msg_len locate the
- * message in data), or -1 with a static one-line reason in *why; e owns
- * nothing then. Never reads outside data[0..len). */
+/* Parses a file image of version 1 or 2. 0 with *e filled (version 2:
+ * body and msg_len name the message; version 1: body is NULL and
+ * msg_offset/msg_len locate the message in data), or -1 with a static
+ * one-line reason in *why; e owns nothing then. Never reads outside
+ * data[0..len). */
 int	 qfs_decode(const char *data, size_t len, struct qentry *e,
 	    const char **why);
 
@@ -122,15 +132,39 @@ int	 qfs_salvage_source(const struct qfs_source *, const char *name,
 	    struct qentry *e);
 
 /* Reads and decodes one entry file. On success 0, and *msg (when not NULL)
- * gets the malloc'd message. -1 with *why (static or errno text) else.
+ * gets the malloc'd message of a version 1 entry (NULL for version 2: the
+ * message is in its body file, body.h). -1 with *why (static or errno text) else.
  * What is not a regular file is never opened (a symbolic link is never
  * followed): "not a regular file". Without msg, the file is read in
  * chunks (qfs_decode_source); with it, whole. */
 int	 qfs_read(const char *path, struct qentry *e, char **msg,
 	    size_t *msglen, const char **why);
 
-/* True when name is a valid entry id (what qfs_encode accepts). */
+/* True when name is a valid entry or body id (what qfs_encode accepts):
+ * 1-127 bytes of [A-Za-z0-9._-], not starting with '.', "tmp.",
+ * "error." or "msg.". */
 int	 qfs_valid_id(const char *name);
+
+/*
+ * Body files, msg.<body>: "OUTPOST-BODY 1" LF, "size <n>" LF, the n
+ * bytes of the message, LF, "END <crc>" LF, the CRC-32C of every byte
+ * before END (docs/queue-format.md). qfs_body_head appends the first
+ * two lines; qfs_body_tail the rest after the message, given the CRC of
+ * the head and the message (qfs_crc32c).
+ */
+#define QFS_BODY_TAIL	14		/* LF "END " 8 hex digits LF */
+void	 qfs_body_head(size_t len, struct buf *out);
+void	 qfs_body_tail(uint32_t crc, struct buf *out);
+/*
+ * Parses the head of a body file of flen bytes from its first have bytes
+ * (64 are enough): 0 with the message's offset and length (the file is
+ * exactly head, message, tail long), or -1 with a static reason.
+ */
+int	 qfs_body_parse(const char *p, size_t have, size_t flen, size_t *off,
+	    size_t *len, const char **why);
+/* The tail's CRC at p (QFS_BODY_TAIL bytes): 0, or -1 when it is not a
+ * well-formed tail. */
+int	 qfs_body_tail_crc(const char *p, uint32_t *crc);
 
 /* CRC-32C (Castagnoli) of data, continuing from crc (0 to start): the
  * checksum in the end marker. */
@@ -146,6 +180,17 @@ int	 qfs_read_err(const char *path, struct qentry *e, char **msg,
  * the id must match the name. *err as qfs_read_err's. */
 int	 qfs_read_entry(const char *dir, const char *name, struct qentry *e,
 	    const char **why, int *err);
+/* Opens path read-only if it is a regular file (the type is checked
+ * before the open; a link is never followed, a FIFO never waited for):
+ * the fd, or -1 with *why and *err (errno; EINVAL: not a regular file).
+ * *st gets its status. */
+struct stat;
+int	 qfs_open_regular(const char *path, struct stat *st, const char **why,
+	    int *err);
+/* A qfs_source read on the fd at arg: all n bytes at off, or -1 with
+ * errno (EIO for a file that got shorter). */
+int	 qfs_pread_all(void *arg, size_t off, void *buf, size_t n);
+
 /* qfs_salvage of the file dir/name (its header only; never follows a
  * link, never opens what is not a regular file). */
 int	 qfs_salvage_entry(const char *dir, const char *name,

@@ -19,8 +19,8 @@
 
 /* A qfs_source read: all n bytes at off; a file that got shorter since
  * fstat is EIO (changed under us: not corrupt, unreadable). */
-static int
-pread_all(void *arg, size_t off, void *buf, size_t n)
+int
+qfs_pread_all(void *arg, size_t off, void *buf, size_t n)
 {
 	int fd = *(const int *)arg;
 	char *p = buf;
@@ -47,8 +47,9 @@ pread_all(void *arg, size_t off, void *buf, size_t n)
  * checked before the open, so a FIFO or a device is never opened; the
  * open neither follows a link nor waits for a FIFO put there meanwhile.
  */
-static int
-open_regular(const char *path, struct stat *st, const char **why, int *err)
+int
+qfs_open_regular(const char *path, struct stat *st, const char **why,
+    int *err)
 {
 	int fd = -1;
 
@@ -88,7 +89,7 @@ qfs_read_err(const char *path, struct qentry *e, char **msg, size_t *msglen,
 	int fd, rc = -1;
 
 	memset(e, 0, sizeof(*e));
-	if ((fd = open_regular(path, &st, why, err)) == -1)
+	if ((fd = qfs_open_regular(path, &st, why, err)) == -1)
 		return -1;
 	len = (size_t)st.st_size;
 	if ((uintmax_t)st.st_size > QFS_FILE_MAX) {
@@ -96,27 +97,31 @@ qfs_read_err(const char *path, struct qentry *e, char **msg, size_t *msglen,
 		goto done;
 	}
 	if (msg == NULL) {
-		src = (struct qfs_source){ len, pread_all, &fd, 0 };
+		src = (struct qfs_source){ len, qfs_pread_all, &fd, 0 };
 		if ((rc = qfs_decode_source(&src, e, why, err)) == -1 &&
 		    *err != 0)
 			*why = strerror(*err);
 		goto done;
 	}
 	p = xmalloc(len + 1);
-	if (pread_all(&fd, 0, p, len) == -1) {
+	if (qfs_pread_all(&fd, 0, p, len) == -1) {
 		*err = errno;
 		*why = strerror(errno);
 		goto done;
 	}
 	if (qfs_decode(p, len, e, why) == -1)
 		goto done;
+	rc = 0;
+	if (e->body != NULL) {		/* version 2: not in this file */
+		*msg = NULL;
+		goto done;
+	}
 	memmove(p, p + e->msg_offset, e->msg_len);
 	p[e->msg_len] = '\0';
 	*msg = p;
 	p = NULL;
 	if (msglen != NULL)
 		*msglen = e->msg_len;
-	rc = 0;
 done:
 	free(p);
 	close(fd);
@@ -158,8 +163,8 @@ qfs_salvage_entry(const char *dir, const char *name, struct qentry *e)
 	int fd, err, rc = -1;
 
 	memset(e, 0, sizeof(*e));
-	if ((fd = open_regular(path, &st, &why, &err)) != -1) {
-		src = (struct qfs_source){ (size_t)st.st_size, pread_all, &fd,
+	if ((fd = qfs_open_regular(path, &st, &why, &err)) != -1) {
+		src = (struct qfs_source){ (size_t)st.st_size, qfs_pread_all, &fd,
 		    0 };
 		rc = qfs_salvage_source(&src, name, e);
 		close(fd);

@@ -1,7 +1,8 @@
 /*
  * queue: durable commits, rewrites and removals on a writer thread, and
  * the entries loaded at start-up (scan.c) until the sink takes them. Owns
- * the writer, its jobs and the directory's fd; files go through entry.c.
+ * the writer, its jobs, the directory's fd and the count of entries per
+ * body (refs.c); files go through entry.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -19,29 +21,40 @@
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "queue/queue.h"
+#include "queue/refs.h"
 #include "queue/scan.h"
 #include "queue/space.h"
 
 /*
  * The loop thread hands a job (entries + message) to the writer and gets
  * it back through an eventfd; the writer touches nothing else. One round
- * takes every job waiting: each entry is written to <dir>/tmp.<id>
- * (O_EXCL, 0600), the round's files are made durable with one flush
- * (fdatasync for a single file, syncfs for several), renamed into place,
- * and the directory is fsynced once. A job that fails at any step leaves
- * none of its files behind. Only then does the job report success, so a
- * session's 250 always follows a completed round.
+ * takes every job waiting: a commit's message is written to
+ * <dir>/tmp.msg.<body> and each entry to <dir>/tmp.<id> (O_EXCL, 0600),
+ * the round's files are made durable with one flush (fdatasync for a
+ * single file, syncfs for several), renamed into place (a body before its
+ * entries), and the directory is fsynced once. A job that fails at any
+ * step leaves none of its files behind. Only then does the job report
+ * success, so a session's 250 always follows a completed round. Bodies
+ * whose last entry a round removed go after that directory fsync.
  */
 
 enum job_kind { JOB_COMMIT = 0, JOB_REWRITE, JOB_REMOVE, JOB_ASIDE };
+
+/* A round of at most this many files is flushed file by file, a larger
+ * one with a single syncfs. */
+#define FDATASYNC_MAX	2
 
 struct queue_job {
 	struct queue_job	*next;
 	enum job_kind		 kind;
 	struct qentry		*entries;
 	size_t			 n;
-	char			*msg;
+	char			*msg;		/* JOB_COMMIT: the body */
 	size_t			 len;
+	char			*body;		/* JOB_COMMIT: its id; JOB_REMOVE,
+						 * JOB_ASIDE: the body to remove
+						 * or set aside with the entry */
+	int			 body_fd;
 	int			*fds;
 	int			 err;
 	char			*why;		/* JOB_ASIDE: for the log */
@@ -66,6 +79,7 @@ struct queue {
 	size_t			 count;		/* loop thread */
 	queue_sink_fn		 sink;		/* loop thread */
 	void			*sink_arg;
+	struct qrefs		*refs;		/* entries per body (loop) */
 	struct qentry		**entries;	/* loaded, waiting for the sink */
 	size_t			 nentries;
 	size_t			 cap;
@@ -77,14 +91,41 @@ struct queue {
 	size_t			 nlost;
 };
 
+struct qmsg *
+qmsg_new(char *data, size_t len)
+{
+	struct qmsg *m = xmalloc(sizeof(*m));
+
+	m->refs = 1;
+	m->len = len;
+	m->data = data;
+	return m;
+}
+
+struct qmsg *
+qmsg_ref(struct qmsg *m)
+{
+	m->refs++;
+	return m;
+}
+
+void
+qmsg_unref(struct qmsg *m)
+{
+	if (m == NULL || --m->refs > 0)
+		return;
+	free(m->data);
+	free(m);
+}
+
+/* The sink's now, with a reference to m (when not NULL), or kept. */
 static void
-add_entry(struct queue *q, struct qentry *e, char *msg, size_t len)
+add_entry(struct queue *q, struct qentry *e, struct qmsg *m)
 {
 	if (q->sink != NULL) {
-		q->sink(q->sink_arg, e, msg, len);
+		q->sink(q->sink_arg, e, m != NULL ? qmsg_ref(m) : NULL);
 		return;
 	}
-	free(msg);
 	if (q->nentries == q->cap) {
 		q->cap = q->cap ? q->cap * 2 : 64;
 		q->entries = xreallocarray(q->entries, q->cap,
@@ -96,7 +137,10 @@ add_entry(struct queue *q, struct qentry *e, char *msg, size_t len)
 static void
 loaded(struct qentry *e, void *arg)
 {
-	add_entry(arg, e, NULL, 0);
+	struct queue *q = arg;
+
+	qrefs_add(q->refs, e->body, 1);
+	add_entry(q, e, NULL);
 }
 
 static void
@@ -104,6 +148,8 @@ found_lost(struct qentry *e, const char *why, void *arg)
 {
 	struct queue *q = arg;
 
+	if (e->body != NULL)		/* read from the damaged entry */
+		qrefs_add(q->refs, e->body, 1);
 	q->lost = xreallocarray(q->lost, q->nlost + 1, sizeof(*q->lost));
 	q->lost_why = xreallocarray(q->lost_why, q->nlost + 1,
 	    sizeof(*q->lost_why));
@@ -119,6 +165,7 @@ job_free(struct queue_job *j)
 	free(j->entries);
 	free(j->fds);
 	free(j->msg);
+	free(j->body);
 	free(j->why);
 	free(j);
 }
@@ -148,11 +195,21 @@ write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-/* Removes the job's files: temp names up to `upto` entries written, and
- * final names of the first `renamed` entries. */
-static void
-job_unlink(struct queue *q, struct queue_job *j, size_t upto, size_t renamed)
+static char *
+body_name(const char *prefix, const char *body)
 {
+	return xasprintf("%s" QFS_BODY_PREFIX "%s", prefix, body);
+}
+
+/* Removes the job's files: temp names up to `upto` entries written, and
+ * final names of the first `renamed` entries; its body's temp file, or
+ * final file once renamed. */
+static void
+job_unlink(struct queue *q, struct queue_job *j, size_t upto, size_t renamed,
+    int body_renamed)
+{
+	char *b;
+
 	for (size_t i = 0; i < upto; i++) {
 		char *t = tmp_name(&j->entries[i]);
 
@@ -162,6 +219,11 @@ job_unlink(struct queue *q, struct queue_job *j, size_t upto, size_t renamed)
 			unlinkat(q->dirfd, t, 0);
 		free(t);
 	}
+	if (j->body == NULL || j->kind != JOB_COMMIT)
+		return;
+	b = body_name(body_renamed ? "" : QFS_TMP_PREFIX, j->body);
+	unlinkat(q->dirfd, b, 0);
+	free(b);
 }
 
 static void
@@ -172,20 +234,51 @@ job_close(struct queue_job *j)
 			j->err = errno;
 		j->fds[i] = -1;
 	}
+	if (j->body_fd != -1 && close(j->body_fd) == -1 && j->err == 0)
+		j->err = errno;
+	j->body_fd = -1;
 }
 
-/* Writes every entry of j to its temp file (fds stay open). */
+/* A commit's body file: head, the message (not copied), tail. */
+static int
+body_write(struct queue *q, struct queue_job *j)
+{
+	struct buf head = BUF_INIT, tail = BUF_INIT;
+	char *t = body_name(QFS_TMP_PREFIX, j->body);
+	int rc = -1;
+
+	qfs_body_head(j->len, &head);
+	qfs_body_tail(qfs_crc32c(qfs_crc32c(0, head.p, head.len), j->msg,
+	    j->len), &tail);
+	j->body_fd = openat(q->dirfd, t, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600);
+	if (j->body_fd != -1 && write_all(j->body_fd, head.p, head.len) == 0 &&
+	    write_all(j->body_fd, j->msg, j->len) == 0 &&
+	    write_all(j->body_fd, tail.p, tail.len) == 0)
+		rc = 0;
+	else
+		j->err = errno ? errno : EIO;
+	free(t);
+	buf_free(&head);
+	buf_free(&tail);
+	return rc;
+}
+
+/* Writes j's body (a commit) and every entry to temp files (fds stay
+ * open): the entries written. */
 static size_t
 job_write(struct queue *q, struct queue_job *j)
 {
 	struct buf img = BUF_INIT;
 	size_t i;
 
+	if (j->kind == JOB_COMMIT && body_write(q, j) == -1)
+		return 0;
 	for (i = 0; i < j->n; i++) {
 		char *t = tmp_name(&j->entries[i]);
 
 		buf_reset(&img);
-		qfs_encode(&j->entries[i], j->msg, j->len, &img);
+		qfs_encode(&j->entries[i], &img);
 		j->fds[i] = openat(q->dirfd, t, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0600);
 		free(t);
@@ -199,12 +292,118 @@ job_write(struct queue *q, struct queue_job *j)
 	return i;
 }
 
+/* A removal, or a setting aside, of one entry (and, when it was the
+ * last of its body, of the body: set aside now, removed by the caller
+ * after the directory fsync). */
+static void
+job_drop(struct queue *q, struct queue_job *j)
+{
+	const char *id = j->entries[0].id;
+	char *to, *from;
+
+	if (j->kind == JOB_REMOVE) {
+		/* Not followed by a directory fsync of its own: a removal
+		 * lost in a crash brings a finished entry back (delivered
+		 * twice), never loses one. */
+		if (unlinkat(q->dirfd, id, 0) == -1 && errno != ENOENT)
+			j->err = errno;
+		return;
+	}
+	/* No directory fsync either: a rename lost in a crash finds the
+	 * file corrupt again (recorded twice). */
+	to = xasprintf(QFS_ERROR_PREFIX "%s", id);
+	if (renameat(q->dirfd, id, q->dirfd, to) == -1)
+		j->err = errno;
+	free(to);
+	if (j->err != 0 || j->body == NULL)
+		return;
+	from = body_name("", j->body);
+	to = body_name(QFS_ERROR_PREFIX, j->body);
+	renameat(q->dirfd, from, q->dirfd, to);
+	free(from);
+	free(to);
+}
+
+/* Renames a written job into place, its body first. */
+static void
+job_rename(struct queue *q, struct queue_job *j)
+{
+	size_t renamed = 0;
+	int body = 0;
+
+	if (j->kind == JOB_COMMIT) {
+		char *t = body_name(QFS_TMP_PREFIX, j->body);
+		char *f = body_name("", j->body);
+
+		if (renameat(q->dirfd, t, q->dirfd, f) == -1)
+			j->err = errno;
+		body = j->err == 0;
+		free(t);
+		free(f);
+	}
+	for (; j->err == 0 && renamed < j->n; renamed++) {
+		char *t = tmp_name(&j->entries[renamed]);
+
+		if (renameat(q->dirfd, t, q->dirfd,
+		    j->entries[renamed].id) == -1)
+			j->err = errno;
+		free(t);
+		if (renamed == 0 && j->n > 1)
+			FAILPOINT("queue-mid-split");
+	}
+	if (j->err)
+		job_unlink(q, j, j->n, renamed, body);
+}
+
+/* The bodies whose last entry this round removed: after the entries'
+ * removal is durable (a directory fsync), so that a crash never leaves
+ * an entry without its body. */
+static void
+drop_bodies(struct queue *q, struct queue_job *jobs, int synced)
+{
+	struct queue_job *j;
+	int any = 0;
+
+	for (j = jobs; j != NULL; j = j->next)
+		any |= j->kind == JOB_REMOVE && j->body != NULL && j->err == 0;
+	if (!any || (!synced && fsync(q->dirfd) == -1))
+		return;		/* left for the next start-up's sweep */
+	for (j = jobs; j != NULL; j = j->next)
+		if (j->kind == JOB_REMOVE && j->body != NULL && j->err == 0) {
+			char *b = body_name("", j->body);
+
+			unlinkat(q->dirfd, b, 0);
+			free(b);
+		}
+}
+
+/* The round's files durable with one flush: a few by fdatasync each,
+ * more by one syncfs. 0 or an errno. */
+static int
+flush_round(struct queue *q, struct queue_job *jobs, size_t files)
+{
+	struct queue_job *j;
+
+	if (files > FDATASYNC_MAX)
+		return syncfs(q->dirfd) == -1 ? errno : 0;
+	for (j = jobs; j != NULL; j = j->next) {
+		if (j->kind == JOB_REMOVE || j->kind == JOB_ASIDE || j->err)
+			continue;
+		if (j->body_fd != -1 && fdatasync(j->body_fd) == -1)
+			return errno;
+		for (size_t i = 0; i < j->n; i++)
+			if (fdatasync(j->fds[i]) == -1)
+				return errno;
+	}
+	return 0;
+}
+
 static void
 write_round(struct queue *q, struct queue_job *jobs)
 {
 	struct queue_job *j;
 	size_t files = 0;
-	int single = -1, err = 0;
+	int err = 0, synced = 0;
 
 	for (j = jobs; j != NULL; j = j->next) {
 		size_t done;
@@ -215,40 +414,16 @@ write_round(struct queue *q, struct queue_job *jobs)
 
 		if (j->err) {
 			job_close(j);
-			job_unlink(q, j, done, 0);
+			job_unlink(q, j, done, 0, 0);
 			continue;
 		}
-		files += j->n;
-		single = j->fds[0];
+		files += j->n + (j->kind == JOB_COMMIT);
 	}
-	/* One flush for the whole round. */
-	if (files == 1 && fdatasync(single) == -1)
-		err = errno;
-	else if (files > 1 && syncfs(q->dirfd) == -1)
-		err = errno;
+	err = flush_round(q, jobs, files);
 	FAILPOINT("queue-before-rename");
 	for (j = jobs; j != NULL; j = j->next) {
-		size_t renamed = 0;
-
-		if (j->kind == JOB_REMOVE) {
-			/* Not followed by a directory fsync of its own: a
-			 * removal lost in a crash brings a finished entry
-			 * back (delivered twice), never loses one. */
-			if (unlinkat(q->dirfd, j->entries[0].id, 0) == -1 &&
-			    errno != ENOENT)
-				j->err = errno;
-			continue;
-		}
-		if (j->kind == JOB_ASIDE) {
-			/* No directory fsync either: a rename lost in a crash
-			 * finds the file corrupt again (recorded twice). */
-			char *to = xasprintf(QFS_ERROR_PREFIX "%s",
-			    j->entries[0].id);
-
-			if (renameat(q->dirfd, j->entries[0].id, q->dirfd,
-			    to) == -1)
-				j->err = errno;
-			free(to);
+		if (j->kind == JOB_REMOVE || j->kind == JOB_ASIDE) {
+			job_drop(q, j);
 			continue;
 		}
 		if (j->err)
@@ -256,21 +431,16 @@ write_round(struct queue *q, struct queue_job *jobs)
 		job_close(j);
 		if (j->err == 0 && err)
 			j->err = err;
-		for (; j->err == 0 && renamed < j->n; renamed++) {
-			char *t = tmp_name(&j->entries[renamed]);
-
-			if (renameat(q->dirfd, t, q->dirfd,
-			    j->entries[renamed].id) == -1)
-				j->err = errno;
-			free(t);
-			if (renamed == 0 && j->n > 1)
-				FAILPOINT("queue-mid-split");
-		}
 		if (j->err)
-			job_unlink(q, j, j->n, renamed);
+			job_unlink(q, j, j->n, 0, 0);
+		else
+			job_rename(q, j);
 	}
-	if (files > 0 && fsync(q->dirfd) == -1) {
-		err = errno;
+	if (files > 0) {
+		synced = fsync(q->dirfd) == 0;
+		err = synced ? 0 : errno;
+	}
+	if (files > 0 && !synced)
 		for (j = jobs; j != NULL; j = j->next)
 			if (j->kind != JOB_REMOVE && j->kind != JOB_ASIDE &&
 			    j->err == 0) {
@@ -278,9 +448,9 @@ write_round(struct queue *q, struct queue_job *jobs)
 				/* A new entry is taken back; a rewritten one
 				 * is still the entry (old or new state). */
 				if (j->kind == JOB_COMMIT)
-					job_unlink(q, j, j->n, j->n);
+					job_unlink(q, j, j->n, j->n, 1);
 			}
-	}
+	drop_bodies(q, jobs, synced);
 }
 
 static void *
@@ -326,7 +496,7 @@ static void
 reap(struct queue *q, int notify)
 {
 	struct queue_job *j, *next;
-	char *msg;
+	struct qmsg *m;
 
 	pthread_mutex_lock(&q->mu);
 	j = q->finished;
@@ -340,22 +510,21 @@ reap(struct queue *q, int notify)
 		if (j->err == 0 && (j->kind == JOB_REMOVE ||
 		    j->kind == JOB_ASIDE))
 			q->count -= q->count > 0;
-		if (j->err == 0 && j->kind == JOB_COMMIT)
+		if (j->err == 0 && j->kind == JOB_COMMIT) {
+			/* One message in memory, shared by the entries. */
+			qrefs_add(q->refs, j->body, j->n);
+			m = qmsg_new(j->msg, j->len);
+			j->msg = NULL;
 			for (size_t i = 0; i < j->n; i++) {
 				struct qentry *e = xmalloc(sizeof(*e));
 
 				*e = j->entries[i];
 				memset(&j->entries[i], 0, sizeof(*e));
 				q->count++;
-				if (i + 1 == j->n) {	/* the last one takes it */
-					msg = j->msg;
-					j->msg = NULL;
-				} else {
-					msg = xmalloc(j->len + 1);
-					memcpy(msg, j->msg, j->len);
-				}
-				add_entry(q, e, msg, j->len);
+				add_entry(q, e, m);
 			}
+			qmsg_unref(m);
+		}
 		if (notify && j->done != NULL)
 			j->done(j->arg, j->err);
 		job_free(j);
@@ -382,11 +551,13 @@ queue_open(struct event_base *base, const char *dir, char **err)
 	q->base = base;
 	q->dir = xstrdup(dir);
 	q->dirfd = q->efd = -1;
+	q->refs = qrefs_new();
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
 	if ((n = qfs_scan(dir, loaded, found_lost, q, err)) < 0)
 		goto fail;
 	q->count = (size_t)n + q->nlost;	/* the lost ones until aside */
+	qfs_sweep_bodies(dir, q->refs);
 	if ((q->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		*err = xasprintf("queue directory %s: %s", dir, strerror(errno));
 		goto fail;
@@ -436,6 +607,7 @@ queue_close(struct queue *q)
 		free(q->entries[i]);
 	}
 	free(q->entries);
+	qrefs_free(q->refs);
 	qspace_free(q->space);
 	for (size_t i = 0; i < q->nlost; i++) {
 		qentry_clear(q->lost[i]);
@@ -458,7 +630,7 @@ queue_set_sink(struct queue *q, queue_sink_fn fn, void *arg)
 	if (fn == NULL)		/* detached: entries wait in the array */
 		return;
 	for (size_t i = 0; i < q->nentries; i++)
-		fn(arg, q->entries[i], NULL, 0);
+		fn(arg, q->entries[i], NULL);
 	free(q->entries);
 	q->entries = NULL;
 	q->nentries = q->cap = 0;
@@ -499,6 +671,7 @@ job_new(enum job_kind kind, size_t n, queue_done_fn done, void *arg)
 	j->entries = xcalloc(n, sizeof(*j->entries));
 	j->n = n;
 	j->fds = xmalloc(n * sizeof(*j->fds));
+	j->body_fd = -1;
 	for (size_t i = 0; i < n; i++)
 		j->fds[i] = -1;
 	j->done = done;
@@ -508,34 +681,43 @@ job_new(enum job_kind kind, size_t n, queue_done_fn done, void *arg)
 
 
 struct queue_job *
-queue_rewrite(struct queue *q, const struct qentry *e, const char *msg,
-    size_t len, queue_done_fn done, void *arg)
+queue_rewrite(struct queue *q, const struct qentry *e, queue_done_fn done,
+    void *arg)
 {
 	struct queue_job *j = job_new(JOB_REWRITE, 1, done, arg);
 
 	qentry_copy(&j->entries[0], e);
-	j->msg = xmalloc(len + 1);
-	memcpy(j->msg, msg, len);
-	j->len = len;
 	return submit(q, j);
 }
 
-struct queue_job *
-queue_remove(struct queue *q, const char *id, queue_done_fn done, void *arg)
-{
-	struct queue_job *j = job_new(JOB_REMOVE, 1, done, arg);
-
-	j->entries[0].id = xstrdup(id);
-	return submit(q, j);
-}
-
-struct queue_job *
-queue_set_aside(struct queue *q, const char *id, const char *why,
+/* A removal or setting aside of e: its body goes too when e was the last
+ * entry referring to it. */
+static struct queue_job *
+drop_job(struct queue *q, enum job_kind kind, const struct qentry *e,
     queue_done_fn done, void *arg)
 {
-	struct queue_job *j = job_new(JOB_ASIDE, 1, done, arg);
+	struct queue_job *j = job_new(kind, 1, done, arg);
 
-	j->entries[0].id = xstrdup(id);
+	j->entries[0].id = xstrdup(e->id);
+	if (e->body != NULL && qrefs_get(q->refs, e->body) > 0 &&
+	    qrefs_drop(q->refs, e->body) == 0)
+		j->body = xstrdup(e->body);
+	return j;
+}
+
+struct queue_job *
+queue_remove(struct queue *q, const struct qentry *e, queue_done_fn done,
+    void *arg)
+{
+	return submit(q, drop_job(q, JOB_REMOVE, e, done, arg));
+}
+
+struct queue_job *
+queue_set_aside(struct queue *q, const struct qentry *e, const char *why,
+    queue_done_fn done, void *arg)
+{
+	struct queue_job *j = drop_job(q, JOB_ASIDE, e, done, arg);
+
 	j->why = xstrdup(why);
 	return submit(q, j);
 }
@@ -550,6 +732,12 @@ queue_commit(struct queue *q, struct qentry *entries, size_t n, char *msg,
 	memset(entries, 0, n * sizeof(*entries));
 	j->msg = msg;
 	j->len = len;
+	j->body = xstrdup(j->entries[0].id);
+	for (size_t i = 0; i < n; i++) {
+		free(j->entries[i].body);
+		j->entries[i].body = xstrdup(j->body);
+		j->entries[i].msg_len = len;
+	}
 	return submit(q, j);
 }
 
@@ -569,6 +757,12 @@ size_t
 queue_count(const struct queue *q)
 {
 	return q->count;
+}
+
+size_t
+queue_bodies(const struct queue *q)
+{
+	return qrefs_size(q->refs);
 }
 
 const char *

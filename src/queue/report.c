@@ -137,7 +137,8 @@ report(const char *dir, FILE *out, int counts)
 		}
 		bytes += S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 		c[it->kind]++;
-		if (it->kind == QFS_K_TMP || it->kind == QFS_K_OTHER) {
+		if (it->kind == QFS_K_TMP || it->kind == QFS_K_OTHER ||
+		    it->kind == QFS_K_BODY) {
 			free(names[i]);
 			continue;
 		}
@@ -158,16 +159,18 @@ report(const char *dir, FILE *out, int counts)
 		    "recipients_pending %ld\nrecipients_delivered %ld\n"
 		    "recipients_bounced %ld\ndeferred %ld\ndue %ld\n"
 		    "corrupt %ld\nset_aside %ld\ntemp %ld\nother %ld\n"
-		    "bytes %" PRIu64 "\n", c[QFS_K_ENTRY],
+		    "bodies %ld\nbytes %" PRIu64 "\n", c[QFS_K_ENTRY],
 		    rc[0] + rc[1] + rc[2], rc[0], rc[1], rc[2], deferred, due,
 		    c[QFS_K_CORRUPT], c[QFS_K_ASIDE], c[QFS_K_TMP],
-		    c[QFS_K_OTHER], bytes);
+		    c[QFS_K_OTHER], c[QFS_K_BODY], bytes);
 	else
 		fprintf(out, "-- %ld entr%s, %ld recipient%s (%ld pending), "
-		    "%ld corrupt, %ld set aside, %ld being written\n",
+		    "%ld corrupt, %ld set aside, %ld being written, %ld "
+		    "message bod%s\n",
 		    c[QFS_K_ENTRY], c[QFS_K_ENTRY] == 1 ? "y" : "ies",
 		    rc[0] + rc[1] + rc[2], rc[0] + rc[1] + rc[2] == 1 ? "" :
-		    "s", rc[0], c[QFS_K_CORRUPT], c[QFS_K_ASIDE], c[QFS_K_TMP]);
+		    "s", rc[0], c[QFS_K_CORRUPT], c[QFS_K_ASIDE], c[QFS_K_TMP],
+		    c[QFS_K_BODY], c[QFS_K_BODY] == 1 ? "y" : "ies");
 	for (size_t i = 0; i < nv; i++) {
 		qentry_clear(&v[i].e);
 		free(v[i].name);

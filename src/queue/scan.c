@@ -2,8 +2,9 @@
  * scan: the start-up scan of the queue directory. What is not a regular
  * file is left alone unopened, temp files are removed, corrupt entries
  * set aside as error.<name> (or handed over with what could be salvaged),
- * valid ones handed to the caller. Touches only the directory's files;
- * keeps no state.
+ * version 1 entries migrated, valid ones handed to the caller; then the
+ * body files no entry refers to are removed. Touches only the directory's
+ * files; keeps no state.
  */
 #include "queue/scan.h"
 
@@ -11,14 +12,18 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/fsutil.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "queue/body.h"
+#include "queue/refs.h"
 
 enum qfs_kind
 qfs_classify(const char *name)
@@ -27,6 +32,9 @@ qfs_classify(const char *name)
 		return QFS_K_TMP;
 	if (strncmp(name, QFS_ERROR_PREFIX, strlen(QFS_ERROR_PREFIX)) == 0)
 		return QFS_K_ASIDE;
+	if (strncmp(name, QFS_BODY_PREFIX, strlen(QFS_BODY_PREFIX)) == 0)
+		return qfs_valid_id(name + strlen(QFS_BODY_PREFIX)) ?
+		    QFS_K_BODY : QFS_K_OTHER;
 	return qfs_valid_id(name) ? QFS_K_ENTRY : QFS_K_OTHER;
 }
 
@@ -145,6 +153,189 @@ regular(const char *dir, const char *name)
 	return -1;
 }
 
+/* Writes all of p to fd at once, then makes it durable. */
+static int
+write_sync(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Copies the message of version 1 entry file src (e locates it) into
+ * the new body file fd, with its head and tail. */
+static int
+copy_body(int src, const struct qentry *e, int fd)
+{
+	struct buf head = BUF_INIT, tail = BUF_INIT;
+	char *chunk = xmalloc(65536);
+	uint32_t crc;
+	int rc = -1;
+
+	qfs_body_head(e->msg_len, &head);
+	crc = qfs_crc32c(0, head.p, head.len);
+	if (write_sync(fd, head.p, head.len) == -1)
+		goto done;
+	for (size_t off = 0, n; off < e->msg_len; off += n) {
+		n = e->msg_len - off < 65536 ? e->msg_len - off : 65536;
+		if (qfs_pread_all(&src, e->msg_offset + off, chunk, n) == -1 ||
+		    write_sync(fd, chunk, n) == -1)
+			goto done;
+		crc = qfs_crc32c(crc, chunk, n);
+	}
+	qfs_body_tail(crc, &tail);
+	rc = write_sync(fd, tail.p, tail.len) == -1 || fdatasync(fd) == -1 ?
+	    -1 : 0;
+done:
+	free(chunk);
+	buf_free(&head);
+	buf_free(&tail);
+	return rc;
+}
+
+/* dir/tmp.<name>, written with data and made durable, renamed to
+ * dir/<to>. */
+static int
+put_file(int dirfd, const char *tmp, const char *to, int (*fill)(int, void *),
+    void *arg)
+{
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600), rc = -1;
+
+	if (fd == -1)
+		return -1;
+	if (fill(fd, arg) == 0 && close(fd) == 0) {
+		fd = -1;
+		rc = renameat(dirfd, tmp, dirfd, to);
+	}
+	if (fd != -1)
+		close(fd);
+	if (rc == -1)
+		unlinkat(dirfd, tmp, 0);
+	return rc;
+}
+
+struct v1 {
+	int			 src;
+	const struct qentry	*e;
+};
+
+static int
+fill_body(int fd, void *arg)
+{
+	struct v1 *v = arg;
+
+	return copy_body(v->src, v->e, fd);
+}
+
+static int
+fill_entry(int fd, void *arg)
+{
+	struct buf img = BUF_INIT;
+	int rc;
+
+	qfs_encode(arg, &img);
+	rc = write_sync(fd, img.p, img.len) == -1 || fdatasync(fd) == -1 ?
+	    -1 : 0;
+	buf_free(&img);
+	return rc;
+}
+
+/*
+ * A version 1 entry (its message inline) becomes a version 2 entry and
+ * the body file msg.<name>: the body first, then the entry replaced, each
+ * durable before its rename, then the directory. A crash in between
+ * leaves the old entry and a body no entry refers to (swept).
+ */
+static int
+migrate(const char *dir, const char *name, struct qentry *e)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	char *tb = xasprintf(QFS_TMP_PREFIX QFS_BODY_PREFIX "%s", name);
+	char *b = tb + strlen(QFS_TMP_PREFIX), *te = NULL;
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1;
+	struct v1 v = { -1, e };
+	const char *why;
+	struct stat st;
+	int err;
+
+	if (dirfd == -1 ||
+	    (v.src = qfs_open_regular(path, &st, &why, &err)) == -1)
+		goto done;
+	if (put_file(dirfd, tb, b, fill_body, &v) == -1)
+		goto done;
+	e->body = xstrdup(name);
+	te = xasprintf(QFS_TMP_PREFIX "%s", name);
+	if (put_file(dirfd, te, name, fill_entry, e) == -1 ||
+	    fsync(dirfd) == -1) {
+		free(e->body);
+		e->body = NULL;
+		goto done;
+	}
+	rc = 0;
+done:
+	if (rc == -1)
+		log_error("core", NULL, "queue: %s: cannot move its message to "
+		    "a body file (queue format 1 to 2): %s; left in place",
+		    name, strerror(errno));
+	if (v.src != -1)
+		close(v.src);
+	if (dirfd != -1)
+		close(dirfd);
+	free(path);
+	free(tb);
+	free(te);
+	return rc;
+}
+
+/* Whether entry e's body file is there (a regular file). */
+static int
+has_body(const char *dir, const struct qentry *e)
+{
+	char *path = qbody_path(dir, e->body);
+	struct stat st;
+	int rc = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+
+	free(path);
+	return rc;
+}
+
+void
+qfs_sweep_bodies(const char *dir, const struct qrefs *refs)
+{
+	char **names = NULL, *path;
+	size_t n = 0, swept = 0;
+
+	if (qfs_dir_names(dir, &names, &n) == -1)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (qfs_classify(names[i]) == QFS_K_BODY &&
+		    qrefs_get(refs, names[i] + strlen(QFS_BODY_PREFIX)) == 0) {
+			path = xasprintf("%s/%s", dir, names[i]);
+			if (unlink(path) == 0)
+				swept++;
+			else if (errno != ENOENT)
+				log_error("core", NULL, "queue: %s: %s",
+				    names[i], strerror(errno));
+			free(path);
+		}
+		free(names[i]);
+	}
+	free(names);
+	if (swept > 0)
+		log_info("core", NULL, "queue: removed %zu message bod%s no "
+		    "entry refers to (a crash's leftovers)", swept,
+		    swept == 1 ? "y" : "ies");
+}
+
 long
 qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
     char **err)
@@ -186,9 +377,20 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 			e = xmalloc(sizeof(*e));
 			if (qfs_read_entry(dir, names[i], e, &why,
 			    &errnum) == 0) {
-				fn(e, arg);
-				loaded++;
-				break;
+				if (e->body == NULL &&
+				    migrate(dir, names[i], e) == -1) {
+					qentry_clear(e);
+					free(e);
+					break;
+				}
+				if (has_body(dir, e)) {
+					fn(e, arg);
+					loaded++;
+					break;
+				}
+				why = "message file missing";
+				errnum = 0;
+				qentry_clear(e);
 			}
 			free(e);
 			if (errnum == ENOENT)		/* removed meanwhile */
@@ -210,6 +412,8 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 			free(e);
 			if (set_aside(dir, names[i], why) == 0)
 				aside++;
+			break;
+		case QFS_K_BODY:		/* qfs_sweep_bodies' */
 			break;
 		default:
 			aside++;

@@ -15,8 +15,12 @@
  * file (FIFO, socket, device, directory, symbolic link) is left alone
  * without being opened (ERROR line naming it and its type), temp files
  * are removed (WARN), unreadable entries left in place (ERROR), error.*
- * files skipped (counted), every valid entry handed to fn (which takes
- * ownership of *e). A corrupt entry whose salvage (qfs_salvage_entry)
+ * files skipped (counted), body files left to qfs_sweep_bodies, every
+ * valid entry handed to fn (which takes ownership of *e). A version 1
+ * entry is first migrated (its message moved to a body file, the entry
+ * rewritten as version 2; left in place with an ERROR line when that
+ * fails). An entry whose body file is missing is corrupt ("message file
+ * missing"). A corrupt entry whose salvage (qfs_salvage_entry)
  * names pending recipients goes to lost, when not NULL, with the reason
  * it was refused: the callee owns *e and sets the file aside once its
  * records are written (queue_set_aside); any other corrupt entry is
@@ -29,6 +33,13 @@ typedef void (*qfs_lost_fn)(struct qentry *, const char *why, void *arg);
 long	 qfs_scan(const char *dir, qfs_entry_fn, qfs_lost_fn, void *arg,
 	    char **err);
 
+/* Removes the body files that no entry refers to (refs: the count per
+ * body of the entries loaded, and of the corrupt ones not yet set
+ * aside): left by a crash between a body's write and its entries', or
+ * between an entry's removal and its body's. */
+struct qrefs;
+void	 qfs_sweep_bodies(const char *dir, const struct qrefs *refs);
+
 /* The ERROR line of a corrupt entry set aside (err 0) or not (errno). */
 void	 qfs_log_aside(const char *name, const char *why, int err);
 /* What a file that is not regular is, for log lines ("FIFO", "socket",
@@ -39,7 +50,8 @@ const char *qfs_type_name(unsigned mode);
  * entry that did not read (the reports' verdict). The reports sort in
  * this order. */
 enum qfs_kind {
-	QFS_K_ENTRY, QFS_K_CORRUPT, QFS_K_ASIDE, QFS_K_TMP, QFS_K_OTHER
+	QFS_K_ENTRY, QFS_K_CORRUPT, QFS_K_ASIDE, QFS_K_BODY, QFS_K_TMP,
+	QFS_K_OTHER
 };
 enum qfs_kind qfs_classify(const char *name);
 
