@@ -5,7 +5,9 @@
  * STARTTLS when asked and offered, AUTH when credentials are given, and
  * then runs transactions: MAIL (SIZE, BODY=8BITMIME, SMTPUTF8 when
  * offered and needed), RCPT per recipient, DATA, the dot-stuffed message
- * and the final dot — pipelined when the server offers PIPELINING.
+ * and the final dot — pipelined when the server offers PIPELINING. The
+ * message is pulled from its source a block at a time as the socket takes
+ * it, so a connection holds about two blocks whatever the message's size.
  * A connection may carry several transactions (RSET between them).
  * Every reply awaited has a deadline for the whole reply (RFC 5321
  * §4.5.3.2), from the command's send, that bytes trickling in do not
@@ -18,6 +20,7 @@
 #define OUTPOST_MTA_SESSION_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "core/config.h"	/* struct smtp_timeouts */
 #include "proto/reply.h"
@@ -77,12 +80,32 @@ struct mta_rcpt {
 	struct reply	 lmtp;		/* LMTP: its end-of-data reply */
 };
 
+/*
+ * A transaction's message (headers, empty line, body; CRLF; not
+ * dot-stuffed), read in order from its start. read() puts up to n bytes
+ * of the next part into buf and returns the count (> 0), 0 after exactly
+ * len bytes, or -1 when it cannot be read: the transaction is then
+ * abandoned before the final dot (the connection is closed, so the server
+ * discards the partial message) and ends MTA_IO with body_failed set and
+ * the error "cannot read the queued message". A source that ends before
+ * len bytes or goes past them is treated the same way.
+ */
+struct mta_body {
+	size_t		 len;		/* its size (SIZE=, the log) */
+	ssize_t		(*read)(void *arg, char *buf, size_t n);
+	void		*arg;
+};
+
 struct mta_msg {
 	const char	*mail_from;	/* bare, "" for <> */
 	const char	**rcpts;	/* bare addresses */
 	size_t		 nrcpts;
-	const char	*data;		/* the message, CRLF, not dot-stuffed */
-	size_t		 len;
+	const char	*data;		/* the message in memory, CRLF, not */
+	size_t		 len;		/* dot-stuffed (when body is NULL) */
+	const struct mta_body *body;	/* or its source: the struct is
+					 * copied, arg is borrowed until done
+					 * runs; each transaction reads a
+					 * source from its start */
 	int		 smtputf8;	/* the envelope needs SMTPUTF8 */
 	int		 eightbit;	/* BODY=8BITMIME */
 };
@@ -103,6 +126,9 @@ struct mta_result {
 					 * reached the server (all bytes
 					 * acknowledged): after a failure it
 					 * may have been delivered */
+	int		 body_failed;	/* MTA_IO: the message could not be
+					 * read (mta_body); the server got
+					 * part of it, never the final dot */
 	struct mta_rcpt	*rcpts;		/* one per recipient of the msg */
 	size_t		 nrcpts;
 	int		 secured;	/* TLS was in use */
@@ -123,7 +149,8 @@ struct mta_session *mta_session_new(struct event_base *,
  * Runs one transaction: on a new session it first connects and runs the
  * greeting, EHLO, STARTTLS and AUTH; on a reused one it sends RSET first.
  * done runs once, never inside this call. The session is reusable
- * afterwards only when mta_session_idle() says so.
+ * afterwards only when mta_session_idle() says so. The envelope is copied;
+ * the message (data, or body's arg) is borrowed until done runs.
  */
 void	 mta_session_send(struct mta_session *, const struct mta_msg *,
 	    mta_done_fn, void *arg);
