@@ -165,7 +165,7 @@ mail_command(struct mta_session *s)
 
 	buf_printf(&line, "MAIL FROM:<%s>", s->mail_from);
 	if (s->caps & CAP_SIZE)
-		buf_printf(&line, " SIZE=%zu", s->len);
+		buf_printf(&line, " SIZE=%zu", s->body.len);
 	if (s->eightbit && (s->caps & CAP_8BITMIME))
 		buf_adds(&line, " BODY=8BITMIME");
 	/* Not offered: sent without, and the server may refuse;
@@ -224,7 +224,7 @@ enter(struct mta_session *s, enum client_state st)
 		break;
 	case ST_DOT:
 		/* Its blocks, then the reply, have their own deadlines. */
-		client_conn_send_body(c, s->data, s->len, s->t.data_block,
+		client_conn_send_body(c, &s->body, s->t.data_block,
 		    s->t.dot);
 		break;
 	case ST_DOT_IGNORED:
@@ -457,7 +457,10 @@ on_read(struct bufferevent *bev, void *arg)
 	struct mta_session *s = arg;
 
 	s->refs++;
-	while (s->conn.bev == bev && s->state != ST_DEAD) {
+	/* After the message's source failed, nothing the server says
+	 * matters: the failure is reported from the loop (on_event). */
+	while (s->conn.bev == bev && s->state != ST_DEAD &&
+	    !s->conn.body_failed) {
 		struct reply r;
 		char *bad;
 		int rv = client_conn_reply(&s->conn, &r, &bad);
@@ -501,6 +504,11 @@ on_event(struct bufferevent *bev, short what, void *arg)
 			client_conn_connected(&s->conn);
 			client_session_arm(s);
 		}
+	} else if (s->conn.body_failed) {
+		/* Our side failed, whatever the socket saw meanwhile: no
+		 * final dot, and the connection closed without QUIT so the
+		 * server drops the partial message. */
+		fail_io(s, MTA_DOT, xstrdup("cannot read the queued message"));
 	} else if (s->state == ST_IDLE) {
 		log_debug(SRC, s->uuid, "%s closed the idle connection",
 		    s->peer);

@@ -1,8 +1,9 @@
 /*
  * client_conn: the socket, bufferevent and output of one client session,
- * the deadline timer, the body's blocks, and the connections closing with
- * QUIT that linger on a list owned here. Calls the session only through
- * the callbacks it was given (no SMTP state).
+ * the deadline timer, the body pulled from its source and dot-stuffed a
+ * block at a time, and the connections closing with QUIT that linger on a
+ * list owned here. Calls the session only through the callbacks it was
+ * given (no SMTP state).
  */
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -32,9 +33,6 @@
 #include "delivery/client_conn.h"
 
 #define SRC		"outbound"
-/* The body is handed to the socket this many bytes at a time, each block
- * with its own deadline (timeout_data_block). */
-#define BODY_BLOCK	65536
 
 static void	on_deadline(evutil_socket_t, short, void *);
 
@@ -52,14 +50,6 @@ client_conn_init(struct client_conn *c, struct event_base *base,
 	c->eventcb = eventcb;
 	c->cbarg = cbarg;
 	c->deadline = evtimer_new(base, on_deadline, c);
-}
-
-static void
-body_drop(struct client_conn *c)
-{
-	if (c->body != NULL)
-		evbuffer_free(c->body);
-	c->body = NULL;
 }
 
 void
@@ -104,7 +94,8 @@ client_conn_deadline(struct client_conn *c, double secs)
 	event_add(c->deadline, &tv);
 }
 
-/* The whole reply (or block) did not come (or leave) in time. */
+/* The whole reply (or block) did not come (or leave) in time; or, made
+ * active by abandon(), the body's source failed. */
 static void
 on_deadline(evutil_socket_t fd, short what, void *arg)
 {
@@ -112,7 +103,12 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->bev != NULL)
+	if (c->bev == NULL)
+		return;
+	if (c->body_failed)
+		c->eventcb(c->bev, BEV_EVENT_ERROR | BEV_EVENT_WRITING,
+		    c->cbarg);
+	else
 		c->eventcb(c->bev, BEV_EVENT_TIMEOUT | BEV_EVENT_READING,
 		    c->cbarg);
 }
@@ -178,21 +174,135 @@ output_handed(const struct client_conn *c)
 	    evbuffer_get_length(bufferevent_get_output(under)) == 0);
 }
 
-/* The previous block has left: the next one, with its own deadline; after
- * the last (the final dot), the deadline of the reply. */
+/* --- the body ------------------------------------------------------------- */
+
+/*
+ * Dot-stuffs n bytes from src to dst, doubling a '.' that starts a line
+ * (*at_bol carries "the next byte starts a line" across blocks); returns
+ * the bytes written, at most 2n. dst may lie below src in one buffer when
+ * src - dst >= n: a line's first byte is read before its copy (and a
+ * doubled dot) can reach it, since each line adds at most one byte.
+ */
+static size_t
+stuff(char *dst, const char *src, size_t n, int *at_bol)
+{
+	const char *p = src, *end = src + n, *nl;
+	char *w = dst;
+
+	while (p < end) {
+		size_t line;
+
+		if (*at_bol && *p == '.')
+			*w++ = '.';
+		nl = memchr(p, '\n', (size_t)(end - p));
+		line = (size_t)((nl != NULL ? nl + 1 : end) - p);
+		memmove(w, p, line);
+		w += line;
+		p += line;
+		*at_bol = nl != NULL;
+	}
+	return (size_t)(w - dst);
+}
+
+/* Exactly `want` bytes of the source into buf (as many reads as it
+ * takes); when they are its last, its 0 too. -1 when it fails, ends early
+ * or goes on past its length. */
+static int
+pull(struct client_conn *c, char *buf, size_t want)
+{
+	size_t got = 0;
+	char extra;
+
+	while (got < want) {
+		ssize_t r = c->src.read(c->src.arg, buf + got, want - got);
+
+		if (r <= 0 || (size_t)r > want - got)
+			return -1;
+		got += (size_t)r;
+		c->src_read += (size_t)r;
+	}
+	if (c->src_read == c->src.len &&
+	    c->src.read(c->src.arg, &extra, 1) != 0)
+		return -1;
+	return 0;
+}
+
+/* The source failed: no more of the message and never the final dot;
+ * the session hears of it from the loop (on_deadline), not inside a feed
+ * its caller may be running. */
+static void
+abandon(struct client_conn *c)
+{
+	log_warn(SRC, c->uuid, "cannot read the queued message after %zu of "
+	    "%zu bytes; abandoning the transaction with %s", c->src_read,
+	    c->src.len, c->peer);
+	c->feeding = 0;
+	c->body_failed = 1;
+	if (c->deadline != NULL) {
+		event_del(c->deadline);
+		event_active(c->deadline, EV_TIMEOUT, 1);
+	}
+}
+
+/*
+ * The previous block has left: the next one, with its own deadline; after
+ * the last (which carries the final dot), the deadline of the reply. A
+ * block is read into the upper half of space reserved in the output and
+ * stuffed down into its lower half, so the output never holds more than
+ * two blocks and nothing else holds the message.
+ */
 static void
 feed(struct client_conn *c)
 {
-	if (c->body == NULL || c->bev == NULL || !output_handed(c))
+	struct evbuffer *out;
+	struct evbuffer_iovec v;
+	size_t want, n;
+	char *base, *top;
+
+	if (!c->feeding || c->bev == NULL || !output_handed(c))
 		return;
-	if (evbuffer_get_length(c->body) > 0) {
-		evbuffer_remove_buffer(c->body, bufferevent_get_output(c->bev),
-		    BODY_BLOCK);
-		client_conn_deadline(c, c->block_s);
+	if (c->dot_written) {
+		c->feeding = 0;
+		client_conn_deadline(c, c->dot_s);
 		return;
 	}
-	body_drop(c);
-	client_conn_deadline(c, c->dot_s);
+	want = c->src.len - c->src_read;
+	if (want > CLIENT_CONN_BLOCK)
+		want = CLIENT_CONN_BLOCK;
+	out = bufferevent_get_output(c->bev);
+	/* Room for the stuffed block, then CRLF and ".\r\n" at the end (no
+	 * room at all, libevent out of memory, abandons the message too). */
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(2 * want + 5), &v, 1) !=
+	    1) {
+		abandon(c);
+		return;
+	}
+	base = v.iov_base;
+	top = base + want;
+	if (pull(c, top, want) == -1) {
+		abandon(c);
+		return;
+	}
+	if (want >= 2)
+		c->tail = (unsigned char)top[want - 2] << 8 |
+		    (unsigned char)top[want - 1];
+	else if (want == 1)
+		c->tail = (c->tail << 8 | (unsigned char)top[0]) & 0xffff;
+	n = stuff(base, top, want, &c->at_bol);
+	if (c->src_read == c->src.len) {
+		if (c->src.len > 0 && (c->src.len < 2 ||
+		    c->tail != ('\r' << 8 | '\n'))) {
+			memcpy(base + n, "\r\n", 2);
+			n += 2;
+		}
+		memcpy(base + n, ".\r\n", 3);
+		n += 3;
+		c->dot_written = 1;
+		log_protocol(SRC, c->uuid, "C: .");
+	}
+	v.iov_len = n;
+	evbuffer_commit_space(out, &v, 1);
+	client_conn_deadline(c, c->block_s);
 }
 
 static void
@@ -213,36 +323,25 @@ client_conn_unwatch(struct client_conn *c)
 		evbuffer_remove_cb_entry(c->drain_buf, c->drain_cb);
 	c->drain_cb = NULL;
 	c->drain_buf = NULL;
-	body_drop(c);
+	c->feeding = c->dot_written = c->body_failed = 0;
+	memset(&c->src, 0, sizeof(c->src));
 	client_conn_deadline(c, 0);
 }
 
 void
-client_conn_send_body(struct client_conn *c, const char *data, size_t len,
+client_conn_send_body(struct client_conn *c, const struct mta_body *src,
     double block, double dot)
 {
 	struct bufferevent *under = bufferevent_get_underlying(c->bev);
-	struct evbuffer *eb = evbuffer_new();
-	const char *p = data, *end = data + len, *dot_at;
 
-	if (len > 0 && p[0] == '.')
-		evbuffer_add(eb, ".", 1);
-	while ((dot_at = memmem(p, (size_t)(end - p), "\n.", 2)) != NULL) {
-		evbuffer_add_reference(eb, p, (size_t)(dot_at + 1 - p), NULL,
-		    NULL);
-		evbuffer_add(eb, ".", 1);
-		p = dot_at + 1;
-	}
-	if (end > p)
-		evbuffer_add_reference(eb, p, (size_t)(end - p), NULL, NULL);
-	if (len > 0 && (len < 2 || end[-2] != '\r' || end[-1] != '\n'))
-		evbuffer_add(eb, "\r\n", 2);
-	evbuffer_add(eb, ".\r\n", 3);
-	log_protocol(SRC, c->uuid, "C: (message, %zu bytes)", len);
-	log_protocol(SRC, c->uuid, "C: .");
+	log_protocol(SRC, c->uuid, "C: (message, %zu bytes)", src->len);
 	client_conn_unwatch(c);
 	c->body_queued = 1;
-	c->body = eb;
+	c->feeding = 1;
+	c->src = *src;
+	c->src_read = 0;
+	c->at_bol = 1;
+	c->tail = 0;
 	c->block_s = block;
 	c->dot_s = dot;
 	c->drain_buf = bufferevent_get_output(under != NULL ? under : c->bev);
@@ -253,15 +352,16 @@ client_conn_send_body(struct client_conn *c, const char *data, size_t len,
 int
 client_conn_body_unsent(const struct client_conn *c)
 {
-	return c->body_queued && (c->body != NULL || (c->bev != NULL &&
+	return c->body_queued && (c->feeding || c->body_failed ||
+	    (c->bev != NULL &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0));
 }
 
 int
 client_conn_dot_sent(const struct client_conn *c)
 {
-	return c->body_queued && c->body == NULL && c->bev != NULL &&
-	    output_pending(c) == 0;
+	return c->body_queued && c->dot_written && !c->feeding &&
+	    c->bev != NULL && output_pending(c) == 0;
 }
 
 void

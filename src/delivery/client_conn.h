@@ -14,6 +14,7 @@
 #include <event2/bufferevent.h>
 
 #include "lib/buf.h"
+#include "delivery/mta_session.h"
 
 struct evbuffer;
 struct evbuffer_cb_entry;
@@ -34,11 +35,18 @@ struct client_conn {
 						 * block being written */
 	double			 deadline_s;	/* its length, for texts */
 	double			 quit_s;	/* QUIT's deadline */
-	/* The message: dot-stuffed, by reference, handed to the socket
-	 * one block at a time. */
+	/* The message: pulled from its source a block at a time, each
+	 * block dot-stuffed into the output once the last has been handed
+	 * to the kernel. */
 	int			 body_queued;	/* a body was given */
-	struct evbuffer		*body;		/* blocks not handed yet;
-						 * NULL once all are */
+	int			 feeding;	/* blocks or the final dot still
+						 * to hand over */
+	int			 dot_written;	/* the final dot is written */
+	int			 body_failed;	/* the source failed */
+	struct mta_body		 src;
+	size_t			 src_read;	/* bytes taken from it */
+	int			 at_bol;	/* next byte starts a line */
+	unsigned		 tail;		/* its last two bytes */
 	double			 block_s, dot_s;
 	struct evbuffer		*drain_buf;	/* the socket's output,
 						 * watched */
@@ -73,23 +81,31 @@ void	 client_conn_flush(struct client_conn *);
  */
 void	 client_conn_deadline(struct client_conn *, double secs);
 
+/* Raw bytes pulled from a body source per block (dot-stuffed, at most
+ * twice as many leave). */
+#define CLIENT_CONN_BLOCK	65536
+
 /*
- * The body, dot-stuffed, and the final dot, by reference: data must stay
- * until the transaction ends. It is handed to the socket in blocks, each
- * with a deadline of `block` seconds to leave our buffers (the receiver
- * must keep reading); once the final dot has left them, the deadline is
- * `dot` seconds for the reply.
+ * The body, dot-stuffed, and the final dot: src (copied; its arg must
+ * stay until the transaction ends) is read CLIENT_CONN_BLOCK bytes at a
+ * time, each block written once the previous one has left our buffers,
+ * with a deadline of `block` seconds to leave them too (the receiver must
+ * keep reading); once the final dot has left them, the deadline is `dot`
+ * seconds for the reply. When the source fails (see struct mta_body) the
+ * final dot is never written: body_failed is set and the event callback
+ * is called from the loop with BEV_EVENT_ERROR | BEV_EVENT_WRITING.
  */
-void	 client_conn_send_body(struct client_conn *, const char *data,
-	    size_t len, double block, double dot);
-/* Some of the body is still in our hands (not given to the kernel). */
+void	 client_conn_send_body(struct client_conn *, const struct mta_body *,
+	    double block, double dot);
+/* Some of the body is still in our hands (not given to the kernel), or
+ * it was abandoned: QUIT would land inside the message. */
 int	 client_conn_body_unsent(const struct client_conn *);
 /* The whole body and its final dot reached the server: handed over, and
  * the kernel's send queue empty (every byte acknowledged). After this,
  * the server may have taken the message even if no reply comes. */
 int	 client_conn_dot_sent(const struct client_conn *);
-/* The transaction is over: the body's rest dropped, its drain unwatched,
- * the deadline disarmed. */
+/* The transaction is over: the body's source forgotten, its drain
+ * unwatched, the deadline disarmed. */
 void	 client_conn_unwatch(struct client_conn *);
 
 /* Between transactions: no deadline, but an EOF or error is noticed. */
@@ -101,8 +117,8 @@ void	 client_conn_idle(struct client_conn *);
 int	 client_conn_reply(struct client_conn *, struct reply *r, char **bad);
 
 /* Closes the connection: with QUIT, handed to a linger, when quit is set
- * and the output holds no reference to the caller's message; at once
- * otherwise. bev is NULL afterwards. */
+ * and no part of the message is unsent; at once otherwise. bev is NULL
+ * afterwards. */
 void	 client_conn_close(struct client_conn *, int quit);
 
 #endif

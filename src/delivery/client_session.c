@@ -93,6 +93,19 @@ client_session_arm(struct mta_session *s)
 	    *(const double *)(const void *)((const char *)&s->t + off));
 }
 
+/* A message in memory is a source like any other: one send path. */
+static ssize_t
+mem_read(void *arg, char *buf, size_t n)
+{
+	struct client_mem *m = arg;
+
+	if (n > m->len - m->off)
+		n = m->len - m->off;
+	memcpy(buf, m->p + m->off, n);
+	m->off += n;
+	return (ssize_t)n;
+}
+
 static void
 tx_clear(struct mta_session *s)
 {
@@ -103,8 +116,8 @@ tx_clear(struct mta_session *s)
 	free(s->rcpts);
 	s->rcpts = NULL;
 	s->nrcpts = 0;
-	s->data = NULL;
-	s->len = 0;
+	memset(&s->body, 0, sizeof(s->body));
+	memset(&s->mem, 0, sizeof(s->mem));
 	s->conn.body_queued = 0;
 }
 
@@ -124,8 +137,8 @@ result_clear(struct mta_result *r)
 /*
  * The caller holds one reference until mta_session_close(); every callback
  * holds one while it runs, so done() may close the session. Configuration
- * strings and the envelope are copied; the message body is borrowed until
- * done runs.
+ * strings and the envelope are copied; the message (in memory, or its
+ * source's arg) is borrowed until done runs.
  */
 void
 client_session_unref(struct mta_session *s)
@@ -167,12 +180,16 @@ client_session_finish(struct mta_session *s, enum mta_outcome outcome,
 	mta_done_fn done = s->done;
 	void *arg = s->arg;
 	const char *at = client_session_state_name(s);
+	/* Part of the message not handed over, or abandoned: the server is
+	 * still reading it, so the connection cannot carry another. */
+	int unsent = client_conn_body_unsent(&s->conn);
 
 	if (outcome != MTA_OK) {
 		res.waiting = client_session_waiting(s);
 		res.dot_sent = s->state == ST_DOT && s->conn.bev != NULL &&
 		    client_conn_dot_sent(&s->conn);
 	}
+	res.body_failed = s->conn.body_failed;
 	memset(&s->res, 0, sizeof(s->res));
 	s->done = NULL;
 	client_conn_unwatch(&s->conn);
@@ -189,7 +206,7 @@ client_session_finish(struct mta_session *s, enum mta_outcome outcome,
 	memcpy(res.remote_ip, s->conn.remote_ip, sizeof(res.remote_ip));
 	res.port = s->port;
 	if (outcome == MTA_OK && s->conn.bev != NULL && s->state != ST_DEAD &&
-	    !client_conn_body_unsent(&s->conn)) {
+	    !unsent) {
 		s->state = ST_IDLE;
 		client_conn_idle(&s->conn);
 	} else
@@ -338,8 +355,16 @@ client_session_begin(struct mta_session *s, const struct mta_msg *msg,
 	s->rcpts = xcalloc(msg->nrcpts ? msg->nrcpts : 1, sizeof(*s->rcpts));
 	for (size_t i = 0; i < msg->nrcpts; i++)
 		s->rcpts[i] = xstrdup(msg->rcpts[i]);
-	s->data = msg->data != NULL ? msg->data : "";
-	s->len = msg->data != NULL ? msg->len : 0;
+	if (msg->body != NULL)
+		s->body = *msg->body;
+	else {
+		s->mem.p = msg->data != NULL ? msg->data : "";
+		s->mem.len = msg->data != NULL ? msg->len : 0;
+		s->mem.off = 0;
+		s->body.len = s->mem.len;
+		s->body.read = mem_read;
+		s->body.arg = &s->mem;
+	}
 	s->smtputf8 = msg->smtputf8;
 	s->eightbit = msg->eightbit;
 	s->res.rcpts = xcalloc(msg->nrcpts ? msg->nrcpts : 1,

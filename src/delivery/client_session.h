@@ -61,8 +61,12 @@ struct mta_session {
 	char		*mail_from;
 	char		**rcpts;
 	size_t		 nrcpts;
-	const char	*data;		/* borrowed until done */
-	size_t		 len;
+	struct mta_body	 body;		/* the message's source; its arg is
+					 * borrowed until done */
+	struct client_mem {		/* the source of a message in memory */
+		const char	*p;
+		size_t		 len, off;
+	}		 mem;
 	int		 smtputf8, eightbit;
 	struct mta_result res;
 	size_t		 rcpt_i, nok, lmtp_i;
