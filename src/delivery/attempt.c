@@ -6,6 +6,8 @@
  * attempt_end. Touches the queue only to read a body or drop a stale
  * entry; uses mta.c's attempt_env.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -236,6 +238,16 @@ view_of_memory(struct attempt *a)
 	a->len = n;
 }
 
+/* The message's body file is damaged: lost, as a corrupt entry. */
+static void
+lose_body(struct attempt *a, const char *why)
+{
+	char *text = xasprintf("message file: %s", why);
+
+	lose(a, text);
+	free(text);
+}
+
 /* The message cannot be read (an I/O error, not damage): every pending
  * recipient fails temporarily; the entry stays as it is. */
 static void
@@ -252,6 +264,20 @@ unreadable(struct attempt *a, const char *why)
 	finish(a);
 }
 
+/* The entry's file is gone (removed by hand while the entry waited). The
+ * state in memory is what delivery works from; the file is not read again,
+ * but its removal is how an operator cancels a mail. */
+static int
+vanished(const struct attempt *a)
+{
+	char *path = entry_path(a->env, a->e->id);
+	struct stat st;
+	int gone = lstat(path, &st) == -1 && errno == ENOENT;
+
+	free(path);
+	return gone;
+}
+
 /* Opens the entry's body and reads its view: 0, or -1 when the attempt
  * went another way (forgotten, lost, unreadable). */
 static int
@@ -259,8 +285,7 @@ open_body(struct attempt *a)
 {
 	struct attempt_env *env = a->env;
 	const char *why;
-	char *path;
-	int err, gone;
+	int err;
 
 	if (qbody_open(queue_dir(env->q), a->e->body, a->e->msg_len,
 	    &a->body, &why, &err) == 0) {
@@ -270,20 +295,11 @@ open_body(struct attempt *a)
 		why = qbody_error(a->body, &err);
 	}
 	if (err == ENOENT) {
-		path = entry_path(env, a->e->id);
-		gone = access(path, F_OK) != 0 && errno == ENOENT;
-		free(path);
-		if (gone) {
-			log_error(SRC, a->e->id, "queue entry vanished; "
-			    "forgetting it");
-			attempt_end(a, -1);
-			return -1;
-		}
-		why = "message file missing";
-		err = 0;
+		lose(a, "message file missing");
+		return -1;
 	}
 	if (err == 0)			/* read, and refused: corrupt */
-		lose(a, why);
+		lose_body(a, why);
 	else
 		unreadable(a, why);
 	return -1;
@@ -297,6 +313,12 @@ attempt_dispatch(void *arg, struct sched_item *it)
 
 	if (a->n == 0) {		/* nothing left: a stale entry */
 		queue_remove(env->q, a->e, NULL, NULL);
+		attempt_end(a, -1);
+		return;
+	}
+	if (vanished(a)) {		/* the operator took it out */
+		log_error(SRC, a->e->id, "queue entry vanished; forgetting it");
+		queue_remove(env->q, a->e, NULL, NULL);	/* and its body */
 		attempt_end(a, -1);
 		return;
 	}
@@ -637,7 +659,7 @@ txn_done(void *arg, const struct mta_result *r)
 			a->body_why = xstrdup("the message file changed while "
 			    "it was read");
 		if (a->body_err == 0)
-			lose(a, a->body_why);
+			lose_body(a, a->body_why);
 		else
 			unreadable(a, a->body_why);
 		return;

@@ -368,6 +368,7 @@ drop_bodies(struct queue *q, struct queue_job *jobs, int synced)
 		any |= j->kind == JOB_REMOVE && j->body != NULL && j->err == 0;
 	if (!any || (!synced && fsync(q->dirfd) == -1))
 		return;		/* left for the next start-up's sweep */
+	FAILPOINT("queue-before-body-removal");
 	for (j = jobs; j != NULL; j = j->next)
 		if (j->kind == JOB_REMOVE && j->body != NULL && j->err == 0) {
 			char *b = body_name("", j->body);

@@ -12,6 +12,7 @@
   soon as it is released).
 """
 import json
+import os
 import re
 import signal
 import time
@@ -242,3 +243,68 @@ def test_sighup_during_a_hold_retries_everything_when_it_is_released(mta, tmpfs,
     wait_mail_count(sink, 6, 3)
     time.sleep(1)
     assert sink.count("MAIL") == 6
+
+
+# --- one body per message, streamed ---------------------------------------------------------
+
+def queue_sizes(outpost):
+    return {p.name: p.stat().st_size for p in outpost.queue_dir.iterdir()}
+
+
+def test_one_message_to_many_domains_keeps_one_body_on_disk(mta, smtp_sink, dns_records):
+    """1 MB to 100 domains: one body file of the message and 100 small entries (not 100
+    copies); each domain gets it once, whole; the body goes with the last entry."""
+    domains = many_domains(dns_records, DOMAINS)
+    sink = smtp_sink("127.0.0.2")
+    mta.write_config("outbound.ini", "disabled=true\n")
+    mta.start()
+    data = big_message(MB)
+    rcpts = [f"ok-1@{d}" for d in domains]
+    txn = send(mta, rcpts, data=data)
+    assert mta.stop() == 0
+    sizes = queue_sizes(mta)
+    bodies = {n: s for n, s in sizes.items() if n.startswith("msg.")}
+    entries = {n: s for n, s in sizes.items() if not n.startswith("msg.")}
+    assert list(bodies) == [f"msg.{txn}.1"], sorted(sizes)
+    assert len(entries) == DOMAINS
+    assert len(data) < bodies[f"msg.{txn}.1"] < len(data) + 4096    # + trace headers
+    assert max(entries.values()) < 1024, max(entries.values())
+    assert sum(sizes.values()) < len(data) + DOMAINS * 1024
+    for name in entries:
+        fields, _, message = read_entry(mta.queue_dir / name)
+        assert fields["body"] == f"{txn}.1" and message.endswith(data)
+
+    mta.write_config("outbound.ini", "")
+    mta.start()
+    got = sink.wait_for_messages(DOMAINS, timeout=120)
+    wait_empty(mta, timeout=60)
+    assert sorted(r for m in got for r in m.rcpt_tos) == sorted(rcpts)
+    assert len(got) == DOMAINS and all(m.data.endswith(data[-200:]) for m in got)
+    assert sorted(os.listdir(mta.queue_dir)) == []
+
+
+def test_attempts_stream_the_body_from_disk(mta, smtp_sink, dns_records, small_quarantine):
+    """With no memory budget at all (delivery_memory_max=0), 20 attempts in flight on one
+    8 MB message read from disk hold a bounded part of it each, not the whole: the daemon's
+    peak RSS stays far below 20 copies (160 MB)."""
+    n, size = 20, 8 * MB
+    domains = many_domains(dns_records, n)
+    sink = smtp_sink("127.0.0.2")
+    sink.delay("data_end", 2)           # every attempt in flight at once
+    mta.write_config("outbound.ini", "disabled=true\n")
+    mta.start()
+    data = big_message(size)
+    send(mta, [f"ok-1@{d}" for d in domains], data=data)
+    assert mta.stop() == 0
+
+    mta.write_config("outbound.ini", f"delivery_memory_max=0\nconcurrency_max={n}\n")
+    mta.start()
+    time.sleep(0.5)
+    idle = vm(mta.pid)["VmHWM"]
+    got = sink.wait_for_messages(n, timeout=120)
+    wait_empty(mta, timeout=60)
+    peak = vm(mta.pid)["VmHWM"]
+    assert len(got) == n and all(len(m.data) >= len(data) for m in got)
+    bound = idle + QUARANTINE_MB * MB + 24 * MB
+    assert peak < bound, f"peak RSS {peak // MB} MB, idle {idle // MB} MB, " \
+                         f"bound {bound // MB} MB"

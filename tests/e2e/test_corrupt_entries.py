@@ -21,7 +21,7 @@ from harness.clients import CLIENT_NAME, smtp_client
 from harness.daemon import run_outpost
 from test_accounting import acct_rows, json_records, recording, wait_records
 from test_delivery import SENDER, message, send, wait_entry
-from test_queue_durability import crc32c, parse_entry
+from test_queue_durability import crc32c, parse_entry, v1_image
 
 ASIDE_RE = r"^\[ERROR\] \[-\] \[core\] queue: {name}: {why}; moved aside to error\.{name}$"
 
@@ -81,7 +81,8 @@ def test_odd_files_are_left_alone_and_never_opened(mta, smtp_sink, tmp_path):
         assert (stats["entries"], stats["corrupt"], stats["other"]) == ("0", "0", "7"), stats
         listing = qreport(mta, "--qlist")
         assert listing.splitlines() == ["-- 0 entries, 0 recipients (0 pending), 0 corrupt, "
-                                        "0 set aside, 0 being written"], listing
+                                        "0 set aside, 0 being written, 1 message body"], \
+            listing
 
         mta.write_config("outbound.ini", "")
         mark = mta.mark()
@@ -91,6 +92,9 @@ def test_odd_files_are_left_alone_and_never_opened(mta, smtp_sink, tmp_path):
             mta.wait_for_log(rf"^\[ERROR\] \[-\] \[core\] queue: {re.escape(name)} is a "
                              rf"{kind}, not a queue file; left alone \({how}\)$", start=mark)
         mta.wait_for_log(r"queue: 0 entries loaded", start=mark)
+        # The moved entry's body: no entry refers to it.
+        mta.wait_for_log(r"^\[INFO\] \[-\] \[core\] queue: removed 1 message body no entry "
+                         r"refers to", start=mark)
 
         # Mail still flows, and the link's target was never delivered.
         send(mta, ["ok-after@single.test"])
@@ -113,20 +117,29 @@ def test_odd_files_are_left_alone_and_never_opened(mta, smtp_sink, tmp_path):
 
 # --- corrupt entries found at start-up ------------------------------------------------------
 
+def flip_in_entry(data):
+    """A digit of next_attempt changed: every line still well-formed, the sum wrong."""
+    at = data.index(b"\n", data.index(b"\nnext_attempt ") + 1) - 1     # its last digit
+    out = bytearray(data)
+    out[at] ^= 0x01
+    return bytes(out)
+
+
 def flip_in_body(data):
+    """A body file (msg.<body>) with one bit of its message changed."""
     body = data.index(b"\r\n\r\n") + 6
     out = bytearray(data)
     out[body] ^= 0x01
     return bytes(out)
 
 
-def truncate_in_body(data):
-    return data[:data.index(b"\r\n\r\n") + 6]
+def truncate_before_end(data):
+    return data[:data.rindex(b"END ")]
 
 
 def wrong_version(data):
-    """A version 2 file whose end marker is right: only the version is wrong."""
-    out = data.replace(b"OUTPOST-QUEUE 1\n", b"OUTPOST-QUEUE 2\n", 1)
+    """A version 3 file whose end marker is right: only the version is wrong."""
+    out = data.replace(b"OUTPOST-QUEUE 2\n", b"OUTPOST-QUEUE 3\n", 1)
     end = out.rindex(b"END ")
     return out[:end] + b"END %08X\n" % crc32c(out[:end])
 
@@ -138,9 +151,9 @@ def truncate_after_first_rcpt(data):
 
 CORRUPTIONS = {
     # name: (how, the reason logged, the recipients recorded)
-    "checksum": (flip_in_body, "checksum mismatch", 2),
-    "truncated": (truncate_in_body, "truncated", 2),
-    "version": (wrong_version, "unsupported version 2", 2),
+    "checksum": (flip_in_entry, "checksum mismatch", 2),
+    "truncated": (truncate_before_end, "truncated", 2),
+    "version": (wrong_version, "unsupported version 3", 2),
     "header-cut": (truncate_after_first_rcpt, "truncated", 1),
 }
 
@@ -187,9 +200,10 @@ def test_corrupt_entry_found_at_startup_is_recorded_then_set_aside(daemon, kind)
         assert row["timeQueued"] != ""
     assert dict(queued_at)["queue_time"]
 
-    # Set aside, byte for byte; the intact entry stays queued; no DSN was queued.
+    # Set aside, byte for byte; the intact entry stays queued with the message's body (it
+    # still refers to it); no DSN was queued.
     files = queue_bytes(daemon)
-    assert sorted(files) == sorted([f"error.{lost}", intact]), sorted(files)
+    assert sorted(files) == sorted([f"error.{lost}", intact, f"msg.{lost}"]), sorted(files)
     assert files[f"error.{lost}"] == bad
     assert qstat(daemon)["set_aside"] == "1"
 
@@ -210,16 +224,17 @@ def peak_rss_mib(pid):
 
 
 def test_a_huge_entry_costs_its_header_at_startup(daemon):
-    """A 512 MiB entry file (sparse: a good header, a message of zeros, an end marker whose
-    sum is wrong) is checked at start-up (all of it, through the checksum), found corrupt and
-    recorded without being read into memory; --qstat reads it so too."""
+    """A 512 MiB entry file of format 1 (sparse: a good header, a message of zeros, an end
+    marker whose sum is wrong) is checked at start-up (all of it, through the checksum),
+    found corrupt and recorded without being read into memory; --qstat reads it so too."""
     recording(daemon)
     daemon.start()
     txn = send(daemon, ["big@dest.test"])
     assert daemon.stop() == 0
     name = f"{txn}.1"
     path = daemon.queue_dir / name
-    good = path.read_bytes()
+    good = v1_image(path.read_bytes(), b"")
+    os.unlink(daemon.queue_dir / f"msg.{name}")
     header = good[:good.index(b"\nmessage ") + 1]
     size = 512 << 20
     n = size - len(header) - 14
@@ -254,12 +269,12 @@ def test_nothing_certain_gives_no_record_but_an_error_line(daemon):
     planted = {
         "GARBAGE.1.1": (os.urandom(3000), "not an Outpost queue file"),
         "MAGIC.1.1": (b"OUTPOST-QUEUE x\n" + good[16:], "bad version line"),
-        "COPY.1.1": (flip_in_body(good), "checksum mismatch"),   # names another entry
+        "COPY.1.1": (flip_in_entry(good), "checksum mismatch"),  # names another entry
         "NORCPT.1.1": (good[:good.index(b"\nrcpt ") + 1], "truncated"),
     }
     for planted_name, (data, _) in planted.items():
         (daemon.queue_dir / planted_name).write_bytes(data)
-    (daemon.queue_dir / name).write_bytes(flip_in_body(good))     # this one is recorded
+    (daemon.queue_dir / name).write_bytes(flip_in_entry(good))    # this one is recorded
 
     mark = daemon.mark()
     daemon.start()
@@ -271,12 +286,14 @@ def test_nothing_certain_gives_no_record_but_an_error_line(daemon):
     assert [(r["job_id"], r["recipient"]) for r in records] == [(name, "a@dest.test")]
     _, rows = acct_rows(daemon, "bounce")
     assert [(r["jobId"], r["rcpt"]) for r in rows] == [(name, "a@dest.test")]
-    assert sorted(queue_bytes(daemon)) == sorted(f"error.{n}" for n in [*planted, name])
+    # Its body goes aside with it (no other entry refers to it).
+    assert sorted(queue_bytes(daemon)) == \
+        sorted(f"error.{n}" for n in [*planted, name, f"msg.{name}"])
 
 
 # --- corrupt entries found by delivery ------------------------------------------------------
 
-def test_entry_corrupted_between_attempts_is_recorded_then_set_aside(mta, smtp_sink):
+def test_body_corrupted_between_attempts_is_recorded_then_set_aside(mta, smtp_sink):
     sink = smtp_sink("127.0.0.2")
     dsn = smtp_sink("127.0.0.8")
     recording(mta, intervals="1h*3")
@@ -288,27 +305,29 @@ def test_entry_corrupted_between_attempts_is_recorded_then_set_aside(mta, smtp_s
     _, (fields, rcpts, _) = wait_entry(mta, lambda e: e[0].get("attempts") == "1")
     assert [s for s, _ in rcpts] == ["delivered", "pending", "pending"]
     wait_records(mta, lambda r: len(r) == 3)
-    path = mta.queue_dir / name
+    path = mta.queue_dir / f"msg.{name}"
     bad = flip_in_body(path.read_bytes())
     path.write_bytes(bad)
+    entry = (mta.queue_dir / name).read_bytes()
+    why = "message file: checksum mismatch"
 
     mark = mta.mark()
-    mta.signal(signal.SIGHUP)       # retry now: delivery reads the corrupt file
+    mta.signal(signal.SIGHUP)       # retry now: delivery reads the corrupt body
     mta.wait_for_log(rf"\[ERROR\] \[{re.escape(name)}\] \[outbound\] queue entry corrupt: "
-                     r"checksum mismatch; 2 recipients lost, recorded as bounced: "
+                     rf"{why}; 2 recipients lost, recorded as bounced: "
                      r"<soft-1@single\.test>, <soft-2@single\.test>$", start=mark)
-    aside_line(mta, name, "checksum mismatch", mark)
+    aside_line(mta, name, why, mark)
     records = wait_records(mta, lambda r: len(r) == 5)
     lost = [r for r in records if r["type"] == "bounced"]
     assert [r["recipient"] for r in lost] == ["soft-1@single.test", "soft-2@single.test"]
     for r in lost:
         assert (r["job_id"], r["from"], r["dsn_status"]) == (name, SENDER, "5.3.0")
-        assert r["undelivered_reason"] == "554 - Queue entry corrupt: checksum mismatch"
+        assert r["undelivered_reason"] == f"554 - Queue entry corrupt: {why}"
         assert "smtp_host" not in r
     _, rows = acct_rows(mta, "bounce", n=2)
     assert {(r["rcpt"], r["bounceCat"]) for r in rows} == \
         {("soft-1@single.test", "other"), ("soft-2@single.test", "other")}
-    assert queue_bytes(mta) == {f"error.{name}": bad}
+    assert queue_bytes(mta) == {f"error.{name}": entry, f"error.msg.{name}": bad}
     # Nothing more was sent: no second delivery, no DSN to the sender.
     time.sleep(0.5)
     assert len(sink.messages()) == 1 and dsn.messages() == []
@@ -316,21 +335,22 @@ def test_entry_corrupted_between_attempts_is_recorded_then_set_aside(mta, smtp_s
 
 
 def test_unreadable_is_not_corrupt_at_delivery(mta, smtp_sink):
-    """An entry that cannot be opened (here: replaced by a FIFO) is retried, not lost."""
+    """A message body that cannot be opened (here: replaced by a FIFO) is retried, not
+    lost."""
     smtp_sink("127.0.0.2")
     recording(mta, intervals="1h*3")
     mta.start()
     txn = send(mta, ["soft-1@single.test"])
     name = f"{txn}.1"
     wait_entry(mta, lambda e: e[0].get("attempts") == "1")
-    path = mta.queue_dir / name
+    path = mta.queue_dir / f"msg.{name}"
     kept = path.read_bytes()
     path.unlink()
     os.mkfifo(path)
     mark = mta.mark()
     mta.signal(signal.SIGHUP)
-    mta.wait_for_log(rf"\[ERROR\] \[{re.escape(name)}\] \[outbound\] cannot read the queue "
-                     r"entry: not a regular file$", start=mark, timeout=10)
+    mta.wait_for_log(rf"\[ERROR\] \[{re.escape(name)}\] \[outbound\] cannot read the "
+                     r"queued message: not a regular file$", start=mark, timeout=10)
     time.sleep(0.3)
     assert stat.S_ISFIFO(os.lstat(path).st_mode)
     assert not [r for r in json_records(mta) if r["type"] == "bounced"]

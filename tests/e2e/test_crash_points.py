@@ -95,6 +95,25 @@ def test_killed_after_the_commit_before_the_250_the_message_is_delivered_once(
     assert received(sink) == ["ok-durable@single.test"]
 
 
+def test_killed_between_the_last_entry_and_its_body_nothing_repeats(mta, smtp_sink,
+                                                                    monkeypatch):
+    """The last entry of a message is removed (durably) before its body: killed in between,
+    the restart finds a body no entry refers to and removes it; nothing is delivered
+    again."""
+    sink = smtp_sink("127.0.0.2")
+    arm(monkeypatch, "queue-before-body-removal")
+    mta.start()
+    assert submit(mta, ["ok-body@single.test"]) == 250
+    wait_killed(mta, "queue-before-body-removal")
+    assert mta.queue_files() == [] and len(mta.body_files()) == 1
+    mark = mta.mark()
+    restart(mta, monkeypatch)
+    mta.wait_for_log(r"queue: removed 1 message body no entry refers to", start=mark)
+    wait_empty(mta)
+    time.sleep(0.5)
+    assert received(sink) == ["ok-body@single.test"]
+
+
 def test_killed_in_the_middle_of_a_split_repeats_only_the_first_part(mta, smtp_sink,
                                                                      monkeypatch):
     first, second = smtp_sink("127.0.0.2"), smtp_sink("127.0.0.5")
@@ -190,7 +209,7 @@ def test_killed_in_the_middle_of_an_archive_rotation_loses_no_record(mta, smtp_s
 
 
 def test_killed_after_a_lost_entry_is_recorded_before_it_is_set_aside(daemon, monkeypatch):
-    from test_corrupt_entries import flip_in_body
+    from test_corrupt_entries import flip_in_entry
     from test_delivery import send
     recording(daemon)
     daemon.start()
@@ -198,7 +217,7 @@ def test_killed_after_a_lost_entry_is_recorded_before_it_is_set_aside(daemon, mo
     assert daemon.stop() == 0
     [name] = daemon.queue_files()
     entry = daemon.queue_dir / name
-    entry.write_bytes(flip_in_body(entry.read_bytes()))
+    entry.write_bytes(flip_in_entry(entry.read_bytes()))
     arm(monkeypatch, "record-before-dequeue")
     daemon.start(ready=False)
     wait_killed(daemon, "record-before-dequeue")

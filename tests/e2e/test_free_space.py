@@ -140,8 +140,8 @@ def test_queue_low_refuses_mail_at_mail_from_until_space_returns(daemon, tmpfs):
     assert qstat(daemon)["queue_space"] == "ok"
     time.sleep(1.5)
     assert count_lines(daemon, r"queue: free space (low|back)", mark) == 1
-    assert sorted(p.name for p in queue_dir.iterdir()) == sorted([f"{before}.1",
-                                                                   f"{after}.1"])
+    assert sorted(p.name for p in queue_dir.iterdir()) == sorted([
+        f"{before}.1", f"{after}.1", f"msg.{before}.1", f"msg.{after}.1"])
 
 
 def test_announced_size_counts_against_queue_min_free(daemon, tmpfs):

@@ -1,11 +1,14 @@
 """End-to-end: the durable queue. A 250 after DATA means the entry is on disk in full: kill -9
 under load loses no acknowledged message and leaves nothing torn; a full disk answers 452 and
 leaves nothing behind; start-up removes temp files and sets corrupt entries aside; a clean
-restart leaves entries byte for byte as they were.
+restart leaves entries byte for byte as they were; a queue of format 1 (an earlier release)
+is migrated at start-up.
 
-Entries are checked against the on-disk format (docs/queue-format.md): `OUTPOST-QUEUE 1`,
-`key value` header lines up to `message <len>`, the message, LF, `END <CRC-32C, 8 upper-case
-hex digits>` LF over everything before the END line, end of file."""
+Entries are checked against the on-disk format (docs/queue-format.md): `OUTPOST-QUEUE 2`,
+`key value` header lines (`body` names the message's body file, `size` its length), `END
+<CRC-32C, 8 upper-case hex digits>` LF over everything before the END line, end of file; the
+body `msg.<body>`: `OUTPOST-BODY 1`, `size <n>`, the message, LF, END and its CRC. Every body
+is referred to by an entry."""
 import os
 import re
 import shutil
@@ -17,6 +20,7 @@ import time
 import pytest
 
 from harness.clients import smtp_client
+from harness.daemon import run_outpost
 
 SENDER = "sender@client.test"
 QUEUED_RE = re.compile(r"^2\.0\.0 Message Queued \((\S+)\)$")
@@ -53,13 +57,53 @@ def test_crc32c_check_value():
     assert crc32c(b"123456789") == 0xE3069283        # the CRC-32C check value
 
 
-def parse_entry(data):
+def parse_body(data):
+    """A complete body file image (msg.<body>) -> the message bytes. Raises ValueError."""
+    head = re.match(rb"OUTPOST-BODY 1\nsize (0|[1-9]\d*)\n", data)
+    if not head:
+        raise ValueError(f"no body head: {data[:40]!r}")
+    start = head.end()
+    end = start + int(head.group(1))
+    match = re.fullmatch(rb"\nEND ([0-9A-F]{8})\n", data[end:])
+    if not match:
+        raise ValueError(f"bad body end ({len(data)} bytes, message ends at {end})")
+    if int(match.group(1), 16) != crc32c(data[:end + 1]):
+        raise ValueError("body checksum mismatch")
+    return data[start:end]
+
+
+def parse_entry(data, files=None):
     """A complete queue entry file image -> {"fields": [(key, value)], "message": bytes}.
-    Raises ValueError when anything is missing, extra or does not add up."""
-    if not data.startswith(b"OUTPOST-QUEUE 1\n"):
-        raise ValueError("no OUTPOST-QUEUE 1 line")
-    pos = len(b"OUTPOST-QUEUE 1\n")
+    Version 2: the message is read from its body file in files ({name: bytes}), else None;
+    version 1: from the entry itself. Raises ValueError when anything is missing, extra or
+    does not add up."""
+    version = re.match(rb"OUTPOST-QUEUE ([12])\n", data)
+    if not version:
+        raise ValueError("no OUTPOST-QUEUE 1 or 2 line")
+    pos = version.end()
     fields = []
+    if version.group(1) == b"2":
+        match = re.search(rb"\nEND ([0-9A-F]{8})\n\Z", data)
+        if not match or match.start() + 1 < pos:
+            raise ValueError(f"bad end: {data[-40:]!r}")
+        if int(match.group(1), 16) != crc32c(data[:match.start() + 1]):
+            raise ValueError("checksum mismatch")
+        for line in data[pos:match.start()].split(b"\n"):
+            key, sep, value = line.partition(b" ")
+            if not sep or not key:
+                raise ValueError(f"malformed header line {line!r}")
+            fields.append((key.decode(), value.decode()))
+        entry = {"fields": fields, "message": None}
+        body = dict(fields).get("body")
+        if body is None or "size" not in dict(fields):
+            raise ValueError("no body or size field")
+        if files is not None:
+            if f"msg.{body}" not in files:
+                raise ValueError(f"body msg.{body} missing")
+            entry["message"] = parse_body(files[f"msg.{body}"])
+            if len(entry["message"]) != int(dict(fields)["size"]):
+                raise ValueError("size does not match the body")
+        return entry
     while True:
         nl = data.find(b"\n", pos)
         if nl < 0:
@@ -83,6 +127,15 @@ def parse_entry(data):
     return {"fields": fields, "message": data[pos:end]}
 
 
+def v1_image(entry_v2, message_bytes):
+    """The version 1 image (message inline) of a version 2 entry image and its message."""
+    fields = [line for line in entry_v2.split(b"\n")[1:-2]
+              if not line.startswith((b"body ", b"size "))]
+    head = b"OUTPOST-QUEUE 1\n" + b"".join(f + b"\n" for f in fields)
+    data = head + b"message %d\n" % len(message_bytes) + message_bytes + b"\n"
+    return data + b"END %08X\n" % crc32c(data)
+
+
 def entry_value(entry, key):
     values = [v for k, v in entry["fields"] if k == key]
     assert len(values) == 1, f"{key}: {values}"
@@ -99,17 +152,23 @@ def read_queue(directory):
 
 
 def check_entries(files):
-    """Every file must be a complete entry named by its id; returns {name: parsed entry}."""
+    """Every file must be a complete entry named by its id, with its complete body, or a
+    body some entry refers to; returns {name: parsed entry}."""
     entries = {}
     for name, data in files.items():
         assert not name.startswith(("tmp.", "error.")), f"{name} left in the queue"
+        if name.startswith("msg."):
+            continue
         assert ENTRY_NAME_RE.match(name), f"unexpected file {name}"
         try:
-            entry = parse_entry(data)
+            entry = parse_entry(data, files)
         except ValueError as error:
             pytest.fail(f"queue entry {name} is not complete: {error}", pytrace=False)
         assert entry_value(entry, "id") == name
         entries[name] = entry
+    referred = {"msg." + entry_value(e, "body") for e in entries.values()}
+    bodies = {name for name in files if name.startswith("msg.")}
+    assert bodies == referred, f"bodies no entry refers to: {sorted(bodies - referred)}"
     return entries
 
 
@@ -277,7 +336,7 @@ def test_kill9_under_load_keeps_every_acknowledged_message(daemon):
         assert removed == temp_files
         on_disk = os.listdir(daemon.queue_dir)
         assert not [name for name in on_disk if name.startswith(("tmp.", "error."))]
-        assert loaded == len(on_disk)
+        assert loaded == len([name for name in on_disk if not name.startswith("msg.")])
         if round_no == ROUNDS:
             break
         sent, ok, in_flight = _load_then_kill9(daemon, round_no)
@@ -335,9 +394,8 @@ def small_tmpfs(tmp_path):
 
 
 def test_disk_full_answers_452_and_leaves_nothing_behind(daemon, small_tmpfs):
-    """Messages of 40 KB to two domains (two entries each) until the disk is full. The
-    refused one is a job whose first entry fitted and whose second did not: neither may be
-    left behind."""
+    """Messages of 40 KB to two domains (one body, two entries each) until the disk is
+    full. Nothing of the refused job (its body or any entry) may be left behind."""
     queue_dir = small_tmpfs / "queue"
     daemon.write_config("queue_dir", f"{queue_dir}\n")
     # The 452 of a real ENOSPC, not queue_min_free's (test_free_space.py).
@@ -378,11 +436,7 @@ def test_disk_full_answers_452_and_leaves_nothing_behind(daemon, small_tmpfs):
         assert len(entries) == 2 * len(accepted)
         stored = sorted(i for e in entries.values() for i in ids_in(e))
         assert stored == sorted(2 * list(accepted))
-        entry_size = max(os.stat(queue_dir / name).st_blocks * 512 for name in entries)
-        assert free >= entry_size, \
-            f"the refused job's first entry did not fit either ({free} bytes were free)"
-        print(f"{len(accepted)} messages accepted, then 452 with {free} bytes free "
-              f"(an entry takes {entry_size})")
+        print(f"{len(accepted)} messages accepted, then 452 with {free} bytes free")
 
         # Space comes back: the same session goes on, and a new one works too.
         ballast.unlink()
@@ -434,7 +488,7 @@ def test_file_size_limit_answers_452(daemon, tmp_path):
         assert (code, reply) == (452, "4.3.1 Insufficient system storage")
         daemon.wait_for_log(r"^\[ERROR\] \[[0-9A-F-]+\] \[core\] queue: \S+ not queued: "
                             r"File too large$")
-        assert sorted(os.listdir(daemon.queue_dir)) == [f"{first}.1"]
+        assert sorted(os.listdir(daemon.queue_dir)) == [f"{first}.1", f"msg.{first}.1"]
         # The session goes on.
         after = queued_id(*send(client, message("fsize-after", size=1024)))
     assert daemon.stop() == 0
@@ -455,9 +509,10 @@ def test_startup_removes_temp_files_and_sets_corrupt_entries_aside(daemon):
     valid = f"{queue_id}.1"
     assert daemon.queue_files() == [valid]
     good = (daemon.queue_dir / valid).read_bytes()
-    entry = parse_entry(good)
+    good_body = (daemon.queue_dir / f"msg.{valid}").read_bytes()
+    entry = parse_entry(good, {f"msg.{valid}": good_body})
     assert entry["message"].endswith(body)
-    cut = good.index(body) + len(body) // 2           # in the middle of the message
+    cut = good.index(b"\nrcpt ") + 3                   # in the middle of the header
     flipped = bytearray(good)
     flipped[cut] ^= 0x01
 
@@ -500,7 +555,8 @@ def test_startup_removes_temp_files_and_sets_corrupt_entries_aside(daemon):
     assert f"[WARN] [-] [core] queue: {len(reasons) + 1} corrupt entries set aside in " \
            f"{daemon.queue_dir} as error.*" in log
 
-    expected = {valid: good, "error.OLD.1.1": planted["error.OLD.1.1"]}
+    expected = {valid: good, f"msg.{valid}": good_body,
+                "error.OLD.1.1": planted["error.OLD.1.1"]}
     expected.update({f"error.{name}": planted[name] for name in reasons})
     assert read_queue(daemon.queue_dir) == expected
 
@@ -547,3 +603,46 @@ def test_clean_restart_leaves_entries_byte_identical(daemon):
         assert read_queue(daemon.queue_dir) == before
         assert daemon.stop() == 0
         assert read_queue(daemon.queue_dir) == before
+
+
+# --- format 1 -> 2 ----------------------------------------------------------------------
+
+def test_a_format_1_queue_is_migrated_at_startup(daemon):
+    """Entries written by an earlier release (the message inside each entry) are read by
+    --qstat as they are, then migrated by the daemon's start: the message moves to a body
+    file, the entry becomes version 2 with its fields unchanged. A body left by a crash in
+    the middle of a migration (before the entry was replaced) is removed and the migration
+    done again."""
+    no_delivery(daemon)
+    daemon.start()
+    with smtp_client(daemon.host, daemon.port) as client:
+        bodies = {}
+        for n in range(2):
+            body = message(f"v1-{n}", size=3000)
+            bodies[queued_id(*send(client, body))] = body
+    assert daemon.stop() == 0
+    files = read_queue(daemon.queue_dir)
+    v2 = check_entries(files)
+    for name in list(v2):
+        image = v1_image(files[name], v2[name]["message"])
+        (daemon.queue_dir / name).write_bytes(image)
+        os.unlink(daemon.queue_dir / f"msg.{name}")
+    # The first one as a crash left it: its new body written, the entry still version 1.
+    first = sorted(v2)[0]
+    (daemon.queue_dir / f"msg.{first}").write_bytes(files[f"msg.{first}"])
+    rc, out, err = run_outpost("-c", daemon.root, "--qstat")
+    assert rc == 0, err
+    stats = dict(line.split(" ", 1) for line in out.splitlines())
+    assert (stats["entries"], stats["corrupt"], stats["bodies"]) == ("2", "0", "1"), stats
+
+    mark = daemon.mark()
+    daemon.start()
+    assert wait_loaded(daemon, mark) == (2, str(daemon.queue_dir))
+    assert daemon.stop() == 0
+    after = read_queue(daemon.queue_dir)
+    migrated = check_entries(after)
+    assert after == files           # byte for byte what this release writes
+    for name, entry in migrated.items():
+        assert entry["fields"] == v2[name]["fields"]
+        assert entry["message"] == v2[name]["message"]
+        assert entry["message"].endswith(bodies[name.rsplit(".", 1)[0]])

@@ -121,11 +121,17 @@ class Daemon:
         return self.root / "queue"
 
     def queue_files(self):
-        """Names of the committed queue entries (not temp or set-aside files)."""
+        """Names of the committed queue entries (not temp, set-aside or body files)."""
         if not self.queue_dir.exists():
             return []
         return sorted(p.name for p in self.queue_dir.iterdir()
-                      if not p.name.startswith(("tmp.", "error.")))
+                      if not p.name.startswith(("tmp.", "error.", "msg.")))
+
+    def body_files(self):
+        """Names of the message body files (msg.<body>) in the queue directory."""
+        if not self.queue_dir.exists():
+            return []
+        return sorted(p.name for p in self.queue_dir.iterdir() if p.name.startswith("msg."))
 
     def wait_ready_to_accept(self, timeout=10):
         """Wait until the SMTP port accepts connections."""
