@@ -67,6 +67,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty \
 	     core/test_space core/test_daemon \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_salvage queue/test_submit \
+	     queue/test_body queue/test_queue \
 	     smtp/test_data \
 	     smtp/test_policy delivery/test_mx delivery/test_route \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \

@@ -1,12 +1,18 @@
 /* Unit tests: delivery/scheduler.c, scheduler_hold(): while any reason
  * holds, due entries wait; the last release dispatches them. The memory
- * budget (scheduler_set_budget) and a flush covering attempts in
- * flight. */
+ * budget (scheduler_set_budget) in sched_cost units (a message in memory,
+ * shared by the entries of a commit, or streamed from its body file) and
+ * a flush covering attempts in flight. */
 #include "unit.h"
 
 #include <event2/event.h>
 
 #include "delivery/scheduler.h"
+#include "queue/queue.h"
+
+/* What an attempt on an entry of n message bytes holds when its message
+ * is read from its body file. */
+#define S(n)	sched_cost((n), 0)
 
 struct seen {
 	struct sched_item	*items[16];
@@ -29,11 +35,11 @@ add(struct scheduler *s, const char *id)
 
 	e->id = xstrdup(id);
 	e->next_attempt = 0;		/* due now */
-	scheduler_add(s, e, NULL, 0);
+	scheduler_add(s, e, NULL);
 }
 
 /* An entry of `size` message bytes, due at `due`; with keep, its message
- * is handed over as if just committed. */
+ * is handed over in memory as if just committed. */
 static void
 add_sized(struct scheduler *s, const char *id, size_t size, int64_t due,
     int keep)
@@ -42,12 +48,9 @@ add_sized(struct scheduler *s, const char *id, size_t size, int64_t due,
 
 	e->id = xstrdup(id);
 	e->next_attempt = due;
-	if (keep) {
-		scheduler_add(s, e, xcalloc(1, size + 1), size);
-		return;
-	}
-	e->msg_len = size;		/* as the start-up scan knows it */
-	scheduler_add(s, e, NULL, 0);
+	e->msg_len = size;		/* as the commit or the scan sets it */
+	scheduler_add(s, e, keep ? qmsg_new(xcalloc(1, size + 1), size) :
+	    NULL);
 }
 
 static const char *
@@ -108,6 +111,26 @@ test_hold(void **state)
 }
 
 static void
+test_cost(void **state)
+{
+	(void)state;
+	/* In memory: the message itself. */
+	assert_int_equal(sched_cost(0, 1), 0);
+	assert_int_equal(sched_cost(100, 1), 100);
+	assert_int_equal(sched_cost((size_t)1 << 30, 1), (size_t)1 << 30);
+	/* Streamed: the view (at most SCHED_VIEW_MAX) and the stream's
+	 * buffers, whatever the size. */
+	assert_int_equal(sched_cost(0, 0), SCHED_STREAM_COST);
+	assert_int_equal(sched_cost(100, 0), 100 + SCHED_STREAM_COST);
+	assert_int_equal(sched_cost(SCHED_VIEW_MAX, 0),
+	    SCHED_VIEW_MAX + SCHED_STREAM_COST);
+	assert_int_equal(sched_cost(SCHED_VIEW_MAX + 1, 0),
+	    SCHED_VIEW_MAX + SCHED_STREAM_COST);
+	assert_int_equal(sched_cost((size_t)1 << 30, 0),
+	    SCHED_VIEW_MAX + SCHED_STREAM_COST);
+}
+
+static void
 test_budget(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -116,14 +139,14 @@ test_budget(void **state)
 
 	(void)state;
 	scheduler_configure(s, 10, 0);
-	scheduler_set_budget(s, 100);
+	scheduler_set_budget(s, 2 * S(40) + S(40) / 2);
 	add_sized(s, "a", 40, 1, 0);
 	add_sized(s, "b", 40, 2, 0);
 	add_sized(s, "c", 40, 3, 0);
 	event_base_loop(base, EVLOOP_NONBLOCK);
-	/* c would make 120 bytes: it waits although a slot is free. */
+	/* c would make 3 * S(40): it waits although a slot is free. */
 	assert_int_equal(seen.n, 2);
-	assert_true(scheduler_bytes(s) == 80);
+	assert_true(scheduler_bytes(s) == 2 * S(40));
 	assert_int_equal(scheduler_waiting(s), 1);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	assert_int_equal(seen.n, 2);
@@ -132,20 +155,23 @@ test_budget(void **state)
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	assert_int_equal(seen.n, 3);
 	assert_string_equal(id_of(&seen, 2), "c");
-	assert_true(scheduler_bytes(s) == 80);
+	assert_true(scheduler_bytes(s) == 2 * S(40));
 	scheduler_retry(s, seen.items[1], sched_now_ms() + 3600000);
-	assert_true(scheduler_bytes(s) == 40);
+	assert_true(scheduler_bytes(s) == S(40));
 
 	/* Larger than the whole budget: it waits for the others, then runs
-	 * alone; nothing else starts beside it. */
-	add_sized(s, "big", 500, 4, 0);
+	 * alone; nothing else starts beside it. A streamed message costs
+	 * the same from SCHED_VIEW_MAX on, whatever its size. */
+	scheduler_set_budget(s, S(40) + 100);
+	add_sized(s, "big", (size_t)1 << 30, 4, 0);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	assert_int_equal(seen.n, 3);
 	scheduler_remove(s, seen.items[2]);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	assert_int_equal(seen.n, 4);
 	assert_string_equal(id_of(&seen, 3), "big");
-	assert_true(scheduler_bytes(s) == 500);
+	assert_true(scheduler_bytes(s) == S((size_t)1 << 30));
+	assert_true(scheduler_bytes(s) == SCHED_VIEW_MAX + SCHED_STREAM_COST);
 	add_sized(s, "small", 1, 5, 0);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	assert_int_equal(seen.n, 4);
@@ -157,7 +183,9 @@ test_budget(void **state)
 	assert_true(scheduler_bytes(s) == 0);
 
 	/* A just-committed message is kept for its attempt only when it
-	 * fits; one that does not is read again at dispatch. */
+	 * fits (costing its size); one that does not is read from its
+	 * body file at dispatch (costing a stream). */
+	scheduler_set_budget(s, 100);
 	add_sized(s, "kept", 60, 6, 1);
 	assert_true(scheduler_bytes(s) == 60);
 	add_sized(s, "dropped", 60, 7, 1);
@@ -166,11 +194,14 @@ test_budget(void **state)
 	assert_int_equal(seen.n, 6);
 	assert_string_equal(id_of(&seen, 5), "kept");
 	assert_non_null(seen.items[5]->msg);
+	assert_int_equal(seen.items[5]->size, 60);
 	scheduler_remove(s, seen.items[5]);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	assert_int_equal(seen.n, 7);
 	assert_string_equal(id_of(&seen, 6), "dropped");
 	assert_null(seen.items[6]->msg);
+	assert_int_equal(seen.items[6]->size, S(60));
+	assert_true(scheduler_bytes(s) == S(60));
 	scheduler_remove(s, seen.items[6]);
 
 	/* A kept message never blocks an older entry: it is given up. */
@@ -179,12 +210,13 @@ test_budget(void **state)
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	assert_int_equal(seen.n, 8);
 	assert_string_equal(id_of(&seen, 7), "old");
-	assert_true(scheduler_bytes(s) == 50);
+	assert_true(scheduler_bytes(s) == S(50));
 	scheduler_remove(s, seen.items[7]);
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	assert_int_equal(seen.n, 9);
 	assert_string_equal(id_of(&seen, 8), "young");
 	assert_null(seen.items[8]->msg);
+	assert_true(scheduler_bytes(s) == S(60));
 	scheduler_remove(s, seen.items[8]);
 
 	/* 0: no limit; a raised budget starts what waited at once. */
@@ -201,6 +233,71 @@ test_budget(void **state)
 	assert_true(scheduler_bytes(s) == 0);
 
 	scheduler_free(s);
+	event_base_free(base);
+}
+
+/*
+ * One message in memory shared by the entries of a commit: each entry
+ * holds a reference and is charged for it; a retry gives its reference
+ * up (the next attempt reads the body file) and is charged a stream; so
+ * does an entry that will not be dispatched at once. The message is
+ * freed with its last reference (ASan: no leak, no double free).
+ */
+static void
+test_shared_message(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct seen seen = { { NULL }, 0 };
+	struct scheduler *s = scheduler_new(base, dispatch, &seen);
+	struct qmsg *m = qmsg_new(xstrdup("0123456789"), 10);
+	int64_t later = sched_now_ms() + 3600000;
+	struct qentry *e;
+
+	(void)state;
+	scheduler_configure(s, 10, 0);
+	for (int i = 0; i < 3; i++) {
+		e = xcalloc(1, sizeof(*e));
+		e->id = xasprintf("M.1.%d", i + 1);
+		e->msg_len = 10;
+		e->next_attempt = i < 2 ? 0 : later;	/* the third waits */
+		scheduler_add(s, e, qmsg_ref(m));
+	}
+	/* The waiting one gave its reference up at once. */
+	assert_int_equal(m->refs, 3);
+	assert_true(scheduler_bytes(s) == 20);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(seen.n, 2);
+	assert_ptr_equal(seen.items[0]->msg, m);
+	assert_ptr_equal(seen.items[1]->msg, m);
+	assert_true(scheduler_bytes(s) == 20);
+	scheduler_retry(s, seen.items[0], later);
+	assert_int_equal(m->refs, 2);
+	assert_null(seen.items[0]->msg);
+	assert_int_equal(seen.items[0]->size, S(10));
+	assert_true(scheduler_bytes(s) == 10);
+	qmsg_unref(m);				/* the committer's */
+	scheduler_remove(s, seen.items[1]);	/* the last reference */
+	assert_true(scheduler_bytes(s) == 0);
+
+	/* Held: nothing is kept, whatever the budget. */
+	scheduler_hold(s, 1u << 2, 1);
+	m = qmsg_new(xstrdup("abc"), 3);
+	e = xcalloc(1, sizeof(*e));
+	e->id = xstrdup("H.1.1");
+	e->msg_len = 3;
+	scheduler_add(s, e, qmsg_ref(m));
+	assert_int_equal(m->refs, 1);
+	qmsg_unref(m);
+	assert_true(scheduler_bytes(s) == 0);
+	scheduler_hold(s, 1u << 2, 0);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(id_of(&seen, 2), "H.1.1");
+	assert_null(seen.items[2]->msg);
+	assert_true(scheduler_bytes(s) == S(3));
+	scheduler_remove(s, seen.items[2]);
+
+	scheduler_free(s);		/* frees the two still waiting */
 	event_base_free(base);
 }
 
@@ -249,7 +346,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hold),
+		cmocka_unit_test(test_cost),
 		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_shared_message),
 		cmocka_unit_test(test_flush_in_flight),
 	};
 

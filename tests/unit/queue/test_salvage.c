@@ -1,7 +1,8 @@
 /* Unit tests: reading entries on demand (qfs_decode_source: the verdict of
  * qfs_decode with the header alone in memory), the salvage of refused
- * images (qfs_salvage), reading files that are not regular (entry_file.c)
- * and the start-up scan's corrupt entries (scan.c). */
+ * images (qfs_salvage), of versions 2 and 1, reading files that are not
+ * regular (entry_file.c) and the start-up scan's corrupt entries
+ * (scan.c). */
 #include "unit.h"
 
 #include <errno.h>
@@ -15,32 +16,80 @@
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
-/* An image: id, two pending recipients and a delivered one, a note. */
+/* The entry of the images: id, two pending recipients and a delivered
+ * one, a note; its message (msg_len) in the body file msg.<id>. */
 static void
-image(const char *id, const char *msg, size_t len, struct buf *out)
+entry(struct qentry *e, const char *id, size_t len)
 {
 	static const char *const notes[] = { "next_hop", "smtp://x", NULL };
-	struct qrcpt r[3] = {
+	static struct qrcpt r[3] = {
 		{ "a@dest.example", QRCPT_PENDING, NULL },
 		{ "b@dest.example", QRCPT_DELIVERED, "250 ok" },
 		{ "\"c d\"@dest.example", QRCPT_PENDING, "451 later" },
 	};
+
+	memset(e, 0, sizeof(*e));
+	e->id = (char *)id;
+	e->domain = "dest.example";
+	e->mail_from = "sender@src.example";
+	e->queue_time = 1700000000000;
+	e->next_attempt = 1700000060000;
+	e->attempts = 2;
+	e->helo = "client.example";
+	e->client_ip = "192.0.2.1";
+	e->rcpts = r;
+	e->nrcpts = 3;
+	e->notes = (char **)notes;
+	e->nnotes = 1;
+	e->body = (char *)id;
+	e->msg_len = len;
+}
+
+/* Its version 2 image. */
+static void
+image(const char *id, size_t len, struct buf *out)
+{
 	struct qentry e;
 
-	memset(&e, 0, sizeof(e));
-	e.id = (char *)id;
-	e.domain = "dest.example";
-	e.mail_from = "sender@src.example";
-	e.queue_time = 1700000000000;
-	e.next_attempt = 1700000060000;
-	e.attempts = 2;
-	e.helo = "client.example";
-	e.client_ip = "192.0.2.1";
-	e.rcpts = r;
-	e.nrcpts = 3;
-	e.notes = (char **)notes;
-	e.nnotes = 1;
-	qfs_encode(&e, msg, len, out);
+	entry(&e, id, len);
+	qfs_encode(&e, out);
+}
+
+/*
+ * Its version 1 image, the message inline: the version line
+ * "OUTPOST-QUEUE 1", the header lines of version 2 less `body` and
+ * `size`, "message <n>", the message, LF, the end marker.
+ */
+static void
+image_v1(const char *id, const char *msg, size_t len, struct buf *out)
+{
+	struct buf v2 = BUF_INIT;
+	size_t start = out->len;
+	const char *hdr, *end;
+
+	image(id, len, &v2);
+	buf_addc(&v2, '\0');
+	hdr = strchr(v2.p, '\n') + 1;
+	end = strstr(v2.p, "\nbody ") + 1;
+	buf_adds(out, "OUTPOST-QUEUE 1\n");
+	buf_add(out, hdr, (size_t)(end - hdr));
+	buf_printf(out, "message %zu\n", len);
+	buf_add(out, msg, len);
+	buf_addc(out, '\n');
+	buf_printf(out, "END %08X\n", qfs_crc32c(0, out->p + start,
+	    out->len - start));
+	buf_free(&v2);
+}
+
+/* Version v's image, with msg inline for version 1. */
+static void
+image_of(unsigned v, const char *id, const char *msg, size_t len,
+    struct buf *out)
+{
+	if (v == 1)
+		image_v1(id, msg, len, out);
+	else
+		image(id, len, out);
 }
 
 /* A source over memory that records the largest read. */
@@ -92,6 +141,7 @@ agree(const char *data, size_t len)
 		}
 		assert_true(streq(a.id, b.id));
 		assert_true(streq(a.mail_from, b.mail_from));
+		assert_true(streq(a.body, b.body));
 		assert_int_equal(a.nrcpts, b.nrcpts);
 		assert_int_equal(a.msg_offset, b.msg_offset);
 		assert_int_equal(a.msg_len, b.msg_len);
@@ -108,20 +158,23 @@ test_source_agrees_with_memory(void **state)
 	char *d;
 
 	(void)state;
-	image("Q.1.1", "Subject: x\r\n\r\nbody\r\n", 20, &b);
-	d = b.p;
-	agree(d, b.len);
-	/* Every prefix, and every byte changed. */
-	for (size_t n = 0; n < b.len; n++)
-		agree(d, n);
-	for (size_t i = 0; i < b.len; i++) {
-		char c = d[i];
+	for (unsigned v = 1; v <= 2; v++) {
+		buf_reset(&b);
+		image_of(v, "Q.1.1", "Subject: x\r\n\r\nbody\r\n", 20, &b);
+		d = b.p;
+		agree(d, b.len);
+		/* Every prefix, and every byte changed. */
+		for (size_t n = 0; n < b.len; n++)
+			agree(d, n);
+		for (size_t i = 0; i < b.len; i++) {
+			char c = d[i];
 
-		d[i] = (char)(c ^ 0x20);
-		agree(d, b.len);
-		d[i] = '\n';
-		agree(d, b.len);
-		d[i] = c;
+			d[i] = (char)(c ^ 0x20);
+			agree(d, b.len);
+			d[i] = '\n';
+			agree(d, b.len);
+			d[i] = c;
+		}
 	}
 	buf_free(&b);
 }
@@ -135,15 +188,19 @@ test_source_read_error(void **state)
 	int err;
 
 	(void)state;
-	image("Q.1.1", "body", 4, &b);
-	for (size_t at = 0; at < b.len; at++) {
-		struct mem m = { b.p, 0, at };
-		struct qfs_source src = { b.len, mem_read, &m, 1 };
+	for (unsigned v = 1; v <= 2; v++) {
+		buf_reset(&b);
+		image_of(v, "Q.1.1", "body", 4, &b);
+		for (size_t at = 0; at < b.len; at++) {
+			struct mem m = { b.p, 0, at };
+			struct qfs_source src = { b.len, mem_read, &m, 1 };
 
-		assert_int_equal(qfs_decode_source(&src, &e, &why, &err), -1);
-		assert_int_equal(err, EIO);
-		assert_string_equal(why, "read error");
-		assert_null(e.id);
+			assert_int_equal(qfs_decode_source(&src, &e, &why,
+			    &err), -1);
+			assert_int_equal(err, EIO);
+			assert_string_equal(why, "read error");
+			assert_null(e.id);
+		}
 	}
 	buf_free(&b);
 }
@@ -191,8 +248,9 @@ test_large_files_cost_their_header(void **state)
 	int err;
 
 	(void)state;
-	/* An 80 MiB message: decoded reading 64 KiB at a time. */
-	image("BIG.1.1", "", 0, &b);
+	/* An 80 MiB message in a version 1 entry: decoded reading 64 KiB
+	 * at a time. */
+	image_v1("BIG.1.1", "", 0, &b);
 	buf_add(&g.head, b.p, (size_t)(strstr(b.p, "message 0\n") - b.p));
 	buf_printf(&g.head, "message %zu\n", body);
 	g.len = g.head.len + body + 14;
@@ -215,17 +273,20 @@ test_large_files_cost_their_header(void **state)
 	assert_int_equal(qfs_decode_source(&src, &e, &why, &err), -1);
 	assert_string_equal(why, "checksum mismatch");
 
-	/* A header that never ends: refused at QFS_HEAD_MAX, never read
-	 * whole; the salvage reads no further either. */
-	buf_reset(&g.head);
-	buf_adds(&g.head, "OUTPOST-QUEUE 1\n");
-	g.tail[0] = 0;
-	g.largest = 0;
-	src.len = g.len = (size_t)200 << 20;
-	assert_int_equal(qfs_decode_source(&src, &e, &why, &err), -1);
-	assert_string_equal(why, "header too large");
-	assert_true(g.largest <= QFS_HEAD_MAX);
-	assert_int_equal(qfs_salvage_source(&src, "BIG.1.1", &e), -1);
+	/* A header that never ends (either version): refused at
+	 * QFS_HEAD_MAX, never read whole; the salvage reads no further
+	 * either. */
+	for (unsigned v = 1; v <= 2; v++) {
+		buf_reset(&g.head);
+		buf_printf(&g.head, "OUTPOST-QUEUE %u\n", v);
+		g.tail[0] = 0;
+		g.largest = 0;
+		src.len = g.len = (size_t)200 << 20;
+		assert_int_equal(qfs_decode_source(&src, &e, &why, &err), -1);
+		assert_string_equal(why, "header too large");
+		assert_true(g.largest <= QFS_HEAD_MAX);
+		assert_int_equal(qfs_salvage_source(&src, "BIG.1.1", &e), -1);
+	}
 	free(chunk);
 	buf_free(&b);
 	buf_free(&g.head);
@@ -237,37 +298,52 @@ static void
 test_salvage_prefixes(void **state)
 {
 	struct buf b = BUF_INIT;
-	size_t e1, e2, e3;
+	size_t e1, e2, e3, eb;
 	struct qentry e;
 
 	(void)state;
-	image("Q.1.1", "Subject: x\r\n\r\nbody\r\n", 20, &b);
-	/* Where each recipient line ends (its LF). */
-	e1 = (size_t)(strchr(strstr(b.p, "\nrcpt pending a@") + 1, '\n') - b.p);
-	e2 = (size_t)(strchr(b.p + e1 + 1, '\n') - b.p);
-	e3 = (size_t)(strchr(b.p + e2 + 1, '\n') - b.p);
-	assert_non_null(strstr(b.p + e2, "rcpt pending \"c%20d\""));
-	for (size_t n = 0; n <= b.len; n++) {
-		int rc = qfs_salvage(b.p, n, "Q.1.1", &e);
+	for (unsigned v = 1; v <= 2; v++) {
+		buf_reset(&b);
+		image_of(v, "Q.1.1", "Subject: x\r\n\r\nbody\r\n", 20, &b);
+		buf_addc(&b, '\0');	/* for strstr; not salvaged */
+		b.len--;
+		/* Where each recipient line ends (its LF); the body line
+		 * (version 2). */
+		e1 = (size_t)(strchr(strstr(b.p, "\nrcpt pending a@") + 1,
+		    '\n') - b.p);
+		e2 = (size_t)(strchr(b.p + e1 + 1, '\n') - b.p);
+		e3 = (size_t)(strchr(b.p + e2 + 1, '\n') - b.p);
+		assert_non_null(strstr(b.p + e2, "rcpt pending \"c%20d\""));
+		eb = v == 1 ? b.len : (size_t)(strchr(strstr(b.p,
+		    "\nbody Q.1.1") + 1, '\n') - b.p);
+		for (size_t n = 0; n <= b.len; n++) {
+			int rc = qfs_salvage(b.p, n, "Q.1.1", &e);
 
-		if (n <= e1) {		/* no pending recipient yet */
-			assert_int_equal(rc, -1);
-			assert_null(e.id);
-			continue;
+			if (n <= e1) {		/* no pending recipient yet */
+				assert_int_equal(rc, -1);
+				assert_null(e.id);
+				continue;
+			}
+			assert_int_equal(rc, 0);
+			assert_string_equal(e.id, "Q.1.1");
+			assert_string_equal(e.domain, "dest.example");
+			assert_string_equal(e.mail_from, "sender@src.example");
+			assert_int_equal(e.queue_time, 1700000000000);
+			assert_int_equal(e.attempts, 2);
+			assert_string_equal(e.rcpts[0].addr, "a@dest.example");
+			assert_int_equal(e.nrcpts, 1 + (n > e2) + (n > e3));
+			if (e.nrcpts == 3)
+				assert_string_equal(e.rcpts[2].addr,
+				    "\"c d\"@dest.example");
+			/* The body is named once its line is whole; the
+			 * message is never read. */
+			if (n > eb)
+				assert_string_equal(e.body, "Q.1.1");
+			else
+				assert_null(e.body);
+			assert_int_equal(e.msg_len, 0);
+			qentry_clear(&e);
 		}
-		assert_int_equal(rc, 0);
-		assert_string_equal(e.id, "Q.1.1");
-		assert_string_equal(e.domain, "dest.example");
-		assert_string_equal(e.mail_from, "sender@src.example");
-		assert_int_equal(e.queue_time, 1700000000000);
-		assert_int_equal(e.attempts, 2);
-		assert_string_equal(e.rcpts[0].addr, "a@dest.example");
-		assert_int_equal(e.nrcpts, 1 + (n > e2) + (n > e3));
-		if (e.nrcpts == 3)
-			assert_string_equal(e.rcpts[2].addr,
-			    "\"c d\"@dest.example");
-		assert_int_equal(e.msg_len, 0);
-		qentry_clear(&e);
 	}
 	buf_free(&b);
 }
@@ -309,6 +385,14 @@ test_salvage_cases(void **state)
 		  "N.1", -1, 0, NULL, NULL },
 		{ "OUTPOST-QUEUE 1\nrcpt delivered a@d\nrcpt pending b@e\n",
 		  "N.1", 0, 2, "", "e" },
+		/* Version 2: body and size are read (the size is not
+		 * kept), a bad body id is not. */
+		{ "OUTPOST-QUEUE 2\nrcpt pending a@d\nbody B.1\nsize 9\n"
+		  "rcpt pending b@d\n", "N.1", 0, 2, "", "d" },
+		{ "OUTPOST-QUEUE 2\nrcpt pending a@d\nbody msg.B\n"
+		  "rcpt pending b@d\n", "N.1", 0, 1, "", "d" },
+		{ "OUTPOST-QUEUE 2\nrcpt pending a@d\nsize x\n"
+		  "rcpt pending b@d\n", "N.1", 0, 1, "", "d" },
 		/* No intact version line. */
 		{ "OUTPOST-QUEUE x\nrcpt pending a@d\n", "N.1", -1, 0, NULL,
 		  NULL },
@@ -340,6 +424,9 @@ test_salvage_cases(void **state)
 		assert_int_equal(e.nrcpts, cases[i].nrcpts);
 		assert_string_equal(e.mail_from, cases[i].mail_from);
 		assert_string_equal(e.domain, cases[i].domain);
+		assert_true(streq(e.body, strstr(cases[i].text, "body B.1") ?
+		    "B.1" : NULL));
+		assert_int_equal(e.msg_len, 0);
 		qentry_clear(&e);
 	}
 }
@@ -395,12 +482,14 @@ test_files_that_are_not_regular(void **state)
 struct seen {
 	size_t	 loaded, lost;
 	char	*why;
+	char	 ids[64];	/* of the lost, in order */
 };
 
 static void
 on_entry(struct qentry *e, void *arg)
 {
 	((struct seen *)arg)->loaded++;
+	assert_non_null(e->body);
 	qentry_clear(e);
 	free(e);
 }
@@ -410,9 +499,10 @@ on_lost(struct qentry *e, const char *why, void *arg)
 {
 	struct seen *s = arg;
 
-	assert_string_equal(e->id, "L.1.1");
 	assert_int_equal(e->nrcpts, 3);
 	s->lost++;
+	strcat(s->ids, e->id);
+	strcat(s->ids, " ");
 	free(s->why);
 	s->why = xstrdup(why);
 	qentry_clear(e);
@@ -420,30 +510,48 @@ on_lost(struct qentry *e, const char *why, void *arg)
 }
 
 static void
+put(const char *dir, const char *name, const struct buf *b)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f;
+
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(fwrite(b->p, 1, b->len, f), b->len);
+	fclose(f);
+	free(path);
+}
+
+static void
 test_scan_hands_over_the_salvageable(void **state)
 {
 	char *dir = tmpdir_new(), *err = NULL, *path, *log;
-	struct seen s = { 0, 0, NULL };
+	struct seen s = { 0, 0, NULL, "" };
 	struct buf b = BUF_INIT;
 	struct stat st;
 	FILE *cap;
-	FILE *f;
 
 	(void)state;
-	image("L.1.1", "body", 4, &b);
+	/* Damaged: K (version 1) in its message, L (version 2) in its
+	 * header (a value that still reads: the records carry it). */
+	image_v1("K.1.1", "body", 4, &b);
 	b.p[b.len - 16] ^= 1;				/* in the message */
-	path = xasprintf("%s/L.1.1", dir);
-	assert_non_null(f = fopen(path, "w"));
-	assert_int_equal(fwrite(b.p, 1, b.len, f), b.len);
-	fclose(f);
-	free(path);
+	put(dir, "K.1.1", &b);
 	buf_reset(&b);
-	image("G.1.1", "body", 4, &b);
-	path = xasprintf("%s/G.1.1", dir);
-	assert_non_null(f = fopen(path, "w"));
-	assert_int_equal(fwrite(b.p, 1, b.len, f), b.len);
-	fclose(f);
-	free(path);
+	image("L.1.1", 4, &b);
+	b.p[strstr(b.p, "helo client") - b.p + 5] ^= 1;
+	put(dir, "L.1.1", &b);
+	/* Good: G (version 2, its body there), H (version 1: migrated). */
+	buf_reset(&b);
+	image("G.1.1", 4, &b);
+	put(dir, "G.1.1", &b);
+	buf_reset(&b);
+	qfs_body_head(4, &b);
+	buf_adds(&b, "body");
+	qfs_body_tail(qfs_crc32c(0, b.p, b.len), &b);
+	put(dir, "msg.G.1.1", &b);
+	buf_reset(&b);
+	image_v1("H.1.1", "body", 4, &b);
+	put(dir, "H.1.1", &b);
 	write_file(dir, "R.1.1", "random bytes\n");
 	path = xasprintf("%s/F.1.1", dir);
 	assert_int_equal(mkfifo(path, 0600), 0);
@@ -453,17 +561,24 @@ test_scan_hands_over_the_salvageable(void **state)
 	free(path);
 
 	cap = capture_start();
-	assert_int_equal(qfs_scan(dir, on_entry, on_lost, &s, &err), 1);
+	assert_int_equal(qfs_scan(dir, on_entry, on_lost, &s, &err), 2);
 	log = capture_end(cap);
-	assert_int_equal(s.loaded, 1);
-	assert_int_equal(s.lost, 1);
+	assert_int_equal(s.loaded, 2);
+	assert_int_equal(s.lost, 2);
+	assert_string_equal(s.ids, "K.1.1 L.1.1 ");
 	assert_string_equal(s.why, "checksum mismatch");
-	/* The lost one stays for its records; the random one is aside; the
-	 * FIFO and the directory are left alone. */
+	/* The lost ones stay for their records; the random one is aside;
+	 * the FIFO and the directory are left alone. */
+	path = xasprintf("%s/K.1.1", dir);
+	assert_int_equal(stat(path, &st), 0);
+	free(path);
 	path = xasprintf("%s/L.1.1", dir);
 	assert_int_equal(stat(path, &st), 0);
 	free(path);
 	path = xasprintf("%s/error.R.1.1", dir);
+	assert_int_equal(stat(path, &st), 0);
+	free(path);
+	path = xasprintf("%s/msg.H.1.1", dir);
 	assert_int_equal(stat(path, &st), 0);
 	free(path);
 	assert_non_null(strstr(log, "queue: F.1.1 is a FIFO, not a queue file; "
@@ -473,6 +588,7 @@ test_scan_hands_over_the_salvageable(void **state)
 	assert_non_null(strstr(log, "queue: R.1.1: not an Outpost queue file; "
 	    "moved aside to error.R.1.1"));
 	assert_null(strstr(log, "L.1.1"));
+	assert_null(strstr(log, "K.1.1"));
 	free(log);
 	free(s.why);
 	buf_free(&b);
