@@ -23,16 +23,17 @@ EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 # tools/check_layers.py enforces it).
 LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c src/lib/netmatch.c \
-	   src/lib/penalty.c src/lib/failpoint.c
+	   src/lib/penalty.c src/lib/failpoint.c \
+	   src/lib/crc32c.c
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
 	    src/core/space.c src/core/daemon.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
-QUEUE_SRCS = src/queue/entry.c src/queue/entry_file.c src/queue/scan.c \
-	     src/queue/report.c src/queue/queue.c src/queue/submit.c \
-	     src/queue/space.c src/queue/body.c \
+QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \
+	     src/queue/scan.c src/queue/report.c src/queue/queue.c \
+	     src/queue/submit.c src/queue/space.c src/queue/body.c \
 	     src/queue/refs.c
 SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
 	    src/smtp/conn.c src/smtp/commands.c src/smtp/accept.c \
@@ -170,7 +171,8 @@ FUZZ_LOG	= src/core/log.c src/lib/json.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_ini = src/lib/ini.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_reply = src/proto/reply.c $(FUZZ_BASE)
-FUZZ_DEPS_fuzz_queue_fs = src/queue/entry.c $(FUZZ_BASE)
+FUZZ_DEPS_fuzz_queue_fs = src/queue/entry.c src/queue/qentry.c \
+			  src/lib/crc32c.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_client_reply = src/delivery/client_conn.c src/proto/reply.c \
 		  $(FUZZ_LOG) $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_client_reply = -levent

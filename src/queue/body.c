@@ -69,7 +69,7 @@ qbody_open(const char *dir, const char *id, size_t len, struct qbody **out,
 	b->fd = fd;
 	b->off = off;
 	b->len = len;
-	b->crc = b->head_crc = qfs_crc32c(0, head, off);
+	b->crc = b->head_crc = crc32c(0, head, off);
 	*out = b;
 	return 0;
 fail:
@@ -96,7 +96,7 @@ tail_ok(struct qbody *b)
 		return fail(b, strerror(errno), errno), -1;
 	if (qfs_body_tail_crc(tail, &crc) == -1)
 		return fail(b, "bad end marker", 0), -1;
-	if (qfs_crc32c(b->crc, "\n", 1) != crc)
+	if (crc32c(b->crc, "\n", 1) != crc)
 		return fail(b, "checksum mismatch", 0), -1;
 	return 0;
 }
@@ -118,7 +118,7 @@ qbody_read(struct qbody *b, char *buf, size_t n)
 		n = left;
 	if (qfs_pread_all(&b->fd, b->off + b->pos, buf, n) == -1)
 		return fail(b, strerror(errno), errno);
-	b->crc = qfs_crc32c(b->crc, buf, n);
+	b->crc = crc32c(b->crc, buf, n);
 	if (n == left) {
 		if (tail_ok(b) == -1)
 			return -1;

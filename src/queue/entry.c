@@ -62,56 +62,6 @@ static const struct field {
 
 static const char *const states[] = { "pending", "delivered", "bounced" };
 
-static uint32_t crc_table[256];
-
-/* Built before main(): the writer thread and the loop both use it. */
-__attribute__((constructor)) static void
-crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78 : c >> 1;
-		crc_table[i] = c;
-	}
-}
-
-#if defined(__x86_64__)
-/* SSE 4.2 computes CRC-32C (the Castagnoli polynomial) in hardware. */
-__attribute__((target("sse4.2"))) static uint32_t
-crc_hw(uint32_t crc, const unsigned char *p, size_t len)
-{
-	uint64_t c = crc;
-
-	for (; len >= 8; p += 8, len -= 8) {
-		uint64_t v;
-
-		memcpy(&v, p, 8);
-		c = __builtin_ia32_crc32di(c, v);
-	}
-	crc = (uint32_t)c;
-	while (len--)
-		crc = __builtin_ia32_crc32qi(crc, *p++);
-	return crc;
-}
-#endif
-
-uint32_t
-qfs_crc32c(uint32_t crc, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	crc = ~crc;
-#if defined(__x86_64__)
-	if (__builtin_cpu_supports("sse4.2"))
-		return ~crc_hw(crc, p, len);
-#endif
-	while (len--)
-		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
-
 int
 qfs_valid_id(const char *name)
 {
@@ -128,70 +78,6 @@ const char *
 qrcpt_state_name(enum qrcpt_state s)
 {
 	return states[s <= QRCPT_BOUNCED ? s : QRCPT_PENDING];
-}
-
-void
-qentry_clear(struct qentry *e)
-{
-	for (size_t i = 0; i < e->nrcpts; i++) {
-		free(e->rcpts[i].addr);
-		free(e->rcpts[i].reason);
-	}
-	free(e->rcpts);
-	free(e->id);
-	free(e->domain);
-	free(e->mail_from);
-	free(e->helo);
-	free(e->client_ip);
-	free(e->last_error);
-	free(e->body);
-	for (size_t i = 0; i < 2 * e->nnotes; i++)
-		free(e->notes[i]);
-	free(e->notes);
-	memset(e, 0, sizeof(*e));
-}
-
-void
-qentry_copy(struct qentry *dst, const struct qentry *src)
-{
-	*dst = *src;
-	dst->id = xstrdup(src->id);
-	dst->domain = xstrdup(src->domain);
-	dst->mail_from = xstrdup(src->mail_from);
-	dst->helo = xstrdup_null(src->helo);
-	dst->client_ip = xstrdup_null(src->client_ip);
-	dst->last_error = xstrdup_null(src->last_error);
-	dst->body = xstrdup_null(src->body);
-	dst->rcpts = xcalloc(src->nrcpts ? src->nrcpts : 1,
-	    sizeof(*dst->rcpts));
-	for (size_t i = 0; i < src->nrcpts; i++) {
-		dst->rcpts[i].addr = xstrdup(src->rcpts[i].addr);
-		dst->rcpts[i].state = src->rcpts[i].state;
-		dst->rcpts[i].reason = xstrdup_null(src->rcpts[i].reason);
-	}
-	dst->notes = NULL;
-	dst->nnotes = 0;
-	qentry_set_notes(dst, (const char *const *)src->notes);
-}
-
-void
-qentry_set_notes(struct qentry *e, const char *const *kv)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < 2 * e->nnotes; i++)
-		free(e->notes[i]);
-	free(e->notes);
-	e->notes = NULL;
-	e->nnotes = 0;
-	while (kv != NULL && kv[2 * n] != NULL && kv[2 * n + 1] != NULL)
-		n++;
-	if (n == 0)
-		return;
-	e->notes = xcalloc(2 * n + 1, sizeof(*e->notes));
-	for (size_t i = 0; i < 2 * n; i++)
-		e->notes[i] = xstrdup(kv[i]);
-	e->nnotes = n;
 }
 
 /* Bytes written as %XX: controls, space, DEL and '%' itself. */
@@ -245,7 +131,7 @@ qfs_encode(const struct qentry *e, struct buf *out)
 	put_str(out, "\nbody ", e->body);
 	buf_printf(out, "\nsize %zu\n", e->msg_len);
 	buf_printf(out, "END %08" PRIX32 "\n",
-	    qfs_crc32c(0, out->p + start, out->len - start));
+	    crc32c(0, out->p + start, out->len - start));
 }
 
 void
@@ -257,7 +143,7 @@ qfs_body_head(size_t len, struct buf *out)
 void
 qfs_body_tail(uint32_t crc, struct buf *out)
 {
-	crc = qfs_crc32c(crc, "\n", 1);
+	crc = crc32c(crc, "\n", 1);
 	buf_printf(out, "\nEND %08" PRIX32 "\n", crc);
 }
 
@@ -472,7 +358,7 @@ img_crc(struct img *im, size_t upto, uint32_t *crc)
 	size_t off = upto < im->have ? upto : im->have;
 	char *chunk;
 
-	*crc = qfs_crc32c(0, im->p, off);
+	*crc = crc32c(0, im->p, off);
 	if (off == upto)
 		return 0;
 	chunk = xmalloc(CRC_CHUNK);
@@ -480,7 +366,7 @@ img_crc(struct img *im, size_t upto, uint32_t *crc)
 		n = upto - off < CRC_CHUNK ? upto - off : CRC_CHUNK;
 		if (img_read(im, off, chunk, n) == -1)
 			break;
-		*crc = qfs_crc32c(*crc, chunk, n);
+		*crc = crc32c(*crc, chunk, n);
 	}
 	free(chunk);
 	return off < upto ? -1 : 0;

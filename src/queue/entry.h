@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 #include "lib/buf.h"
+#include "lib/crc32c.h"
 
 #define QFS_VERSION		2	/* written; 1 is read (and migrated) */
 #define QFS_TMP_PREFIX		"tmp."		/* being written; removed at start-up */
@@ -150,7 +151,7 @@ int	 qfs_valid_id(const char *name);
  * bytes of the message, LF, "END <crc>" LF, the CRC-32C of every byte
  * before END (docs/queue-format.md). qfs_body_head appends the first
  * two lines; qfs_body_tail the rest after the message, given the CRC of
- * the head and the message (qfs_crc32c).
+ * the head and the message (lib/crc32c.h).
  */
 #define QFS_BODY_TAIL	14		/* LF "END " 8 hex digits LF */
 void	 qfs_body_head(size_t len, struct buf *out);
@@ -165,10 +166,6 @@ int	 qfs_body_parse(const char *p, size_t have, size_t flen, size_t *off,
 /* The tail's CRC at p (QFS_BODY_TAIL bytes): 0, or -1 when it is not a
  * well-formed tail. */
 int	 qfs_body_tail_crc(const char *p, uint32_t *crc);
-
-/* CRC-32C (Castagnoli) of data, continuing from crc (0 to start): the
- * checksum in the end marker. */
-uint32_t qfs_crc32c(uint32_t crc, const void *data, size_t len);
 
 /* qfs_read with *err: the errno of a failed system call (EINVAL for
  * what is not a regular file), or 0 when the file was read and refused

@@ -28,11 +28,13 @@
 /*
  * The loop thread hands a job (entries + message) to the writer and gets
  * it back through an eventfd; the writer touches nothing else. One round
- * takes every job waiting: a commit's message is written to
- * <dir>/tmp.msg.<body> and each entry to <dir>/tmp.<id> (O_EXCL, 0600),
- * the round's files are made durable with one flush (fdatasync for a
- * single file, syncfs for several), renamed into place (a body before its
- * entries), and the directory is fsynced once. A job that fails at any
+ * takes every job waiting: a commit's message is written to its body file
+ * <dir>/msg.<body> under its final name (no entry refers to it yet: a
+ * crash leaves it to the start-up sweep) and each entry to <dir>/tmp.<id>
+ * (O_EXCL, 0600), the round's files are made durable with one flush
+ * (fdatasync for a few files, syncfs for more) — the body's name with
+ * them, before any entry that names it is renamed into place —, and the
+ * directory is fsynced once. A job that fails at any
  * step leaves none of its files behind. Only then does the job report
  * success, so a session's 250 always follows a completed round. Bodies
  * whose last entry a round removed go after that directory fsync.
@@ -202,11 +204,9 @@ body_name(const char *prefix, const char *body)
 }
 
 /* Removes the job's files: temp names up to `upto` entries written, and
- * final names of the first `renamed` entries; its body's temp file, or
- * final file once renamed. */
+ * final names of the first `renamed` entries; a commit's body. */
 static void
-job_unlink(struct queue *q, struct queue_job *j, size_t upto, size_t renamed,
-    int body_renamed)
+job_unlink(struct queue *q, struct queue_job *j, size_t upto, size_t renamed)
 {
 	char *b;
 
@@ -221,7 +221,7 @@ job_unlink(struct queue *q, struct queue_job *j, size_t upto, size_t renamed,
 	}
 	if (j->body == NULL || j->kind != JOB_COMMIT)
 		return;
-	b = body_name(body_renamed ? "" : QFS_TMP_PREFIX, j->body);
+	b = body_name("", j->body);
 	unlinkat(q->dirfd, b, 0);
 	free(b);
 }
@@ -244,11 +244,11 @@ static int
 body_write(struct queue *q, struct queue_job *j)
 {
 	struct buf head = BUF_INIT, tail = BUF_INIT;
-	char *t = body_name(QFS_TMP_PREFIX, j->body);
+	char *t = body_name("", j->body);
 	int rc = -1;
 
 	qfs_body_head(j->len, &head);
-	qfs_body_tail(qfs_crc32c(qfs_crc32c(0, head.p, head.len), j->msg,
+	qfs_body_tail(crc32c(crc32c(0, head.p, head.len), j->msg,
 	    j->len), &tail);
 	j->body_fd = openat(q->dirfd, t, O_WRONLY | O_CREAT | O_EXCL |
 	    O_CLOEXEC, 0600);
@@ -324,23 +324,12 @@ job_drop(struct queue *q, struct queue_job *j)
 	free(to);
 }
 
-/* Renames a written job into place, its body first. */
+/* Renames a written job's entries into place. */
 static void
 job_rename(struct queue *q, struct queue_job *j)
 {
 	size_t renamed = 0;
-	int body = 0;
 
-	if (j->kind == JOB_COMMIT) {
-		char *t = body_name(QFS_TMP_PREFIX, j->body);
-		char *f = body_name("", j->body);
-
-		if (renameat(q->dirfd, t, q->dirfd, f) == -1)
-			j->err = errno;
-		body = j->err == 0;
-		free(t);
-		free(f);
-	}
 	for (; j->err == 0 && renamed < j->n; renamed++) {
 		char *t = tmp_name(&j->entries[renamed]);
 
@@ -352,7 +341,7 @@ job_rename(struct queue *q, struct queue_job *j)
 			FAILPOINT("queue-mid-split");
 	}
 	if (j->err)
-		job_unlink(q, j, j->n, renamed, body);
+		job_unlink(q, j, j->n, renamed);
 }
 
 /* The bodies whose last entry this round removed: after the entries'
@@ -415,7 +404,7 @@ write_round(struct queue *q, struct queue_job *jobs)
 
 		if (j->err) {
 			job_close(j);
-			job_unlink(q, j, done, 0, 0);
+			job_unlink(q, j, done, 0);
 			continue;
 		}
 		files += j->n + (j->kind == JOB_COMMIT);
@@ -433,7 +422,7 @@ write_round(struct queue *q, struct queue_job *jobs)
 		if (j->err == 0 && err)
 			j->err = err;
 		if (j->err)
-			job_unlink(q, j, j->n, 0, 0);
+			job_unlink(q, j, j->n, 0);
 		else
 			job_rename(q, j);
 	}
@@ -449,7 +438,7 @@ write_round(struct queue *q, struct queue_job *jobs)
 				/* A new entry is taken back; a rewritten one
 				 * is still the entry (old or new state). */
 				if (j->kind == JOB_COMMIT)
-					job_unlink(q, j, j->n, j->n, 1);
+					job_unlink(q, j, j->n, j->n);
 			}
 	drop_bodies(q, jobs, synced);
 }
@@ -558,7 +547,6 @@ queue_open(struct event_base *base, const char *dir, char **err)
 	if ((n = qfs_scan(dir, loaded, found_lost, q, err)) < 0)
 		goto fail;
 	q->count = (size_t)n + q->nlost;	/* the lost ones until aside */
-	qfs_sweep_bodies(dir, q->refs);
 	if ((q->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		*err = xasprintf("queue directory %s: %s", dir, strerror(errno));
 		goto fail;

@@ -181,7 +181,7 @@ copy_body(int src, const struct qentry *e, int fd)
 	int rc = -1;
 
 	qfs_body_head(e->msg_len, &head);
-	crc = qfs_crc32c(0, head.p, head.len);
+	crc = crc32c(0, head.p, head.len);
 	if (write_sync(fd, head.p, head.len) == -1)
 		goto done;
 	for (size_t off = 0, n; off < e->msg_len; off += n) {
@@ -189,7 +189,7 @@ copy_body(int src, const struct qentry *e, int fd)
 		if (qfs_pread_all(&src, e->msg_offset + off, chunk, n) == -1 ||
 		    write_sync(fd, chunk, n) == -1)
 			goto done;
-		crc = qfs_crc32c(crc, chunk, n);
+		crc = crc32c(crc, chunk, n);
 	}
 	qfs_body_tail(crc, &tail);
 	rc = write_sync(fd, tail.p, tail.len) == -1 || fdatasync(fd) == -1 ?
@@ -270,7 +270,7 @@ migrate(const char *dir, const char *name, struct qentry *e)
 	if (dirfd == -1 ||
 	    (v.src = qfs_open_regular(path, &st, &why, &err)) == -1)
 		goto done;
-	if (put_file(dirfd, tb, b, fill_body, &v) == -1)
+	if (put_file(dirfd, tb, b, fill_body, &v) == -1 || fsync(dirfd) == -1)
 		goto done;
 	e->body = xstrdup(name);
 	te = xasprintf(QFS_TMP_PREFIX "%s", name);
@@ -313,6 +313,7 @@ qfs_sweep_bodies(const char *dir, const struct qrefs *refs)
 {
 	char **names = NULL, *path;
 	size_t n = 0, swept = 0;
+	struct stat st;
 
 	if (qfs_dir_names(dir, &names, &n) == -1)
 		return;
@@ -320,11 +321,15 @@ qfs_sweep_bodies(const char *dir, const struct qrefs *refs)
 		if (qfs_classify(names[i]) == QFS_K_BODY &&
 		    qrefs_get(refs, names[i] + strlen(QFS_BODY_PREFIX)) == 0) {
 			path = xasprintf("%s/%s", dir, names[i]);
-			if (unlink(path) == 0)
-				swept++;
-			else if (errno != ENOENT)
-				log_error("core", NULL, "queue: %s: %s",
-				    names[i], strerror(errno));
+			/* Only a regular file: anything else is not ours
+			 * (the scan named it already). */
+			if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+				if (unlink(path) == 0)
+					swept++;
+				else if (errno != ENOENT)
+					log_error("core", NULL, "queue: %s: %s",
+					    names[i], strerror(errno));
+			}
 			free(path);
 		}
 		free(names[i]);
@@ -340,7 +345,8 @@ long
 qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
     char **err)
 {
-	long loaded = 0, aside = 0;
+	struct qrefs *refs = qrefs_new();
+	long loaded = 0, aside = 0, unreadable = 0;
 	char **names = NULL, *path;
 	struct qentry *e;
 	const char *why;
@@ -352,6 +358,7 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 	    mkdirs(dir, 0700) == -1 || qfs_dir_names(dir, &names, &n) == -1)) {
 		*err = xasprintf("queue directory %s: %s", dir,
 		    strerror(errno));
+		qrefs_free(refs);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -384,6 +391,7 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 					break;
 				}
 				if (has_body(dir, e)) {
+					qrefs_add(refs, e->body, 1);
 					fn(e, arg);
 					loaded++;
 					break;
@@ -396,15 +404,19 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 			if (errnum == ENOENT)		/* removed meanwhile */
 				break;
 			if (errnum != 0) {
-				/* Unreadable is not corrupt: leave it. */
+				/* Unreadable is not corrupt: leave it (and
+				 * whatever body it may refer to). */
 				log_error("core", NULL, "queue: %s: cannot read: "
 				    "%s; left in place", names[i], why);
+				unreadable++;
 				break;
 			}
 			/* Its records first (the callee's), then aside. */
 			e = xmalloc(sizeof(*e));
 			if (lost != NULL &&
 			    qfs_salvage_entry(dir, names[i], e) == 0) {
+				if (e->body != NULL)
+					qrefs_add(refs, e->body, 1);
 				lost(e, why, arg);
 				aside++;
 				break;
@@ -413,15 +425,24 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 			if (set_aside(dir, names[i], why) == 0)
 				aside++;
 			break;
-		case QFS_K_BODY:		/* qfs_sweep_bodies' */
+		case QFS_K_BODY:		/* swept below */
 			break;
-		default:
-			aside++;
+		default:		/* error.*: entries, not their bodies */
+			aside += strncmp(names[i], QFS_ERROR_PREFIX
+			    QFS_BODY_PREFIX, strlen(QFS_ERROR_PREFIX
+			    QFS_BODY_PREFIX)) != 0;
 			break;
 		}
 		free(names[i]);
 	}
 	free(names);
+	if (unreadable == 0)
+		qfs_sweep_bodies(dir, refs);
+	else
+		log_warn("core", NULL, "queue: message bodies no entry refers to "
+		    "are kept: %ld entr%s could not be read", unreadable,
+		    unreadable == 1 ? "y" : "ies");
+	qrefs_free(refs);
 	if (aside > 0)
 		log_warn("core", NULL, "queue: %ld corrupt entr%s set aside in "
 		    "%s as " QFS_ERROR_PREFIX "*", aside, aside == 1 ? "y" :

@@ -15,7 +15,8 @@
  * file (FIFO, socket, device, directory, symbolic link) is left alone
  * without being opened (ERROR line naming it and its type), temp files
  * are removed (WARN), unreadable entries left in place (ERROR), error.*
- * files skipped (counted), body files left to qfs_sweep_bodies, every
+ * files skipped (counted), body files no entry refers to removed
+ * (qfs_sweep_bodies), every
  * valid entry handed to fn (which takes ownership of *e). A version 1
  * entry is first migrated (its message moved to a body file, the entry
  * rewritten as version 2; left in place with an ERROR line when that
@@ -33,10 +34,12 @@ typedef void (*qfs_lost_fn)(struct qentry *, const char *why, void *arg);
 long	 qfs_scan(const char *dir, qfs_entry_fn, qfs_lost_fn, void *arg,
 	    char **err);
 
-/* Removes the body files that no entry refers to (refs: the count per
- * body of the entries loaded, and of the corrupt ones not yet set
- * aside): left by a crash between a body's write and its entries', or
- * between an entry's removal and its body's. */
+/* Removes the body files (regular files only) that no entry refers to
+ * (refs: the count per body of the entries loaded, and of the corrupt
+ * ones not yet set aside): left by a crash between a body's write and
+ * its entries', or between an entry's removal and its body's. qfs_scan
+ * calls it at its end, unless an entry could not be read (its body is
+ * then kept). */
 struct qrefs;
 void	 qfs_sweep_bodies(const char *dir, const struct qrefs *refs);
 

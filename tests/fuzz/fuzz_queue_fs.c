@@ -162,12 +162,12 @@ check_body(const char *p, size_t len, size_t *off, size_t *mlen)
 	/* A well-formed tail with the right sum: the file is exactly what
 	 * qfs_body_tail writes for that message. */
 	if (qfs_body_tail_crc(p + *off + *mlen, &crc) == 0 &&
-	    crc == qfs_crc32c(0, p, *off + *mlen + 1)) {
+	    crc == crc32c(0, p, *off + *mlen + 1)) {
 		struct buf b = BUF_INIT;
 
 		qfs_body_head(*mlen, &b);
 		buf_add(&b, p + *off, *mlen);
-		qfs_body_tail(qfs_crc32c(0, b.p, b.len), &b);
+		qfs_body_tail(crc32c(0, b.p, b.len), &b);
 		if (b.len != len || memcmp(b.p, p, len) != 0)
 			__builtin_trap();
 		buf_free(&b);
@@ -187,12 +187,12 @@ check_body_of(const char *msg, size_t len)
 
 	qfs_body_head(len, &b);
 	buf_add(&b, msg, len);
-	qfs_body_tail(qfs_crc32c(0, b.p, b.len), &b);
+	qfs_body_tail(crc32c(0, b.p, b.len), &b);
 	p = exact(b.p, b.len);
 	if (check_body(p, b.len, &off, &mlen) != 0 || mlen != len ||
 	    memcmp(p + off, msg, len) != 0 ||
 	    qfs_body_tail_crc(p + off + mlen, &crc) != 0 ||
-	    crc != qfs_crc32c(0, p, off + mlen + 1))
+	    crc != crc32c(0, p, off + mlen + 1))
 		__builtin_trap();
 	free(p);
 	buf_free(&b);
@@ -213,7 +213,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size > 0 && data[0] == '!') {
 		buf_add(&in, data + 1, size - 1);
-		buf_printf(&in, "END %08X\n", qfs_crc32c(0, in.p, in.len));
+		buf_printf(&in, "END %08X\n", crc32c(0, in.p, in.len));
 	} else
 		buf_add(&in, data, size);
 	p = exact(in.p, in.len);

@@ -20,7 +20,7 @@ body_image(const char *msg, size_t len, struct buf *out)
 {
 	qfs_body_head(len, out);
 	buf_add(out, msg, len);
-	qfs_body_tail(qfs_crc32c(0, out->p, out->len), out);
+	qfs_body_tail(crc32c(0, out->p, out->len), out);
 }
 
 /* Writes p as dir/name. */
@@ -98,7 +98,7 @@ test_head_tail_round_trip(void **state)
 		assert_int_equal(t.len, QFS_BODY_TAIL);
 		assert_int_equal(qfs_body_tail_crc(t.p, &crc), 0);
 		/* The tail's CRC covers the LF before END. */
-		assert_int_equal(crc, qfs_crc32c(0x12345678, "\n", 1));
+		assert_int_equal(crc, crc32c(0x12345678, "\n", 1));
 		buf_free(&h);
 		buf_free(&t);
 	}
@@ -123,7 +123,7 @@ test_body_image(void **state)
 	assert_int_equal(qfs_body_parse(b.p, b.len, b.len, &off, &len, &why),
 	    0);
 	assert_int_equal(qfs_body_tail_crc(b.p + off + len, &crc), 0);
-	assert_int_equal(crc, qfs_crc32c(0, b.p, off + len + 1));
+	assert_int_equal(crc, crc32c(0, b.p, off + len + 1));
 	assert_memory_equal(b.p + off + len, "\nEND ", 5);
 	assert_int_equal(b.p[b.len - 1], '\n');
 	buf_free(&b);

@@ -107,7 +107,7 @@ image(size_t i, struct buf *b)
 static void
 seal_from(struct buf *b, size_t start)
 {
-	buf_printf(b, "END %08X\n", qfs_crc32c(0, b->p + start,
+	buf_printf(b, "END %08X\n", crc32c(0, b->p + start,
 	    b->len - start));
 }
 
@@ -200,9 +200,9 @@ static void
 test_crc32c(void **state)
 {
 	(void)state;
-	assert_int_equal(qfs_crc32c(0, "123456789", 9), 0xe3069283);
-	assert_int_equal(qfs_crc32c(0, "", 0), 0);
-	assert_int_equal(qfs_crc32c(qfs_crc32c(0, "1234", 4), "56789", 5),
+	assert_int_equal(crc32c(0, "123456789", 9), 0xe3069283);
+	assert_int_equal(crc32c(0, "", 0), 0);
+	assert_int_equal(crc32c(crc32c(0, "1234", 4), "56789", 5),
 	    0xe3069283);
 }
 
@@ -365,7 +365,7 @@ test_golden(void **state)
 	assert_true(b.len == sizeof(want) - 1 + 9);
 	assert_memory_equal(b.p, want, sizeof(want) - 1);
 	snprintf(end, sizeof(end), "%08X\n",
-	    qfs_crc32c(0, b.p, sizeof(want) - 1 - 4));
+	    crc32c(0, b.p, sizeof(want) - 1 - 4));
 	assert_string_equal(b.p + sizeof(want) - 1, end);
 	buf_reset(&b);
 	image_v1(0, &b);
@@ -388,7 +388,7 @@ test_golden(void **state)
 	buf_reset(&b);
 	qfs_body_head(21, &b);
 	buf_add(&b, "Subject: hi\r\n\r\nbody\r\n", 21);
-	qfs_body_tail(qfs_crc32c(0, b.p, b.len), &b);
+	qfs_body_tail(crc32c(0, b.p, b.len), &b);
 	assert_int_equal(b.len, sizeof(doc_body) - 1);
 	assert_memory_equal(b.p, doc_body, b.len);
 	assert_int_equal(qfs_body_tail_crc(b.p + off + len, &crc), 0);
@@ -460,7 +460,7 @@ static void
 seal(struct buf *b, const char *text)
 {
 	buf_adds(b, text);
-	buf_printf(b, "END %08X\n", qfs_crc32c(0, b->p, b->len));
+	buf_printf(b, "END %08X\n", crc32c(0, b->p, b->len));
 }
 
 static void
@@ -838,7 +838,7 @@ put_body(const char *dir, const char *id, const char *msg, size_t len)
 
 	qfs_body_head(len, &b);
 	buf_add(&b, msg, len);
-	qfs_body_tail(qfs_crc32c(0, b.p, b.len), &b);
+	qfs_body_tail(crc32c(0, b.p, b.len), &b);
 	n = put_file(dir, name, b.p, b.len);
 	free(name);
 	buf_free(&b);
@@ -1114,6 +1114,8 @@ test_directory(void **state)
 	    "[WARN] [-] [core] queue: removing left-over temp file tmp.123\n"
 	    "[WARN] [-] [core] queue: removing left-over temp file "
 	    "tmp.msg.e5\n"
+	    "[INFO] [-] [core] queue: removed 1 message body no entry refers "
+	    "to (a crash's leftovers)\n"
 	    "[WARN] [-] [core] queue: 3 corrupt entries set aside in %s as "
 	    "error.*\n", strerror(EISDIR), dir);
 	assert_string_equal(log, want);
@@ -1127,16 +1129,13 @@ test_directory(void **state)
 	assert_true(exists(dir, "error.mismatch"));
 	assert_true(exists(dir, "Has Space"));
 	assert_true(exists(dir, "error.old"));
-	/* The scan leaves bodies to the sweep. */
-	assert_true(exists(dir, "msg.orphan"));
-
-	/* The sweep: what no loaded entry refers to goes, once. */
+	/* The scan ends with the sweep: what no loaded entry refers to
+	 * goes, once. */
+	assert_false(exists(dir, "msg.orphan"));
 	cap = capture_start();
 	qfs_sweep_bodies(dir, l.refs);
-	qfs_sweep_bodies(dir, l.refs);
 	log = capture_end(cap);
-	assert_string_equal(log, "[INFO] [-] [core] queue: removed 1 message "
-	    "body no entry refers to (a crash's leftovers)\n");
+	assert_string_equal(log, "");
 	free(log);
 	assert_false(exists(dir, "msg.orphan"));
 	assert_true(exists(dir, "msg.e1"));
@@ -1344,6 +1343,9 @@ test_scan_migration_fails(void **state)
 	    "move its message to a body file (queue format 1 to 2): Is a "
 	    "directory; left in place\n"));
 	assert_null(strstr(log, "error."));	/* not corrupt: not aside */
+	/* Y's body is no entry's: the scan's sweep removed it. */
+	assert_non_null(strstr(log, "[INFO] [-] [core] queue: removed 1 "
+	    "message body no entry refers to (a crash's leftovers)\n"));
 	free(log);
 	p = slurp(dir, "X.1.1", NULL);
 	assert_string_equal(p, was);		/* still version 1 */
@@ -1352,16 +1354,8 @@ test_scan_migration_fails(void **state)
 	assert_memory_equal(p, "OUTPOST-QUEUE 1\n", 16);
 	free(p);
 	p = names(dir);
-	assert_string_equal(p, "X.1.1\nY.1.1\nmsg.X.1.1\nmsg.Y.1.1\n"
-	    "tmp.Y.1.1\n");
+	assert_string_equal(p, "X.1.1\nY.1.1\nmsg.X.1.1\ntmp.Y.1.1\n");
 	free(p);
-	/* Y's body is no entry's: the sweep removes it. */
-	cap = capture_start();
-	qfs_sweep_bodies(dir, l.refs);
-	log = capture_end(cap);
-	assert_non_null(strstr(log, "[INFO] [-] [core] queue: removed 1 "
-	    "message body no entry refers to (a crash's leftovers)\n"));
-	free(log);
 	assert_false(exists(dir, "msg.Y.1.1"));
 	loaded_clear(&l);
 
@@ -1414,6 +1408,38 @@ static void
 both_lost(struct qentry *e, const char *why, void *arg)
 {
 	on_lost(e, why, &((struct both *)arg)->lost);
+}
+
+/* The sweep removes regular body files only: a link or a FIFO named like
+ * a body is not ours (left alone, never followed or opened). */
+static void
+test_sweep_regular_only(void **state)
+{
+	char *dir = tmpdir_new(), *path, *log;
+	struct qrefs *refs = qrefs_new();
+	FILE *cap;
+
+	(void)state;
+	log_set_level(LOG_INFO);
+	put_body(dir, "O.1.1", "m\r\n", 3);
+	path = xasprintf("%s/msg.L.1.1", dir);
+	assert_int_equal(symlink("msg.O.1.1", path), 0);
+	free(path);
+	path = xasprintf("%s/msg.F.1.1", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	free(path);
+	cap = capture_start();
+	qfs_sweep_bodies(dir, refs);
+	log = capture_end(cap);
+	assert_string_equal(log, "[INFO] [-] [core] queue: removed 1 message "
+	    "body no entry refers to (a crash's leftovers)\n");
+	free(log);
+	assert_false(exists(dir, "msg.O.1.1"));
+	path = names(dir);
+	assert_string_equal(path, "msg.F.1.1\nmsg.L.1.1\n");
+	free(path);
+	qrefs_free(refs);
+	tmpdir_rm(dir);
 }
 
 /*
@@ -1566,6 +1592,7 @@ main(void)
 		cmocka_unit_test(test_scan_migrates_v1),
 		cmocka_unit_test(test_scan_migration_fails),
 		cmocka_unit_test(test_scan_bodies),
+		cmocka_unit_test(test_sweep_regular_only),
 	};
 
 	return cmocka_run_group_tests_name("queue_fs", tests, NULL, NULL);

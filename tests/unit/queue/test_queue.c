@@ -343,7 +343,7 @@ test_open(void **state)
 
 	(void)state;
 	buf_adds(&b, v1);
-	buf_printf(&b, "END %08X\n", qfs_crc32c(0, b.p, b.len));
+	buf_printf(&b, "END %08X\n", crc32c(0, b.p, b.len));
 	put(dir, "V.1.1", b.p, b.len);
 	for (size_t i = 0; i < NELEM(a); i++) {
 		buf_reset(&b);
@@ -357,7 +357,7 @@ test_open(void **state)
 	buf_reset(&b);
 	qfs_body_head(3, &b);
 	buf_adds(&b, "a\r\n");
-	qfs_body_tail(qfs_crc32c(0, b.p, b.len), &b);
+	qfs_body_tail(crc32c(0, b.p, b.len), &b);
 	put(dir, "msg.A.1.1", b.p, b.len);
 	put(dir, "msg.O.1.1", b.p, b.len);		/* no entry's */
 

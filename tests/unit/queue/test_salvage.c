@@ -76,7 +76,7 @@ image_v1(const char *id, const char *msg, size_t len, struct buf *out)
 	buf_printf(out, "message %zu\n", len);
 	buf_add(out, msg, len);
 	buf_addc(out, '\n');
-	buf_printf(out, "END %08X\n", qfs_crc32c(0, out->p + start,
+	buf_printf(out, "END %08X\n", crc32c(0, out->p + start,
 	    out->len - start));
 	buf_free(&v2);
 }
@@ -255,11 +255,11 @@ test_large_files_cost_their_header(void **state)
 	buf_printf(&g.head, "message %zu\n", body);
 	g.len = g.head.len + body + 14;
 	g.tail[0] = 1;
-	crc = qfs_crc32c(0, g.head.p, g.head.len);
+	crc = crc32c(0, g.head.p, g.head.len);
 	memset(chunk, 'x', 1 << 20);
 	for (size_t i = 0; i < body >> 20; i++)
-		crc = qfs_crc32c(crc, chunk, 1 << 20);
-	crc = qfs_crc32c(crc, "\n", 1);
+		crc = crc32c(crc, chunk, 1 << 20);
+	crc = crc32c(crc, "\n", 1);
 	snprintf(g.tail, sizeof(g.tail), "\nEND %08X", crc);
 	g.tail[13] = '\n';
 	src.len = g.len;
@@ -547,7 +547,7 @@ test_scan_hands_over_the_salvageable(void **state)
 	buf_reset(&b);
 	qfs_body_head(4, &b);
 	buf_adds(&b, "body");
-	qfs_body_tail(qfs_crc32c(0, b.p, b.len), &b);
+	qfs_body_tail(crc32c(0, b.p, b.len), &b);
 	put(dir, "msg.G.1.1", &b);
 	buf_reset(&b);
 	image_v1("H.1.1", "body", 4, &b);

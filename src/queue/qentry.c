@@ -1,0 +1,73 @@
+/*
+ * qentry: a queue entry in memory (struct qentry, entry.h): freeing,
+ * deep copies, its notes. The file format is entry.c's.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/xmalloc.h"
+#include "queue/entry.h"
+
+void
+qentry_clear(struct qentry *e)
+{
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		free(e->rcpts[i].addr);
+		free(e->rcpts[i].reason);
+	}
+	free(e->rcpts);
+	free(e->id);
+	free(e->domain);
+	free(e->mail_from);
+	free(e->helo);
+	free(e->client_ip);
+	free(e->last_error);
+	free(e->body);
+	for (size_t i = 0; i < 2 * e->nnotes; i++)
+		free(e->notes[i]);
+	free(e->notes);
+	memset(e, 0, sizeof(*e));
+}
+
+void
+qentry_copy(struct qentry *dst, const struct qentry *src)
+{
+	*dst = *src;
+	dst->id = xstrdup(src->id);
+	dst->domain = xstrdup(src->domain);
+	dst->mail_from = xstrdup(src->mail_from);
+	dst->helo = xstrdup_null(src->helo);
+	dst->client_ip = xstrdup_null(src->client_ip);
+	dst->last_error = xstrdup_null(src->last_error);
+	dst->body = xstrdup_null(src->body);
+	dst->rcpts = xcalloc(src->nrcpts ? src->nrcpts : 1,
+	    sizeof(*dst->rcpts));
+	for (size_t i = 0; i < src->nrcpts; i++) {
+		dst->rcpts[i].addr = xstrdup(src->rcpts[i].addr);
+		dst->rcpts[i].state = src->rcpts[i].state;
+		dst->rcpts[i].reason = xstrdup_null(src->rcpts[i].reason);
+	}
+	dst->notes = NULL;
+	dst->nnotes = 0;
+	qentry_set_notes(dst, (const char *const *)src->notes);
+}
+
+void
+qentry_set_notes(struct qentry *e, const char *const *kv)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < 2 * e->nnotes; i++)
+		free(e->notes[i]);
+	free(e->notes);
+	e->notes = NULL;
+	e->nnotes = 0;
+	while (kv != NULL && kv[2 * n] != NULL && kv[2 * n + 1] != NULL)
+		n++;
+	if (n == 0)
+		return;
+	e->notes = xcalloc(2 * n + 1, sizeof(*e->notes));
+	for (size_t i = 0; i < 2 * n; i++)
+		e->notes[i] = xstrdup(kv[i]);
+	e->nnotes = n;
+}
