@@ -13,6 +13,7 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -45,6 +46,9 @@ enum job_kind { JOB_COMMIT = 0, JOB_REWRITE, JOB_REMOVE, JOB_ASIDE };
 /* A round of at most this many files is flushed file by file, a larger
  * one with a single syncfs. */
 #define FDATASYNC_MAX	2
+/* Seconds a removed message's body may wait for a round's directory
+ * fsync before it gets one of its own. */
+#define BODY_LINGER	1
 
 struct queue_job {
 	struct queue_job	*next;
@@ -82,6 +86,8 @@ struct queue {
 	queue_sink_fn		 sink;		/* loop thread */
 	void			*sink_arg;
 	struct qrefs		*refs;		/* entries per body (loop) */
+	char			**dead;		/* bodies to remove (writer) */
+	size_t			 ndead;
 	struct qentry		**entries;	/* loaded, waiting for the sink */
 	size_t			 nentries;
 	size_t			 cap;
@@ -203,6 +209,27 @@ body_name(const char *prefix, const char *body)
 	return xasprintf("%s" QFS_BODY_PREFIX "%s", prefix, body);
 }
 
+/* All of iov[0..n) to fd, in as few writev calls as the kernel allows. */
+static int
+writev_all(int fd, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		ssize_t w = writev(fd, iov, n);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
+			w -= (ssize_t)iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
 /* Removes the job's files: temp names up to `upto` entries written, and
  * final names of the first `renamed` entries; a commit's body. */
 static void
@@ -252,9 +279,9 @@ body_write(struct queue *q, struct queue_job *j)
 	    j->len), &tail);
 	j->body_fd = openat(q->dirfd, t, O_WRONLY | O_CREAT | O_EXCL |
 	    O_CLOEXEC, 0600);
-	if (j->body_fd != -1 && write_all(j->body_fd, head.p, head.len) == 0 &&
-	    write_all(j->body_fd, j->msg, j->len) == 0 &&
-	    write_all(j->body_fd, tail.p, tail.len) == 0)
+	if (j->body_fd != -1 && writev_all(j->body_fd, (struct iovec[]){
+	    { head.p, head.len }, { j->msg, j->len }, { tail.p, tail.len } },
+	    3) == 0)
 		rc = 0;
 	else
 		j->err = errno ? errno : EIO;
@@ -344,27 +371,40 @@ job_rename(struct queue *q, struct queue_job *j)
 		job_unlink(q, j, j->n, renamed);
 }
 
-/* The bodies whose last entry this round removed: after the entries'
- * removal is durable (a directory fsync), so that a crash never leaves
- * an entry without its body. */
+/*
+ * Bodies whose last entry is removed go only once those removals are
+ * durable (a directory fsync), so that a crash never leaves an entry
+ * without its body. They wait in q->dead (writer thread only) for the
+ * next round that fsyncs the directory anyway (every round with new or
+ * rewritten files), or, when none comes within BODY_LINGER, for one
+ * fsync of their own: a busy queue pays nothing for them.
+ */
 static void
-drop_bodies(struct queue *q, struct queue_job *jobs, int synced)
+note_dead_bodies(struct queue *q, struct queue_job *jobs)
 {
-	struct queue_job *j;
-	int any = 0;
-
-	for (j = jobs; j != NULL; j = j->next)
-		any |= j->kind == JOB_REMOVE && j->body != NULL && j->err == 0;
-	if (!any || (!synced && fsync(q->dirfd) == -1))
-		return;		/* left for the next start-up's sweep */
-	FAILPOINT("queue-before-body-removal");
-	for (j = jobs; j != NULL; j = j->next)
+	for (struct queue_job *j = jobs; j != NULL; j = j->next)
 		if (j->kind == JOB_REMOVE && j->body != NULL && j->err == 0) {
-			char *b = body_name("", j->body);
-
-			unlinkat(q->dirfd, b, 0);
-			free(b);
+			q->dead = xreallocarray(q->dead, q->ndead + 1,
+			    sizeof(*q->dead));
+			q->dead[q->ndead++] = j->body;
+			j->body = NULL;
 		}
+}
+
+static void
+drop_bodies(struct queue *q, int synced)
+{
+	if (q->ndead == 0 || (!synced && fsync(q->dirfd) == -1))
+		return;		/* kept; or left for the start-up sweep */
+	FAILPOINT("queue-before-body-removal");
+	for (size_t i = 0; i < q->ndead; i++) {
+		char *b = body_name("", q->dead[i]);
+
+		unlinkat(q->dirfd, b, 0);
+		free(b);
+		free(q->dead[i]);
+	}
+	q->ndead = 0;
 }
 
 /* The round's files durable with one flush: a few by fdatasync each,
@@ -440,7 +480,9 @@ write_round(struct queue *q, struct queue_job *jobs)
 				if (j->kind == JOB_COMMIT)
 					job_unlink(q, j, j->n, j->n);
 			}
-	drop_bodies(q, jobs, synced);
+	note_dead_bodies(q, jobs);
+	if (synced)
+		drop_bodies(q, 1);
 }
 
 static void *
@@ -452,13 +494,29 @@ writer_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&q->mu);
-		while (q->pending == NULL && !q->stop)
-			pthread_cond_wait(&q->cv, &q->mu);
+		while (q->pending == NULL && !q->stop) {
+			struct timespec until;
+
+			if (q->ndead == 0) {
+				pthread_cond_wait(&q->cv, &q->mu);
+				continue;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_sec += BODY_LINGER;
+			if (pthread_cond_timedwait(&q->cv, &q->mu, &until) ==
+			    ETIMEDOUT) {
+				pthread_mutex_unlock(&q->mu);
+				drop_bodies(q, 0);
+				pthread_mutex_lock(&q->mu);
+			}
+		}
 		jobs = q->pending;
 		q->pending = NULL;
 		pthread_mutex_unlock(&q->mu);
-		if (jobs == NULL)
+		if (jobs == NULL) {
+			drop_bodies(q, 0);	/* stopping */
 			break;
+		}
 		/* Oldest first. */
 		for (prev = NULL, j = jobs; j != NULL; j = next) {
 			next = j->next;
@@ -536,6 +594,7 @@ struct queue *
 queue_open(struct event_base *base, const char *dir, char **err)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
+	pthread_condattr_t ca;
 	long n;
 
 	q->base = base;
@@ -543,7 +602,10 @@ queue_open(struct event_base *base, const char *dir, char **err)
 	q->dirfd = q->efd = -1;
 	q->refs = qrefs_new();
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	if ((n = qfs_scan(dir, loaded, found_lost, q, err)) < 0)
 		goto fail;
 	q->count = (size_t)n + q->nlost;	/* the lost ones until aside */
@@ -605,6 +667,9 @@ queue_close(struct queue *q)
 	}
 	free(q->lost);
 	free(q->lost_why);
+	for (size_t i = 0; i < q->ndead; i++)
+		free(q->dead[i]);
+	free(q->dead);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->cv);
 	free(q->dir);
