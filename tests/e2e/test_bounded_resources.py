@@ -308,3 +308,21 @@ def test_attempts_stream_the_body_from_disk(mta, smtp_sink, dns_records, small_q
     bound = idle + QUARANTINE_MB * MB + 24 * MB
     assert peak < bound, f"peak RSS {peak // MB} MB, idle {idle // MB} MB, " \
                          f"bound {bound // MB} MB"
+
+
+def test_the_bounce_of_a_large_message_returns_its_headers(mta, smtp_sink):
+    """A bounced message over 64 KiB (streamed, never held whole) comes back in the DSN as
+    its header section, text/rfc822-headers (RFC 6522), not whole."""
+    smtp_sink("127.0.0.2")
+    dsn_sink = smtp_sink("127.0.0.8")
+    mta.start()
+    data = big_message(300 * 1024, subject="large and refused")
+    send(mta, ["hard-1@single.test"], data=data)
+    [dsn] = dsn_sink.wait_for_messages(1, timeout=30)
+    wait_empty(mta)
+    text = dsn.data.decode("utf-8", "replace")
+    assert "Content-Type: text/rfc822-headers" in text
+    assert "message/rfc822" not in text
+    assert "Subject: large and refused" in text
+    assert "0123456789abcdefghijklmnopqrstuvwxyz" not in text     # no line of the body
+    assert len(dsn.data) < 16 * 1024

@@ -532,6 +532,32 @@ test_dsn_two_rcpts(void **state)
 	free(dsn);
 }
 
+/* A large message's view is its header section: returned as
+ * text/rfc822-headers (RFC 6522), not as a message/rfc822 it is not. */
+static void
+test_dsn_headers_only(void **state)
+{
+	static const char head[] = "From: a@b\r\nSubject: big\r\n"
+	    "Message-Id: <big@b>\r\n\r\n";
+	struct dsn_params p = base_params(head);
+	char *dsn;
+
+	(void)state;
+	p.headers_only = 1;
+	dsn = build(&p);
+	assert_crlf_only(dsn);
+	assert_null(strstr(dsn, "message/rfc822"));
+	assert_non_null(strstr(dsn, "Content-Type: text/rfc822-headers\r\n"
+	    "\r\nFrom: a@b\r\nSubject: big\r\nMessage-Id: <big@b>\r\n"));
+	assert_non_null(strstr(dsn, "References: <big@b>\r\n"));
+	assert_int_equal(assert_boundaries_closed(dsn), 1);
+	free(dsn);
+	p.headers_only = 0;
+	dsn = build(&p);
+	assert_non_null(strstr(dsn, "Content-Type: message/rfc822\r\n"));
+	free(dsn);
+}
+
 static void
 test_dsn_missing_values(void **state)
 {
@@ -829,6 +855,7 @@ main(void)
 		cmocka_unit_test(test_prepare),
 		cmocka_unit_test(test_dsn_two_rcpts),
 		cmocka_unit_test(test_dsn_missing_values),
+		cmocka_unit_test(test_dsn_headers_only),
 		cmocka_unit_test(test_dsn_template_line_ends),
 		cmocka_unit_test(test_dsn_html),
 		cmocka_unit_test(test_dsn_header_injection),
