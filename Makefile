@@ -23,7 +23,7 @@ EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 # tools/check_layers.py enforces it).
 LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c src/lib/netmatch.c \
-	   src/lib/penalty.c src/lib/failpoint.c
+	   src/lib/penalty.c src/lib/failpoint.c src/lib/rate.c
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
@@ -60,7 +60,7 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/accounting_files.ini config/bounce_categories
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
-UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty \
+UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     proto/test_smtp_parse proto/test_reply \
 	     core/test_config core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon \
