@@ -27,7 +27,8 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
-	    src/core/space.c src/core/daemon.c
+	    src/core/space.c src/core/daemon.c src/core/shaping.c \
+	    src/core/shaping_rules.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
 QUEUE_SRCS = src/queue/entry.c src/queue/entry_file.c src/queue/scan.c \
@@ -57,13 +58,14 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/relay_acl_allow config/tls.ini config/auth_flat_file.ini \
 	config/outbound.bounce_message config/net-utils.ini \
 	config/smtp_forward.ini config/outbound_logger.ini \
-	config/accounting_files.ini config/bounce_categories
+	config/accounting_files.ini config/bounce_categories \
+	config/shaping.ini config/shaping_rules
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     proto/test_smtp_parse proto/test_reply \
 	     core/test_config core/test_dns_config core/test_log \
-	     core/test_space core/test_daemon \
+	     core/test_space core/test_daemon core/test_shaping \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_salvage queue/test_submit \
 	     smtp/test_data \
