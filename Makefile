@@ -44,7 +44,8 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/client_tls.c src/delivery/client_auth.c \
 		src/delivery/mta_error.c src/delivery/view.c \
 		src/delivery/verdict.c src/delivery/dsn.c \
-		src/delivery/dsn_send.c src/delivery/inject.c
+		src/delivery/dsn_send.c src/delivery/inject.c \
+		src/delivery/shaper.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -72,7 +73,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     smtp/test_policy delivery/test_mx delivery/test_route \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
-	     delivery/test_scheduler \
+	     delivery/test_scheduler delivery/test_shaper \
 	     records/test_bouncecat records/test_writer records/test_backlog
 
 GEN	= build/gen/defaults_data.c
