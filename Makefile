@@ -23,12 +23,13 @@ EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 # tools/check_layers.py enforces it).
 LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c src/lib/netmatch.c \
-	   src/lib/penalty.c src/lib/failpoint.c \
-	   src/lib/crc32c.c
+	   src/lib/penalty.c src/lib/failpoint.c src/lib/crc32c.c \
+	   src/lib/rate.c
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
-	    src/core/space.c src/core/daemon.c
+	    src/core/space.c src/core/daemon.c src/core/shaping.c \
+	    src/core/shaping_rules.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
 QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \
@@ -45,7 +46,8 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/client_tls.c src/delivery/client_auth.c \
 		src/delivery/mta_error.c src/delivery/view.c \
 		src/delivery/verdict.c src/delivery/dsn.c \
-		src/delivery/dsn_send.c src/delivery/inject.c
+		src/delivery/dsn_send.c src/delivery/inject.c \
+		src/delivery/shaper.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -59,13 +61,14 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/relay_acl_allow config/tls.ini config/auth_flat_file.ini \
 	config/outbound.bounce_message config/net-utils.ini \
 	config/smtp_forward.ini config/outbound_logger.ini \
-	config/accounting_files.ini config/bounce_categories
+	config/accounting_files.ini config/bounce_categories \
+	config/shaping.ini config/shaping_rules
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
-UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty \
+UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     proto/test_smtp_parse proto/test_reply \
 	     core/test_config core/test_dns_config core/test_log \
-	     core/test_space core/test_daemon \
+	     core/test_space core/test_daemon core/test_shaping \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_salvage queue/test_submit \
 	     queue/test_body queue/test_queue \
@@ -73,7 +76,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty \
 	     smtp/test_policy delivery/test_mx delivery/test_route \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
-	     delivery/test_scheduler \
+	     delivery/test_scheduler delivery/test_shaper \
 	     records/test_bouncecat records/test_writer records/test_backlog
 
 GEN	= build/gen/defaults_data.c
