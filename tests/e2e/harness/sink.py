@@ -3,8 +3,11 @@
 A SmtpSink listens on host:port (e.g. 127.0.0.2:25) with its own event loop in its own thread.
 RCPT is answered by the recipient's local part (RCPT_RULES). A fault makes one stage (STAGES)
 answer another reply, drop the connection, stall then drop, or answer late. Everything is
-recorded, behind one lock: sessions (transcript, EHLO name, TLS, AUTH user), messages (envelope
-and raw data) and counters of connections and commands.
+recorded, behind one lock: sessions (transcript, EHLO name, TLS, AUTH user), messages (envelope,
+raw data, arrival time) and counters of connections and commands, and the load the sink saw: the
+most connections open at once, and when each message arrived. With max_concurrent=N the sink
+throttles: a connection that arrives while N sessions are open gets over_reply as its greeting
+and is closed (a refusal).
 
 The aiosmtpd SMTP class does the protocol; _SinkSMTP adds faults and records around it and
 _Handler holds the policy hooks (EHLO, MAIL, RCPT, DATA). aiosmtpd's own Controller is not used:
@@ -41,6 +44,8 @@ FLAKY_PREFIX = "flaky"
 FLAKY_REPLY = "451 4.7.1 Greylisted, try again"
 DATA_OK = "250 2.0.0 OK queued as {id}"   # after the final dot; id counts messages from 1
 
+OVER_REPLY = "421 4.7.0 Too many connections"   # greeting above max_concurrent sessions
+
 HANG_UP_GRACE = 5.0   # seconds to wait for connection_lost() after closing our side
 STOP_TIMEOUT = 5.0
 
@@ -73,6 +78,7 @@ class Session:
     auth_user: Optional[str] = None
     transcript: list = field(default_factory=list)   # "> command", "< reply"; AUTH data elided
     closed: bool = False
+    refused: bool = False           # over max_concurrent: got over_reply as greeting, closed
 
 
 @dataclass
@@ -90,6 +96,7 @@ class Message:
     tls: bool
     auth_user: Optional[str]
     reply: str = ""                 # sent after the final dot; "" if dropped or stalled
+    arrived: float = 0.0            # time.monotonic() when the final dot was received
 
     @property
     def accepted(self):
@@ -196,6 +203,9 @@ class _SinkSMTP(SMTP):
     async def _handle_client(self):
         self.record = self.sink._open_session(self)
         try:
+            if self.record.refused:
+                await self.push(_reply_lines(self.sink.over_reply))
+                await self.hang_up(abort=False)
             reply = await self.fault("greeting")
             if reply is None:
                 await super()._handle_client()
@@ -284,13 +294,19 @@ class SmtpSink:
     extensions: EHLO keywords added to aiosmtpd's (SIZE, 8BITMIME, SMTPUTF8, STARTTLS, AUTH).
     size_limit: the SIZE advertised and enforced (552); smtputf8: offer SMTPUTF8.
     timeout: idle seconds before the sink closes a connection.
+    max_concurrent: throttle: a connection that arrives while this many sessions are open gets
+        over_reply as its greeting and is closed (counted by refused()); None: no limit.
+    over_reply: that greeting (a 421 by default; may be multi-line with \\n).
     """
 
     def __init__(self, host, port=25, *, hostname="sink.test", tls=None, require_tls=False,
                  auth=None, auth_require_tls=False, lmtp=False,
                  extensions=("PIPELINING", "ENHANCEDSTATUSCODES"), size_limit=33554432,
-                 smtputf8=True, timeout=30):
+                 smtputf8=True, timeout=30, max_concurrent=None, over_reply=OVER_REPLY):
+        if max_concurrent is not None and max_concurrent < 0:
+            raise ValueError(f"max_concurrent must be >= 0 (got {max_concurrent})")
         self.host, self.port, self.hostname = host, port, hostname
+        self.max_concurrent, self.over_reply = max_concurrent, over_reply
         self.auth = auth
         self.extensions = list(extensions)
         if isinstance(tls, ssl.SSLContext) or tls is None:
@@ -312,6 +328,10 @@ class SmtpSink:
         self._counts = collections.Counter()
         self._flaky = collections.Counter()
         self._live = set()
+        self._open_sessions = 0     # live connections that were not refused
+        self._max_seen = 0          # most live connections at once, refused ones included
+        self._refused = 0
+        self._arrivals = []         # Message.arrived of each accepted message, in order
         self._errors = []
         self._loop = self._server = self._thread = None
 
@@ -442,18 +462,30 @@ class SmtpSink:
     # --- records (called on the sink thread) -------------------------------------------
 
     def _open_session(self, protocol):
+        """A new connection: its record, refused when max_concurrent sessions are open."""
         with self._cond:
-            record = Session(index=len(self._sessions), peer=tuple(protocol.session.peer[:2]))
+            refused = (self.max_concurrent is not None
+                       and self._open_sessions >= self.max_concurrent)
+            record = Session(index=len(self._sessions), peer=tuple(protocol.session.peer[:2]),
+                             refused=refused)
             self._sessions.append(record)
             self._live.add(protocol)
             self._counts["connections"] += 1
+            if refused:
+                self._refused += 1
+            else:
+                self._open_sessions += 1
+            self._max_seen = max(self._max_seen, len(self._live))
             self._cond.notify_all()
             return record
 
     def _close_session(self, protocol):
         with self._cond:
+            if protocol in self._live:
+                self._live.discard(protocol)
+                if not protocol.record.refused:
+                    self._open_sessions -= 1
             protocol.record.closed = True
-            self._live.discard(protocol)
             self._cond.notify_all()
 
     def _note(self, record, line):
@@ -479,7 +511,8 @@ class SmtpSink:
                 rcpt_tos=tuple(envelope.rcpt_tos), data=bytes(envelope.original_content),
                 mail_options=tuple(envelope.mail_options),
                 rcpt_options=tuple(envelope.rcpt_options), peer=record.peer,
-                ehlo=record.ehlo, tls=record.tls, auth_user=record.auth_user)
+                ehlo=record.ehlo, tls=record.tls, auth_user=record.auth_user,
+                arrived=time.monotonic())
             self._messages.append(message)
             return message
 
@@ -490,6 +523,8 @@ class SmtpSink:
     def _set_reply(self, message, reply):
         with self._cond:
             message.reply = reply
+            if message.accepted:
+                self._arrivals.append(message.arrived)
             self._cond.notify_all()
 
     # --- accessors (any thread) ---------------------------------------------------------
@@ -516,6 +551,36 @@ class SmtpSink:
         with self._cond:
             return dict(self._counts)
 
+    def max_seen(self):
+        """The most connections open at once so far, each counted from its accept to its close,
+        refused ones included: with max_concurrent=N, N + 1 or more means a client tried to
+        go over the limit."""
+        with self._cond:
+            return self._max_seen
+
+    def refused(self):
+        """Connections refused for max_concurrent (greeted with over_reply and closed)."""
+        with self._cond:
+            return self._refused
+
+    def arrivals(self):
+        """time.monotonic() at the final dot of each accepted message, in acceptance order."""
+        with self._cond:
+            return list(self._arrivals)
+
+    def max_rate(self, window_seconds):
+        """The most messages accepted within any window_seconds (a half-open interval
+        [t, t + window_seconds) that starts at an arrival): the peak rate a client reached."""
+        if window_seconds <= 0:
+            raise ValueError(f"window_seconds must be > 0 (got {window_seconds})")
+        times = sorted(self.arrivals())
+        best, first = 0, 0
+        for last, t in enumerate(times):
+            while t - times[first] >= window_seconds:
+                first += 1
+            best = max(best, last - first + 1)
+        return best
+
     def errors(self):
         """Tracebacks of exceptions in the sink's own code (should stay empty)."""
         with self._cond:
@@ -534,18 +599,23 @@ class SmtpSink:
         return self.messages()
 
     def reset(self):
-        """Forget recorded sessions, messages and counters (faults stay)."""
+        """Forget recorded sessions, messages and counters (faults stay); max_seen() starts
+        again from the connections open now."""
         with self._cond:
             self._sessions.clear()
             self._messages.clear()
             self._counts.clear()
+            self._arrivals.clear()
+            self._refused = 0
+            self._max_seen = len(self._live)
 
     def describe(self):
         """Transcripts of every session, for failure reports."""
         out = []
         for s in self.sessions():
             out.append(f"session {s.index} from {s.peer[0]}:{s.peer[1]} tls={s.tls} "
-                       f"auth={s.auth_user} closed={s.closed}")
+                       f"auth={s.auth_user} closed={s.closed}"
+                       + (" refused (max_concurrent)" if s.refused else ""))
             out.extend("    " + line for line in s.transcript)
         return f"sink {self.address}:\n" + ("\n".join(out) or "no connections")
 
