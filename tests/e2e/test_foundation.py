@@ -18,7 +18,8 @@ from harness.daemon import REPO, outpost_binary, outpost_env, run_outpost
 DEFAULT_FILES = ["plugins", "smtp.ini", "log.ini", "outbound.ini", "me", "connection.ini",
                  "relay.ini", "relay_acl_allow", "tls.ini", "auth_flat_file.ini",
                  "outbound.bounce_message", "net-utils.ini", "smtp_forward.ini",
-                 "outbound_logger.ini", "accounting_files.ini", "bounce_categories"]
+                 "outbound_logger.ini", "accounting_files.ini", "bounce_categories",
+                 "shaping.ini", "shaping_rules"]
 LOG_CAPTURE_SO = REPO / "build" / "asan" / "tests" / "plugins" / "log_capture.so"
 
 DEFAULT_RE = re.compile(r"^\[(DATA|PROTOCOL|DEBUG|INFO|NOTICE|WARN|ERROR|CRIT|ALERT|EMERG)\] "
