@@ -494,3 +494,37 @@ ratio() {
 			(r >= min) ? "met" : "not met"
 	}'
 }
+
+# --- postfix ----------------------------------------------------------------
+
+# A private Postfix instance's master.cf on stdout: smtpd on 127.0.0.1:$1,
+# the queue services and, unless $2 is "-" (a Postfix that only queues),
+# the smtp and relay clients, chrooted when $2 is y.
+postfix_master_cf() {
+	cat <<EOF
+# service type private unpriv chroot wakeup maxproc command
+127.0.0.1:$1 inet n - n - - smtpd
+cleanup   unix  n - n - 0 cleanup
+qmgr      unix  n - n 300 1 qmgr
+rewrite   unix  - - n - - trivial-rewrite
+bounce    unix  - - n - 0 bounce
+defer     unix  - - n - 0 bounce
+trace     unix  - - n - 0 bounce
+verify    unix  - - n - 1 verify
+flush     unix  n - n 1000? 0 flush
+proxymap  unix  - - n - - proxymap
+proxywrite unix - - n - 1 proxymap
+EOF
+	[ "$2" = - ] ||
+		printf 'smtp      unix  - - %s - - smtp\nrelay     unix  - - %s - - smtp\n' \
+		    "$2" "$2"
+	cat <<EOF
+showq     unix  n - n - - showq
+error     unix  - - n - - error
+retry     unix  - - n - - error
+discard   unix  - - n - - discard
+anvil     unix  - - n - 1 anvil
+scache    unix  - - n - 1 scache
+postlog   unix-dgram n - n - 1 postlogd
+EOF
+}

@@ -190,29 +190,7 @@ smtp_tls_security_level = none
 default_process_limit = 100
 smtp_connection_cache_on_demand = yes
 EOF
-	cat >"$d/etc/master.cf" <<EOF
-# service type private unpriv chroot wakeup maxproc command
-127.0.0.1:$port inet n - n - - smtpd
-cleanup   unix  n - n - 0 cleanup
-qmgr      unix  n - n 300 1 qmgr
-rewrite   unix  - - n - - trivial-rewrite
-bounce    unix  - - n - 0 bounce
-defer     unix  - - n - 0 bounce
-trace     unix  - - n - 0 bounce
-verify    unix  - - n - 1 verify
-flush     unix  n - n 1000? 0 flush
-proxymap  unix  - - n - - proxymap
-proxywrite unix - - n - 1 proxymap
-smtp      unix  - - n - - smtp
-relay     unix  - - n - - smtp
-showq     unix  n - n - - showq
-error     unix  - - n - - error
-retry     unix  - - n - - error
-discard   unix  - - n - - discard
-anvil     unix  - - n - 1 anvil
-scache    unix  - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
-EOF
+	postfix_master_cf "$port" n >"$d/etc/master.cf"
 }
 
 bench_postfix() {

@@ -374,31 +374,11 @@ bounce_queue_lifetime = 1d
 # The plan's limits per MX host (BENCH_PF_MAP=1):
 $(cat "$d/etc/main.cf.hosts")
 EOF
-	cat >"$d/etc/master.cf" <<EOF
-# service type private unpriv chroot wakeup maxproc command
-127.0.0.1:$port inet n - n - - smtpd
-cleanup   unix  n - n - 0 cleanup
-qmgr      unix  n - n 300 1 qmgr
-rewrite   unix  - - n - - trivial-rewrite
-bounce    unix  - - n - 0 bounce
-defer     unix  - - n - 0 bounce
-trace     unix  - - n - 0 bounce
-verify    unix  - - n - 1 verify
-flush     unix  n - n 1000? 0 flush
-proxymap  unix  - - n - - proxymap
-proxywrite unix - - n - 1 proxymap
-smtp      unix  - - y - - smtp
-relay     unix  - - y - - smtp
-showq     unix  n - n - - showq
-error     unix  - - n - - error
-retry     unix  - - n - - error
-discard   unix  - - n - - discard
-anvil     unix  - - n - 1 anvil
-scache    unix  - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
-# The plan's transports, one per limited MX host:
-$(cat "$PLAN/master.cf")
-EOF
+	{
+		postfix_master_cf "$port" y
+		echo "# The plan's transports, one per limited MX host:"
+		cat "$PLAN/master.cf"
+	} >"$d/etc/master.cf"
 }
 
 pf_queued() {

@@ -3,6 +3,7 @@
  * checksum verified before the last piece (body.c), the hooks' view of a
  * message (qbody_view); and the count of entries per body (refs.c). */
 #include "unit.h"
+#include "queue/qfiles.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -23,19 +24,6 @@ body_image(const char *msg, size_t len, struct buf *out)
 	qfs_body_tail(crc32c(0, out->p, out->len), out);
 }
 
-/* Writes p as dir/name. */
-static void
-put(const char *dir, const char *name, const char *p, size_t n)
-{
-	char *path = xasprintf("%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	assert_int_equal(fclose(f), 0);
-	free(path);
-}
-
 /* dir/msg.<id> holding msg; with `flip`, byte flip (of the file) ^ 1. */
 static size_t
 put_body(const char *dir, const char *id, const char *msg, size_t len,
@@ -49,7 +37,7 @@ put_body(const char *dir, const char *id, const char *msg, size_t len,
 	off = b.len - len - QFS_BODY_TAIL;
 	if (flip != SIZE_MAX)
 		b.p[flip] ^= 1;
-	put(dir, name, b.p, b.len);
+	put_file(dir, name, b.p, b.len);
 	free(name);
 	buf_free(&b);
 	return off;
@@ -362,7 +350,7 @@ test_damaged_head_and_tail(void **state)
 	body_image(msg, 20, &b);
 	/* The CRC's digits. */
 	b.p[b.len - 2] = b.p[b.len - 2] == '0' ? '1' : '0';
-	put(dir, "msg.T.1.1", b.p, b.len);
+	put_file(dir, "msg.T.1.1", b.p, b.len);
 	assert_int_equal(qbody_open(dir, "T.1.1", 20, &qb, &why, &err), 0);
 	assert_int_equal(qbody_read(qb, buf, 10), 10);
 	assert_int_equal(qbody_read(qb, buf, 64), -1);
@@ -370,7 +358,7 @@ test_damaged_head_and_tail(void **state)
 	qbody_close(qb);
 	/* The end marker itself. */
 	b.p[b.len - 10] = 'e';
-	put(dir, "msg.T.1.1", b.p, b.len);
+	put_file(dir, "msg.T.1.1", b.p, b.len);
 	assert_int_equal(qbody_open(dir, "T.1.1", 20, &qb, &why, &err), 0);
 	assert_int_equal(qbody_read(qb, buf, 64), -1);
 	assert_string_equal(qbody_error(qb, &err), "bad end marker");
@@ -380,7 +368,7 @@ test_damaged_head_and_tail(void **state)
 	buf_reset(&b);
 	body_image(msg, 20, &b);
 	b.p[b.len - QFS_BODY_TAIL] = 'x';
-	put(dir, "msg.T.1.1", b.p, b.len);
+	put_file(dir, "msg.T.1.1", b.p, b.len);
 	assert_int_equal(qbody_open(dir, "T.1.1", 20, &qb, &why, &err), 0);
 	assert_int_equal(qbody_read(qb, buf, 64), -1);
 	assert_string_equal(qbody_error(qb, &err), "bad end marker");
@@ -390,7 +378,7 @@ test_damaged_head_and_tail(void **state)
 	buf_reset(&b);
 	body_image(msg, 20, &b);
 	b.p[3] ^= 1;
-	put(dir, "msg.H.1.1", b.p, b.len);
+	put_file(dir, "msg.H.1.1", b.p, b.len);
 	err = -1;
 	assert_int_equal(qbody_open(dir, "H.1.1", 20, &qb, &why, &err), -1);
 	assert_string_equal(why, "not an Outpost message file");
@@ -398,23 +386,23 @@ test_damaged_head_and_tail(void **state)
 	assert_null(qb);
 	b.p[3] ^= 1;
 	b.p[21] = '1';				/* size 21 */
-	put(dir, "msg.H.1.1", b.p, b.len);
+	put_file(dir, "msg.H.1.1", b.p, b.len);
 	assert_int_equal(qbody_open(dir, "H.1.1", 20, &qb, &why, &err), -1);
 	assert_string_equal(why, "truncated");
 	assert_int_equal(qbody_open(dir, "H.1.1", 21, &qb, &why, &err), -1);
 	assert_string_equal(why, "truncated");
 	b.p[21] = '9';				/* size 29 */
-	put(dir, "msg.H.1.1", b.p, b.len);
+	put_file(dir, "msg.H.1.1", b.p, b.len);
 	assert_int_equal(qbody_open(dir, "H.1.1", 20, &qb, &why, &err), -1);
 	assert_string_equal(why, "truncated");
 	buf_reset(&b);
 	body_image(msg, 20, &b);
 	buf_addc(&b, '\n');
-	put(dir, "msg.H.1.1", b.p, b.len);
+	put_file(dir, "msg.H.1.1", b.p, b.len);
 	assert_int_equal(qbody_open(dir, "H.1.1", 20, &qb, &why, &err), -1);
 	assert_string_equal(why, "trailing garbage after end marker");
 	assert_int_equal(err, 0);
-	put(dir, "msg.H.1.1", "", 0);
+	put_file(dir, "msg.H.1.1", "", 0);
 	assert_int_equal(qbody_open(dir, "H.1.1", 0, &qb, &why, &err), -1);
 	assert_string_equal(why, "truncated");
 	buf_free(&b);
@@ -505,7 +493,7 @@ test_empty_message(void **state)
 	/* Its tail is still verified. */
 	body_image("", 0, &b);
 	b.p[30] = b.p[30] == '0' ? '1' : '0';		/* a CRC digit */
-	put(dir, "msg.Z.1.1", b.p, b.len);
+	put_file(dir, "msg.Z.1.1", b.p, b.len);
 	buf_free(&b);
 	assert_int_equal(qbody_open(dir, "Z.1.1", 0, &qb, &why, &err), 0);
 	assert_int_equal(qbody_read(qb, buf, sizeof(buf)), -1);

@@ -4,6 +4,7 @@
  * of version 1 entries, body files) and --qlist/--qstat (report.c) on a
  * directory. */
 #include "unit.h"
+#include "queue/qfiles.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -714,20 +715,6 @@ test_header_fields(void **state)
 	}
 }
 
-/* Writes an image (or any bytes) as dir/name; returns its length. */
-static size_t
-put_file(const char *dir, const char *name, const char *p, size_t n)
-{
-	char *path = xasprintf("%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	assert_int_equal(fclose(f), 0);
-	free(path);
-	return n;
-}
-
 static void
 test_read(void **state)
 {
@@ -969,24 +956,6 @@ exists(const char *dir, const char *name)
 
 	free(path);
 	return rc == 0;
-}
-
-/* The names in dir, sorted, one a line. */
-static char *
-names(const char *dir)
-{
-	struct buf b = BUF_INIT;
-	char **v;
-	size_t n;
-
-	assert_int_equal(qfs_dir_names(dir, &v, &n), 0);
-	for (size_t i = 0; i < n; i++) {
-		buf_printf(&b, "%s\n", v[i]);
-		free(v[i]);
-	}
-	free(v);
-	buf_addc(&b, '\0');
-	return b.p;
 }
 
 #define E1_LINE	"e1 example.com rcpts=2 attempts=2 " \

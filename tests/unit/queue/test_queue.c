@@ -4,6 +4,7 @@
  * aside; at open, the entries found (version 1 ones migrated) count for
  * their bodies, and bodies no entry refers to are swept. */
 #include "unit.h"
+#include "queue/qfiles.h"
 
 #include <errno.h>
 #include <sys/stat.h>
@@ -78,24 +79,6 @@ wait_jobs(struct event_base *base, struct queue *q)
 		assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
 }
 
-/* The names in dir, sorted, one a line (malloc'd). */
-static char *
-names(const char *dir)
-{
-	struct buf b = BUF_INIT;
-	char **v;
-	size_t n;
-
-	assert_int_equal(qfs_dir_names(dir, &v, &n), 0);
-	for (size_t i = 0; i < n; i++) {
-		buf_printf(&b, "%s\n", v[i]);
-		free(v[i]);
-	}
-	free(v);
-	buf_addc(&b, '\0');
-	return b.p;
-}
-
 static void
 expect_names(const char *dir, const char *want)
 {
@@ -120,18 +103,6 @@ expect_names_soon(const char *dir, const char *want)
 		usleep(10000);
 	}
 	expect_names(dir, want);
-}
-
-static void
-put(const char *dir, const char *name, const char *p, size_t n)
-{
-	char *path = xasprintf("%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(p, 1, n, f), n);
-	assert_int_equal(fclose(f), 0);
-	free(path);
 }
 
 /* Commits the entries ids[0..n) (domains d0, d1, ...) of MSG. */
@@ -309,7 +280,7 @@ test_commit_fails(void **state)
 	assert_non_null(q = queue_open(base, dir, &err));
 	queue_set_sink(q, on_sink, &s);
 	/* In the way of the second entry's temp file (O_EXCL). */
-	put(dir, "tmp.F.1.2", "x", 1);
+	put_file(dir, "tmp.F.1.2", "x", 1);
 	assert_int_equal(commit(base, q, ids, 2), EEXIST);
 	expect_names(dir, "tmp.F.1.2\n");
 	assert_int_equal(s.n, 0);
@@ -361,7 +332,7 @@ test_open(void **state)
 	(void)state;
 	buf_adds(&b, v1);
 	buf_printf(&b, "END %08X\n", crc32c(0, b.p, b.len));
-	put(dir, "V.1.1", b.p, b.len);
+	put_file(dir, "V.1.1", b.p, b.len);
 	for (size_t i = 0; i < NELEM(a); i++) {
 		buf_reset(&b);
 		mk(&e, a[i], "example.com");
@@ -369,14 +340,14 @@ test_open(void **state)
 		e.msg_len = 3;
 		qfs_encode(&e, &b);
 		qentry_clear(&e);
-		put(dir, a[i], b.p, b.len);
+		put_file(dir, a[i], b.p, b.len);
 	}
 	buf_reset(&b);
 	qfs_body_head(3, &b);
 	buf_adds(&b, "a\r\n");
 	qfs_body_tail(crc32c(0, b.p, b.len), &b);
-	put(dir, "msg.A.1.1", b.p, b.len);
-	put(dir, "msg.O.1.1", b.p, b.len);		/* no entry's */
+	put_file(dir, "msg.A.1.1", b.p, b.len);
+	put_file(dir, "msg.O.1.1", b.p, b.len);		/* no entry's */
 
 	cap = capture_start();
 	log_set_level(LOG_INFO);
