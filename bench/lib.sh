@@ -467,7 +467,8 @@ bench_outpost_relay() {
 	OUTPOST_PID=
 	check_closed "$name" "$port"
 	stop_sink "$name"
-	QUEUED[$name]=$(count_files "$root/queue" ! -name 'tmp.*' ! -name 'error.*')
+	QUEUED[$name]=$(count_files "$root/queue" ! -name 'tmp.*' ! -name 'error.*' \
+	    ! -name 'msg.*')
 	return $rc
 }
 

@@ -471,7 +471,8 @@ bench_outpost() {
 	fi
 	start_wan_sink outpost || return 1
 	inject outpost "$port" || { stop_wan_sink outpost; return 1; }
-	n=$(count_files "$root/queue" ! -name 'tmp.*' ! -name 'error.*')
+	n=$(count_files "$root/queue" ! -name 'tmp.*' ! -name 'error.*' \
+	    ! -name 'msg.*')
 	if [ "$n" -ne "$MESSAGES" ]; then
 		STATUS[outpost]="FAILED: $n of $MESSAGES entries queued after injecting"
 		stop_wan_sink outpost
@@ -489,7 +490,8 @@ bench_outpost() {
 	OUTPOST_PID=
 	check_closed outpost "$port"
 	stop_wan_sink outpost
-	QUEUED[outpost]=$(count_files "$root/queue" ! -name 'tmp.*' ! -name 'error.*')
+	QUEUED[outpost]=$(count_files "$root/queue" ! -name 'tmp.*' ! -name 'error.*' \
+	    ! -name 'msg.*')
 	[ "${STATUS[outpost]}" = ok ]
 }
 

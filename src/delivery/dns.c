@@ -6,6 +6,7 @@
 #include "delivery/dns.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,13 +36,31 @@ struct dns_sock {
 	struct event		*ev;
 };
 
+#define INFLIGHT_BUCKETS	1024
+
 struct dns {
 	struct event_base	*base;
 	ares_channel		 channel;
 	struct event		*timer;
 	struct dns_sock		*socks;
 	struct dns_query	*queries;	/* not yet answered nor cancelled */
+	struct inflight		*inflight[INFLIGHT_BUCKETS];
 	int			 destroying;
+};
+
+/*
+ * One c-ares query in flight and every lookup waiting for its answer:
+ * concurrent lookups of one name and type share it, so a burst of mail to
+ * one domain (or to many domains behind one MX host) asks the server once
+ * instead of flooding its socket (c-ares 1.18 has no cache of its own).
+ */
+struct inflight {
+	struct inflight		*next;		/* in its bucket */
+	struct dns		*dns;
+	struct dns_lookup	**waiters;
+	size_t			 nwaiters;
+	int			 type;
+	char			 name[];
 };
 
 /* One c-ares lookup of a query. */
@@ -345,6 +364,59 @@ lookup_add(struct dns_query *q, size_t entry, int type)
 	return l;
 }
 
+static struct inflight **
+inflight_slot(struct dns *d, const char *name, int type)
+{
+	uint64_t h = 1469598103934665603ULL ^ (unsigned)type;
+	struct inflight **pp;
+
+	for (const char *s = name; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	pp = &d->inflight[h % INFLIGHT_BUCKETS];
+	while (*pp != NULL && ((*pp)->type != type ||
+	    strcmp((*pp)->name, name) != 0))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* The shared query answered: every waiter gets the answer (the entry is
+ * gone first, so what a waiter starts asks anew). */
+static void
+on_shared(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct inflight *f = arg;
+	struct inflight **pp = inflight_slot(f->dns, f->name, f->type);
+
+	if (*pp == f)
+		*pp = f->next;
+	for (size_t i = 0; i < f->nwaiters; i++)
+		on_answer(f->waiters[i], status, timeouts, abuf, alen);
+	free(f->waiters);
+	free(f);
+}
+
+/* Lookup l of name: joins the query in flight for it, or starts one. */
+static void
+send_lookup(struct dns *d, const char *name, struct dns_lookup *l)
+{
+	struct inflight **pp = inflight_slot(d, name, l->type), *f = *pp;
+	size_t len;
+
+	if (f == NULL) {
+		len = strlen(name) + 1;
+		f = xcalloc(1, sizeof(*f) + len);
+		memcpy(f->name, name, len);
+		f->dns = d;
+		f->type = l->type;
+		*pp = f;
+	}
+	f->waiters = xreallocarray(f->waiters, f->nwaiters + 1,
+	    sizeof(*f->waiters));
+	f->waiters[f->nwaiters++] = l;
+	if (f->nwaiters == 1)
+		ares_query(d->channel, name, C_IN, l->type, on_shared, f);
+}
+
 /*
  * Sends every lookup in q->lk (built beforehand: the array must not move
  * once c-ares holds pointers into it). c-ares may call back from inside
@@ -359,8 +431,7 @@ launch(struct dns_query *q, const char *const *names)
 	q->launching = 1;
 	for (size_t i = 0; i < n; i++) {
 		q->outstanding++;
-		ares_query(q->dns->channel, names[i], C_IN, q->lk[i].type,
-		    on_answer, &q->lk[i]);
+		send_lookup(q->dns, names[i], &q->lk[i]);
 	}
 	q->launching = 0;
 	if (q->outstanding == 0)
