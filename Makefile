@@ -170,7 +170,7 @@ FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply \
 		  fuzz_netmatch fuzz_intervals fuzz_bouncecat \
 		  fuzz_bouncecat_rules fuzz_accounting
 FUZZ_BASE	= src/lib/buf.c src/lib/xmalloc.c
-FUZZ_LOG	= src/core/log.c src/lib/json.c
+FUZZ_LOG	= src/core/log.c src/lib/json.c src/lib/fsutil.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_ini = src/lib/ini.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_reply = src/proto/reply.c $(FUZZ_BASE)
@@ -199,7 +199,7 @@ FUZZ_WB_fuzz_accounting = src/records/accounting_files.c
 FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/records/record.c \
 		  src/records/writer.c src/records/backlog.c src/proto/message.c \
 		  src/lib/util.c \
-		  src/lib/fsutil.c src/lib/ini.c $(FUZZ_LOG) $(FUZZ_BASE)
+		  src/lib/ini.c $(FUZZ_LOG) $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_accounting = -levent -lpthread -lcrypto
 
 .SECONDEXPANSION:

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fsutil.h"
 #include "lib/json.h"
 #include "lib/xmalloc.h"
 
@@ -333,22 +334,6 @@ now_ms(void)
 }
 
 static void
-write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			return;		/* nowhere left to report it */
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void
 output(const struct log_record *r, long long ts_ms)
 {
 	struct buf line = BUF_INIT, plain = BUF_INIT;
@@ -366,7 +351,8 @@ output(const struct log_record *r, long long ts_ms)
 	color = L.color == -1 ? isatty(L.fd) : L.color;
 	log_render_line(&line, L.format, L.timestamps ? ts_ms : -1,
 	    color && L.format != LOG_FMT_JSON, r);
-	write_all(L.fd, line.p, line.len);
+	/* A failure has nowhere left to be reported. */
+	(void)write_full(L.fd, line.p, line.len);
 	buf_free(&line);
 }
 

@@ -1,12 +1,14 @@
 /*
  * qentry: a queue entry in memory (struct qentry, entry.h): freeing,
- * deep copies, its notes. The file format is entry.c's.
+ * deep copies, its notes; and a message in memory shared by the entries
+ * of one commit (struct qmsg, queue.h). The file format is entry.c's.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/xmalloc.h"
 #include "queue/entry.h"
+#include "queue/queue.h"
 
 void
 qentry_clear(struct qentry *e)
@@ -70,4 +72,31 @@ qentry_set_notes(struct qentry *e, const char *const *kv)
 	for (size_t i = 0; i < 2 * n; i++)
 		e->notes[i] = xstrdup(kv[i]);
 	e->nnotes = n;
+}
+
+struct qmsg *
+qmsg_new(char *data, size_t len)
+{
+	struct qmsg *m = xmalloc(sizeof(*m));
+
+	m->refs = 1;
+	m->len = len;
+	m->data = data;
+	return m;
+}
+
+struct qmsg *
+qmsg_ref(struct qmsg *m)
+{
+	m->refs++;
+	return m;
+}
+
+void
+qmsg_unref(struct qmsg *m)
+{
+	if (m == NULL || --m->refs > 0)
+		return;
+	free(m->data);
+	free(m);
 }

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "lib/failpoint.h"
+#include "lib/fsutil.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "queue/queue.h"
@@ -99,33 +100,6 @@ struct queue {
 	size_t			 nlost;
 };
 
-struct qmsg *
-qmsg_new(char *data, size_t len)
-{
-	struct qmsg *m = xmalloc(sizeof(*m));
-
-	m->refs = 1;
-	m->len = len;
-	m->data = data;
-	return m;
-}
-
-struct qmsg *
-qmsg_ref(struct qmsg *m)
-{
-	m->refs++;
-	return m;
-}
-
-void
-qmsg_unref(struct qmsg *m)
-{
-	if (m == NULL || --m->refs > 0)
-		return;
-	free(m->data);
-	free(m);
-}
-
 /* The sink's now, with a reference to m (when not NULL), or kept. */
 static void
 add_entry(struct queue *q, struct qentry *e, struct qmsg *m)
@@ -186,48 +160,10 @@ tmp_name(const struct qentry *e)
 	return xasprintf("%s%s", QFS_TMP_PREFIX, e->id);
 }
 
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static char *
 body_name(const char *prefix, const char *body)
 {
 	return xasprintf("%s" QFS_BODY_PREFIX "%s", prefix, body);
-}
-
-/* All of iov[0..n) to fd, in as few writev calls as the kernel allows. */
-static int
-writev_all(int fd, struct iovec *iov, int n)
-{
-	while (n > 0) {
-		ssize_t w = writev(fd, iov, n);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
-			w -= (ssize_t)iov->iov_len;
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
 }
 
 /* Removes the job's files: temp names up to `upto` entries written, and
@@ -279,7 +215,7 @@ body_write(struct queue *q, struct queue_job *j)
 	    j->len), &tail);
 	j->body_fd = openat(q->dirfd, t, O_WRONLY | O_CREAT | O_EXCL |
 	    O_CLOEXEC, 0600);
-	if (j->body_fd != -1 && writev_all(j->body_fd, (struct iovec[]){
+	if (j->body_fd != -1 && writev_full(j->body_fd, (struct iovec[]){
 	    { head.p, head.len }, { j->msg, j->len }, { tail.p, tail.len } },
 	    3) == 0)
 		rc = 0;
@@ -309,7 +245,7 @@ job_write(struct queue *q, struct queue_job *j)
 		j->fds[i] = openat(q->dirfd, t, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0600);
 		free(t);
-		if (j->fds[i] == -1 || write_all(j->fds[i], img.p, img.len)) {
+		if (j->fds[i] == -1 || write_full(j->fds[i], img.p, img.len)) {
 			j->err = errno ? errno : EIO;
 			i += j->fds[i] != -1;
 			break;

@@ -153,23 +153,6 @@ regular(const char *dir, const char *name)
 	return -1;
 }
 
-/* Writes all of p to fd at once, then makes it durable. */
-static int
-write_sync(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Copies the message of version 1 entry file src (e locates it) into
  * the new body file fd, with its head and tail. */
 static int
@@ -182,17 +165,17 @@ copy_body(int src, const struct qentry *e, int fd)
 
 	qfs_body_head(e->msg_len, &head);
 	crc = crc32c(0, head.p, head.len);
-	if (write_sync(fd, head.p, head.len) == -1)
+	if (write_full(fd, head.p, head.len) == -1)
 		goto done;
 	for (size_t off = 0, n; off < e->msg_len; off += n) {
 		n = e->msg_len - off < 65536 ? e->msg_len - off : 65536;
 		if (qfs_pread_all(&src, e->msg_offset + off, chunk, n) == -1 ||
-		    write_sync(fd, chunk, n) == -1)
+		    write_full(fd, chunk, n) == -1)
 			goto done;
 		crc = crc32c(crc, chunk, n);
 	}
 	qfs_body_tail(crc, &tail);
-	rc = write_sync(fd, tail.p, tail.len) == -1 || fdatasync(fd) == -1 ?
+	rc = write_full(fd, tail.p, tail.len) == -1 || fdatasync(fd) == -1 ?
 	    -1 : 0;
 done:
 	free(chunk);
@@ -243,7 +226,7 @@ fill_entry(int fd, void *arg)
 	int rc;
 
 	qfs_encode(arg, &img);
-	rc = write_sync(fd, img.p, img.len) == -1 || fdatasync(fd) == -1 ?
+	rc = write_full(fd, img.p, img.len) == -1 || fdatasync(fd) == -1 ?
 	    -1 : 0;
 	buf_free(&img);
 	return rc;
