@@ -534,9 +534,10 @@ mx_host(const struct mx *mx)
 	return mx->exchange != NULL ? mx->exchange : mx->path;
 }
 
-/* Every MX failed: the mail waits. When a server broke the protocol or
- * its deadline, that is what is recorded (the last such one); else
- * Haraka's "Tried all MXs". */
+/* Every MX failed. When each failure was a permanent reply (a 5xx
+ * greeting), the mail bounces with the last one. Else it waits: with the
+ * last temporary failure that has a reason (a 4xx greeting, a deadline,
+ * a bad reply), or Haraka's "Tried all MXs". */
 static void
 tried_all(struct attempt *a)
 {
@@ -544,10 +545,17 @@ tried_all(struct attempt *a)
 
 	log_notice(SRC, a->e->id, "Tried all MXs %s%s%s", a->e->domain,
 	    a->last_error ? ": " : "", a->last_error ? a->last_error : "");
-	if (a->host_fail != NULL) {
+	if (a->host_fail != NULL &&
+	    (a->host_fail->class != FAIL_PERM || !a->host_temp)) {
+		if (a->host_fail->remote) {	/* the server that replied */
+			free(a->host);
+			a->host = xstrdup_null(a->host_fail->host);
+		}
 		fail_all(a, a->host_fail);
 		return;
 	}
+	a->ip[0] = a->local_ip[0] = '\0';	/* no server to name */
+	a->port = 0;
 	snprintf(text, sizeof(text), "Tried all MXs %s", a->e->domain);
 	fail_local(a, FAIL_TEMP, 421, "4.4.1", text);
 }
@@ -674,18 +682,31 @@ txn_done(void *arg, const struct mta_result *r)
 		if (v == V_RETRY_HOST && !a->retried) {
 			a->retried = 1;
 			a->cur--;	/* the same host, a fresh connection */
-		} else
+		} else {
 			log_notice(SRC, a->e->id, "%s: %s; trying the next MX",
 			    a->host, mail.msg ? mail.msg : r->error ? r->error :
 			    "connection failed");
+			if (mail.msg == NULL || mail.class != FAIL_PERM)
+				a->host_temp = 1;
+		}
 		free(a->last_error);
 		a->last_error = xstrdup(mail.msg ? mail.msg : r->error ?
 		    r->error : "connection failed");
-		if (mail.msg != NULL) {
+		/* A permanent reply is kept only while no MX failed
+		 * temporarily (tried_all). */
+		if (mail.msg != NULL &&
+		    (mail.class != FAIL_PERM || !a->host_temp)) {
 			if (a->host_fail == NULL)
 				a->host_fail = xcalloc(1,
 				    sizeof(*a->host_fail));
 			outcome_copy(a->host_fail, &mail);
+			/* A reply's server, for the records, as when it
+			 * ends the attempt itself. */
+			snprintf(a->ip, sizeof(a->ip), "%s", mail.remote ?
+			    r->remote_ip : "");
+			snprintf(a->local_ip, sizeof(a->local_ip), "%s",
+			    mail.remote ? r->local_ip : "");
+			a->port = mail.remote ? r->port : 0;
 		}
 		outcome_clear(&mail);
 		try_next(a);

@@ -64,7 +64,11 @@ struct attempt {
 	char			*last_error;
 	struct outcome		*host_fail;	/* the last server that failed
 						 * with a reason to record
-						 * (deadline, bad reply) */
+						 * (deadline, bad reply,
+						 * greeting reply): temporary,
+						 * or permanent while every
+						 * failure was */
+	int			 host_temp;	/* some MX failed temporarily */
 	struct mta_session	*sess;
 	char			*sess_key;
 	const struct mx		*mx;		/* mxs[cur - 1] */

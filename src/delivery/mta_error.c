@@ -220,6 +220,14 @@ mta_error_classify(const struct mta_result *r, const char *host,
 		if (mail->class == FAIL_NONE)	/* cannot happen: defensive */
 			outcome_local(mail, FAIL_TEMP, 451, "4.5.0",
 			    "Unexpected reply at the end of the transaction");
+		/* A 3xx/4xx/5xx greeting is a failure of this server, not
+		 * of the message (Postfix smtp_skip_[45]xx_greeting): the
+		 * next MX; the reply kept to record once every MX failed. */
+		if (r->step == MTA_GREETING) {
+			if (mail->remote == 0)
+				set_server(mail, r, host);
+			return V_NEXT_MX;
+		}
 		/* A refusal of the message itself: the recipients the
 		 * server refused at RCPT keep their own reply. */
 		if (r->step == MTA_DATA || r->step == MTA_DOT)

@@ -78,9 +78,11 @@ enum verdict {
  * MX failed) — never a bounce (Haraka bounces a bad reply with 5.5.1);
  * any of these after the final dot reached the server → V_RCPTS with that
  * temporary *mail and no other MX (the message may have been delivered);
- * 3xx/4xx at the greeting, EHLO, STARTTLS, AUTH, MAIL, DATA or the dot →
- * the whole mail deferred; 5xx there → bounced; forced TLS unavailable or
- * unverified → deferred.
+ * 3xx/4xx/5xx at the greeting → next MX with *mail filled (the server's
+ * reply: once every MX failed, a bounce only when every failure was a
+ * permanent reply, else deferred); 3xx/4xx at EHLO, STARTTLS, AUTH, MAIL,
+ * DATA or the dot → the whole mail deferred; 5xx there → bounced; forced
+ * TLS unavailable or unverified → deferred.
  * A DATA/dot failure applies to the recipients the server had accepted;
  * the ones it refused at RCPT keep their own reply.
  */

@@ -140,8 +140,13 @@ test_classify_steps(void **state)
 		{ MTA_IO, MTA_DOT, 0, 1, 1, V_RCPTS, FAIL_TEMP },
 		{ MTA_IO, MTA_DOT, 0, 0, 1, V_RCPTS, FAIL_TEMP },
 		{ MTA_BAD_REPLY, MTA_DOT, 0, 0, 1, V_RCPTS, FAIL_TEMP },
-		{ MTA_REPLY, MTA_GREETING, 421, 0, 0, V_MAIL, FAIL_TEMP },
-		{ MTA_REPLY, MTA_GREETING, 554, 0, 0, V_MAIL, FAIL_PERM },
+		/* A refusing greeting: this server failed, the next MX
+		 * (Postfix smtp_skip_4xx/5xx_greeting), its reply kept. */
+		{ MTA_REPLY, MTA_GREETING, 421, 0, 0, V_NEXT_MX, FAIL_TEMP },
+		{ MTA_REPLY, MTA_GREETING, 554, 0, 0, V_NEXT_MX, FAIL_PERM },
+		{ MTA_REPLY, MTA_GREETING, 300, 0, 0, V_NEXT_MX, FAIL_TEMP },
+		/* Past the greeting, a refusal is the message's. */
+		{ MTA_REPLY, MTA_EHLO, 421, 0, 0, V_MAIL, FAIL_TEMP },
 		{ MTA_REPLY, MTA_HELO, 550, 0, 0, V_MAIL, FAIL_PERM },
 		{ MTA_REPLY, MTA_STARTTLS, 454, 0, 0, V_MAIL, FAIL_TEMP },
 		{ MTA_REPLY, MTA_AUTH, 535, 0, 0, V_MAIL, FAIL_PERM },
@@ -327,6 +332,54 @@ test_server_faults(void **state)
 	outcome_clear(&mail);
 }
 
+/* A greeting's reply is recorded as the server's: the reply, its status
+ * (the class's generic one when the server sent none), host and address,
+ * marked remote — what the records carry once every MX failed. */
+static void
+test_greeting_reply(void **state)
+{
+	static const struct {
+		int code;
+		const char *extc, *text;
+		enum fail_class class;
+		const char *status, *reason;
+	} rows[] = {
+		{ 421, "4.7.0", "Try later", FAIL_TEMP, "4.7.0",
+		  "421 4.7.0 Try later" },
+		{ 554, "5.3.2", "No service here", FAIL_PERM, "5.3.2",
+		  "554 5.3.2 No service here" },
+		{ 450, "", "busy", FAIL_TEMP, "4.0.0", "450 4.0.0 busy" },
+		{ 521, "", "no mail here", FAIL_PERM, "5.0.0",
+		  "521 5.0.0 no mail here" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct mta_result r;
+		struct outcome mail = { 0 };
+		char *reason;
+
+		memset(&r, 0, sizeof(r));
+		r.outcome = MTA_REPLY;
+		r.step = MTA_GREETING;
+		r.reply = R(rows[i].code, rows[i].extc, rows[i].text);
+		snprintf(r.remote_ip, sizeof(r.remote_ip), "127.0.0.2");
+		assert_int_equal(mta_error_classify(&r, "mx1.multi.test",
+		    &mail), V_NEXT_MX);
+		assert_int_equal(mail.class, rows[i].class);
+		assert_int_equal(mail.code, rows[i].code);
+		assert_string_equal(mail.status, rows[i].status);
+		assert_string_equal(mail.msg, rows[i].text);
+		assert_int_equal(mail.remote, 1);
+		assert_string_equal(mail.host, "mx1.multi.test");
+		assert_string_equal(mail.ip, "127.0.0.2");
+		reason = outcome_reason(&mail);
+		assert_string_equal(reason, rows[i].reason);
+		free(reason);
+		outcome_clear(&mail);
+	}
+}
+
 int
 main(void)
 {
@@ -335,6 +388,7 @@ main(void)
 		cmocka_unit_test(test_lost),
 		cmocka_unit_test(test_reply_outcomes),
 		cmocka_unit_test(test_classify_steps),
+		cmocka_unit_test(test_greeting_reply),
 		cmocka_unit_test(test_per_recipient),
 		cmocka_unit_test(test_server_faults),
 	};
