@@ -251,9 +251,15 @@ shape_pool_put(struct attempt *a, struct mta_session *s)
 {
 	struct shaper_dest *d = a->dest;
 	const struct shaping_limits *lim = d != NULL ? shaper_limits(d) : NULL;
+	struct shaper_stat st;
 
-	if (lim != NULL && lim->max_messages_per_connection > 0 &&
-	    mta_session_count(s) >= lim->max_messages_per_connection) {
+	if (d != NULL)
+		shaper_stat(d, shape_now_ms(), &st);
+	/* Over max_messages_per_connection, or over the limit of this mode
+	 * (backoff): closed, its slot freed. */
+	if (lim != NULL && ((lim->max_messages_per_connection > 0 &&
+	    mta_session_count(s) >= lim->max_messages_per_connection) ||
+	    (st.limit > 0 && st.inflight > st.limit))) {
 		mta_session_close(s);
 		return;
 	}
