@@ -10,6 +10,7 @@ shaping_rules enforced by delivery against throttling sinks on the real DNS.
 - a bad shaping_rules line: the daemon does not start (78, "shaping_rules:N:").
 - the state file ROOT/run/shaping.tsv and --qstat's "destination" lines.
 """
+import signal
 import time
 
 from harness.clients import smtp_client
@@ -151,3 +152,22 @@ def test_a_bad_shaping_rules_line_stops_the_start(daemon):
     rc, _, err = run_outpost("-c", str(daemon.root), timeout=20)
     assert rc == 78
     assert "shaping_rules:2:" in err
+
+
+def test_a_bad_reload_keeps_the_running_shaping(mta, smtp_sink, dns_records):
+    dns_records(RECORDS)
+    sink = smtp_sink("127.0.0.2")
+    mta.write_config("shaping.ini", "[a.test]\nmax_connections=1\n")
+    mta.start()
+    mark = mta.mark()
+    mta.write_config("shaping_rules", "suspend forever code 421\n")
+    mta.wait_for_log(r"shaping not reloaded: .*shaping_rules:1: .*keeping the running",
+                     timeout=10, start=mark)
+    mark = mta.mark()
+    mta.signal(signal.SIGHUP)
+    mta.wait_for_log(r"shaping not reloaded: .*shaping_rules:1:", timeout=10, start=mark)
+    send(mta, ["ok-1@a.test"])
+    sink.wait_for_messages(1, timeout=10)
+    mark = mta.mark()
+    mta.write_config("shaping_rules", "backoff code 421 greeting\n")
+    mta.wait_for_log(r"reloaded shaping\.ini and shaping_rules", timeout=10, start=mark)
