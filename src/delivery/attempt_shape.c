@@ -24,7 +24,9 @@
 #include "queue/entry.h"
 
 #define SRC		"outbound"
-#define PARK_FALLBACK_MS 5000	/* a parked item is tried again anyway */
+/* A parked item is tried again after this anyway: wake-ups come from
+ * closing and pooled connections; this bounds one that never comes. */
+#define PARK_FALLBACK_MS 30000
 
 /* An item waiting for a slot of its destination. */
 struct shape_park {

@@ -207,8 +207,8 @@ mta_free(struct mta *m)
 		scheduler_stop(m->env.sched);
 		queue_set_sink(m->env.q, NULL, NULL);
 	}
-	attempt_cancel_all(&m->env);
 	shape_cancel_all(&m->env);
+	attempt_cancel_all(&m->env);
 	pool_free(m->env.pool);
 	if (m->env.shaper != NULL)
 		shaper_free(m->env.shaper);

@@ -171,3 +171,23 @@ def test_a_bad_reload_keeps_the_running_shaping(mta, smtp_sink, dns_records):
     mark = mta.mark()
     mta.write_config("shaping_rules", "backoff code 421 greeting\n")
     mta.wait_for_log(r"reloaded shaping\.ini and shaping_rules", timeout=10, start=mark)
+
+
+def test_stopping_with_mail_parked_for_a_slot(mta, smtp_sink, dns_records):
+    dns_records(RECORDS)
+    sink = smtp_sink("127.0.0.2")
+    sink.delay("data_end", 1.5)
+    mta.write_config("shaping.ini", "[a.test]\nmax_connections=1\n")
+    mta.start()
+    send_many(mta, [f"ok-{i}@a.test" for i in range(5)])
+    sink.wait_until(lambda s: len(s.sessions()) >= 1, timeout=10, what="a session")
+    time.sleep(0.5)
+    path = mta.root / "run" / "shaping.tsv"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "a.test\tnormal\t1\t1\t0\t4\t" not in \
+            (path.read_text() if path.exists() else ""):
+        time.sleep(0.1)
+    assert "a.test\tnormal\t1\t1\t0\t4\t" in path.read_text()   # 4 waiting
+    mta.stop()
+    assert mta.exit_code == 0
+    assert sink.max_seen() == 1
