@@ -15,7 +15,7 @@ import time
 
 from harness.clients import smtp_client
 from harness.daemon import run_outpost
-from test_delivery import SENDER, message, send, wait_empty
+from test_delivery import SENDER, dsn_sink, message, send, wait_empty  # noqa: F401
 
 # Destinations added to the zone for these tests (MX on the sinks' addresses).
 RECORDS = [
@@ -191,3 +191,17 @@ def test_stopping_with_mail_parked_for_a_slot(mta, smtp_sink, dns_records):
     mta.stop()
     assert mta.exit_code == 0
     assert sink.max_seen() == 1
+
+
+def test_a_bounce_rule_fails_the_recipients_at_once(mta, smtp_sink, dns_records, dsn_sink):
+    dns_records(RECORDS)
+    sink = smtp_sink("127.0.0.2")
+    sink.fail("mail", "451 4.7.1 Sender blocked by policy")
+    mta.write_config("shaping_rules", "bounce code 4xx /blocked/\n")
+    mta.start()
+    send(mta, ["ok-1@a.test"])
+    dsn = dsn_sink.wait_for_messages(1, timeout=10)[0]
+    assert "ok-1@a.test" in dsn.data.decode(errors="replace")
+    assert "5.7.1" in dsn.data.decode(errors="replace")
+    wait_empty(mta)
+    assert sink.messages() == []
