@@ -47,7 +47,8 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/mta_error.c src/delivery/view.c \
 		src/delivery/verdict.c src/delivery/dsn.c \
 		src/delivery/dsn_send.c src/delivery/inject.c \
-		src/delivery/shaper.c
+		src/delivery/shaper.c src/delivery/attempt_shape.c \
+		src/delivery/shaper_file.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -77,6 +78,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
 	     delivery/test_scheduler delivery/test_shaper \
+	     delivery/test_shaper_file \
 	     records/test_bouncecat records/test_writer records/test_backlog
 
 GEN	= build/gen/defaults_data.c

@@ -22,9 +22,11 @@
 #include "core/defaults.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "core/shaping.h"
 #include "plugins/plugin.h"
 #include "builtins/builtin.h"
 #include "delivery/mta.h"
+#include "delivery/shaper_file.h"
 #include "queue/queue.h"
 #include "queue/report.h"
 #include "queue/space.h"
@@ -50,6 +52,8 @@ struct outpost {
 	struct event		*inotify_ev;
 	struct event		*reload_timer;
 	unsigned		 pending;	/* enum config_file bits */
+	struct shaping		*shaping;	/* shaping.ini, shaping_rules */
+	int			 shaping_pending;	/* one of them changed */
 	struct event		*force_timer;
 	int			 stopping;
 	struct queue		*queue;
@@ -157,6 +161,8 @@ reopen_done(void *arg, int code, const char *msg)
 		    code_name(code), msg ? ": " : "", msg ? msg : "");
 }
 
+static void reload_shaping(struct outpost *);
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -172,6 +178,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 		log_notice("core", NULL, "SIGHUP: flushing the temp-fail queue");
+		reload_shaping(op);
 		if (op->mta != NULL)
 			mta_flush(op->mta);
 		break;
@@ -185,6 +192,28 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* --- configuration reloads ---------------------------------------------- */
 
+/* shaping.ini and shaping_rules again (a change, or SIGHUP); a bad one is
+ * logged and the running one kept. */
+static void
+reload_shaping(struct outpost *op)
+{
+	struct shaping *sh;
+	char *err = NULL;
+
+	op->shaping_pending = 0;
+	if ((sh = shaping_load(op->cfg->config_dir, &err)) == NULL) {
+		log_error("core", NULL, "shaping not reloaded: %s; keeping the "
+		    "running shaping configuration", err);
+		free(err);
+		return;
+	}
+	if (op->mta != NULL)
+		mta_set_shaping(op->mta, sh);
+	shaping_unref(op->shaping);
+	op->shaping = sh;
+	log_notice("core", NULL, "reloaded shaping.ini and shaping_rules");
+}
+
 static void
 on_reload(evutil_socket_t fd, short what, void *arg)
 {
@@ -196,6 +225,10 @@ on_reload(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	op->pending = 0;
+	if (op->shaping_pending)
+		reload_shaping(op);
+	if (changed == 0)
+		return;
 	cfg = config_reload(op->cfg, changed, &err);
 	if (cfg == NULL) {
 		log_error("core", NULL, "configuration not reloaded: %s; "
@@ -234,11 +267,15 @@ on_inotify(evutil_socket_t fd, short what, void *arg)
 		for (char *p = buf; p < buf + n;
 		    p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
-			if (ev->len)
-				op->pending |= config_file_by_name(ev->name);
+			if (ev->len == 0)
+				continue;
+			op->pending |= config_file_by_name(ev->name);
+			if (strcmp(ev->name, "shaping.ini") == 0 ||
+			    strcmp(ev->name, "shaping_rules") == 0)
+				op->shaping_pending = 1;
 		}
 	}
-	if (op->pending)
+	if (op->pending || op->shaping_pending)
 		evtimer_add(op->reload_timer, &tv);
 }
 
@@ -270,6 +307,7 @@ teardown(struct outpost *op)
 	records_space_free(op->rspace);
 	rbacklog_watch(NULL, NULL);
 	mta_free(op->mta);
+	shaping_unref(op->shaping);
 	queue_close(op->queue);
 	plugins_unload();
 	for (size_t i = 0; i < sizeof(op->signals) / sizeof(op->signals[0]); i++)
@@ -357,6 +395,7 @@ queue_report(const char *root, int list)
 		qspace_report(stdout, cfg->core->queue_dir,
 		    &cfg->outbound->queue_min_free);
 		records_space_report(stdout, cfg);
+		shaper_file_report(stdout, root);
 	}
 	config_unref(cfg);
 	return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
@@ -467,6 +506,11 @@ run(const char *root)
 	log_emit(LOG_NOTICE, "core", NULL, (struct log_field[]){
 	    LF_INT("pid", getpid()), LF_STR("root", root) }, 2,
 	    "Starting outpost %s", OUTPOST_VERSION);
+	if ((op.shaping = shaping_load(op.cfg->config_dir, &err)) == NULL) {
+		rc = start_failed(EXIT_CONFIG, err);
+		teardown(&op);
+		return rc;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	/* A file-size limit shows as EFBIG (452), not as a fatal signal. */
@@ -492,7 +536,8 @@ run(const char *root)
 	raise_fd_limit();
 	if ((op.queue = queue_open(op.base, op.cfg->core->queue_dir,
 	    &err)) == NULL ||
-	    (op.mta = mta_new(op.base, op.cfg, op.queue, &err)) == NULL ||
+	    (op.mta = mta_new(op.base, op.cfg, op.shaping,
+	    op.queue, &err)) == NULL ||
 	    watch_space(&op) != 0) {
 		log_crit("core", NULL, "%s", err);
 		fprintf(stderr, "outpost: %s\n", err);

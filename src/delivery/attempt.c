@@ -97,6 +97,7 @@ attempt_free(struct attempt *a)
 		qentry_clear(a->own_e);
 		free(a->own_e);
 	}
+	shape_free(a);
 	config_unref(a->cfg);
 	free(a);
 	if (env->live == NULL && env->emptied != NULL)
@@ -311,6 +312,7 @@ attempt_dispatch(void *arg, struct sched_item *it)
 	struct attempt_env *env = arg;
 	struct attempt *a = attempt_new(env, it, it->e);
 
+	shape_dispatch(a);
 	if (a->n == 0) {		/* nothing left: a stale entry */
 		queue_remove(env->q, a->e, NULL, NULL);
 		attempt_end(a, -1);
@@ -516,6 +518,7 @@ addresses_done(void *arg, struct dns_answer *ans)
 	ans->mxs = NULL;
 	ans->n = 0;
 	a->cur = 0;
+	shape_route(a);
 	try_next(a);
 }
 
@@ -570,6 +573,7 @@ try_next(struct attempt *a)
 	const char *host, *ip;
 	int forced;
 	struct mta_msg msg;
+	int64_t due;
 
 	for (;;) {
 		if (a->cur >= a->nmx) {
@@ -629,9 +633,10 @@ try_next(struct attempt *a)
 		c.tls = MTA_TLS_TRY;
 	free(a->sess_key);
 	a->sess_key = pool_key(&c);
-	a->sess = a->retried ? NULL : pool_take(env->pool, a->sess_key);
-	if (a->sess == NULL)
-		a->sess = mta_session_new(env->base, &c);
+	if ((due = shape_connect(a, &c)) != 0) {
+		attempt_end(a, due);	/* shaping: not an attempt */
+		return;
+	}
 	memset(&msg, 0, sizeof(msg));
 	msg.mail_from = a->e->mail_from;
 	msg.rcpts = a->addrs;
@@ -670,6 +675,12 @@ txn_done(void *arg, const struct mta_result *r)
 			lose_body(a, a->body_why);
 		else
 			unreadable(a, a->body_why);
+		return;
+	}
+	if (shape_result(a, r) == SHAPING_BOUNCE) {
+		mta_session_close(s);
+		shape_bounce(a, r);
+		finish(a);
 		return;
 	}
 	v = mta_error_classify(r, a->host, &mail);
@@ -741,7 +752,7 @@ txn_done(void *arg, const struct mta_result *r)
 			a->response = xstrdup(a->out[i].msg);
 		}
 	if (r->outcome == MTA_OK)
-		pool_put(env->pool, a->sess_key, s);
+		shape_pool_put(a, s);
 	else
 		mta_session_close(s);
 	finish(a);

@@ -16,6 +16,9 @@ struct pool;
 struct qentry;
 struct queue;
 struct sched_item;
+struct shape_park;
+struct shaper;
+struct shaping;
 struct scheduler;
 struct tls_outbound;
 
@@ -30,6 +33,11 @@ struct attempt_env {
 	struct pool		*pool;		/* idle connections, no-TLS */
 	struct inject		*inject;	/* queues the DSNs */
 	struct attempt		*live;		/* the attempts in flight */
+	/* Traffic shaping: the configuration (a reference), the state per
+	 * destination, the items parked for a slot (attempt_shape.c). */
+	struct shaping		*shaping;
+	struct shaper		*shaper;
+	struct shape_park	*parked;
 	/* Runs each time an attempt ends with none left in flight. */
 	void			(*emptied)(void *);
 	void			*emptied_arg;

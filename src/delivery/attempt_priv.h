@@ -1,7 +1,8 @@
 /*
- * attempt_priv: the record of one delivery attempt, shared by the three
+ * attempt_priv: the record of one delivery attempt, shared by the files
  * files that work on it: attempt.c (the chain, owns its life), view.c (the
- * hooks' view of it) and verdict.c (outcomes to new state). Nothing else
+ * hooks' view of it), verdict.c (outcomes to new state) and
+ * attempt_shape.c (traffic shaping). Nothing else
  * includes it; it includes nothing of theirs.
  */
 #ifndef OUTPOST_ATTEMPT_PRIV_H
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/shaping_rules.h"
 #include "delivery/mta_session.h"
 
 #include "plugins/plugin.h"
@@ -27,6 +29,7 @@ struct qmsg;
 struct queue;
 struct queue_job;
 struct sched_item;
+struct shaper_dest;
 
 struct attempt {
 	struct attempt		*next, *prev;
@@ -72,6 +75,11 @@ struct attempt {
 	struct mta_session	*sess;
 	char			*sess_key;
 	const struct mx		*mx;		/* mxs[cur - 1] */
+	/* Traffic shaping (attempt_shape.c). */
+	struct shaper_dest	*dest;		/* held; NULL before the route */
+	int			 woken;		/* dispatched by a freed slot */
+	int			 shaped;	/* took a slot, a pooled
+						 * connection, or parked */
 	/* The delivery, for the delivered hook. */
 	char			*host;
 	char			 ip[46];
@@ -103,5 +111,27 @@ struct attempt {
 	struct queue_job	*job;
 	int64_t			 next_attempt;
 };
+
+/* Traffic shaping in the attempt: attempt_shape.c. */
+/* At dispatch: the item's park record is dropped, its wake noted. */
+void		 shape_dispatch(struct attempt *);
+/* The MX list is known: the destination (key, limits), held. */
+void		 shape_route(struct attempt *);
+/*
+ * Before a transaction: a->sess_key gets the destination's prefix, c its
+ * connect_timeout; a->sess is a pooled connection or a new one within the
+ * limits (0), or the attempt must end now without counting (the due time,
+ * ms since the epoch: a wait, or a parked item's fallback).
+ */
+int64_t		 shape_connect(struct attempt *, struct mta_conf *c);
+/* A transaction's end fed to the shaper: its action (SHAPING_BOUNCE: the
+ * caller bounces every recipient with shape_bounce). */
+enum shaping_action shape_result(struct attempt *, const struct mta_result *);
+void		 shape_bounce(struct attempt *, const struct mta_result *);
+/* The transaction went well: the connection is pooled (or closed after
+ * max_messages_per_connection); a waiter is told. */
+void		 shape_pool_put(struct attempt *, struct mta_session *);
+/* attempt_free: the hold dropped, a wake-up not used passed on. */
+void		 shape_free(struct attempt *);
 
 #endif

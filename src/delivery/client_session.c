@@ -385,11 +385,23 @@ mta_session_count(const struct mta_session *s)
 }
 
 void
+mta_session_on_close(struct mta_session *s, void (*fn)(void *), void *arg)
+{
+	s->on_close = fn;
+	s->on_close_arg = arg;
+}
+
+void
 mta_session_close(struct mta_session *s)
 {
+	void (*fn)(void *) = s->on_close;
+
 	if (s->closed)
 		return;
 	s->closed = 1;
+	s->on_close = NULL;
+	if (fn != NULL)
+		fn(s->on_close_arg);
 	if (s->done != NULL) {
 		/* Misuse (see the header): the transaction is abandoned. */
 		s->done = NULL;

@@ -54,6 +54,8 @@ struct mta_session {
 	size_t		 size_max;
 	int		 secured, authenticated, closed;
 	unsigned	 count;
+	void		(*on_close)(void *);	/* mta_session_on_close */
+	void		*on_close_arg;
 
 	/* the transaction */
 	mta_done_fn	 done;

@@ -4,6 +4,9 @@
  * attempts (attempt.c); reload, flush, drain, shutdown; gives freed message
  * memory back to the system once delivery is idle.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
 #include <malloc.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -13,18 +16,25 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/shaping.h"
 #include "core/tls.h"
 #include "delivery/attempt.h"
+#include "delivery/attempt_shape.h"
 #include "delivery/dns.h"
 #include "delivery/inject.h"
 #include "delivery/mta.h"
 #include "delivery/pool.h"
 #include "delivery/scheduler.h"
+#include "delivery/shaper.h"
+#include "delivery/shaper_file.h"
+#include "lib/buf.h"
 #include "lib/xmalloc.h"
 #include "queue/queue.h"
 
 #define SRC		"outbound"
 #define TRIM_SEC	1	/* idle this long: freed memory goes back */
+#define SHAPER_CAPACITY	10000	/* destinations kept (more while busy) */
+#define SHAPER_IDLE_MS	(600 * 1000)	/* an idle normal one is dropped */
 
 struct mta {
 	struct attempt_env	 env;
@@ -34,6 +44,11 @@ struct mta {
 	struct event		*lost_ev;	/* corrupt at start-up */
 	int			 draining;
 	struct event		*trim_ev;
+	/* ROOT/run/shaping.tsv, rewritten each second when it changed. */
+	struct event		*state_ev;
+	char			*state_path;
+	char			*state_last;
+	int			 state_warned;
 };
 
 static void
@@ -81,6 +96,30 @@ on_trim(evutil_socket_t fd, short what, void *arg)
 		malloc_trim(0);
 }
 
+/* Every second: the shaping state to its file, when it changed. */
+static void
+on_state(evutil_socket_t fd, short what, void *arg)
+{
+	struct mta *m = arg;
+	struct buf b = BUF_INIT;
+
+	(void)fd;
+	(void)what;
+	shaper_file_text(m->env.shaper, shape_now_ms(), sched_now_ms(), &b);
+	if (m->state_last == NULL || strcmp(m->state_last, buf_cstr(&b)) != 0) {
+		if (shaper_file_write(m->state_path, buf_cstr(&b), b.len) == 0) {
+			free(m->state_last);
+			m->state_last = xstrdup(buf_cstr(&b));
+			m->state_warned = 0;
+		} else if (!m->state_warned) {
+			m->state_warned = 1;
+			log_warn(SRC, NULL, "cannot write %s: %s",
+			    m->state_path, strerror(errno));
+		}
+	}
+	buf_free(&b);
+}
+
 /* The last attempt in flight ended. */
 static void
 on_emptied(void *arg)
@@ -108,11 +147,13 @@ on_drained(evutil_socket_t fd, short what, void *arg)
 }
 
 struct mta *
-mta_new(struct event_base *base, struct config *cfg, struct queue *q,
-    char **err)
+mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
+    struct queue *q, char **err)
 {
 	struct mta *m = xcalloc(1, sizeof(*m));
 	struct dns_config dc;
+	struct timeval sec = { 1, 0 };
+	char *run;
 
 	m->env.base = base;
 	m->env.cfg = config_ref(cfg);
@@ -129,6 +170,16 @@ mta_new(struct event_base *base, struct config *cfg, struct queue *q,
 	if ((m->env.tls = tls_outbound_load(cfg->config_dir, err)) == NULL)
 		goto fail;
 	m->env.pool = pool_new(base);
+	m->env.shaping = shaping_ref(sh);
+	m->env.shaper = shaper_new(sh, SHAPER_CAPACITY, SHAPER_IDLE_MS);
+	run = xasprintf("%s/run", cfg->root);
+	if (mkdir(run, 0755) == -1 && errno != EEXIST)
+		log_warn(SRC, NULL, "cannot create %s: %s", run,
+		    strerror(errno));
+	m->state_path = xasprintf("%s/shaping.tsv", run);
+	free(run);
+	m->state_ev = event_new(base, -1, EV_PERSIST, on_state, m);
+	event_add(m->state_ev, &sec);
 	m->drain_ev = event_new(base, -1, 0, on_drained, m);
 	m->trim_ev = evtimer_new(base, on_trim, m);
 	m->env.sched = scheduler_new(base, attempt_dispatch, &m->env);
@@ -156,8 +207,16 @@ mta_free(struct mta *m)
 		scheduler_stop(m->env.sched);
 		queue_set_sink(m->env.q, NULL, NULL);
 	}
+	shape_cancel_all(&m->env);
 	attempt_cancel_all(&m->env);
 	pool_free(m->env.pool);
+	if (m->env.shaper != NULL)
+		shaper_free(m->env.shaper);
+	shaping_unref(m->env.shaping);
+	if (m->state_ev != NULL)
+		event_free(m->state_ev);
+	free(m->state_path);
+	free(m->state_last);
 	scheduler_free(m->env.sched);
 	dns_free(m->env.dns);
 	tls_outbound_free(m->env.tls);
@@ -185,6 +244,14 @@ mta_configure(struct mta *m, struct config *cfg)
 	inject_configure(m->env.inject, cfg);
 	scheduler_configure(m->env.sched, ob->concurrency_max, ob->disabled);
 	scheduler_set_budget(m->env.sched, ob->delivery_memory_max);
+}
+
+void
+mta_set_shaping(struct mta *m, struct shaping *sh)
+{
+	shaping_unref(m->env.shaping);
+	m->env.shaping = shaping_ref(sh);
+	shaper_set_shaping(m->env.shaper, sh);
 }
 
 void

@@ -13,17 +13,23 @@ struct config;
 struct event_base;
 struct queue;
 struct mta;
+struct shaping;
 
-/* Creates the delivery side and takes the queue's entries. NULL with
- * *err (malloc'd) when net-utils.ini or tls.ini [outbound] is bad. */
-struct mta	*mta_new(struct event_base *, struct config *, struct queue *,
-		    char **err);
+/* Creates the delivery side and takes the queue's entries, shaping mail
+ * per destination with sh (a reference is taken; config/shaping.ini and
+ * shaping_rules). NULL with *err (malloc'd) when net-utils.ini or tls.ini
+ * [outbound] is bad. */
+struct mta	*mta_new(struct event_base *, struct config *,
+		    struct shaping *sh, struct queue *, char **err);
 /* Cancels attempts in flight (their entries stay queued as they are on
  * disk) and frees everything. */
 void		 mta_free(struct mta *);
 /* A reloaded configuration (outbound.ini: disabled, concurrency_max,
  * intervals...). */
 void		 mta_configure(struct mta *, struct config *);
+/* A reloaded shaping configuration (limits apply at each destination's
+ * next use; its running state is kept). */
+void		 mta_set_shaping(struct mta *, struct shaping *);
 /* Why delivery may be held (bits; main.c wires the sources). */
 enum mta_hold {
 	MTA_HOLD_RECORDS_SPACE = 1 << 0,	/* records_min_free (records/space.c) */

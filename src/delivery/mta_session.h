@@ -162,6 +162,11 @@ int	 mta_session_idle(const struct mta_session *);
 /* Transactions this connection has carried. */
 unsigned mta_session_count(const struct mta_session *);
 
+/* fn(arg) runs once when the session is closed (mta_session_close), for
+ * whoever counts its connection (traffic shaping); one per session. */
+void	 mta_session_on_close(struct mta_session *, void (*fn)(void *),
+	    void *arg);
+
 /* Ends the session: QUIT when idle (no wait for the reply), then frees.
  * Not during a transaction (done would not run). */
 void	 mta_session_close(struct mta_session *);

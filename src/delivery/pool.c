@@ -134,16 +134,17 @@ pool_take(struct pool *p, const char *key)
 	return NULL;
 }
 
-void
-pool_put(struct pool *p, const char *key, struct mta_session *s)
+int
+pool_put(struct pool *p, const char *key, struct mta_session *s,
+    unsigned idle_s)
 {
 	struct idle *i;
-	struct timeval tv = { IDLE_SECONDS, 0 };
+	struct timeval tv = { idle_s ? (time_t)idle_s : IDLE_SECONDS, 0 };
 
 	if (p->draining || !mta_session_idle(s) ||
 	    mta_session_count(s) >= REUSE_MAX) {
 		mta_session_close(s);
-		return;
+		return 0;
 	}
 	i = xcalloc(1, sizeof(*i));
 	i->p = p;
@@ -155,6 +156,7 @@ pool_put(struct pool *p, const char *key, struct mta_session *s)
 	if (p->idle != NULL)
 		p->idle->prev = i;
 	p->idle = i;
+	return 1;
 }
 
 int

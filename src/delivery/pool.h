@@ -24,9 +24,11 @@ void		 pool_drain(struct pool *);
 char		*pool_key(const struct mta_conf *);
 /* An idle connection for key, ready for another transaction, or NULL. */
 struct mta_session *pool_take(struct pool *, const char *key);
-/* A connection whose transaction is over: kept for key when it can carry
- * another one, else closed. */
-void		 pool_put(struct pool *, const char *key, struct mta_session *);
+/* A connection whose transaction is over: kept for key (idle_s seconds,
+ * 0: the pool's own) when it can carry another one, else closed. Returns
+ * 1 when kept. */
+int		 pool_put(struct pool *, const char *key, struct mta_session *,
+		    unsigned idle_s);
 
 /* True while ip is marked as failing TLS. */
 int		 pool_no_tls_marked(struct pool *, const char *ip);

@@ -366,6 +366,19 @@ scheduler_flush(struct scheduler *s)
 }
 
 void
+scheduler_wake(struct scheduler *s, struct sched_item *it)
+{
+	if (it->running || it->heap == SIZE_MAX)
+		return;
+	it->woken = 1;
+	if (it->due > 0) {
+		it->due = 0;
+		sift_up(s, it->heap);
+	}
+	kick(s);
+}
+
+void
 scheduler_stop(struct scheduler *s)
 {
 	s->stopped = 1;

@@ -32,6 +32,10 @@ struct sched_item {
 	size_t		 size;
 	int		 reserved;
 	unsigned	 flushes;	/* scheduler_flush() count at dispatch */
+	/* Traffic shaping (attempt_shape.c): the waiter of an item parked
+	 * for a connection slot, and whether scheduler_wake() made it due. */
+	void		*park;
+	int		 woken;
 };
 
 /* Starts an attempt; the item is the callee's until scheduler_retry() or
@@ -79,6 +83,9 @@ void		 scheduler_hold(struct scheduler *, unsigned reasons, int on);
 /* SIGHUP: every waiting entry is due now, and so is every entry in
  * flight when it comes back through scheduler_retry(). */
 void		 scheduler_flush(struct scheduler *);
+/* A waiting item is due now (a shaping slot freed: attempt_shape.c);
+ * it->woken is set for its next attempt. Not for an item in flight. */
+void		 scheduler_wake(struct scheduler *, struct sched_item *);
 /* No more dispatching (shutdown). */
 void		 scheduler_stop(struct scheduler *);
 size_t		 scheduler_running(const struct scheduler *);

@@ -251,6 +251,13 @@ shaper_release(struct shaper_dest *d)
 		d->refs--;
 }
 
+struct shaper_dest *
+shaper_hold(struct shaper_dest *d)
+{
+	d->refs++;
+	return d;
+}
+
 const char *
 shaper_key(const struct shaper_dest *d)
 {

@@ -88,6 +88,8 @@ size_t		 shaper_size(const struct shaper *);
 struct shaper_dest *shaper_get(struct shaper *, const char *key,
 		    const struct shaping_limits *limits, uint64_t now);
 void		 shaper_release(struct shaper_dest *);
+/* Another hold on d (a connection that outlives the attempt); d. */
+struct shaper_dest *shaper_hold(struct shaper_dest *);
 const char	*shaper_key(const struct shaper_dest *);
 const struct shaping_limits *shaper_limits(const struct shaper_dest *);
 

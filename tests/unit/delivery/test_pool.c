@@ -85,11 +85,11 @@ test_not_kept(void **state)
 	/* Never connected, so not idle: closed, not kept. */
 	s = mta_session_new(base, &c);
 	assert_false(mta_session_idle(s));
-	pool_put(p, "k", s);
+	pool_put(p, "k", s, 0);
 	assert_null(pool_take(p, "k"));
 	pool_drain(p);
 	s = mta_session_new(base, &c);
-	pool_put(p, "k", s);		/* draining: closed */
+	pool_put(p, "k", s, 0);		/* draining: closed */
 	assert_null(pool_take(p, "k"));
 	pool_free(p);
 	event_base_free(base);

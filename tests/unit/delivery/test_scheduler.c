@@ -341,6 +341,39 @@ test_flush_in_flight(void **state)
 	event_base_free(base);
 }
 
+/* scheduler_wake: a waiting item (parked by shaping) is due now and
+ * marked woken; an item in flight is left alone. */
+static void
+test_wake(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct seen seen = { { NULL }, 0 };
+	struct scheduler *s = scheduler_new(base, dispatch, &seen);
+	int64_t later = sched_now_ms() + 3600000;
+
+	(void)state;
+	scheduler_configure(s, 10, 0);
+	add(s, "a");
+	add_sized(s, "b", 1, later, 0);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(seen.n, 1);
+	scheduler_wake(s, seen.items[0]);	/* in flight: nothing */
+	assert_false(seen.items[0]->woken);
+	scheduler_retry(s, seen.items[0], later);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(seen.n, 1);
+	scheduler_wake(s, seen.items[0]);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(id_of(&seen, 1), "a");
+	assert_true(seen.items[1]->woken);
+	assert_int_equal(scheduler_waiting(s), 1);	/* b keeps its time */
+	scheduler_remove(s, seen.items[1]);
+
+	scheduler_free(s);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -350,6 +383,7 @@ main(void)
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_shared_message),
 		cmocka_unit_test(test_flush_in_flight),
+		cmocka_unit_test(test_wake),
 	};
 
 	return cmocka_run_group_tests_name("scheduler", tests, NULL, NULL);
