@@ -184,7 +184,9 @@ shape_connect(struct attempt *a, struct mta_conf *c)
 		a->sess = s;
 		return 0;
 	}
-	w = shaper_may_connect(d, now);
+	/* a->cur is past the host being tried: a host before it failed. */
+	w = a->cur > 1 ? shaper_may_connect_next(d, now) :
+	    shaper_may_connect(d, now);
 	if (w == SHAPER_FULL)
 		return park(a);
 	if (w != 0)

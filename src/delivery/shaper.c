@@ -440,8 +440,8 @@ recover(struct shaper_dest *d)
 
 /* --- the questions ---------------------------------------------------------------- */
 
-uint64_t
-shaper_may_connect(struct shaper_dest *d, uint64_t now)
+static uint64_t
+may_connect(struct shaper_dest *d, uint64_t now, int spaced)
 {
 	uint64_t wait;
 
@@ -451,7 +451,7 @@ shaper_may_connect(struct shaper_dest *d, uint64_t now)
 		return d->until - now;
 	if (d->inflight >= limit_of(d))
 		return SHAPER_FULL;
-	if (d->mode == SHAPER_BACKOFF && d->spaced_from != NEVER &&
+	if (spaced && d->mode == SHAPER_BACKOFF && d->spaced_from != NEVER &&
 	    now < d->spaced_from + spacing(d))
 		return d->spaced_from + spacing(d) - now;
 	if ((wait = rate_take(&d->lim.max_connection_rate, now)) != 0)
@@ -459,6 +459,18 @@ shaper_may_connect(struct shaper_dest *d, uint64_t now)
 	d->inflight++;
 	d->spaced_from = now;
 	return 0;
+}
+
+uint64_t
+shaper_may_connect(struct shaper_dest *d, uint64_t now)
+{
+	return may_connect(d, now, 1);
+}
+
+uint64_t
+shaper_may_connect_next(struct shaper_dest *d, uint64_t now)
+{
+	return may_connect(d, now, 0);
 }
 
 void

@@ -101,6 +101,11 @@ const struct shaping_limits *shaper_limits(const struct shaper_dest *);
  * connection rate).
  */
 uint64_t	 shaper_may_connect(struct shaper_dest *, uint64_t now);
+/* The same for the next MX host of an attempt whose previous host just
+ * failed (a 421 greeting, say): the backoff spacing, which spaces
+ * attempts, does not hold back the MX walk (the backup MX is tried at
+ * once); the limit, the connection rate and a suspension still apply. */
+uint64_t	 shaper_may_connect_next(struct shaper_dest *, uint64_t now);
 /* A connection counted by shaper_may_connect is over; wakes the waiters
  * that the freed slot (or slots) allow. */
 void		 shaper_closed(struct shaper_dest *, uint64_t now);

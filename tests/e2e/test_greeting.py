@@ -72,6 +72,9 @@ def test_4xx_greeting_on_the_first_mxs_then_the_backup_delivers(mta, smtp_sink, 
 def test_4xx_greeting_everywhere_defers_and_retries(mta, smtp_sink, dsn_sink):
     sinks = sinks_failing(smtp_sink, [TEMP, TEMP, TEMP])
     configure(mta, intervals="5s*5")      # 5 s: the shortest allowed
+    # The 421 greetings put multi.test in backoff (shaping_rules); its attempts are then
+    # spaced by backoff_interval (60 s by default): 1 s here, so the 5 s retry goes.
+    mta.write_config("shaping.ini", "[main]\nbackoff_interval=1\n")
     mta.start()
     send(mta, ["ok-1@multi.test"])
     _, (fields, rcpts, _) = wait_entry(mta, deferred(1))

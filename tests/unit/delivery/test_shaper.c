@@ -156,8 +156,13 @@ test_backoff(void **state)
 	assert_int_equal(st.mode, SHAPER_BACKOFF);
 	assert_int_equal(st.limit, 1);
 	assert_string_equal(st.last, "421 Too busy");
-	/* Spaced: the first connection a backoff_interval later. */
+	/* Spaced: the first connection a backoff_interval later; but the
+	 * attempt that met the 421 tries its next MX at once (within the
+	 * limit of 1). */
 	assert_true(shaper_may_connect(d, t) == 60000);
+	assert_true(shaper_may_connect_next(d, t) == 0);
+	assert_true(shaper_may_connect_next(d, t) == SHAPER_FULL);
+	shaper_closed(d, t);
 	t += 60000;
 	assert_true(shaper_may_connect(d, t) == 0);
 	assert_true(shaper_may_connect(d, t + 70000) == SHAPER_FULL);
