@@ -148,8 +148,8 @@ void		 source_route(struct attempt *);
  * none and config `me`). */
 void		 source_conf(struct attempt *, const struct mx *,
 		    struct mta_conf *c);
-/* The route name for the records (vmta): the plugin's, else the pool's
- * when its address was used; NULL: none. */
+/* The route name for the records (vmta): the pool's when its address
+ * was used, else the route's own (a get_mx plugin's); NULL: none. */
 const char	*source_route_name(const struct attempt *);
 
 #endif

@@ -82,10 +82,9 @@ source_route_name(const struct attempt *a)
 
 	if (mx == NULL)
 		return NULL;
-	if (mx->route != NULL || mx->bind != NULL || a->src_pool[0] == '\0')
-		return mx->route;
-	if (mx->exchange != NULL &&
-	    mx_ip_family(mx->exchange) != mx_ip_family(a->src_addr))
-		return NULL;		/* not bound (source_conf) */
+	if (mx->bind != NULL || a->src_pool[0] == '\0' ||
+	    (mx->exchange != NULL &&
+	    mx_ip_family(mx->exchange) != mx_ip_family(a->src_addr)))
+		return mx->route;	/* no pool address (source_conf) */
 	return a->src_pool;
 }

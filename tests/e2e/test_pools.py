@@ -156,3 +156,30 @@ def test_a_bad_reload_keeps_the_running_pools(mta, smtp_sink, dns_records):
     sink.wait_for_messages(2)
     assert sink.messages()[1].peer[0] == "127.0.0.23"
     wait_empty(mta)
+
+
+def test_a_get_mx_bind_wins_over_the_pool(mta, smtp_sink):
+    """smtp_forward's bind/bind_helo (get_mx, Haraka's mechanism) beat the sender's pool;
+    without bind, the route's connections come from the pool and vmta names the pool."""
+    sink = smtp_sink("127.0.0.7")
+    recording(mta, plugins="relay\nqueue/smtp_forward\naccounting_files\n",
+              acct="[fields]\ndelivered=rcpt,dlvSourceIp,vmta\n")
+    mta.write_config("plugins", "relay\nqueue/smtp_forward\naccounting_files\n")
+    mta.write_config("smtp_forward.ini", "[main]\nhost=127.0.0.7\n"
+                     "[bound.test]\nhost=127.0.0.7\nbind=127.0.0.30\nbind_helo=fwd.outpost.test\n")
+    mta.write_config("pools.ini", POOLS)
+    mta.start()
+    send(mta, ["ok-1@bound.test"])
+    sink.wait_for_messages(1)
+    send(mta, ["ok-2@free.test"])
+    sink.wait_for_messages(2)
+    first, second = sink.messages()
+    assert (first.peer[0], first.ehlo) == ("127.0.0.30", "fwd.outpost.test")
+    assert (second.peer[0], second.ehlo) == ("127.0.0.20", "bulk.outpost.test")
+    _, rows = acct_rows(mta, "delivered", n=2)
+    by = {r["rcpt"]: r for r in rows}
+    assert (by["ok-1@bound.test"]["dlvSourceIp"], by["ok-1@bound.test"]["vmta"]) == \
+        ("127.0.0.30", "bound.test")
+    assert (by["ok-2@free.test"]["dlvSourceIp"], by["ok-2@free.test"]["vmta"]) == \
+        ("127.0.0.20", "bulk")
+    wait_empty(mta)
