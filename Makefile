@@ -29,7 +29,7 @@ PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
-	    src/core/shaping_rules.c
+	    src/core/shaping_rules.c src/core/vmta.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
 QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \
@@ -38,7 +38,7 @@ QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \
 	     src/queue/refs.c
 SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
 	    src/smtp/conn.c src/smtp/commands.c src/smtp/accept.c \
-	    src/smtp/auth.c src/smtp/data.c
+	    src/smtp/auth.c src/smtp/data.c src/smtp/accept_pool.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/attempt.c src/delivery/route.c src/delivery/mx.c \
 		src/delivery/dns.c src/delivery/pool.c src/delivery/client.c \
@@ -48,7 +48,7 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/verdict.c src/delivery/dsn.c \
 		src/delivery/dsn_send.c src/delivery/inject.c \
 		src/delivery/shaper.c src/delivery/attempt_shape.c \
-		src/delivery/shaper_file.c
+		src/delivery/shaper_file.c src/delivery/attempt_source.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -63,13 +63,13 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.bounce_message config/net-utils.ini \
 	config/smtp_forward.ini config/outbound_logger.ini \
 	config/accounting_files.ini config/bounce_categories \
-	config/shaping.ini config/shaping_rules
+	config/shaping.ini config/shaping_rules config/pools.ini
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     proto/test_smtp_parse proto/test_reply \
 	     core/test_config core/test_dns_config core/test_log \
-	     core/test_space core/test_daemon core/test_shaping \
+	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_salvage queue/test_submit \
 	     queue/test_body queue/test_queue \

@@ -23,6 +23,7 @@
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "core/shaping.h"
+#include "core/vmta.h"
 #include "plugins/plugin.h"
 #include "builtins/builtin.h"
 #include "delivery/mta.h"
@@ -54,6 +55,8 @@ struct outpost {
 	unsigned		 pending;	/* enum config_file bits */
 	struct shaping		*shaping;	/* shaping.ini, shaping_rules */
 	int			 shaping_pending;	/* one of them changed */
+	struct vmta		*vmta;		/* pools.ini */
+	int			 vmta_pending;	/* it changed */
 	struct event		*force_timer;
 	int			 stopping;
 	struct queue		*queue;
@@ -162,6 +165,7 @@ reopen_done(void *arg, int code, const char *msg)
 }
 
 static void reload_shaping(struct outpost *);
+static void reload_vmta(struct outpost *);
 
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
@@ -179,6 +183,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	case SIGHUP:
 		log_notice("core", NULL, "SIGHUP: flushing the temp-fail queue");
 		reload_shaping(op);
+		reload_vmta(op);
 		if (op->mta != NULL)
 			mta_flush(op->mta);
 		break;
@@ -214,6 +219,31 @@ reload_shaping(struct outpost *op)
 	log_notice("core", NULL, "reloaded shaping.ini and shaping_rules");
 }
 
+/* pools.ini again (a change, or SIGHUP); a bad one is logged and the
+ * running one kept. The round-robin starts over. */
+static void
+reload_vmta(struct outpost *op)
+{
+	struct vmta *v;
+	char *err = NULL;
+
+	op->vmta_pending = 0;
+	if ((v = vmta_load(op->cfg->config_dir, &err)) == NULL) {
+		log_error("core", NULL, "pools not reloaded: %s; keeping the "
+		    "running pools", err);
+		free(err);
+		return;
+	}
+	if (op->server != NULL)
+		smtp_server_set_vmta(op->server, v);
+	if (op->mta != NULL)
+		mta_set_vmta(op->mta, v);
+	vmta_unref(op->vmta);
+	op->vmta = v;
+	log_notice("core", NULL, "reloaded pools.ini (%u pools)",
+	    vmta_count(v));
+}
+
 static void
 on_reload(evutil_socket_t fd, short what, void *arg)
 {
@@ -227,6 +257,8 @@ on_reload(evutil_socket_t fd, short what, void *arg)
 	op->pending = 0;
 	if (op->shaping_pending)
 		reload_shaping(op);
+	if (op->vmta_pending)
+		reload_vmta(op);
 	if (changed == 0)
 		return;
 	cfg = config_reload(op->cfg, changed, &err);
@@ -273,9 +305,11 @@ on_inotify(evutil_socket_t fd, short what, void *arg)
 			if (strcmp(ev->name, "shaping.ini") == 0 ||
 			    strcmp(ev->name, "shaping_rules") == 0)
 				op->shaping_pending = 1;
+			if (strcmp(ev->name, "pools.ini") == 0)
+				op->vmta_pending = 1;
 		}
 	}
-	if (op->pending || op->shaping_pending)
+	if (op->pending || op->shaping_pending || op->vmta_pending)
 		evtimer_add(op->reload_timer, &tv);
 }
 
@@ -308,6 +342,7 @@ teardown(struct outpost *op)
 	rbacklog_watch(NULL, NULL);
 	mta_free(op->mta);
 	shaping_unref(op->shaping);
+	vmta_unref(op->vmta);
 	queue_close(op->queue);
 	plugins_unload();
 	for (size_t i = 0; i < sizeof(op->signals) / sizeof(op->signals[0]); i++)
@@ -506,7 +541,8 @@ run(const char *root)
 	log_emit(LOG_NOTICE, "core", NULL, (struct log_field[]){
 	    LF_INT("pid", getpid()), LF_STR("root", root) }, 2,
 	    "Starting outpost %s", OUTPOST_VERSION);
-	if ((op.shaping = shaping_load(op.cfg->config_dir, &err)) == NULL) {
+	if ((op.shaping = shaping_load(op.cfg->config_dir, &err)) == NULL ||
+	    (op.vmta = vmta_load(op.cfg->config_dir, &err)) == NULL) {
 		rc = start_failed(EXIT_CONFIG, err);
 		teardown(&op);
 		return rc;
@@ -546,6 +582,8 @@ run(const char *root)
 		return EXIT_FAILURE;
 	}
 	smtp_server_set_queue(op.server, op.queue);
+	smtp_server_set_vmta(op.server, op.vmta);
+	mta_set_vmta(op.mta, op.vmta);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		op.signals[i] = evsignal_new(op.base, sigs[i], on_signal, &op);
 		evsignal_add(op.signals[i], NULL);

@@ -518,6 +518,7 @@ addresses_done(void *arg, struct dns_answer *ans)
 	ans->mxs = NULL;
 	ans->n = 0;
 	a->cur = 0;
+	source_route(a);
 	shape_route(a);
 	try_next(a);
 }
@@ -606,8 +607,7 @@ try_next(struct attempt *a)
 	c.ip = mx->path != NULL ? NULL : ip;
 	c.path = mx->path;
 	c.port = mx->port ? mx->port : mx->using_lmtp ? 24 : 25;
-	c.bind = mx->bind;
-	c.helo = mx->bind_helo ? mx->bind_helo : a->cfg->core->me;
+	source_conf(a, mx, &c);
 	c.lmtp = mx->using_lmtp;
 	c.tls_ctx = tls_outbound_ctx(env->tls);
 	c.tls_name = mx_ip_family(host) ? NULL : host;

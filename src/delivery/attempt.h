@@ -21,6 +21,7 @@ struct shaper;
 struct shaping;
 struct scheduler;
 struct tls_outbound;
+struct vmta;
 
 /* What the attempts share: set up, kept current and freed by mta.c. */
 struct attempt_env {
@@ -38,6 +39,8 @@ struct attempt_env {
 	struct shaping		*shaping;
 	struct shaper		*shaper;
 	struct shape_park	*parked;
+	/* Source-IP pools (pools.ini; a reference; attempt_source.c). */
+	struct vmta		*vmta;
 	/* Runs each time an attempt ends with none left in flight. */
 	void			(*emptied)(void *);
 	void			*emptied_arg;

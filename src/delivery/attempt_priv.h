@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/shaping_rules.h"
+#include "core/vmta.h"
 #include "delivery/mta_session.h"
 
 #include "plugins/plugin.h"
@@ -80,6 +81,11 @@ struct attempt {
 	int			 woken;		/* dispatched by a freed slot */
 	int			 shaped;	/* took a slot, a pooled
 						 * connection, or parked */
+	/* The source-IP pool (attempt_source.c): its name, address and
+	 * HELO name ("": none, the system's or the route's own). */
+	char			 src_pool[VMTA_NAME_MAX + 1];
+	char			 src_addr[46];
+	char			 src_helo[256];
 	/* The delivery, for the delivered hook. */
 	char			*host;
 	char			 ip[46];
@@ -133,5 +139,17 @@ void		 shape_bounce(struct attempt *, const struct mta_result *);
 void		 shape_pool_put(struct attempt *, struct mta_session *);
 /* attempt_free: the hold dropped, a wake-up not used passed on. */
 void		 shape_free(struct attempt *);
+
+/* Source-IP pools in the attempt: attempt_source.c. */
+/* The MX list is known: the pool's next address (before shape_route,
+ * whose key it prefixes), unless a plugin bound the route. */
+void		 source_route(struct attempt *);
+/* A connection to mx: c->bind and c->helo (the plugin's, the pool's, or
+ * none and config `me`). */
+void		 source_conf(struct attempt *, const struct mx *,
+		    struct mta_conf *c);
+/* The route name for the records (vmta): the pool's when its address
+ * was used, else the route's own (a get_mx plugin's); NULL: none. */
+const char	*source_route_name(const struct attempt *);
 
 #endif

@@ -104,7 +104,7 @@ shape_route(struct attempt *a)
 	struct attempt_env *env = a->env;
 	const struct shaping_limits *lim;
 	const char **names;
-	char key[SHAPING_KEY_MAX];
+	char key[SHAPING_KEY_MAX], *full;
 
 	if (env->shaper == NULL || env->shaping == NULL || a->dest != NULL)
 		return;
@@ -117,7 +117,11 @@ shape_route(struct attempt *a)
 	}
 	lim = shaping_lookup(env->shaping, a->e->domain, names, a->nmx, key);
 	free(names);
-	a->dest = shaper_get(env->shaper, key, lim, shape_now_ms());
+	/* From a pool's address: limits per (address, destination). */
+	full = a->src_addr[0] != '\0' ? xasprintf("%s/%s", a->src_addr, key) :
+	    xstrdup(key);
+	a->dest = shaper_get(env->shaper, full, lim, shape_now_ms());
+	free(full);
 }
 
 /* The attempt ends, to be tried again in ms. */

@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/shaping.h"
+#include "core/vmta.h"
 #include "core/tls.h"
 #include "delivery/attempt.h"
 #include "delivery/attempt_shape.h"
@@ -213,6 +214,7 @@ mta_free(struct mta *m)
 	if (m->env.shaper != NULL)
 		shaper_free(m->env.shaper);
 	shaping_unref(m->env.shaping);
+	vmta_unref(m->env.vmta);
 	if (m->state_ev != NULL)
 		event_free(m->state_ev);
 	free(m->state_path);
@@ -252,6 +254,15 @@ mta_set_shaping(struct mta *m, struct shaping *sh)
 	shaping_unref(m->env.shaping);
 	m->env.shaping = shaping_ref(sh);
 	shaper_set_shaping(m->env.shaper, sh);
+}
+
+void
+mta_set_vmta(struct mta *m, struct vmta *v)
+{
+	if (v != NULL)
+		vmta_ref(v);
+	vmta_unref(m->env.vmta);
+	m->env.vmta = v;
 }
 
 void

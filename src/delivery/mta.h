@@ -14,6 +14,7 @@ struct event_base;
 struct queue;
 struct mta;
 struct shaping;
+struct vmta;
 
 /* Creates the delivery side and takes the queue's entries, shaping mail
  * per destination with sh (a reference is taken; config/shaping.ini and
@@ -30,6 +31,9 @@ void		 mta_configure(struct mta *, struct config *);
 /* A reloaded shaping configuration (limits apply at each destination's
  * next use; its running state is kept). */
 void		 mta_set_shaping(struct mta *, struct shaping *);
+/* Source-IP pools (pools.ini; a reference is taken; NULL: none) for
+ * attempts that route from now on. */
+void		 mta_set_vmta(struct mta *, struct vmta *);
 /* Why delivery may be held (bits; main.c wires the sources). */
 enum mta_hold {
 	MTA_HOLD_RECORDS_SPACE = 1 << 0,	/* records_min_free (records/space.c) */

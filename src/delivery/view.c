@@ -95,7 +95,7 @@ view_server(struct attempt *a)
 	p->mode = a->mx->using_lmtp ? "LMTP" : "SMTP";
 	p->secured = a->secured;
 	p->authenticated = a->authenticated;
-	p->route = a->mx->route;
+	p->route = source_route_name(a);
 }
 
 enum fail_class

@@ -116,6 +116,28 @@ msg_header(const char *msg, size_t len, const char *name, struct buf *out)
 	return 0;
 }
 
+size_t
+msg_header_remove(char *msg, size_t len, const char *name, struct buf *out)
+{
+	size_t hl = msg_headers_len(msg, len), start, end;
+	struct mline l;
+
+	for (start = 0; next_line(msg, hl, start, &l); start = l.next) {
+		if (l.len == 0)
+			return 0;
+		if (!header_is(l.p, l.len, name, NULL))
+			continue;
+		if (out != NULL)
+			msg_header(msg + start, hl - start, name, out);
+		for (end = l.next; next_line(msg, hl, end, &l) && l.len > 0 &&
+		    is_wsp(l.p[0]); end = l.next)
+			;
+		memmove(msg + start, msg + end, len - end);
+		return end - start;
+	}
+	return 0;
+}
+
 static int
 hexval(char c)
 {

@@ -21,6 +21,13 @@ size_t	 msg_headers_len(const char *msg, size_t len);
 int	 msg_header(const char *msg, size_t len, const char *name,
 	    struct buf *out);
 
+/* Removes the first header named name (with its continuation lines) from
+ * the header block, moving the rest of msg down; its value (as
+ * msg_header) is appended to out unless NULL. The bytes removed (the
+ * message is that much shorter), 0 when there is no such header. */
+size_t	 msg_header_remove(char *msg, size_t len, const char *name,
+	    struct buf *out);
+
 /* RFC 2047 encoded-words (B and Q, any charset; UTF-8 and ISO-8859-1 are
  * converted to UTF-8, others are kept as their raw bytes) decoded; the
  * whitespace between adjacent encoded-words dropped. Appends to out. */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "lib/util.h"
+#include "proto/message.h"
 #include "lib/xmalloc.h"
 #include "plugins/plugin.h"
 #include "queue/queue.h"
@@ -25,6 +26,8 @@ struct smtp_tx {
 	struct queue_job *job;
 	struct buf	 msg;
 	size_t		 trace_len;	/* the trace header at its start */
+	char		**notes;	/* key, value, ..., NULL; or NULL */
+	size_t		 nnotes;	/* pairs */
 };
 
 struct smtp_tx *
@@ -54,6 +57,9 @@ tx_free(struct smtp_tx *tx)
 	}
 	free(tx->rcpts);
 	free(tx->domains);
+	for (size_t i = 0; i < 2 * tx->nnotes; i++)
+		free(tx->notes[i]);
+	free(tx->notes);
 	free(tx->mail_from);
 	buf_free(&tx->msg);
 	free(tx);
@@ -166,6 +172,29 @@ tx_put_message(struct smtp_tx *tx, struct buf *msg, size_t trace_len)
 	*msg = (struct buf)BUF_INIT;
 }
 
+int
+tx_take_header(struct smtp_tx *tx, const char *name, struct buf *value)
+{
+	size_t at = tx->trace_len, n;
+
+	if (tx->msg.len <= at)
+		return 0;
+	n = msg_header_remove(tx->msg.p + at, tx->msg.len - at, name, value);
+	tx->msg.len -= n;
+	return n > 0;
+}
+
+void
+tx_add_note(struct smtp_tx *tx, const char *key, const char *value)
+{
+	tx->notes = xreallocarray(tx->notes, 2 * tx->nnotes + 3,
+	    sizeof(*tx->notes));
+	tx->notes[2 * tx->nnotes] = xstrdup(key);
+	tx->notes[2 * tx->nnotes + 1] = xstrdup(value);
+	tx->nnotes++;
+	tx->notes[2 * tx->nnotes] = NULL;
+}
+
 void
 tx_add_queue_headers(struct smtp_tx *tx, const char *received_header,
     const char *me)
@@ -273,13 +302,28 @@ tx_commit(struct smtp_tx *tx, struct queue *q, int always_split,
     queue_done_fn done, void *arg)
 {
 	struct qentry *entries;
-	size_t n, len;
+	const char **all = NULL;
+	size_t n, len, k = 0;
 	char *msg;
 
+	/* The caller's notes, then the transaction's own. */
+	if (tx->nnotes > 0) {
+		size_t given = 0;
+
+		while (notes != NULL && notes[given] != NULL)
+			given++;
+		all = xcalloc(given + 2 * tx->nnotes + 1, sizeof(*all));
+		for (size_t i = 0; i < given; i++)
+			all[k++] = notes[i];
+		for (size_t i = 0; i < 2 * tx->nnotes; i++)
+			all[k++] = tx->notes[i];
+		notes = all;
+	}
 	n = tx_entries(tx, always_split, helo, ip, &entries);
 	if (notes != NULL)
 		for (size_t i = 0; i < n; i++)
 			qentry_set_notes(&entries[i], notes);
+	free(all);
 	msg = tx_take_message(tx, &len);
 	tx_set_job(tx, queue_commit(q, entries, n, msg, len, done, arg));
 	free(entries);

@@ -38,6 +38,14 @@ void		 tx_set_message(struct smtp_tx *, const char *, size_t);
  * bytes are its trace header. */
 void		 tx_put_message(struct smtp_tx *, struct buf *msg,
 		    size_t trace_len);
+/* Removes the first header called name (with its folded lines) from the
+ * message, its value appended to value (unless NULL): 1, or 0 when there
+ * is none. */
+int		 tx_take_header(struct smtp_tx *, const char *name,
+		    struct buf *value);
+/* A note (key=value) every queue entry of the message carries; copied. */
+void		 tx_add_note(struct smtp_tx *, const char *key,
+		    const char *value);
 /* Prepends `Received: (<received_header>); <date>` (unless NULL) before
  * the trace header, and adds Message-Id <uuid@me> and Date after it when
  * the message has none. */
@@ -54,10 +62,11 @@ size_t		 tx_entries(struct smtp_tx *, int always_split,
 char		*tx_take_message(struct smtp_tx *, size_t *len);
 /*
  * The last step of every way into the queue, after pre_send_trans_email:
- * tx_entries() (each entry with the notes, NULL for none: a NULL-terminated
- * key, value… list) and the message handed to queue_commit(). done(arg,
- * err) runs from the loop once the entries are on disk (0) or not (errno);
- * tx_free() before that cancels it.
+ * tx_entries() (each entry with the notes, NULL for none: a
+ * NULL-terminated key, value… list, then those of tx_add_note()) and the
+ * message handed to queue_commit(). done(arg, err) runs from the loop once
+ * the entries are on disk (0) or not (errno); tx_free() before that
+ * cancels it.
  */
 void		 tx_commit(struct smtp_tx *, struct queue *, int always_split,
 		    const char *helo, const char *ip, const char *const *notes,

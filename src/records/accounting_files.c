@@ -42,13 +42,13 @@
 enum field {
 	F_TYPE, F_TIME_LOGGED, F_TIME_QUEUED, F_RCPT, F_SRC_TYPE, F_SRC_MTA,
 	F_SRC_IP, F_DEST_IP, F_VMTA, F_JOB_ID, F_DSN_STATUS, F_DSN_MSG,
-	F_DELAY, F_BOUNCE_CAT, F_CUSTOM, F_UNKNOWN
+	F_DELAY, F_BOUNCE_CAT, F_DLV_SOURCE_IP, F_CUSTOM, F_UNKNOWN
 };
 
 static const char *const field_names[] = {
 	"type", "timeLogged", "timeQueued", "rcpt", "srcType", "srcMta",
 	"srcIp", "destIp", "vmta", "jobId", "dsnStatus", "dsnMsg", "delay",
-	"bounceCat"
+	"bounceCat", "dlvSourceIp"
 };
 
 #define CUSTOM	"custom_"
@@ -207,6 +207,7 @@ field_value(const struct acct *a, const struct kind *k,
 		add_str(v, o->helo);
 		break;
 	case F_SRC_IP:
+	case F_DLV_SOURCE_IP:
 		add_str(v, o->local_ip);
 		break;
 	case F_DEST_IP:

@@ -18,6 +18,7 @@
 #include "queue/queue.h"
 #include "queue/submit.h"
 #include "smtp/accept.h"
+#include "smtp/accept_pool.h"
 #include "smtp/conn.h"
 #include "smtp/data.h"
 
@@ -72,6 +73,7 @@ enqueue(struct smtp_session *s)
 {
 	const struct config *cfg = s->cfg;
 
+	accept_pool_header(s);
 	tx_add_queue_headers(s->tx, cfg->outbound->received_header,
 	    cfg->core->me);
 	tx_view(s->tx, &s->view, s->ip, s->helo);

@@ -17,6 +17,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/vmta.h"
 #include "lib/xmalloc.h"
 #include "queue/submit.h"
 #include "smtp/conn.h"
@@ -150,6 +151,7 @@ conn_unref(struct smtp_session *s)
 	free(s->sasl_user);
 	free(s->challenge);
 	config_unref(s->cfg);
+	vmta_unref(s->vmta);
 	free(s);
 }
 

@@ -19,6 +19,7 @@
 struct event;
 struct event_base;
 struct queue;
+struct vmta;
 struct smtp_tx;
 
 enum state {
@@ -47,6 +48,8 @@ struct smtp_session {
 	struct event_base	*base;
 	struct config		*cfg;		/* a reference */
 	struct queue		*queue;
+	struct vmta		*vmta;		/* pools.ini: a reference, or
+						 * NULL */
 	conn_input_fn		 input;
 	void			(*ended_cb)(void *);	/* tells the server */
 	void			*ended_arg;

@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "core/vmta.h"
 #include "lib/penalty.h"
 #include "smtp/server.h"
 #include "smtp/session.h"
@@ -44,6 +45,7 @@ struct smtp_server {
 	struct event_base	*base;
 	struct config		*cfg;
 	struct queue		*queue;
+	struct vmta		*vmta;		/* a reference, or NULL */
 	struct evconnlistener	**ls;
 	size_t			 nls;
 	struct event		*retry;		/* re-enables after EMFILE */
@@ -159,6 +161,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	ctx.base = srv->base;
 	ctx.cfg = srv->cfg;
 	ctx.queue = srv->queue;
+	ctx.vmta = srv->vmta;
 	ctx.ended = session_ended;
 	ctx.conn = conn;
 	ctx.ip = ip;
@@ -282,6 +285,15 @@ smtp_server_set_queue(struct smtp_server *srv, struct queue *q)
 }
 
 void
+smtp_server_set_vmta(struct smtp_server *srv, struct vmta *v)
+{
+	if (v != NULL)
+		vmta_ref(v);
+	vmta_unref(srv->vmta);
+	srv->vmta = v;
+}
+
+void
 smtp_server_config(struct smtp_server *srv, struct config *cfg)
 {
 	config_ref(cfg);
@@ -324,5 +336,6 @@ smtp_server_free(struct smtp_server *srv)
 	event_free(srv->retry);
 	penalty_free(srv->auth_penalty);
 	config_unref(srv->cfg);
+	vmta_unref(srv->vmta);
 	free(srv);
 }

@@ -13,6 +13,7 @@ struct config;
 struct event_base;
 struct queue;
 struct smtp_server;
+struct vmta;
 
 typedef void (*smtp_idle_fn)(void *arg);
 
@@ -22,6 +23,9 @@ typedef void (*smtp_idle_fn)(void *arg);
 struct smtp_server *smtp_server_start(struct event_base *, struct config *,
 		    struct queue *, char **err);
 void		 smtp_server_set_queue(struct smtp_server *, struct queue *);
+/* pools.ini (a reference is taken) for sessions that start from now on;
+ * NULL: none. */
+void		 smtp_server_set_vmta(struct smtp_server *, struct vmta *);
 /* A new configuration generation for sessions that start from now on. */
 void		 smtp_server_config(struct smtp_server *, struct config *);
 /* Closes the listeners and asks every session to end after its current

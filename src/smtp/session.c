@@ -17,6 +17,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/vmta.h"
 #include "lib/buf.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
@@ -171,6 +172,7 @@ smtp_session_new(const struct session_ctx *ctx, int fd,
 	s->base = ctx->base;
 	s->cfg = config_ref(ctx->cfg);
 	s->queue = ctx->queue;
+	s->vmta = ctx->vmta != NULL ? vmta_ref(ctx->vmta) : NULL;
 	s->input = process;
 	s->ended_cb = ctx->ended;
 	s->ended_arg = ctx->conn;
@@ -186,6 +188,7 @@ smtp_session_new(const struct session_ctx *ctx, int fd,
 	if (conn_open(s, fd) != 0) {
 		close(fd);
 		config_unref(s->cfg);
+		vmta_unref(s->vmta);
 		free(s);
 		return NULL;
 	}

@@ -18,6 +18,8 @@ struct session_ctx {
 	struct event_base	*base;
 	struct config		*cfg;	/* the session takes a reference */
 	struct queue		*queue;
+	struct vmta		*vmta;	/* pools.ini: the session takes a
+					 * reference; NULL: none */
 	void			(*ended)(void *conn);	/* as it ends */
 	void			*conn;	/* the server's record of it */
 	const char		*ip;	/* the client's address, as text */

@@ -122,6 +122,30 @@ round_trips(const uint8_t *p, size_t n)
 	buf_free(&want);
 }
 
+/* msg_header_remove: it removes exactly when msg_header finds one, gives
+ * msg_header's value, takes bytes from the header block only (the body
+ * is unchanged), and a second field of that name is found after it. */
+static void
+removes(const char *msg, size_t len, const char *name)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	size_t hl = msg_headers_len(msg, len), n;
+	char *copy = malloc(len + 1);
+	int found = msg_header(msg, len, name, &a);
+
+	check(copy != NULL);
+	memcpy(copy, msg, len);
+	n = msg_header_remove(copy, len, name, &b);
+	check((n > 0) == (found != 0));
+	check(n <= hl);
+	if (found)
+		check(same(&a, &b));
+	check(memcmp(copy + hl - n, msg + hl, len - hl) == 0);
+	free(copy);
+	buf_free(&a);
+	buf_free(&b);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -177,6 +201,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		buf_reset(&dec);
 		msg_decode_2047(subject.p, subject.len, &dec);
 	}
+	removes(msg, len, "Subject");
 	round_trips(data + 1, len);
 	buf_free(&norm);
 	buf_free(&again);

@@ -6,6 +6,9 @@
 #include "queue/entry.h"
 #include "queue/submit.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 static void
 test_entries(void **state)
 {
@@ -44,11 +47,42 @@ test_entries(void **state)
 	tx_free(tx);
 }
 
+/* The pool header leaves the message with its folded lines (any case,
+ * the first of several; the body untouched), its value given unfolded. */
+static void
+test_take_header(void **state)
+{
+	static const char msg[] =
+	    "Received: x\r\nSubject: hi\r\nx-outpost-POOL : bulk\r\n"
+	    " more\r\nTo: a@b\r\nX-Outpost-Pool: two\r\n\r\n"
+	    "X-Outpost-Pool: body\r\n";
+	struct smtp_tx *tx = new_tx();
+	struct buf v = BUF_INIT;
+	size_t len;
+	char *out;
+
+	(void)state;
+	tx_set_message(tx, msg, sizeof(msg) - 1);
+	assert_int_equal(tx_take_header(tx, "X-Outpost-Pool", &v), 1);
+	assert_string_equal(buf_cstr(&v), "bulk more");
+	assert_int_equal(tx_take_header(tx, "X-Outpost-Pool", NULL), 1);
+	assert_int_equal(tx_take_header(tx, "X-Outpost-Pool", NULL), 0);
+	assert_int_equal(tx_take_header(tx, "Cc", NULL), 0);
+	out = tx_take_message(tx, &len);
+	assert_int_equal(len, strlen(out));
+	assert_string_equal(out, "Received: x\r\nSubject: hi\r\nTo: a@b\r\n"
+	    "\r\nX-Outpost-Pool: body\r\n");
+	free(out);
+	buf_free(&v);
+	tx_free(tx);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_entries),
+		cmocka_unit_test(test_take_header),
 	};
 
 	return cmocka_run_group_tests_name("queue_submit", tests, NULL, NULL);
