@@ -24,7 +24,7 @@ EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c src/lib/netmatch.c \
 	   src/lib/penalty.c src/lib/failpoint.c src/lib/crc32c.c \
-	   src/lib/rate.c
+	   src/lib/rate.c src/lib/slashre.c
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
@@ -192,13 +192,14 @@ FUZZ_DEPS_fuzz_netmatch = src/lib/netmatch.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_intervals = src/core/config_intervals.c $(FUZZ_LOG) \
 		  $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_intervals = -lm
-FUZZ_DEPS_fuzz_bouncecat = src/records/bouncecat.c $(FUZZ_BASE)
+FUZZ_DEPS_fuzz_bouncecat = src/records/bouncecat.c src/lib/slashre.c $(FUZZ_BASE)
 # White box: these two compile the module under test into themselves
 # (#include of the .c, for its static functions): FUZZ_WB_, not linked.
 FUZZ_WB_fuzz_bouncecat_rules = src/records/bouncecat.c
-FUZZ_DEPS_fuzz_bouncecat_rules = $(FUZZ_BASE)
+FUZZ_DEPS_fuzz_bouncecat_rules = src/lib/slashre.c $(FUZZ_BASE)
 FUZZ_WB_fuzz_accounting = src/records/accounting_files.c
-FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/records/record.c \
+FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/lib/slashre.c \
+		  src/records/record.c \
 		  src/records/writer.c src/records/backlog.c src/proto/message.c \
 		  src/lib/util.c \
 		  src/lib/ini.c $(FUZZ_LOG) $(FUZZ_BASE)

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include <arpa/inet.h>
 
 #include "lib/ini.h"
+#include "lib/util.h"
 #include "lib/xmalloc.h"
 
 #define DEFAULT_LISTEN		"[::0]:25"
@@ -54,20 +54,8 @@ struct loader {
 	char		*err;
 };
 
-static void
-fail(struct loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-fail(struct loader *ld, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ld->err != NULL)
-		return;			/* the first problem is the one told */
-	va_start(ap, fmt);
-	ld->err = xvasprintf(fmt, ap);
-	va_end(ap);
-}
+/* The first problem is the one told. */
+#define fail(ld, ...)	err_first(&(ld)->err, __VA_ARGS__)
 
 static char *
 path_of(const struct loader *ld, const char *name)

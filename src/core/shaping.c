@@ -9,7 +9,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 
 #include "lib/ini.h"
 #include "lib/netmatch.h"
+#include "lib/util.h"
 #include "lib/xmalloc.h"
 
 #define INI_NAME	"config/shaping.ini"
@@ -64,55 +64,11 @@ static const struct key {
 };
 
 struct loader {
-	const char	*text;		/* shaping.ini, for section lines */
 	char		*err;
 };
 
-static void
-fail(struct loader *ld, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-fail(struct loader *ld, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ld->err != NULL)
-		return;			/* the first problem is the one told */
-	va_start(ap, fmt);
-	ld->err = xvasprintf(fmt, ap);
-	va_end(ap);
-}
-
-/* The line of "[name]" in the text (ini.c's rule: blanks around). */
-static unsigned
-section_line(const char *text, const char *name)
-{
-	size_t len = strlen(name);
-	unsigned line = 1;
-
-	for (const char *p = text; *p != '\0'; line++) {
-		const char *q = p + strspn(p, " \t");
-
-		if (*q == '[' && strncmp(q + 1, name, len) == 0 &&
-		    q[len + 1] == ']' && strspn(q + len + 2, " \t\r") ==
-		    strcspn(q + len + 2, "\n"))
-			return line;
-		p += strcspn(p, "\n");
-		if (*p == '\n')
-			p++;
-	}
-	return 0;
-}
-
-static void
-ini_bad_line(void *arg, const char *name, unsigned lineno, const char *msg)
-{
-	(void)name;
-	(void)msg;
-	fail(arg, "%s:%u: not a [section] or key=value line", INI_NAME,
-	    lineno);
-}
+/* The first problem of the files is the one told. */
+#define fail(ld, ...)	err_first(&(ld)->err, __VA_ARGS__)
 
 /* --- values ----------------------------------------------------------------------- */
 
@@ -262,7 +218,7 @@ static void
 add_section(struct loader *ld, struct shaping *sh, const struct ini *ini,
     const char *name)
 {
-	unsigned line = section_line(ld->text, name);
+	unsigned line = ini_section_line(ini, name);
 	struct section sec = { NULL, NULL, sh->main }, *dst;
 	size_t len;
 
@@ -327,8 +283,8 @@ load_ini(struct loader *ld, struct shaping *sh, const char *text)
 	defaults(&sh->main);
 	if (text == NULL)
 		return;
-	ld->text = text;
-	ini = ini_parse("shaping.ini", text, strlen(text), ini_bad_line, ld);
+	ini = ini_parse(INI_NAME, text, strlen(text), ini_warn_first,
+	    &ld->err);
 	section_keys(ld, ini, "main", &sh->main);
 	for (size_t i = 0; i < ini_nsections(ini) && ld->err == NULL; i++)
 		if (strcmp(ini_section_name(ini, i), "main") != 0)
@@ -343,7 +299,7 @@ struct shaping *
 shaping_parse(const char *ini_text, const char *rules_text, char **err)
 {
 	struct shaping *sh = xcalloc(1, sizeof(*sh));
-	struct loader ld = { NULL, NULL };
+	struct loader ld = { NULL };
 
 	sh->refs = 1;
 	load_ini(&ld, sh, ini_text);

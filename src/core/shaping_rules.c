@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "lib/slashre.h"
 #include "lib/xmalloc.h"
 
 #define ANY	(-1)
@@ -150,41 +151,6 @@ code_parse(struct slice w, struct srule *r)
 	return NULL;
 }
 
-/* The "/.../" at *pp ("\/" for '/') into r->re; *pp ends past it. */
-static char *
-regex_parse(const char **pp, struct srule *r)
-{
-	struct buf b = BUF_INIT;
-	const char *p = *pp + 1;
-	char msg[128], *why = NULL;
-	int e;
-
-	for (; *p != '\0' && *p != '/'; p++) {
-		if (p[0] == '\\' && p[1] == '/')
-			p++;
-		else if (p[0] == '\\' && p[1] != '\0')
-			buf_addc(&b, *p++);
-		buf_addc(&b, *p);
-	}
-	if (*p != '/') {
-		why = xasprintf("unterminated regex '%s'", *pp);
-		goto done;
-	}
-	r->re = xmalloc(sizeof(*r->re));
-	e = regcomp(r->re, buf_cstr(&b), REG_EXTENDED | REG_ICASE | REG_NOSUB);
-	if (e != 0) {
-		regerror(e, r->re, msg, sizeof(msg));
-		why = xasprintf("bad regex /%s/: %s", buf_cstr(&b), msg);
-		free(r->re);
-		r->re = NULL;
-		goto done;
-	}
-	*pp = p + 1;
-done:
-	buf_free(&b);
-	return why;
-}
-
 /* The action word and its argument. */
 static char *
 action_parse(const char **pp, struct srule *r)
@@ -223,7 +189,7 @@ matcher_parse(const char **pp, struct srule *r)
 
 	if (**pp == '/')
 		return r->re != NULL ? xstrdup("more than one regex") :
-		    regex_parse(pp, r);
+		    slashre_parse(pp, &r->re);
 	w = word(pp);
 	if (slice_caseeq(w, "greeting")) {
 		r->greeting = 1;

@@ -9,13 +9,13 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "lib/ini.h"
+#include "lib/util.h"
 #include "lib/xmalloc.h"
 
 #define INI_NAME	"config/pools.ini"
@@ -51,54 +51,11 @@ struct vmta {
 };
 
 struct loader {
-	const char	*text;
 	char		*err;
 };
 
-static void
-fail(struct loader *ld, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-fail(struct loader *ld, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ld->err != NULL)
-		return;			/* the first problem is the one told */
-	va_start(ap, fmt);
-	ld->err = xvasprintf(fmt, ap);
-	va_end(ap);
-}
-
-static void
-ini_bad_line(void *arg, const char *name, unsigned lineno, const char *msg)
-{
-	(void)name;
-	(void)msg;
-	fail(arg, "%s:%u: not a [section] or key=value line", INI_NAME,
-	    lineno);
-}
-
-/* The line of "[name]" in the text (blanks around allowed). */
-static unsigned
-section_line(const char *text, const char *name)
-{
-	size_t len = strlen(name);
-	unsigned line = 1;
-
-	for (const char *p = text; *p != '\0'; line++) {
-		const char *q = p + strspn(p, " \t");
-
-		if (*q == '[' && strncmp(q + 1, name, len) == 0 &&
-		    q[len + 1] == ']')
-			return line;
-		p += strcspn(p, "\n");
-		if (*p == '\n')
-			p++;
-	}
-	return 0;
-}
+/* The first problem of the files is the one told. */
+#define fail(ld, ...)	err_first(&(ld)->err, __VA_ARGS__)
 
 /* A pool's name: letters, digits, '-', '_', '.'. */
 static int
@@ -220,7 +177,7 @@ pool_section(struct loader *ld, const struct ini *ini, const char *sect,
     struct vmta *v)
 {
 	const char *name = sect + strlen(POOL_PREFIX);
-	unsigned line = section_line(ld->text, sect);
+	unsigned line = ini_section_line(ini, sect);
 	size_t nk = ini_nkeys(ini, sect);
 	struct vpool *p;
 
@@ -334,7 +291,7 @@ struct vmta *
 vmta_parse(const char *text, char **err)
 {
 	struct vmta *v = xcalloc(1, sizeof(*v));
-	struct loader ld = { text != NULL ? text : "", NULL };
+	struct loader ld = { NULL };
 	struct ini *ini;
 	size_t ns;
 
@@ -343,7 +300,7 @@ vmta_parse(const char *text, char **err)
 	v->header = xstrdup(VMTA_DEFAULT_HEADER);
 	if (text == NULL)
 		return v;
-	ini = ini_parse("pools.ini", text, strlen(text), ini_bad_line, &ld);
+	ini = ini_parse(INI_NAME, text, strlen(text), ini_warn_first, &ld.err);
 	ns = ini_nsections(ini);
 	/* Pools first: [main] and [domains] name them. */
 	for (size_t i = 0; i < ns && ld.err == NULL; i++) {
@@ -354,7 +311,7 @@ vmta_parse(const char *text, char **err)
 		else if (strcmp(s, "main") != 0 && strcmp(s, "domains") != 0)
 			fail(&ld, "%s:%u: unknown section [%s] (expected "
 			    "[main], [pool:NAME] or [domains])", INI_NAME,
-			    section_line(text, s), s);
+			    ini_section_line(ini, s), s);
 	}
 	if (ld.err == NULL)
 		main_section(&ld, ini, v);

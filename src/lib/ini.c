@@ -30,6 +30,7 @@ struct ini_sect {
 	char		 *name;
 	struct ini_entry *e;
 	size_t		  n;
+	unsigned	  line;		/* of its first [name] line; 0: none */
 };
 
 struct ini {
@@ -62,6 +63,7 @@ sect_get(struct ini *ini, const char *name, size_t len)
 	s->name = z;
 	s->e = NULL;
 	s->n = 0;
+	s->line = 0;
 	return s;
 }
 
@@ -224,6 +226,8 @@ parse_line(struct ini *ini, struct ini_sect **cur, struct buf *pre,
 		return;			/* blank or comment */
 	if (parse_section(p, end, &name, &len)) {
 		*cur = sect_get(ini, name, len);
+		if ((*cur)->line == 0)
+			(*cur)->line = lineno;
 		return;
 	}
 	/* Continuation: a trailing backslash (and blanks) joins the next line. */
@@ -346,6 +350,25 @@ lookup(const struct ini *ini, const char *sect, const char *key)
 	const struct ini_sect *s = sect_find(ini, sect);
 
 	return s ? entry_find(s, key) : NULL;
+}
+
+unsigned
+ini_section_line(const struct ini *ini, const char *sect)
+{
+	const struct ini_sect *s = sect_find(ini, sect);
+
+	return s != NULL ? s->line : 0;
+}
+
+void
+ini_warn_first(void *arg, const char *name, unsigned lineno, const char *msg)
+{
+	char **err = arg;
+
+	(void)msg;
+	if (*err == NULL)
+		*err = xasprintf("%s:%u: not a [section] or key=value line",
+		    name, lineno);
 }
 
 int

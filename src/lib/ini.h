@@ -39,6 +39,14 @@ const char	*ini_name(const struct ini *);
 int		 ini_has(const struct ini *, const char *sect, const char *key);
 /* The scalar value; NULL if absent, if bare (no '='), or if an array. */
 const char	*ini_get(const struct ini *, const char *sect, const char *key);
+/* The line of a section's first [sect] header; 0 when it has none ([main]
+ * implied by keys before any section) or is absent. */
+unsigned	 ini_section_line(const struct ini *, const char *sect);
+/* An ini_warn_fn for files that must be well-formed: arg is a char **
+ * that gets the first bad line as an error (malloc'd), "<name>:<line>:
+ * not a [section] or key=value line"; later ones are ignored. */
+void		 ini_warn_first(void *arg, const char *name, unsigned lineno,
+		    const char *msg);
 /* The line a key was (last) set on, 0 if absent. */
 unsigned	 ini_line(const struct ini *, const char *sect, const char *key);
 /* Array values of key[]=...; a scalar counts as a one-element array. */

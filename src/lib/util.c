@@ -1,4 +1,5 @@
-/* util: identifiers, dates, base64. */
+/* util: identifiers, dates, base64, the first error of a file. */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include "lib/util.h"
+#include "lib/xmalloc.h"
 
 /* xoshiro256**, seeded once per thread from getrandom(2): identifiers
  * need uniqueness, not secrecy, and a system call per connection is
@@ -132,4 +134,16 @@ base64_decode(struct buf *out, const char *s, size_t len)
 	out->len += (size_t)n - pad;
 	out->p[out->len] = '\0';
 	return 0;
+}
+
+void
+err_first(char **err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (*err != NULL)
+		return;
+	va_start(ap, fmt);
+	*err = xvasprintf(fmt, ap);
+	va_end(ap);
 }

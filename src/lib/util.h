@@ -15,6 +15,10 @@
 
 /* A random (version 4) UUID, upper-case like Haraka's, NUL-terminated. */
 void	 uuid_v4(char out[UUID_LEN + 1]);
+/* Sets *err (malloc'd) to the formatted text unless it is set already: the
+ * first problem of a configuration file is the one told. */
+void	 err_first(char **err, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 /* "Sat, 21 Nov 2026 09:05:01 +0100": RFC 5322, local time. */
 void	 date_rfc5322(char *out, size_t size, time_t);

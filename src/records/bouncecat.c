@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "lib/buf.h"
+#include "lib/slashre.h"
 #include "lib/xmalloc.h"
 
 static const char *const names[BC_COUNT] = {
@@ -273,44 +274,6 @@ word(const char **pp)
 	return slice_of(p, n);
 }
 
-/*
- * Compiles the "/.../" at *pp, "\/" standing for "/", into r->re; *pp
- * ends past the closing slash. Returns NULL or why not (malloc'd).
- */
-static char *
-regex_parse(const char **pp, struct rule *r)
-{
-	struct buf b = BUF_INIT;
-	const char *p = *pp + 1;
-	char err[128], *why = NULL;
-	int e;
-
-	for (; *p != '\0' && *p != '/'; p++) {
-		if (p[0] == '\\' && p[1] == '/')
-			p++;
-		else if (p[0] == '\\' && p[1] != '\0')
-			buf_addc(&b, *p++);
-		buf_addc(&b, *p);
-	}
-	if (*p != '/') {
-		why = xasprintf("unterminated regex '%s'", *pp);
-		goto done;
-	}
-	r->re = xmalloc(sizeof(*r->re));
-	if ((e = regcomp(r->re, buf_cstr(&b), REG_EXTENDED | REG_ICASE |
-	    REG_NOSUB)) != 0) {
-		regerror(e, r->re, err, sizeof(err));
-		why = xasprintf("bad regex /%s/: %s", buf_cstr(&b), err);
-		free(r->re);
-		r->re = NULL;
-		goto done;
-	}
-	*pp = p + 1;
-done:
-	buf_free(&b);
-	return why;
-}
-
 static void
 rule_free(struct rule *r)
 {
@@ -359,7 +322,7 @@ rule_parse(const char *line, struct rule *r, char **why)
 			break;
 		if (*p == '/') {
 			*why = r->re != NULL ? xstrdup("more than one regex") :
-			    regex_parse(&p, r);
+			    slashre_parse(&p, &r->re);
 			continue;
 		}
 		w = word(&p);
