@@ -393,8 +393,9 @@ persist(struct attempt *a)
 	if (pending == 0) {
 		a->next_attempt = -1;
 		if (a->unreadable) {
-			log_error(SRC, e->id, "its file could not be read; "
-			    "left in the queue directory for inspection");
+			log_error(SRC, e->id, "its message could not be read; "
+			    "entry and body left in the queue directory for "
+			    "inspection");
 			a->done(a, -1);
 			return;
 		}

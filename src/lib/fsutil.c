@@ -5,6 +5,7 @@
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,22 +50,9 @@ path_from_root(const char *config_dir, const char *p)
 int
 write_full(int fd, const void *p, size_t n)
 {
-	const char *c = p;
+	struct iovec v = { (void *)(uintptr_t)p, n };
 
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return writev_full(fd, &v, 1);
 }
 
 int

@@ -144,10 +144,9 @@ qbody_close(struct qbody *b)
 	free(b);
 }
 
-/* The header section of p[0..n): up to and with its empty line; without
- * one, the whole lines of p (at least one CRLF), else all of p. */
-static size_t
-header_section(const char *p, size_t n)
+/* Its empty line ends the header section; without one, its last CRLF. */
+size_t
+qbody_header_section(const char *p, size_t n)
 {
 	const char *end, *crlf = NULL;
 
@@ -188,15 +187,9 @@ qbody_view(struct qbody *b, size_t max, char **out, size_t *outlen,
 	qbody_rewind(b);
 	*whole = b->len <= max;
 	if (!*whole)
-		got = header_section(p, got);
+		got = qbody_header_section(p, got);
 	p[got] = '\0';
 	*out = p;
 	*outlen = got;
 	return 0;
-}
-
-size_t
-qbody_header_section(const char *p, size_t n)
-{
-	return header_section(p, n);
 }
