@@ -99,7 +99,11 @@ address_entry(const struct netmatch *m, unsigned flags, const char *s,
 		bit = (unsigned)prefix + fuzz_rng_next(rng) %
 		    (unsigned)(max - prefix);
 		flip(a, bit);
-		check(lookup(m, family, a) == 1);
+		/* Unless it became IPv4-mapped: folded, it is then its IPv4
+		 * address, which no IPv6 entry holds (netmatch.h). */
+		check(lookup(m, family, a) == !(family == AF_INET6 &&
+		    (flags & NETMATCH_FOLD_MAPPED) &&
+		    memcmp(a, mapped, sizeof(mapped)) == 0));
 		flip(a, bit);
 	}
 }
