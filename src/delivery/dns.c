@@ -38,6 +38,17 @@ struct dns_sock {
 
 #define INFLIGHT_BUCKETS	1024
 
+/*
+ * At most this many c-ares queries are sent and not yet answered; the
+ * rest wait their turn in order. A burst of mail to a thousand domains
+ * otherwise sends a thousand queries at once, and their answers overflow
+ * the socket's receive buffer (about 400 small datagrams with Linux's
+ * default rmem_max): every dropped answer costs a whole resolver timeout.
+ * The receive buffer asked for is larger too, as far as rmem_max allows.
+ */
+#define DNS_SENT_MAX		256
+#define DNS_RCVBUF		(4 << 20)
+
 struct dns {
 	struct event_base	*base;
 	ares_channel		 channel;
@@ -45,6 +56,10 @@ struct dns {
 	struct dns_sock		*socks;
 	struct dns_query	*queries;	/* not yet answered nor cancelled */
 	struct inflight		*inflight[INFLIGHT_BUCKETS];
+	struct inflight		*waiting;	/* not yet sent, oldest first */
+	struct inflight	       **waiting_tail;
+	unsigned		 sent;		/* sent and not yet answered */
+	int			 sending;
 	int			 destroying;
 };
 
@@ -56,6 +71,7 @@ struct dns {
  */
 struct inflight {
 	struct inflight		*next;		/* in its bucket */
+	struct inflight		*next_waiting;	/* in dns->waiting */
 	struct dns		*dns;
 	struct dns_lookup	**waiters;
 	size_t			 nwaiters;
@@ -215,9 +231,12 @@ dns_new(struct event_base *base, const struct dns_config *cfg, char **err)
 		free(d);
 		return NULL;
 	}
+	d->waiting_tail = &d->waiting;
 	memset(&opt, 0, sizeof(opt));
 	opt.sock_state_cb = sock_state;
 	opt.sock_state_cb_data = d;
+	opt.socket_receive_buffer_size = DNS_RCVBUF;
+	mask |= ARES_OPT_SOCK_RCVBUF;
 	if (cfg != NULL && cfg->timeout_ms > 0) {
 		opt.timeout = (int)cfg->timeout_ms;
 		mask |= ARES_OPT_TIMEOUTMS;
@@ -379,12 +398,34 @@ inflight_slot(struct dns *d, const char *name, int type)
 	return pp;
 }
 
-/* The shared query answered: every waiter gets the answer (the entry is
- * gone first, so what a waiter starts asks anew). */
+static void on_shared(void *, int, int, unsigned char *, int);
+
+/* Sends waiting queries while fewer than DNS_SENT_MAX are out. c-ares may
+ * answer inside ares_query; the answer's own call here then returns at
+ * once and this loop goes on, so the stack never grows with the queue. */
 static void
-on_shared(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+send_waiting(struct dns *d)
 {
-	struct inflight *f = arg;
+	struct inflight *f;
+
+	if (d->sending || d->destroying)
+		return;
+	d->sending = 1;
+	while (d->sent < DNS_SENT_MAX && (f = d->waiting) != NULL) {
+		if ((d->waiting = f->next_waiting) == NULL)
+			d->waiting_tail = &d->waiting;
+		d->sent++;
+		ares_query(d->channel, f->name, C_IN, f->type, on_shared, f);
+	}
+	d->sending = 0;
+}
+
+/* Every waiter of f gets the answer (the entry is gone first, so what a
+ * waiter starts asks anew). */
+static void
+answer_waiters(struct inflight *f, int status, int timeouts,
+    unsigned char *abuf, int alen)
+{
 	struct inflight **pp = inflight_slot(f->dns, f->name, f->type);
 
 	if (*pp == f)
@@ -393,6 +434,18 @@ on_shared(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		on_answer(f->waiters[i], status, timeouts, abuf, alen);
 	free(f->waiters);
 	free(f);
+}
+
+/* A sent query answered: its waiters, then the next waiting query. */
+static void
+on_shared(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct inflight *f = arg;
+	struct dns *d = f->dns;
+
+	d->sent--;
+	answer_waiters(f, status, timeouts, abuf, alen);
+	send_waiting(d);
 }
 
 /* Lookup l of name: joins the query in flight for it, or starts one. */
@@ -413,8 +466,11 @@ send_lookup(struct dns *d, const char *name, struct dns_lookup *l)
 	f->waiters = xreallocarray(f->waiters, f->nwaiters + 1,
 	    sizeof(*f->waiters));
 	f->waiters[f->nwaiters++] = l;
-	if (f->nwaiters == 1)
-		ares_query(d->channel, name, C_IN, l->type, on_shared, f);
+	if (f->nwaiters == 1) {
+		*d->waiting_tail = f;
+		d->waiting_tail = &f->next_waiting;
+		send_waiting(d);
+	}
 }
 
 /*
@@ -697,8 +753,15 @@ dns_free(struct dns *d)
 	if (d == NULL)
 		return;
 	d->destroying = 1;
-	/* Pending lookups call back with ARES_EDESTRUCTION and free their
-	 * queries; the sockets are closed through sock_state. */
+	/* Lookups call back with ARES_EDESTRUCTION and free their queries:
+	 * the waiting ones here, the sent ones from ares_destroy, which also
+	 * closes the sockets through sock_state. */
+	while (d->waiting != NULL) {
+		struct inflight *f = d->waiting;
+
+		d->waiting = f->next_waiting;
+		answer_waiters(f, ARES_EDESTRUCTION, 0, NULL, 0);
+	}
 	ares_destroy(d->channel);
 	while (d->queries != NULL)
 		query_free(d->queries);	/* waiting on their done event */
