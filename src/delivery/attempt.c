@@ -564,6 +564,44 @@ tried_all(struct attempt *a)
 }
 
 static void
+send_txn(struct attempt *a)
+{
+	struct mta_msg msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.mail_from = a->e->mail_from;
+	msg.rcpts = a->addrs + a->boff;
+	msg.nrcpts = a->bcnt;
+	if (a->m != NULL) {
+		msg.data = a->m->data;
+		msg.len = a->m->len;
+	} else {
+		qbody_rewind(a->body);
+		a->src.len = a->e->msg_len;
+		a->src.read = body_read;
+		a->src.arg = a;
+		msg.body = &a->src;
+	}
+	msg.smtputf8 = (a->e->flags & QE_SMTPUTF8) != 0;
+	msg.eightbit = (a->e->flags & QE_8BITMIME) != 0;
+	mta_session_send(a->sess, &msg, txn_done, a);
+}
+
+/* The recipients from off on, not sent: they get o (a failure of the
+ * message itself), else wait for the next attempt. */
+static void
+rest_failed(struct attempt *a, size_t off, const struct outcome *o,
+    const char *why)
+{
+	for (size_t i = off; i < a->n; i++)
+		if (o != NULL)
+			outcome_copy(&a->out[i], o);
+		else
+			outcome_local(&a->out[i], FAIL_TEMP, 451, "4.4.2",
+			    "%s: not sent, %s", a->host, why);
+}
+
+static void
 try_next(struct attempt *a)
 {
 	const struct config_outbound *ob = a->cfg->outbound;
@@ -572,7 +610,6 @@ try_next(struct attempt *a)
 	const struct mx *mx;
 	const char *host, *ip;
 	int forced;
-	struct mta_msg msg;
 	int64_t due;
 
 	for (;;) {
@@ -636,23 +673,8 @@ try_next(struct attempt *a)
 		attempt_end(a, due);	/* shaping: not an attempt */
 		return;
 	}
-	memset(&msg, 0, sizeof(msg));
-	msg.mail_from = a->e->mail_from;
-	msg.rcpts = a->addrs;
-	msg.nrcpts = a->n;
-	if (a->m != NULL) {
-		msg.data = a->m->data;
-		msg.len = a->m->len;
-	} else {
-		qbody_rewind(a->body);
-		a->src.len = a->e->msg_len;
-		a->src.read = body_read;
-		a->src.arg = a;
-		msg.body = &a->src;
-	}
-	msg.smtputf8 = (a->e->flags & QE_SMTPUTF8) != 0;
-	msg.eightbit = (a->e->flags & QE_8BITMIME) != 0;
-	mta_session_send(a->sess, &msg, txn_done, a);
+	shape_batch(a, 0);
+	send_txn(a);
 }
 
 static void
@@ -683,6 +705,16 @@ txn_done(void *arg, const struct mta_result *r)
 		return;
 	}
 	v = mta_error_classify(r, a->host, &mail);
+	if (a->boff > 0 && (v == V_NEXT_MX || v == V_RETRY_HOST)) {
+		/* Earlier transactions went through: the rest wait. */
+		mta_session_close(s);
+		rest_failed(a, a->boff, mail.msg != NULL &&
+		    mail.class != FAIL_PERM ? &mail : NULL, r->error != NULL ?
+		    r->error : "the connection ended");
+		outcome_clear(&mail);
+		finish(a);
+		return;
+	}
 	switch (v) {
 	case V_NEXT_MX:
 	case V_RETRY_HOST:
@@ -722,7 +754,7 @@ txn_done(void *arg, const struct mta_result *r)
 		try_next(a);
 		return;
 	case V_MAIL:
-		for (size_t i = 0; i < a->n; i++)
+		for (size_t i = a->boff; i < a->n; i++)
 			outcome_copy(&a->out[i], &mail);
 		break;
 	case V_RCPTS:
@@ -731,9 +763,12 @@ txn_done(void *arg, const struct mta_result *r)
 			log_warn(SRC, a->e->id, "%s: %s; deferring, not trying "
 			    "another MX", a->host, mail.msg ? mail.msg :
 			    "no reply to the final dot");
-		for (size_t i = 0; i < a->n && i < r->nrcpts; i++)
+		for (size_t i = 0; i < a->bcnt && i < r->nrcpts; i++)
 			mta_error_rcpt(r, i, mail.msg != NULL ? &mail : NULL,
-			    a->host, &a->out[i]);
+			    a->host, &a->out[a->boff + i]);
+		if (a->boff + a->bcnt < a->n && r->outcome != MTA_OK)
+			rest_failed(a, a->boff + a->bcnt, NULL,
+			    "the transaction before failed");
 		break;
 	}
 	outcome_clear(&mail);
@@ -750,6 +785,13 @@ txn_done(void *arg, const struct mta_result *r)
 			free(a->response);
 			a->response = xstrdup(a->out[i].msg);
 		}
+	if (r->outcome == MTA_OK && v == V_RCPTS &&
+	    a->boff + a->bcnt < a->n) {
+		shape_batch(a, a->boff + a->bcnt);
+		a->sess = s;
+		send_txn(a);
+		return;
+	}
 	if (r->outcome == MTA_OK)
 		shape_pool_put(a, s);
 	else

@@ -55,6 +55,8 @@ struct attempt {
 	const char		**addrs;
 	size_t			 n;
 	struct outcome		*out;
+	/* This transaction's recipients: addrs[boff, boff + bcnt). */
+	size_t			 boff, bcnt;
 	/* Hooks. */
 	struct outbound_call	 call;
 	struct op_rcpt		*hrcpts;
@@ -134,6 +136,10 @@ int64_t		 shape_connect(struct attempt *, struct mta_conf *c);
  * caller bounces every recipient with shape_bounce). */
 enum shaping_action shape_result(struct attempt *, const struct mta_result *);
 void		 shape_bounce(struct attempt *, const struct mta_result *);
+/* The recipients of the next transaction, from off: at most the
+ * destination's max_recipients_per_message. The others go in further
+ * transactions over the same connection, one after the other (txn_done). */
+void		 shape_batch(struct attempt *, size_t off);
 /* The transaction went well: the connection is pooled (or closed after
  * max_messages_per_connection); a waiter is told. */
 void		 shape_pool_put(struct attempt *, struct mta_session *);

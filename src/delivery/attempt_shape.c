@@ -249,9 +249,21 @@ shape_bounce(struct attempt *a, const struct mta_result *r)
 	log_notice(SRC, a->e->id, "shaping %s: the reply bounces the mail: "
 	    "%d %s %s", shaper_key(a->dest), o.code, o.status,
 	    o.msg != NULL ? o.msg : "");
-	for (size_t i = 0; i < a->n; i++)
+	for (size_t i = a->boff; i < a->n; i++)	/* not those sent before */
 		outcome_copy(&a->out[i], &o);
 	outcome_clear(&o);
+}
+
+void
+shape_batch(struct attempt *a, size_t off)
+{
+	unsigned max = a->dest != NULL ?
+	    shaper_limits(a->dest)->max_recipients_per_message : 0;
+
+	a->boff = off;
+	a->bcnt = a->n - off;
+	if (max > 0 && a->bcnt > max)
+		a->bcnt = max;
 }
 
 void

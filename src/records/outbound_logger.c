@@ -70,6 +70,18 @@ record_head(const struct ol *ol, struct buf *b, const char *type,
 	key_str(b, "queue_time", queued);
 }
 
+/* Where the attempt came from, appended after the seed's keys: our
+ * address, and the pool (vmta) that chose it when there was one
+ * (accounting's dlvSourceIp and vmta). */
+static void
+source(struct buf *b, const struct op_outbound *o)
+{
+	if (o->local_ip != NULL && *o->local_ip != '\0')
+		key_str(b, "local_ip", o->local_ip);
+	if (o->route != NULL && *o->route != '\0')
+		key_str(b, "vmta", o->route);
+}
+
 static void
 record_delivered(struct buf *b, const struct buf *head,
     const struct op_outbound *o, const struct op_rcpt *r,
@@ -88,6 +100,7 @@ record_delivered(struct buf *b, const struct buf *head,
 	key_str(b, "recipient", r->address);
 	key_str(b, "from", o->mail_from);
 	key_str(b, "subject", subject);
+	source(b, o);
 	buf_adds(b, "}\n");
 }
 
@@ -115,6 +128,7 @@ record_failed(struct buf *b, const struct buf *head, int deferred,
 	if (o->host != NULL) {
 		key_str(b, "smtp_host", o->host);
 		key_str(b, "smtp_ip", o->ip);
+		source(b, o);
 	}
 	buf_adds(b, "}\n");
 }

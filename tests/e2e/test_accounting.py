@@ -20,7 +20,8 @@ ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 LOCAL_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[+-]\d{4}$")
 FILE_NAME = re.compile(r"^(d|df|b)\.\d{4}-\d\d-\d\d-\d{6}(\.\d+)?\.(tsv|csv)$")
 
-# Seed 000's three samples: the keys, in order (then Outpost may append smtp_host/smtp_ip).
+# Seed 000's three samples: the keys, in order (then Outpost appends smtp_host/smtp_ip to
+# failures after a connection, and local_ip and vmta to both when known).
 HEAD = ["level", "time", "pid", "hostname", "name", "type", "job_id", "queue_time"]
 KEYS = {
     "delivered": HEAD + ["smtp_host", "smtp_ip", "smtp_response", "smtp_delay", "smtp_port",
@@ -31,6 +32,7 @@ KEYS = {
                        "undelivered_reason"],
 }
 APPENDED = ["smtp_host", "smtp_ip"]
+SOURCE = ["local_ip", "vmta"]
 
 # Seeds 001/004: the default fields per type.
 DEFAULT_FIELDS = {
@@ -138,7 +140,10 @@ def check_shape(record):
     keys = list(record)
     want = KEYS[record["type"]]
     assert keys[:len(want)] == want, keys
-    assert keys[len(want):] in ([], APPENDED), keys
+    extra = keys[len(want):]
+    if record["type"] != "delivered" and extra[:2] == APPENDED:
+        extra = extra[2:]
+    assert extra in ([], SOURCE[:1], SOURCE), keys
     assert record["level"] == "info" and record["name"] == "outbound_logger"
     assert isinstance(record["pid"], int) and isinstance(record["hostname"], str)
     assert ISO_MS.match(record["time"]) and ISO_MS.match(record["queue_time"])

@@ -5,7 +5,8 @@ addresses with their HELO name; a message's pool comes from the X-Outpost-Pool h
 - by the sender's domain: the sink sees the connection from the pool's address, and its EHLO.
 - by the header: the header is gone at the sink, and it wins over the sender's domain.
 - two addresses weighted 1 and 3: 8 messages come 2 and 6 from them.
-- the accounting files carry the pool (vmta) and the address (srcIp, dlvSourceIp).
+- the accounting files carry the pool (vmta) and the address (srcIp, dlvSourceIp), and so do
+  outbound_logger's JSON lines (vmta, local_ip).
 - shaping keys are per (pool address, destination) (ROOT/run/shaping.tsv).
 - a bad pools.ini stops the start (78, "pools.ini:N:"); a bad reload keeps the running pools.
 Every 127.0.0.0/8 address is local on Linux: binding 127.0.0.20 needs no set-up.
@@ -16,7 +17,7 @@ import time
 
 from harness.clients import smtp_client
 from harness.daemon import run_outpost
-from test_accounting import acct_rows, recording
+from test_accounting import acct_rows, json_records, recording
 from test_delivery import SENDER, message, send, wait_empty
 
 RECORDS = ["a.test. MX 10 mxa.test.", "mxa.test. A 127.0.0.2"]
@@ -124,6 +125,10 @@ def test_records_carry_the_pool_and_address(mta, smtp_sink, dns_records):
     assert by["ok-1@a.test"]["vmta"] == "bulk"
     assert by["ok-2@a.test"]["vmta"] == ""
     assert by["ok-2@a.test"]["dlvSourceIp"] == by["ok-2@a.test"]["srcIp"] != ""
+    js = {r["recipient"]: r for r in json_records(mta) if r["type"] == "delivered"}
+    assert (js["ok-1@a.test"]["local_ip"], js["ok-1@a.test"]["vmta"]) == ("127.0.0.20", "bulk")
+    assert js["ok-2@a.test"]["local_ip"] == by["ok-2@a.test"]["srcIp"]
+    assert "vmta" not in js["ok-2@a.test"]
 
 
 def test_a_bad_pools_ini_stops_the_start(daemon):

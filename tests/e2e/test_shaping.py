@@ -205,3 +205,41 @@ def test_a_bounce_rule_fails_the_recipients_at_once(mta, smtp_sink, dns_records,
     assert "5.7.1" in dsn.data.decode(errors="replace")
     wait_empty(mta)
     assert sink.messages() == []
+
+
+def test_max_recipients_per_message_splits_over_one_connection(mta, smtp_sink, dns_records,
+                                                                dsn_sink):
+    """Five recipients with max_recipients_per_message=2: three transactions (2, 2, 1) one
+    after the other over one connection, every recipient delivered once; a refused
+    recipient in the second transaction does not stop the third."""
+    dns_records(RECORDS)
+    sink = smtp_sink("127.0.0.2")
+    mta.write_config("shaping.ini", "[a.test]\nmax_recipients_per_message=2\n")
+    mta.start()
+    rcpts = ["ok-1@a.test", "ok-2@a.test", "hard-3@a.test", "ok-4@a.test", "ok-5@a.test"]
+    send(mta, rcpts)
+    wait_empty(mta)
+    msgs = sink.messages()
+    assert [m.rcpt_tos for m in msgs] == [("ok-1@a.test", "ok-2@a.test"), ("ok-4@a.test",),
+                                          ("ok-5@a.test",)]
+    assert len({m.session for m in msgs}) == 1
+    assert sink.count("MAIL") == 3
+    dsn = dsn_sink.wait_for_messages(1, timeout=10)[0].data.decode(errors="replace")
+    assert "hard-3@a.test" in dsn and "ok-4@a.test" not in dsn
+
+
+def test_a_failed_transaction_defers_the_rest_of_the_split(mta, smtp_sink, dns_records):
+    """The first transaction's DATA is refused with a 4xx: its recipients and the ones not
+    sent yet wait for the next attempt, which delivers every one of them exactly once."""
+    dns_records(RECORDS)
+    sink = smtp_sink("127.0.0.2")
+    sink.fail("data_end", "451 4.3.0 Local error in processing", times=1)
+    mta.write_config("shaping.ini", "[a.test]\nmax_recipients_per_message=2\n")
+    mta.write_config("outbound.ini", "temp_fail_intervals=5s*3\n")
+    mta.start()
+    rcpts = [f"ok-{i}@a.test" for i in range(1, 6)]
+    send(mta, rcpts)
+    wait_empty(mta, timeout=30)
+    got = sorted(r for m in sink.messages() for r in m.rcpt_tos)
+    assert got == sorted(rcpts)
+    assert all(len(m.rcpt_tos) <= 2 for m in sink.messages())
