@@ -48,7 +48,8 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/verdict.c src/delivery/dsn.c \
 		src/delivery/dsn_send.c src/delivery/inject.c \
 		src/delivery/shaper.c src/delivery/attempt_shape.c \
-		src/delivery/shaper_file.c src/delivery/attempt_source.c
+		src/delivery/shaper_file.c src/delivery/attempt_source.c \
+		src/delivery/attempt_txn.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \

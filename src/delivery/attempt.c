@@ -111,6 +111,8 @@ attempt_end(struct attempt *a, int64_t due)
 	struct sched_item *it = a->it;
 
 	a->it = NULL;
+	if (it != NULL)
+		shape_track(a->dest, it, due >= 0);
 	attempt_free(a);
 	if (it == NULL)			/* attempt_lost's: no item */
 		return;
@@ -129,8 +131,10 @@ attempt_cancel_all(struct attempt_env *env)
 
 		a->it = NULL;
 		attempt_free(a);
-		if (it != NULL)
+		if (it != NULL) {
+			shape_track(NULL, it, 0);
 			scheduler_remove(env->sched, it);
+		}
 	}
 }
 
@@ -332,18 +336,6 @@ attempt_dispatch(void *arg, struct sched_item *it)
 	}
 	if (open_body(a) == 0)
 		send_email(a);
-}
-
-/* The transaction's pull source over the body file. */
-static ssize_t
-body_read(void *arg, char *buf, size_t n)
-{
-	struct attempt *a = arg;
-	ssize_t r = qbody_read(a->body, buf, n);
-
-	if (r == -1 && a->body_why == NULL)
-		a->body_why = xstrdup(qbody_error(a->body, &a->body_err));
-	return r;
 }
 
 /* --- routing --------------------------------------------------------------- */
@@ -564,44 +556,6 @@ tried_all(struct attempt *a)
 }
 
 static void
-send_txn(struct attempt *a)
-{
-	struct mta_msg msg;
-
-	memset(&msg, 0, sizeof(msg));
-	msg.mail_from = a->e->mail_from;
-	msg.rcpts = a->addrs + a->boff;
-	msg.nrcpts = a->bcnt;
-	if (a->m != NULL) {
-		msg.data = a->m->data;
-		msg.len = a->m->len;
-	} else {
-		qbody_rewind(a->body);
-		a->src.len = a->e->msg_len;
-		a->src.read = body_read;
-		a->src.arg = a;
-		msg.body = &a->src;
-	}
-	msg.smtputf8 = (a->e->flags & QE_SMTPUTF8) != 0;
-	msg.eightbit = (a->e->flags & QE_8BITMIME) != 0;
-	mta_session_send(a->sess, &msg, txn_done, a);
-}
-
-/* The recipients from off on, not sent: they get o (a failure of the
- * message itself), else wait for the next attempt. */
-static void
-rest_failed(struct attempt *a, size_t off, const struct outcome *o,
-    const char *why)
-{
-	for (size_t i = off; i < a->n; i++)
-		if (o != NULL)
-			outcome_copy(&a->out[i], o);
-		else
-			outcome_local(&a->out[i], FAIL_TEMP, 451, "4.4.2",
-			    "%s: not sent, %s", a->host, why);
-}
-
-static void
 try_next(struct attempt *a)
 {
 	const struct config_outbound *ob = a->cfg->outbound;
@@ -674,7 +628,7 @@ try_next(struct attempt *a)
 		return;
 	}
 	shape_batch(a, 0);
-	send_txn(a);
+	attempt_send_txn(a, txn_done);
 }
 
 static void
@@ -708,7 +662,7 @@ txn_done(void *arg, const struct mta_result *r)
 	if (a->boff > 0 && (v == V_NEXT_MX || v == V_RETRY_HOST)) {
 		/* Earlier transactions went through: the rest wait. */
 		mta_session_close(s);
-		rest_failed(a, a->boff, mail.msg != NULL &&
+		attempt_rest_failed(a, a->boff, mail.msg != NULL &&
 		    mail.class != FAIL_PERM ? &mail : NULL, r->error != NULL ?
 		    r->error : "the connection ended");
 		outcome_clear(&mail);
@@ -767,7 +721,7 @@ txn_done(void *arg, const struct mta_result *r)
 			mta_error_rcpt(r, i, mail.msg != NULL ? &mail : NULL,
 			    a->host, &a->out[a->boff + i]);
 		if (a->boff + a->bcnt < a->n && r->outcome != MTA_OK)
-			rest_failed(a, a->boff + a->bcnt, NULL,
+			attempt_rest_failed(a, a->boff + a->bcnt, NULL,
 			    "the transaction before failed");
 		break;
 	}
@@ -789,7 +743,7 @@ txn_done(void *arg, const struct mta_result *r)
 	    a->boff + a->bcnt < a->n) {
 		shape_batch(a, a->boff + a->bcnt);
 		a->sess = s;
-		send_txn(a);
+		attempt_send_txn(a, txn_done);
 		return;
 	}
 	if (r->outcome == MTA_OK)

@@ -120,6 +120,15 @@ struct attempt {
 	int64_t			 next_attempt;
 };
 
+/* The transaction (attempt_txn.c): the current batch of recipients and
+ * the message sent over a->sess; done gets the result. */
+void		 attempt_send_txn(struct attempt *, mta_done_fn done);
+/* The recipients from off on, not sent: they get o (a failure of the
+ * message itself), else a temporary failure naming why (they wait for the
+ * next attempt). */
+void		 attempt_rest_failed(struct attempt *, size_t off,
+		    const struct outcome *o, const char *why);
+
 /* Traffic shaping in the attempt: attempt_shape.c. */
 /* At dispatch: the item's park record is dropped, its wake noted. */
 void		 shape_dispatch(struct attempt *);
@@ -136,6 +145,10 @@ int64_t		 shape_connect(struct attempt *, struct mta_conf *c);
  * caller bounces every recipient with shape_bounce). */
 enum shaping_action shape_result(struct attempt *, const struct mta_result *);
 void		 shape_bounce(struct attempt *, const struct mta_result *);
+/* The item's entry stays queued (queued), or is gone: counted as queued
+ * at the destination now (NULL: not routed this time, where it was). */
+void		 shape_track(struct shaper_dest *now, struct sched_item *it,
+		    int queued);
 /* The recipients of the next transaction, from off: at most the
  * destination's max_recipients_per_message. The others go in further
  * transactions over the same connection, one after the other (txn_done). */

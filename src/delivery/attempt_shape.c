@@ -289,6 +289,24 @@ shape_pool_put(struct attempt *a, struct mta_session *s)
 }
 
 void
+shape_track(struct shaper_dest *now, struct sched_item *it, int queued)
+{
+	struct shaper_dest *was = it->dest;
+
+	if (queued && (now == NULL || now == was))
+		return;		/* counted where it was last routed */
+	if (was != NULL) {
+		shaper_queued(was, -1);
+		shaper_release(was);
+		it->dest = NULL;
+	}
+	if (queued) {
+		it->dest = shaper_hold(now);
+		shaper_queued(now, 1);
+	}
+}
+
+void
 shape_free(struct attempt *a)
 {
 	if (a->dest == NULL)

@@ -36,6 +36,9 @@ struct sched_item {
 	 * for a connection slot, and whether scheduler_wake() made it due. */
 	void		*park;
 	int		 woken;
+	/* The destination its last attempt was routed to (a held struct
+	 * shaper_dest, counting the entry as queued there), or NULL. */
+	void		*dest;
 };
 
 /* Starts an attempt; the item is the callee's until scheduler_retry() or

@@ -27,6 +27,7 @@ struct shaper_dest {
 	struct shaping_limits	 lim;
 	enum shaper_mode	 mode;
 	unsigned		 refs;
+	unsigned		 queued;	/* entries last routed here */
 	unsigned		 inflight;
 	unsigned		 step;		/* backoff step */
 	unsigned		 clean;		/* deliveries in this step */
@@ -249,6 +250,15 @@ shaper_release(struct shaper_dest *d)
 {
 	if (d != NULL && d->refs > 0)
 		d->refs--;
+}
+
+void
+shaper_queued(struct shaper_dest *d, int delta)
+{
+	if (delta > 0)
+		d->queued++;
+	else if (d->queued > 0)
+		d->queued--;
 }
 
 struct shaper_dest *
@@ -525,7 +535,7 @@ shaper_stat(struct shaper_dest *d, uint64_t now, struct shaper_stat *st)
 
 	refresh(d, now);
 	lim = limit_of(d);
-	*st = (struct shaper_stat){ d->key, d->mode, d->inflight,
+	*st = (struct shaper_stat){ d->key, d->mode, d->queued, d->inflight,
 	    lim == UINT_MAX ? 0 : lim, d->step, d->nwait,
 	    d->mode == SHAPER_SUSPENDED ? d->until : 0, d->last };
 }

@@ -62,6 +62,7 @@ struct shaper_waiter {
 struct shaper_stat {
 	const char		*key;
 	enum shaper_mode	 mode;
+	unsigned		 queued;	/* entries last routed here */
 	unsigned		 inflight;	/* connections */
 	unsigned		 limit;		/* connections allowed in this
 						 * mode (backoff: this step's);
@@ -90,6 +91,9 @@ struct shaper_dest *shaper_get(struct shaper *, const char *key,
 void		 shaper_release(struct shaper_dest *);
 /* Another hold on d (a connection that outlives the attempt); d. */
 struct shaper_dest *shaper_hold(struct shaper_dest *);
+/* The count of queue entries whose last attempt was routed to d, for
+ * --qstat: +1 or -1 (the caller holds d while it counts an entry). */
+void		 shaper_queued(struct shaper_dest *, int delta);
 const char	*shaper_key(const struct shaper_dest *);
 const struct shaping_limits *shaper_limits(const struct shaper_dest *);
 

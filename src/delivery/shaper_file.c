@@ -15,7 +15,7 @@
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 
-#define HEADER		"# outpost shaping 1"
+#define HEADER		"# outpost shaping 2"
 #define LINE_MAX_FILE	1024
 
 struct text {
@@ -39,8 +39,9 @@ row(void *arg, const struct shaper_stat *st)
 	for (i = 0; last[i] != '\0'; i++)
 		if (last[i] == '\t' || last[i] == '\r' || last[i] == '\n')
 			last[i] = ' ';
-	buf_printf(t->out, "%s\t%s\t%u\t%u\t%u\t%u\t%" PRId64 "\t%s\n",
-	    st->key, shaper_mode_name(st->mode), st->inflight, st->limit,
+	buf_printf(t->out, "%s\t%s\t%u\t%u\t%u\t%u\t%u\t%" PRId64 "\t%s\n",
+	    st->key, shaper_mode_name(st->mode), st->queued, st->inflight,
+	    st->limit,
 	    st->step, st->waiting, until, last);
 }
 
@@ -100,22 +101,22 @@ shaper_file_report(FILE *out, const char *root)
 	if (f == NULL)
 		return;
 	while (fgets(line, sizeof(line), f) != NULL) {
-		char *fld[8], *p = line, until[32] = "-";
+		char *fld[9], *p = line, until[32] = "-";
 		size_t n = 0;
 		long long u;
 
 		line[strcspn(line, "\r\n")] = '\0';
 		if (line[0] == '#' || line[0] == '\0')
 			continue;
-		while (n < 8) {
+		while (n < 9) {
 			fld[n++] = p;
 			if ((p = strchr(p, '\t')) == NULL)
 				break;
 			*p++ = '\0';
 		}
-		if (n < 8)
+		if (n < 9)
 			continue;
-		if ((u = strtoll(fld[6], NULL, 10)) > 0) {
+		if ((u = strtoll(fld[7], NULL, 10)) > 0) {
 			time_t t = (time_t)u;
 			struct tm tm;
 
@@ -123,10 +124,11 @@ shaper_file_report(FILE *out, const char *root)
 			strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ",
 			    &tm);
 		}
-		fprintf(out, "destination %s mode=%s inflight=%s limit=%s "
-		    "step=%s waiting=%s suspended_until=%s last=%s\n", fld[0],
-		    fld[1], fld[2], strcmp(fld[3], "0") == 0 ? "none" : fld[3],
-		    fld[4], fld[5], until, fld[7][0] != '\0' ? fld[7] : "-");
+		fprintf(out, "destination %s mode=%s queued=%s inflight=%s "
+		    "limit=%s step=%s waiting=%s suspended_until=%s last=%s\n",
+		    fld[0], fld[1], fld[2], fld[3],
+		    strcmp(fld[4], "0") == 0 ? "none" : fld[4], fld[5], fld[6],
+		    until, fld[8][0] != '\0' ? fld[8] : "-");
 	}
 	fclose(f);
 }

@@ -3,9 +3,9 @@
  * daemon to ROOT/run/shaping.tsv (temp file + rename, only when it
  * changed) and printed by --qstat, one "destination ..." line per key.
  *
- * The file: a "# outpost shaping 1" line, then one line per destination,
- * tab-separated: key, mode (normal|backoff|suspended), connections in
- * flight, the connection limit now (0: none), the backoff step, mail
+ * The file: a "# outpost shaping 2" line, then one line per destination,
+ * tab-separated: key, mode (normal|backoff|suspended), queue entries last
+ * routed to it, connections in flight, the connection limit now (0: none), the backoff step, mail
  * waiting for a slot, suspended until (Unix seconds, 0: not), the reply
  * that set backoff or suspension (tabs and line ends as spaces).
  */

@@ -130,21 +130,33 @@ def test_an_mx_section_is_one_budget_for_its_domains(mta, smtp_sink, dns_records
     assert sink.max_seen() <= 2
 
 
+def qstat_destinations(mta, want, timeout=10):
+    """--qstat's destination lines, once one starts with want."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rc, out, _ = run_outpost("-c", str(mta.root), "--qstat")
+        assert rc == 0
+        lines = [line for line in out.splitlines() if line.startswith("destination ")]
+        if any(line.startswith(want) for line in lines):
+            return lines
+        assert time.monotonic() < deadline, f"no '{want}' in {lines}"
+        time.sleep(0.2)
+
+
 def test_qstat_prints_the_destinations(mta, smtp_sink, dns_records):
+    """Each destination's queued entries (those whose last attempt was routed there),
+    connections, limit, mode and last reply; queued goes back to 0 once delivered."""
     dns_records(RECORDS)
     sink = smtp_sink("127.0.0.2")
+    sink.fail("rcpt", "451 4.3.0 Local problem", times=2)
+    mta.write_config("outbound.ini", "temp_fail_intervals=5s*3\n")
     mta.start()
     send(mta, ["ok-1@a.test"])
-    sink.wait_for_messages(1, timeout=10)
-    path = mta.root / "run" / "shaping.tsv"
-    deadline = time.monotonic() + 5
-    while (not path.exists() or "a.test" not in path.read_text()) and \
-            time.monotonic() < deadline:
-        time.sleep(0.1)
-    rc, out, _ = run_outpost("-c", str(mta.root), "--qstat")
-    assert rc == 0
-    assert any(line.startswith("destination a.test mode=normal ")
-               for line in out.splitlines()), out
+    send(mta, ["ok-2@a.test"])
+    qstat_destinations(mta, "destination a.test mode=normal queued=2 inflight=")
+    sink.wait_for_messages(2, timeout=20)
+    wait_empty(mta)
+    qstat_destinations(mta, "destination a.test mode=normal queued=0 ")
 
 
 def test_a_bad_shaping_rules_line_stops_the_start(daemon):
@@ -184,10 +196,10 @@ def test_stopping_with_mail_parked_for_a_slot(mta, smtp_sink, dns_records):
     time.sleep(0.5)
     path = mta.root / "run" / "shaping.tsv"
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and "a.test\tnormal\t1\t1\t0\t4\t" not in \
+    while time.monotonic() < deadline and "a.test\tnormal\t4\t1\t1\t0\t4\t" not in \
             (path.read_text() if path.exists() else ""):
         time.sleep(0.1)
-    assert "a.test\tnormal\t1\t1\t0\t4\t" in path.read_text()   # 4 waiting
+    assert "a.test\tnormal\t4\t1\t1\t0\t4\t" in path.read_text()   # 4 queued, 4 waiting
     mta.stop()
     assert mta.exit_code == 0
     assert sink.max_seen() == 1

@@ -31,11 +31,14 @@ test_text_and_report(void **state)
 	d = shaper_get(sp, "a.test", shaping_lookup(sh, "a.test", NULL, 0,
 	    (char[SHAPING_KEY_MAX]){ 0 }), 1000);
 	assert_int_equal(shaper_may_connect(d, 1000), 0);
+	shaper_queued(d, 1);
+	shaper_queued(d, 1);
+	shaper_queued(d, -1);
 	assert_int_equal(shaper_result(d, 451, "4.3.2", "Daily\tquota", 0,
 	    1000), SHAPING_SUSPEND);
 	shaper_file_text(sp, 1000, 1700000000000LL, &b);
-	assert_string_equal(buf_cstr(&b), "# outpost shaping 1\n"
-	    "a.test\tsuspended\t1\t1\t0\t0\t1700000060\t"
+	assert_string_equal(buf_cstr(&b), "# outpost shaping 2\n"
+	    "a.test\tsuspended\t1\t1\t1\t0\t0\t1700000060\t"
 	    "451 4.3.2 Daily quota\n");
 
 	assert_non_null(mkdtemp(dir));
@@ -47,7 +50,7 @@ test_text_and_report(void **state)
 	shaper_file_report(f, dir);
 	fclose(f);
 	assert_string_equal(out, "destination a.test mode=suspended "
-	    "inflight=1 limit=1 step=0 waiting=0 "
+	    "queued=1 inflight=1 limit=1 step=0 waiting=0 "
 	    "suspended_until=2023-11-14T22:14:20Z last=451 4.3.2 Daily quota\n");
 	n = strlen(out);
 	assert_true(n > 0);

@@ -1,0 +1,65 @@
+/*
+ * attempt_txn: one transaction of an attempt on its connection: the
+ * recipients of the current batch (shape_batch) and the message, from
+ * memory when it was just committed, else pulled from its body file in
+ * blocks; and the recipients a failed batch leaves unsent.
+ */
+#include <sys/types.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "delivery/attempt_priv.h"
+#include "delivery/mta_error.h"
+#include "delivery/mta_session.h"
+#include "lib/xmalloc.h"
+#include "queue/body.h"
+#include "queue/queue.h"
+
+/* The transaction's pull source over the body file. */
+static ssize_t
+body_read(void *arg, char *buf, size_t n)
+{
+	struct attempt *a = arg;
+	ssize_t r = qbody_read(a->body, buf, n);
+
+	if (r == -1 && a->body_why == NULL)
+		a->body_why = xstrdup(qbody_error(a->body, &a->body_err));
+	return r;
+}
+
+void
+attempt_send_txn(struct attempt *a, mta_done_fn done)
+{
+	struct mta_msg msg;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.mail_from = a->e->mail_from;
+	msg.rcpts = a->addrs + a->boff;
+	msg.nrcpts = a->bcnt;
+	if (a->m != NULL) {
+		msg.data = a->m->data;
+		msg.len = a->m->len;
+	} else {
+		qbody_rewind(a->body);
+		a->src.len = a->e->msg_len;
+		a->src.read = body_read;
+		a->src.arg = a;
+		msg.body = &a->src;
+	}
+	msg.smtputf8 = (a->e->flags & QE_SMTPUTF8) != 0;
+	msg.eightbit = (a->e->flags & QE_8BITMIME) != 0;
+	mta_session_send(a->sess, &msg, done, a);
+}
+
+void
+attempt_rest_failed(struct attempt *a, size_t off, const struct outcome *o,
+    const char *why)
+{
+	for (size_t i = off; i < a->n; i++)
+		if (o != NULL)
+			outcome_copy(&a->out[i], o);
+		else
+			outcome_local(&a->out[i], FAIL_TEMP, 451, "4.4.2",
+			    "%s: not sent, %s", a->host, why);
+}
