@@ -17,6 +17,8 @@
 
 #include <event2/event.h>
 
+#include "admin/api_status.h"
+#include "admin/http.h"
 #include "core/config.h"
 #include "core/daemon.h"
 #include "core/defaults.h"
@@ -61,6 +63,8 @@ struct outpost {
 	int			 stopping;
 	struct queue		*queue;
 	struct smtp_server	*server;
+	struct admin		*admin;		/* http.ini; NULL: none */
+	void			*api_status;
 	struct mta		*mta;
 	struct records_space	*rspace;	/* records_min_free */
 	struct daemon_ids	 ids;		/* smtp.ini user, group */
@@ -338,6 +342,8 @@ static void
 teardown(struct outpost *op)
 {
 	smtp_server_free(op->server);
+	admin_free(op->admin);		/* before what its routes use */
+	free(op->api_status);
 	records_space_free(op->rspace);
 	rbacklog_watch(NULL, NULL);
 	mta_free(op->mta);
@@ -491,6 +497,7 @@ become_daemon(struct outpost *op)
 {
 	const struct config_core *c = op->cfg->core;
 	char *err = NULL;
+	int bind_failed;
 
 	if (daemon_ids_resolve(c->user, c->group, &op->ids, &err) != 0)
 		return start_failed(EXIT_CONFIG, err);
@@ -509,6 +516,12 @@ become_daemon(struct outpost *op)
 	if ((op->server = smtp_server_start(op->base, op->cfg, NULL,
 	    &err)) == NULL)
 		return start_failed(EXIT_FAILURE, err);
+	if ((op->admin = admin_new(op->base, op->cfg->config_dir,
+	    op->ids.user != NULL ? op->ids.uid : (uid_t)-1,
+	    op->ids.user != NULL ? op->ids.gid : (gid_t)-1, &err,
+	    &bind_failed)) == NULL && err != NULL)
+		return start_failed(bind_failed ? EXIT_FAILURE : EXIT_CONFIG,
+		    err);
 	if (daemon_drop(&op->ids, &err) != 0)
 		return start_failed(EXIT_CONFIG, err);
 	if (geteuid() == 0)
@@ -581,6 +594,8 @@ run(const char *root)
 		teardown(&op);
 		return EXIT_FAILURE;
 	}
+	if (op.admin != NULL)
+		op.api_status = api_status_register(op.admin, time(NULL));
 	smtp_server_set_queue(op.server, op.queue);
 	smtp_server_set_vmta(op.server, op.vmta);
 	mta_set_vmta(op.mta, op.vmta);

@@ -26,6 +26,7 @@ LAYERS = {
     "delivery": 5,
     "records": 6,
     "builtins": 7,
+    "admin": 7,
     "": 8,          # src/main.c
 }
 PUBLIC = "include"  # include/outpost/plugin.h: anyone may include it
