@@ -19,6 +19,9 @@
 
 #include "admin/api_status.h"
 #include "admin/http.h"
+#include "admin/metrics.h"
+#include "admin/status_page.h"
+#include "core/metrics.h"
 #include "core/config.h"
 #include "core/daemon.h"
 #include "core/defaults.h"
@@ -65,6 +68,8 @@ struct outpost {
 	struct smtp_server	*server;
 	struct admin		*admin;		/* http.ini; NULL: none */
 	void			*api_status;
+	struct am		*metrics;	/* /metrics, its observer */
+	struct status_page	*status_page;
 	struct mta		*mta;
 	struct records_space	*rspace;	/* records_min_free */
 	struct daemon_ids	 ids;		/* smtp.ini user, group */
@@ -344,6 +349,7 @@ teardown(struct outpost *op)
 	smtp_server_free(op->server);
 	admin_free(op->admin);		/* before what its routes use */
 	free(op->api_status);
+	status_page_free(op->status_page);
 	records_space_free(op->rspace);
 	rbacklog_watch(NULL, NULL);
 	mta_free(op->mta);
@@ -351,6 +357,8 @@ teardown(struct outpost *op)
 	vmta_unref(op->vmta);
 	queue_close(op->queue);
 	plugins_unload();
+	admin_metrics_free(op->metrics);	/* its observer is gone */
+	metrics_free();
 	for (size_t i = 0; i < sizeof(op->signals) / sizeof(op->signals[0]); i++)
 		if (op->signals[i] != NULL)
 			event_free(op->signals[i]);
@@ -551,6 +559,7 @@ run(const char *root)
 	if ((rc = open_root(root, &op.cfg)) != 0)
 		return rc;
 	config_apply_log(op.cfg, NULL);
+	metrics_init(OUTPOST_VERSION, (double)time(NULL));
 	log_emit(LOG_NOTICE, "core", NULL, (struct log_field[]){
 	    LF_INT("pid", getpid()), LF_STR("root", root) }, 2,
 	    "Starting outpost %s", OUTPOST_VERSION);
@@ -594,8 +603,19 @@ run(const char *root)
 		teardown(&op);
 		return EXIT_FAILURE;
 	}
-	if (op.admin != NULL)
+	if (op.admin != NULL) {
 		op.api_status = api_status_register(op.admin, time(NULL));
+		if ((op.metrics = admin_metrics_new(op.admin,
+		    op.cfg->config_dir, op.cfg->core->queue_dir, &err)) == NULL) {
+			log_crit("core", NULL, "%s", err);
+			fprintf(stderr, "outpost: %s\n", err);
+			free(err);
+			teardown(&op);
+			return EXIT_FAILURE;
+		}
+		op.status_page = status_page_new(op.admin, op.base, op.mta,
+		    op.metrics);
+	}
 	smtp_server_set_queue(op.server, op.queue);
 	smtp_server_set_vmta(op.server, op.vmta);
 	mta_set_vmta(op.mta, op.vmta);

@@ -228,9 +228,12 @@ method_name(enum evhttp_cmd_type t)
 	}
 }
 
-/* The token from "Authorization: Bearer T" or the outpost_token cookie. */
+/* The token from "Authorization: Bearer T", the outpost_token cookie, or
+ * for the status page (GET /) a token query parameter, which it turns
+ * into the cookie. */
 static int
-authorized(const struct admin *a, struct evhttp_request *req)
+authorized(const struct admin *a, struct evhttp_request *req,
+    const struct admin_req *r)
 {
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
 	const char *v = evhttp_find_header(h, "Authorization"), *c;
@@ -244,7 +247,11 @@ authorized(const struct admin *a, struct evhttp_request *req)
 	    (v == c || v[-1] == ' ' || v[-1] == ';')) {
 		v += sizeof(COOKIE) - 1;
 		n = strcspn(v, "; ");
-	} else
+	} else if (strcmp(r->path, "/") == 0 &&
+	    evhttp_request_get_command(req) == EVHTTP_REQ_GET &&
+	    (v = evhttp_find_header(&r->query, "token")) != NULL)
+		n = strlen(v);
+	else
 		return 0;
 	return n == tlen && CRYPTO_memcmp(v, a->token, tlen) == 0;
 }
@@ -302,7 +309,7 @@ on_request(struct evhttp_request *req, void *arg)
 		admin_error(r, 400, "bad request URI");
 		return;
 	}
-	if (!f->local && !authorized(a, req)) {
+	if (!f->local && !authorized(a, req, r)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "WWW-Authenticate", "Bearer realm=\"outpost\"");
 		log_notice(SRC, NULL, "%s %s from %s: 401 (no valid token)",

@@ -18,6 +18,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/tls.h"
 #include "delivery/attempt.h"
 #include "delivery/attempt_priv.h"
@@ -142,6 +143,7 @@ attempt_cancel_all(struct attempt_env *env)
 static void
 finish(struct attempt *a)
 {
+	metric_observe(m_attempt_seconds, NULL, metrics_now() - a->started);
 	verdict_start(a, a->env->q, a->env->inject, attempt_end);
 }
 
@@ -166,6 +168,7 @@ attempt_new(struct attempt_env *env, struct sched_item *it,
 	size_t k = 0;
 
 	a->env = env;
+	a->started = metrics_now();
 	a->cfg = config_ref(env->cfg);
 	a->it = it;
 	a->e = e;

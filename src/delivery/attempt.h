@@ -52,6 +52,9 @@ void	 attempt_dispatch(void *env, struct sched_item *);
  * attempt takes e, malloc'd): its pending recipients are recorded as lost
  * (bounce observers), then its file is set aside as error.<id>. */
 void	 attempt_lost(struct attempt_env *, struct qentry *e, const char *why);
+/* A metrics collector (core/metrics.h; arg: the attempt_env): the queue's
+ * gauges from the waiting items and the attempts in flight. */
+void	 attempt_metrics(void *env);
 /* Cancels every attempt in flight (their entries stay on disk as they
  * are) and takes their items off the scheduler. */
 void	 attempt_cancel_all(struct attempt_env *);

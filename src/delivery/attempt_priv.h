@@ -35,6 +35,7 @@ struct shaper_dest;
 struct attempt {
 	struct attempt		*next, *prev;
 	struct attempt_env	*env;		/* attempt.c's only */
+	double			 started;	/* metrics_now() */
 	struct config		*cfg;
 	struct sched_item	*it;
 	struct qentry		*e;

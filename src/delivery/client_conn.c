@@ -30,6 +30,7 @@
 #include "lib/xmalloc.h"
 #include "proto/reply.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "delivery/client_conn.h"
 
 #define SRC		"outbound"
@@ -56,8 +57,10 @@ void
 client_conn_clear(struct client_conn *c)
 {
 	client_conn_unwatch(c);
-	if (c->bev != NULL)
+	if (c->bev != NULL) {
 		bufferevent_free(c->bev);
+		metric_add(m_outbound_open, NULL, -1);
+	}
 	c->bev = NULL;
 	event_free(c->deadline);
 	c->deadline = NULL;
@@ -462,6 +465,8 @@ client_conn_connect(struct client_conn *c, const char *ip, const char *path,
 		goto fail;
 	}
 	log_debug(SRC, c->uuid, "connecting to %s", c->peer);
+	metric_add(m_outbound_total, NULL, 1);
+	metric_add(m_outbound_open, NULL, 1);
 fail:
 	if (fd != -1)
 		close(fd);
@@ -625,6 +630,7 @@ client_conn_close(struct client_conn *c, int quit)
 	if (bev == NULL)
 		return;
 	c->bev = NULL;
+	metric_add(m_outbound_open, NULL, -1);
 	buf_reset(&c->out);
 	if (!quit || unsent) {
 		bufferevent_free(bev);

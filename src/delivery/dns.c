@@ -20,6 +20,7 @@
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "core/metrics.h"
 
 /* --- the channel on the event loop ------------------------------------- */
 
@@ -121,6 +122,7 @@ struct dns_query {
 	size_t			 nin;
 	enum inet_prefer	 prefer;
 	struct dns_answer	 ans;
+	double			 started;	/* metrics_now() */
 };
 
 static void
@@ -338,6 +340,7 @@ on_done(evutil_socket_t fd, short what, void *arg)
 	/* Unlinked first: the callback may free the whole struct dns. */
 	unlink_query(q);
 	if (!q->cancelled) {
+		metric_observe(m_dns_seconds, NULL, metrics_now() - q->started);
 		q->fired = 1;
 		q->fn(q->arg, &q->ans);
 	}
@@ -350,6 +353,7 @@ query_new(struct dns *d, enum dns_phase phase, dns_answer_fn fn, void *arg)
 	struct dns_query *q = xcalloc(1, sizeof(*q));
 
 	q->dns = d;
+	q->started = metrics_now();
 	q->phase = phase;
 	q->fn = fn;
 	q->arg = arg;

@@ -16,6 +16,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/shaping.h"
 #include "core/vmta.h"
 #include "core/tls.h"
@@ -187,6 +188,7 @@ mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
 	scheduler_configure(m->env.sched, cfg->outbound->concurrency_max,
 	    cfg->outbound->disabled);
 	scheduler_set_budget(m->env.sched, cfg->outbound->delivery_memory_max);
+	metrics_collector(attempt_metrics, &m->env);
 	queue_set_sink(q, sink, m);
 	/* Last: op_send_email() queues through the newest injector. */
 	m->env.inject = inject_new(base, cfg, q);
@@ -199,10 +201,17 @@ fail:
 }
 
 void
+mta_destinations(struct mta *m, struct buf *out)
+{
+	shaper_file_text(m->env.shaper, shape_now_ms(), sched_now_ms(), out);
+}
+
+void
 mta_free(struct mta *m)
 {
 	if (m == NULL)
 		return;
+	metrics_collector_remove(attempt_metrics, &m->env);
 	inject_free(m->env.inject);
 	if (m->env.sched != NULL) {
 		scheduler_stop(m->env.sched);

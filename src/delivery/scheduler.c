@@ -397,3 +397,11 @@ scheduler_waiting(const struct scheduler *s)
 {
 	return s->n;
 }
+
+void
+scheduler_foreach(const struct scheduler *s,
+    void (*fn)(void *arg, const struct sched_item *), void *arg)
+{
+	for (size_t i = 0; i < s->n; i++)
+		fn(arg, s->heap[i]);
+}

@@ -93,6 +93,9 @@ void		 scheduler_wake(struct scheduler *, struct sched_item *);
 void		 scheduler_stop(struct scheduler *);
 size_t		 scheduler_running(const struct scheduler *);
 size_t		 scheduler_waiting(const struct scheduler *);
+/* Every waiting item (not those in flight), in no order. */
+void		 scheduler_foreach(const struct scheduler *,
+		    void (*fn)(void *arg, const struct sched_item *), void *arg);
 /* Milliseconds since the epoch. */
 int64_t		 sched_now_ms(void);
 

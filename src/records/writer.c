@@ -28,6 +28,7 @@
 #include "lib/failpoint.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "records/backlog.h"
 #include "records/writer.h"
 
@@ -411,12 +412,15 @@ finish(struct rw_stream *st)
 	struct chunk *c = st->work;
 	int after = c->after;
 	char at[PATH_MAX];
+	double t0 = metrics_now();
 
-	if (st->o.sync && st->o.fd < 0 && c->data.len > 0 &&
-	    fdatasync(st->fd) == -1) {
-		c->off = 0;	/* the kernel may have dropped the pages */
-		fail(st, "fdatasync", errno);
-		return -1;
+	if (st->o.sync && st->o.fd < 0 && c->data.len > 0) {
+		if (fdatasync(st->fd) == -1) {
+			c->off = 0;	/* the pages may be dropped */
+			fail(st, "fdatasync", errno);
+			return -1;
+		}
+		metric_observe(m_fsync_seconds, NULL, metrics_now() - t0);
 	}
 	if ((st->work = c->next) == NULL)
 		st->work_tail = NULL;

@@ -17,6 +17,7 @@
 #include "plugins/plugin.h"
 #include "queue/queue.h"
 #include "queue/submit.h"
+#include "core/metrics.h"
 #include "smtp/accept.h"
 #include "smtp/accept_pool.h"
 #include "smtp/conn.h"
@@ -35,6 +36,9 @@ commit_done(void *arg, int err)
 		log_info("core", s->uuid, "queued %s from=<%s> rcpts=%zu",
 		    uuid, tx_mail_from(s->tx), tx_rcpt_count(s->tx));
 		conn_reply(s, "250 2.0.0 Message Queued (%s)", uuid);
+		metric_add(m_received_messages, NULL, 1);
+		metric_add(m_received_recipients, NULL,
+		    (double)tx_rcpt_count(s->tx));
 	} else if (err == ENOSPC || err == EDQUOT || err == EFBIG) {
 		log_error("core", s->uuid, "queue: %s not queued: %s", uuid,
 		    strerror(err));

@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/vmta.h"
 #include "lib/penalty.h"
+#include "core/metrics.h"
 #include "smtp/server.h"
 #include "smtp/session.h"
 
@@ -158,6 +159,8 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		srv->conns->prev = conn;
 	srv->conns = conn;
 	srv->nconns++;
+	metric_add(m_inbound_total, NULL, 1);
+	metric_set(m_inbound_open, NULL, (double)srv->nconns);
 	ctx.base = srv->base;
 	ctx.cfg = srv->cfg;
 	ctx.queue = srv->queue;
@@ -188,6 +191,7 @@ session_ended(void *arg)
 	ip_release(srv, conn->ipc);
 	free(conn);
 	srv->nconns--;
+	metric_set(m_inbound_open, NULL, (double)srv->nconns);
 	if (srv->draining && srv->nconns == 0 && srv->idle != NULL)
 		srv->idle(srv->idle_arg);
 }
