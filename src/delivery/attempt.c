@@ -27,9 +27,11 @@
 #include "delivery/mx.h"
 #include "delivery/pool.h"
 #include "delivery/scheduler.h"
+#include "delivery/smtputf8.h"
 #include "delivery/verdict.h"
 #include "delivery/view.h"
 #include "lib/buf.h"
+#include "lib/idn.h"
 #include "lib/xmalloc.h"
 #include "plugins/plugin.h"
 #include "queue/body.h"
@@ -444,8 +446,8 @@ static void
 get_mx_done(void *arg, int code, const char *msg)
 {
 	struct attempt *a = arg;
-	const char *d = a->e->domain;
-	char text[600];
+	const char *d = a->e->domain, *why = NULL;
+	char text[600], *ace;
 	struct mx *mxs = NULL;
 	size_t n;
 
@@ -478,7 +480,15 @@ get_mx_done(void *arg, int code, const char *msg)
 	default:
 		break;
 	}
-	a->dq = dns_mx(a->env->dns, d, dns_mx_done, a);
+	/* IDN: looked up by its A-labels (lib/idn.h); ASCII as it is. */
+	if (idn_domain_ascii(d, &ace, &why) != 0) {
+		snprintf(text, sizeof(text), "Bad destination domain %s: not "
+		    "a valid internationalized domain name (%s)", d, why);
+		fail_local(a, FAIL_PERM, 550, "5.1.2", text);
+		return;
+	}
+	a->dq = dns_mx(a->env->dns, ace != NULL ? ace : d, dns_mx_done, a);
+	free(ace);
 }
 
 static void
@@ -573,6 +583,7 @@ try_next(struct attempt *a)
 	const char *host, *ip;
 	int forced;
 	struct mta_msg msg;
+	struct smtputf8_env u8;
 	int64_t due;
 
 	for (;;) {
@@ -650,9 +661,10 @@ try_next(struct attempt *a)
 		a->src.arg = a;
 		msg.body = &a->src;
 	}
-	msg.smtputf8 = (a->e->flags & QE_SMTPUTF8) != 0;
 	msg.eightbit = (a->e->flags & QE_8BITMIME) != 0;
-	mta_session_send(a->sess, &msg, txn_done, a);
+	smtputf8_envelope(a->e->flags, &msg, &u8);
+	mta_session_send(a->sess, &msg, txn_done, a);	/* copies u8's */
+	smtputf8_env_free(&u8);
 }
 
 static void

@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "lib/idn.h"
 #include "lib/util.h"
 #include "proto/message.h"
 #include "lib/xmalloc.h"
@@ -269,6 +270,10 @@ tx_entries(struct smtp_tx *tx, int always_split, const char *helo,
 
 	gettimeofday(&tv, NULL);
 	now = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	/* Scanned once, here: delivery reads the flag (SMTPUTF8 downgrade). */
+	if ((tx->flags & QE_SMTPUTF8) && (tx->msg.p == NULL ||
+	    !idn_header_nonascii(tx->msg.p, tx->msg.len)))
+		tx->flags |= QE_ASCII_HEADERS;
 	for (size_t i = 0; i < tx->nrcpts; i++) {
 		size_t k = n;
 
