@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -259,6 +260,30 @@ entry_add_rcpt(struct qentry *e, const char *addr)
 	e->nrcpts++;
 }
 
+/* One destination: the same name, or the same A-labels (bücher.test and
+ * xn--bcher-kva.test share an entry, named as the first was sent). */
+static int
+same_domain(const char *a, const char *b)
+{
+	char *x, *y;
+	int same;
+
+	if (strcmp(a, b) == 0)
+		return 1;
+	if (idn_is_ascii(a) && idn_is_ascii(b))
+		return 0;
+	if (idn_domain_ascii(a, &x, NULL) != 0)
+		return 0;
+	if (idn_domain_ascii(b, &y, NULL) != 0) {
+		free(x);
+		return 0;
+	}
+	same = strcasecmp(x != NULL ? x : a, y != NULL ? y : b) == 0;
+	free(x);
+	free(y);
+	return same;
+}
+
 size_t
 tx_entries(struct smtp_tx *tx, int always_split, const char *helo,
     const char *ip, struct qentry **out)
@@ -279,7 +304,7 @@ tx_entries(struct smtp_tx *tx, int always_split, const char *helo,
 
 		if (!always_split)
 			for (k = 0; k < n; k++)
-				if (strcmp(e[k].domain, tx->domains[i]) == 0)
+				if (same_domain(e[k].domain, tx->domains[i]))
 					break;
 		if (k == n) {
 			entry_init(&e[n], tx, n + 1, tx->domains[i], helo, ip,
