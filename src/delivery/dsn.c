@@ -9,6 +9,7 @@
 #include "delivery/dsn.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -87,8 +88,17 @@ vars_fill(struct dsn *d)
 	buf_adds(&d->val[V_DATE], date);
 	buf_adds(&d->val[V_ME], me);
 	buf_adds(&d->val[V_FROM], "<>");
-	if (p->mail_from != NULL && p->mail_from[0] != '\0')
-		buf_printf(&d->val[V_TO], "<%s>", p->mail_from);
+	if (p->mail_from != NULL && p->mail_from[0] != '\0') {
+		char *ascii = NULL;
+
+		/* An IDN sender with its A-labels: the DSN's header stays
+		 * ASCII, so it can go to a server without SMTPUTF8. */
+		if (!idn_is_ascii(p->mail_from))
+			(void)idn_addr_ascii(p->mail_from, &ascii);
+		buf_printf(&d->val[V_TO], "<%s>", ascii != NULL ? ascii :
+		    p->mail_from);
+		free(ascii);
+	}
 	if (p->msg != NULL && msg_header(p->msg, p->msglen, "Subject", &raw)) {
 		msg_decode_2047(buf_cstr(&raw), raw.len, &dec);
 		t = slice_trim(slice_of(buf_cstr(&dec), dec.len));

@@ -187,3 +187,24 @@ def test_invalid_idn_bounces_with_5_1_2(mta, smtp_sink):
     assert r["status"].startswith("5.1.2") and r["final-recipient"] == "utf-8;user@☃.test"
     wait_empty(mta)
     mta.wait_for_log(r"\[outbound\] .*bounced|Bad destination domain")
+
+
+def test_dsn_to_an_idn_sender_goes_through_its_a_label_mx(mta, smtp_sink, dns_records):
+    # The sender's domain in U-labels; its A-label's MX is the DSN sink, without SMTPUTF8.
+    dns_records([f"{ALABEL}. MX 10 mxb.test."])
+    smtp_sink(MX_IP)
+    dsn_sink = smtp_sink(DSN_HOST, smtputf8=False)
+    logging_mta(mta).start()
+    send(mta, ["hard-1@single.test"], sender=f"sender@{ULABEL}")
+    got = dsn_sink.wait_for_messages(1)[0]
+    # Downgraded: A-labels in the envelope and in the DSN's To:, no SMTPUTF8.
+    assert got.mail_from == "" and got.rcpt_tos == (f"sender@{ALABEL}",)
+    assert "SMTPUTF8" not in got.mail_options
+    dsn, report_type, _, (r,) = dsn_report(got)
+    assert dsn["To"].addresses[0].addr_spec == f"sender@{ALABEL}"
+    assert f"\r\nTo: <sender@{ALABEL}>\r\n".encode() in got.data
+    assert report_type == "message/global-delivery-status"
+    assert r["status"] == "5.1.1" and r["final-recipient"] == "rfc822;hard-1@single.test"
+    (rec,) = records(mta, 1, "bounced")
+    assert rec["from"] == f"sender@{ULABEL}"
+    wait_empty(mta)

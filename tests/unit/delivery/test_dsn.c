@@ -608,6 +608,18 @@ test_dsn_global(void **state)
 	assert_non_null(strstr(dsn, "message/global-delivery-status"));
 	assert_non_null(strstr(dsn, "Final-Recipient: rfc822;user@remote.test"));
 	free(dsn);
+	/* An IDN sender: To: with its A-labels (the header stays ASCII); a
+	 * UTF-8 local part stays as it is. */
+	p = base_params(ascii);
+	p.smtputf8 = 1;
+	p.mail_from = "s@b\xc3\xbc" "cher.test";
+	dsn = build(&p);
+	assert_non_null(strstr(dsn, "\r\nTo: <s@xn--bcher-kva.test>\r\n"));
+	free(dsn);
+	p.mail_from = "j\xc3\xbcrgen@example.test";
+	dsn = build(&p);
+	assert_non_null(strstr(dsn, "\r\nTo: <j\xc3\xbcrgen@example.test>\r\n"));
+	free(dsn);
 	/* All ASCII, or not SMTPUTF8 mail: the classic types. */
 	p = base_params(ascii);
 	p.smtputf8 = 1;
