@@ -40,10 +40,9 @@ struct dsn_params {
 						 * section: returned as
 						 * text/rfc822-headers */
 	int64_t			 arrival_ms;	/* when it was queued */
-	int			 smtputf8;	/* it was queued with SMTPUTF8:
-						 * with a UTF-8 address or
-						 * header, RFC 6533's global
-						 * types are used */
+	/* It was queued with SMTPUTF8: with a UTF-8 address or header,
+	 * RFC 6533's global types are used. */
+	int			 smtputf8;
 	int64_t			 now;		/* seconds; for {date} */
 	long			 pid;
 	/* Template file contents (NUL-terminated), NULL when absent: the

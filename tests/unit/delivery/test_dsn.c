@@ -574,7 +574,8 @@ test_dsn_global(void **state)
 		  "mx", NULL },
 	};
 	static const char ascii[] = "Subject: hi\r\n\r\nb\r\n";
-	static const char utf8[] = "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\nb\r\n";
+	static const char utf8[] = "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n"
+	    "\r\nb\r\n";
 	struct dsn_params p = base_params(ascii);
 	char *dsn;
 
@@ -606,7 +607,8 @@ test_dsn_global(void **state)
 	p.smtputf8 = 1;
 	dsn = build(&p);
 	assert_non_null(strstr(dsn, "message/global-delivery-status"));
-	assert_non_null(strstr(dsn, "Final-Recipient: rfc822;user@remote.test"));
+	assert_non_null(strstr(dsn, "Final-Recipient: rfc822;user@remote."
+	    "test"));
 	free(dsn);
 	/* An IDN sender: To: with its A-labels (the header stays ASCII); a
 	 * UTF-8 local part stays as it is. */
@@ -618,7 +620,8 @@ test_dsn_global(void **state)
 	free(dsn);
 	p.mail_from = "j\xc3\xbcrgen@example.test";
 	dsn = build(&p);
-	assert_non_null(strstr(dsn, "\r\nTo: <j\xc3\xbcrgen@example.test>\r\n"));
+	assert_non_null(strstr(dsn, "\r\nTo: <j\xc3\xbcrgen@example.test>"
+	    "\r\n"));
 	free(dsn);
 	/* All ASCII, or not SMTPUTF8 mail: the classic types. */
 	p = base_params(ascii);

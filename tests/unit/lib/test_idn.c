@@ -10,11 +10,13 @@ static void
 test_domain(void **state)
 {
 	static const struct {
-		const char	*in, *out;	/* out NULL: unchanged ASCII */
+		const char	*in, *out;	/* NULL: ASCII, as is */
 	} good[] = {
 		{ "b\xc3\xbc" "cher.test", "xn--bcher-kva.test" },
-		{ "B\xc3\x9c" "CHER.test", "xn--bcher-kva.test" },	/* TR46 */
-		{ "bu\xcc\x88" "cher.test", "xn--bcher-kva.test" },	/* NFC */
+		/* UTS #46 folds case. */
+		{ "B\xc3\x9c" "CHER.test", "xn--bcher-kva.test" },
+		/* Decomposed: NFC first. */
+		{ "bu\xcc\x88" "cher.test", "xn--bcher-kva.test" },
 		{ "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e.test",
 		  "xn--wgv71a119e.test" },
 		/* Non-transitional: ß stays (transitional would give ss). */
@@ -99,7 +101,8 @@ test_header_scan(void **state)
 {
 	static const char ascii[] = "Subject: hi\r\nFrom: <a@b>\r\n\r\n"
 	    "body \xc3\xa9\r\n";
-	static const char utf8[] = "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n\r\nb\r\n";
+	static const char utf8[] = "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n"
+	    "\r\nb\r\n";
 	static const char fold[] = "Subject: a\r\n\tb \xc3\xa9\r\n\r\n";
 	static const char nobody[] = "Subject: a\r\nX: \xc3\xa9";
 	static const char lf[] = "Subject: a\n\nb\xc3\xa9\n";
