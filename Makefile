@@ -15,7 +15,8 @@ REL_CFLAGS  = -O2 -g
 # lib/failpoint.h compiled in (the release build has none).
 ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	      -fno-sanitize-recover=all -DOUTPOST_FAILPOINTS
-LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm
+LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm \
+	  -lidn2
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
@@ -24,7 +25,7 @@ EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c src/lib/netmatch.c \
 	   src/lib/penalty.c src/lib/failpoint.c src/lib/crc32c.c \
-	   src/lib/rate.c src/lib/slashre.c
+	   src/lib/rate.c src/lib/slashre.c src/lib/idn.c
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
@@ -50,7 +51,8 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/dsn_send.c src/delivery/inject.c \
 		src/delivery/shaper.c src/delivery/attempt_shape.c \
 		src/delivery/shaper_file.c src/delivery/attempt_source.c \
-		src/delivery/attempt_txn.c src/delivery/attempt_metrics.c
+		src/delivery/attempt_txn.c src/delivery/attempt_metrics.c \
+		src/delivery/smtputf8.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -72,6 +74,7 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
+	     lib/test_idn \
 	     proto/test_smtp_parse proto/test_reply \
 	     core/test_config core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
@@ -84,7 +87,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
 	     delivery/test_scheduler delivery/test_shaper \
-	     delivery/test_shaper_file \
+	     delivery/test_shaper_file delivery/test_smtputf8 \
 	     records/test_bouncecat records/test_writer records/test_backlog
 
 GEN	= build/gen/defaults_data.c

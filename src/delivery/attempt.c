@@ -31,6 +31,7 @@
 #include "delivery/verdict.h"
 #include "delivery/view.h"
 #include "lib/buf.h"
+#include "lib/idn.h"
 #include "lib/xmalloc.h"
 #include "plugins/plugin.h"
 #include "queue/body.h"
@@ -439,8 +440,8 @@ static void
 get_mx_done(void *arg, int code, const char *msg)
 {
 	struct attempt *a = arg;
-	const char *d = a->e->domain;
-	char text[600];
+	const char *d = a->e->domain, *why = NULL;
+	char text[600], *ace;
 	struct mx *mxs = NULL;
 	size_t n;
 
@@ -473,7 +474,15 @@ get_mx_done(void *arg, int code, const char *msg)
 	default:
 		break;
 	}
-	a->dq = dns_mx(a->env->dns, d, dns_mx_done, a);
+	/* IDN: looked up by its A-labels (lib/idn.h); ASCII as it is. */
+	if (idn_domain_ascii(d, &ace, &why) != 0) {
+		snprintf(text, sizeof(text), "Bad destination domain %s: not "
+		    "a valid internationalized domain name (%s)", d, why);
+		fail_local(a, FAIL_PERM, 550, "5.1.2", text);
+		return;
+	}
+	a->dq = dns_mx(a->env->dns, ace != NULL ? ace : d, dns_mx_done, a);
+	free(ace);
 }
 
 static void

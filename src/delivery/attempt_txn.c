@@ -12,6 +12,7 @@
 #include "delivery/attempt_priv.h"
 #include "delivery/mta_error.h"
 #include "delivery/mta_session.h"
+#include "delivery/smtputf8.h"
 #include "lib/xmalloc.h"
 #include "queue/body.h"
 #include "queue/queue.h"
@@ -32,6 +33,7 @@ void
 attempt_send_txn(struct attempt *a, mta_done_fn done)
 {
 	struct mta_msg msg;
+	struct smtputf8_env u8;
 
 	memset(&msg, 0, sizeof(msg));
 	msg.mail_from = a->e->mail_from;
@@ -47,9 +49,10 @@ attempt_send_txn(struct attempt *a, mta_done_fn done)
 		a->src.arg = a;
 		msg.body = &a->src;
 	}
-	msg.smtputf8 = (a->e->flags & QE_SMTPUTF8) != 0;
 	msg.eightbit = (a->e->flags & QE_8BITMIME) != 0;
-	mta_session_send(a->sess, &msg, done, a);
+	smtputf8_envelope(a->e->flags, &msg, &u8);
+	mta_session_send(a->sess, &msg, done, a);	/* copies u8's */
+	smtputf8_env_free(&u8);
 }
 
 void

@@ -168,8 +168,7 @@ mail_command(struct mta_session *s)
 		buf_printf(&line, " SIZE=%zu", s->body.len);
 	if (s->eightbit && (s->caps & CAP_8BITMIME))
 		buf_adds(&line, " BODY=8BITMIME");
-	/* Not offered: sent without, and the server may refuse;
-	 * downgrading the message is the caller's concern. */
+	/* Not offered: start_mail() downgraded the envelope or failed. */
 	if (s->smtputf8 && (s->caps & CAP_SMTPUTF8))
 		buf_adds(&line, " SMTPUTF8");
 	client_conn_cmd(&s->conn, NULL, "%s", buf_cstr(&line));
@@ -255,6 +254,14 @@ next_rcpt(struct mta_session *s)
 static void
 start_mail(struct mta_session *s)
 {
+	/* RFC 6531 3.4: never UTF-8 to a server that did not offer it. */
+	if (s->smtputf8 && !(s->caps & CAP_SMTPUTF8) &&
+	    client_session_downgrade(s) != 0) {
+		client_session_finish(s, MTA_NO_SMTPUTF8, MTA_MAIL, NULL,
+		    xasprintf("SMTPUTF8 is required, but was not offered by "
+		    "host %s", s->peer), 1);
+		return;
+	}
 	enter(s, ST_MAIL);
 }
 

@@ -115,6 +115,13 @@ tx_clear(struct mta_session *s)
 		free(s->rcpts[i]);
 	free(s->rcpts);
 	s->rcpts = NULL;
+	if (s->ascii_rcpts != NULL)
+		for (size_t i = 0; i < s->nrcpts; i++)
+			free(s->ascii_rcpts[i]);
+	free(s->ascii_rcpts);
+	s->ascii_rcpts = NULL;
+	free(s->ascii_from);
+	s->ascii_from = NULL;
 	s->nrcpts = 0;
 	memset(&s->body, 0, sizeof(s->body));
 	memset(&s->mem, 0, sizeof(s->mem));
@@ -366,10 +373,35 @@ client_session_begin(struct mta_session *s, const struct mta_msg *msg,
 		s->body.arg = &s->mem;
 	}
 	s->smtputf8 = msg->smtputf8;
+	if (msg->smtputf8 && msg->ascii_from != NULL &&
+	    msg->ascii_rcpts != NULL) {
+		s->ascii_from = xstrdup(msg->ascii_from);
+		s->ascii_rcpts = xcalloc(msg->nrcpts ? msg->nrcpts : 1,
+		    sizeof(*s->ascii_rcpts));
+		for (size_t i = 0; i < msg->nrcpts; i++)
+			s->ascii_rcpts[i] = xstrdup(msg->ascii_rcpts[i]);
+	}
 	s->eightbit = msg->eightbit;
 	s->res.rcpts = xcalloc(msg->nrcpts ? msg->nrcpts : 1,
 	    sizeof(*s->res.rcpts));
 	s->res.nrcpts = msg->nrcpts;
+}
+
+int
+client_session_downgrade(struct mta_session *s)
+{
+	char *t, **tv;
+
+	if (s->ascii_from == NULL || s->ascii_rcpts == NULL)
+		return -1;
+	t = s->mail_from;
+	s->mail_from = s->ascii_from;
+	s->ascii_from = t;
+	tv = s->rcpts;
+	s->rcpts = s->ascii_rcpts;
+	s->ascii_rcpts = tv;
+	s->smtputf8 = 0;
+	return 0;
 }
 
 int

@@ -63,6 +63,8 @@ struct mta_session {
 	char		*mail_from;
 	char		**rcpts;
 	size_t		 nrcpts;
+	char		*ascii_from;	/* mta_msg's; NULL when none */
+	char		**ascii_rcpts;
 	struct mta_body	 body;		/* the message's source; its arg is
 					 * borrowed until done */
 	struct client_mem {		/* the source of a message in memory */
@@ -89,6 +91,9 @@ struct mta_session *client_session_new(struct event_base *,
 void	 client_session_begin(struct mta_session *, const struct mta_msg *,
 	    mta_done_fn, void *arg);
 void	 client_session_unref(struct mta_session *);
+/* The server does not offer SMTPUTF8: the envelope becomes its ASCII
+ * form. -1 when there is none (the message needs SMTPUTF8). */
+int	 client_session_downgrade(struct mta_session *);
 
 /* What the current state waits on ("lhlo" for LMTP), and its step. */
 const char *client_session_state_name(const struct mta_session *);

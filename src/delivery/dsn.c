@@ -9,11 +9,13 @@
 #include "delivery/dsn.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "core/defaults.h"
+#include "lib/idn.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "proto/message.h"
@@ -44,6 +46,7 @@ enum ctx { CTX_HEADER, CTX_TEXT, CTX_HTML };
 struct dsn {
 	const struct dsn_params	*p;
 	struct buf		 val[V_COUNT];
+	int			 global;	/* RFC 6533's types */
 };
 
 static int
@@ -85,8 +88,17 @@ vars_fill(struct dsn *d)
 	buf_adds(&d->val[V_DATE], date);
 	buf_adds(&d->val[V_ME], me);
 	buf_adds(&d->val[V_FROM], "<>");
-	if (p->mail_from != NULL && p->mail_from[0] != '\0')
-		buf_printf(&d->val[V_TO], "<%s>", p->mail_from);
+	if (p->mail_from != NULL && p->mail_from[0] != '\0') {
+		char *ascii = NULL;
+
+		/* An IDN sender with its A-labels: the DSN's header stays
+		 * ASCII, so it can go to a server without SMTPUTF8. */
+		if (!idn_is_ascii(p->mail_from))
+			(void)idn_addr_ascii(p->mail_from, &ascii);
+		buf_printf(&d->val[V_TO], "<%s>", ascii != NULL ? ascii :
+		    p->mail_from);
+		free(ascii);
+	}
 	if (p->msg != NULL && msg_header(p->msg, p->msglen, "Subject", &raw)) {
 		msg_decode_2047(buf_cstr(&raw), raw.len, &dec);
 		t = slice_trim(slice_of(buf_cstr(&dec), dec.len));
@@ -477,7 +489,9 @@ add_delivery_status(const struct dsn *d, struct buf *out)
 
 		buf_adds(out, "\r\n");
 		buf_reset(&v);
-		buf_printf(&v, "rfc822;%s", r->addr);
+		/* RFC 6533 3: the utf-8 type, raw in the global type. */
+		buf_printf(&v, "%s;%s", d->global && !idn_is_ascii(r->addr) ?
+		    "utf-8" : "rfc822", r->addr);
 		add_field(out, "Final-Recipient", buf_cstr(&v));
 		add_field(out, "Action", rcpt_action(r));
 		buf_reset(&v);
@@ -506,6 +520,20 @@ add_delivery_status(const struct dsn *d, struct buf *out)
 	buf_free(&v);
 }
 
+/* RFC 6533: SMTPUTF8 mail with a UTF-8 address or header. */
+static int
+is_global(const struct dsn_params *p)
+{
+	if (!p->smtputf8)
+		return 0;
+	if (p->mail_from != NULL && !idn_is_ascii(p->mail_from))
+		return 1;
+	for (size_t i = 0; i < p->n; i++)
+		if (!idn_is_ascii(p->rcpts[i].addr))
+			return 1;
+	return p->msg != NULL && idn_header_nonascii(p->msg, p->msglen);
+}
+
 void
 dsn_build(const struct dsn_params *p, struct buf *out)
 {
@@ -517,6 +545,7 @@ dsn_build(const struct dsn_params *p, struct buf *out)
 
 	memset(&d, 0, sizeof(d));
 	d.p = p;
+	d.global = is_global(p);
 	vars_fill(&d);
 	render_template(&d, &hdr, &text);
 	with_html = p->tmpl_html != NULL && count_lines(p->tmpl_html) > 1;
@@ -563,15 +592,16 @@ dsn_build(const struct dsn_params *p, struct buf *out)
 	}
 
 	/* 2. The machine-readable part. */
-	buf_printf(out, "--%s\r\nContent-Type: message/delivery-status\r\n\r\n",
-	    b);
+	buf_printf(out, "--%s\r\nContent-Type: message/%sdelivery-status"
+	    "\r\n\r\n", b, d.global ? "global-" : "");
 	add_delivery_status(&d, out);
 	buf_adds(out, "\r\n");
 
 	/* 3. The original message, or its header section (RFC 6522) when
 	 * delivery holds only that of a large one. */
-	buf_printf(out, "--%s\r\nContent-Type: %s\r\n", b, p->headers_only ?
-	    "text/rfc822-headers" : "message/rfc822");
+	buf_printf(out, "--%s\r\nContent-Type: %s\r\n", b, d.global ?
+	    (p->headers_only ? "message/global-headers" : "message/global") :
+	    p->headers_only ? "text/rfc822-headers" : "message/rfc822");
 	if (p->msg != NULL && !is_ascii(p->msg, p->msglen))
 		buf_adds(out, "Content-Transfer-Encoding: 8bit\r\n");
 	buf_adds(out, "\r\n");

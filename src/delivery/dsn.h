@@ -2,7 +2,9 @@
  * dsn: the delivery status notification (RFC 3464, RFC 6522) sent to
  * the sender of mail that failed: multipart/report with the text of
  * outbound.bounce_message (+ an HTML alternative from _html, + _image),
- * message/delivery-status, and the original message as message/rfc822.
+ * message/delivery-status, and the original message as message/rfc822
+ * (RFC 6533's message/global-delivery-status and message/global for
+ * internationalized mail).
  * Pure: the caller queues the result (envelope <> → the sender).
  */
 #ifndef OUTPOST_BOUNCE_H
@@ -38,6 +40,9 @@ struct dsn_params {
 						 * section: returned as
 						 * text/rfc822-headers */
 	int64_t			 arrival_ms;	/* when it was queued */
+	/* It was queued with SMTPUTF8: with a UTF-8 address or header,
+	 * RFC 6533's global types are used. */
+	int			 smtputf8;
 	int64_t			 now;		/* seconds; for {date} */
 	long			 pid;
 	/* Template file contents (NUL-terminated), NULL when absent: the

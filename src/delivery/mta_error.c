@@ -215,6 +215,15 @@ mta_error_classify(const struct mta_result *r, const char *host,
 		    "%s%s", r->error != NULL ? " " : "",
 		    r->error != NULL ? r->error : "");
 		break;
+	case MTA_NO_SMTPUTF8:
+		/* Postfix's answer: the mail cannot go there as it is. */
+		outcome_local(mail, FAIL_PERM, 550, "5.6.7", "SMTPUTF8 is "
+		    "required, but was not offered by host %s%s%s%s",
+		    host != NULL ? host : r->remote_ip,
+		    host != NULL && r->remote_ip[0] ? "[" : "",
+		    host != NULL ? r->remote_ip : "",
+		    host != NULL && r->remote_ip[0] ? "]" : "");
+		break;
 	case MTA_REPLY:
 		outcome_reply(mail, &r->reply, host, r->remote_ip);
 		if (mail->class == FAIL_NONE)	/* cannot happen: defensive */

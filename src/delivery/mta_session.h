@@ -4,7 +4,8 @@
  * greeting, sends EHLO (HELO when EHLO is refused; LHLO for LMTP), does
  * STARTTLS when asked and offered, AUTH when credentials are given, and
  * then runs transactions: MAIL (SIZE, BODY=8BITMIME, SMTPUTF8 when
- * offered and needed), RCPT per recipient, DATA, the dot-stuffed message
+ * offered and asked for; not offered: the ASCII envelope, or
+ * MTA_NO_SMTPUTF8), RCPT per recipient, DATA, the dot-stuffed message
  * and the final dot — pipelined when the server offers PIPELINING. The
  * message is pulled from its source a block at a time as the socket takes
  * it, so a connection holds about two blocks whatever the message's size.
@@ -72,7 +73,10 @@ enum mta_outcome {
 	MTA_BAD_REPLY,		/* a malformed or oversized reply: see error
 				 * ("<what is wrong>: <the line>") */
 	MTA_TLS_UNAVAILABLE,	/* MTA_TLS_MUST but STARTTLS not offered */
-	MTA_TLS_UNVERIFIED	/* MTA_TLS_MUST and the certificate failed */
+	MTA_TLS_UNVERIFIED,	/* MTA_TLS_MUST and the certificate failed */
+	MTA_NO_SMTPUTF8		/* the message needs SMTPUTF8 (no ascii_*
+				 * envelope) and the server does not offer
+				 * it: nothing sent past EHLO; see error */
 };
 
 struct mta_rcpt {
@@ -106,7 +110,12 @@ struct mta_msg {
 					 * copied, arg is borrowed until done
 					 * runs; each transaction reads a
 					 * source from its start */
-	int		 smtputf8;	/* the envelope needs SMTPUTF8 */
+	int		 smtputf8;	/* SMTPUTF8 on MAIL FROM if offered */
+	/* With smtputf8: the envelope in ASCII (A-label domains) for a
+	 * server that does not offer SMTPUTF8, when that loses nothing;
+	 * NULL when it would: such a server gets MTA_NO_SMTPUTF8. */
+	const char	*ascii_from;
+	const char	**ascii_rcpts;
 	int		 eightbit;	/* BODY=8BITMIME */
 };
 

@@ -231,6 +231,7 @@ send_dsn(struct attempt *a)
 	p.msglen = a->len;
 	p.headers_only = !a->view_whole;
 	p.arrival_ms = a->e->queue_time;
+	p.smtputf8 = (a->e->flags & QE_SMTPUTF8) != 0;
 	dsn_send(a->inject, a->cfg->config_dir, &p, dsn_queued, a);
 	for (size_t i = 0; i < k; i++)
 		free(reasons[i]);

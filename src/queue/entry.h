@@ -31,7 +31,12 @@
 /* Envelope flags. */
 #define QE_SMTPUTF8	0x01	/* MAIL FROM ... SMTPUTF8 */
 #define QE_8BITMIME	0x02	/* BODY=8BITMIME */
-#define QE_ALL		(QE_SMTPUTF8 | QE_8BITMIME)	/* others are refused */
+#define QE_ASCII_HEADERS 0x04	/* with QE_SMTPUTF8: its header section was
+				 * scanned at enqueue and is all ASCII (an
+				 * SMTPUTF8 entry without it, older entries
+				 * included, is taken to have UTF-8 headers) */
+#define QE_ALL		(QE_SMTPUTF8 | QE_8BITMIME | QE_ASCII_HEADERS)
+				/* others are refused */
 
 enum qrcpt_state {
 	QRCPT_PENDING = 0,	/* still to deliver (new, or deferred) */

@@ -6,9 +6,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
+#include "lib/idn.h"
 #include "lib/util.h"
 #include "proto/message.h"
 #include "lib/xmalloc.h"
@@ -258,6 +260,30 @@ entry_add_rcpt(struct qentry *e, const char *addr)
 	e->nrcpts++;
 }
 
+/* One destination: the same name, or the same A-labels (bücher.test and
+ * xn--bcher-kva.test share an entry, named as the first was sent). */
+static int
+same_domain(const char *a, const char *b)
+{
+	char *x, *y;
+	int same;
+
+	if (strcmp(a, b) == 0)
+		return 1;
+	if (idn_is_ascii(a) && idn_is_ascii(b))
+		return 0;
+	if (idn_domain_ascii(a, &x, NULL) != 0)
+		return 0;
+	if (idn_domain_ascii(b, &y, NULL) != 0) {
+		free(x);
+		return 0;
+	}
+	same = strcasecmp(x != NULL ? x : a, y != NULL ? y : b) == 0;
+	free(x);
+	free(y);
+	return same;
+}
+
 size_t
 tx_entries(struct smtp_tx *tx, int always_split, const char *helo,
     const char *ip, struct qentry **out)
@@ -269,12 +295,16 @@ tx_entries(struct smtp_tx *tx, int always_split, const char *helo,
 
 	gettimeofday(&tv, NULL);
 	now = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	/* Scanned once, here: delivery reads the flag (SMTPUTF8 downgrade). */
+	if ((tx->flags & QE_SMTPUTF8) && (tx->msg.p == NULL ||
+	    !idn_header_nonascii(tx->msg.p, tx->msg.len)))
+		tx->flags |= QE_ASCII_HEADERS;
 	for (size_t i = 0; i < tx->nrcpts; i++) {
 		size_t k = n;
 
 		if (!always_split)
 			for (k = 0; k < n; k++)
-				if (strcmp(e[k].domain, tx->domains[i]) == 0)
+				if (same_domain(e[k].domain, tx->domains[i]))
 					break;
 		if (k == n) {
 			entry_init(&e[n], tx, n + 1, tx->domains[i], helo, ip,

@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "lib/failpoint.h"
+#include "lib/idn.h"
 #include "plugins/plugin.h"
 #include "queue/queue.h"
 #include "queue/submit.h"
@@ -153,7 +154,7 @@ void
 accept_data_end(struct smtp_session *s)
 {
 	struct trace_info ti;
-	char cipher[160] = "";
+	char cipher[160] = "", *ascii_rcpt = NULL;
 	SSL *ssl;
 
 	switch (data_result(&s->data)) {
@@ -186,7 +187,13 @@ accept_data_end(struct smtp_session *s)
 	ti.tls = cipher[0] ? cipher : NULL;
 	ti.id = tx_uuid(s->tx);
 	ti.rcpt = tx_rcpt_count(s->tx) == 1 ? tx_rcpt(s->tx, 0) : NULL;
+	/* An IDN recipient with its A-labels: the header stays ASCII, and
+	 * the mail can still go to a server without SMTPUTF8. */
+	if (ti.rcpt != NULL && !idn_is_ascii(ti.rcpt) &&
+	    idn_addr_ascii(ti.rcpt, &ascii_rcpt) == 0)
+		ti.rcpt = ascii_rcpt;
 	data_add_trace(&s->data, &ti);
+	free(ascii_rcpt);
 	tx_put_message(s->tx, &s->data.msg, s->data.trace_len);
 	conn_wait(s);
 	tx_view(s->tx, &s->view, s->ip, s->helo);

@@ -1,7 +1,8 @@
 /* Unit tests: the SMTP/LMTP client (client*.c behind mta_session.h) against
  * a scripted server on a Unix socket in the same event loop: PIPELINING
  * with a refused recipient, reuse with RSET, LMTP's per-recipient replies,
- * a refused MAIL, a malformed greeting, a failed connect, deadlines per
+ * a refused MAIL, SMTPUTF8 (asked for, downgraded, refused before MAIL),
+ * a malformed greeting, a failed connect, deadlines per
  * stage (a dripped reply, a slow and a missing answer to the dot), and the
  * message pulled from a source (struct mta_body): the bytes on the wire
  * whatever the source's pieces, a source that fails, and bounded output
@@ -441,6 +442,98 @@ test_mail_refused(void **state)
 	assert_int_equal(f->o.code, 550);
 	assert_false(mta_session_idle(s));
 	mta_session_close(s);
+	fixture_free(f);
+}
+
+/* SMTPUTF8 (RFC 6531): asked for when offered; to a server without it,
+ * the ASCII envelope when there is one, else MTA_NO_SMTPUTF8 before MAIL
+ * (the connection is not reused: QUIT). */
+static void
+run_utf8(struct fixture *f, struct mta_session *s, const char **ascii)
+{
+	static const char body[] = "Subject: t\r\n\r\nhi\r\n";
+	const char *rcpts[] = { "ok@b\xc3\xbc" "cher.test" };
+	struct mta_msg msg = { .mail_from = "a@example.com", .rcpts = rcpts,
+	    .nrcpts = 1, .data = body, .len = sizeof(body) - 1,
+	    .smtputf8 = 1, .ascii_from = ascii ? "a@example.com" : NULL,
+	    .ascii_rcpts = ascii };
+
+	run_msg(f->base, s, &msg, &f->o);
+}
+
+static void
+test_smtputf8(void **state)
+{
+	static const struct step offered[] = {
+		{ NULL, "220 sink\r\n" },
+		{ "EHLO", "250-sink\r\n250 SMTPUTF8\r\n" },
+		{ "MAIL FROM:<a@example.com> SMTPUTF8", "250 ok\r\n" },
+		{ "RCPT TO:<ok@b\xc3\xbc" "cher.test>", "250 ok\r\n" },
+		{ "DATA", "354 go\r\n" },
+		{ ".", "250 2.0.0 queued\r\n" },
+		{ "QUIT", "221 bye\r\n" },
+	};
+	static const struct step downgraded[] = {
+		{ NULL, "220 sink\r\n" },
+		{ "EHLO", "250-sink\r\n250 8BITMIME\r\n" },
+		{ "MAIL FROM:<a@example.com>", "250 ok\r\n" },
+		{ "RCPT TO:<ok@xn--bcher-kva.test>", "250 ok\r\n" },
+		{ "DATA", "354 go\r\n" },
+		{ ".", "250 2.0.0 queued\r\n" },
+		{ "QUIT", "221 bye\r\n" },
+	};
+	static const struct step refused[] = {
+		{ NULL, "220 sink\r\n" },
+		{ "EHLO", "250-sink\r\n250 8BITMIME\r\n" },
+		{ "QUIT", "221 bye\r\n" },
+	};
+	const char *ascii[] = { "ok@xn--bcher-kva.test" };
+	struct fixture *f;
+	struct mta_session *s;
+
+	(void)state;
+	f = fixture_new(offered, NSTEPS(offered), 0);
+	s = mta_session_new(f->base, &f->conf);
+	run_utf8(f, s, ascii);
+	assert_int_equal(f->o.outcome, MTA_OK);
+	assert_int_equal(f->o.rcpt[0], 250);
+	mta_session_close(s);
+	while (f->sv.i < f->sv.n && event_base_loop(f->base, EVLOOP_ONCE) == 0
+	    && !event_base_got_exit(f->base))
+		;
+	assert_false(f->sv.mismatch);
+	assert_non_null(strstr(buf_cstr(&f->sv.got),
+	    "MAIL FROM:<a@example.com> SMTPUTF8\n"));
+	fixture_free(f);
+
+	f = fixture_new(downgraded, NSTEPS(downgraded), 0);
+	s = mta_session_new(f->base, &f->conf);
+	run_utf8(f, s, ascii);
+	assert_int_equal(f->o.outcome, MTA_OK);
+	assert_int_equal(f->o.rcpt[0], 250);
+	mta_session_close(s);
+	while (f->sv.i < f->sv.n && event_base_loop(f->base, EVLOOP_ONCE) == 0
+	    && !event_base_got_exit(f->base))
+		;
+	assert_false(f->sv.mismatch);
+	assert_non_null(strstr(buf_cstr(&f->sv.got),
+	    "MAIL FROM:<a@example.com>\nRCPT TO:<ok@xn--bcher-kva.test>\n"));
+	fixture_free(f);
+
+	f = fixture_new(refused, NSTEPS(refused), 0);
+	s = mta_session_new(f->base, &f->conf);
+	run_utf8(f, s, NULL);
+	assert_int_equal(f->o.outcome, MTA_NO_SMTPUTF8);
+	assert_int_equal(f->o.step, MTA_MAIL);
+	assert_non_null(f->o.error);
+	assert_non_null(strstr(f->o.error, "SMTPUTF8 is required"));
+	assert_false(mta_session_idle(s));
+	mta_session_close(s);
+	while (f->sv.i < f->sv.n && event_base_loop(f->base, EVLOOP_ONCE) == 0
+	    && !event_base_got_exit(f->base))
+		;
+	assert_false(f->sv.mismatch);
+	assert_string_equal(buf_cstr(&f->sv.got), "EHLO client.test\nQUIT\n");
 	fixture_free(f);
 }
 
@@ -984,6 +1077,7 @@ main(void)
 		cmocka_unit_test(test_pipelining_and_reuse),
 		cmocka_unit_test(test_lmtp),
 		cmocka_unit_test(test_mail_refused),
+		cmocka_unit_test(test_smtputf8),
 		cmocka_unit_test(test_bad_greeting),
 		cmocka_unit_test(test_connect_fails),
 		cmocka_unit_test(test_dripped_reply),

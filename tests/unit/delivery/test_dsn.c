@@ -558,6 +558,85 @@ test_dsn_headers_only(void **state)
 	free(dsn);
 }
 
+/* RFC 6533: SMTPUTF8 mail with a UTF-8 address or header gets
+ * message/global-delivery-status (utf-8 address type for a UTF-8
+ * recipient) and message/global (or message/global-headers); SMTPUTF8
+ * mail all in ASCII, and other mail, keep RFC 3464's types. */
+static void
+test_dsn_global(void **state)
+{
+	static const struct dsn_rcpt utf8_rcpt[] = {
+		{ "j\xc3\xbcrgen@example.test", "failed", "5.6.7", 550,
+		  "SMTPUTF8 is required, but was not offered by host mx", 0,
+		  "mx", NULL },
+		{ "ok@example.test", "failed", "5.6.7", 550,
+		  "SMTPUTF8 is required, but was not offered by host mx", 0,
+		  "mx", NULL },
+	};
+	static const char ascii[] = "Subject: hi\r\n\r\nb\r\n";
+	static const char utf8[] = "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n"
+	    "\r\nb\r\n";
+	struct dsn_params p = base_params(ascii);
+	char *dsn;
+
+	(void)state;
+	p.rcpts = utf8_rcpt;
+	p.smtputf8 = 1;
+	dsn = build(&p);
+	assert_crlf_only(dsn);
+	assert_non_null(strstr(dsn, "report-type=delivery-status"));
+	assert_non_null(strstr(dsn, "Content-Type: message/global-delivery-"
+	    "status\r\n"));
+	assert_null(strstr(dsn, "message/delivery-status"));
+	assert_non_null(strstr(dsn, "Final-Recipient: utf-8;j\xc3\xbcrgen@"
+	    "example.test\r\n"));
+	assert_non_null(strstr(dsn, "Final-Recipient: rfc822;ok@example.test"
+	    "\r\n"));
+	assert_non_null(strstr(dsn, "Status: 5.6.7 (550 SMTPUTF8 is required"));
+	assert_non_null(strstr(dsn, "Content-Type: message/global\r\n"));
+	assert_int_equal(assert_boundaries_closed(dsn), 1);
+	free(dsn);
+	/* Headers only. */
+	p.headers_only = 1;
+	dsn = build(&p);
+	assert_non_null(strstr(dsn, "Content-Type: message/global-headers"
+	    "\r\n"));
+	free(dsn);
+	/* ASCII addresses, a UTF-8 header. */
+	p = base_params(utf8);
+	p.smtputf8 = 1;
+	dsn = build(&p);
+	assert_non_null(strstr(dsn, "message/global-delivery-status"));
+	assert_non_null(strstr(dsn, "Final-Recipient: rfc822;user@remote."
+	    "test"));
+	free(dsn);
+	/* An IDN sender: To: with its A-labels (the header stays ASCII); a
+	 * UTF-8 local part stays as it is. */
+	p = base_params(ascii);
+	p.smtputf8 = 1;
+	p.mail_from = "s@b\xc3\xbc" "cher.test";
+	dsn = build(&p);
+	assert_non_null(strstr(dsn, "\r\nTo: <s@xn--bcher-kva.test>\r\n"));
+	free(dsn);
+	p.mail_from = "j\xc3\xbcrgen@example.test";
+	dsn = build(&p);
+	assert_non_null(strstr(dsn, "\r\nTo: <j\xc3\xbcrgen@example.test>"
+	    "\r\n"));
+	free(dsn);
+	/* All ASCII, or not SMTPUTF8 mail: the classic types. */
+	p = base_params(ascii);
+	p.smtputf8 = 1;
+	dsn = build(&p);
+	assert_null(strstr(dsn, "global"));
+	assert_non_null(strstr(dsn, "Content-Type: message/delivery-status"));
+	free(dsn);
+	p = base_params(utf8);
+	dsn = build(&p);
+	assert_null(strstr(dsn, "global"));
+	assert_non_null(strstr(dsn, "Content-Type: message/rfc822\r\n"));
+	free(dsn);
+}
+
 static void
 test_dsn_missing_values(void **state)
 {
@@ -855,6 +934,7 @@ main(void)
 		cmocka_unit_test(test_prepare),
 		cmocka_unit_test(test_dsn_two_rcpts),
 		cmocka_unit_test(test_dsn_missing_values),
+		cmocka_unit_test(test_dsn_global),
 		cmocka_unit_test(test_dsn_headers_only),
 		cmocka_unit_test(test_dsn_template_line_ends),
 		cmocka_unit_test(test_dsn_html),

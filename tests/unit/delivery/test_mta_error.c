@@ -161,6 +161,7 @@ test_classify_steps(void **state)
 		{ MTA_TLS_UNAVAILABLE, MTA_EHLO, 0, 0, 0, V_MAIL, FAIL_TEMP },
 		{ MTA_TLS_UNVERIFIED, MTA_TLS_HANDSHAKE, 0, 0, 0, V_MAIL,
 		  FAIL_TEMP },
+		{ MTA_NO_SMTPUTF8, MTA_MAIL, 0, 0, 0, V_MAIL, FAIL_PERM },
 		{ MTA_OK, MTA_DONE, 250, 0, 0, V_RCPTS, FAIL_NONE },
 	};
 
@@ -187,6 +188,30 @@ test_classify_steps(void **state)
 			fail_msg("row %zu: a mail outcome '%s'", i, mail.msg);
 		outcome_clear(&mail);
 	}
+}
+
+/* A message that needs SMTPUTF8, a server without it: 550 5.6.7, ours,
+ * naming the server (Postfix's text). */
+static void
+test_no_smtputf8(void **state)
+{
+	struct mta_result r;
+	struct outcome mail = { 0 };
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	r.outcome = MTA_NO_SMTPUTF8;
+	r.step = MTA_MAIL;
+	snprintf(r.remote_ip, sizeof(r.remote_ip), "192.0.2.1");
+	assert_int_equal(mta_error_classify(&r, "mx1.test", &mail), V_MAIL);
+	assert_int_equal(mail.class, FAIL_PERM);
+	assert_int_equal(mail.code, 550);
+	assert_string_equal(mail.status, "5.6.7");
+	assert_false(mail.remote);
+	assert_string_equal(mail.msg, "SMTPUTF8 is required, but was not "
+	    "offered by host mx1.test[192.0.2.1]");
+	assert_string_equal(mail.host, "mx1.test");
+	outcome_clear(&mail);
 }
 
 /* RCPT replies decide per recipient; a DATA failure applies to the
@@ -390,6 +415,7 @@ main(void)
 		cmocka_unit_test(test_classify_steps),
 		cmocka_unit_test(test_greeting_reply),
 		cmocka_unit_test(test_per_recipient),
+		cmocka_unit_test(test_no_smtputf8),
 		cmocka_unit_test(test_server_faults),
 	};
 

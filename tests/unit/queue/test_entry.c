@@ -612,6 +612,7 @@ test_header_fields(void **state)
 		{ 0, -1, "rcpt pending \xc3\xa9@example.com", NULL },
 		{ 0, 0, "id a.b-c_9", NULL },
 		{ 0, 3, "flags 3", NULL },
+		{ 0, 3, "flags 7", NULL },
 		{ 0, 4, "queue_time 9223372036854775807", NULL },
 		{ 0, 6, "attempts 4294967295", NULL },
 		{ 0, 0, NULL, "missing field 'id'" },
@@ -638,7 +639,7 @@ test_header_fields(void **state)
 		{ 0, 0, "id ", "bad value for 'id'" },
 		{ 0, 0, "id a%20b", "bad value for 'id'" },
 		{ 0, 1, "domain ", "bad value for 'domain'" },
-		{ 0, 3, "flags 4", "bad value for 'flags'" },
+		{ 0, 3, "flags 8", "bad value for 'flags'" },
 		{ 0, 3, "flags -1", "bad value for 'flags'" },
 		{ 0, 4, "queue_time 9223372036854775808", "bad value for "
 		  "'queue_time'" },

@@ -47,6 +47,62 @@ test_entries(void **state)
 	tx_free(tx);
 }
 
+/* IDN: U-label and A-label spellings of one domain share an entry, named
+ * as first sent; an SMTPUTF8 message's header section is scanned once
+ * (QE_ASCII_HEADERS when all ASCII), other messages are not flagged. */
+static void
+test_idn_entries(void **state)
+{
+	static const char ascii[] = "Subject: hi\r\n\r\nb\xc3\xa9\r\n";
+	static const char utf8[] = "Subject: h\xc3\xa9\r\n\r\nb\r\n";
+	struct smtp_addr from;
+	struct smtp_tx *tx;
+	struct qentry *e;
+	size_t n;
+
+	(void)state;
+	memset(&from, 0, sizeof(from));
+	strcpy(from.local, "sender");
+	strcpy(from.domain, "client.test");
+	tx = tx_new("CONN", 1, &from, QE_SMTPUTF8);
+	add_rcpt(tx, "a", "b\xc3\xbc" "cher.test");
+	add_rcpt(tx, "b", "xn--bcher-kva.test");
+	add_rcpt(tx, "c", "B\xc3\x9c" "CHER.test");
+	add_rcpt(tx, "d", "other.test");
+	add_rcpt(tx, "e", "\xe2\x98\x83.test");	/* not an IDN: alone */
+	tx_set_message(tx, ascii, sizeof(ascii) - 1);
+	n = tx_entries(tx, 0, "h", "i", &e);
+	assert_int_equal(n, 3);
+	assert_string_equal(e[0].domain, "b\xc3\xbc" "cher.test");
+	assert_int_equal(e[0].nrcpts, 3);
+	assert_string_equal(e[0].rcpts[1].addr, "b@xn--bcher-kva.test");
+	assert_string_equal(e[0].rcpts[2].addr, "c@B\xc3\x9c" "CHER.test");
+	assert_string_equal(e[2].domain, "\xe2\x98\x83.test");
+	assert_int_equal(e[0].flags, QE_SMTPUTF8 | QE_ASCII_HEADERS);
+	for (size_t i = 0; i < n; i++)
+		qentry_clear(&e[i]);
+	free(e);
+	tx_free(tx);
+
+	tx = tx_new("CONN", 1, &from, QE_SMTPUTF8);
+	add_rcpt(tx, "a", "one.test");
+	tx_set_message(tx, utf8, sizeof(utf8) - 1);
+	n = tx_entries(tx, 0, "h", "i", &e);
+	assert_int_equal(e[0].flags, QE_SMTPUTF8);
+	qentry_clear(&e[0]);
+	free(e);
+	tx_free(tx);
+
+	tx = tx_new("CONN", 1, &from, 0);
+	add_rcpt(tx, "a", "one.test");
+	tx_set_message(tx, ascii, sizeof(ascii) - 1);
+	n = tx_entries(tx, 0, "h", "i", &e);
+	assert_int_equal(e[0].flags, 0);
+	qentry_clear(&e[0]);
+	free(e);
+	tx_free(tx);
+}
+
 /* The pool header leaves the message with its folded lines (any case,
  * the first of several; the body untouched), its value given unfolded. */
 static void
@@ -82,6 +138,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_entries),
+		cmocka_unit_test(test_idn_entries),
 		cmocka_unit_test(test_take_header),
 	};
 
