@@ -15,7 +15,8 @@ REL_CFLAGS  = -O2 -g
 # lib/failpoint.h compiled in (the release build has none).
 ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	      -fno-sanitize-recover=all -DOUTPOST_FAILPOINTS
-LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm
+LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm \
+	  $(shell pkg-config --libs libunbound)
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
@@ -48,7 +49,9 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/verdict.c src/delivery/dsn.c \
 		src/delivery/dsn_send.c src/delivery/inject.c \
 		src/delivery/shaper.c src/delivery/attempt_shape.c \
-		src/delivery/shaper_file.c src/delivery/attempt_source.c
+		src/delivery/shaper_file.c src/delivery/attempt_source.c \
+		src/delivery/dane.c src/delivery/dane_policy.c \
+		src/delivery/dane_attempt.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \

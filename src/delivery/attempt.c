@@ -21,6 +21,7 @@
 #include "core/tls.h"
 #include "delivery/attempt.h"
 #include "delivery/attempt_priv.h"
+#include "delivery/dane.h"
 #include "delivery/dns.h"
 #include "delivery/mta_error.h"
 #include "delivery/mta_session.h"
@@ -39,6 +40,8 @@
 #define DELAY_DEFAULT	60	/* DELAY/DENYSOFT without a number */
 
 static void try_next(struct attempt *);
+static void connect_mx(struct attempt *);
+static void dane_then(struct attempt *, int);
 static void finish(struct attempt *);
 
 static char *
@@ -62,6 +65,8 @@ attempt_free(struct attempt *a)
 		a->next->prev = a->prev;
 	if (a->dq != NULL)
 		dns_cancel(a->dq);
+	dane_cancel(a->dane_q);
+	dane_policy_unref(a->dane);
 	if (a->sess != NULL)
 		mta_session_close(a->sess);
 	if (a->job != NULL)
@@ -568,12 +573,8 @@ try_next(struct attempt *a)
 {
 	const struct config_outbound *ob = a->cfg->outbound;
 	struct attempt_env *env = a->env;
-	struct mta_conf c;
 	const struct mx *mx;
-	const char *host, *ip;
-	int forced;
-	struct mta_msg msg;
-	int64_t due;
+	const char *ip;
 
 	for (;;) {
 		if (a->cur >= a->nmx) {
@@ -599,9 +600,37 @@ try_next(struct attempt *a)
 		break;
 	}
 	a->mx = mx;
-	host = mx_host(mx);
 	free(a->host);
-	a->host = xstrdup(host);
+	a->host = xstrdup(mx_host(mx));
+	dane_policy_unref(a->dane);
+	a->dane = NULL;
+	if (env->dane == NULL || !dane_attempt(a, dane_then))
+		connect_mx(a);
+}
+
+/* After the MX host's DANE lookup (dane_attempt.c). */
+static void
+dane_then(struct attempt *a, int go)
+{
+	if (go)
+		connect_mx(a);
+	else
+		try_next(a);
+}
+
+/* Connects to a->mx (or takes a pooled connection) and sends. */
+static void
+connect_mx(struct attempt *a)
+{
+	const struct config_outbound *ob = a->cfg->outbound;
+	struct attempt_env *env = a->env;
+	const struct mx *mx = a->mx;
+	const char *host = a->host, *ip = mx->exchange;
+	struct mta_conf c;
+	int forced;
+	struct mta_msg msg;
+	int64_t due;
+
 	memset(&c, 0, sizeof(c));
 	c.ip = mx->path != NULL ? NULL : ip;
 	c.path = mx->path;
@@ -622,7 +651,15 @@ try_next(struct attempt *a)
 		    "No TLS available but required by configuration.");
 		return;
 	}
-	if (forced)
+	if (a->dane != NULL && !ob->enable_tls) {
+		fail_local(a, FAIL_TEMP, 450, "4.7.10",
+		    "No TLS available but required by DANE.");
+		return;
+	}
+	if (a->dane != NULL) {		/* DANE wins over no-TLS lists */
+		c.tls = MTA_TLS_MUST;
+		c.dane = a->dane;
+	} else if (forced)
 		c.tls = MTA_TLS_MUST;
 	else if (!ob->enable_tls || ip == NULL ||
 	    tls_no_tls_host(env->tls, ip, mx->from_dns, a->e->domain) ||
