@@ -101,11 +101,11 @@ pool_key(const struct mta_conf *c)
 {
 	/* A connection carries only mail of the same TLS requirement: the
 	 * same DANE policy (dane.h), or none. */
-	return xasprintf("%s|%s|%u|%s|%s|%d|%d|%s|%s|%s",
+	return xasprintf("%s|%s|%u|%s|%s|%d|%d|%s|%s%s%s",
 	    c->ip ? c->ip : "", c->path ? c->path : "", c->port,
 	    c->bind ? c->bind : "", c->helo, c->lmtp, (int)c->tls,
 	    c->auth_user ? c->auth_user : "", c->auth_pass ? c->auth_pass : "",
-	    c->dane != NULL ? c->dane->key : "");
+	    c->dane != NULL ? "|" : "", c->dane != NULL ? c->dane->key : "");
 }
 
 static void
