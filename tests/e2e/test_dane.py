@@ -3,6 +3,7 @@ the unsigned test zone; Outpost's validating resolver (libunbound) forwards to t
 trusts dane.example.'s own key (its DS record as the trust anchor). TLSA records at
 _25._tcp.<MX host> make STARTTLS mandatory and the server's certificate must match them;
 a mismatch, a bogus answer or a missing STARTTLS defers the mail and nothing is delivered."""
+import dataclasses
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from harness.dnssec import SignedDnsServer, make_key, sign_zone, tlsa_hex
 from test_delivery import deferred, send, wait_empty, wait_entry
 
 WRONG = "00" * 32
+SIGNED, TAMPERED = "11" * 32, "22" * 32
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +55,14 @@ def signed(tls_material, tmp_path_factory):
         # notlsa: signed, no TLSA (its absence proven by NSEC): no DANE
         "notlsa.dane.example. MX 10 mxz.dane.example.",
         "mxz.dane.example. A 127.0.0.7",
+        # bogus: its TLSA record is changed after signing (below)
+        "bogus.dane.example. MX 10 mxb.dane.example.",
+        "mxb.dane.example. A 127.0.0.9",
+        f"_25._tcp.mxb.dane.example. TLSA 3 1 1 {SIGNED}",
     ]
-    return sign_zone(tmp_path_factory.mktemp("dane-zone"), "dane.example.", records)
+    zone = sign_zone(tmp_path_factory.mktemp("dane-zone"), "dane.example.", records)
+    assert zone.text.count(SIGNED) == 1
+    return dataclasses.replace(zone, text=zone.text.replace(SIGNED, TAMPERED))
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +169,18 @@ def test_dane_bogus_answers_defer(mta, smtp_sink, dane_certs, signed, tmp_path):
         in fields["last_error"]
     mta.wait_for_log(r"result=dnssec-invalid")
     assert not sink.messages()
+
+
+def test_dane_bogus_tlsa_defers(mta, smtp_sink, dane_certs, signed):
+    sink = smtp_sink("127.0.0.9", tls=dane_certs["ee"])
+    dane_on(mta, signed.ds)
+    mta.start()
+    send(mta, ["ok-1@bogus.dane.example"])
+    _, (fields, _, _) = wait_entry(mta, deferred(1))
+    assert "DANE: the TLSA records of _25._tcp.mxb.dane.example failed DNSSEC validation" \
+        in fields["last_error"]
+    time.sleep(0.5)
+    assert not sink.messages() and not sink.sessions()
 
 
 @pytest.mark.parametrize("domain", ["plain.example", "single.test"])
