@@ -9,6 +9,7 @@ import time
 import pytest
 
 from harness.daemon import run_outpost
+from harness.util import free_port
 from harness.dnssec import SignedDnsServer, make_key, sign_zone, tlsa_hex
 from test_delivery import deferred, send, wait_empty, wait_entry
 
@@ -209,6 +210,21 @@ def test_signed_domain_without_tlsa_delivers_as_before(mta, smtp_sink, signed):
     mta.wait_for_log(r"DANE does not apply to mxz\.dane\.example: mxz\.dane\.example has no "
                      r"TLSA record")
     wait_empty(mta)
+
+
+def test_dane_resolvers_key_and_an_unreachable_resolver_defers(mta, smtp_sink, dane_certs,
+                                                                 signed):
+    # dane_resolvers names a port nothing listens on: no validated answer, so the signed
+    # domain's mail waits; it never goes out unverified.
+    sink = smtp_sink("127.0.0.2", tls=dane_certs["ee"])
+    dane_on(mta, signed.ds, f"dane_resolvers=127.0.0.1@{free_port('127.0.0.1', udp=True)}\n")
+    mta.start()
+    started = time.monotonic()
+    send(mta, ["ok-1@good.dane.example"])
+    _, (fields, _, _) = wait_entry(mta, deferred(1), timeout=45)
+    assert "DANE: " in fields["last_error"], fields["last_error"]
+    print(f"deferred after {time.monotonic() - started:.1f}s: {fields['last_error']}")
+    assert not sink.messages()
 
 
 def test_dane_off_ignores_tlsa(mta, smtp_sink, dane_certs):

@@ -320,6 +320,21 @@ test_resolver_bad_forwarder(void **state)
 	assert_non_null(strstr(err, "dane_resolvers: bad resolver "
 	    "'not-an-address'"));
 	free(err);
+	err = NULL;
+	/* net-utils.ini's forms, and libunbound's own. */
+	{
+		char *servers[] = { "127.0.0.1:5353", "[::1]:5353", "::1",
+		    NULL };
+		struct dane *d = dane_new(base, ta, NULL, servers, &err);
+
+		assert_null(err);
+		assert_non_null(d);
+		dane_free(d);
+		d = dane_new(base, ta, " 127.0.0.1@5353 ,::1@53", NULL, &err);
+		assert_null(err);
+		assert_non_null(d);
+		dane_free(d);
+	}
 	unlink(ta);
 	free(ta);
 	event_base_free(base);
