@@ -16,7 +16,7 @@ REL_CFLAGS  = -O2 -g
 ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	      -fno-sanitize-recover=all -DOUTPOST_FAILPOINTS
 LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm \
-	  -lidn2
+	  -lidn2 $(shell pkg-config --libs libunbound)
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
@@ -52,7 +52,8 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/shaper.c src/delivery/attempt_shape.c \
 		src/delivery/shaper_file.c src/delivery/attempt_source.c \
 		src/delivery/attempt_txn.c src/delivery/attempt_metrics.c \
-		src/delivery/smtputf8.c
+		src/delivery/smtputf8.c src/delivery/dane.c \
+		src/delivery/dane_policy.c src/delivery/dane_attempt.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -87,7 +88,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
 	     delivery/test_scheduler delivery/test_shaper \
-	     delivery/test_shaper_file delivery/test_smtputf8 \
+	     delivery/test_shaper_file delivery/test_smtputf8 delivery/test_dane \
 	     records/test_bouncecat records/test_writer records/test_backlog
 
 GEN	= build/gen/defaults_data.c

@@ -5,7 +5,8 @@
  * defaults tls_key.pem and tls_cert.pem), minVersion (TLSv1, TLSv1.1,
  * TLSv1.2, TLSv1.3; default TLSv1.2), ciphers (an OpenSSL cipher list for
  * TLS 1.2 and below), honorCipherOrder; outbound also ca, no_tls_hosts
- * and force_tls_hosts. The outbound object is immutable once loaded.
+ * and force_tls_hosts; dane, dane_trust_anchor and dane_resolvers ([outbound]
+ * only). The outbound object is immutable once loaded.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -119,6 +120,10 @@ struct tls_outbound {
 	SSL_CTX		*ctx;
 	struct netmatch	*no_tls;
 	struct netmatch	*force_tls;
+	/* DANE (RFC 7672): off by default; see tls_dane(). */
+	int		 dane;
+	char		*dane_ta;	/* trust anchor file, absolute */
+	char		*dane_resolvers;	/* comma list, NULL: net-utils.ini */
 };
 
 /* IPs, CIDR blocks and names taken as written; ::ffff:a.b.c.d is a.b.c.d. */
@@ -224,6 +229,47 @@ tls_force_tls_host(const struct tls_outbound *t, const char *ip,
 	return t != NULL && host_match(t->force_tls, ip, host, domain);
 }
 
+int
+tls_dane(const struct tls_outbound *t, const char **trust_anchor,
+    const char **resolvers)
+{
+	if (t == NULL || !t->dane)
+		return 0;
+	*trust_anchor = t->dane_ta;
+	*resolvers = t->dane_resolvers;
+	return 1;
+}
+
+/* dane, dane_trust_anchor, dane_resolvers ([outbound] only). */
+static int
+dane_load(struct tls_outbound *t, const struct ini *ini, const char *dir,
+    char **err)
+{
+	const char *v;
+
+	if (!(t->dane = ini_bool(ini, "outbound", "dane", 0)))
+		return 0;
+	v = ini_get(ini, "outbound", "dane_trust_anchor");
+	t->dane_ta = config_path(dir, v != NULL && *v ? v :
+	    TLS_DANE_ROOT_KEY);
+	if (access(t->dane_ta, R_OK) != 0) {
+		*err = xasprintf("config/tls.ini:%u: dane_trust_anchor: cannot "
+		    "read %s: %s", ini_line(ini, "outbound",
+		    v != NULL ? "dane_trust_anchor" : "dane"), t->dane_ta,
+		    strerror(errno));
+		return -1;
+	}
+	if ((v = ini_get(ini, "outbound", "dane_resolvers")) != NULL && *v)
+		t->dane_resolvers = xstrdup(v);
+	if (SSL_CTX_dane_enable(t->ctx) <= 0) {
+		*err = ssl_error("cannot enable DANE in", "tls.ini");
+		return -1;
+	}
+	/* RFC 7672 3.1.1: DANE-EE(3) ignores the names in the certificate. */
+	SSL_CTX_dane_set_flags(t->ctx, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	return 0;
+}
+
 SSL_CTX *
 tls_outbound_ctx(const struct tls_outbound *t)
 {
@@ -238,6 +284,8 @@ tls_outbound_free(struct tls_outbound *t)
 	SSL_CTX_free(t->ctx);
 	netmatch_free(t->no_tls);
 	netmatch_free(t->force_tls);
+	free(t->dane_ta);
+	free(t->dane_resolvers);
 	free(t);
 }
 
@@ -342,6 +390,8 @@ tls_outbound_load(const char *dir, char **err)
 	t->force_tls = netmatch_new(HOST_LIST_FLAGS);
 	if (host_list_load(t->no_tls, ini, "no_tls_hosts", err) == -1 ||
 	    host_list_load(t->force_tls, ini, "force_tls_hosts", err) == -1)
+		goto done;
+	if (dane_load(t, ini, dir, err) == -1)
 		goto done;
 done:
 	if (*err != NULL) {

@@ -34,4 +34,16 @@ int		 tls_no_tls_host(const struct tls_outbound *, const char *ip,
 int		 tls_force_tls_host(const struct tls_outbound *,
 		    const char *ip, const char *host, const char *domain);
 
+/*
+ * DANE for SMTP (RFC 7672), tls.ini [outbound]: dane (default false),
+ * dane_trust_anchor (DS/DNSKEY records in zone-file form, relative to
+ * config/; default TLS_DANE_ROOT_KEY, Debian's dns-root-data),
+ * dane_resolvers ("ip", "ip@port", comma list; default net-utils.ini's
+ * servers, else /etc/resolv.conf). True when dane is on; the strings
+ * belong to the object (resolvers may be NULL).
+ */
+#define TLS_DANE_ROOT_KEY	"/usr/share/dns/root.key"
+int		 tls_dane(const struct tls_outbound *,
+		    const char **trust_anchor, const char **resolvers);
+
 #endif

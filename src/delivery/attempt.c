@@ -22,11 +22,13 @@
 #include "core/tls.h"
 #include "delivery/attempt.h"
 #include "delivery/attempt_priv.h"
+#include "delivery/dane.h"
 #include "delivery/dns.h"
 #include "delivery/mta_error.h"
 #include "delivery/mta_session.h"
 #include "delivery/mx.h"
 #include "delivery/pool.h"
+#include "delivery/route.h"
 #include "delivery/scheduler.h"
 #include "delivery/verdict.h"
 #include "delivery/view.h"
@@ -41,6 +43,8 @@
 #define DELAY_DEFAULT	60	/* DELAY/DENYSOFT without a number */
 
 static void try_next(struct attempt *);
+static void connect_mx(struct attempt *);
+static void dane_then(struct attempt *, int);
 static void finish(struct attempt *);
 
 static char *
@@ -64,6 +68,8 @@ attempt_free(struct attempt *a)
 		a->next->prev = a->prev;
 	if (a->dq != NULL)
 		dns_cancel(a->dq);
+	dane_cancel(a->dane_q);
+	dane_policy_unref(a->dane);
 	if (a->sess != NULL)
 		mta_session_close(a->sess);
 	if (a->job != NULL)
@@ -410,32 +416,6 @@ route(struct attempt *a, struct mx *mxs, size_t n)
 	mx_list_free(mxs, n);
 }
 
-/* get_mx's OK with a string: MX forms separated by commas or spaces. */
-static size_t
-parse_mx_strings(struct attempt *a, const char *msg, struct mx **out)
-{
-	char *copy = xstrdup(msg), *tok, *save = NULL;
-	size_t n = 0;
-
-	*out = NULL;
-	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
-	    tok = strtok_r(NULL, ", \t", &save)) {
-		struct mx mx;
-		const char *why;
-
-		memset(&mx, 0, sizeof(mx));
-		if (mx_parse(tok, &mx, &why) != 0) {
-			log_error(SRC, a->e->id, "get_mx: ignoring '%s': %s",
-			    tok, why);
-			continue;
-		}
-		*out = xreallocarray(*out, n + 1, sizeof(**out));
-		(*out)[n++] = mx;
-	}
-	free(copy);
-	return n;
-}
-
 static void
 get_mx_done(void *arg, int code, const char *msg)
 {
@@ -453,7 +433,7 @@ get_mx_done(void *arg, int code, const char *msg)
 			a->call.mxs = NULL;
 			a->call.nmx = 0;
 		} else
-			n = msg != NULL ? parse_mx_strings(a, msg, &mxs) : 0;
+			n = msg != NULL ? route_from_strings(msg, a->e->id, &mxs) : 0;
 		if (n > 0) {
 			route(a, mxs, n);
 			return;
@@ -572,11 +552,8 @@ try_next(struct attempt *a)
 {
 	const struct config_outbound *ob = a->cfg->outbound;
 	struct attempt_env *env = a->env;
-	struct mta_conf c;
 	const struct mx *mx;
-	const char *host, *ip;
-	int forced;
-	int64_t due;
+	const char *ip;
 
 	for (;;) {
 		if (a->cur >= a->nmx) {
@@ -602,9 +579,36 @@ try_next(struct attempt *a)
 		break;
 	}
 	a->mx = mx;
-	host = mx_host(mx);
 	free(a->host);
-	a->host = xstrdup(host);
+	a->host = xstrdup(mx_host(mx));
+	dane_policy_unref(a->dane);
+	a->dane = NULL;
+	if (env->dane == NULL || !dane_attempt(a, dane_then))
+		connect_mx(a);
+}
+
+/* After the MX host's DANE lookup (dane_attempt.c). */
+static void
+dane_then(struct attempt *a, int go)
+{
+	if (go)
+		connect_mx(a);
+	else
+		try_next(a);
+}
+
+/* Connects to a->mx (or takes a pooled connection) and sends. */
+static void
+connect_mx(struct attempt *a)
+{
+	const struct config_outbound *ob = a->cfg->outbound;
+	struct attempt_env *env = a->env;
+	const struct mx *mx = a->mx;
+	const char *host = a->host, *ip = mx->exchange;
+	struct mta_conf c;
+	int forced;
+	int64_t due;
+
 	memset(&c, 0, sizeof(c));
 	c.ip = mx->path != NULL ? NULL : ip;
 	c.path = mx->path;
@@ -625,7 +629,15 @@ try_next(struct attempt *a)
 		    "No TLS available but required by configuration.");
 		return;
 	}
-	if (forced)
+	if (a->dane != NULL && !ob->enable_tls) {
+		fail_local(a, FAIL_TEMP, 450, "4.7.10",
+		    "No TLS available but required by DANE.");
+		return;
+	}
+	if (a->dane != NULL) {		/* DANE wins over no-TLS lists */
+		c.tls = MTA_TLS_MUST;
+		c.dane = a->dane;
+	} else if (forced)
 		c.tls = MTA_TLS_MUST;
 	else if (!ob->enable_tls || ip == NULL ||
 	    tls_no_tls_host(env->tls, ip, mx->from_dns, a->e->domain) ||

@@ -20,6 +20,7 @@ struct shape_park;
 struct shaper;
 struct shaping;
 struct scheduler;
+struct dane;
 struct tls_outbound;
 struct vmta;
 
@@ -31,6 +32,7 @@ struct attempt_env {
 	struct scheduler	*sched;
 	struct dns		*dns;
 	struct tls_outbound	*tls;
+	struct dane		*dane;		/* tls.ini dane=true, else NULL */
 	struct pool		*pool;		/* idle connections, no-TLS */
 	struct inject		*inject;	/* queues the DSNs */
 	struct attempt		*live;		/* the attempts in flight */

@@ -2,7 +2,7 @@
  * attempt_priv: the record of one delivery attempt, shared by the files
  * files that work on it: attempt.c (the chain, owns its life), view.c (the
  * hooks' view of it), verdict.c (outcomes to new state) and
- * attempt_shape.c (traffic shaping). Nothing else
+ * attempt_shape.c (traffic shaping), dane_attempt.c (DANE). Nothing else
  * includes it; it includes nothing of theirs.
  */
 #ifndef OUTPOST_ATTEMPT_PRIV_H
@@ -19,6 +19,8 @@
 
 struct attempt_env;
 struct config;
+struct dane_policy;
+struct dane_query;
 struct dns_query;
 struct inject;
 struct mta_session;
@@ -79,6 +81,9 @@ struct attempt {
 	struct mta_session	*sess;
 	char			*sess_key;
 	const struct mx		*mx;		/* mxs[cur - 1] */
+	struct dane_query	*dane_q;	/* its DANE lookup (dane.h) */
+	struct dane_policy	*dane;		/* and its answer, or NULL */
+	void			(*dane_then)(struct attempt *, int go);
 	/* Traffic shaping (attempt_shape.c). */
 	struct shaper_dest	*dest;		/* held; NULL before the route */
 	int			 woken;		/* dispatched by a freed slot */
@@ -171,5 +176,12 @@ void		 source_conf(struct attempt *, const struct mx *,
 /* The route name for the records (vmta): the pool's when its address
  * was used, else the route's own (a get_mx plugin's); NULL: none. */
 const char	*source_route_name(const struct attempt *);
+
+/* dane_attempt.c: when DANE applies to a->mx (an MX host from the DNS),
+ * starts its lookup and returns 1; then(a, 1) connects with a->dane set
+ * (or NULL: DANE does not apply), then(a, 0) tries the next MX (the host
+ * failed: a->host_fail and a->last_error say why). Else 0. */
+int	 dane_attempt(struct attempt *a,
+	    void (*then)(struct attempt *, int go));
 
 #endif

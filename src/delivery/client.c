@@ -17,6 +17,7 @@
 #include "delivery/client_conn.h"
 #include "delivery/client_session.h"
 #include "delivery/client_tls.h"
+#include "delivery/dane.h"
 
 /*
  * Under PIPELINING the send side runs ahead (MAIL, every RCPT and DATA in
@@ -68,7 +69,7 @@ static void
 tls_start(struct mta_session *s)
 {
 	char *err = client_tls_wrap(&s->conn, s->tls_ctx, s->tls_name, s->ip,
-	    s->tls == MTA_TLS_MUST);
+	    s->tls == MTA_TLS_MUST, s->dane);
 
 	if (err != NULL) {
 		fail_io(s, MTA_TLS_HANDSHAKE, err);
@@ -82,7 +83,8 @@ tls_start(struct mta_session *s)
 static void
 tls_established(struct mta_session *s)
 {
-	char *err = client_tls_check(&s->conn, s->tls == MTA_TLS_MUST);
+	char *err = client_tls_check(&s->conn, s->tls == MTA_TLS_MUST,
+	    s->dane);
 
 	if (err != NULL) {
 		client_session_finish(s, MTA_TLS_UNVERIFIED, MTA_TLS_HANDSHAKE,
@@ -100,7 +102,7 @@ tls_failed(struct mta_session *s, int err)
 {
 	int unverified;
 	char *why = client_tls_failure(&s->conn, s->tls == MTA_TLS_MUST, err,
-	    &unverified);
+	    s->dane, &unverified);
 
 	if (unverified)
 		client_session_finish(s, MTA_TLS_UNVERIFIED, MTA_TLS_HANDSHAKE,
@@ -277,11 +279,15 @@ after_ehlo(struct mta_session *s)
 			return;
 		}
 		if (s->tls == MTA_TLS_MUST) {
+			if (s->dane != NULL && s->tls_ctx != NULL)
+				dane_count(s->dane->domain,
+				    "starttls-not-supported", s->uuid);
 			client_session_finish(s, MTA_TLS_UNAVAILABLE, MTA_EHLO,
 			    NULL, s->tls_ctx == NULL ? xasprintf("TLS required "
 			    "for %s but no TLS client context", s->peer) :
-			    xasprintf("TLS required but %s does not offer "
-			    "STARTTLS", s->peer), 1);
+			    xasprintf("TLS required%s but %s does not offer "
+			    "STARTTLS", s->dane != NULL ? " by DANE" : "",
+			    s->peer), 1);
 			return;
 		}
 	}

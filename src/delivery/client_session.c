@@ -13,6 +13,7 @@
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "delivery/client_session.h"
+#include "delivery/dane.h"
 
 #define SRC		"outbound"
 
@@ -159,6 +160,7 @@ client_session_unref(struct mta_session *s)
 	free(s->d_error);
 	if (s->tls_ctx != NULL)
 		SSL_CTX_free(s->tls_ctx);
+	dane_policy_unref(s->dane);
 	free(s->ip);
 	free(s->path);
 	free(s->bind);
@@ -318,6 +320,7 @@ client_session_new(struct event_base *base, const struct mta_conf *conf,
 	s->tls = conf->tls;
 	if ((s->tls_ctx = conf->tls_ctx) != NULL)
 		SSL_CTX_up_ref(s->tls_ctx);
+	s->dane = dane_policy_ref(conf->dane);
 #define PICK(f)	s->t.f = conf->timeouts.f > 0 ? conf->timeouts.f : \
 	    timeouts_default.f
 	PICK(connect);

@@ -44,6 +44,7 @@ struct mta_session {
 	int		 lmtp;
 	enum mta_tls	 tls;
 	SSL_CTX		*tls_ctx;
+	struct dane_policy *dane;	/* a reference, or NULL */
 	struct smtp_timeouts t;		/* every one set */
 
 	/* the connection */

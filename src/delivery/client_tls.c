@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "delivery/client_conn.h"
 #include "delivery/client_tls.h"
+#include "delivery/dane.h"
 
 #define SRC		"outbound"
 
@@ -52,7 +53,7 @@ client_tls_errors(struct client_conn *c, int err)
 
 char *
 client_tls_wrap(struct client_conn *c, SSL_CTX *ctx, const char *name,
-    const char *ip, int verify)
+    const char *ip, int verify, const struct dane_policy *dane)
 {
 	struct bufferevent *tls;
 	SSL *ssl;
@@ -67,7 +68,15 @@ client_tls_wrap(struct client_conn *c, SSL_CTX *ctx, const char *name,
 	}
 	if (name != NULL && !is_ip(name))
 		SSL_set_tlsext_host_name(ssl, name);
-	if (verify) {
+	if (dane != NULL) {
+		char *why = dane_ssl_setup(ssl, dane);
+
+		if (why != NULL) {
+			SSL_free(ssl);
+			ERR_clear_error();
+			return why;
+		}
+	} else if (verify) {
 		/* Without a name, the address must be in the certificate. */
 		if (name == NULL)
 			name = ip;
@@ -99,12 +108,20 @@ client_tls_start(struct client_conn *c)
 }
 
 char *
-client_tls_check(struct client_conn *c, int verify)
+client_tls_check(struct client_conn *c, int verify,
+    const struct dane_policy *dane)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-	X509 *cert = SSL_get_peer_certificate(ssl);
+	X509 *cert;
 	long v = SSL_get_verify_result(ssl);
+	char *why;
 
+	if (dane != NULL) {
+		if ((why = dane_ssl_check(ssl, dane, c->peer, c->uuid)) != NULL)
+			return why;
+		verify = 0;	/* DANE answered for the certificate */
+	}
+	cert = SSL_get_peer_certificate(ssl);
 	if (verify && (cert == NULL || v != X509_V_OK)) {
 		X509_free(cert);
 		return xasprintf("TLS certificate of %s failed verification: %s",
@@ -114,19 +131,26 @@ client_tls_check(struct client_conn *c, int verify)
 	X509_free(cert);
 	log_info(SRC, c->uuid, "secured: %s %s verified=%s to %s",
 	    SSL_get_version(ssl), SSL_get_cipher_name(ssl),
+	    dane != NULL && dane->level == DANE_VERIFY ? "dane" :
 	    v == X509_V_OK ? "yes" : "no", c->peer);
 	return NULL;
 }
 
 char *
 client_tls_failure(struct client_conn *c, int verify, int err,
-    int *unverified)
+    const struct dane_policy *dane, int *unverified)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	long v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
 	char *why, *text;
 
 	*unverified = 0;
+	if (dane != NULL && dane->level == DANE_VERIFY && v != X509_V_OK) {
+		while (bufferevent_get_openssl_error(c->bev) != 0)
+			;
+		*unverified = 1;
+		return dane_ssl_check(ssl, dane, c->peer, c->uuid);
+	}
 	if (verify && v != X509_V_OK) {
 		while (bufferevent_get_openssl_error(c->bev) != 0)
 			;

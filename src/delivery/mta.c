@@ -22,6 +22,7 @@
 #include "core/tls.h"
 #include "delivery/attempt.h"
 #include "delivery/attempt_shape.h"
+#include "delivery/dane.h"
 #include "delivery/dns.h"
 #include "delivery/inject.h"
 #include "delivery/mta.h"
@@ -148,6 +149,21 @@ on_drained(evutil_socket_t fd, short what, void *arg)
 		done(m->drained_arg);
 }
 
+/* tls.ini dane=true: the validating resolver. */
+static int
+dane_start(struct attempt_env *env, char *const *servers, char **err)
+{
+	const char *ta, *resolvers;
+
+	if (!tls_dane(env->tls, &ta, &resolvers))
+		return 0;
+	if ((env->dane = dane_new(env->base, ta, resolvers, servers,
+	    err)) == NULL)
+		return -1;
+	log_info(SRC, NULL, "DANE on: trust anchor %s", ta);
+	return 0;
+}
+
 struct mta *
 mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
     struct queue *q, char **err)
@@ -166,11 +182,13 @@ mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
 	if (dns_config_load(cfg->config_dir, &dc, err) != 0)
 		goto fail;
 	m->env.dns = dns_new(base, &dc, err);
+	if (m->env.dns == NULL ||
+	    (m->env.tls = tls_outbound_load(cfg->config_dir, err)) == NULL ||
+	    dane_start(&m->env, dc.servers, err) == -1) {
+		dns_config_clear(&dc);
+		goto fail;
+	}
 	dns_config_clear(&dc);
-	if (m->env.dns == NULL)
-		goto fail;
-	if ((m->env.tls = tls_outbound_load(cfg->config_dir, err)) == NULL)
-		goto fail;
 	m->env.pool = pool_new(base);
 	m->env.shaping = shaping_ref(sh);
 	m->env.shaper = shaper_new(sh, SHAPER_CAPACITY, SHAPER_IDLE_MS);
@@ -230,6 +248,7 @@ mta_free(struct mta *m)
 	free(m->state_last);
 	scheduler_free(m->env.sched);
 	dns_free(m->env.dns);
+	dane_free(m->env.dane);
 	tls_outbound_free(m->env.tls);
 	if (m->drain_ev != NULL)
 		event_free(m->drain_ev);

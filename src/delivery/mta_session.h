@@ -26,6 +26,7 @@
 #include "core/config.h"	/* struct smtp_timeouts */
 #include "proto/reply.h"
 
+struct dane_policy;
 struct event_base;
 struct mta_session;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -47,6 +48,9 @@ struct mta_conf {
 	enum mta_tls	 tls;
 	SSL_CTX		*tls_ctx;	/* client context (tls.c) */
 	const char	*tls_name;	/* SNI and verification name, NULL */
+	struct dane_policy *dane;	/* DANE_VERIFY or DANE_ENCRYPT with
+					 * MTA_TLS_MUST (dane.h; the session
+					 * takes a reference), else NULL */
 	const char	*auth_user;	/* AUTH when both are set */
 	const char	*auth_pass;
 	const char	*auth_type;	/* NULL: CRAM-MD5, PLAIN, LOGIN in order */

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "core/log.h"
+#include "delivery/dane.h"
 #include "delivery/mta_session.h"
 #include "delivery/pool.h"
 #include "delivery/scheduler.h"
@@ -98,10 +99,13 @@ pool_drain(struct pool *p)
 char *
 pool_key(const struct mta_conf *c)
 {
-	return xasprintf("%s|%s|%u|%s|%s|%d|%d|%s|%s",
+	/* A connection carries only mail of the same TLS requirement: the
+	 * same DANE policy (dane.h), or none. */
+	return xasprintf("%s|%s|%u|%s|%s|%d|%d|%s|%s%s%s",
 	    c->ip ? c->ip : "", c->path ? c->path : "", c->port,
 	    c->bind ? c->bind : "", c->helo, c->lmtp, (int)c->tls,
-	    c->auth_user ? c->auth_user : "", c->auth_pass ? c->auth_pass : "");
+	    c->auth_user ? c->auth_user : "", c->auth_pass ? c->auth_pass : "",
+	    c->dane != NULL ? "|" : "", c->dane != NULL ? c->dane->key : "");
 }
 
 static void

@@ -3,9 +3,13 @@
  * becomes delivery's MX list in the hook's argument block (oc->mxs, read
  * by the attempt when the chain's verdict arrives); the plugins runner
  * only hands over the block (hook_answer_args) and takes the answer.
+ * Also get_mx's answer as a string of MX forms.
  */
-#include "delivery/route.h"
+#include <stdlib.h>
+#include <string.h>
 
+#include "core/log.h"
+#include "delivery/route.h"
 #include "lib/xmalloc.h"
 #include "plugins/plugin.h"
 #include "delivery/mx.h"
@@ -61,4 +65,29 @@ op_next_mx(struct op_call *c, const struct op_mx *list, unsigned n)
 	mx_list_free(oc->mxs, oc->nmx);
 	oc->nmx = route_from_plugin(list, n, &oc->mxs);
 	op_next(c, OP_OK, NULL);
+}
+
+size_t
+route_from_strings(const char *msg, const char *uuid, struct mx **out)
+{
+	char *copy = xstrdup(msg), *tok, *save = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		struct mx mx;
+		const char *why;
+
+		memset(&mx, 0, sizeof(mx));
+		if (mx_parse(tok, &mx, &why) != 0) {
+			log_error("outbound", uuid, "get_mx: ignoring '%s': %s",
+			    tok, why);
+			continue;
+		}
+		*out = xreallocarray(*out, n + 1, sizeof(**out));
+		(*out)[n++] = mx;
+	}
+	free(copy);
+	return n;
 }

@@ -18,4 +18,11 @@ struct mx;
 size_t	 route_from_plugin(const struct op_mx *list, unsigned n,
 	    struct mx **out);
 
+/* get_mx's OK with a string: MX forms ("smtp://user:pass@host:port",
+ * "lmtp://host", "[1.2.3.4]:2525", "host:port", "host") separated by
+ * commas or spaces; a bad one is logged (uuid: the mail's) and skipped.
+ * Returns how many; *out is malloc'd, or NULL for none. */
+size_t	 route_from_strings(const char *msg, const char *uuid,
+	    struct mx **out);
+
 #endif
