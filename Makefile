@@ -16,6 +16,8 @@ REL_CFLAGS  = -O2 -g
 ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	      -fno-sanitize-recover=all -DOUTPOST_FAILPOINTS
 LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm
+# MTA-STS policies are fetched over HTTPS with libcurl (docs/architecture.md).
+LIBS	+= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
@@ -25,7 +27,8 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c src/lib/netmatch.c \
 	   src/lib/penalty.c src/lib/failpoint.c src/lib/crc32c.c \
 	   src/lib/rate.c src/lib/slashre.c
-PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
+PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c \
+	     src/proto/mtasts_policy.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
@@ -48,7 +51,9 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/verdict.c src/delivery/dsn.c \
 		src/delivery/dsn_send.c src/delivery/inject.c \
 		src/delivery/shaper.c src/delivery/attempt_shape.c \
-		src/delivery/shaper_file.c src/delivery/attempt_source.c
+		src/delivery/shaper_file.c src/delivery/attempt_source.c \
+		src/delivery/tlsrpt.c src/delivery/mtasts.c \
+		src/delivery/attempt_sts.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -67,7 +72,7 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
-	     proto/test_smtp_parse proto/test_reply \
+	     proto/test_smtp_parse proto/test_reply proto/test_mtasts_policy \
 	     core/test_config core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
 	     plugins/test_plugin \
@@ -170,7 +175,7 @@ FUZZ_HEADERS	= $(wildcard src/*/*.h) include/outpost/plugin.h tests/fuzz/fuzz.h
 FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply \
 		  fuzz_client_reply fuzz_client_auth fuzz_data fuzz_message \
 		  fuzz_netmatch fuzz_intervals fuzz_bouncecat \
-		  fuzz_bouncecat_rules fuzz_accounting
+		  fuzz_bouncecat_rules fuzz_accounting fuzz_mtasts_policy
 FUZZ_BASE	= src/lib/buf.c src/lib/xmalloc.c
 FUZZ_LOG	= src/core/log.c src/lib/json.c src/lib/fsutil.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
@@ -189,6 +194,7 @@ FUZZ_LIBS_fuzz_data = -lcrypto
 FUZZ_DEPS_fuzz_message = src/proto/message.c src/lib/util.c $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_message = -lcrypto
 FUZZ_DEPS_fuzz_netmatch = src/lib/netmatch.c $(FUZZ_BASE)
+FUZZ_DEPS_fuzz_mtasts_policy = src/proto/mtasts_policy.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_intervals = src/core/config_intervals.c $(FUZZ_LOG) \
 		  $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_intervals = -lm

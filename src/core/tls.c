@@ -5,7 +5,7 @@
  * defaults tls_key.pem and tls_cert.pem), minVersion (TLSv1, TLSv1.1,
  * TLSv1.2, TLSv1.3; default TLSv1.2), ciphers (an OpenSSL cipher list for
  * TLS 1.2 and below), honorCipherOrder; outbound also ca, no_tls_hosts
- * and force_tls_hosts. The outbound object is immutable once loaded.
+ * and force_tls_hosts; [outbound] mta_sts. The outbound object is immutable once loaded.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -119,6 +119,8 @@ struct tls_outbound {
 	SSL_CTX		*ctx;
 	struct netmatch	*no_tls;
 	struct netmatch	*force_tls;
+	char		*ca;		/* the `ca` bundle, NULL */
+	int		 mta_sts;
 };
 
 /* IPs, CIDR blocks and names taken as written; ::ffff:a.b.c.d is a.b.c.d. */
@@ -224,6 +226,18 @@ tls_force_tls_host(const struct tls_outbound *t, const char *ip,
 	return t != NULL && host_match(t->force_tls, ip, host, domain);
 }
 
+int
+tls_mta_sts(const struct tls_outbound *t)
+{
+	return t != NULL && t->mta_sts;
+}
+
+const char *
+tls_outbound_ca(const struct tls_outbound *t)
+{
+	return t != NULL ? t->ca : NULL;
+}
+
 SSL_CTX *
 tls_outbound_ctx(const struct tls_outbound *t)
 {
@@ -238,6 +252,7 @@ tls_outbound_free(struct tls_outbound *t)
 	SSL_CTX_free(t->ctx);
 	netmatch_free(t->no_tls);
 	netmatch_free(t->force_tls);
+	free(t->ca);
 	free(t);
 }
 
@@ -337,7 +352,9 @@ tls_outbound_load(const char *dir, char **err)
 			*err = ssl_error("cannot load the CA bundle", ca);
 			goto done;
 		}
+		t->ca = xstrdup(ca);
 	}
+	t->mta_sts = ini_bool(ini, "outbound", "mta_sts", 1);
 	t->no_tls = netmatch_new(HOST_LIST_FLAGS);
 	t->force_tls = netmatch_new(HOST_LIST_FLAGS);
 	if (host_list_load(t->no_tls, ini, "no_tls_hosts", err) == -1 ||

@@ -72,7 +72,7 @@ struct dns_lookup {
 	size_t			 naddrs;
 };
 
-enum dns_phase { PH_MX, PH_IMPLICIT, PH_ADDRESSES };
+enum dns_phase { PH_MX, PH_IMPLICIT, PH_ADDRESSES, PH_TXT };
 
 /*
  * A struct dns_query is owned by this module. It lives until both its
@@ -305,6 +305,9 @@ query_free(struct dns_query *q)
 	lookups_free(q);
 	mx_list_free(q->in, q->nin);
 	mx_list_free(q->ans.mxs, q->ans.n);
+	for (size_t i = 0; i < q->ans.ntxt; i++)
+		free(q->ans.txt[i]);
+	free(q->ans.txt);
 	free(q->domain);
 	free(q);
 }
@@ -501,6 +504,48 @@ got_mx(struct dns_query *q, int status, unsigned char *abuf, int alen)
 }
 
 static void
+got_txt(struct dns_query *q, int status, unsigned char *abuf, int alen)
+{
+	struct ares_txt_ext *txt = NULL;
+	struct buf b = BUF_INIT;
+
+	if (status == ARES_SUCCESS &&
+	    (status = ares_parse_txt_reply_ext(abuf, alen, &txt)) !=
+	    ARES_SUCCESS)
+		txt = NULL;
+	switch (status) {
+	case ARES_SUCCESS:
+		break;
+	case ARES_ENODATA:
+		q->ans.status = DNS_NOWHERE;
+		return;
+	case ARES_ENOTFOUND:
+		q->ans.status = DNS_NXDOMAIN;
+		return;
+	default:
+		q->ans.status = DNS_TEMP;
+		q->ans.error = ares_strerror(status);
+		return;
+	}
+	/* A record is its strings joined (RFC 7208 3.3's habit). */
+	for (struct ares_txt_ext *t = txt; t != NULL; t = t->next) {
+		if (t->record_start && q->ans.ntxt > 0)
+			q->ans.txt[q->ans.ntxt - 1] = buf_release(&b);
+		if (t->record_start || q->ans.ntxt == 0) {
+			q->ans.txt = xreallocarray(q->ans.txt, q->ans.ntxt + 1,
+			    sizeof(*q->ans.txt));
+			q->ans.txt[q->ans.ntxt++] = NULL;
+		}
+		buf_add(&b, t->txt, t->length);
+	}
+	if (q->ans.ntxt > 0)
+		q->ans.txt[q->ans.ntxt - 1] = buf_release(&b);
+	buf_free(&b);
+	ares_free_data(txt);
+	q->ans.status = DNS_OK;
+}
+
+static void
 got_addrs(struct dns_lookup *l, int status, unsigned char *abuf, int alen)
 {
 	struct hostent *he = NULL;
@@ -606,6 +651,8 @@ on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	}
 	if (q->phase == PH_MX)
 		got_mx(q, status, abuf, alen);
+	else if (q->phase == PH_TXT)
+		got_txt(q, status, abuf, alen);
 	else
 		got_addrs(l, status, abuf, alen);
 	if (q->outstanding == 0 && !q->launching)
@@ -637,6 +684,8 @@ phase_done(struct dns_query *q)
 	case PH_ADDRESSES:
 		assemble_addresses(q);
 		break;
+	case PH_TXT:
+		break;
 	}
 	event_active(q->done_ev, EV_TIMEOUT, 0);
 }
@@ -650,6 +699,19 @@ dns_mx(struct dns *d, const char *domain, dns_answer_fn fn, void *arg)
 	q->domain = host_name(domain);
 	names[0] = q->domain;
 	lookup_add(q, 0, T_MX);
+	launch(q, names);
+	return q;
+}
+
+struct dns_query *
+dns_txt(struct dns *d, const char *name, dns_answer_fn fn, void *arg)
+{
+	struct dns_query *q = query_new(d, PH_TXT, fn, arg);
+	const char *names[1];
+
+	q->domain = host_name(name);
+	names[0] = q->domain;
+	lookup_add(q, 0, T_TXT);
 	launch(q, names);
 	return q;
 }

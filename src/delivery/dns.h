@@ -1,5 +1,5 @@
 /*
- * dns: MX, A and AAAA lookups with c-ares on the event loop, and the
+ * dns: MX, A, AAAA and TXT lookups with c-ares on the event loop, and the
  * resolution steps of delivery: a domain's MX list (implicit MX, null MX,
  * sorting) and then the addresses of each MX host. Servers, timeout and
  * tries come from net-utils.ini [dns] (core/dns_config.h, included here for
@@ -40,6 +40,9 @@ struct dns_answer {
 	struct mx	*mxs;		/* DNS_OK; the callee may take them
 					 * (set mxs to NULL and n to 0) */
 	size_t		 n;
+	char		**txt;		/* dns_txt, DNS_OK: each record's
+					 * strings joined (borrowed) */
+	size_t		 ntxt;
 };
 
 typedef void (*dns_answer_fn)(void *arg, struct dns_answer *);
@@ -64,6 +67,11 @@ struct dns_query *dns_mx(struct dns *, const char *domain, dns_answer_fn,
  */
 struct dns_query *dns_addresses(struct dns *, const struct mx *, size_t n,
 		    enum inet_prefer, dns_answer_fn, void *arg);
+
+/* The TXT records of name: DNS_OK (txt/ntxt, maybe none), DNS_NOWHERE
+ * (NODATA), DNS_NXDOMAIN or DNS_TEMP. */
+struct dns_query *dns_txt(struct dns *, const char *name, dns_answer_fn,
+		    void *arg);
 
 /* The callback will not run. For a query whose callback has not run yet
  * (inside that callback it does nothing). */

@@ -98,9 +98,12 @@ pool_drain(struct pool *p)
 char *
 pool_key(const struct mta_conf *c)
 {
-	return xasprintf("%s|%s|%u|%s|%s|%d|%d|%s|%s",
+	/* A verified connection serves only the name it was verified for. */
+	return xasprintf("%s|%s|%u|%s|%s|%d|%d%s%s|%s|%s",
 	    c->ip ? c->ip : "", c->path ? c->path : "", c->port,
 	    c->bind ? c->bind : "", c->helo, c->lmtp, (int)c->tls,
+	    c->tls == MTA_TLS_MUST ? "=" : "",
+	    c->tls == MTA_TLS_MUST && c->tls_name ? c->tls_name : "",
 	    c->auth_user ? c->auth_user : "", c->auth_pass ? c->auth_pass : "");
 }
 
