@@ -53,7 +53,7 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/shaper.c src/delivery/attempt_shape.c \
 		src/delivery/shaper_file.c src/delivery/attempt_source.c \
 		src/delivery/tlsrpt.c src/delivery/mtasts.c \
-		src/delivery/attempt_sts.c
+		src/delivery/attempt_sts.c src/delivery/https.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -83,7 +83,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
 	     delivery/test_scheduler delivery/test_shaper \
-	     delivery/test_shaper_file \
+	     delivery/test_shaper_file delivery/test_tlsrpt \
 	     records/test_bouncecat records/test_writer records/test_backlog
 
 GEN	= build/gen/defaults_data.c

@@ -88,10 +88,26 @@ on_policy(void *arg, const struct mtasts_policy *p)
 	a->sts_next(a, keep, k, NULL);
 }
 
+/* A domain a policy host can be named after: LDH labels, two at least
+ * (no address literal). */
+static int
+policy_domain(const char *d)
+{
+	if (strchr(d, '.') == NULL || d[0] == '.' || strlen(d) > 240)
+		return 0;
+	for (; *d != '\0'; d++)
+		if (!((*d >= 'a' && *d <= 'z') || (*d >= 'A' && *d <= 'Z') ||
+		    (*d >= '0' && *d <= '9') || *d == '-' || *d == '.' ||
+		    *d == '_'))
+			return 0;
+	return 1;
+}
+
 int
 sts_route(struct attempt *a, struct mx *mxs, size_t n, sts_next_fn next)
 {
-	if (a->env->sts == NULL || !a->route_dns)
+	if (a->env->sts == NULL || !a->route_dns ||
+	    !policy_domain(a->e->domain))
 		return 0;
 	a->sts_mxs = mxs;
 	a->sts_nmx = n;

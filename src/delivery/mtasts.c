@@ -1,25 +1,24 @@
 /*
  * mtasts: the MTA-STS policy cache and fetcher (contract in mtasts.h).
  * One entry per domain asked about (TXT state, policy, fetch in flight,
- * waiters); libcurl's multi handle on libevent (a struct event per socket
- * curl names, one timer); answers go out from each wait's own event.
+ * waiters); the fetch is https.c's; answers go out from each wait's own
+ * event.
  * Owns its entries until mtasts_free.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <event2/event.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include "core/log.h"
 #include "delivery/dns.h"
+#include "delivery/https.h"
 #include "delivery/mtasts.h"
 #include "delivery/scheduler.h"
 #include "delivery/tlsrpt.h"
@@ -29,12 +28,13 @@
 
 #define SRC		"outbound"
 #define TXT_RECHECK_MS	(300 * 1000LL)	/* the TXT record is asked again */
-#define CONNECT_SECONDS	10L
-#define FETCH_SECONDS	30L		/* the whole fetch */
+#define BUCKETS		4096
+#define SWEEP_AT	20000		/* entries: the idle ones are swept */
 
 struct sts_entry {
-	struct sts_entry	*next;
+	struct sts_entry	*next;		/* in its bucket */
 	struct mtasts		*m;
+	unsigned		 refs;		/* waits pointing here */
 	char			*domain;
 	/* The policy: valid while now < expires. */
 	int			 has_policy;
@@ -48,10 +48,7 @@ struct sts_entry {
 	char			 txt_id[MTASTS_ID_MAX + 1];
 	char			*uuid;
 	struct dns_query	*dq;
-	CURL			*easy;
-	struct curl_slist	*resolve;
-	struct buf		 body;
-	int			 too_big;
+	struct https_get	*get;
 	struct mtasts_wait	*waiters;
 };
 
@@ -67,11 +64,10 @@ struct mtasts_wait {
 struct mtasts {
 	struct event_base	*base;
 	struct dns		*dns;
-	char			*ca;
+	struct https		*https;
 	char			*state;
-	CURLM			*multi;
-	struct event		*timer;
-	struct sts_entry	*entries;
+	struct sts_entry	*entries[BUCKETS];
+	size_t			 nentries;
 };
 
 static int64_t
@@ -93,16 +89,17 @@ state_write(struct mtasts *m)
 	if (m->state == NULL)
 		return;
 	buf_adds(&b, "# outpost mta-sts 1\n");
-	for (struct sts_entry *e = m->entries; e != NULL; e = e->next) {
+	for (size_t i = 0; i < BUCKETS; i++)
+	    for (struct sts_entry *e = m->entries[i]; e != NULL; e = e->next) {
 		if (!e->has_policy || e->expires <= now_ms())
 			continue;
 		buf_printf(&b, "%s\t%s\t%" PRId64 "\t%s\t%lu\t", e->domain,
 		    e->id, e->expires / 1000, mtasts_mode_name(e->pol.mode),
 		    e->pol.max_age);
-		for (size_t i = 0; i < e->pol.nmx; i++)
-			buf_printf(&b, "%s%s", i ? "," : "", e->pol.mx[i]);
+		for (size_t j = 0; j < e->pol.nmx; j++)
+			buf_printf(&b, "%s%s", j ? "," : "", e->pol.mx[j]);
 		buf_addc(&b, '\n');
-	}
+	    }
 	tmp = xasprintf("%s.tmp", m->state);
 	if ((f = fopen(tmp, "w")) == NULL ||
 	    fwrite(b.p, 1, b.len, f) != b.len || fclose(f) != 0 ||
@@ -180,6 +177,7 @@ on_ready(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (e->has_policy && e->expires > now_ms())
 		p = &e->pol;
+	e->refs--;
 	event_free(w->ev);
 	w->fn(w->arg, p);
 	free(w);
@@ -217,67 +215,25 @@ fetch_failed(struct sts_entry *e, const char *result, const char *why)
 
 /* --- the fetch -------------------------------------------------------------- */
 
-static size_t
-on_body(char *p, size_t size, size_t n, void *arg)
+static void
+fetch_done(void *arg, const struct https_result *r)
 {
 	struct sts_entry *e = arg;
-
-	if (e->body.len + n > MTASTS_POLICY_MAX) {
-		e->too_big = 1;
-		return 0;		/* curl stops: CURLE_WRITE_ERROR */
-	}
-	buf_add(&e->body, p, size * n);
-	return size * n;
-}
-
-/* The configured CA bundle, added to the store curl set up. */
-static CURLcode
-on_ssl_ctx(CURL *easy, void *ssl_ctx, void *arg)
-{
-	struct mtasts *m = arg;
-
-	(void)easy;
-	if (m->ca != NULL &&
-	    SSL_CTX_load_verify_locations(ssl_ctx, m->ca, NULL) != 1) {
-		ERR_clear_error();
-		return CURLE_SSL_CACERT_BADFILE;
-	}
-	return CURLE_OK;
-}
-
-static void
-fetch_done(struct sts_entry *e, CURLcode rc)
-{
 	struct mtasts_policy pol;
 	const char *why;
-	long status = 0;
 	char *text;
 
-	curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_multi_remove_handle(e->m->multi, e->easy);
-	curl_easy_cleanup(e->easy);
-	e->easy = NULL;
-	curl_slist_free_all(e->resolve);
-	e->resolve = NULL;
-	if (rc != CURLE_OK) {
-		text = xasprintf("fetching the policy failed: %s",
-		    e->too_big ? "larger than 64 KiB" : curl_easy_strerror(rc));
-		fetch_failed(e, rc == CURLE_PEER_FAILED_VERIFICATION ||
-		    rc == CURLE_SSL_CACERT_BADFILE ?
-		    TLSRPT_STS_WEBPKI_INVALID : TLSRPT_STS_POLICY_FETCH_ERROR,
-		    text);
+	e->get = NULL;
+	if (!r->ok || r->status != 200) {
+		text = r->ok ? xasprintf("fetching the policy failed: HTTP "
+		    "status %ld", r->status) : xasprintf("fetching the policy "
+		    "failed: %s", r->error);
+		fetch_failed(e, r->unverified ? TLSRPT_STS_WEBPKI_INVALID :
+		    TLSRPT_STS_POLICY_FETCH_ERROR, text);
 		free(text);
 		return;
 	}
-	if (status != 200) {
-		text = xasprintf("fetching the policy failed: HTTP status %ld",
-		    status);
-		fetch_failed(e, TLSRPT_STS_POLICY_FETCH_ERROR, text);
-		free(text);
-		return;
-	}
-	if (mtasts_policy_parse(e->body.p != NULL ? e->body.p : "",
-	    e->body.len, &pol, &why) == -1) {
+	if (mtasts_policy_parse(r->body, r->len, &pol, &why) == -1) {
 		text = xasprintf("the policy is invalid: %s", why);
 		fetch_failed(e, TLSRPT_STS_POLICY_INVALID, text);
 		free(text);
@@ -296,137 +252,28 @@ fetch_done(struct sts_entry *e, CURLcode rc)
 	entry_done(e);
 }
 
-static void
-multi_check(struct mtasts *m)
-{
-	CURLMsg *msg;
-	int left;
-
-	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
-		struct sts_entry *e = NULL;
-
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &e);
-		fetch_done(e, msg->data.result);
-	}
-}
-
-static void
-on_curl_sock(evutil_socket_t fd, short what, void *arg)
-{
-	struct mtasts *m = arg;
-	int running;
-
-	curl_multi_socket_action(m->multi, fd,
-	    ((what & EV_READ) ? CURL_CSELECT_IN : 0) |
-	    ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0), &running);
-	multi_check(m);
-}
-
-static void
-on_curl_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct mtasts *m = arg;
-	int running;
-
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	multi_check(m);
-}
-
-/* curl names a socket to watch (socketp: its event), or to forget. */
-static int
-on_curl_socket(CURL *easy, curl_socket_t s, int what, void *arg,
-    void *socketp)
-{
-	struct mtasts *m = arg;
-	struct event *ev = socketp;
-	short kind = EV_PERSIST;
-
-	(void)easy;
-	if (ev != NULL)
-		event_free(ev);
-	if (what == CURL_POLL_REMOVE) {
-		curl_multi_assign(m->multi, s, NULL);
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		kind |= EV_READ;
-	if (what & CURL_POLL_OUT)
-		kind |= EV_WRITE;
-	ev = event_new(m->base, s, kind, on_curl_sock, m);
-	curl_multi_assign(m->multi, s, ev);
-	event_add(ev, NULL);
-	return 0;
-}
-
-static int
-on_curl_timeout(CURLM *multi, long ms, void *arg)
-{
-	struct mtasts *m = arg;
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	(void)multi;
-	if (ms < 0)
-		evtimer_del(m->timer);
-	else
-		evtimer_add(m->timer, &tv);
-	return 0;
-}
-
 /* mta-sts.<domain> has addresses: the fetch, over them only. */
 static void
 host_done(void *arg, struct dns_answer *ans)
 {
 	struct sts_entry *e = arg;
-	struct buf r = BUF_INIT;
-	char *url;
-	CURL *c;
+	const char **addrs;
+	char *host;
 
 	e->dq = NULL;
 	if (ans->n == 0) {
 		fetch_failed(e, TLSRPT_STS_POLICY_FETCH_ERROR,
-		    "mta-sts host has no address");
+		    "fetching the policy failed: mta-sts host has no address");
 		return;
 	}
-	buf_printf(&r, "mta-sts.%s:443:", e->domain);
+	addrs = xcalloc(ans->n, sizeof(*addrs));
 	for (size_t i = 0; i < ans->n; i++)
-		buf_printf(&r, strchr(ans->mxs[i].exchange, ':') ? "%s[%s]" :
-		    "%s%s", i ? "," : "", ans->mxs[i].exchange);
-	e->resolve = curl_slist_append(NULL, buf_cstr(&r));
-	buf_free(&r);
-	buf_free(&e->body);
-	e->too_big = 0;
-	url = xasprintf("https://mta-sts.%s/.well-known/mta-sts.txt",
-	    e->domain);
-	if ((c = e->easy = curl_easy_init()) == NULL || e->resolve == NULL) {
-		free(url);
-		log_crit(SRC, NULL, "curl: out of memory");
-		abort();
-	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);  /* RFC 8461 3.3 */
-	curl_easy_setopt(c, CURLOPT_RESOLVE, e->resolve);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_SECONDS);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, FETCH_SECONDS);
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE, (long)MTASTS_POLICY_MAX);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
-	curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, e->m);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "Outpost MTA-STS");
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, e);
-	curl_easy_setopt(c, CURLOPT_PRIVATE, e);
-	free(url);
-	curl_multi_add_handle(e->m->multi, c);	/* the timer starts it */
+		addrs[i] = ans->mxs[i].exchange;
+	host = xasprintf("mta-sts.%s", e->domain);
+	e->get = https_start(e->m->https, host, "/.well-known/mta-sts.txt",
+	    addrs, ans->n, MTASTS_POLICY_MAX, fetch_done, e);
+	free(host);
+	free(addrs);
 }
 
 static void
@@ -486,22 +333,72 @@ txt_done(void *arg, struct dns_answer *ans)
 
 /* --- the cache ---------------------------------------------------------------- */
 
+static struct sts_entry **
+bucket(struct mtasts *m, const char *domain)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (const char *s = domain; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return &m->entries[h % BUCKETS];
+}
+
+static void
+entry_free(struct sts_entry *e)
+{
+	dns_cancel(e->dq);
+	https_cancel(e->get);
+	mtasts_policy_clear(&e->pol);
+	free(e->uuid);
+	free(e->domain);
+	free(e);
+}
+
+/* Many domains: those with nothing worth keeping (no unexpired policy,
+ * nothing in flight, no wait) are forgotten. */
+static void
+sweep(struct mtasts *m)
+{
+	int64_t now = now_ms();
+
+	for (size_t i = 0; i < BUCKETS; i++)
+		for (struct sts_entry **pp = &m->entries[i], *e; (e = *pp);) {
+			if (e->busy || e->refs > 0 ||
+			    (e->has_policy && e->expires > now)) {
+				pp = &e->next;
+				continue;
+			}
+			*pp = e->next;
+			entry_free(e);
+			m->nentries--;
+		}
+}
+
 static struct sts_entry *
 entry_get(struct mtasts *m, const char *domain)
 {
-	struct sts_entry *e;
+	char *d = xstrdup(domain);
+	struct sts_entry *e, **b;
 
-	for (e = m->entries; e != NULL; e = e->next)
-		if (strcasecmp(e->domain, domain) == 0)
-			return e;
-	e = xcalloc(1, sizeof(*e));
-	e->m = m;
-	e->domain = xstrdup(domain);
-	for (char *p = e->domain; *p; p++)
+	for (char *p = d; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
-	e->next = m->entries;
-	m->entries = e;
+	b = bucket(m, d);
+	for (e = *b; e != NULL; e = e->next)
+		if (strcmp(e->domain, d) == 0) {
+			free(d);
+			return e;
+		}
+	if (m->nentries >= SWEEP_AT) {
+		sweep(m);
+		b = bucket(m, d);
+	}
+	e = xcalloc(1, sizeof(*e));
+	e->m = m;
+	e->domain = d;
+	e->next = *b;
+	*b = e;
+	m->nentries++;
 	return e;
 }
 
@@ -514,6 +411,7 @@ mtasts_get(struct mtasts *m, const char *domain, const char *uuid,
 	char *name;
 
 	w->e = e;
+	e->refs++;
 	w->fn = fn;
 	w->arg = arg;
 	w->ev = event_new(m->base, -1, 0, on_ready, w);
@@ -542,6 +440,7 @@ mtasts_cancel(struct mtasts_wait *w)
 {
 	if (w == NULL)
 		return;
+	w->e->refs--;
 	if (!w->ready) {
 		if (w->prev != NULL)
 			w->prev->next = w->next;
@@ -560,20 +459,10 @@ mtasts_new(struct event_base *base, struct dns *dns, const char *ca,
 {
 	struct mtasts *m = xcalloc(1, sizeof(*m));
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-	    (m->multi = curl_multi_init()) == NULL) {
-		log_crit(SRC, NULL, "curl: cannot initialise");
-		abort();
-	}
 	m->base = base;
 	m->dns = dns;
-	m->ca = xstrdup_null(ca);
+	m->https = https_new(base, ca);
 	m->state = xstrdup_null(state);
-	m->timer = evtimer_new(base, on_curl_timer, m);
-	curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-	curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
-	curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, on_curl_timeout);
-	curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
 	state_read(m);
 	return m;
 }
@@ -583,26 +472,14 @@ mtasts_free(struct mtasts *m)
 {
 	if (m == NULL)
 		return;
-	while (m->entries != NULL) {
-		struct sts_entry *e = m->entries;
+	for (size_t i = 0; i < BUCKETS; i++)
+		while (m->entries[i] != NULL) {
+			struct sts_entry *e = m->entries[i];
 
-		m->entries = e->next;
-		dns_cancel(e->dq);
-		if (e->easy != NULL) {
-			curl_multi_remove_handle(m->multi, e->easy);
-			curl_easy_cleanup(e->easy);
+			m->entries[i] = e->next;
+			entry_free(e);
 		}
-		curl_slist_free_all(e->resolve);
-		buf_free(&e->body);
-		mtasts_policy_clear(&e->pol);
-		free(e->uuid);
-		free(e->domain);
-		free(e);
-	}
-	curl_multi_cleanup(m->multi);	/* its sockets' events freed */
-	event_free(m->timer);
-	curl_global_cleanup();
-	free(m->ca);
+	https_free(m->https);
 	free(m->state);
 	free(m);
 }
