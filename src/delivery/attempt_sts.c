@@ -69,7 +69,10 @@ on_policy(void *arg, const struct mtasts_policy *p)
 		    "not in the policy%s", d, mtasts_mode_name(p->mode),
 		    buf_cstr(&names), p->mode == MTASTS_MODE_ENFORCE ?
 		    (k > 0 ? "; skipped" : "") : "; delivering anyway");
-		tlsrpt_count(d, TLSRPT_POLICY_STS, TLSRPT_VALIDATION_FAILURE);
+		/* A failure when no listed host is left (or would be). */
+		if (k == 0 || p->mode != MTASTS_MODE_ENFORCE)
+			tlsrpt_count(d, TLSRPT_POLICY_STS,
+			    TLSRPT_VALIDATION_FAILURE);
 	}
 	buf_free(&names);
 	if (p->mode != MTASTS_MODE_ENFORCE) {

@@ -28,12 +28,19 @@ class PolicyServer:
 
     def __init__(self, cert, key):
         self.text = None
+        self.redirect = None        # a Location to answer 301 with
         self.requests = []          # (Host header, path)
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 outer.requests.append((self.headers.get("Host"), self.path))
+                if outer.redirect is not None:
+                    self.send_response(301)
+                    self.send_header("Location", outer.redirect)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if self.path != "/.well-known/mta-sts.txt" or outer.text is None:
                     self.send_error(404)
                     return
@@ -105,6 +112,8 @@ def test_enforce_delivers_only_to_matching_mx_over_verified_tls(
     mx2.wait_for_messages(2)
     assert len(policy_server.requests) == 1
     mta.stop()
+    assert any(f"TLS-RPT sts policy of {DOMAIN}: successful=2 failed=0" in line
+               for line in mta.lines())
     cache = (mta.root / "run" / "mta-sts.tsv").read_text()
     assert re.search(rf"^{DOMAIN}\t1\t\d+\tenforce\t86400\tmx2\.test$", cache, re.M), cache
 
@@ -209,6 +218,28 @@ def test_fetch_failure_without_a_cached_policy_delivers(
     mta.wait_for_log(rf"MTA-STS policy of {DOMAIN}: fetching the policy failed: HTTP status "
                      r"404; no policy applied")
     mta.wait_for_log(rf"TLS-RPT sts policy of {DOMAIN}: sts-policy-fetch-error")
+
+
+@pytest.mark.parametrize("text, redirect, logged", [
+    ("version: STSv1\r\nmode: enforce\r\nmax_age: 600\r\n", None,
+     r"the policy is invalid: no mx; no policy applied"),
+    (None, "https://mta-sts.sts.test/elsewhere.txt",
+     r"fetching the policy failed: HTTP status 301"),
+], ids=["invalid", "redirect"])
+def test_bad_policy_is_not_applied(mta, smtp_sink, tls_material, policy_server, dns_records,
+                                   text, redirect, logged):
+    # An enforce policy listing no MX, or a redirect (RFC 8461 3.3: never followed).
+    dns_records(records(mxs=("mx1.test",)))
+    policy_server.text = text
+    policy_server.redirect = redirect
+    sink = smtp_sink("127.0.0.2")
+    mta.write_config("tls.ini", tls_ini(tls_material))
+    mta.start()
+    send(mta, [f"ok-1@{DOMAIN}"])
+    sink.wait_for_messages(1)
+    wait_empty(mta)
+    mta.wait_for_log(logged)
+    assert policy_server.requests == [(f"mta-sts.{DOMAIN}", "/.well-known/mta-sts.txt")]
 
 
 def test_policy_server_with_an_untrusted_certificate_is_not_believed(
