@@ -28,6 +28,7 @@
 
 #define SRC		"outbound"
 #define TXT_RECHECK_MS	(300 * 1000LL)	/* the TXT record is asked again */
+#define TXT_RETRY_MS	(60 * 1000LL)	/* after a failed lookup */
 #define BUCKETS		4096
 #define SWEEP_AT	20000		/* entries: the idle ones are swept */
 
@@ -68,6 +69,7 @@ struct mtasts {
 	char			*state;
 	struct sts_entry	*entries[BUCKETS];
 	size_t			 nentries;
+	size_t			 sweep_at;	/* entries: the next sweep */
 };
 
 static int64_t
@@ -101,9 +103,11 @@ state_write(struct mtasts *m)
 		buf_addc(&b, '\n');
 	    }
 	tmp = xasprintf("%s.tmp", m->state);
-	if ((f = fopen(tmp, "w")) == NULL ||
-	    fwrite(b.p, 1, b.len, f) != b.len || fclose(f) != 0 ||
-	    rename(tmp, m->state) == -1) {
+	if ((f = fopen(tmp, "w")) != NULL && fwrite(b.p, 1, b.len, f) != b.len) {
+		fclose(f);
+		f = NULL;
+	}
+	if (f == NULL || fclose(f) != 0 || rename(tmp, m->state) == -1) {
 		log_warn(SRC, NULL, "cannot write %s: %s", m->state,
 		    strerror(errno));
 		unlink(tmp);
@@ -299,9 +303,10 @@ txt_done(void *arg, struct dns_answer *ans)
 
 	e->dq = NULL;
 	if (ans->status == DNS_TEMP) {
-		/* Asked again next time; the cache stands meanwhile. */
+		/* Asked again in a minute; the cache stands meanwhile. */
 		log_notice(SRC, e->uuid, "MTA-STS record of %s: %s", e->domain,
 		    ans->error ? ans->error : "lookup failed");
+		e->txt_at = now_ms() - TXT_RECHECK_MS + TXT_RETRY_MS;
 		entry_done(e);
 		return;
 	}
@@ -389,8 +394,11 @@ entry_get(struct mtasts *m, const char *domain)
 			free(d);
 			return e;
 		}
-	if (m->nentries >= SWEEP_AT) {
+	if (m->nentries >= m->sweep_at) {
 		sweep(m);
+		/* What is left is worth keeping: sweep again at twice that. */
+		m->sweep_at = m->nentries * 2 > SWEEP_AT ? m->nentries * 2 :
+		    SWEEP_AT;
 		b = bucket(m, d);
 	}
 	e = xcalloc(1, sizeof(*e));
@@ -462,6 +470,7 @@ mtasts_new(struct event_base *base, struct dns *dns, const char *ca,
 	m->base = base;
 	m->dns = dns;
 	m->https = https_new(base, ca);
+	m->sweep_at = SWEEP_AT;
 	m->state = xstrdup_null(state);
 	state_read(m);
 	return m;
