@@ -276,3 +276,31 @@ def test_cached_policy_survives_a_restart(
     _, (fields, _, _) = wait_entry(mta, deferred(1))
     assert f"MTA-STS policy of {DOMAIN}: no MX host matches" in fields["last_error"]
     assert not mx2.messages()
+
+
+def test_pooled_unverified_connection_does_not_carry_enforced_mail(
+        mta, smtp_sink, tls_material, policy_server, dns_records):
+    # single.test and sts.test share mx1, one shaping destination (so one pool of idle
+    # connections). single.test's mail leaves an idle connection (TLS without a required
+    # name check) in the pool; sts.test's (enforce) must open its own.
+    dns_records(records(mxs=("mx1.test",)))
+    policy_server.text = policy(mx=("mx1.test",))
+    sink = smtp_sink("127.0.0.2", tls=(tls_material.cert, tls_material.key))
+    mta.write_config("tls.ini", tls_ini(tls_material))
+    mta.write_config("shaping.ini", "[mx:mx1.test]\nmax_connections=5\n")
+    mta.start()
+    send(mta, ["ok-1@single.test"])
+    sink.wait_for_messages(1)
+    wait_empty(mta)
+    send(mta, ["ok-2@single.test"])             # the idle connection is reused
+    sink.wait_for_messages(2)
+    assert sink.count("connections") == 1
+    send(mta, [f"ok-3@{DOMAIN}"])
+    sink.wait_for_messages(3)
+    wait_empty(mta)
+    assert sink.count("connections") == 2
+    assert sink.messages()[2].tls
+    # The enforced connection is pooled in turn and carries sts.test's next mail.
+    send(mta, [f"ok-4@{DOMAIN}"])
+    sink.wait_for_messages(4)
+    assert sink.count("connections") == 2
