@@ -17,6 +17,8 @@ ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	      -fno-sanitize-recover=all -DOUTPOST_FAILPOINTS
 LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm \
 	  -lidn2 $(shell pkg-config --libs libunbound)
+# MTA-STS policies are fetched over HTTPS with libcurl (docs/architecture.md).
+LIBS	+= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
@@ -26,7 +28,8 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c src/lib/netmatch.c \
 	   src/lib/penalty.c src/lib/failpoint.c src/lib/crc32c.c \
 	   src/lib/rate.c src/lib/slashre.c src/lib/idn.c
-PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
+PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c \
+	     src/proto/mtasts_policy.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
@@ -43,7 +46,8 @@ SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
 	    src/smtp/auth.c src/smtp/data.c src/smtp/accept_pool.c
 DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/attempt.c src/delivery/route.c src/delivery/mx.c \
-		src/delivery/dns.c src/delivery/pool.c src/delivery/client.c \
+		src/delivery/dns.c src/delivery/dns_answer.c \
+		src/delivery/pool.c src/delivery/client.c \
 		src/delivery/client_session.c src/delivery/client_conn.c \
 		src/delivery/client_tls.c src/delivery/client_auth.c \
 		src/delivery/mta_error.c src/delivery/view.c \
@@ -53,7 +57,9 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/shaper_file.c src/delivery/attempt_source.c \
 		src/delivery/attempt_txn.c src/delivery/attempt_metrics.c \
 		src/delivery/smtputf8.c src/delivery/dane.c \
-		src/delivery/dane_policy.c src/delivery/dane_attempt.c
+		src/delivery/dane_policy.c src/delivery/dane_attempt.c \
+		src/delivery/tlsrpt.c src/delivery/mtasts.c \
+		src/delivery/attempt_sts.c src/delivery/https.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -76,7 +82,7 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     lib/test_idn \
-	     proto/test_smtp_parse proto/test_reply \
+	     proto/test_smtp_parse proto/test_reply proto/test_mtasts_policy \
 	     core/test_config core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
 	     core/test_metrics \
@@ -89,6 +95,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
 	     delivery/test_scheduler delivery/test_shaper \
 	     delivery/test_shaper_file delivery/test_smtputf8 delivery/test_dane \
+	     delivery/test_tlsrpt \
 	     records/test_bouncecat records/test_writer records/test_backlog
 
 GEN	= build/gen/defaults_data.c
@@ -181,7 +188,7 @@ FUZZ_HEADERS	= $(wildcard src/*/*.h) include/outpost/plugin.h tests/fuzz/fuzz.h
 FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply \
 		  fuzz_client_reply fuzz_client_auth fuzz_data fuzz_message \
 		  fuzz_netmatch fuzz_intervals fuzz_bouncecat \
-		  fuzz_bouncecat_rules fuzz_accounting
+		  fuzz_bouncecat_rules fuzz_accounting fuzz_mtasts_policy
 FUZZ_BASE	= src/lib/buf.c src/lib/xmalloc.c
 FUZZ_LOG	= src/core/log.c src/lib/json.c src/lib/fsutil.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
@@ -190,8 +197,8 @@ FUZZ_DEPS_fuzz_reply = src/proto/reply.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_queue_fs = src/queue/entry.c src/queue/qentry.c \
 			  src/lib/crc32c.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_client_reply = src/delivery/client_conn.c src/proto/reply.c \
-		  $(FUZZ_LOG) $(FUZZ_BASE)
-FUZZ_LIBS_fuzz_client_reply = -levent
+		  src/core/metrics.c $(FUZZ_LOG) $(FUZZ_BASE)
+FUZZ_LIBS_fuzz_client_reply = -levent -lpthread -lm
 FUZZ_DEPS_fuzz_client_auth = src/delivery/client_auth.c src/lib/util.c \
 		  $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_client_auth = -lcrypto
@@ -200,6 +207,7 @@ FUZZ_LIBS_fuzz_data = -lcrypto
 FUZZ_DEPS_fuzz_message = src/proto/message.c src/lib/util.c $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_message = -lcrypto
 FUZZ_DEPS_fuzz_netmatch = src/lib/netmatch.c $(FUZZ_BASE)
+FUZZ_DEPS_fuzz_mtasts_policy = src/proto/mtasts_policy.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_intervals = src/core/config_intervals.c $(FUZZ_LOG) \
 		  $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_intervals = -lm
@@ -212,9 +220,9 @@ FUZZ_WB_fuzz_accounting = src/records/accounting_files.c
 FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/lib/slashre.c \
 		  src/records/record.c \
 		  src/records/writer.c src/records/backlog.c src/proto/message.c \
-		  src/lib/util.c \
+		  src/lib/util.c src/core/metrics.c \
 		  src/lib/ini.c $(FUZZ_LOG) $(FUZZ_BASE)
-FUZZ_LIBS_fuzz_accounting = -levent -lpthread -lcrypto
+FUZZ_LIBS_fuzz_accounting = -levent -lpthread -lcrypto -lm
 
 .SECONDEXPANSION:
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(FUZZ_WB_$$*) $(FUZZ_HEADERS)

@@ -5,8 +5,8 @@
  * defaults tls_key.pem and tls_cert.pem), minVersion (TLSv1, TLSv1.1,
  * TLSv1.2, TLSv1.3; default TLSv1.2), ciphers (an OpenSSL cipher list for
  * TLS 1.2 and below), honorCipherOrder; outbound also ca, no_tls_hosts
- * and force_tls_hosts; dane, dane_trust_anchor and dane_resolvers ([outbound]
- * only). The outbound object is immutable once loaded.
+ * and force_tls_hosts; dane, dane_trust_anchor, dane_resolvers and mta_sts
+ * ([outbound] only). The outbound object is immutable once loaded.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -124,6 +124,8 @@ struct tls_outbound {
 	int		 dane;
 	char		*dane_ta;	/* trust anchor file, absolute */
 	char		*dane_resolvers;	/* comma list, NULL: net-utils.ini */
+	char		*ca;		/* the `ca` bundle, NULL */
+	int		 mta_sts;
 };
 
 /* IPs, CIDR blocks and names taken as written; ::ffff:a.b.c.d is a.b.c.d. */
@@ -270,6 +272,18 @@ dane_load(struct tls_outbound *t, const struct ini *ini, const char *dir,
 	return 0;
 }
 
+int
+tls_mta_sts(const struct tls_outbound *t)
+{
+	return t != NULL && t->mta_sts;
+}
+
+const char *
+tls_outbound_ca(const struct tls_outbound *t)
+{
+	return t != NULL ? t->ca : NULL;
+}
+
 SSL_CTX *
 tls_outbound_ctx(const struct tls_outbound *t)
 {
@@ -286,6 +300,7 @@ tls_outbound_free(struct tls_outbound *t)
 	netmatch_free(t->force_tls);
 	free(t->dane_ta);
 	free(t->dane_resolvers);
+	free(t->ca);
 	free(t);
 }
 
@@ -385,7 +400,9 @@ tls_outbound_load(const char *dir, char **err)
 			*err = ssl_error("cannot load the CA bundle", ca);
 			goto done;
 		}
+		t->ca = xstrdup(ca);
 	}
+	t->mta_sts = ini_bool(ini, "outbound", "mta_sts", 1);
 	t->no_tls = netmatch_new(HOST_LIST_FLAGS);
 	t->force_tls = netmatch_new(HOST_LIST_FLAGS);
 	if (host_list_load(t->no_tls, ini, "no_tls_hosts", err) == -1 ||

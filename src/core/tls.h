@@ -33,6 +33,10 @@ int		 tls_no_tls_host(const struct tls_outbound *, const char *ip,
 		    const char *host, const char *domain);
 int		 tls_force_tls_host(const struct tls_outbound *,
 		    const char *ip, const char *host, const char *domain);
+/* [outbound] mta_sts (default true): MTA-STS policies apply. */
+int		 tls_mta_sts(const struct tls_outbound *);
+/* The `ca` bundle's path, NULL when none is set. */
+const char	*tls_outbound_ca(const struct tls_outbound *);
 
 /*
  * DANE for SMTP (RFC 7672), tls.ini [outbound]: dane (default false),

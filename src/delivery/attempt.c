@@ -105,6 +105,7 @@ attempt_free(struct attempt *a)
 		free(a->own_e);
 	}
 	shape_free(a);
+	sts_free(a);
 	config_unref(a->cfg);
 	free(a);
 	if (env->live == NULL && env->emptied != NULL)
@@ -397,7 +398,21 @@ fail_local(struct attempt *a, enum fail_class class, int code,
 	outcome_clear(&o);
 }
 
-/* A route is known (from a plugin or DNS): null MX, then addresses. */
+/* The MX hosts to try (MTA-STS had its say): their addresses. */
+static void
+route_addresses(struct attempt *a, struct mx *mxs, size_t n,
+    const char *defer)
+{
+	if (defer != NULL) {
+		fail_local(a, FAIL_TEMP, 451, "4.7.5", defer);
+		return;
+	}
+	a->dq = dns_addresses(a->env->dns, mxs, n,
+	    a->cfg->outbound->inet_prefer, addresses_done, a);
+	mx_list_free(mxs, n);
+}
+
+/* A route is known (from a plugin or DNS): null MX, MTA-STS, addresses. */
 static void
 route(struct attempt *a, struct mx *mxs, size_t n)
 {
@@ -411,9 +426,8 @@ route(struct attempt *a, struct mx *mxs, size_t n)
 		outcome_clear(&o);
 		return;
 	}
-	a->dq = dns_addresses(a->env->dns, mxs, n,
-	    a->cfg->outbound->inet_prefer, addresses_done, a);
-	mx_list_free(mxs, n);
+	if (!sts_route(a, mxs, n, route_addresses))
+		route_addresses(a, mxs, n, NULL);
 }
 
 static void
@@ -479,6 +493,7 @@ dns_mx_done(void *arg, struct dns_answer *ans)
 		n = ans->n;
 		ans->mxs = NULL;
 		ans->n = 0;
+		a->route_dns = 1;
 		route(a, mxs, n);
 		return;
 	}
@@ -645,6 +660,7 @@ connect_mx(struct attempt *a)
 		c.tls = MTA_TLS_NONE;
 	else
 		c.tls = MTA_TLS_TRY;
+	sts_conf(a, &c);
 	free(a->sess_key);
 	a->sess_key = pool_key(&c);
 	if ((due = shape_connect(a, &c)) != 0) {
@@ -680,6 +696,11 @@ txn_done(void *arg, const struct mta_result *r)
 		mta_session_close(s);
 		shape_bounce(a, r);
 		finish(a);
+		return;
+	}
+	if (sts_result(a, r)) {
+		mta_session_close(s);
+		try_next(a);
 		return;
 	}
 	v = mta_error_classify(r, a->host, &mail);

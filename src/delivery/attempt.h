@@ -12,6 +12,7 @@ struct config;
 struct dns;
 struct event_base;
 struct inject;
+struct mtasts;
 struct pool;
 struct qentry;
 struct queue;
@@ -34,6 +35,7 @@ struct attempt_env {
 	struct tls_outbound	*tls;
 	struct dane		*dane;		/* tls.ini dane=true, else NULL */
 	struct pool		*pool;		/* idle connections, no-TLS */
+	struct mtasts		*sts;		/* MTA-STS policies, NULL: off */
 	struct inject		*inject;	/* queues the DSNs */
 	struct attempt		*live;		/* the attempts in flight */
 	/* Traffic shaping: the configuration (a reference), the state per

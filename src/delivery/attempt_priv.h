@@ -1,8 +1,9 @@
 /*
  * attempt_priv: the record of one delivery attempt, shared by the files
- * files that work on it: attempt.c (the chain, owns its life), view.c (the
- * hooks' view of it), verdict.c (outcomes to new state) and
- * attempt_shape.c (traffic shaping), dane_attempt.c (DANE). Nothing else
+ * that work on it: attempt.c (the chain, owns its life), view.c (the
+ * hooks' view of it), verdict.c (outcomes to new state), attempt_shape.c
+ * (traffic shaping), attempt_txn.c (a transaction), attempt_metrics.c,
+ * dane_attempt.c (DANE) and attempt_sts.c (MTA-STS). Nothing else
  * includes it; it includes nothing of theirs.
  */
 #ifndef OUTPOST_ATTEMPT_PRIV_H
@@ -25,6 +26,7 @@ struct dns_query;
 struct inject;
 struct mta_session;
 struct mx;
+struct mtasts_wait;
 struct outcome;
 struct qbody;
 struct qentry;
@@ -94,6 +96,15 @@ struct attempt {
 	char			 src_pool[VMTA_NAME_MAX + 1];
 	char			 src_addr[46];
 	char			 src_helo[256];
+	/* MTA-STS (attempt_sts.c): the MX list came from DNS; the policy
+	 * asked for (the list held meanwhile); its mode once known. */
+	int			 route_dns;
+	struct mtasts_wait	*sts_wait;
+	struct mx		*sts_mxs;
+	size_t			 sts_nmx;
+	void			(*sts_next)(struct attempt *, struct mx *,
+				    size_t, const char *);
+	int			 sts_mode;	/* enum mtasts_mode */
 	/* The delivery, for the delivered hook. */
 	char			*host;
 	char			 ip[46];
@@ -183,5 +194,23 @@ const char	*source_route_name(const struct attempt *);
  * failed: a->host_fail and a->last_error say why). Else 0. */
 int	 dane_attempt(struct attempt *a,
 	    void (*then)(struct attempt *, int go));
+/* MTA-STS in the attempt: attempt_sts.c. */
+/* The route goes on: mxs (taken), or the attempt defers with why. */
+typedef void (*sts_next_fn)(struct attempt *, struct mx *mxs, size_t n,
+		    const char *why);
+/* A DNS MX list (taken when 1 is returned): the domain's policy is
+ * asked for, then next runs with the hosts it allows. 0: no MTA-STS (off,
+ * or a plugin's route); the caller goes on with mxs. */
+int		 sts_route(struct attempt *, struct mx *mxs, size_t n,
+		    sts_next_fn next);
+/* A connection under an enforce policy: STARTTLS required and verified
+ * against c->tls_name. */
+void		 sts_conf(const struct attempt *, struct mta_conf *c);
+/* A transaction's end under an enforce policy, counted in tlsrpt: 1 when
+ * a TLS failure was turned into the attempt's reason to defer (the caller
+ * closes the session and tries the next MX). */
+int		 sts_result(struct attempt *, const struct mta_result *r);
+/* attempt_free: the policy wait cancelled, the held list freed. */
+void		 sts_free(struct attempt *);
 
 #endif

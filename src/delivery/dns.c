@@ -4,6 +4,7 @@
  * and queries; configured by a struct dns_config (core/dns_config.c).
  */
 #include "delivery/dns.h"
+#include "delivery/dns_priv.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -27,103 +28,9 @@
 /*
  * c-ares tells us which sockets to watch (sock_state_cb: one struct event
  * each) and when to wake up (ares_timeout: one timer, re-armed after every
- * call into c-ares).
+ * call into c-ares). The structs are in dns_priv.h; the answers are
+ * parsed in dns_answer.c.
  */
-
-struct dns_sock {
-	struct dns_sock		*next;
-	struct dns		*dns;
-	ares_socket_t		 fd;
-	struct event		*ev;
-};
-
-#define INFLIGHT_BUCKETS	1024
-
-/*
- * At most this many c-ares queries are sent and not yet answered; the
- * rest wait their turn in order. A burst of mail to a thousand domains
- * otherwise sends a thousand queries at once, and their answers overflow
- * the socket's receive buffer (about 400 small datagrams with Linux's
- * default rmem_max): every dropped answer costs a whole resolver timeout.
- * The receive buffer asked for is larger too, as far as rmem_max allows.
- */
-#define DNS_SENT_MAX		256
-#define DNS_RCVBUF		(4 << 20)
-
-struct dns {
-	struct event_base	*base;
-	ares_channel		 channel;
-	struct event		*timer;
-	struct dns_sock		*socks;
-	struct dns_query	*queries;	/* not yet answered nor cancelled */
-	struct inflight		*inflight[INFLIGHT_BUCKETS];
-	struct inflight		*waiting;	/* not yet sent, oldest first */
-	struct inflight	       **waiting_tail;
-	unsigned		 sent;		/* sent and not yet answered */
-	int			 sending;
-	int			 destroying;
-};
-
-/*
- * One c-ares query in flight and every lookup waiting for its answer:
- * concurrent lookups of one name and type share it, so a burst of mail to
- * one domain (or to many domains behind one MX host) asks the server once
- * instead of flooding its socket (c-ares 1.18 has no cache of its own).
- */
-struct inflight {
-	struct inflight		*next;		/* in its bucket */
-	struct inflight		*next_waiting;	/* in dns->waiting */
-	struct dns		*dns;
-	struct dns_lookup	**waiters;
-	size_t			 nwaiters;
-	int			 type;
-	char			 name[];
-};
-
-/* One c-ares lookup of a query. */
-struct dns_lookup {
-	struct dns_query	*q;
-	size_t			 entry;		/* index into q->in */
-	int			 type;		/* T_MX, T_AAAA, T_A */
-	char		       **addrs;		/* answers, as text */
-	size_t			 naddrs;
-};
-
-enum dns_phase { PH_MX, PH_IMPLICIT, PH_ADDRESSES };
-
-/*
- * A struct dns_query is owned by this module. It lives until both its
- * c-ares lookups have all called back (`outstanding` reaches 0) and the
- * user callback has run or been cancelled; a cancelled query only waits
- * for its lookups. User callbacks run from the query's own zero-timeout
- * event, never from inside c-ares or the call that started the lookup, so
- * a callback may start lookups, cancel others, or free the whole struct
- * dns. Only ares_query is used: no search domains, no /etc/hosts. Domains
- * are the caller's A-labels (IDNs already converted), lower-case.
- */
-
-struct dns_query {
-	struct dns_query	*prev, *next;	/* in dns->queries */
-	int			 linked;
-	struct dns		*dns;
-	dns_answer_fn		 fn;
-	void			*arg;
-	struct event		*done_ev;
-	enum dns_phase		 phase;
-	unsigned		 outstanding;	/* c-ares lookups in flight */
-	int			 launching;
-	int			 cancelled;
-	int			 fired;
-	int			 implicit;	/* the MX lookup found no MX */
-	char			*domain;
-	struct dns_lookup	*lk;
-	size_t			 nlk;
-	struct mx		*in;		/* dns_addresses' input */
-	size_t			 nin;
-	enum inet_prefer	 prefer;
-	struct dns_answer	 ans;
-	double			 started;	/* metrics_now() */
-};
 
 static void
 rearm(struct dns *d)
@@ -326,6 +233,9 @@ query_free(struct dns_query *q)
 	lookups_free(q);
 	mx_list_free(q->in, q->nin);
 	mx_list_free(q->ans.mxs, q->ans.n);
+	for (size_t i = 0; i < q->ans.ntxt; i++)
+		free(q->ans.txt[i]);
+	free(q->ans.txt);
 	free(q->domain);
 	free(q);
 }
@@ -499,157 +409,6 @@ launch(struct dns_query *q, const char *const *names)
 	rearm(q->dns);
 }
 
-static char *
-host_name(const char *s)
-{
-	size_t len = strlen(s);
-	char *h;
-
-	if (len > 0 && s[len - 1] == '.')
-		len--;
-	h = xstrndup(s, len);
-	for (char *p = h; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	return h;
-}
-
-static void
-got_mx(struct dns_query *q, int status, unsigned char *abuf, int alen)
-{
-	struct ares_mx_reply *mxr = NULL;
-	size_t n = 0;
-
-	if (status == ARES_SUCCESS) {
-		status = ares_parse_mx_reply(abuf, alen, &mxr);
-		if (status != ARES_SUCCESS)
-			mxr = NULL;
-	}
-	switch (status) {
-	case ARES_SUCCESS:
-		break;
-	case ARES_ENODATA:
-		q->implicit = 1;	/* no MX records, or none in the answer */
-		return;
-	case ARES_ENOTFOUND:
-		q->ans.status = DNS_NXDOMAIN;
-		return;
-	default:
-		q->ans.status = DNS_TEMP;
-		q->ans.error = ares_strerror(status);
-		return;
-	}
-	for (struct ares_mx_reply *r = mxr; r != NULL; r = r->next)
-		n++;
-	q->ans.mxs = xcalloc(n, sizeof(*q->ans.mxs));
-	for (struct ares_mx_reply *r = mxr; r != NULL; r = r->next) {
-		struct mx *m = &q->ans.mxs[q->ans.n++];
-
-		m->exchange = host_name(r->host);
-		m->from_dns = xstrdup(q->domain);
-		m->priority = r->priority;
-	}
-	ares_free_data(mxr);
-	if (mx_is_null(q->ans.mxs, q->ans.n)) {
-		mx_list_free(q->ans.mxs, q->ans.n);
-		q->ans.mxs = NULL;
-		q->ans.n = 0;
-		q->ans.status = DNS_NULL_MX;
-	} else {
-		mx_sort(q->ans.mxs, q->ans.n);
-		q->ans.status = DNS_OK;
-	}
-}
-
-static void
-got_addrs(struct dns_lookup *l, int status, unsigned char *abuf, int alen)
-{
-	struct hostent *he = NULL;
-	char text[INET6_ADDRSTRLEN];
-	int af = l->type == T_AAAA ? AF_INET6 : AF_INET;
-
-	if (status != ARES_SUCCESS)
-		return;			/* errors of either family ignored */
-	if (l->type == T_AAAA)
-		status = ares_parse_aaaa_reply(abuf, alen, &he, NULL, NULL);
-	else
-		status = ares_parse_a_reply(abuf, alen, &he, NULL, NULL);
-	if (status != ARES_SUCCESS || he == NULL)
-		return;
-	for (char **a = he->h_addr_list; a != NULL && *a != NULL; a++) {
-		if (he->h_addrtype != af ||
-		    inet_ntop(af, *a, text, sizeof(text)) == NULL)
-			continue;
-		l->addrs = xreallocarray(l->addrs, l->naddrs + 1,
-		    sizeof(*l->addrs));
-		l->addrs[l->naddrs++] = xstrdup(text);
-	}
-	ares_free_hostent(he);
-}
-
-/* The addresses found, in lookup order, as entries copied from tmpl. */
-static void
-add_addrs(struct dns_query *q, const struct dns_lookup *l,
-    const struct mx *tmpl, const char *from_dns, int priority)
-{
-	for (size_t j = 0; j < l->naddrs; j++) {
-		struct mx *m;
-
-		q->ans.mxs = xreallocarray(q->ans.mxs, q->ans.n + 1,
-		    sizeof(*q->ans.mxs));
-		m = &q->ans.mxs[q->ans.n++];
-		if (tmpl != NULL)
-			mx_copy(m, tmpl);
-		else {
-			memset(m, 0, sizeof(*m));
-			m->priority = priority;
-		}
-		free(m->exchange);
-		free(m->from_dns);
-		m->exchange = xstrdup(l->addrs[j]);
-		m->from_dns = xstrdup(from_dns);
-	}
-}
-
-static void
-assemble_implicit(struct dns_query *q)
-{
-	for (size_t i = 0; i < q->nlk; i++)
-		add_addrs(q, &q->lk[i], NULL, q->domain, 0);
-	q->ans.status = q->ans.n > 0 ? DNS_OK : DNS_NOWHERE;
-}
-
-static int
-needs_lookup(const struct mx *m)
-{
-	return m->path == NULL && m->exchange != NULL &&
-	    m->exchange[0] != '\0' && mx_ip_family(m->exchange) == 0;
-}
-
-static void
-assemble_addresses(struct dns_query *q)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < q->nin; i++) {
-		const struct mx *m = &q->in[i];
-
-		if (needs_lookup(m)) {
-			/* Two lookups per name, AAAA first, in entry order. */
-			for (; k < q->nlk && q->lk[k].entry == i; k++)
-				add_addrs(q, &q->lk[k], m, m->exchange, 0);
-			continue;
-		}
-		if (m->path == NULL && (m->exchange == NULL ||
-		    m->exchange[0] == '\0'))
-			continue;		/* nowhere to go (null MX) */
-		q->ans.mxs = xreallocarray(q->ans.mxs, q->ans.n + 1,
-		    sizeof(*q->ans.mxs));
-		mx_copy(&q->ans.mxs[q->ans.n++], m);
-	}
-	mx_inet_prefer(q->ans.mxs, q->ans.n, q->prefer);
-	q->ans.status = DNS_OK;
-}
-
 static void
 on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
@@ -665,9 +424,11 @@ on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		return;
 	}
 	if (q->phase == PH_MX)
-		got_mx(q, status, abuf, alen);
+		dns_got_mx(q, status, abuf, alen);
+	else if (q->phase == PH_TXT)
+		dns_got_txt(q, status, abuf, alen);
 	else
-		got_addrs(l, status, abuf, alen);
+		dns_got_addrs(l, status, abuf, alen);
 	if (q->outstanding == 0 && !q->launching)
 		phase_done(q);
 }
@@ -692,10 +453,12 @@ phase_done(struct dns_query *q)
 		}
 		break;
 	case PH_IMPLICIT:
-		assemble_implicit(q);
+		dns_assemble_implicit(q);
 		break;
 	case PH_ADDRESSES:
-		assemble_addresses(q);
+		dns_assemble_addresses(q);
+		break;
+	case PH_TXT:
 		break;
 	}
 	event_active(q->done_ev, EV_TIMEOUT, 0);
@@ -707,9 +470,22 @@ dns_mx(struct dns *d, const char *domain, dns_answer_fn fn, void *arg)
 	struct dns_query *q = query_new(d, PH_MX, fn, arg);
 	const char *names[1];
 
-	q->domain = host_name(domain);
+	q->domain = dns_host_name(domain);
 	names[0] = q->domain;
 	lookup_add(q, 0, T_MX);
+	launch(q, names);
+	return q;
+}
+
+struct dns_query *
+dns_txt(struct dns *d, const char *name, dns_answer_fn fn, void *arg)
+{
+	struct dns_query *q = query_new(d, PH_TXT, fn, arg);
+	const char *names[1];
+
+	q->domain = dns_host_name(name);
+	names[0] = q->domain;
+	lookup_add(q, 0, T_TXT);
 	launch(q, names);
 	return q;
 }
@@ -727,7 +503,7 @@ dns_addresses(struct dns *d, const struct mx *mxs, size_t n,
 	names = xcalloc(2 * n + 1, sizeof(*names));
 	for (size_t i = 0; i < n; i++) {
 		mx_copy(&q->in[i], &mxs[i]);
-		if (!needs_lookup(&q->in[i]))
+		if (!dns_needs_lookup(&q->in[i]))
 			continue;
 		names[q->nlk] = q->in[i].exchange;
 		lookup_add(q, i, T_AAAA);

@@ -1,5 +1,5 @@
 /*
- * dns: MX, A and AAAA lookups with c-ares on the event loop, and the
+ * dns: MX, A, AAAA and TXT lookups with c-ares on the event loop, and the
  * resolution steps of delivery: a domain's MX list (implicit MX, null MX,
  * sorting) and then the addresses of each MX host. Servers, timeout and
  * tries come from net-utils.ini [dns] (core/dns_config.h, included here for
@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "core/dns_config.h"
+#include "delivery/dns_types.h"
 #include "delivery/mx.h"
 
 struct event_base;
@@ -24,25 +25,6 @@ struct dns	*dns_new(struct event_base *, const struct dns_config *,
 /* Cancels every pending query (their callbacks do not run). */
 void		 dns_free(struct dns *);
 
-enum dns_status {
-	DNS_OK = 0,	/* mxs/n hold the answer */
-	DNS_NULL_MX,	/* the domain publishes `MX 0 .` (RFC 7505) */
-	DNS_NOWHERE,	/* no MX and no A/AAAA (NODATA) */
-	DNS_NXDOMAIN,	/* the domain does not exist */
-	DNS_TEMP	/* SERVFAIL, timeout, refused...: error says which */
-};
-
-struct dns_answer {
-	enum dns_status	 status;
-	const char	*error;		/* DNS_TEMP: c-ares' text ("DNS server
-					 * returned general failure", "Timeout
-					 * while contacting DNS servers") */
-	struct mx	*mxs;		/* DNS_OK; the callee may take them
-					 * (set mxs to NULL and n to 0) */
-	size_t		 n;
-};
-
-typedef void (*dns_answer_fn)(void *arg, struct dns_answer *);
 
 /*
  * The MX list of domain (lower-case ASCII): MX records → mx entries with
@@ -64,6 +46,11 @@ struct dns_query *dns_mx(struct dns *, const char *domain, dns_answer_fn,
  */
 struct dns_query *dns_addresses(struct dns *, const struct mx *, size_t n,
 		    enum inet_prefer, dns_answer_fn, void *arg);
+
+/* The TXT records of name: DNS_OK (txt/ntxt, maybe none), DNS_NOWHERE
+ * (NODATA), DNS_NXDOMAIN or DNS_TEMP. */
+struct dns_query *dns_txt(struct dns *, const char *name, dns_answer_fn,
+		    void *arg);
 
 /* The callback will not run. For a query whose callback has not run yet
  * (inside that callback it does nothing). */

@@ -26,10 +26,12 @@
 #include "delivery/dns.h"
 #include "delivery/inject.h"
 #include "delivery/mta.h"
+#include "delivery/mtasts.h"
 #include "delivery/pool.h"
 #include "delivery/scheduler.h"
 #include "delivery/shaper.h"
 #include "delivery/shaper_file.h"
+#include "delivery/tlsrpt.h"
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 #include "queue/queue.h"
@@ -197,6 +199,13 @@ mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
 		log_warn(SRC, NULL, "cannot create %s: %s", run,
 		    strerror(errno));
 	m->state_path = xasprintf("%s/shaping.tsv", run);
+	if (tls_mta_sts(m->env.tls)) {
+		char *sts = xasprintf("%s/mta-sts.tsv", run);
+
+		m->env.sts = mtasts_new(base, m->env.dns,
+		    tls_outbound_ca(m->env.tls), sts);
+		free(sts);
+	}
 	free(run);
 	m->state_ev = event_new(base, -1, EV_PERSIST, on_state, m);
 	event_add(m->state_ev, &sec);
@@ -237,6 +246,9 @@ mta_free(struct mta *m)
 	}
 	shape_cancel_all(&m->env);
 	attempt_cancel_all(&m->env);
+	mtasts_free(m->env.sts);
+	tlsrpt_log_all();
+	tlsrpt_reset();
 	pool_free(m->env.pool);
 	if (m->env.shaper != NULL)
 		shaper_free(m->env.shaper);

@@ -35,6 +35,25 @@ test_key(void **state)
 	k = pool_key(&c);
 	assert_string_equal(k, "|/run/lmtp.sock|24|198.51.100.2|me.test|1|0|u|p");
 	free(k);
+
+	/* A verified connection is keyed by the name it was verified for
+	 * (MTA-STS, force_tls_hosts): never shared with another name, nor
+	 * with unverified use. */
+	c.ip = "192.0.2.1";
+	c.path = NULL;
+	c.port = 25;
+	c.bind = NULL;
+	c.lmtp = 0;
+	c.auth_user = c.auth_pass = NULL;
+	c.tls = MTA_TLS_MUST;
+	c.tls_name = "mx1.example";
+	k = pool_key(&c);
+	assert_string_equal(k, "192.0.2.1||25||me.test|0|2=mx1.example||");
+	free(k);
+	c.tls = MTA_TLS_TRY;
+	k = pool_key(&c);
+	assert_string_equal(k, "192.0.2.1||25||me.test|0|1||");
+	free(k);
 }
 
 static void
