@@ -63,6 +63,8 @@ BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/smtp_forward.c
 ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/metrics.c \
 	     src/admin/status_page.c
+REPORT_SRCS = src/report/parse.c src/report/stats.c src/report/text.c \
+	      src/report/html.c src/report/report.c
 MAIN_SRCS = src/main.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini config/connection.ini config/relay.ini \
@@ -89,12 +91,14 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
 	     delivery/test_scheduler delivery/test_shaper \
 	     delivery/test_shaper_file delivery/test_smtputf8 delivery/test_dane \
-	     records/test_bouncecat records/test_writer records/test_backlog
+	     records/test_bouncecat records/test_writer records/test_backlog \
+	     report/test_parse report/test_stats
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
 	  $(SMTP_SRCS) $(DELIVERY_SRCS) $(RECORDS_SRCS) $(BUILTINS_SRCS) \
-	  $(ADMIN_SRCS)
+	  $(ADMIN_SRCS) \
+	  $(REPORT_SRCS)
 
 REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o) build/asan/gen/defaults_data.o
