@@ -185,7 +185,7 @@ FUZZ_HEADERS	= $(wildcard src/*/*.h) include/outpost/plugin.h tests/fuzz/fuzz.h
 FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply \
 		  fuzz_client_reply fuzz_client_auth fuzz_data fuzz_message \
 		  fuzz_netmatch fuzz_intervals fuzz_bouncecat \
-		  fuzz_bouncecat_rules fuzz_accounting
+		  fuzz_bouncecat_rules fuzz_accounting fuzz_report
 FUZZ_BASE	= src/lib/buf.c src/lib/xmalloc.c
 FUZZ_LOG	= src/core/log.c src/lib/json.c src/lib/fsutil.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
@@ -219,6 +219,7 @@ FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/lib/slashre.c \
 		  src/lib/util.c \
 		  src/lib/ini.c $(FUZZ_LOG) $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_accounting = -levent -lpthread -lcrypto
+FUZZ_DEPS_fuzz_report = src/report/parse.c src/lib/json.c $(FUZZ_BASE)
 
 .SECONDEXPANSION:
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(FUZZ_WB_$$*) $(FUZZ_HEADERS)

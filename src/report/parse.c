@@ -654,9 +654,6 @@ rp_normalise(const char *s, struct buf *out)
 				for (s = e; s > w && strchr(":;,.)]", s[-1]) !=
 				    NULL; s--)
 					;
-			buf_add(out, s, (size_t)(e - s));
-			s = e;
-			continue;
 		}
 		for (; s < e; s++) {
 			if (isdigit((unsigned char)*s)) {
