@@ -644,7 +644,7 @@ rp_normalise(const char *s, struct buf *out)
 			;
 		if (memchr(w, '@', (size_t)(e - w)) != NULL ||
 		    (*w == '<' && memchr(w, '>', (size_t)(e - w)) != NULL)) {
-			const char *gt = memchr(w, '>', (size_t)(e - w));
+			const char *gt = memrchr(w, '>', (size_t)(e - w));
 
 			buf_adds(out, "<addr>");
 			/* what follows the address: "<a@b>:", "a@b," */
