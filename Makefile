@@ -63,8 +63,9 @@ BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/smtp_forward.c
 ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/metrics.c \
 	     src/admin/status_page.c
-REPORT_SRCS = src/report/parse.c src/report/stats.c src/report/text.c \
-	      src/report/html.c src/report/report.c
+REPORT_SRCS = src/report/parse.c src/report/parse_json.c src/report/stats.c \
+	      src/report/text.c src/report/html.c src/report/files.c \
+	      src/report/read.c src/report/report.c
 MAIN_SRCS = src/main.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini config/connection.ini config/relay.ini \
@@ -219,7 +220,8 @@ FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/lib/slashre.c \
 		  src/lib/util.c \
 		  src/lib/ini.c $(FUZZ_LOG) $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_accounting = -levent -lpthread -lcrypto
-FUZZ_DEPS_fuzz_report = src/report/parse.c src/lib/json.c $(FUZZ_BASE)
+FUZZ_DEPS_fuzz_report = src/report/parse.c src/report/parse_json.c \
+		  src/lib/json.c $(FUZZ_BASE)
 
 .SECONDEXPANSION:
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(FUZZ_WB_$$*) $(FUZZ_HEADERS)

@@ -150,8 +150,8 @@ rp_stats_init(struct rp_stats *s)
 	map_init(&s->deferrals, 10000);
 	map_init(&s->bounces, 10000);
 	map_init(&s->days, 10000);
-	map_init(&s->jobs, 1000000);
-	map_init(&s->rcpts, 1000000);
+	map_init(&s->jobs, 200000);
+	map_init(&s->rcpts, 200000);
 	s->rng = 0x9e3779b97f4a7c15ull;
 }
 

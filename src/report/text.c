@@ -219,8 +219,8 @@ rp_text(FILE *f, struct rp_report *rep)
 	char a[64], b[64];
 
 	fprintf(f, "Outpost record report\n=====================\n");
-	fprintf(f, "Source:  %s (%zu files)\n", rep->source,
-	    rep->nfiles);
+	fprintf(f, "Source:  %s (%zu file%s)\n", rep->source,
+	    rep->nfiles, rep->nfiles == 1 ? "" : "s");
 	if (rep->other != NULL)
 		fprintf(f, "Not counted: %s (the same events): %llu delivered, "
 		    "%llu deferred, %llu bounced\n", rep->other_source,
