@@ -197,14 +197,18 @@ table(FILE *f, const struct rp_map *m, size_t top, const char *name,
 	const struct rp_entry **v;
 	size_t n;
 
-	fprintf(f, "<h2>%s (top %zu of %zu)</h2>\n<table>\n<tr>", name, top,
-	    m->used);
+	if (top > 0)
+		fprintf(f, "<h2>%s (top %zu of %zu)</h2>\n", name, top,
+		    m->used);
+	else
+		fprintf(f, "<h2>%s</h2>\n", name);
+	fputs("<table>\n<tr>", f);
 	if (per_type)
 		fputs("<th>delivered</th><th>deferred</th><th>bounced</th>", f);
 	else
 		fputs("<th>count</th>", f);
 	fputs("<th></th></tr>\n", f);
-	v = rp_map_top(m, top, &n);
+	v = top > 0 ? rp_map_top(m, top, &n) : rp_map_by_key(m, &n);
 	for (size_t i = 0; i < n; i++) {
 		fputs("<tr>", f);
 		if (per_type)
@@ -248,6 +252,7 @@ rp_html(FILE *f, struct rp_report *rep)
 	head(f);
 	summary(f, rep);
 	plots(f, rep);
+	table(f, &rep->st->days, 0, "Per day", 1);
 	table(f, &rep->st->domains, rep->top, "Recipient domains", 1);
 	table(f, &rep->st->bcats, rep->top, "Bounce categories", 0);
 	table(f, &rep->st->deferrals, rep->top, "Deferral reasons", 0);

@@ -138,6 +138,25 @@ rp_map_top(const struct rp_map *m, size_t limit, size_t *n)
 	return v;
 }
 
+static int
+by_key(const void *a, const void *b)
+{
+	return strcmp((*(const struct rp_entry *const *)a)->key,
+	    (*(const struct rp_entry *const *)b)->key);
+}
+
+const struct rp_entry **
+rp_map_by_key(const struct rp_map *m, size_t *n)
+{
+	const struct rp_entry **v = rp_map_top(m, 0, n);
+	size_t k = *n;
+
+	if (k > 0 && v[k - 1] == &m->other)
+		k--;
+	qsort(v, k, sizeof(*v), by_key);
+	return v;
+}
+
 /* --- stats -------------------------------------------------------------- */
 
 void

@@ -64,6 +64,9 @@ void	rp_stats_add(struct rp_stats *, const struct rp_record *,
 const struct rp_entry **rp_map_top(const struct rp_map *, size_t limit,
 	    size_t *n);
 
+/* The same, every entry, by key ("(other)" last). */
+const struct rp_entry **rp_map_by_key(const struct rp_map *, size_t *n);
+
 /* Percentile p (0 < p <= 100) of the delays, nearest rank: the smallest
  * value with at least p% of the values at or below it; -1 when none.
  * Sorts the delays (once). */

@@ -110,17 +110,7 @@ days(FILE *f, const struct rp_report *rep)
 
 	title(f, "Per-Day Traffic Summary");
 	header3(f, "date");
-	v = rp_map_top(&rep->st->days, 0, &n);
-	/* by date, not by count */
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && v[j - 1] != &rep->st->days.other &&
-		    (v[j] == &rep->st->days.other ||
-		    strcmp(v[j - 1]->key, v[j]->key) > 0); j--) {
-			const struct rp_entry *t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
+	v = rp_map_by_key(&rep->st->days, &n);
 	for (size_t i = 0; i < n; i++)
 		row3(f, v[i]->n, v[i]->key);
 	free(v);

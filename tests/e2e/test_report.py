@@ -232,7 +232,9 @@ def test_generated_set_known_totals(tmp_path):
     hours = rows3(section(text, "Per-Hour"))
     assert len(hours) == 24
     assert {int(k[:2]): list(v) for k, v in hours.items()} == want["hours"]
-    assert {k: list(v) for k, v in rows3(section(text, "Per-Day")).items()} == want["days"]
+    days = rows3(section(text, "Per-Day"))
+    assert {k: list(v) for k, v in days.items()} == want["days"]
+    assert list(days) == sorted(want["days"]) and len(days) == 3
     domains = rows3(section(text, "Recipient Domains"))
     assert {k: list(v) for k, v in domains.items()} == \
         {k: v for k, v in want["domains"].items()}
@@ -263,6 +265,7 @@ def test_generated_set_known_totals(tmp_path):
     assert XSS not in page and "&lt;script&gt;alert(1)&lt;/script&gt;.test" in page
     assert not re.search(r"""(src|href)=["']?https?:""", page)    # self-contained
     assert "&lt;addr&gt;: no such user; sorry" in page
+    assert "<h2>Per day</h2>" in page and "<td>2026-12-05</td>" in page
 
 
 def test_generated_set_json_source_period_and_stdin(tmp_path):

@@ -91,6 +91,12 @@ test_cap(void **state)
 	assert_int_equal(n, 4);		/* three, then "(other)" */
 	assert_string_equal(v[3]->key, "(other)");
 	free(v);
+	v = rp_map_by_key(&s.domains, &n);
+	assert_int_equal(n, 11);
+	for (size_t i = 1; i < 10; i++)
+		assert_true(strcmp(v[i - 1]->key, v[i]->key) < 0);
+	assert_string_equal(v[10]->key, "(other)");
+	free(v);
 	rp_stats_free(&s);
 }
 
