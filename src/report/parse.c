@@ -121,6 +121,27 @@ rp_acct_header(const char *line, size_t len, const char *sep,
 	return known > 0 ? 0 : -1;
 }
 
+int
+rp_acct_is_header(const char *line, size_t len)
+{
+	static const char *const names[] = {
+		"type", "timeLogged", "timeQueued", "rcpt", "srcType",
+		"srcMta", "srcIp", "dlvSourceIp", "destIp", "vmta", "jobId",
+		"dsnStatus", "dsnMsg", "delay", "bounceCat"
+	};
+	size_t n = 0;
+
+	while (n < len && (isalnum((unsigned char)line[n]) ||
+	    line[n] == '_' || line[n] == '-'))
+		n++;
+	if (n > 7 && strncmp(line, "custom_", 7) == 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == n && strncmp(line, names[i], n) == 0)
+			return 1;
+	return 0;
+}
+
 static const char *
 col(const struct rp_cols *c, const struct buf *b, const size_t *off,
     enum rp_col k)

@@ -50,6 +50,10 @@ struct rp_cols {
  */
 int	rp_acct_header(const char *line, size_t len, const char *sep,
 	    struct rp_cols *);
+/* Whether a line starts like a header line: with the name of a field
+ * accounting_files knows (type, rcpt, custom_X ...), which no record's
+ * first value is. */
+int	rp_acct_is_header(const char *line, size_t len);
 /* A line after it; deflt is the type when the line has no type column
  * (from the file's name; -1 unknown). 0, or -1 when malformed (another
  * number of fields, an unknown type, bad quoting). */

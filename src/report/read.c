@@ -1,10 +1,12 @@
 /*
  * report/read: one record file, line by line (a line over LINE_MAX_LEN
- * is skipped as malformed, so memory never follows a file's size). Its
- * first line tells the format: "{" a JSON log, else an accounting
- * file's header line, whose names map the columns; CSV records may go
- * on over line breaks inside quotes. Each record inside the period goes
- * to the stats of its format.
+ * is skipped as malformed, so memory never follows a file's size). A
+ * line is a JSON record, an accounting file's header line (whose names
+ * map the columns of the lines under it; several when files are joined
+ * on standard input), or an accounting record; CSV records may go on
+ * over line breaks inside quotes. A file whose first line is none of
+ * these is not read. Each record inside the period goes to the stats of
+ * its format.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -114,14 +116,24 @@ kind_of(const char *path)
 	    strncmp(base, "b.", 2) == 0 ? RP_BOUNCED : -1;
 }
 
+/* What a file held: "json", "accounting", or "json+accounting". */
+static void
+format(struct rp_file *f, const char *what)
+{
+	if (f->format == NULL)
+		f->format = what;
+	else if (strcmp(f->format, what) != 0)
+		f->format = "json+accounting";
+}
+
 void
 rp_read(struct run *run, struct rp_file *f)
 {
 	struct reader rd = { NULL, BUF_INIT, 0 };
-	struct buf store = BUF_INIT, header = BUF_INIT, more = BUF_INIT;
+	struct buf store = BUF_INIT, more = BUF_INIT;
 	struct rp_cols cols;
 	struct rp_record r;
-	int rc, json = -1, kind = kind_of(f->path);
+	int rc, have_cols = 0, kind = kind_of(f->path);
 
 	rd.f = strcmp(f->path, "-") == 0 ? stdin : fopen(f->path, "r");
 	if (rd.f == NULL) {
@@ -138,32 +150,34 @@ rp_read(struct run *run, struct rp_file *f)
 		}
 		if (rd.line.len == 0)
 			continue;
-		if (json < 0) {			/* the first line */
-			json = rd.line.p[0] == '{';
-			f->format = json ? "json" : "accounting";
-			if (!json) {
-				if (rp_acct_header(rd.line.p, rd.line.len,
-				    run->sep, &cols) != 0) {
-					f->skipped = "not a record file (no "
-					    "header line)";
-					f->format = NULL;
-					break;
-				}
-				buf_add(&header, rd.line.p, rd.line.len);
+		/* A JSON line, a header line (the first, or files joined on
+		 * standard input), or a line under the last header. */
+		if (rd.line.p[0] == '{') {
+			if (rp_json_line(rd.line.p, rd.line.len, &r, &store) ==
+			    0) {
+				format(f, "json");
+				count(run, f, &r, 1);
 				continue;
 			}
-		}
-		if (json) {
-			if (rp_json_line(rd.line.p, rd.line.len, &r, &store)
-			    == 0)
-				count(run, f, &r, 1);
-			else
+			if (!have_cols) {	/* else: "{a}@b" may start one */
 				f->malformed++;
+				continue;
+			}
+		} else if (rp_acct_is_header(rd.line.p, rd.line.len) &&
+		    rp_acct_header(rd.line.p, rd.line.len, run->sep, &cols) ==
+		    0) {
+			format(f, "accounting");
+			have_cols = 1;
+			continue;
+		} else if (!have_cols) {
+			if (f->format == NULL && f->malformed == 0) {
+				f->skipped = "not a record file (its first "
+				    "line is neither JSON nor a header line)";
+				break;
+			}
+			f->malformed++;
 			continue;
 		}
-		if (rd.line.len == header.len &&
-		    memcmp(rd.line.p, header.p, header.len) == 0)
-			continue;	/* files joined: a header again */
 		/* CSV: a quoted value may hold line breaks. */
 		if (cols.csv && rp_csv_open(rd.line.p, rd.line.len)) {
 			int open = 1;
@@ -194,6 +208,5 @@ rp_read(struct run *run, struct rp_file *f)
 		fclose(rd.f);
 	buf_free(&rd.line);
 	buf_free(&store);
-	buf_free(&header);
 	buf_free(&more);
 }

@@ -295,6 +295,18 @@ def test_generated_set_json_source_period_and_stdin(tmp_path):
     assert rc == 0
     assert totals(text)["delivered"] == 3
     assert rows3(section(text, "Recipient Domains")) == {"old.test": (3, 0, 0)}
+    # Files joined on standard input: each header maps the lines under it.
+    joined = b"".join(p.read_bytes() for p in (
+        tmp_path / "accounting_files" / "delivered" / "d.2026-12-04-000000.tsv",
+        tmp_path / "logs" / "outbound.log",
+        tmp_path / "accounting_files" / "deferred" / "df.2026-12-04-000000.csv"))
+    rc, text, _ = report("-", stdin=joined)
+    assert rc == 0
+    t = totals(text)
+    assert (t["delivered"], t["deferred"], t["bounced"]) == (25, 12, 0)
+    assert "Not counted: JSON logs (the same events): 40 delivered" in text
+    assert re.search(r"^  -: json\+accounting, 77 records$", text, re.M)
+    assert re.search(r"^  6 malformed lines in -$", text, re.M)
 
 
 def test_bad_input_and_usage(tmp_path):

@@ -90,6 +90,7 @@ as_is(const char *s, size_t n)
 	check(key.len <= 100);
 	for (size_t i = 0; i < key.len; i++)
 		check((unsigned char)key.p[i] >= 0x20 && key.p[i] != 0x7f);
+	(void)rp_acct_is_header(s, n);
 	if (nl != NULL && rp_acct_header(s, (size_t)(nl - s), NULL, &c) == 0)
 		for (p = nl + 1; p < s + n; p = e + 1) {
 			if ((e = memchr(p, '\n', (size_t)(s + n - p))) == NULL)

@@ -125,6 +125,12 @@ test_acct_custom(void **state)
 	assert_true(r.delay == 90.0);
 	/* not a header */
 	assert_int_equal(rp_acct_header("hello world", 11, NULL, &c), -1);
+	assert_true(rp_acct_is_header(header, strlen(header)));
+	assert_true(rp_acct_is_header("custom_X-Id", 11));
+	assert_false(rp_acct_is_header("custom_", 7));
+	assert_false(rp_acct_is_header("d\tx", 3));
+	assert_false(rp_acct_is_header("types\tx", 7));
+	assert_false(rp_acct_is_header(line, strlen(line)));
 	buf_free(&store);
 }
 
