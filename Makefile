@@ -69,6 +69,9 @@ BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/smtp_forward.c
 ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/metrics.c \
 	     src/admin/status_page.c
+REPORT_SRCS = src/report/parse.c src/report/parse_json.c src/report/stats.c \
+	      src/report/text.c src/report/html.c src/report/files.c \
+	      src/report/read.c src/report/report.c
 MAIN_SRCS = src/main.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini config/connection.ini config/relay.ini \
@@ -96,12 +99,14 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_scheduler delivery/test_shaper \
 	     delivery/test_shaper_file delivery/test_smtputf8 delivery/test_dane \
 	     delivery/test_tlsrpt \
-	     records/test_bouncecat records/test_writer records/test_backlog
+	     records/test_bouncecat records/test_writer records/test_backlog \
+	     report/test_parse report/test_stats
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
 	  $(SMTP_SRCS) $(DELIVERY_SRCS) $(RECORDS_SRCS) $(BUILTINS_SRCS) \
-	  $(ADMIN_SRCS)
+	  $(ADMIN_SRCS) \
+	  $(REPORT_SRCS)
 
 REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o) build/asan/gen/defaults_data.o
@@ -188,7 +193,7 @@ FUZZ_HEADERS	= $(wildcard src/*/*.h) include/outpost/plugin.h tests/fuzz/fuzz.h
 FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply \
 		  fuzz_client_reply fuzz_client_auth fuzz_data fuzz_message \
 		  fuzz_netmatch fuzz_intervals fuzz_bouncecat \
-		  fuzz_bouncecat_rules fuzz_accounting fuzz_mtasts_policy
+		  fuzz_bouncecat_rules fuzz_accounting fuzz_mtasts_policy fuzz_report
 FUZZ_BASE	= src/lib/buf.c src/lib/xmalloc.c
 FUZZ_LOG	= src/core/log.c src/lib/json.c src/lib/fsutil.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
@@ -223,6 +228,8 @@ FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/lib/slashre.c \
 		  src/lib/util.c src/core/metrics.c \
 		  src/lib/ini.c $(FUZZ_LOG) $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_accounting = -levent -lpthread -lcrypto -lm
+FUZZ_DEPS_fuzz_report = src/report/parse.c src/report/parse_json.c \
+		  src/lib/json.c $(FUZZ_BASE)
 
 .SECONDEXPANSION:
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(FUZZ_WB_$$*) $(FUZZ_HEADERS)

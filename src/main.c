@@ -38,6 +38,7 @@
 #include "queue/space.h"
 #include "records/backlog.h"
 #include "records/space.h"
+#include "report/report.h"
 #include "smtp/server.h"
 #include "core/version.h"
 
@@ -84,6 +85,8 @@ usage(FILE *out)
 	    "       outpost -c ROOT --qlist   list the queued mail\n"
 	    "       outpost -c ROOT --qstat   count the queued mail\n"
 	    "       outpost -i ROOT     create ROOT with a default config/\n"
+	    "       outpost report [-c ROOT] [FILE|DIR]...  totals of the "
+	    "record files\n"
 	    "       outpost --help | --version\n"
 	    "\n"
 	    "ROOT is an install directory like Haraka's: ROOT/config holds the\n"
@@ -658,6 +661,8 @@ main(int argc, char **argv)
 	const char *run_root = NULL, *init = NULL;
 	int ch, report = 0;
 
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return report_main(argc - 1, argv + 1);
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":c:i:hV", longopts, NULL)) != -1) {
 		switch (ch) {

@@ -27,7 +27,8 @@ LAYERS = {
     "records": 6,
     "builtins": 7,
     "admin": 7,
-    "": 8,          # src/main.c
+    "report": 8,
+    "": 9,          # src/main.c
 }
 PUBLIC = "include"  # include/outpost/plugin.h: anyone may include it
 MAX_LINES = 800
