@@ -25,17 +25,19 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c src/lib/netmatch.c \
 	   src/lib/penalty.c src/lib/failpoint.c src/lib/crc32c.c \
 	   src/lib/rate.c src/lib/slashre.c
-PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c
+PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c \
+	     src/proto/dkim_canon.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
-	    src/core/shaping_rules.c src/core/vmta.c
+	    src/core/shaping_rules.c src/core/vmta.c src/core/dkim_keys.c \
+	    src/core/dkim_keygen.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
 QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \
 	     src/queue/scan.c src/queue/report.c src/queue/queue.c \
 	     src/queue/submit.c src/queue/space.c src/queue/body.c \
-	     src/queue/refs.c
+	     src/queue/refs.c src/queue/dkim_sign.c src/queue/dkim_worker.c
 SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
 	    src/smtp/conn.c src/smtp/commands.c src/smtp/accept.c \
 	    src/smtp/auth.c src/smtp/data.c src/smtp/accept_pool.c
@@ -55,7 +57,7 @@ RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/backlog.c
 BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/auth_flat_file.c src/builtins/tls.c \
-		src/builtins/smtp_forward.c
+		src/builtins/smtp_forward.c src/builtins/dkim.c
 MAIN_SRCS = src/main.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini config/connection.ini config/relay.ini \
@@ -63,7 +65,8 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.bounce_message config/net-utils.ini \
 	config/smtp_forward.ini config/outbound_logger.ini \
 	config/accounting_files.ini config/bounce_categories \
-	config/shaping.ini config/shaping_rules config/pools.ini
+	config/shaping.ini config/shaping_rules config/pools.ini \
+	config/dkim.ini
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \

@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/daemon.h"
 #include "core/defaults.h"
+#include "core/dkim_keys.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "core/shaping.h"
@@ -57,6 +58,7 @@ struct outpost {
 	int			 shaping_pending;	/* one of them changed */
 	struct vmta		*vmta;		/* pools.ini */
 	int			 vmta_pending;	/* it changed */
+	int			 dkim_pending;	/* dkim.ini changed */
 	struct event		*force_timer;
 	int			 stopping;
 	struct queue		*queue;
@@ -74,6 +76,12 @@ usage(FILE *out)
 	    "usage: outpost -c ROOT     run the daemon in the foreground\n"
 	    "       outpost -c ROOT --qlist   list the queued mail\n"
 	    "       outpost -c ROOT --qstat   count the queued mail\n"
+	    "       outpost -c ROOT --dkim-keygen DOMAIN SELECTOR [--type rsa|"
+	    "ed25519] [--bits N]\n"
+	    "                           write a DKIM key (RSA 2048 bits by "
+	    "default) in\n"
+	    "                           ROOT/config/dkim/DOMAIN/ and print its "
+	    "DNS record\n"
 	    "       outpost -i ROOT     create ROOT with a default config/\n"
 	    "       outpost --help | --version\n"
 	    "\n"
@@ -184,6 +192,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		log_notice("core", NULL, "SIGHUP: flushing the temp-fail queue");
 		reload_shaping(op);
 		reload_vmta(op);
+		dkim_plugin_reload();
 		if (op->mta != NULL)
 			mta_flush(op->mta);
 		break;
@@ -259,6 +268,10 @@ on_reload(evutil_socket_t fd, short what, void *arg)
 		reload_shaping(op);
 	if (op->vmta_pending)
 		reload_vmta(op);
+	if (op->dkim_pending) {
+		op->dkim_pending = 0;
+		dkim_plugin_reload();
+	}
 	if (changed == 0)
 		return;
 	cfg = config_reload(op->cfg, changed, &err);
@@ -307,9 +320,12 @@ on_inotify(evutil_socket_t fd, short what, void *arg)
 				op->shaping_pending = 1;
 			if (strcmp(ev->name, "pools.ini") == 0)
 				op->vmta_pending = 1;
+			if (strcmp(ev->name, "dkim.ini") == 0)
+				op->dkim_pending = 1;
 		}
 	}
-	if (op->pending || op->shaping_pending || op->vmta_pending)
+	if (op->pending || op->shaping_pending || op->vmta_pending ||
+	    op->dkim_pending)
 		evtimer_add(op->reload_timer, &tv);
 }
 
@@ -610,6 +626,58 @@ init_root(const char *root)
 	return EXIT_SUCCESS;
 }
 
+/* --dkim-keygen DOMAIN SELECTOR: a new key in ROOT/config/dkim/DOMAIN/. */
+static int
+dkim_keygen_cmd(const char *root, char **args, int nargs, const char *type,
+    const char *bits)
+{
+	enum dkim_alg alg = DKIM_RSA_SHA256;
+	struct buf out = BUF_INIT;
+	char *dir, *err = NULL, *end;
+	unsigned long nbits = 2048;
+	struct stat st;
+	int rc;
+
+	if (nargs != 2) {
+		fprintf(stderr, "outpost: --dkim-keygen needs DOMAIN SELECTOR\n"
+		    "Try 'outpost --help'.\n");
+		return EXIT_USAGE;
+	}
+	if (type != NULL && strcmp(type, "ed25519") == 0)
+		alg = DKIM_ED25519_SHA256;
+	else if (type != NULL && strcmp(type, "rsa") != 0) {
+		fprintf(stderr, "outpost: --type %s: rsa or ed25519\n", type);
+		return EXIT_USAGE;
+	}
+	if (bits != NULL && (errno = 0, nbits = strtoul(bits, &end, 10),
+	    errno != 0 || *end != '\0' || end == bits)) {
+		fprintf(stderr, "outpost: --bits %s: not a number\n", bits);
+		return EXIT_USAGE;
+	}
+	dir = xasprintf("%s/config", root);
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "outpost: %s: no such directory (create it with "
+		    "outpost -i %s)\n", dir, root);
+		free(dir);
+		return EXIT_NOINPUT;
+	}
+	rc = dkim_keygen(dir, args[0], args[1], alg, nbits > 65536 ? 65536 :
+	    (unsigned)nbits, &out, &err);
+	if (rc != 0) {
+		fprintf(stderr, "outpost: %s\n", err);
+		rc = strstr(err, "exists") != NULL ? EXIT_CANTCREAT : EXIT_USAGE;
+	} else {
+		printf("Wrote %s/dkim/%s/%sprivate (and public, selector, dns). "
+		    "Publish this TXT record:\n%s", dir, args[0],
+		    alg == DKIM_ED25519_SHA256 ? "ed25519." : "", buf_cstr(&out));
+		rc = EXIT_SUCCESS;
+	}
+	free(err);
+	free(dir);
+	buf_free(&out);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -618,10 +686,13 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "qlist", no_argument, NULL, 'L' },
 		{ "qstat", no_argument, NULL, 'S' },
+		{ "dkim-keygen", no_argument, NULL, 'K' },
+		{ "type", required_argument, NULL, 'T' },
+		{ "bits", required_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *run_root = NULL, *init = NULL;
-	int ch, report = 0;
+	const char *run_root = NULL, *init = NULL, *type = NULL, *bits = NULL;
+	int ch, report = 0, keygen = 0;
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":c:i:hV", longopts, NULL)) != -1) {
@@ -642,6 +713,15 @@ main(int argc, char **argv)
 		case 'S':
 			report = ch;
 			break;
+		case 'K':
+			keygen = 1;
+			break;
+		case 'T':
+			type = optarg;
+			break;
+		case 'B':
+			bits = optarg;
+			break;
 		case ':':
 			fprintf(stderr, "outpost: option -%c needs a ROOT "
 			    "directory\n", optopt);
@@ -656,6 +736,14 @@ main(int argc, char **argv)
 			fprintf(stderr, "Try 'outpost --help'.\n");
 			return EXIT_USAGE;
 		}
+	}
+	if (keygen) {
+		if (run_root == NULL) {
+			fprintf(stderr, "outpost: --dkim-keygen needs -c ROOT\n");
+			return EXIT_USAGE;
+		}
+		return dkim_keygen_cmd(run_root, argv + optind, argc - optind,
+		    type, bits);
 	}
 	if (optind < argc) {
 		fprintf(stderr, "outpost: unexpected argument '%s'\n"
