@@ -70,9 +70,10 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
-	     proto/test_smtp_parse proto/test_reply \
+	     proto/test_smtp_parse proto/test_reply proto/test_dkim_canon \
 	     core/test_config core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
+	     core/test_dkim_keys \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_salvage queue/test_submit \
 	     queue/test_body queue/test_queue \
@@ -173,7 +174,7 @@ FUZZ_HEADERS	= $(wildcard src/*/*.h) include/outpost/plugin.h tests/fuzz/fuzz.h
 FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply \
 		  fuzz_client_reply fuzz_client_auth fuzz_data fuzz_message \
 		  fuzz_netmatch fuzz_intervals fuzz_bouncecat \
-		  fuzz_bouncecat_rules fuzz_accounting
+		  fuzz_bouncecat_rules fuzz_accounting fuzz_dkim_canon
 FUZZ_BASE	= src/lib/buf.c src/lib/xmalloc.c
 FUZZ_LOG	= src/core/log.c src/lib/json.c src/lib/fsutil.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
@@ -192,6 +193,7 @@ FUZZ_LIBS_fuzz_data = -lcrypto
 FUZZ_DEPS_fuzz_message = src/proto/message.c src/lib/util.c $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_message = -lcrypto
 FUZZ_DEPS_fuzz_netmatch = src/lib/netmatch.c $(FUZZ_BASE)
+FUZZ_DEPS_fuzz_dkim_canon = src/proto/dkim_canon.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_intervals = src/core/config_intervals.c $(FUZZ_LOG) \
 		  $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_intervals = -lm

@@ -258,10 +258,15 @@ done:
 	return rc;
 }
 
+/* Haraka's `private` first, then the others by name. */
 static int
-cmp_str(const void *a, const void *b)
+cmp_keyfile(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+
+	if (strcmp(x, "private") == 0 || strcmp(y, "private") == 0)
+		return strcmp(x, "private") == 0 ? -1 : 1;
+	return strcmp(x, y);
 }
 
 /* One config/dkim/<name>/ directory: `private` first, then the others. */
@@ -295,7 +300,7 @@ load_domain(const char *top, const char *name, struct dkim_domain *d,
 		files[nfiles++] = xstrdup(de->d_name);
 	}
 	closedir(dp);
-	qsort(files, nfiles, sizeof(*files), cmp_str);
+	qsort(files, nfiles, sizeof(*files), cmp_keyfile);
 	for (size_t i = 0; i < nfiles; i++)
 		if (add_dir_key(d, dir, name, files[i], err) != 0)
 			goto done;

@@ -39,7 +39,7 @@ void
 dkim_canon_header(enum dkim_canon c, const char *f, size_t len,
     struct buf *out)
 {
-	size_t i = 0, name_end, j;
+	size_t i = 0, name_end, j, start = out->len;
 	int wsp = 0, any = 0;
 
 	if (c == DKIM_SIMPLE) {
@@ -49,11 +49,20 @@ dkim_canon_header(enum dkim_canon c, const char *f, size_t len,
 	while (i < len && f[i] != ':')
 		i++;
 	name_end = i;
+	if (i == len && len >= 2 && f[len - 2] == '\r' && f[len - 1] == '\n')
+		name_end -= 2;
 	while (name_end > 0 && is_wsp(f[name_end - 1]))
 		name_end--;
 	buf_reserve(out, len + 2);
-	for (j = 0; j < name_end; j++)
+	for (j = 0; j < name_end; j++) {
+		if (f[j] == '\r' && j + 1 < name_end && f[j + 1] == '\n') {
+			j++;	/* a folded line without a colon */
+			continue;
+		}
 		buf_addc(out, (char)tolower((unsigned char)f[j]));
+	}
+	while (out->len > start && is_wsp(out->p[out->len - 1]))
+		out->len--;	/* blanks before a fold in the name */
 	if (i == len) {		/* no colon: the name alone */
 		buf_add(out, "\r\n", 2);
 		return;
@@ -62,8 +71,10 @@ dkim_canon_header(enum dkim_canon c, const char *f, size_t len,
 	for (i++; i < len; i++) {
 		char ch = f[i];
 
-		if (ch == '\r' || ch == '\n')
-			continue;	/* unfolding */
+		if (ch == '\r' && i + 1 < len && f[i + 1] == '\n') {
+			i++;		/* unfolding (a lone CR or LF is text) */
+			continue;
+		}
 		if (is_wsp(ch)) {
 			wsp = 1;
 			continue;
