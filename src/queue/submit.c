@@ -238,6 +238,12 @@ tx_add_queue_headers(struct smtp_tx *tx, const char *received_header,
 	buf_free(&h);
 }
 
+static void
+view_note(void *arg, const char *key, const char *value)
+{
+	tx_add_note(arg, key, value);
+}
+
 void
 tx_view(struct smtp_tx *tx, struct op_txn *v, const char *ip,
     const char *helo)
@@ -250,6 +256,8 @@ tx_view(struct smtp_tx *tx, struct op_txn *v, const char *ip,
 	v->helo = helo;
 	v->msg = tx->msg.p ? tx->msg.p : "";
 	v->msglen = tx->msg.len;
+	v->set_note = view_note;
+	v->note_arg = tx;
 }
 
 /* --- queue entries ----------------------------------------------------------- */

@@ -13,6 +13,7 @@ served as a TXT record by the test DNS server (nsd).
 - --dkim-keygen writes private (0600), public, selector, dns, and never overwrites.
 - an unusable key stops start-up with exit 78 and a line naming the file.
 - SIGHUP loads keys added while running.
+- a plugin chooses the signing domain and selector (op_txn_set_note: dkim_domain, dkim_selector).
 
 dkimpy is handed a dnsfunc that asks the session's nsd. opendkim-testmsg has no resolver
 option (libopendkim reads /etc/resolv.conf, which cannot name a port), so it runs in a private
@@ -287,4 +288,28 @@ def test_sighup_loads_new_keys(mta, smtp_sink, dns_server, publish, tmp_path):
     send(mta, ["ok-2@single.test"], data=tricky_message())
     data = sink.wait_for_messages(2)[1].data
     check_all(data, dns_server, tmp_path, 1)
+    wait_empty(mta)
+
+
+def test_plugin_chooses_the_key(mta, smtp_sink, dns_server, publish, tmp_path):
+    """A plugin's notes dkim_domain/dkim_selector (op_txn_set_note) win over the From domain."""
+    so = Path(__file__).resolve().parents[2] / "build/asan/tests/plugins/dkim_choose.so"
+    assert so.exists(), f"{so} missing: make build/asan/tests/plugins/dkim_choose.so"
+    (mta.root / "plugins").mkdir(exist_ok=True)
+    (mta.root / "plugins" / "dkim_choose.so").write_bytes(so.read_bytes())
+    publish([keygen(mta, DOMAIN, "own"), keygen(mta, ESP, "esp1", "ed25519"),
+             keygen(mta, ESP, "esp2")])
+    sink = smtp_sink("127.0.0.2")
+    mta.write_config("plugins", "relay\ndkim_choose\ndkim\n")
+    mta.start()
+    chosen = tricky_message().replace(b"MIME-Version:", b"X-Sign-As: esp.test esp2\r\nMIME-Version:")
+    send(mta, ["ok-1@single.test"], data=chosen)
+    data = sink.wait_for_messages(1)[0].data
+    sigs = signatures(data)
+    assert len(sigs) == 1 and b"d=esp.test; s=esp2" in sigs[0], sigs
+    check_all(data, dns_server, tmp_path, 1)
+    # Without the header: the From domain's key.
+    send(mta, ["ok-2@single.test"], data=tricky_message())
+    data = sink.wait_for_messages(2)[1].data
+    assert b"d=bounces.test; s=own" in signatures(data)[0]
     wait_empty(mta)
