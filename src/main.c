@@ -723,8 +723,12 @@ main(int argc, char **argv)
 			bits = optarg;
 			break;
 		case ':':
-			fprintf(stderr, "outpost: option -%c needs a ROOT "
-			    "directory\n", optopt);
+			if (optopt == 'T' || optopt == 'B')
+				fprintf(stderr, "outpost: --%s needs a value\n",
+				    optopt == 'T' ? "type" : "bits");
+			else
+				fprintf(stderr, "outpost: option -%c needs a "
+				    "ROOT directory\n", optopt);
 			return EXIT_USAGE;
 		default:
 			if (optopt)

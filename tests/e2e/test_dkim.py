@@ -12,7 +12,9 @@ served as a TXT record by the test DNS server (nsd).
   and Haraka's dkim.ini are used unchanged.
 - --dkim-keygen writes private (0600), public, selector, dns, and never overwrites.
 - an unusable key stops start-up with exit 78 and a line naming the file.
-- SIGHUP loads keys added while running.
+- SIGHUP loads keys added while running; a bad key added later is logged and the running keys
+  kept.
+- a 300 KB message (streamed from disk by delivery) verifies.
 - a plugin chooses the signing domain and selector (op_txn_set_note: dkim_domain, dkim_selector).
 
 dkimpy is handed a dnsfunc that asks the session's nsd. opendkim-testmsg has no resolver
@@ -287,6 +289,34 @@ def test_sighup_loads_new_keys(mta, smtp_sink, dns_server, publish, tmp_path):
     mta.wait_for_log(r"dkim.*reloaded: signing, 1 key for 1 domain", timeout=5, start=mark)
     send(mta, ["ok-2@single.test"], data=tricky_message())
     data = sink.wait_for_messages(2)[1].data
+    check_all(data, dns_server, tmp_path, 1)
+    # A bad key added later: logged, the running keys kept.
+    bad = mta.root / "config" / "dkim" / "broken.test"
+    bad.mkdir()
+    (bad / "private").write_text("not a key\n")
+    (bad / "selector").write_text("x\n")
+    mark = mta.mark()
+    mta.signal(signal.SIGHUP)
+    mta.wait_for_log(r"not reloaded: config/dkim/broken\.test/private: not a PEM private key.*; "
+                     r"keeping the running keys", timeout=5, start=mark)
+    send(mta, ["ok-3@single.test"], data=tricky_message())
+    data = sink.wait_for_messages(3)[2].data
+    check_all(data, dns_server, tmp_path, 1)
+    wait_empty(mta)
+
+
+def test_large_message_streamed_from_disk(mta, smtp_sink, dns_server, publish, tmp_path):
+    """A 300 KB 8-bit message (delivery streams it from its body file in 64 KiB blocks)."""
+    publish([keygen(mta, DOMAIN, "big")])
+    sink = smtp_sink("127.0.0.2")
+    start_signing(mta)
+    line = "d\u00e9j\u00e0 vu, \t trailing blanks   \r\n.dotted line\r\n"
+    big = tricky_message().replace(b"Hello  there", ("x" * 70 + "\r\n" + line * 7000).encode()
+                                   + b"Hello  there")
+    assert len(big) > 300_000
+    send(mta, ["ok-1@single.test"], data=big)
+    data = sink.wait_for_messages(1, timeout=30)[0].data
+    assert len(data) > len(big)
     check_all(data, dns_server, tmp_path, 1)
     wait_empty(mta)
 
