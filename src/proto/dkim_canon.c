@@ -131,6 +131,30 @@ content(struct dkim_body *b, char c)
 	put(b, c);
 }
 
+/* Where the run of bytes from i that canonicalise to themselves ends:
+ * simple, at a CR; relaxed, also at a tab, or a space that is not one
+ * blank between two other bytes of the line. */
+static size_t
+run_end(enum dkim_canon c, const char *p, size_t i, size_t len)
+{
+	const char *cr;
+
+	if (c == DKIM_SIMPLE) {
+		cr = memchr(p + i, '\r', len - i);
+		return cr != NULL ? (size_t)(cr - p) : len;
+	}
+	for (; i < len; i++) {
+		char ch = p[i];
+
+		if (ch == '\r' || ch == '\t')
+			break;
+		if (ch == ' ' && (i + 1 == len || is_wsp(p[i + 1]) ||
+		    p[i + 1] == '\r'))
+			break;
+	}
+	return i;
+}
+
 void
 dkim_body_feed(struct dkim_body *b, const char *p, size_t len)
 {
@@ -156,11 +180,8 @@ dkim_body_feed(struct dkim_body *b, const char *p, size_t len)
 		}
 		/* Fast path: a run of plain bytes with nothing held back. */
 		if (b->crlfs == 0 && !b->wsp) {
-			size_t k = i;
+			size_t k = run_end(b->canon, p, i, len);
 
-			while (k < len && p[k] != '\r' && (b->canon ==
-			    DKIM_SIMPLE || !is_wsp(p[k])))
-				k++;
 			if (k - i > sizeof(b->out) - b->n)
 				flush(b);
 			if (k - i > sizeof(b->out)) {
