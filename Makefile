@@ -76,7 +76,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     core/test_dkim_keys \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_salvage queue/test_submit \
-	     queue/test_body queue/test_queue \
+	     queue/test_body queue/test_queue queue/test_dkim_sign \
 	     smtp/test_data \
 	     smtp/test_policy delivery/test_mx delivery/test_route \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \

@@ -1,15 +1,13 @@
 /* Unit tests: core/dkim_keys — dkim.ini (header lists, oversigning,
  * canonicalisation, fallback, additional domains), the key directories
  * (Haraka's private + selector, <name>.private), the lookup by parent
- * domain, errors naming file and key, and --dkim-keygen's files. Also
- * queue/dkim_sign's choice of keys and the field it writes. */
+ * domain, errors naming file and key, and --dkim-keygen's files. */
 #include "unit.h"
 
 #include <sys/stat.h>
 
 #include "core/dkim_keys.h"
 #include "lib/fsutil.h"
-#include "queue/dkim_sign.h"
 
 static char dir[64];
 
@@ -190,54 +188,6 @@ test_keygen_never_overwrites(void **state)
 	assert_int_equal(out.len, 0);
 }
 
-static const char MSG[] =
-    "Received: from x\r\nFrom: Me <me@sub.example.com>\r\nTo: a@b.test\r\n"
-    "Subject: hi\r\nTo: c@d.test\r\n\r\nbody\r\n";
-
-static void
-test_sign_choice_and_field(void **state)
-{
-	struct dkim_request r = { MSG, sizeof(MSG) - 1, "bounce@other.test",
-	    NULL, NULL, 1700000000 };
-	struct buf out = BUF_INIT, info = BUF_INIT;
-	struct dkim_config *c;
-	char *err = NULL;
-
-	(void)state;
-	keygen("example.com", "rsa1", DKIM_RSA_SHA256);
-	keygen("example.com", "ed1", DKIM_ED25519_SHA256);
-	keygen("esp.net", "esp", DKIM_RSA_SHA256);
-	c = load_ok();
-	/* The From domain's parent: both keys. */
-	assert_int_equal(dkim_sign(c, &r, &out, &info, &err), 2);
-	assert_string_equal(info.p, "d=example.com s=rsa1 a=rsa-sha256, "
-	    "d=example.com s=ed1 a=ed25519-sha256");
-	assert_non_null(strstr(out.p, "DKIM-Signature: v=1; a=rsa-sha256; "
-	    "c=relaxed/relaxed; d=example.com; s=rsa1;\r\n\tt=1700000000; "
-	    "h=from:from:subject:subject:date:message-id:to:to:to;"));
-	buf_reset(&out);
-	buf_reset(&info);
-	/* A plugin's choice: one selector of another domain. */
-	r.domain = "esp.net";
-	r.selector = "esp";
-	assert_int_equal(dkim_sign(c, &r, &out, &info, &err), 1);
-	assert_string_equal(info.p, "d=esp.net s=esp a=rsa-sha256");
-	buf_reset(&out);
-	buf_reset(&info);
-	/* No From, an envelope domain without keys, no fallback: none. */
-	r.domain = r.selector = NULL;
-	r.msg = "Subject: x\r\n\r\n";
-	r.len = strlen(r.msg);
-	assert_int_equal(dkim_sign(c, &r, &out, &info, &err), 0);
-	/* No From: the envelope sender's domain. */
-	r.mail_from = "bounce@esp.net";
-	assert_int_equal(dkim_sign(c, &r, &out, &info, &err), 1);
-	assert_string_equal(info.p, "d=esp.net s=esp a=rsa-sha256");
-	buf_free(&out);
-	buf_free(&info);
-	dkim_config_unref(c);
-}
-
 int
 main(void)
 {
@@ -249,8 +199,6 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_errors_name_file_and_key,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keygen_never_overwrites,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sign_choice_and_field,
 		    setup, teardown),
 	};
 
