@@ -20,7 +20,6 @@
 #include "core/config.h"
 #include "core/daemon.h"
 #include "core/defaults.h"
-#include "core/dkim_keys.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "core/shaping.h"
@@ -626,58 +625,6 @@ init_root(const char *root)
 	return EXIT_SUCCESS;
 }
 
-/* --dkim-keygen DOMAIN SELECTOR: a new key in ROOT/config/dkim/DOMAIN/. */
-static int
-dkim_keygen_cmd(const char *root, char **args, int nargs, const char *type,
-    const char *bits)
-{
-	enum dkim_alg alg = DKIM_RSA_SHA256;
-	struct buf out = BUF_INIT;
-	char *dir, *err = NULL, *end;
-	unsigned long nbits = 2048;
-	struct stat st;
-	int rc;
-
-	if (nargs != 2) {
-		fprintf(stderr, "outpost: --dkim-keygen needs DOMAIN SELECTOR\n"
-		    "Try 'outpost --help'.\n");
-		return EXIT_USAGE;
-	}
-	if (type != NULL && strcmp(type, "ed25519") == 0)
-		alg = DKIM_ED25519_SHA256;
-	else if (type != NULL && strcmp(type, "rsa") != 0) {
-		fprintf(stderr, "outpost: --type %s: rsa or ed25519\n", type);
-		return EXIT_USAGE;
-	}
-	if (bits != NULL && (errno = 0, nbits = strtoul(bits, &end, 10),
-	    errno != 0 || *end != '\0' || end == bits)) {
-		fprintf(stderr, "outpost: --bits %s: not a number\n", bits);
-		return EXIT_USAGE;
-	}
-	dir = xasprintf("%s/config", root);
-	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "outpost: %s: no such directory (create it with "
-		    "outpost -i %s)\n", dir, root);
-		free(dir);
-		return EXIT_NOINPUT;
-	}
-	rc = dkim_keygen(dir, args[0], args[1], alg, nbits > 65536 ? 65536 :
-	    (unsigned)nbits, &out, &err);
-	if (rc != 0) {
-		fprintf(stderr, "outpost: %s\n", err);
-		rc = strstr(err, "exists") != NULL ? EXIT_CANTCREAT : EXIT_USAGE;
-	} else {
-		printf("Wrote %s/dkim/%s/%sprivate (and public, selector, dns). "
-		    "Publish this TXT record:\n%s", dir, args[0],
-		    alg == DKIM_ED25519_SHA256 ? "ed25519." : "", buf_cstr(&out));
-		rc = EXIT_SUCCESS;
-	}
-	free(err);
-	free(dir);
-	buf_free(&out);
-	return rc;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -746,8 +693,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "outpost: --dkim-keygen needs -c ROOT\n");
 			return EXIT_USAGE;
 		}
-		return dkim_keygen_cmd(run_root, argv + optind, argc - optind,
-		    type, bits);
+		return dkim_keygen_command(run_root, argv + optind,
+		    argc - optind, type, bits);
 	}
 	if (optind < argc) {
 		fprintf(stderr, "outpost: unexpected argument '%s'\n"

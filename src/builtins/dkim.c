@@ -4,15 +4,25 @@
  * (core/dkim_keys; a bad or unreadable key stops start-up) and starts the
  * signing thread (queue/dkim_worker); dkim_plugin_reload() loads them
  * again on SIGHUP or a change of dkim.ini, keeping the running set when
- * the new one is bad. The running configuration is owned here.
+ * the new one is bad. The running configuration is owned here. Also
+ * the command outpost --dkim-keygen.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "core/dkim_keys.h"
 #include "lib/xmalloc.h"
 #include "outpost/plugin.h"
 #include "builtins/builtin.h"
 #include "queue/dkim_worker.h"
+
+/* sysexits(3), as main.c */
+#define EXIT_USAGE	64
+#define EXIT_NOINPUT	66
+#define EXIT_CANTCREAT	73
 
 static struct {
 	char			*config_dir;
@@ -92,3 +102,55 @@ dkim_init(struct op_env *env, void **data)
 const struct op_plugin dkim_plugin = {
 	OUTPOST_PLUGIN_ABI, "dkim", dkim_init, dkim_shutdown
 };
+
+/* outpost -c ROOT --dkim-keygen DOMAIN SELECTOR [--type] [--bits]. */
+int
+dkim_keygen_command(const char *root, char **args, int nargs, const char *type,
+    const char *bits)
+{
+	enum dkim_alg alg = DKIM_RSA_SHA256;
+	struct buf out = BUF_INIT;
+	char *dir, *err = NULL, *end;
+	unsigned long nbits = 2048;
+	struct stat st;
+	int rc;
+
+	if (nargs != 2) {
+		fprintf(stderr, "outpost: --dkim-keygen needs DOMAIN SELECTOR\n"
+		    "Try 'outpost --help'.\n");
+		return EXIT_USAGE;
+	}
+	if (type != NULL && strcmp(type, "ed25519") == 0)
+		alg = DKIM_ED25519_SHA256;
+	else if (type != NULL && strcmp(type, "rsa") != 0) {
+		fprintf(stderr, "outpost: --type %s: rsa or ed25519\n", type);
+		return EXIT_USAGE;
+	}
+	if (bits != NULL && (errno = 0, nbits = strtoul(bits, &end, 10),
+	    errno != 0 || *end != '\0' || end == bits)) {
+		fprintf(stderr, "outpost: --bits %s: not a number\n", bits);
+		return EXIT_USAGE;
+	}
+	dir = xasprintf("%s/config", root);
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "outpost: %s: no such directory (create it with "
+		    "outpost -i %s)\n", dir, root);
+		free(dir);
+		return EXIT_NOINPUT;
+	}
+	rc = dkim_keygen(dir, args[0], args[1], alg, nbits > 65536 ? 65536 :
+	    (unsigned)nbits, &out, &err);
+	if (rc != 0) {
+		fprintf(stderr, "outpost: %s\n", err);
+		rc = strstr(err, "exists") != NULL ? EXIT_CANTCREAT : EXIT_USAGE;
+	} else {
+		printf("Wrote %s/dkim/%s/%sprivate (and public, selector, dns). "
+		    "Publish this TXT record:\n%s", dir, args[0],
+		    alg == DKIM_ED25519_SHA256 ? "ed25519." : "", buf_cstr(&out));
+		rc = EXIT_SUCCESS;
+	}
+	free(err);
+	free(dir);
+	buf_free(&out);
+	return rc;
+}
