@@ -29,18 +29,18 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/penalty.c src/lib/failpoint.c src/lib/crc32c.c \
 	   src/lib/rate.c src/lib/slashre.c src/lib/idn.c
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c \
-	     src/proto/mtasts_policy.c
+	     src/proto/mtasts_policy.c src/proto/dkim_canon.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
 	    src/core/shaping_rules.c src/core/vmta.c \
-	    src/core/metrics.c
+	    src/core/metrics.c src/core/dkim_keys.c src/core/dkim_keygen.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c
 QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \
 	     src/queue/scan.c src/queue/report.c src/queue/queue.c \
 	     src/queue/submit.c src/queue/space.c src/queue/body.c \
-	     src/queue/refs.c
+	     src/queue/refs.c src/queue/dkim_sign.c src/queue/dkim_worker.c
 SMTP_SRCS = src/smtp/policy.c src/smtp/server.c src/smtp/session.c \
 	    src/smtp/conn.c src/smtp/commands.c src/smtp/accept.c \
 	    src/smtp/auth.c src/smtp/data.c src/smtp/accept_pool.c
@@ -66,7 +66,7 @@ RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/backlog.c
 BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/auth_flat_file.c src/builtins/tls.c \
-		src/builtins/smtp_forward.c
+		src/builtins/smtp_forward.c src/builtins/dkim.c
 ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/metrics.c \
 	     src/admin/status_page.c
 REPORT_SRCS = src/report/parse.c src/report/parse_json.c src/report/stats.c \
@@ -80,18 +80,19 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/smtp_forward.ini config/outbound_logger.ini \
 	config/accounting_files.ini config/bounce_categories \
 	config/shaping.ini config/shaping_rules config/pools.ini \
-	config/http.ini
+	config/http.ini config/dkim.ini
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     lib/test_idn \
 	     proto/test_smtp_parse proto/test_reply proto/test_mtasts_policy \
+	     proto/test_dkim_canon \
 	     core/test_config core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
-	     core/test_metrics \
+	     core/test_metrics core/test_dkim_keys \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_salvage queue/test_submit \
-	     queue/test_body queue/test_queue \
+	     queue/test_body queue/test_queue queue/test_dkim_sign \
 	     smtp/test_data \
 	     smtp/test_policy delivery/test_mx delivery/test_route \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \
@@ -158,7 +159,8 @@ build/asan/tests/plugins/%.so: tests/plugins/%.c include/outpost/plugin.h
 CONTRIB_PLUGINS = bounce_webhook
 TEST_PLUGINS = build/asan/tests/plugins/log_capture.so \
 	       build/asan/tests/plugins/queue_verdict.so \
-	       build/asan/tests/plugins/outbound_hooks.so
+	       build/asan/tests/plugins/outbound_hooks.so \
+	       build/asan/tests/plugins/dkim_choose.so
 
 unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
 	@set -e; for t in $^; do echo "== $$t"; $$t; done
@@ -193,7 +195,8 @@ FUZZ_HEADERS	= $(wildcard src/*/*.h) include/outpost/plugin.h tests/fuzz/fuzz.h
 FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply \
 		  fuzz_client_reply fuzz_client_auth fuzz_data fuzz_message \
 		  fuzz_netmatch fuzz_intervals fuzz_bouncecat \
-		  fuzz_bouncecat_rules fuzz_accounting fuzz_mtasts_policy fuzz_report
+		  fuzz_bouncecat_rules fuzz_accounting fuzz_mtasts_policy fuzz_report \
+		  fuzz_dkim_canon
 FUZZ_BASE	= src/lib/buf.c src/lib/xmalloc.c
 FUZZ_LOG	= src/core/log.c src/lib/json.c src/lib/fsutil.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
@@ -213,6 +216,7 @@ FUZZ_DEPS_fuzz_message = src/proto/message.c src/lib/util.c $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_message = -lcrypto
 FUZZ_DEPS_fuzz_netmatch = src/lib/netmatch.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_mtasts_policy = src/proto/mtasts_policy.c $(FUZZ_BASE)
+FUZZ_DEPS_fuzz_dkim_canon = src/proto/dkim_canon.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_intervals = src/core/config_intervals.c $(FUZZ_LOG) \
 		  $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_intervals = -lm

@@ -15,7 +15,8 @@ libunbound-dev dns-root-data libcurl4-openssl-dev"
 test="$build libcmocka-dev python3 python3-pytest python3-aiosmtpd \
 python3-dnspython nsd swaks libio-socket-ssl-perl libnet-ssleay-perl \
 libdigest-hmac-perl libauthen-sasl-perl openssl procps clang libclang-rt-14-dev \
-prometheus chromium chromium-driver python3-selenium ldnsutils python3-cryptography"
+prometheus chromium chromium-driver python3-selenium ldnsutils python3-cryptography \
+python3-dkim python3-nacl opendkim-tools"
 bench="$build postfix procps"
 
 case $what in

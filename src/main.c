@@ -63,6 +63,7 @@ struct outpost {
 	int			 shaping_pending;	/* one of them changed */
 	struct vmta		*vmta;		/* pools.ini */
 	int			 vmta_pending;	/* it changed */
+	int			 dkim_pending;	/* dkim.ini changed */
 	struct event		*force_timer;
 	int			 stopping;
 	struct queue		*queue;
@@ -84,6 +85,12 @@ usage(FILE *out)
 	    "usage: outpost -c ROOT     run the daemon in the foreground\n"
 	    "       outpost -c ROOT --qlist   list the queued mail\n"
 	    "       outpost -c ROOT --qstat   count the queued mail\n"
+	    "       outpost -c ROOT --dkim-keygen DOMAIN SELECTOR [--type rsa|"
+	    "ed25519] [--bits N]\n"
+	    "                           write a DKIM key (RSA 2048 bits by "
+	    "default) in\n"
+	    "                           ROOT/config/dkim/DOMAIN/ and print its "
+	    "DNS record\n"
 	    "       outpost -i ROOT     create ROOT with a default config/\n"
 	    "       outpost report [-c ROOT] [FILE|DIR]...  totals of the "
 	    "record files\n"
@@ -196,6 +203,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		log_notice("core", NULL, "SIGHUP: flushing the temp-fail queue");
 		reload_shaping(op);
 		reload_vmta(op);
+		dkim_plugin_reload();
 		if (op->mta != NULL)
 			mta_flush(op->mta);
 		break;
@@ -271,6 +279,10 @@ on_reload(evutil_socket_t fd, short what, void *arg)
 		reload_shaping(op);
 	if (op->vmta_pending)
 		reload_vmta(op);
+	if (op->dkim_pending) {
+		op->dkim_pending = 0;
+		dkim_plugin_reload();
+	}
 	if (changed == 0)
 		return;
 	cfg = config_reload(op->cfg, changed, &err);
@@ -319,9 +331,12 @@ on_inotify(evutil_socket_t fd, short what, void *arg)
 				op->shaping_pending = 1;
 			if (strcmp(ev->name, "pools.ini") == 0)
 				op->vmta_pending = 1;
+			if (strcmp(ev->name, "dkim.ini") == 0)
+				op->dkim_pending = 1;
 		}
 	}
-	if (op->pending || op->shaping_pending || op->vmta_pending)
+	if (op->pending || op->shaping_pending || op->vmta_pending ||
+	    op->dkim_pending)
 		evtimer_add(op->reload_timer, &tv);
 }
 
@@ -656,10 +671,13 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "qlist", no_argument, NULL, 'L' },
 		{ "qstat", no_argument, NULL, 'S' },
+		{ "dkim-keygen", no_argument, NULL, 'K' },
+		{ "type", required_argument, NULL, 'T' },
+		{ "bits", required_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *run_root = NULL, *init = NULL;
-	int ch, report = 0;
+	const char *run_root = NULL, *init = NULL, *type = NULL, *bits = NULL;
+	int ch, report = 0, keygen = 0;
 
 	if (argc > 1 && strcmp(argv[1], "report") == 0)
 		return report_main(argc - 1, argv + 1);
@@ -682,9 +700,22 @@ main(int argc, char **argv)
 		case 'S':
 			report = ch;
 			break;
+		case 'K':
+			keygen = 1;
+			break;
+		case 'T':
+			type = optarg;
+			break;
+		case 'B':
+			bits = optarg;
+			break;
 		case ':':
-			fprintf(stderr, "outpost: option -%c needs a ROOT "
-			    "directory\n", optopt);
+			if (optopt == 'T' || optopt == 'B')
+				fprintf(stderr, "outpost: --%s needs a value\n",
+				    optopt == 'T' ? "type" : "bits");
+			else
+				fprintf(stderr, "outpost: option -%c needs a "
+				    "ROOT directory\n", optopt);
 			return EXIT_USAGE;
 		default:
 			if (optopt)
@@ -696,6 +727,14 @@ main(int argc, char **argv)
 			fprintf(stderr, "Try 'outpost --help'.\n");
 			return EXIT_USAGE;
 		}
+	}
+	if (keygen) {
+		if (run_root == NULL) {
+			fprintf(stderr, "outpost: --dkim-keygen needs -c ROOT\n");
+			return EXIT_USAGE;
+		}
+		return dkim_keygen_command(run_root, argv + optind,
+		    argc - optind, type, bits);
 	}
 	if (optind < argc) {
 		fprintf(stderr, "outpost: unexpected argument '%s'\n"

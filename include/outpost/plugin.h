@@ -149,6 +149,13 @@ const char	*op_txn_remote_ip(const struct op_txn *);
 const char	*op_txn_helo(const struct op_txn *);
 /* Headers, empty line, body; CRLF line ends; not dot-stuffed. */
 const char	*op_txn_message(const struct op_txn *, unsigned long *len);
+/* queue_outbound, pre_send_trans_email: keeps the note key=value with the
+ * mail's queue entries, as send_email's notes (copied; a later value of a
+ * key wins). key: letters, digits, '_', '-', '.'. The dkim plugin signs
+ * with the keys of the domain and selector named by the notes dkim_domain
+ * and dkim_selector. 0, or -1 (another hook, a bad key). */
+int		 op_txn_set_note(struct op_call *, const char *key,
+		    const char *value);
 
 /* --- the outbound hooks ----------------------------------------------
  * send_email, get_mx, deferred, bounce and delivered receive one queued

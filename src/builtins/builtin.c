@@ -14,5 +14,6 @@ const struct builtin_plugin builtin_plugins[] = {
 	{ "queue/smtp_forward", "smtp_forward", &smtp_forward_plugin },
 	{ "outbound_logger", "outbound-logger", &outbound_logger_plugin },
 	{ "accounting_files", "accounting-files", &accounting_files_plugin },
+	{ "dkim", "dkim_sign", &dkim_plugin },
 	{ NULL, NULL, NULL }
 };

@@ -7,6 +7,7 @@
 #include "plugins/hooks.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 #include "core/log.h"
 
@@ -83,6 +84,20 @@ op_txn_message(const struct op_txn *t, unsigned long *len)
 	if (len != NULL)
 		*len = t->msglen;
 	return t->msg;
+}
+
+int
+op_txn_set_note(struct op_call *c, const char *key, const char *value)
+{
+	const struct op_txn *t = op_call_txn(c);
+	size_t n = key != NULL ? strlen(key) : 0;
+
+	if (t == NULL || t->set_note == NULL || value == NULL || n == 0 ||
+	    strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789_-.") != n)
+		return -1;
+	t->set_note(t->note_arg, key, value);
+	return 0;
 }
 
 static int

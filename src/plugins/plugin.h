@@ -73,6 +73,9 @@ struct op_txn {
 	const char	 *helo;
 	const char	 *msg;
 	unsigned long	  msglen;
+	/* op_txn_set_note: keeps a note with the mail (NULL: none). */
+	void		(*set_note)(void *, const char *key, const char *value);
+	void		 *note_arg;
 };
 
 /* The argument block of the outbound hooks (op_call_outbound): what

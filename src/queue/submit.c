@@ -15,8 +15,19 @@
 #include "proto/message.h"
 #include "lib/xmalloc.h"
 #include "plugins/plugin.h"
+#include "queue/dkim_worker.h"
 #include "queue/queue.h"
 #include "queue/submit.h"
+
+/* A commit waiting for its DKIM signatures (queue/dkim_worker). */
+struct sign_wait {
+	struct smtp_tx	*tx;
+	struct queue	*q;
+	struct qentry	*entries;
+	size_t		 n;
+	queue_done_fn	 done;
+	void		*arg;
+};
 
 struct smtp_tx {
 	char		 uuid[UUID_LEN + 16];
@@ -30,6 +41,8 @@ struct smtp_tx {
 	size_t		 trace_len;	/* the trace header at its start */
 	char		**notes;	/* key, value, ..., NULL; or NULL */
 	size_t		 nnotes;	/* pairs */
+	struct dkim_job	*sign_job;	/* signing before the commit */
+	struct sign_wait *wait;
 };
 
 struct smtp_tx *
@@ -53,6 +66,13 @@ tx_free(struct smtp_tx *tx)
 		return;
 	if (tx->job != NULL)
 		queue_job_cancel(tx->job);
+	if (tx->sign_job != NULL) {
+		dkim_job_cancel(tx->sign_job);
+		for (size_t i = 0; i < tx->wait->n; i++)
+			qentry_clear(&tx->wait->entries[i]);
+		free(tx->wait->entries);
+		free(tx->wait);
+	}
 	for (size_t i = 0; i < tx->nrcpts; i++) {
 		free(tx->rcpts[i]);
 		free(tx->domains[i]);
@@ -220,6 +240,12 @@ tx_add_queue_headers(struct smtp_tx *tx, const char *received_header,
 	buf_free(&h);
 }
 
+static void
+view_note(void *arg, const char *key, const char *value)
+{
+	tx_add_note(arg, key, value);
+}
+
 void
 tx_view(struct smtp_tx *tx, struct op_txn *v, const char *ip,
     const char *helo)
@@ -232,6 +258,8 @@ tx_view(struct smtp_tx *tx, struct op_txn *v, const char *ip,
 	v->helo = helo;
 	v->msg = tx->msg.p ? tx->msg.p : "";
 	v->msglen = tx->msg.len;
+	v->set_note = view_note;
+	v->note_arg = tx;
 }
 
 /* --- queue entries ----------------------------------------------------------- */
@@ -326,6 +354,33 @@ tx_take_message(struct smtp_tx *tx, size_t *len)
 	return buf_release(&tx->msg);
 }
 
+static const char *
+note_value(const char *const *notes, const char *key)
+{
+	const char *v = NULL;
+
+	for (size_t i = 0; notes != NULL && notes[i] != NULL &&
+	    notes[i + 1] != NULL; i += 2)
+		if (strcmp(notes[i], key) == 0)
+			v = notes[i + 1];	/* the last one wins */
+	return v;
+}
+
+/* The message back from the signing thread: on to the queue. */
+static void
+signed_ready(void *arg, char *msg, size_t len)
+{
+	struct smtp_tx *tx = arg;
+	struct sign_wait *wt = tx->wait;
+
+	tx->sign_job = NULL;
+	tx->wait = NULL;
+	tx_set_job(tx, queue_commit(wt->q, wt->entries, wt->n, msg, len,
+	    wt->done, wt->arg));
+	free(wt->entries);
+	free(wt);
+}
+
 void
 tx_commit(struct smtp_tx *tx, struct queue *q, int always_split,
     const char *helo, const char *ip, const char *const *notes,
@@ -353,8 +408,17 @@ tx_commit(struct smtp_tx *tx, struct queue *q, int always_split,
 	if (notes != NULL)
 		for (size_t i = 0; i < n; i++)
 			qentry_set_notes(&entries[i], notes);
-	free(all);
 	msg = tx_take_message(tx, &len);
+	/* DKIM signing first, off the loop, when the dkim plugin runs. */
+	tx->sign_job = dkim_worker_submit(msg, len, tx->uuid, tx->mail_from,
+	    note_value(notes, "dkim_domain"), note_value(notes,
+	    "dkim_selector"), signed_ready, tx);
+	free(all);
+	if (tx->sign_job != NULL) {
+		tx->wait = xcalloc(1, sizeof(*tx->wait));
+		*tx->wait = (struct sign_wait){ tx, q, entries, n, done, arg };
+		return;
+	}
 	tx_set_job(tx, queue_commit(q, entries, n, msg, len, done, arg));
 	free(entries);
 }
