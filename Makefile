@@ -31,7 +31,7 @@ CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
 	    src/core/shaping_rules.c src/core/vmta.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
-	       src/plugins/load.c
+	       src/plugins/load.c src/plugins/haraka_names.c
 QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \
 	     src/queue/scan.c src/queue/report.c src/queue/queue.c \
 	     src/queue/submit.c src/queue/space.c src/queue/body.c \
@@ -56,7 +56,9 @@ RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/backlog.c
 BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/auth_flat_file.c src/builtins/tls.c \
-		src/builtins/smtp_forward.c
+		src/builtins/smtp_forward.c \
+		src/builtins/mail_from_is_resolvable.c \
+		src/builtins/rcpt_to_in_host_list.c
 MAIN_SRCS = src/main.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini config/connection.ini config/relay.ini \
