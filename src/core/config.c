@@ -224,7 +224,7 @@ load_limits(struct loader *ld, struct config_core *c)
 	char *db;
 
 	c->max_line_length = 512;
-	c->max_data_line_length = 998;
+	c->max_data_line_length = 992;	/* Haraka's (and Sendmail's) */
 	c->max_recipients = 1000;
 	c->max_unrecognized = 10;
 	c->max_connections = 10000;
@@ -251,6 +251,11 @@ load_limits(struct loader *ld, struct config_core *c)
 		    &c->max_line_length);
 		get_uint(ld, conn, "max", "data_line_length", 0, 1000000,
 		    &c->max_data_line_length);
+		if (c->max_data_line_length > 0 && c->max_data_line_length < 3)
+			fail(ld, "config/connection.ini:%u: data_line_length: "
+			    "expected 0 (no limit) or a number of bytes from 3, "
+			    "got '%u'", ini_line(conn, "max", "data_line_length"),
+			    c->max_data_line_length);
 		get_uint(ld, conn, "max", "recipients", 1, 100000,
 		    &c->max_recipients);
 		get_uint(ld, conn, "max", "unrecognized_commands", 0, 100000,
