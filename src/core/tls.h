@@ -33,5 +33,8 @@ int		 tls_no_tls_host(const struct tls_outbound *, const char *ip,
 		    const char *host, const char *domain);
 int		 tls_force_tls_host(const struct tls_outbound *,
 		    const char *ip, const char *host, const char *domain);
+/* rejectUnauthorized ([outbound], else [main]; default false): a server
+ * certificate that does not verify fails the STARTTLS, on every host. */
+int		 tls_reject_unauthorized(const struct tls_outbound *);
 
 #endif

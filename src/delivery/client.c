@@ -68,7 +68,7 @@ static void
 tls_start(struct mta_session *s)
 {
 	char *err = client_tls_wrap(&s->conn, s->tls_ctx, s->tls_name, s->ip,
-	    s->tls == MTA_TLS_MUST);
+	    s->verify);
 
 	if (err != NULL) {
 		fail_io(s, MTA_TLS_HANDSHAKE, err);
@@ -82,7 +82,7 @@ tls_start(struct mta_session *s)
 static void
 tls_established(struct mta_session *s)
 {
-	char *err = client_tls_check(&s->conn, s->tls == MTA_TLS_MUST);
+	char *err = client_tls_check(&s->conn, s->verify);
 
 	if (err != NULL) {
 		client_session_finish(s, MTA_TLS_UNVERIFIED, MTA_TLS_HANDSHAKE,
@@ -99,7 +99,7 @@ static void
 tls_failed(struct mta_session *s, int err)
 {
 	int unverified;
-	char *why = client_tls_failure(&s->conn, s->tls == MTA_TLS_MUST, err,
+	char *why = client_tls_failure(&s->conn, s->verify, err,
 	    &unverified);
 
 	if (unverified)
