@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "core/config.h"
+#include "core/config_keys.h"
 #include "core/daemon.h"
 #include "core/defaults.h"
 #include "lib/xmalloc.h"
@@ -538,6 +539,7 @@ run(const char *root)
 	if ((rc = open_root(root, &op.cfg)) != 0)
 		return rc;
 	config_apply_log(op.cfg, NULL);
+	config_warn_keys(op.cfg->config_dir);
 	log_emit(LOG_NOTICE, "core", NULL, (struct log_field[]){
 	    LF_INT("pid", getpid()), LF_STR("root", root) }, 2,
 	    "Starting outpost %s", OUTPOST_VERSION);
