@@ -252,9 +252,9 @@ load_limits(struct loader *ld, struct config_core *c)
 		    &c->max_line_length);
 		get_uint(ld, conn, "max", "data_line_length", 0, 1000000,
 		    &c->max_data_line_length);
-		if (c->max_data_line_length > 0 && c->max_data_line_length < 3)
+		if (c->max_data_line_length > 0 && c->max_data_line_length < 4)
 			fail(ld, "config/connection.ini:%u: data_line_length: "
-			    "expected 0 (no limit) or a number of bytes from 3, "
+			    "expected 0 (no limit) or a number of bytes from 4, "
 			    "got '%u'", ini_line(conn, "max", "data_line_length"),
 			    c->max_data_line_length);
 		get_uint(ld, conn, "max", "recipients", 1, 100000,

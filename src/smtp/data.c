@@ -68,7 +68,7 @@ text(struct data_reader *r, const char *p, size_t n)
 	while (n > 0) {
 		size_t room = n;
 
-		if (r->max_line >= 3) {
+		if (r->max_line >= 4) {
 			if (r->linelen >= r->max_line - 2) {
 				keep(r, "\r\n ", 3);
 				r->folded = 1;

@@ -47,7 +47,7 @@ struct trace_info {
 };
 
 /* Starts a message: limits (0 = none; max_line counts a line's bytes with
- * its CRLF, as sent, and needs at least 3); the last message is dropped. */
+ * its CRLF, as sent; below 4 it folds nothing); the last message is dropped. */
 void		 data_begin(struct data_reader *, size_t max_bytes,
 		    unsigned max_line);
 /* Bytes as they come; returns how many it consumed. *done is set once

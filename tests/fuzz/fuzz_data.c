@@ -6,7 +6,7 @@
  * message; both agree with a plain reference reading of RFC 5321 §4.1.1.4
  * and §4.5.2 (the end only at <CRLF>.<CRLF>, a leading dot removed, any
  * bare CR or LF refuses the message, then the size limit; a line over
- * max_line folded as Haraka does);
+ * max_line (from 4) folded as Haraka does);
  * an accepted message, dot-stuffed again and ended, reads back the same.
  */
 #include <string.h>
@@ -72,29 +72,31 @@ ref_read(const char *p, size_t len, size_t max_bytes, unsigned max_line,
 		const char *crlf = memmem(p + i, len - i, "\r\n", 2);
 		size_t n = (size_t)(crlf - (p + i));
 
-		struct buf line = BUF_INIT;
+		const char *l = p + i;
+		size_t pos = n > 0 && l[0] == '.';	/* the stuffed dot */
+		int cont = 0;
 
-		/* Folded as sent (Haraka): while the rest, with its CRLF, is
-		 * over max_line, its first max_line - 2 bytes are a line and
-		 * the others follow a space. */
-		size_t skip = n > 0 && p[i] == '.';	/* the stuffed dot */
+		/* Folded as sent (Haraka): while the rest of the line (after
+		 * a space when it continues one), with its CRLF, is over
+		 * max_line, its first max_line - 2 bytes are a line. The
+		 * stuffed dot counts as sent but is not kept. */
+		while (max_line >= 4 && cont + (n - (cont ? pos : 0)) + 2 >
+		    max_line) {
+			size_t take = max_line - 2 - (size_t)cont;
 
-		buf_add(&line, p + i, n);
-		while (max_line >= 3 && line.len + 2 > max_line) {
-			struct buf rest = BUF_INIT;
-
-			buf_add(msg, line.p + skip, max_line - 2 - skip);
+			if (cont)
+				buf_addc(msg, ' ');
+			else
+				take -= pos;	/* the dot was one of them */
+			buf_add(msg, l + pos, take);
 			buf_add(msg, "\r\n", 2);
-			skip = 0;
-			buf_addc(&rest, ' ');
-			buf_add(&rest, line.p + max_line - 2,
-			    line.len - (max_line - 2));
-			buf_free(&line);
-			line = rest;
+			pos += take;
+			cont = 1;
 		}
-		buf_add(msg, line.p + skip, line.len - skip);
+		if (cont)
+			buf_addc(msg, ' ');
+		buf_add(msg, l + pos, n - pos);
 		buf_add(msg, "\r\n", 2);
-		buf_free(&line);
 		i += n + 2;
 	}
 	if (max_bytes && msg->len > max_bytes)
