@@ -66,7 +66,8 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.bounce_message config/net-utils.ini \
 	config/smtp_forward.ini config/outbound_logger.ini \
 	config/accounting_files.ini config/bounce_categories \
-	config/shaping.ini config/shaping_rules config/pools.ini
+	config/shaping.ini config/shaping_rules config/pools.ini \
+	config/mail_from.is_resolvable.ini
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
