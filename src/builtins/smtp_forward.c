@@ -44,6 +44,24 @@ get_bool(const struct fwd *f, const char *sect, const char *key, int def)
 	return ini_bool(f->ini, "main", key, def);
 }
 
+/* using_lmtp (Haraka's), or Outpost's older `lmtp`: the section's own
+ * setting of either wins over [main]'s. */
+static int
+using_lmtp(const struct fwd *f, const char *sect)
+{
+	const char *s[2] = { sect, "main" };
+
+	for (size_t i = 0; i < 2; i++) {
+		if (s[i] == NULL)
+			continue;
+		if (ini_has(f->ini, s[i], "using_lmtp"))
+			return ini_bool(f->ini, s[i], "using_lmtp", 0);
+		if (ini_has(f->ini, s[i], "lmtp"))
+			return ini_bool(f->ini, s[i], "lmtp", 0);
+	}
+	return 0;
+}
+
 /* The section for a domain: its name matched case-insensitively. */
 static const char *
 section_for(const struct fwd *f, const char *domain)
@@ -91,8 +109,7 @@ fwd_get_mx(struct op_call *c, void *data)
 	mx.port = port != NULL ? (unsigned)strtoul(port, NULL, 10) : 25;
 	mx.bind = get(f, sect, "bind");
 	mx.bind_helo = get(f, sect, "bind_helo");
-	mx.using_lmtp = get_bool(f, sect, "using_lmtp", 0) ||
-	    get_bool(f, sect, "lmtp", 0);
+	mx.using_lmtp = using_lmtp(f, sect);
 	if (mx.using_lmtp && port == NULL)
 		mx.port = 24;
 	mx.auth_user = get(f, sect, "auth_user");
