@@ -5,8 +5,9 @@
  * takes mail for from any client, relaying or not — its bounce domains,
  * say. A recipient in one of them is accepted at RCPT; other recipients
  * still need a relaying client. Such mail is queued like the rest and
- * carries the note inbound=1 (queue/smtp_forward forwards it). Both files
- * are read at start-up.
+ * carries the note inbound=1 (queue/smtp_forward forwards it). With
+ * config/host_list.anti_spoof true, a client that does not relay may not
+ * send from those domains (550 at MAIL). The files are read at start-up.
  */
 #include <regex.h>
 #include <stdlib.h>
@@ -66,7 +67,7 @@ hl_shutdown(void *data)
 
 	if (h == NULL)
 		return;
-	reception_set_local_domain(NULL, NULL);
+	reception_set_local_domain(NULL, NULL, 0);
 	flat_list_free(h->domains);
 	if (h->has_re)
 		regfree(&h->re);
@@ -81,7 +82,8 @@ hl_init(struct op_env *env, void **data)
 	char *path = xasprintf("%s/host_list", dir), **res = NULL;
 	struct buf re = BUF_INIT;
 	size_t nres = 0;
-	int rc = -1, e;
+	int rc = -1, e, anti_spoof;
+	char *v = NULL;
 
 	*data = h;
 	if (flat_list(path, &h->domains, &h->n) == -1) {
@@ -118,10 +120,20 @@ hl_init(struct op_env *env, void **data)
 		}
 		h->has_re = 1;
 	}
-	reception_set_local_domain(in_host_list, h);
+	free(path);
+	path = xasprintf("%s/host_list.anti_spoof", dir);
+	if (flat_value(path, &v) == -1) {
+		op_log(OP_LOG_CRIT, NAME, NULL, "cannot read "
+		    "config/host_list.anti_spoof");
+		goto done;
+	}
+	anti_spoof = v != NULL && ini_is_truth(v);
+	free(v);
+	reception_set_local_domain(in_host_list, h, anti_spoof);
 	op_log(OP_LOG_INFO, NAME, NULL, "mail for %zu domain%s and %zu "
-	    "pattern%s taken from any client", h->n, h->n == 1 ? "" : "s",
-	    nres, nres == 1 ? "" : "s");
+	    "pattern%s taken from any client%s", h->n, h->n == 1 ? "" : "s",
+	    nres, nres == 1 ? "" : "s", anti_spoof ? "; their senders only "
+	    "from relaying clients (anti_spoof)" : "");
 	rc = 0;
 done:
 	flat_list_free(res);

@@ -123,6 +123,25 @@ parse_path(struct smtp_session *s, struct slice arg, int sender, int utf8,
 	return 0;
 }
 
+/* A recipient domain taken from any client (rcpt_to.in_host_list). */
+static int
+local_domain(const char *domain)
+{
+	const struct reception *r = reception_get();
+	char *d;
+	int yes;
+
+	if (r->local_domain == NULL)
+		return 0;
+	d = xstrdup(domain);
+	for (char *p = d; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	yes = r->local_domain(d, r->local_domain_data);
+	free(d);
+	return yes;
+}
+
 /* The sender check's answer (mail_from.is_resolvable). */
 static void
 mail_checked(void *cookie, const char *reply)
@@ -198,6 +217,15 @@ cmd_mail(struct smtp_session *s, struct slice arg)
 		conn_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
 	}
+	if (!s->relaying && reception_get()->anti_spoof && a.domain[0] != '\0'
+	    && local_domain(a.domain)) {
+		log_info("core", s->uuid, "sender <%s@%s> refused: its domain is "
+		    "in host_list and the client does not relay", a.local,
+		    a.domain);
+		conn_reply(s, "550 5.7.1 Mail from domain '%s' is not allowed "
+		    "from your host", a.domain);
+		return;
+	}
 	s->tx = tx_new(s->uuid, ++s->txns, &a, flags);
 	if (reception_get()->mail_check != NULL && a.domain[0] != '\0') {
 		const struct reception *r = reception_get();
@@ -215,25 +243,6 @@ cmd_mail(struct smtp_session *s, struct slice arg)
 	}
 	conn_enter(s, S_MAIL);
 	conn_reply(s, "250 2.1.0 Sender <%s> OK", tx_mail_from(s->tx));
-}
-
-/* A recipient domain taken from any client (rcpt_to.in_host_list). */
-static int
-local_domain(const char *domain)
-{
-	const struct reception *r = reception_get();
-	char *d;
-	int yes;
-
-	if (r->local_domain == NULL)
-		return 0;
-	d = xstrdup(domain);
-	for (char *p = d; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	yes = r->local_domain(d, r->local_domain_data);
-	free(d);
-	return yes;
 }
 
 static void

@@ -36,10 +36,11 @@ reception_set_relay(relay_fn fn, void *data)
 }
 
 void
-reception_set_local_domain(local_domain_fn fn, void *data)
+reception_set_local_domain(local_domain_fn fn, void *data, int anti_spoof)
 {
 	policy.local_domain = fn;
 	policy.local_domain_data = data;
+	policy.anti_spoof = anti_spoof;
 }
 
 void

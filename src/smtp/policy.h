@@ -47,6 +47,8 @@ struct reception {
 	void				*relay_data;
 	local_domain_fn			 local_domain;
 	void				*local_domain_data;
+	int				 anti_spoof;	/* senders in those
+							 * domains must relay */
 	mail_check_fn			 mail_check;
 	void				*mail_check_data;
 	const struct auth_backend	*auth;
@@ -60,7 +62,10 @@ int	 auth_method_allowed(unsigned methods, unsigned method, int tls,
 	    int loopback);
 
 void	 reception_set_relay(relay_fn, void *data);
-void	 reception_set_local_domain(local_domain_fn, void *data);
+/* anti_spoof (host_list.anti_spoof): a client that does not relay may
+ * not use a sender in those domains. */
+void	 reception_set_local_domain(local_domain_fn, void *data,
+	    int anti_spoof);
 void	 reception_set_mail_check(mail_check_fn, void *data);
 void	 reception_set_auth(const struct auth_backend *);	/* NULL: none */
 void	 reception_set_tls(SSL_CTX *);		/* referenced; NULL: none */

@@ -273,3 +273,21 @@ def test_smtp_forward_using_lmtp_speaks_lhlo(hk, smtp_sink):
     got = sink.wait_for_messages(1)[0]
     assert got.rcpt_tos == ("ok-1@single.test",)
     assert "LHLO" in " ".join(sink.sessions()[0].transcript)
+
+
+def test_in_host_list_anti_spoof(hk):
+    hk.write_config("plugins", "relay\nrcpt_to.in_host_list\n")
+    hk.write_config("relay_acl_allow", "127.0.0.1/32\n")
+    hk.write_config("host_list", "hl.test\n")
+    hk.write_config("host_list.anti_spoof", "true\n")
+    hk.start()
+    with RawSmtp(hk.host, hk.port, source="127.0.0.9") as c:       # does not relay
+        c.reply()
+        c.ehlo()
+        assert c.text("MAIL FROM:<x@HL.test>") == \
+            "550 5.7.1 Mail from domain 'hl.test' is not allowed from your host"
+        assert c.text("MAIL FROM:<x@other.test>").startswith("250")
+    with RawSmtp(hk.host, hk.port) as c:                             # relays
+        c.reply()
+        c.ehlo()
+        assert c.text("MAIL FROM:<x@hl.test>").startswith("250")
