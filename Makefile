@@ -31,12 +31,12 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c \
 	     src/proto/mtasts_policy.c src/proto/dkim_canon.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
-	    src/core/tls.c src/core/defaults.c src/core/dns_config.c \
+	    src/core/tls.c src/core/defaults.c src/core/dns_config.c src/core/config_keys.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
 	    src/core/shaping_rules.c src/core/vmta.c \
 	    src/core/metrics.c src/core/dkim_keys.c src/core/dkim_keygen.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
-	       src/plugins/load.c
+	       src/plugins/load.c src/plugins/haraka_names.c
 QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \
 	     src/queue/scan.c src/queue/report.c src/queue/queue.c \
 	     src/queue/submit.c src/queue/space.c src/queue/body.c \
@@ -66,7 +66,9 @@ RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/backlog.c
 BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/auth_flat_file.c src/builtins/tls.c \
-		src/builtins/smtp_forward.c src/builtins/dkim.c
+		src/builtins/smtp_forward.c src/builtins/dkim.c \
+		src/builtins/mail_from_is_resolvable.c \
+		src/builtins/rcpt_to_in_host_list.c
 ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/metrics.c \
 	     src/admin/status_page.c
 REPORT_SRCS = src/report/parse.c src/report/parse_json.c src/report/stats.c \
@@ -80,14 +82,14 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/smtp_forward.ini config/outbound_logger.ini \
 	config/accounting_files.ini config/bounce_categories \
 	config/shaping.ini config/shaping_rules config/pools.ini \
-	config/http.ini config/dkim.ini
+	config/http.ini config/dkim.ini config/mail_from.is_resolvable.ini
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     lib/test_idn \
 	     proto/test_smtp_parse proto/test_reply proto/test_mtasts_policy \
 	     proto/test_dkim_canon \
-	     core/test_config core/test_dns_config core/test_log \
+	     core/test_config core/test_config_keys core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
 	     core/test_metrics core/test_dkim_keys \
 	     plugins/test_plugin \

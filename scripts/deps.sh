@@ -4,7 +4,8 @@
 # `deps.sh bench` for building plus Postfix (smtp-source, smtp-sink and the
 # reference Postfix of bench/accept.sh and bench/relay.sh) and, unless node
 # and npm are already there, Debian's nodejs and npm (bench/relay.sh installs
-# Haraka with npm).
+# Haraka with npm; so does tests/e2e/test_haraka_dir.py, into the same
+# cache, build/bench/haraka, which is why `deps.sh test` wants them too).
 # Package scripts are kept from starting system daemons (nsd, postfix):
 # the tests and the benchmark start their own servers on loopback.
 set -eu
@@ -21,7 +22,12 @@ bench="$build postfix procps"
 
 case $what in
 build) pkgs=$build ;;
-test) pkgs=$test ;;
+test)
+	pkgs=$test
+	# Only when missing, as for bench (NodeSource's nodejs brings npm).
+	command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+	command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+	;;
 bench)
 	pkgs=$bench
 	# Only when missing: NodeSource's nodejs, for one, brings its own npm

@@ -23,6 +23,7 @@
 #include "admin/status_page.h"
 #include "core/metrics.h"
 #include "core/config.h"
+#include "core/config_keys.h"
 #include "core/daemon.h"
 #include "core/defaults.h"
 #include "lib/xmalloc.h"
@@ -578,6 +579,7 @@ run(const char *root)
 		return rc;
 	config_apply_log(op.cfg, NULL);
 	metrics_init(OUTPOST_VERSION, (double)time(NULL));
+	config_warn_keys(op.cfg->config_dir);
 	log_emit(LOG_NOTICE, "core", NULL, (struct log_field[]){
 	    LF_INT("pid", getpid()), LF_STR("root", root) }, 2,
 	    "Starting outpost %s", OUTPOST_VERSION);

@@ -12,6 +12,8 @@ const struct builtin_plugin builtin_plugins[] = {
 	{ "auth/flat_file", "auth_flat_file", &auth_flat_file_plugin },
 	{ "tls", NULL, &tls_plugin },
 	{ "queue/smtp_forward", "smtp_forward", &smtp_forward_plugin },
+	{ "mail_from.is_resolvable", NULL, &mail_from_is_resolvable_plugin },
+	{ "rcpt_to.in_host_list", NULL, &rcpt_to_in_host_list_plugin },
 	{ "outbound_logger", "outbound-logger", &outbound_logger_plugin },
 	{ "accounting_files", "accounting-files", &accounting_files_plugin },
 	{ "dkim", "dkim_sign", &dkim_plugin },

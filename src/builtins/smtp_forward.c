@@ -1,12 +1,14 @@
 /*
- * smtp_forward: Haraka's queue/smtp_forward, its outbound part: with
- * enable_outbound (the default), the get_mx hook routes every domain to
- * the smarthost of smtp_forward.ini — [main], or the section named after
- * the recipient domain (or the sender's domain with
- * domain_selector=mail_from) — with port, auth_user/auth_pass/auth_type,
- * bind and bind_helo; Outpost adds lmtp=true for LMTP smarthosts. A
- * mail's `next_hop` note (an MX string) wins. Written against the public
- * plugin ABI only.
+ * smtp_forward: Haraka's queue/smtp_forward, as the get_mx hook. A domain
+ * with a section of its own (the recipient domain, or the sender's with
+ * domain_selector=mail_from) goes to that section's host, as Haraka's
+ * get_mx does; other mail goes to [main]'s host when it came from a
+ * client that does not relay (the note inbound=1: Haraka's queue hook
+ * forwards such mail) or when enable_outbound is true (Haraka 3.3's
+ * default: false, so relayed mail goes by DNS). Keys: host, port,
+ * auth_user/auth_pass/auth_type, bind, bind_helo, using_lmtp (LHLO, port
+ * 24 by default; Outpost's older `lmtp` too). A mail's `next_hop` note
+ * (an MX string) wins. Written against the public plugin ABI only.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -42,6 +44,24 @@ get_bool(const struct fwd *f, const char *sect, const char *key, int def)
 	return ini_bool(f->ini, "main", key, def);
 }
 
+/* using_lmtp (Haraka's), or Outpost's older `lmtp`: the section's own
+ * setting of either wins over [main]'s. */
+static int
+using_lmtp(const struct fwd *f, const char *sect)
+{
+	const char *s[2] = { sect, "main" };
+
+	for (size_t i = 0; i < 2; i++) {
+		if (s[i] == NULL)
+			continue;
+		if (ini_has(f->ini, s[i], "using_lmtp"))
+			return ini_bool(f->ini, s[i], "using_lmtp", 0);
+		if (ini_has(f->ini, s[i], "lmtp"))
+			return ini_bool(f->ini, s[i], "lmtp", 0);
+	}
+	return 0;
+}
+
 /* The section for a domain: its name matched case-insensitively. */
 static const char *
 section_for(const struct fwd *f, const char *domain)
@@ -62,18 +82,23 @@ fwd_get_mx(struct op_call *c, void *data)
 	const struct op_outbound *o = op_call_outbound(c);
 	const char *domain = o->domain, *sect, *host, *port, *at;
 	struct op_mx mx;
+	int inbound = 0;
 
 	if (o->size >= offsetof(struct op_outbound, notes) + sizeof(o->notes)
 	    && o->notes != NULL)
-		for (size_t i = 0; o->notes[i] && o->notes[i + 1]; i += 2)
+		for (size_t i = 0; o->notes[i] && o->notes[i + 1]; i += 2) {
 			if (strcmp(o->notes[i], "next_hop") == 0) {
 				op_next(c, OP_OK, o->notes[i + 1]);
 				return;
 			}
+			if (strcmp(o->notes[i], "inbound") == 0)
+				inbound = 1;
+		}
 	if (f->by_sender && (at = strrchr(o->mail_from, '@')) != NULL)
 		domain = at + 1;
 	sect = section_for(f, domain);
-	if (!get_bool(f, sect, "enable_outbound", 1) ||
+	if ((sect == NULL && !inbound &&
+	    !get_bool(f, NULL, "enable_outbound", 0)) ||
 	    (host = get(f, sect, "host")) == NULL || *host == '\0') {
 		op_next(c, OP_CONT, NULL);
 		return;
@@ -84,7 +109,7 @@ fwd_get_mx(struct op_call *c, void *data)
 	mx.port = port != NULL ? (unsigned)strtoul(port, NULL, 10) : 25;
 	mx.bind = get(f, sect, "bind");
 	mx.bind_helo = get(f, sect, "bind_helo");
-	mx.using_lmtp = get_bool(f, sect, "lmtp", 0);
+	mx.using_lmtp = using_lmtp(f, sect);
 	if (mx.using_lmtp && port == NULL)
 		mx.port = 24;
 	mx.auth_user = get(f, sect, "auth_user");
@@ -156,9 +181,11 @@ fwd_init(struct op_env *env, void **data)
 	f->by_sender = sel != NULL && strcmp(sel, "mail_from") == 0;
 	if (op_register_hook(env, OP_HOOK_GET_MX, fwd_get_mx, 0) != 0)
 		return -1;
-	op_log(OP_LOG_INFO, NAME, NULL, "outbound %s via %s",
-	    get_bool(f, NULL, "enable_outbound", 1) ? "enabled" : "disabled",
-	    get(f, NULL, "host") ? get(f, NULL, "host") : "(no [main] host)");
+	op_log(OP_LOG_INFO, NAME, NULL, "mail from clients that do not relay "
+	    "%s %s; relayed mail %s", get(f, NULL, "host") ? "goes to" :
+	    "goes by DNS:", get(f, NULL, "host") ? get(f, NULL, "host") :
+	    "no [main] host", get_bool(f, NULL, "enable_outbound", 0) ?
+	    "too (enable_outbound=true)" : "by DNS (enable_outbound=false)");
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 
+#include "core/dns_config.h"
 #include "lib/ini.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
@@ -224,7 +225,7 @@ load_limits(struct loader *ld, struct config_core *c)
 	char *db;
 
 	c->max_line_length = 512;
-	c->max_data_line_length = 998;
+	c->max_data_line_length = 992;	/* Haraka's (and Sendmail's) */
 	c->max_recipients = 1000;
 	c->max_unrecognized = 10;
 	c->max_connections = 10000;
@@ -251,6 +252,11 @@ load_limits(struct loader *ld, struct config_core *c)
 		    &c->max_line_length);
 		get_uint(ld, conn, "max", "data_line_length", 0, 1000000,
 		    &c->max_data_line_length);
+		if (c->max_data_line_length > 0 && c->max_data_line_length < 4)
+			fail(ld, "config/connection.ini:%u: data_line_length: "
+			    "expected 0 (no limit) or a number of bytes from 4, "
+			    "got '%u'", ini_line(conn, "max", "data_line_length"),
+			    c->max_data_line_length);
 		get_uint(ld, conn, "max", "recipients", 1, 100000,
 		    &c->max_recipients);
 		get_uint(ld, conn, "max", "unrecognized_commands", 0, 100000,
@@ -334,9 +340,6 @@ load_core(struct loader *ld, const char *root)
 		/* Haraka's user and group: names or numeric ids. */
 		c->user = opt_string(smtp, "main", "user");
 		c->group = opt_string(smtp, "main", "group");
-		if (ini_has(smtp, "main", "nodes"))
-			log_info("core", NULL, "smtp.ini: nodes is ignored: "
-			    "outpost runs one event-driven process");
 		ini_free(smtp);
 	}
 	load_limits(ld, c);
@@ -677,6 +680,22 @@ config_apply_log(const struct config *cfg, const struct config *prev)
 		    log_format_name(lg->format));
 }
 
+/* net-utils.ini is read by the resolvers (delivery/dns.c, plugins); a bad
+ * value stops start-up here, with the other configuration errors. */
+static void
+check_dns(struct loader *ld)
+{
+	struct dns_config dc;
+	char *err = NULL;
+
+	if (dns_config_load(ld->config_dir, &dc, &err) != 0) {
+		fail(ld, "%s", err);
+		free(err);
+		return;
+	}
+	dns_config_clear(&dc);
+}
+
 /* --- generations ---------------------------------------------------------- */
 
 static struct config *
@@ -715,6 +734,7 @@ config_load(const char *root, char **err)
 	    CONFIG_LOG_TIMESTAMPS);
 	core = load_core(&ld, root);
 	ob = load_outbound(&ld);
+	check_dns(&ld);
 	free(dir);
 	if (ld.err != NULL) {
 		*err = ld.err;

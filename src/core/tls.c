@@ -126,6 +126,7 @@ struct tls_outbound {
 	char		*dane_resolvers;	/* comma list, NULL: net-utils.ini */
 	char		*ca;		/* the `ca` bundle, NULL */
 	int		 mta_sts;
+	int		 reject_unauthorized;	/* rejectUnauthorized */
 };
 
 /* IPs, CIDR blocks and names taken as written; ::ffff:a.b.c.d is a.b.c.d. */
@@ -222,6 +223,12 @@ tls_no_tls_host(const struct tls_outbound *t, const char *ip,
     const char *host, const char *domain)
 {
 	return t != NULL && host_match(t->no_tls, ip, host, domain);
+}
+
+int
+tls_reject_unauthorized(const struct tls_outbound *t)
+{
+	return t != NULL && t->reject_unauthorized;
 }
 
 int
@@ -403,6 +410,9 @@ tls_outbound_load(const char *dir, char **err)
 		t->ca = xstrdup(ca);
 	}
 	t->mta_sts = ini_bool(ini, "outbound", "mta_sts", 1);
+	/* Haraka's rejectUnauthorized: every STARTTLS verifies the server. */
+	t->reject_unauthorized = (v = out_get(ini, "rejectUnauthorized",
+	    &sect)) != NULL && ini_is_truth(v);
 	t->no_tls = netmatch_new(HOST_LIST_FLAGS);
 	t->force_tls = netmatch_new(HOST_LIST_FLAGS);
 	if (host_list_load(t->no_tls, ini, "no_tls_hosts", err) == -1 ||

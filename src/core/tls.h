@@ -50,4 +50,8 @@ const char	*tls_outbound_ca(const struct tls_outbound *);
 int		 tls_dane(const struct tls_outbound *,
 		    const char **trust_anchor, const char **resolvers);
 
+/* rejectUnauthorized ([outbound], else [main]; default false): a server
+ * certificate that does not verify fails the STARTTLS, on every host. */
+int		 tls_reject_unauthorized(const struct tls_outbound *);
+
 #endif

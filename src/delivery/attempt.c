@@ -637,6 +637,7 @@ connect_mx(struct attempt *a)
 	c.auth_type = mx->auth_type;
 	c.timeouts = ob->timeouts;
 	c.log_uuid = a->e->id;
+	c.verify = tls_reject_unauthorized(env->tls);
 	forced = ip != NULL && tls_force_tls_host(env->tls, ip,
 	    mx->from_dns ? mx->from_dns : mx->exchange, a->e->domain);
 	if (forced && !ob->enable_tls) {

@@ -69,7 +69,7 @@ static void
 tls_start(struct mta_session *s)
 {
 	char *err = client_tls_wrap(&s->conn, s->tls_ctx, s->tls_name, s->ip,
-	    s->tls == MTA_TLS_MUST, s->dane);
+	    s->verify, s->dane);
 
 	if (err != NULL) {
 		fail_io(s, MTA_TLS_HANDSHAKE, err);
@@ -83,8 +83,7 @@ tls_start(struct mta_session *s)
 static void
 tls_established(struct mta_session *s)
 {
-	char *err = client_tls_check(&s->conn, s->tls == MTA_TLS_MUST,
-	    s->dane);
+	char *err = client_tls_check(&s->conn, s->verify, s->dane);
 
 	if (err != NULL) {
 		client_session_finish(s, MTA_TLS_UNVERIFIED, MTA_TLS_HANDSHAKE,
@@ -101,8 +100,8 @@ static void
 tls_failed(struct mta_session *s, int err)
 {
 	int unverified;
-	char *why = client_tls_failure(&s->conn, s->tls == MTA_TLS_MUST, err,
-	    s->dane, &unverified);
+	char *why = client_tls_failure(&s->conn, s->verify, err, s->dane,
+	    &unverified);
 
 	if (unverified)
 		client_session_finish(s, MTA_TLS_UNVERIFIED, MTA_TLS_HANDSHAKE,

@@ -318,6 +318,7 @@ client_session_new(struct event_base *base, const struct mta_conf *conf,
 	s->port = conf->port;
 	s->lmtp = conf->lmtp;
 	s->tls = conf->tls;
+	s->verify = conf->verify || conf->tls == MTA_TLS_MUST;
 	if ((s->tls_ctx = conf->tls_ctx) != NULL)
 		SSL_CTX_up_ref(s->tls_ctx);
 	s->dane = dane_policy_ref(conf->dane);

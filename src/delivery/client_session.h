@@ -43,6 +43,7 @@ struct mta_session {
 	unsigned	 port;
 	int		 lmtp;
 	enum mta_tls	 tls;
+	int		 verify;	/* verify the certificate */
 	SSL_CTX		*tls_ctx;
 	struct dane_policy *dane;	/* a reference, or NULL */
 	struct smtp_timeouts t;		/* every one set */

@@ -56,6 +56,9 @@ struct mta_conf {
 	const char	*auth_type;	/* NULL: CRAM-MD5, PLAIN, LOGIN in order */
 	struct smtp_timeouts timeouts;
 	const char	*log_uuid;	/* for log lines */
+	int		 verify;	/* tls.ini rejectUnauthorized: a
+					 * STARTTLS verifies the certificate
+					 * (as with MTA_TLS_MUST) */
 };
 
 /* Where a session stopped. */

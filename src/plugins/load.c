@@ -1,8 +1,10 @@
 /*
  * load: the plugins' life cycle. plugins_load() finds each plugin named in
- * config/plugins among the built-ins or as ROOT/plugins/<name>.so, reads
- * its timeout and adds it to the registry in order; plugins_unload() stops
- * the runner, shuts the plugins down and empties the registry.
+ * config/plugins among the built-ins or as ROOT/plugins/<name>.so (a
+ * Haraka plugin that only filters inbound mail is skipped with a warning:
+ * plugins/haraka_names.c), reads its timeout and adds it to the registry
+ * in order; plugins_unload() stops the runner, shuts the plugins down and
+ * empties the registry.
  */
 #include "plugins/plugin.h"
 
@@ -15,6 +17,7 @@
 #include "lib/ini.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "plugins/haraka_names.h"
 #include "plugins/hooks.h"
 #include "plugins/registry.h"
 
@@ -68,6 +71,17 @@ valid_name(const char *name)
 			break;
 	}
 	return name[strlen(name) - 1] != '/';
+}
+
+/* Whether ROOT/plugins/<name>.so exists (it wins over a known name). */
+static int
+shared_exists(const struct config *cfg, const char *name)
+{
+	char *path = xasprintf("%s/plugins/%s.so", cfg->root, name);
+	int ok = access(path, F_OK) == 0;
+
+	free(path);
+	return ok;
 }
 
 static int
@@ -131,6 +145,13 @@ plugins_load(const struct config *cfg, struct event_base *base,
 			*err = xasprintf("config/plugins: invalid plugin name "
 			    "'%s'", name);
 			rc = -1;
+		} else if (haraka_inbound_only(name) &&
+		    !shared_exists(cfg, name)) {
+			log_warn("core", NULL, "config/plugins: '%s' is a "
+			    "Haraka plugin that only filters inbound mail; "
+			    "Outpost does not implement it and runs without "
+			    "it", name);
+			rc = 0;
 		} else
 			rc = load_shared(cfg, name, err);
 		if (rc != 0) {

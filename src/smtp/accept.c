@@ -166,16 +166,14 @@ accept_data_end(struct smtp_session *s)
 		conn_reply(s, "550 5.6.0 Message contains a bare CR or LF; lines "
 		    "must end with CRLF (RFC 5321 2.3.8)");
 		goto refused;
-	case DATA_LONG_LINE:
-		conn_reply(s, "550 5.6.0 Message has a line longer than %u "
-		    "characters (RFC 5322 2.1.1)",
-		    conn_core(s)->max_data_line_length);
-		goto refused;
 	case DATA_TOO_BIG:
 		conn_reply(s, "552 5.3.4 Message size exceeds fixed maximum message "
 		    "size (%zu bytes)", conn_core(s)->max_bytes);
 		goto refused;
 	}
+	if (s->data.folded)
+		log_info("core", s->uuid, "DATA line length exceeds limit of %u "
+		    "bytes: folded", conn_core(s)->max_data_line_length);
 	if (s->tls && (ssl = bufferevent_openssl_get_ssl(s->bev)) != NULL)
 		snprintf(cipher, sizeof(cipher), "using %s with cipher %s",
 		    SSL_get_version(ssl), SSL_get_cipher_name(ssl));

@@ -123,6 +123,49 @@ parse_path(struct smtp_session *s, struct slice arg, int sender, int utf8,
 	return 0;
 }
 
+/* A recipient domain taken from any client (rcpt_to.in_host_list). */
+static int
+local_domain(const char *domain)
+{
+	const struct reception *r = reception_get();
+	char *d;
+	int yes;
+
+	if (r->local_domain == NULL)
+		return 0;
+	d = xstrdup(domain);
+	for (char *p = d; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	yes = r->local_domain(d, r->local_domain_data);
+	free(d);
+	return yes;
+}
+
+/* The sender check's answer (mail_from.is_resolvable). */
+static void
+mail_checked(void *cookie, const char *reply)
+{
+	struct smtp_session *s = cookie;
+
+	if (s->ended) {
+		conn_tx_reset(s);
+		conn_unref(s);
+		return;
+	}
+	if (reply == NULL) {
+		conn_reply(s, "250 2.1.0 Sender <%s> OK", tx_mail_from(s->tx));
+		conn_resume(s, S_MAIL);
+	} else {
+		log_info("core", s->uuid, "sender <%s> refused: %s",
+		    tx_mail_from(s->tx), reply);
+		conn_reply(s, "%s", reply);
+		conn_tx_reset(s);
+		conn_resume(s, S_IDLE);
+	}
+	conn_unref(s);
+}
+
 static void
 cmd_mail(struct smtp_session *s, struct slice arg)
 {
@@ -174,7 +217,30 @@ cmd_mail(struct smtp_session *s, struct slice arg)
 		conn_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
 	}
+	if (!s->relaying && reception_get()->anti_spoof && a.domain[0] != '\0'
+	    && local_domain(a.domain)) {
+		log_info("core", s->uuid, "sender <%s@%s> refused: its domain is "
+		    "in host_list and the client does not relay", a.local,
+		    a.domain);
+		conn_reply(s, "550 5.7.1 Mail from domain '%s' is not allowed "
+		    "from your host", a.domain);
+		return;
+	}
 	s->tx = tx_new(s->uuid, ++s->txns, &a, flags);
+	if (reception_get()->mail_check != NULL && a.domain[0] != '\0') {
+		const struct reception *r = reception_get();
+		char *domain = xstrdup(a.domain);
+
+		for (char *d = domain; *d; d++)
+			if (*d >= 'A' && *d <= 'Z')
+				*d = (char)(*d - 'A' + 'a');
+		conn_wait(s);
+		s->refs++;	/* released by mail_checked */
+		r->mail_check(domain, s->uuid, mail_checked, s,
+		    r->mail_check_data);
+		free(domain);
+		return;
+	}
 	conn_enter(s, S_MAIL);
 	conn_reply(s, "250 2.1.0 Sender <%s> OK", tx_mail_from(s->tx));
 }
@@ -198,7 +264,7 @@ cmd_rcpt(struct smtp_session *s, struct slice arg)
 		conn_reply(s, "550 5.1.3 <%s>: a recipient needs a domain", a.local);
 		return;
 	}
-	if (!s->relaying) {
+	if (!s->relaying && !local_domain(a.domain)) {
 		log_info("core", s->uuid, "relaying denied ip=%s rcpt=%s@%s",
 		    s->ip, a.local, a.domain);
 		conn_reply(s, "550 5.7.1 Relaying denied");
@@ -208,6 +274,11 @@ cmd_rcpt(struct smtp_session *s, struct slice arg)
 		conn_reply(s, "452 4.5.3 Too many recipients");
 		return;
 	}
+	/* Taken from a client that does not relay: a domain Outpost takes
+	 * mail for (queue/smtp_forward forwards it as Haraka's queue hook
+	 * does). */
+	if (!s->relaying && tx_rcpt_count(s->tx) == 0)
+		tx_add_note(s->tx, "inbound", "1");
 	tx_add_rcpt(s->tx, &a);
 	conn_enter(s, S_RCPT);
 	conn_reply(s, "250 2.1.5 Recipient <%s@%s> OK", a.local, a.domain);

@@ -1,7 +1,8 @@
 /*
  * smtp/data: the DATA reader, a byte state machine — dot-unstuffing, the
  * end only at <CRLF>.<CRLF>; a bare CR or LF (smuggling) refuses the message
- * while the reader keeps to the real end — and the trace header.
+ * while the reader keeps to the real end; lines over data_line_length
+ * folded as Haraka does — and the trace header.
  */
 #include <string.h>
 #include <time.h>
@@ -18,7 +19,7 @@ data_begin(struct data_reader *r, size_t max_bytes, unsigned max_line)
 	r->bol = 1;
 	r->cr = 0;
 	r->linelen = 0;
-	r->bare = r->toolong = r->toobig = 0;
+	r->bare = r->toobig = r->folded = 0;
 	r->trace_len = 0;
 	buf_reset(&r->msg);
 }
@@ -54,12 +55,33 @@ bare(struct data_reader *r)
 	buf_free(&r->msg);
 }
 
+/*
+ * Ordinary bytes of a line, folded as Haraka (and Sendmail) do: a line
+ * whose bytes with its CRLF, as sent (dot-stuffed), would pass max_line
+ * gets CRLF SPACE after its first max_line - 2 bytes, and so on for the
+ * rest. Past that point any further byte proves the line too long; a CR
+ * there may still end it (in which case it fits exactly).
+ */
 static void
-count(struct data_reader *r, size_t n)
+text(struct data_reader *r, const char *p, size_t n)
 {
-	r->linelen += n;
-	if (r->max_line && r->linelen > r->max_line)
-		r->toolong = 1;
+	while (n > 0) {
+		size_t room = n;
+
+		if (r->max_line >= 4) {
+			if (r->linelen >= r->max_line - 2) {
+				keep(r, "\r\n ", 3);
+				r->folded = 1;
+				r->linelen = 1;
+			}
+			if (room > r->max_line - 2 - r->linelen)
+				room = r->max_line - 2 - r->linelen;
+		}
+		keep(r, p, room);
+		r->linelen += room;
+		p += room;
+		n -= room;
+	}
 }
 
 size_t
@@ -112,7 +134,7 @@ data_feed(struct data_reader *r, const char *p, size_t len, int *done)
 		if (r->bol && c == '.') {
 			r->bol = 0;
 			r->dstate = D_DOT;
-			count(r, 1);
+			r->linelen++;	/* a byte as sent, not kept */
 			i++;
 			continue;
 		}
@@ -123,8 +145,7 @@ data_feed(struct data_reader *r, const char *p, size_t len, int *done)
 
 			while (j < len && p[j] != '\r' && p[j] != '\n')
 				j++;
-			keep(r, p + i, j - i);
-			count(r, j - i);
+			text(r, p + i, j - i);
 			i = j;
 		}
 	}
@@ -138,8 +159,6 @@ data_result(const struct data_reader *r)
 		return DATA_BARE;
 	if (r->toobig)
 		return DATA_TOO_BIG;
-	if (r->toolong)
-		return DATA_LONG_LINE;
 	return DATA_OK;
 }
 

@@ -1,6 +1,7 @@
 /*
  * smtp/data: the DATA reader — dot-unstuffing, the end only at
- * <CRLF>.<CRLF>, bare CR and LF detected, size and line limits — and the
+ * <CRLF>.<CRLF>, bare CR and LF detected, the size limit, long lines
+ * folded (CRLF SPACE inserted, as Haraka and Sendmail do) — and the
  * trace header added at reception. The reader keeps the message in its
  * own buffer until the session hands it to the transaction. No I/O.
  */
@@ -14,7 +15,6 @@
 enum data_result {
 	DATA_OK = 0,
 	DATA_BARE,		/* a bare CR or LF */
-	DATA_LONG_LINE,		/* a line over the limit */
 	DATA_TOO_BIG		/* over the size limit */
 };
 
@@ -24,12 +24,14 @@ struct data_reader {
 	struct buf	 msg;		/* the message as read */
 	size_t		 trace_len;	/* the trace header at its start */
 	size_t		 max_bytes;
-	unsigned	 max_line;
+	unsigned	 max_line;	/* bytes with CRLF, as sent; 0: none */
 	enum data_state	 dstate;
 	int		 bol;		/* at the start of a line */
 	int		 cr;		/* the last byte was a CR */
-	size_t		 linelen;
-	int		 bare, toolong, toobig;
+	size_t		 linelen;	/* bytes of the line so far, as sent */
+	int		 bare, toobig;
+	int		 folded;	/* a line was folded (Haraka's
+					 * data_line_length_exceeded) */
 };
 
 /* What the trace Received: header says. */
@@ -44,7 +46,8 @@ struct trace_info {
 	const char	*rcpt;		/* the one recipient, or NULL */
 };
 
-/* Starts a message: limits (0 = none); the last message is dropped. */
+/* Starts a message: limits (0 = none; max_line counts a line's bytes with
+ * its CRLF, as sent; below 4 it folds nothing); the last message is dropped. */
 void		 data_begin(struct data_reader *, size_t max_bytes,
 		    unsigned max_line);
 /* Bytes as they come; returns how many it consumed. *done is set once

@@ -1,6 +1,7 @@
 /*
  * smtp/policy: the one reception policy of the process (relay check,
- * AUTH back-end, STARTTLS context). The built-in plugins set it at init;
+ * domains taken from anyone, sender check, AUTH back-end, STARTTLS
+ * context). The built-in plugins set it at init;
  * sessions, AUTH and commands read it through reception_get().
  */
 #include <stddef.h>
@@ -32,6 +33,21 @@ reception_set_relay(relay_fn fn, void *data)
 {
 	policy.relay = fn;
 	policy.relay_data = data;
+}
+
+void
+reception_set_local_domain(local_domain_fn fn, void *data, int anti_spoof)
+{
+	policy.local_domain = fn;
+	policy.local_domain_data = data;
+	policy.anti_spoof = anti_spoof;
+}
+
+void
+reception_set_mail_check(mail_check_fn fn, void *data)
+{
+	policy.mail_check = fn;
+	policy.mail_check_data = data;
 }
 
 void

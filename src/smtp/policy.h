@@ -1,6 +1,6 @@
 /*
- * smtp/policy: the reception policy — relay check, AUTH back-end and
- * STARTTLS context — that the built-in plugins install during init and
+ * smtp/policy: the reception policy — relay check, domains taken from
+ * anyone, a sender check, AUTH back-end and STARTTLS context — that the built-in plugins install during init and
  * the sessions read. Includes nothing else of smtp/.
  */
 #ifndef OUTPOST_SMTP_POLICY_H
@@ -28,10 +28,29 @@ struct auth_backend {
 /* Answers whether a client address may relay (the relay plugin). */
 typedef int (*relay_fn)(const struct sockaddr *, void *data);
 
+/* Answers whether mail for a recipient domain (lower-case) is taken
+ * from any client, relaying or not (rcpt_to.in_host_list). */
+typedef int (*local_domain_fn)(const char *domain, void *data);
+
+/* The answer of a MAIL check: reply NULL accepts the sender; else the
+ * whole reply line ("550 5.1.8 ...") refuses it. Called exactly once,
+ * never inside the check's call. */
+typedef void (*mail_check_done_fn)(void *cookie, const char *reply);
+/* Checks a sender's domain (lower-case; never called for <> or a sender
+ * without a domain) while the session waits (mail_from.is_resolvable). */
+typedef void (*mail_check_fn)(const char *domain, const char *uuid,
+    mail_check_done_fn, void *cookie, void *data);
+
 /* The policy as installed; the sessions read it. */
 struct reception {
 	relay_fn			 relay;
 	void				*relay_data;
+	local_domain_fn			 local_domain;
+	void				*local_domain_data;
+	int				 anti_spoof;	/* senders in those
+							 * domains must relay */
+	mail_check_fn			 mail_check;
+	void				*mail_check_data;
 	const struct auth_backend	*auth;
 	SSL_CTX				*tls;
 };
@@ -43,6 +62,11 @@ int	 auth_method_allowed(unsigned methods, unsigned method, int tls,
 	    int loopback);
 
 void	 reception_set_relay(relay_fn, void *data);
+/* anti_spoof (host_list.anti_spoof): a client that does not relay may
+ * not use a sender in those domains. */
+void	 reception_set_local_domain(local_domain_fn, void *data,
+	    int anti_spoof);
+void	 reception_set_mail_check(mail_check_fn, void *data);
 void	 reception_set_auth(const struct auth_backend *);	/* NULL: none */
 void	 reception_set_tls(SSL_CTX *);		/* referenced; NULL: none */
 

@@ -339,7 +339,8 @@ def test_smarthost_with_auth(mta, smtp_sink):
 def test_lmtp_route_with_per_recipient_results(mta, smtp_sink, dsn_sink):
     sink = smtp_sink("127.0.0.7", port=2424, lmtp=True)
     mta.write_config("plugins", "relay\nqueue/smtp_forward\n")
-    mta.write_config("smtp_forward.ini", "[main]\nhost=127.0.0.7\nport=2424\nlmtp=true\n"
+    mta.write_config("smtp_forward.ini", "[main]\nenable_outbound=true\nhost=127.0.0.7\nport=2424\n"
+                                         "using_lmtp=true\n"
                                          "[bounces.test]\nhost=127.0.0.8\nport=25\nlmtp=false\n")
     mta.start()
     send(mta, ["ok-1@lmtp.test", "hard-1@lmtp.test"])

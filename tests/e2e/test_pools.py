@@ -170,7 +170,7 @@ def test_a_get_mx_bind_wins_over_the_pool(mta, smtp_sink):
     recording(mta, plugins="relay\nqueue/smtp_forward\naccounting_files\n",
               acct="[fields]\ndelivered=rcpt,dlvSourceIp,vmta\n")
     mta.write_config("plugins", "relay\nqueue/smtp_forward\naccounting_files\n")
-    mta.write_config("smtp_forward.ini", "[main]\nhost=127.0.0.7\n"
+    mta.write_config("smtp_forward.ini", "[main]\nenable_outbound=true\nhost=127.0.0.7\n"
                      "[bound.test]\nhost=127.0.0.7\nbind=127.0.0.30\nbind_helo=fwd.outpost.test\n")
     mta.write_config("pools.ini", POOLS)
     mta.start()

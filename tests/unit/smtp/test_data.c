@@ -107,16 +107,67 @@ test_data_limits(void **state)
 	assert_true(done);
 	assert_int_equal(data_result(&r), DATA_TOO_BIG);
 
-	data_begin(&r, 12, 5);
-	data_feed(&r, "12345\r\n.\r\n", 10, &done);
-	assert_int_equal(data_result(&r), DATA_OK);
-
-	data_begin(&r, 0, 5);
-	/* A stuffed dot is not counted twice: "..2345" is 5 characters. */
-	data_feed(&r, "..2345\r\n123456\r\n.\r\n", 19, &done);
-	assert_true(done);
-	assert_int_equal(data_result(&r), DATA_LONG_LINE);
 	data_clear(&r);
+}
+
+/* Haraka's data_line_length: a line over the limit (bytes with CRLF, as
+ * sent) gets CRLF SPACE after limit - 2 bytes; the rest is folded again. */
+static const struct fold_case {
+	unsigned	 max;
+	const char	*in;		/* the end of data included */
+	const char	*message;
+	int		 folded;
+} fold_cases[] = {
+	{ 7, "12345\r\n.\r\n", "12345\r\n", 0 },		/* 7 bytes: fits */
+	{ 7, "123456\r\n.\r\n", "12345\r\n 6\r\n", 1 },
+	{ 7, "1234567890123\r\n.\r\n",
+	    "12345\r\n 6789\r\n 0123\r\n", 1 },
+	/* The stuffed dot counts as sent: "..234" is 5 bytes. */
+	{ 7, "..234\r\n.\r\n", ".234\r\n", 0 },
+	{ 7, "..2345\r\n.\r\n", ".234\r\n 5\r\n", 1 },
+	{ 0, "12345678901234567890\r\n.\r\n", "12345678901234567890\r\n",
+	    0 },
+	{ 992, NULL, NULL, 1 },	/* 995 characters: built below */
+};
+
+static void
+test_data_fold(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(fold_cases) / sizeof(fold_cases[0]); i++) {
+		const struct fold_case *c = &fold_cases[i];
+		struct buf in = BUF_INIT, want = BUF_INIT;
+
+		if (c->in != NULL) {
+			buf_adds(&in, c->in);
+			buf_adds(&want, c->message);
+		} else {
+			for (int k = 0; k < 995; k++)
+				buf_addc(&in, (char)('a' + k % 26));
+			buf_adds(&in, "\r\n.\r\n");
+			buf_add(&want, in.p, 990);
+			buf_adds(&want, "\r\n ");
+			buf_add(&want, in.p + 990, 5);
+			buf_adds(&want, "\r\n");
+		}
+		for (size_t split = 0; split < in.len; split++) {
+			struct data_reader r;
+			int done;
+
+			memset(&r, 0, sizeof(r));
+			data_begin(&r, 0, c->max);
+			feed(&r, in.p, in.len, split, &done);
+			if (!done || data_result(&r) != DATA_OK ||
+			    r.msg.len != want.len ||
+			    memcmp(r.msg.p, want.p, want.len) != 0)
+				fail_msg("fold case %zu split %zu: '%.*s'", i,
+				    split, (int)r.msg.len, r.msg.p);
+			assert_int_equal(r.folded, c->folded);
+			data_clear(&r);
+		}
+		buf_free(&in);
+		buf_free(&want);
+	}
 }
 
 static void
@@ -183,6 +234,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_data_reader),
 		cmocka_unit_test(test_data_limits),
+		cmocka_unit_test(test_data_fold),
 		cmocka_unit_test(test_headers),
 	};
 
