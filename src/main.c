@@ -22,6 +22,7 @@
 #include "core/defaults.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "core/shaping.h"
 #include "core/vmta.h"
 #include "plugins/plugin.h"
@@ -65,6 +66,7 @@ struct outpost {
 	struct records_space	*rspace;	/* records_min_free */
 	struct daemon_ids	 ids;		/* smtp.ini user, group */
 	int			 lock_fd;	/* the queue directory's lock */
+	char			*pid_file;	/* written: removed at exit */
 };
 
 static void
@@ -136,6 +138,7 @@ shutdown_begin(struct outpost *op, const char *why)
 	}
 	op->stopping = 1;
 	log_notice("core", NULL, "%s: shutting down", why);
+	notify_send("STOPPING=1", "shutting down");
 	/* Nothing else keeps the loop alive once roles have stopped; the
 	 * timer bounds how long in-flight work may take. */
 	op->force_timer = evtimer_new(op->base, on_force_timeout, op);
@@ -182,8 +185,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 		log_notice("core", NULL, "SIGHUP: flushing the temp-fail queue");
+		notify_send("RELOADING=1", NULL);
 		reload_shaping(op);
 		reload_vmta(op);
+		notify_send("READY=1", "ready");
 		if (op->mta != NULL)
 			mta_flush(op->mta);
 		break;
@@ -356,8 +361,13 @@ teardown(struct outpost *op)
 		event_free(op->force_timer);
 	if (op->inotify_fd != -1)
 		close(op->inotify_fd);
+	notify_close();
 	if (op->base != NULL)
 		event_base_free(op->base);
+	if (op->pid_file != NULL && daemon_pidfile_remove(op->pid_file) == -1)
+		log_warn("core", NULL, "pid file %s not removed: %s",
+		    op->pid_file, strerror(errno));
+	free(op->pid_file);
 	if (op->lock_fd != -1)
 		close(op->lock_fd);
 	daemon_ids_clear(&op->ids);
@@ -503,6 +513,9 @@ become_daemon(struct outpost *op)
 	default:
 		return start_failed(EXIT_FAILURE, err);
 	}
+	if (daemon_pidfile_write(c->pid_file, &err) != 0)
+		return start_failed(EXIT_CANTCREAT, err);
+	op->pid_file = xstrdup(c->pid_file);
 	if ((op->base = event_base_new()) == NULL)
 		return start_failed(EXIT_FAILURE,
 		    xstrdup("cannot create the event loop"));
@@ -538,6 +551,13 @@ run(const char *root)
 	if ((rc = open_root(root, &op.cfg)) != 0)
 		return rc;
 	config_apply_log(op.cfg, NULL);
+	/* Before the drop: the manager's socket may be root's alone. */
+	if (notify_open(&err) != 0) {
+		log_warn("core", NULL, "%s; not telling the service manager",
+		    err);
+		free(err);
+		err = NULL;
+	}
 	log_emit(LOG_NOTICE, "core", NULL, (struct log_field[]){
 	    LF_INT("pid", getpid()), LF_STR("root", root) }, 2,
 	    "Starting outpost %s", OUTPOST_VERSION);
@@ -590,6 +610,8 @@ run(const char *root)
 	}
 	watch_config(&op);
 	log_notice("core", NULL, "ready");
+	notify_send("READY=1", "ready");
+	notify_watchdog_start(op.base);
 	event_base_dispatch(op.base);
 	log_notice("core", NULL, "stopped");
 	teardown(&op);
