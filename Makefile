@@ -58,6 +58,10 @@ BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/auth_flat_file.c src/builtins/tls.c \
 		src/builtins/smtp_forward.c
 MAIN_SRCS = src/main.c
+# outpost-sendmail: its own program, with the few lib/ files it needs.
+SENDMAIL_SRCS = src/sendmail/main.c src/sendmail/message.c \
+		src/sendmail/smtp.c src/lib/xmalloc.c src/lib/buf.c \
+		src/lib/ini.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini config/connection.ini config/relay.ini \
 	config/relay_acl_allow config/tls.ini config/auth_flat_file.ini \
@@ -81,7 +85,8 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
 	     delivery/test_scheduler delivery/test_shaper \
 	     delivery/test_shaper_file \
-	     records/test_bouncecat records/test_writer records/test_backlog
+	     records/test_bouncecat records/test_writer records/test_backlog \
+	     sendmail/test_message
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
@@ -91,8 +96,8 @@ REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o) build/asan/gen/defaults_data.o
 
 .PHONY: all asan test layers unit e2e clean contrib
-all: build/outpost
-asan: build/asan/outpost
+all: build/outpost build/outpost-sendmail
+asan: build/asan/outpost build/asan/outpost-sendmail
 
 build/tools/embed: tools/embed.c
 	@mkdir -p $(@D)
@@ -124,10 +129,21 @@ build/outpost: $(REL_OBJS) build/rel/src/main.o
 build/asan/outpost: $(ASAN_OBJS) build/asan/src/main.o
 	$(CC) $(ASAN_CFLAGS) $(EXPORTS) -o $@ $^ $(LIBS)
 
+build/outpost-sendmail: $(SENDMAIL_SRCS:%.c=build/rel/%.o)
+	$(CC) $(REL_CFLAGS) -o $@ $^
+
+build/asan/outpost-sendmail: $(SENDMAIL_SRCS:%.c=build/asan/%.o)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^
+
 # Unit tests: cmocka, one binary per module, linked with the sanitizers.
 build/asan/tests/unit/%.o: BASE_CFLAGS += -Itests/unit
 build/asan/tests/unit/%: build/asan/tests/unit/%.o $(ASAN_OBJS)
 	$(CC) $(ASAN_CFLAGS) $(EXPORTS) -o $@ $^ $(LIBS) -lcmocka
+
+build/asan/tests/unit/sendmail/test_message: \
+    build/asan/tests/unit/sendmail/test_message.o \
+    $(filter-out build/asan/src/sendmail/main.o,$(SENDMAIL_SRCS:%.c=build/asan/%.o))
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ -lcmocka
 
 # Test plugins (shared objects) loaded by the end-to-end tests.
 build/asan/tests/plugins/%.so: tests/plugins/%.c include/outpost/plugin.h
@@ -142,7 +158,7 @@ TEST_PLUGINS = build/asan/tests/plugins/log_capture.so \
 unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
 	@set -e; for t in $^; do echo "== $$t"; $$t; done
 
-e2e: build/asan/outpost $(TEST_PLUGINS) $(CONTRIB_PLUGINS:%=build/asan/contrib/%.so)
+e2e: build/asan/outpost build/asan/outpost-sendmail $(TEST_PLUGINS) $(CONTRIB_PLUGINS:%=build/asan/contrib/%.so)
 	$(PYTHON) -m pytest -q tests/e2e
 
 # The shape of src/ (tools/check_layers.py: layer order, no include cycle,

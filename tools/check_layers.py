@@ -27,6 +27,7 @@ LAYERS = {
     "records": 6,
     "builtins": 7,
     "": 8,          # src/main.c
+    "sendmail": 8,  # outpost-sendmail, a program of its own (lib only)
 }
 PUBLIC = "include"  # include/outpost/plugin.h: anyone may include it
 MAX_LINES = 800
