@@ -95,7 +95,7 @@ SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
 REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o) build/asan/gen/defaults_data.o
 
-.PHONY: all asan test layers unit e2e clean contrib
+.PHONY: all asan test layers unit e2e clean contrib deb
 all: build/outpost build/outpost-sendmail
 asan: build/asan/outpost build/asan/outpost-sendmail
 
@@ -168,6 +168,10 @@ layers:
 	$(PYTHON) -m pytest -q tests/tools
 
 test: layers unit fuzz e2e
+
+# The Debian package (scripts/mkdeb.sh: dpkg-deb only): build/outpost_*.deb
+deb: build/outpost build/outpost-sendmail
+	scripts/mkdeb.sh build
 
 clean:
 	rm -rf build

@@ -13,7 +13,8 @@ what=${1:-build}
 build="gcc make pkg-config libevent-dev libssl-dev libc-ares-dev"
 test="$build libcmocka-dev python3 python3-pytest python3-aiosmtpd \
 python3-dnspython nsd swaks libio-socket-ssl-perl libnet-ssleay-perl \
-libdigest-hmac-perl libauthen-sasl-perl openssl procps clang libclang-rt-14-dev"
+libdigest-hmac-perl libauthen-sasl-perl openssl procps clang libclang-rt-14-dev \
+groff-base adduser"
 bench="$build postfix procps"
 
 case $what in
