@@ -363,6 +363,14 @@ main(int argc, char **argv)
 		rc = EX_USAGE;
 		goto out;
 	}
+	/* Named twice (an argument and a header): sent once. */
+	for (size_t i = 1; i < rcpts.n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(rcpts.v[i], rcpts.v[j]) == 0) {
+				free(rcpts.v[i]);
+				rcpts.v[i--] = rcpts.v[--rcpts.n];
+				break;
+			}
 	if (smtp_connect(&s, host, port, TIMEOUT, &err) != 0) {
 		fprintf(stderr, "%s: %s (is outpost running?)\n", prog, err);
 		free(err);

@@ -77,6 +77,16 @@ def test_t_takes_to_cc_bcc_and_removes_bcc(forwarding):
     assert "\nDate: " in head
 
 
+def test_t_with_arguments_adds_them_and_sends_each_once(forwarding):
+    mta, sink = forwarding
+    data = b"To: a@dest.test, b@dest.test\nSubject: both\n\nbody\n"
+    rc, err = sendmail(mta.root, ["-t", "-f", "s@site.test", "b@dest.test", "extra@dest.test"],
+                       data)
+    assert rc == 0, err
+    (msg,) = sink.wait_for_messages(1)
+    assert sorted(msg.rcpt_tos) == ["a@dest.test", "b@dest.test", "extra@dest.test"]
+
+
 def test_lone_dot_ends_input_unless_i(forwarding):
     mta, sink = forwarding
     data = b"Subject: dots\n\nline one\n.\n.leading dot\nlast\n"
