@@ -294,8 +294,11 @@ main(int argc, char **argv)
 	}
 	if (root == NULL || *root == '\0')
 		root = OUTPOST_ROOT_DEFAULT;
-	if (daemon_address(root, explicit, &host, &port) != 0)
+	if (daemon_address(root, explicit, &host, &port) != 0) {
+		free(host);
+		free(port);
 		return EX_CONFIG;
+	}
 	me = this_host(root);
 	if (sender_opt != NULL) {
 		size_t n = strlen(sender_opt);

@@ -143,6 +143,12 @@ def test_refused_recipient_is_67_and_nothing_is_sent(mta, smtp_sink):
     assert sink.messages() == []
 
 
+def test_a_root_without_config_is_78(tmp_path):
+    rc, err = sendmail(tmp_path, ["-C", str(tmp_path / "nowhere"), "a@dest.test"],
+                       b"Subject: x\n\nbody\n", env_root=False)
+    assert rc == 78 and "nowhere/config" in err
+
+
 def test_daemon_down_is_75(daemon):
     # Configured (smtp.ini names a port) but not running: tempfail, sendmail(8)'s 75.
     rc, err = sendmail(daemon.root, ["-f", "x@site.test", "a@dest.test"],
