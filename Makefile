@@ -33,7 +33,7 @@ PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c \
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c src/core/config_keys.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
-	    src/core/shaping_rules.c src/core/vmta.c \
+	    src/core/shaping_rules.c src/core/vmta.c src/core/notify.c \
 	    src/core/metrics.c src/core/dkim_keys.c src/core/dkim_keygen.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c src/plugins/haraka_names.c
@@ -75,6 +75,10 @@ REPORT_SRCS = src/report/parse.c src/report/parse_json.c src/report/stats.c \
 	      src/report/text.c src/report/html.c src/report/files.c \
 	      src/report/read.c src/report/report.c
 MAIN_SRCS = src/main.c
+# outpost-sendmail: its own program, with the few lib/ files it needs.
+SENDMAIL_SRCS = src/sendmail/main.c src/sendmail/message.c \
+		src/sendmail/smtp.c src/lib/xmalloc.c src/lib/buf.c \
+		src/lib/ini.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini config/connection.ini config/relay.ini \
 	config/relay_acl_allow config/tls.ini config/auth_flat_file.ini \
@@ -91,7 +95,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     proto/test_dkim_canon \
 	     core/test_config core/test_config_keys core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
-	     core/test_metrics core/test_dkim_keys \
+	     core/test_metrics core/test_dkim_keys core/test_notify \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_salvage queue/test_submit \
 	     queue/test_body queue/test_queue queue/test_dkim_sign \
@@ -103,7 +107,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_shaper_file delivery/test_smtputf8 delivery/test_dane \
 	     delivery/test_tlsrpt \
 	     records/test_bouncecat records/test_writer records/test_backlog \
-	     report/test_parse report/test_stats
+	     report/test_parse report/test_stats sendmail/test_message
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
@@ -114,9 +118,9 @@ SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
 REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o) build/asan/gen/defaults_data.o
 
-.PHONY: all asan test layers unit e2e clean contrib
-all: build/outpost
-asan: build/asan/outpost
+.PHONY: all asan test layers unit e2e clean contrib deb
+all: build/outpost build/outpost-sendmail
+asan: build/asan/outpost build/asan/outpost-sendmail
 
 build/tools/embed: tools/embed.c
 	@mkdir -p $(@D)
@@ -148,10 +152,21 @@ build/outpost: $(REL_OBJS) build/rel/src/main.o
 build/asan/outpost: $(ASAN_OBJS) build/asan/src/main.o
 	$(CC) $(ASAN_CFLAGS) $(EXPORTS) -o $@ $^ $(LIBS)
 
+build/outpost-sendmail: $(SENDMAIL_SRCS:%.c=build/rel/%.o)
+	$(CC) $(REL_CFLAGS) -o $@ $^
+
+build/asan/outpost-sendmail: $(SENDMAIL_SRCS:%.c=build/asan/%.o)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^
+
 # Unit tests: cmocka, one binary per module, linked with the sanitizers.
 build/asan/tests/unit/%.o: BASE_CFLAGS += -Itests/unit
 build/asan/tests/unit/%: build/asan/tests/unit/%.o $(ASAN_OBJS)
 	$(CC) $(ASAN_CFLAGS) $(EXPORTS) -o $@ $^ $(LIBS) -lcmocka
+
+build/asan/tests/unit/sendmail/test_message: \
+    build/asan/tests/unit/sendmail/test_message.o \
+    $(filter-out build/asan/src/sendmail/main.o,$(SENDMAIL_SRCS:%.c=build/asan/%.o))
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ -lcmocka
 
 # Test plugins (shared objects) loaded by the end-to-end tests.
 build/asan/tests/plugins/%.so: tests/plugins/%.c include/outpost/plugin.h
@@ -167,7 +182,7 @@ TEST_PLUGINS = build/asan/tests/plugins/log_capture.so \
 unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
 	@set -e; for t in $^; do echo "== $$t"; $$t; done
 
-e2e: build/asan/outpost $(TEST_PLUGINS) $(CONTRIB_PLUGINS:%=build/asan/contrib/%.so)
+e2e: build/asan/outpost build/asan/outpost-sendmail $(TEST_PLUGINS) $(CONTRIB_PLUGINS:%=build/asan/contrib/%.so)
 	$(PYTHON) -m pytest -q tests/e2e
 
 # The shape of src/ (tools/check_layers.py: layer order, no include cycle,
@@ -177,6 +192,10 @@ layers:
 	$(PYTHON) -m pytest -q tests/tools
 
 test: layers unit fuzz e2e
+
+# The Debian package (scripts/mkdeb.sh: dpkg-deb only): build/outpost_*.deb
+deb: build/outpost build/outpost-sendmail
+	scripts/mkdeb.sh build
 
 clean:
 	rm -rf build

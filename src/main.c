@@ -28,6 +28,7 @@
 #include "core/defaults.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "core/shaping.h"
 #include "core/vmta.h"
 #include "plugins/plugin.h"
@@ -77,6 +78,7 @@ struct outpost {
 	struct records_space	*rspace;	/* records_min_free */
 	struct daemon_ids	 ids;		/* smtp.ini user, group */
 	int			 lock_fd;	/* the queue directory's lock */
+	char			*pid_file;	/* written: removed at exit */
 };
 
 static void
@@ -101,7 +103,8 @@ usage(FILE *out)
 	    "configuration (the same files and keys as Haraka's).\n"
 	    "\n"
 	    "Signals: HUP retries deferred mail now, TERM/INT stop cleanly,\n"
-	    "USR1 reopens log and accounting files.\n"
+	    "USR1 reopens log and accounting files. The daemon's pid is in\n"
+	    "ROOT/outpost.pid (smtp.ini pid_file) while it runs.\n"
 	    "Exit status: 0 ok, 1 run-time failure (a listener or the queue\n"
 	    "directory cannot be opened), 64 usage, 66 ROOT missing, 73 cannot\n"
 	    "create (or the queue directory is not writable by smtp.ini user),\n"
@@ -156,6 +159,7 @@ shutdown_begin(struct outpost *op, const char *why)
 	}
 	op->stopping = 1;
 	log_notice("core", NULL, "%s: shutting down", why);
+	notify_send("STOPPING=1", "shutting down");
 	/* Nothing else keeps the loop alive once roles have stopped; the
 	 * timer bounds how long in-flight work may take. */
 	op->force_timer = evtimer_new(op->base, on_force_timeout, op);
@@ -202,9 +206,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 		log_notice("core", NULL, "SIGHUP: flushing the temp-fail queue");
+		notify_send("RELOADING=1", NULL);
 		reload_shaping(op);
 		reload_vmta(op);
 		dkim_plugin_reload();
+		notify_send("READY=1", "ready");
 		if (op->mta != NULL)
 			mta_flush(op->mta);
 		break;
@@ -389,8 +395,13 @@ teardown(struct outpost *op)
 		event_free(op->force_timer);
 	if (op->inotify_fd != -1)
 		close(op->inotify_fd);
+	notify_close();
 	if (op->base != NULL)
 		event_base_free(op->base);
+	if (op->pid_file != NULL && daemon_pidfile_remove(op->pid_file) == -1)
+		log_warn("core", NULL, "pid file %s not removed: %s",
+		    op->pid_file, strerror(errno));
+	free(op->pid_file);
 	if (op->lock_fd != -1)
 		close(op->lock_fd);
 	daemon_ids_clear(&op->ids);
@@ -537,6 +548,9 @@ become_daemon(struct outpost *op)
 	default:
 		return start_failed(EXIT_FAILURE, err);
 	}
+	if (daemon_pidfile_write(c->pid_file, &err) != 0)
+		return start_failed(EXIT_CANTCREAT, err);
+	op->pid_file = xstrdup(c->pid_file);
 	if ((op->base = event_base_new()) == NULL)
 		return start_failed(EXIT_FAILURE,
 		    xstrdup("cannot create the event loop"));
@@ -580,6 +594,13 @@ run(const char *root)
 	config_apply_log(op.cfg, NULL);
 	metrics_init(OUTPOST_VERSION, (double)time(NULL));
 	config_warn_keys(op.cfg->config_dir);
+	/* Before the drop: the manager's socket may be root's alone. */
+	if (notify_open(&err) != 0) {
+		log_warn("core", NULL, "%s; not telling the service manager",
+		    err);
+		free(err);
+		err = NULL;
+	}
 	log_emit(LOG_NOTICE, "core", NULL, (struct log_field[]){
 	    LF_INT("pid", getpid()), LF_STR("root", root) }, 2,
 	    "Starting outpost %s", OUTPOST_VERSION);
@@ -645,6 +666,8 @@ run(const char *root)
 	}
 	watch_config(&op);
 	log_notice("core", NULL, "ready");
+	notify_send("READY=1", "ready");
+	notify_watchdog_start(op.base);
 	event_base_dispatch(op.base);
 	log_notice("core", NULL, "stopped");
 	teardown(&op);

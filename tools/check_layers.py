@@ -29,6 +29,7 @@ LAYERS = {
     "admin": 7,
     "report": 8,
     "": 9,          # src/main.c
+    "sendmail": 9,  # outpost-sendmail, a program of its own (lib only)
 }
 PUBLIC = "include"  # include/outpost/plugin.h: anyone may include it
 MAX_LINES = 800

@@ -213,6 +213,7 @@ core_free(struct config_core *c)
 	free(c->listen);
 	free(c->user);
 	free(c->group);
+	free(c->pid_file);
 	free(c);
 }
 
@@ -340,7 +341,16 @@ load_core(struct loader *ld, const char *root)
 		/* Haraka's user and group: names or numeric ids. */
 		c->user = opt_string(smtp, "main", "user");
 		c->group = opt_string(smtp, "main", "group");
+		/* Outpost's: where the daemon writes its pid. */
+		c->pid_file = opt_string(smtp, "main", "pid_file");
 		ini_free(smtp);
+	}
+	if (c->pid_file == NULL)
+		c->pid_file = xasprintf("%s/outpost.pid", root);
+	else if (c->pid_file[0] != '/') {
+		qd = c->pid_file;
+		c->pid_file = xasprintf("%s/%s", root, qd);
+		free(qd);
 	}
 	load_limits(ld, c);
 	return c;

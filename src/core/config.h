@@ -78,6 +78,9 @@ struct config_core {
 	 * listeners are bound (core/daemon.c); NULL when absent. */
 	char			*user;
 	char			*group;
+	/* smtp.ini [main] pid_file (relative: under ROOT); default
+	 * ROOT/outpost.pid. */
+	char			*pid_file;
 };
 
 /* outbound.ini; reloaded while running. */

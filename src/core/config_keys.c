@@ -32,7 +32,7 @@ struct key_rule {
 static const struct key_rule smtp_ini[] = {
 	U("main", "listen"), U("main", "inactivity_timeout"),
 	U("main", "inactivity_time"), U("main", "force_shutdown_timeout"),
-	U("main", "user"), U("main", "group"),
+	U("main", "user"), U("main", "group"), U("main", "pid_file"),
 	I("main", "nodes", ONE_PROCESS),
 	I("main", "listen_host", "use listen"),
 	I("main", "port", "use listen"),

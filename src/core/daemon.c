@@ -1,12 +1,14 @@
 /*
  * daemon: the queue directory's lock and the privilege drop (daemon.h).
  * Runs once, at start-up, before the event loop; keeps no state: the
- * caller holds the lock's descriptor for the life of the process.
+ * caller holds the lock's descriptor for the life of the process. And
+ * the pid file, written after the lock is taken, removed at exit.
  */
 #include "core/daemon.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -350,4 +352,65 @@ daemon_dir_writable(const char *dir, const struct daemon_ids *ids,
 		*err = xasprintf("queue directory %s is not writable (uid "
 		    "%u): %s", dir, (unsigned)getuid(), strerror(saved));
 	return -1;
+}
+
+/* --- the pid file ------------------------------------------------------------ */
+
+int
+daemon_pidfile_write(const char *path, char **err)
+{
+	char *tmp = xasprintf("%s.tmp", path), line[32];
+	int fd, n, saved;
+
+	n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	/* O_NOFOLLOW: the directory may be the daemon user's, and this runs
+	 * as root; rename() then replaces a link, never follows it. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0644);
+	if (fd != -1 && (fchmod(fd, 0644) == -1 ||
+	    write_full(fd, line, (size_t)n) == -1)) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		fd = -2;
+	} else if (fd != -1 && close(fd) == -1)
+		fd = -2;
+	if (fd < 0) {
+		saved = errno;
+		if (fd == -2)
+			unlink(tmp);
+		*err = xasprintf("pid file %s: %s (smtp.ini pid_file)", tmp,
+		    strerror(saved));
+		free(tmp);
+		return -1;
+	}
+	if (rename(tmp, path) == -1) {
+		saved = errno;
+		unlink(tmp);
+		*err = xasprintf("pid file %s: %s (smtp.ini pid_file)", path,
+		    strerror(saved));
+		free(tmp);
+		return -1;
+	}
+	free(tmp);
+	return 0;
+}
+
+int
+daemon_pidfile_remove(const char *path)
+{
+	char line[32];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return 0;
+	n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	line[n] = '\0';
+	if (strtol(line, NULL, 10) != (long)getpid())
+		return 0;
+	return unlink(path) == 0 ? 1 : -1;
 }

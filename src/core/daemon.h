@@ -61,4 +61,17 @@ int	 daemon_drop(const struct daemon_ids *, char **err);
 int	 daemon_dir_writable(const char *dir, const struct daemon_ids *,
 	    char **err);
 
+/*
+ * The pid file (smtp.ini pid_file, default ROOT/outpost.pid): our pid and
+ * a newline, mode 0644, written through a temporary file and a rename so
+ * a reader never sees it half written. A stale one (a crashed run) is
+ * replaced: the queue lock, taken first, is the real guard. -1 with *err
+ * (malloc'd, one line) when it cannot be written.
+ */
+int	 daemon_pidfile_write(const char *path, char **err);
+
+/* Removes path when it still holds our pid: 1 removed, 0 not ours (or
+ * gone), -1 with errno when the unlink failed. */
+int	 daemon_pidfile_remove(const char *path);
+
 #endif

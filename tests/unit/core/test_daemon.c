@@ -149,6 +149,51 @@ test_ids(void **state)
 	free(err);
 }
 
+static void
+test_pidfile(void **state)
+{
+	char *dir = tmpdir_new(), *path = xasprintf("%s/outpost.pid", dir);
+	char *err = NULL, want[32], got[32] = "";
+	struct stat st;
+	FILE *f;
+	mode_t old = umask(077);
+
+	(void)state;
+	/* A stale one (a crashed run) is replaced; the mode is 0644 whatever
+	 * the umask. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("999999\n", f);
+	fclose(f);
+	assert_int_equal(daemon_pidfile_write(path, &err), 0);
+	umask(old);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(got, sizeof(got), f));
+	fclose(f);
+	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+	assert_string_equal(got, want);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_int_equal(daemon_pidfile_remove(path), 1);
+	assert_int_equal(access(path, F_OK), -1);
+	/* Another process's pid file is left alone. */
+	f = fopen(path, "w");
+	fputs("1\n", f);
+	fclose(f);
+	assert_int_equal(daemon_pidfile_remove(path), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	unlink(path);
+	/* A directory that is not there: one line naming the key. */
+	free(path);
+	path = xasprintf("%s/nowhere/outpost.pid", dir);
+	assert_int_equal(daemon_pidfile_write(path, &err), -1);
+	assert_non_null(strstr(err, "smtp.ini pid_file"));
+	free(err);
+	free(path);
+	tmpdir_rm(dir);
+}
+
 int
 main(void)
 {
@@ -156,6 +201,7 @@ main(void)
 		cmocka_unit_test(test_lock_holder),
 		cmocka_unit_test(test_lock_queue),
 		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_pidfile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
