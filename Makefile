@@ -15,7 +15,8 @@ REL_CFLAGS  = -O2 -g
 # lib/failpoint.h compiled in (the release build has none).
 ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	      -fno-sanitize-recover=all -DOUTPOST_FAILPOINTS
-LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm
+LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm \
+	  $(shell pkg-config --libs jansson)
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
@@ -49,7 +50,8 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/dsn_send.c src/delivery/inject.c \
 		src/delivery/shaper.c src/delivery/attempt_shape.c \
 		src/delivery/shaper_file.c src/delivery/attempt_source.c \
-		src/delivery/attempt_txn.c
+		src/delivery/attempt_txn.c src/delivery/mta_admin.c \
+		src/delivery/mta_filter.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -57,7 +59,8 @@ RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/auth_flat_file.c src/builtins/tls.c \
 		src/builtins/smtp_forward.c
-ADMIN_SRCS = src/admin/http.c src/admin/api_status.c
+ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/api_json.c \
+	     src/admin/api_queue.c src/admin/api_dest.c src/admin/api_inject.c
 MAIN_SRCS = src/main.c
 DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/outbound.ini config/connection.ini config/relay.ini \
@@ -81,7 +84,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_pool delivery/test_client_auth delivery/test_client \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
 	     delivery/test_scheduler delivery/test_shaper \
-	     delivery/test_shaper_file \
+	     delivery/test_shaper_file delivery/test_mta_filter \
 	     records/test_bouncecat records/test_writer records/test_backlog
 
 GEN	= build/gen/defaults_data.c
@@ -93,8 +96,16 @@ REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o) build/asan/gen/defaults_data.o
 
 .PHONY: all asan test layers unit e2e clean contrib
-all: build/outpost
-asan: build/asan/outpost
+all: build/outpost build/outpostctl
+asan: build/asan/outpost build/asan/outpostctl
+
+# outpostctl: the admin API's command-line client (src/ctl/), alone: libc
+# and jansson (blocking sockets, HTTP/1.1 by hand).
+CTL_SRCS = src/ctl/outpostctl.c src/ctl/ctl_http.c src/ctl/ctl_show.c
+build/outpostctl: $(CTL_SRCS:%.c=build/rel/%.o)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(shell pkg-config --libs jansson)
+build/asan/outpostctl: $(CTL_SRCS:%.c=build/asan/%.o)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(shell pkg-config --libs jansson)
 
 build/tools/embed: tools/embed.c
 	@mkdir -p $(@D)
@@ -144,7 +155,7 @@ TEST_PLUGINS = build/asan/tests/plugins/log_capture.so \
 unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
 	@set -e; for t in $^; do echo "== $$t"; $$t; done
 
-e2e: build/asan/outpost $(TEST_PLUGINS) $(CONTRIB_PLUGINS:%=build/asan/contrib/%.so)
+e2e: build/asan/outpost build/asan/outpostctl $(TEST_PLUGINS) $(CONTRIB_PLUGINS:%=build/asan/contrib/%.so)
 	$(PYTHON) -m pytest -q tests/e2e
 
 # The shape of src/ (tools/check_layers.py: layer order, no include cycle,

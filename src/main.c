@@ -17,11 +17,15 @@
 
 #include <event2/event.h>
 
+#include "admin/api_dest.h"
+#include "admin/api_inject.h"
+#include "admin/api_queue.h"
 #include "admin/api_status.h"
 #include "admin/http.h"
 #include "core/config.h"
 #include "core/daemon.h"
 #include "core/defaults.h"
+#include "lib/buf.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "core/shaping.h"
@@ -65,6 +69,7 @@ struct outpost {
 	struct smtp_server	*server;
 	struct admin		*admin;		/* http.ini; NULL: none */
 	void			*api_status;
+	void			*api_mods[3];	/* queue, destinations, inject */
 	struct mta		*mta;
 	struct records_space	*rspace;	/* records_min_free */
 	struct daemon_ids	 ids;		/* smtp.ini user, group */
@@ -289,6 +294,33 @@ on_reload(evutil_socket_t fd, short what, void *arg)
 	op->cfg = cfg;
 }
 
+/* POST /api/reload: every watched file, shaping and pools, as if each had
+ * changed; NULL, or what kept its running configuration (logged). */
+static char *
+admin_reload(void *arg)
+{
+	struct outpost *op = arg;
+	const void *cfg = op->cfg, *sh = op->shaping, *v = op->vmta;
+	struct buf b = BUF_INIT;
+
+	op->pending = CONFIG_LOG_INI | CONFIG_LOGLEVEL | CONFIG_LOG_TIMESTAMPS |
+	    CONFIG_OUTBOUND_INI;
+	op->shaping_pending = op->vmta_pending = 1;
+	on_reload(-1, 0, op);
+	if (op->cfg == cfg)
+		buf_adds(&b, "log.ini, loglevel, outbound.ini; ");
+	if (op->shaping == sh)
+		buf_adds(&b, "shaping.ini, shaping_rules; ");
+	if (op->vmta == v)
+		buf_adds(&b, "pools.ini; ");
+	if (b.len == 0)
+		return NULL;
+	b.len -= 2;
+	buf_adds(&b, ": not reloaded (see the log), running configuration "
+	    "kept");
+	return buf_release(&b);
+}
+
 static void
 on_inotify(evutil_socket_t fd, short what, void *arg)
 {
@@ -344,6 +376,8 @@ teardown(struct outpost *op)
 	smtp_server_free(op->server);
 	admin_free(op->admin);		/* before what its routes use */
 	free(op->api_status);
+	for (size_t i = 0; i < 3; i++)
+		free(op->api_mods[i]);
 	records_space_free(op->rspace);
 	rbacklog_watch(NULL, NULL);
 	mta_free(op->mta);
@@ -594,8 +628,13 @@ run(const char *root)
 		teardown(&op);
 		return EXIT_FAILURE;
 	}
-	if (op.admin != NULL)
+	if (op.admin != NULL) {
 		op.api_status = api_status_register(op.admin, time(NULL));
+		op.api_mods[0] = api_queue_register(op.admin, op.mta);
+		op.api_mods[1] = api_dest_register(op.admin, op.mta,
+		    admin_reload, &op);
+		op.api_mods[2] = api_inject_register(op.admin, op.mta);
+	}
 	smtp_server_set_queue(op.server, op.queue);
 	smtp_server_set_vmta(op.server, op.vmta);
 	mta_set_vmta(op.mta, op.vmta);

@@ -28,6 +28,7 @@ LAYERS = {
     "builtins": 7,
     "admin": 7,
     "": 8,          # src/main.c
+    "ctl": 8,       # outpostctl: a program of its own (links no daemon code)
 }
 PUBLIC = "include"  # include/outpost/plugin.h: anyone may include it
 MAX_LINES = 800

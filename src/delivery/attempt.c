@@ -113,6 +113,12 @@ attempt_end(struct attempt *a, int64_t due)
 	a->it = NULL;
 	if (it != NULL)
 		shape_track(a->dest, it, due >= 0);
+	if (it != NULL && it->admin != SCHED_ADMIN_NONE) {
+		if (it->admin_done != NULL)
+			it->admin_done(it->admin_arg, due < 0 ? 0 : EAGAIN);
+		it->admin = SCHED_ADMIN_NONE;
+		it->admin_done = NULL;
+	}
 	attempt_free(a);
 	if (it == NULL)			/* attempt_lost's: no item */
 		return;
@@ -146,11 +152,23 @@ finish(struct attempt *a)
 }
 
 static void send_email_done(void *, int, const char *);
+static void fail_local(struct attempt *, enum fail_class, int,
+    const char *, const char *);
 
-/* The message is at hand: the first hook of the attempt. */
+/* The message is at hand: the first hook of the attempt — or, for an
+ * administrator's bounce, a permanent failure of every pending recipient
+ * through the verdict (bounce hook, DSN, records, as any bounce). */
 static void
 send_email(struct attempt *a)
 {
+	if (a->it != NULL && a->it->admin == SCHED_ADMIN_BOUNCE) {
+		char *text = xasprintf("bounced by the administrator: %s",
+		    a->it->admin_reason ? a->it->admin_reason : "");
+
+		fail_local(a, FAIL_PERM, 550, "5.0.0", text);
+		free(text);
+		return;
+	}
 	view_reset(a);
 	view_rcpts(a, -1);
 	hook_run(OP_HOOK_SEND_EMAIL, &a->call, send_email_done, a);
@@ -318,6 +336,12 @@ attempt_dispatch(void *arg, struct sched_item *it)
 	shape_dispatch(a);
 	if (a->n == 0) {		/* nothing left: a stale entry */
 		queue_remove(env->q, a->e, NULL, NULL);
+		attempt_end(a, -1);
+		return;
+	}
+	if (it->admin == SCHED_ADMIN_DELETE) {	/* mta_admin.c's */
+		queue_remove(env->q, a->e, it->admin_done, it->admin_arg);
+		it->admin_done = NULL;
 		attempt_end(a, -1);
 		return;
 	}
