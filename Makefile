@@ -16,7 +16,8 @@ REL_CFLAGS  = -O2 -g
 ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	      -fno-sanitize-recover=all -DOUTPOST_FAILPOINTS
 LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm \
-	  -lidn2 $(shell pkg-config --libs libunbound)
+	  -lidn2 $(shell pkg-config --libs libunbound) \
+	  $(shell pkg-config --libs jansson)
 # MTA-STS policies are fetched over HTTPS with libcurl (docs/architecture.md).
 LIBS	+= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 # Plugins loaded at run time resolve the op_* API from the executable.
@@ -59,7 +60,8 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/smtputf8.c src/delivery/dane.c \
 		src/delivery/dane_policy.c src/delivery/dane_attempt.c \
 		src/delivery/tlsrpt.c src/delivery/mtasts.c \
-		src/delivery/attempt_sts.c src/delivery/https.c
+		src/delivery/attempt_sts.c src/delivery/https.c \
+		src/delivery/mta_admin.c src/delivery/mta_filter.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -70,7 +72,9 @@ BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/mail_from_is_resolvable.c \
 		src/builtins/rcpt_to_in_host_list.c
 ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/metrics.c \
-	     src/admin/status_page.c
+	     src/admin/status_page.c src/admin/api_json.c \
+	     src/admin/api_queue.c src/admin/api_dest.c src/admin/api_inject.c \
+	     src/admin/routes.c
 REPORT_SRCS = src/report/parse.c src/report/parse_json.c src/report/stats.c \
 	      src/report/text.c src/report/html.c src/report/files.c \
 	      src/report/read.c src/report/report.c
@@ -105,7 +109,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_mta_error delivery/test_view delivery/test_dsn \
 	     delivery/test_scheduler delivery/test_shaper \
 	     delivery/test_shaper_file delivery/test_smtputf8 delivery/test_dane \
-	     delivery/test_tlsrpt \
+	     delivery/test_tlsrpt delivery/test_mta_filter \
 	     records/test_bouncecat records/test_writer records/test_backlog \
 	     report/test_parse report/test_stats sendmail/test_message
 
@@ -119,8 +123,16 @@ REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o
 ASAN_OBJS = $(SRCS:%.c=build/asan/%.o) build/asan/gen/defaults_data.o
 
 .PHONY: all asan test layers unit e2e clean contrib deb
-all: build/outpost build/outpost-sendmail
-asan: build/asan/outpost build/asan/outpost-sendmail
+all: build/outpost build/outpost-sendmail build/outpostctl
+asan: build/asan/outpost build/asan/outpost-sendmail build/asan/outpostctl
+
+# outpostctl: the admin API's command-line client (src/ctl/), alone: libc
+# and jansson (blocking sockets, HTTP/1.1 by hand).
+CTL_SRCS = src/ctl/outpostctl.c src/ctl/ctl_http.c src/ctl/ctl_show.c
+build/outpostctl: $(CTL_SRCS:%.c=build/rel/%.o)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(shell pkg-config --libs jansson)
+build/asan/outpostctl: $(CTL_SRCS:%.c=build/asan/%.o)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(shell pkg-config --libs jansson)
 
 build/tools/embed: tools/embed.c
 	@mkdir -p $(@D)
@@ -182,7 +194,7 @@ TEST_PLUGINS = build/asan/tests/plugins/log_capture.so \
 unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
 	@set -e; for t in $^; do echo "== $$t"; $$t; done
 
-e2e: build/asan/outpost build/asan/outpost-sendmail $(TEST_PLUGINS) $(CONTRIB_PLUGINS:%=build/asan/contrib/%.so)
+e2e: build/asan/outpost build/asan/outpost-sendmail build/asan/outpostctl $(TEST_PLUGINS) $(CONTRIB_PLUGINS:%=build/asan/contrib/%.so)
 	$(PYTHON) -m pytest -q tests/e2e
 
 # The shape of src/ (tools/check_layers.py: layer order, no include cycle,

@@ -17,15 +17,14 @@
 
 #include <event2/event.h>
 
-#include "admin/api_status.h"
 #include "admin/http.h"
-#include "admin/metrics.h"
-#include "admin/status_page.h"
+#include "admin/routes.h"
 #include "core/metrics.h"
 #include "core/config.h"
 #include "core/config_keys.h"
 #include "core/daemon.h"
 #include "core/defaults.h"
+#include "lib/buf.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "core/notify.h"
@@ -71,9 +70,7 @@ struct outpost {
 	struct queue		*queue;
 	struct smtp_server	*server;
 	struct admin		*admin;		/* http.ini; NULL: none */
-	void			*api_status;
-	struct am		*metrics;	/* /metrics, its observer */
-	struct status_page	*status_page;
+	struct admin_routes	*routes;	/* its modules */
 	struct mta		*mta;
 	struct records_space	*rspace;	/* records_min_free */
 	struct daemon_ids	 ids;		/* smtp.ini user, group */
@@ -316,6 +313,33 @@ on_reload(evutil_socket_t fd, short what, void *arg)
 	op->cfg = cfg;
 }
 
+/* POST /api/reload: every watched file, shaping and pools, as if each had
+ * changed; NULL, or what kept its running configuration (logged). */
+static char *
+admin_reload(void *arg)
+{
+	struct outpost *op = arg;
+	const void *cfg = op->cfg, *sh = op->shaping, *v = op->vmta;
+	struct buf b = BUF_INIT;
+
+	op->pending = CONFIG_LOG_INI | CONFIG_LOGLEVEL | CONFIG_LOG_TIMESTAMPS |
+	    CONFIG_OUTBOUND_INI;
+	op->shaping_pending = op->vmta_pending = 1;
+	on_reload(-1, 0, op);
+	if (op->cfg == cfg)
+		buf_adds(&b, "log.ini, loglevel, outbound.ini; ");
+	if (op->shaping == sh)
+		buf_adds(&b, "shaping.ini, shaping_rules; ");
+	if (op->vmta == v)
+		buf_adds(&b, "pools.ini; ");
+	if (b.len == 0)
+		return NULL;
+	b.len -= 2;
+	buf_adds(&b, ": not reloaded (see the log), running configuration "
+	    "kept");
+	return buf_release(&b);
+}
+
 static void
 on_inotify(evutil_socket_t fd, short what, void *arg)
 {
@@ -373,8 +397,7 @@ teardown(struct outpost *op)
 {
 	smtp_server_free(op->server);
 	admin_free(op->admin);		/* before what its routes use */
-	free(op->api_status);
-	status_page_free(op->status_page);
+	admin_routes_stop(op->routes);
 	records_space_free(op->rspace);
 	rbacklog_watch(NULL, NULL);
 	mta_free(op->mta);
@@ -382,7 +405,7 @@ teardown(struct outpost *op)
 	vmta_unref(op->vmta);
 	queue_close(op->queue);
 	plugins_unload();
-	admin_metrics_free(op->metrics);	/* its observer is gone */
+	admin_routes_free(op->routes);	/* its observer is gone */
 	metrics_free();
 	for (size_t i = 0; i < sizeof(op->signals) / sizeof(op->signals[0]); i++)
 		if (op->signals[i] != NULL)
@@ -644,18 +667,14 @@ run(const char *root)
 		teardown(&op);
 		return EXIT_FAILURE;
 	}
-	if (op.admin != NULL) {
-		op.api_status = api_status_register(op.admin, time(NULL));
-		if ((op.metrics = admin_metrics_new(op.admin,
-		    op.cfg->config_dir, op.cfg->core->queue_dir, &err)) == NULL) {
-			log_crit("core", NULL, "%s", err);
-			fprintf(stderr, "outpost: %s\n", err);
-			free(err);
-			teardown(&op);
-			return EXIT_FAILURE;
-		}
-		op.status_page = status_page_new(op.admin, op.base, op.mta,
-		    op.metrics);
+	if (op.admin != NULL && (op.routes = admin_routes_new(op.admin,
+	    op.base, op.cfg->config_dir, op.cfg->core->queue_dir, op.mta,
+	    admin_reload, &op, &err)) == NULL) {
+		log_crit("core", NULL, "%s", err);
+		fprintf(stderr, "outpost: %s\n", err);
+		free(err);
+		teardown(&op);
+		return EXIT_FAILURE;
 	}
 	smtp_server_set_queue(op.server, op.queue);
 	smtp_server_set_vmta(op.server, op.vmta);

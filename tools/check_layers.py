@@ -30,6 +30,7 @@ LAYERS = {
     "report": 8,
     "": 9,          # src/main.c
     "sendmail": 9,  # outpost-sendmail, a program of its own (lib only)
+    "ctl": 9,       # outpostctl: a program of its own (links no daemon code)
 }
 PUBLIC = "include"  # include/outpost/plugin.h: anyone may include it
 MAX_LINES = 800

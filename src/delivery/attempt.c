@@ -122,6 +122,12 @@ attempt_end(struct attempt *a, int64_t due)
 	a->it = NULL;
 	if (it != NULL)
 		shape_track(a->dest, it, due >= 0);
+	if (it != NULL && it->admin != SCHED_ADMIN_NONE) {
+		if (it->admin_done != NULL)
+			it->admin_done(it->admin_arg, due < 0 ? 0 : EAGAIN);
+		it->admin = SCHED_ADMIN_NONE;
+		it->admin_done = NULL;
+	}
 	attempt_free(a);
 	if (it == NULL)			/* attempt_lost's: no item */
 		return;
@@ -156,11 +162,23 @@ finish(struct attempt *a)
 }
 
 static void send_email_done(void *, int, const char *);
+static void fail_local(struct attempt *, enum fail_class, int,
+    const char *, const char *);
 
-/* The message is at hand: the first hook of the attempt. */
+/* The message is at hand: the first hook of the attempt — or, for an
+ * administrator's bounce, a permanent failure of every pending recipient
+ * through the verdict (bounce hook, DSN, records, as any bounce). */
 static void
 send_email(struct attempt *a)
 {
+	if (a->it != NULL && a->it->admin == SCHED_ADMIN_BOUNCE) {
+		char *text = xasprintf("bounced by the administrator: %s",
+		    a->it->admin_reason ? a->it->admin_reason : "");
+
+		fail_local(a, FAIL_PERM, 550, "5.0.0", text);
+		free(text);
+		return;
+	}
 	view_reset(a);
 	view_rcpts(a, -1);
 	hook_run(OP_HOOK_SEND_EMAIL, &a->call, send_email_done, a);
@@ -329,6 +347,12 @@ attempt_dispatch(void *arg, struct sched_item *it)
 	shape_dispatch(a);
 	if (a->n == 0) {		/* nothing left: a stale entry */
 		queue_remove(env->q, a->e, NULL, NULL);
+		attempt_end(a, -1);
+		return;
+	}
+	if (it->admin == SCHED_ADMIN_DELETE) {	/* mta_admin.c's */
+		queue_remove(env->q, a->e, it->admin_done, it->admin_arg);
+		it->admin_done = NULL;
 		attempt_end(a, -1);
 		return;
 	}
@@ -721,35 +745,7 @@ txn_done(void *arg, const struct mta_result *r)
 		mta_session_close(s);
 		if (r->step == MTA_TLS_HANDSHAKE && a->mx->exchange != NULL)
 			pool_no_tls_mark(env->pool, a->mx->exchange, a->e->id);
-		if (v == V_RETRY_HOST && !a->retried) {
-			a->retried = 1;
-			a->cur--;	/* the same host, a fresh connection */
-		} else {
-			log_notice(SRC, a->e->id, "%s: %s; trying the next MX",
-			    a->host, mail.msg ? mail.msg : r->error ? r->error :
-			    "connection failed");
-			if (mail.msg == NULL || mail.class != FAIL_PERM)
-				a->host_temp = 1;
-		}
-		free(a->last_error);
-		a->last_error = xstrdup(mail.msg ? mail.msg : r->error ?
-		    r->error : "connection failed");
-		/* A permanent reply is kept only while no MX failed
-		 * temporarily (tried_all). */
-		if (mail.msg != NULL &&
-		    (mail.class != FAIL_PERM || !a->host_temp)) {
-			if (a->host_fail == NULL)
-				a->host_fail = xcalloc(1,
-				    sizeof(*a->host_fail));
-			outcome_copy(a->host_fail, &mail);
-			/* A reply's server, for the records, as when it
-			 * ends the attempt itself. */
-			snprintf(a->ip, sizeof(a->ip), "%s", mail.remote ?
-			    r->remote_ip : "");
-			snprintf(a->local_ip, sizeof(a->local_ip), "%s",
-			    mail.remote ? r->local_ip : "");
-			a->port = mail.remote ? r->port : 0;
-		}
+		attempt_host_failed(a, r, v == V_RETRY_HOST, &mail);
 		outcome_clear(&mail);
 		try_next(a);
 		return;

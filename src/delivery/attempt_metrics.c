@@ -1,20 +1,19 @@
 /*
  * attempt_metrics: the queue's gauges for /metrics (core/metrics.h),
- * computed at each scrape from the scheduler's waiting items and the
- * attempts in flight: entries by state (due, waiting, running),
- * recipients still pending, the oldest entry's age.
+ * computed at each scrape from the scheduler's items: entries by state
+ * (due, waiting, held, running), recipients still pending, the oldest
+ * entry's age.
  */
 #include <stdint.h>
 
 #include "core/metrics.h"
 #include "delivery/attempt.h"
-#include "delivery/attempt_priv.h"
 #include "delivery/scheduler.h"
 #include "queue/queue.h"
 
 struct tally {
 	int64_t		 now;
-	double		 due, waiting, running, rcpts;
+	double		 due, waiting, held, running, rcpts;
 	int64_t		 oldest;	/* queue_time; 0: none */
 };
 
@@ -28,11 +27,15 @@ count_entry(struct tally *t, const struct qentry *e)
 }
 
 static void
-count_item(void *arg, const struct sched_item *it)
+count_item(void *arg, struct sched_item *it)
 {
 	struct tally *t = arg;
 
-	if (it->due <= t->now)
+	if (it->running)
+		t->running++;
+	else if (it->e->held)
+		t->held++;
+	else if (it->due <= t->now)
 		t->due++;
 	else
 		t->waiting++;
@@ -46,12 +49,9 @@ attempt_metrics(void *arg)
 	struct tally t = { .now = sched_now_ms() };
 
 	scheduler_foreach(env->sched, count_item, &t);
-	for (const struct attempt *a = env->live; a != NULL; a = a->next) {
-		t.running++;
-		count_entry(&t, a->e);
-	}
 	metric_set(m_queue_entries, (const char *[]){ "due" }, t.due);
 	metric_set(m_queue_entries, (const char *[]){ "waiting" }, t.waiting);
+	metric_set(m_queue_entries, (const char *[]){ "held" }, t.held);
 	metric_set(m_queue_entries, (const char *[]){ "running" }, t.running);
 	metric_set(m_queue_recipients, NULL, t.rcpts);
 	metric_set(m_queue_oldest, NULL, t.oldest == 0 ? 0 :

@@ -146,6 +146,12 @@ void		 attempt_send_txn(struct attempt *, mta_done_fn done);
 void		 attempt_rest_failed(struct attempt *, size_t off,
 		    const struct outcome *o, const char *why);
 
+/* A failure of the host, not of the message (the next MX, or a first
+ * retry on the same host): a->cur, a->last_error and a->host_fail are
+ * set for the next host or tried_all; the caller tries the next MX. */
+void		 attempt_host_failed(struct attempt *, const struct mta_result *r,
+		    int retry, const struct outcome *mail);
+
 /* Traffic shaping in the attempt: attempt_shape.c. */
 /* At dispatch: the item's park record is dropped, its wake noted. */
 void		 shape_dispatch(struct attempt *);

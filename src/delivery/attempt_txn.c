@@ -2,13 +2,17 @@
  * attempt_txn: one transaction of an attempt on its connection: the
  * recipients of the current batch (shape_batch) and the message, from
  * memory when it was just committed, else pulled from its body file in
- * blocks; and the recipients a failed batch leaves unsent.
+ * blocks; the recipients a failed batch leaves unsent; and what a host's
+ * failure leaves for the next host or the verdict.
  */
 #include <sys/types.h>
 
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
+#include "core/log.h"
 #include "delivery/attempt_priv.h"
 #include "delivery/mta_error.h"
 #include "delivery/mta_session.h"
@@ -16,6 +20,8 @@
 #include "lib/xmalloc.h"
 #include "queue/body.h"
 #include "queue/queue.h"
+
+#define SRC		"outbound"
 
 /* The transaction's pull source over the body file. */
 static ssize_t
@@ -65,4 +71,39 @@ attempt_rest_failed(struct attempt *a, size_t off, const struct outcome *o,
 		else
 			outcome_local(&a->out[i], FAIL_TEMP, 451, "4.4.2",
 			    "%s: not sent, %s", a->host, why);
+}
+
+void
+attempt_host_failed(struct attempt *a, const struct mta_result *r, int retry,
+    const struct outcome *mail)
+{
+	if (retry && !a->retried) {
+		a->retried = 1;
+		a->cur--;	/* the same host, a fresh connection */
+	} else {
+		log_notice(SRC, a->e->id, "%s: %s; trying the next MX",
+		    a->host, mail->msg ? mail->msg : r->error ? r->error :
+		    "connection failed");
+		if (mail->msg == NULL || mail->class != FAIL_PERM)
+			a->host_temp = 1;
+	}
+	free(a->last_error);
+	a->last_error = xstrdup(mail->msg ? mail->msg : r->error ?
+	    r->error : "connection failed");
+	/* A permanent reply is kept only while no MX failed
+	 * temporarily (tried_all). */
+	if (mail->msg != NULL &&
+	    (mail->class != FAIL_PERM || !a->host_temp)) {
+		if (a->host_fail == NULL)
+			a->host_fail = xcalloc(1,
+			    sizeof(*a->host_fail));
+		outcome_copy(a->host_fail, mail);
+		/* A reply's server, for the records, as when it
+		 * ends the attempt itself. */
+		snprintf(a->ip, sizeof(a->ip), "%s", mail->remote ?
+		    r->remote_ip : "");
+		snprintf(a->local_ip, sizeof(a->local_ip), "%s",
+		    mail->remote ? r->local_ip : "");
+		a->port = mail->remote ? r->port : 0;
+	}
 }

@@ -328,3 +328,15 @@ mta_drain(struct mta *m, void (*done)(void *), void *arg)
 	if (m->env.live == NULL)
 		event_active(m->drain_ev, 0, 0);
 }
+
+struct attempt_env *
+mta_env(struct mta *m)
+{
+	return &m->env;
+}
+
+int
+mta_draining(const struct mta *m)
+{
+	return m->draining;
+}

@@ -9,6 +9,7 @@
 #ifndef OUTPOST_MTA_H
 #define OUTPOST_MTA_H
 
+struct attempt_env;
 struct config;
 struct event_base;
 struct queue;
@@ -53,5 +54,10 @@ void		 mta_hold(struct mta *, unsigned reason, int on);
 void		 mta_flush(struct mta *);
 /* Shutdown: start nothing new; done runs once no attempt is in flight. */
 void		 mta_drain(struct mta *, void (*done)(void *), void *arg);
+
+/* For mta_admin.c: what the attempts share, and whether delivery is
+ * shutting down. */
+struct attempt_env *mta_env(struct mta *);
+int		 mta_draining(const struct mta *);
 
 #endif

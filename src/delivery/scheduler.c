@@ -33,6 +33,7 @@ struct scheduler {
 	uint64_t		 kept;		/* of which by waiting items'
 						 * kept messages */
 	unsigned		 flushes;	/* scheduler_flush() calls */
+	struct sched_item	*all;		/* every item */
 	struct event		*timer;
 	struct event		*pass;
 };
@@ -115,6 +116,23 @@ heap_pop(struct scheduler *s)
 	}
 	top->heap = SIZE_MAX;
 	return top;
+}
+
+/* Takes the item at index i out of the heap. */
+static void
+heap_delete(struct scheduler *s, size_t i)
+{
+	struct sched_item *it = s->heap[i], *moved;
+
+	s->n--;
+	if (i < s->n) {
+		moved = s->heap[s->n];
+		place(s, i, moved);
+		sift_down(s, i);
+		if (moved->heap == i)
+			sift_up(s, i);
+	}
+	it->heap = SIZE_MAX;
 }
 
 /* --- the memory budget ---------------------------------------------------- */
@@ -250,8 +268,15 @@ scheduler_new(struct event_base *base, sched_dispatch_fn dispatch, void *arg)
 }
 
 static void
-item_free(struct sched_item *it)
+item_free(struct scheduler *s, struct sched_item *it)
 {
+	if (it->all_prev != NULL)
+		it->all_prev->all_next = it->all_next;
+	else if (s->all == it)
+		s->all = it->all_next;
+	if (it->all_next != NULL)
+		it->all_next->all_prev = it->all_prev;
+	free(it->admin_reason);
 	qmsg_unref(it->msg);
 	qentry_clear(it->e);
 	free(it->e);
@@ -263,8 +288,8 @@ scheduler_free(struct scheduler *s)
 {
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->n; i++)
-		item_free(s->heap[i]);
+	while (s->all != NULL)		/* held ones too */
+		item_free(s, s->all);
 	free(s->heap);
 	event_free(s->timer);
 	event_free(s->pass);
@@ -302,6 +327,15 @@ scheduler_add(struct scheduler *s, struct qentry *e, struct qmsg *msg)
 	it->msg = msg;
 	it->e = e;
 	it->due = e->next_attempt;
+	it->all_next = s->all;
+	if (s->all != NULL)
+		s->all->all_prev = it;
+	s->all = it;
+	if (e->held) {			/* kept aside until released */
+		spill(s, it);
+		it->heap = SIZE_MAX;
+		return;
+	}
 	heap_push(s, it);
 	if (it->heap == 0)
 		kick(s);
@@ -333,7 +367,10 @@ scheduler_retry(struct scheduler *s, struct sched_item *it, int64_t due)
 	if (it->flushes != s->flushes)
 		due = 0;
 	it->due = due;
-	heap_push(s, it);
+	if (it->e->held)		/* held while in flight */
+		it->heap = SIZE_MAX;
+	else
+		heap_push(s, it);
 	kick(s);
 }
 
@@ -342,7 +379,7 @@ scheduler_remove(struct scheduler *s, struct sched_item *it)
 {
 	s->running--;
 	release(s, it);
-	item_free(it);
+	item_free(s, it);
 	kick(s);
 }
 
@@ -379,6 +416,50 @@ scheduler_wake(struct scheduler *s, struct sched_item *it)
 }
 
 void
+scheduler_foreach(struct scheduler *s,
+    void (*fn)(void *arg, struct sched_item *), void *arg)
+{
+	for (struct sched_item *it = s->all; it != NULL; it = it->all_next)
+		fn(arg, it);
+}
+
+void
+scheduler_set_held(struct scheduler *s, struct sched_item *it, int on)
+{
+	if (it->running)
+		return;
+	if (on && !it->e->held) {
+		it->e->held = 1;
+		if (it->heap != SIZE_MAX)
+			heap_delete(s, it->heap);
+		spill(s, it);
+	} else if (!on && it->e->held) {
+		it->e->held = 0;
+		it->due = 0;
+		if (it->heap == SIZE_MAX)
+			heap_push(s, it);
+		kick(s);
+	}
+}
+
+void
+scheduler_dispatch_now(struct scheduler *s, struct sched_item *it)
+{
+	if (it->running)
+		return;
+	if (it->heap != SIZE_MAX)
+		heap_delete(s, it->heap);
+	if (!it->reserved)
+		reserve(s, it);
+	else if (it->msg != NULL)
+		s->kept -= it->size;
+	it->running = 1;
+	it->flushes = s->flushes;
+	s->running++;
+	s->dispatch(s->arg, it);
+}
+
+void
 scheduler_stop(struct scheduler *s)
 {
 	s->stopped = 1;
@@ -396,12 +477,4 @@ size_t
 scheduler_waiting(const struct scheduler *s)
 {
 	return s->n;
-}
-
-void
-scheduler_foreach(const struct scheduler *s,
-    void (*fn)(void *arg, const struct sched_item *), void *arg)
-{
-	for (size_t i = 0; i < s->n; i++)
-		fn(arg, s->heap[i]);
 }

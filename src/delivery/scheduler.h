@@ -39,7 +39,21 @@ struct sched_item {
 	/* The destination its last attempt was routed to (a held struct
 	 * shaper_dest, counting the entry as queued there), or NULL. */
 	void		*dest;
+	/* Every item, in one list (scheduler_foreach). */
+	struct sched_item *all_next, *all_prev;
+	/* An administrator's action (mta_admin.c) carried by a dispatch
+	 * (scheduler_dispatch_now): attempt.c deletes or bounces the entry
+	 * instead of trying it, then admin_done(admin_arg, err) runs once:
+	 * err 0 when the entry is gone (durably), else an errno value. */
+	int		 admin;		/* SCHED_ADMIN_* */
+	char		*admin_reason;
+	void		(*admin_done)(void *arg, int err);
+	void		*admin_arg;
 };
+
+#define SCHED_ADMIN_NONE	0
+#define SCHED_ADMIN_DELETE	1
+#define SCHED_ADMIN_BOUNCE	2
 
 /* Starts an attempt; the item is the callee's until scheduler_retry() or
  * scheduler_remove(). */
@@ -89,13 +103,23 @@ void		 scheduler_flush(struct scheduler *);
 /* A waiting item is due now (a shaping slot freed: attempt_shape.c);
  * it->woken is set for its next attempt. Not for an item in flight. */
 void		 scheduler_wake(struct scheduler *, struct sched_item *);
+/* Every item (waiting, held or in flight), most recently added first;
+ * fn must not add or remove items. */
+void		 scheduler_foreach(struct scheduler *,
+		    void (*fn)(void *arg, struct sched_item *), void *arg);
+/* Holds (on) a waiting item: out of the heap, never dispatched, until
+ * released (off): due now. it->e->held follows; the caller makes it
+ * durable. Not for an item in flight. */
+void		 scheduler_set_held(struct scheduler *, struct sched_item *,
+		    int on);
+/* A waiting (or held) item is dispatched now, whatever the limits and
+ * holds (an administrator's delete or bounce, set in it->admin). */
+void		 scheduler_dispatch_now(struct scheduler *,
+		    struct sched_item *);
 /* No more dispatching (shutdown). */
 void		 scheduler_stop(struct scheduler *);
 size_t		 scheduler_running(const struct scheduler *);
 size_t		 scheduler_waiting(const struct scheduler *);
-/* Every waiting item (not those in flight), in no order. */
-void		 scheduler_foreach(const struct scheduler *,
-		    void (*fn)(void *arg, const struct sched_item *), void *arg);
 /* Milliseconds since the epoch. */
 int64_t		 sched_now_ms(void);
 

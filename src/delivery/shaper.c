@@ -528,6 +528,36 @@ shaper_result(struct shaper_dest *d, int code, const char *enhanced,
 
 /* --- stats ----------------------------------------------------------------------- */
 
+struct shaper_dest *
+shaper_find(struct shaper *sp, const char *key)
+{
+	return *find(sp, key);
+}
+
+void
+shaper_suspend(struct shaper_dest *d, unsigned secs, const char *why,
+    uint64_t now)
+{
+	snprintf(d->last, sizeof(d->last), "%s", why);
+	d->mode = SHAPER_NORMAL;	/* so that suspend() always applies */
+	suspend(d, secs, "administrator", now);
+}
+
+void
+shaper_resume(struct shaper_dest *d, uint64_t now)
+{
+	refresh(d, now);
+	if (d->mode != SHAPER_SUSPENDED)
+		return;
+	d->mode = SHAPER_NORMAL;
+	d->until = 0;
+	d->step = 0;
+	d->last[0] = '\0';
+	log_notice(SRC, NULL, "shaping %s: suspended -> normal (resumed by "
+	    "the administrator)", d->key);
+	wake_free(d);
+}
+
 void
 shaper_stat(struct shaper_dest *d, uint64_t now, struct shaper_stat *st)
 {

@@ -140,6 +140,15 @@ void		 shaper_cancel(struct shaper_waiter *);
 /* Wakes up to n waiters (e.g. a pooled connection fell idle). */
 void		 shaper_wake(struct shaper_dest *, unsigned n);
 
+/* The destination key, or NULL when the table has none. */
+struct shaper_dest *shaper_find(struct shaper *, const char *key);
+/* An administrator's suspension of d for secs (why is kept as its last
+ * reply), replacing any running one; shaper_resume ends a suspension at
+ * once (normal mode, the waiters woken). Both logged. */
+void		 shaper_suspend(struct shaper_dest *, unsigned secs,
+		    const char *why, uint64_t now);
+void		 shaper_resume(struct shaper_dest *, uint64_t now);
+
 /* "normal", "backoff", "suspended". */
 const char	*shaper_mode_name(enum shaper_mode);
 void		 shaper_stat(struct shaper_dest *, uint64_t now,

@@ -23,7 +23,7 @@
 
 /* The header keys and what a bad one is called. */
 enum ftype { T_STR, T_OPTSTR, T_FLAGS, T_TIME, T_UINT, T_RCPT, T_NOTE,
-    T_MSG, T_SIZE };
+    T_MSG, T_SIZE, T_HELD };
 
 #define V1	1u		/* the versions a key belongs to */
 #define V2	2u
@@ -55,6 +55,8 @@ static const struct field {
 	  "missing field 'size'", "duplicate key 'size'",
 	  "bad value for 'size'", V2 },
 	{ "message", T_MSG, 0, NULL, NULL, "bad value for 'message'", V1 },
+	{ "held", T_HELD, offsetof(struct qentry, held), NULL,
+	  "duplicate key 'held'", "bad value for 'held'", V2 },
 #undef F
 };
 #define NFIELDS		(sizeof(fields) / sizeof(fields[0]))
@@ -130,6 +132,8 @@ qfs_encode(const struct qentry *e, struct buf *out)
 	}
 	put_str(out, "\nbody ", e->body);
 	buf_printf(out, "\nsize %zu\n", e->msg_len);
+	if (e->held)
+		buf_adds(out, "held 1\n");
 	buf_printf(out, "END %08" PRIX32 "\n",
 	    crc32c(0, out->p + start, out->len - start));
 }
@@ -576,6 +580,11 @@ set_field(struct qentry *e, const struct field *f, struct slice v,
 		e->notes[2 * ++e->nnotes] = NULL;
 		return 0;
 	}
+	case T_HELD:		/* only ever "1": absent means not held */
+		if (get_num(v, 1, &n) == -1 || n != 1)
+			return -1;
+		*FIELD(e, f, int) = 1;
+		return 0;
 	case T_MSG:
 		break;
 	}

@@ -73,6 +73,9 @@ struct qentry {
 	char		*body;
 	size_t		 msg_offset;
 	size_t		 msg_len;
+	/* Held by the administrator: kept, never tried until released (the
+	 * optional field `held 1`, written only when set). */
+	int		 held;
 };
 
 /* "pending", "delivered", "bounced" (an unknown state as pending). */

@@ -72,8 +72,8 @@ show_item(FILE *out, const struct item *it)
 		snprintf(when, sizeof(when), "@%" PRId64, e->next_attempt);
 	fprintf(out, "%s ", e->id);
 	show(out, e->domain, 0);
-	fprintf(out, " rcpts=%zu attempts=%u next=%s from=<", e->nrcpts,
-	    e->attempts, when);
+	fprintf(out, " rcpts=%zu attempts=%u next=%s%s from=<", e->nrcpts,
+	    e->attempts, when, e->held ? " held" : "");
 	show(out, e->mail_from, 0);
 	fputs("> to=", out);
 	for (size_t r = 0; r < e->nrcpts; r++) {

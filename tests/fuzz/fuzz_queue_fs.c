@@ -41,7 +41,7 @@ same(const struct qentry *a, const struct qentry *b)
 	    a->next_attempt != b->next_attempt ||
 	    a->attempts != b->attempts || a->nrcpts != b->nrcpts ||
 	    a->nnotes != b->nnotes || !streq(a->body, b->body) ||
-	    a->msg_len != b->msg_len)
+	    a->msg_len != b->msg_len || a->held != b->held)
 		return 0;
 	for (size_t i = 0; i < a->nrcpts; i++)
 		if (a->rcpts[i].state != b->rcpts[i].state ||

@@ -265,6 +265,38 @@ test_round_trip(void **state)
 	}
 }
 
+/* held: written only when set (so other entries are as before), after
+ * size; read back; a copy keeps it. */
+static void
+test_held(void **state)
+{
+	struct buf plain = BUF_INIT, b = BUF_INIT;
+	struct qentry want, got, cp;
+	const char *why = NULL;
+
+	(void)state;
+	build(&cases[0], &want);
+	qfs_encode(&want, &plain);
+	assert_null(memmem(plain.p, plain.len, "held", 4));
+	want.held = 1;
+	qfs_encode(&want, &b);
+	assert_non_null(memmem(b.p, b.len, "\nsize ", 6));
+	assert_true(memmem(b.p, b.len, "\nheld 1\nEND ", 12) != NULL);
+	if (qfs_decode(b.p, b.len, &got, &why) != 0)
+		fail_msg("%s", why);
+	assert_int_equal(got.held, 1);
+	qentry_copy(&cp, &got);
+	assert_int_equal(cp.held, 1);
+	qentry_clear(&cp);
+	qentry_clear(&got);
+	assert_int_equal(qfs_decode(plain.p, plain.len, &got, &why), 0);
+	assert_int_equal(got.held, 0);
+	qentry_clear(&got);
+	qentry_clear(&want);
+	buf_free(&b);
+	buf_free(&plain);
+}
+
 /* Version 1 images decode (the message located in the image, no body);
  * given a body, such an entry encodes as version 2 to the same entry. */
 static void
@@ -625,6 +657,12 @@ test_header_fields(void **state)
 		{ 0, 7, NULL, "missing field 'helo'" },
 		{ 0, 8, NULL, "missing field 'client_ip'" },
 		{ 0, 9, NULL, "no recipients" },
+		{ 2, -1, "held 1", NULL },
+		{ 2, -1, "held 0", "bad value for 'held'" },
+		{ 2, -1, "held 2", "bad value for 'held'" },
+		{ 2, -1, "held 01", "bad value for 'held'" },
+		{ 2, -1, "held 1\nheld 1", "duplicate key 'held'" },
+		{ 1, -1, "held 1", "unknown key" },
 		{ 0, -1, "color red", "unknown key" },
 		{ 0, -1, "ID q1", "unknown key" },
 		{ 0, -1, " x", "unknown key" },
@@ -1548,6 +1586,7 @@ main(void)
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_valid_id),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_held),
 		cmocka_unit_test(test_round_trip_v1),
 		cmocka_unit_test(test_copy),
 		cmocka_unit_test(test_golden),
