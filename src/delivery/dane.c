@@ -171,7 +171,6 @@ dane_free(struct dane *d)
 		event_free(d->ev);
 	if (d->ctx != NULL)
 		ub_ctx_delete(d->ctx);
-	dane_counters_free();
 	free(d);
 }
 

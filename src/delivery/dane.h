@@ -103,7 +103,6 @@ char	*dane_ssl_check(SSL *, const struct dane_policy *, const char *peer,
 /* TLS-RPT-style counters: one more result (RFC 8460 result type, or
  * "success") for the policy's domain, logged with the domain's totals. */
 void	 dane_count(const char *domain, const char *result, const char *uuid);
-void	 dane_counters_free(void);
 
 /* --- dane.c: the validating resolver ----------------------------------- */
 

@@ -5,7 +5,6 @@
  * TLSA answers, OpenSSL's DANE verification set up on a connection and
  * its result read, and per-domain counters of results (RFC 8460 types).
  */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +16,11 @@
 
 #include "core/log.h"
 #include "delivery/dane.h"
+#include "delivery/tlsrpt.h"
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 
 #define SRC		"outbound"
-#define COUNT_MAX	4096	/* domains counted; then the table restarts */
 
 /* --- TLSA records --------------------------------------------------------- */
 
@@ -310,66 +309,30 @@ dane_ssl_check(SSL *ssl, const struct dane_policy *p, const char *peer,
 
 /* RFC 8460 4.3's result types a DANE policy can report, and "success". */
 static const char *const results[] = {
-	"success", "starttls-not-supported", "dnssec-invalid",
-	"tlsa-invalid", "dane-required", "validation-failure",
-	"certificate-not-trusted",
+	TLSRPT_SUCCESS, TLSRPT_STARTTLS_NOT_SUPPORTED, TLSRPT_DNSSEC_INVALID,
+	TLSRPT_TLSA_INVALID, TLSRPT_DANE_REQUIRED, TLSRPT_VALIDATION_FAILURE,
+	TLSRPT_CERT_NOT_TRUSTED,
 };
 #define NRESULTS	(sizeof(results) / sizeof(results[0]))
 
-struct counter {
-	struct counter	*next;
-	char		*domain;
-	unsigned long long n[NRESULTS];
-};
-
-static struct counter *counters;
-static size_t ncounters;
-
-void
-dane_counters_free(void)
-{
-	while (counters != NULL) {
-		struct counter *c = counters;
-
-		counters = c->next;
-		free(c->domain);
-		free(c);
-	}
-	ncounters = 0;
-}
-
+/* Counted by delivery/tlsrpt.c (policy type "tlsa"), with MTA-STS's; each
+ * result is also logged with the domain's DANE totals and the mail's id. */
 void
 dane_count(const char *domain, const char *result, const char *uuid)
 {
-	struct counter *c;
 	struct buf b = BUF_INIT;
-	size_t r;
+	unsigned long n;
 	char *line;
 
-	for (r = 0; r < NRESULTS && strcmp(results[r], result) != 0; r++)
-		;
-	if (r == NRESULTS || domain == NULL)
+	if (domain == NULL)
 		return;
-	for (c = counters; c != NULL; c = c->next)
-		if (strcasecmp(c->domain, domain) == 0)
-			break;
-	if (c == NULL) {
-		if (ncounters >= COUNT_MAX)
-			dane_counters_free();
-		c = xcalloc(1, sizeof(*c));
-		c->domain = xstrdup(domain);
-		for (char *s = c->domain; *s; s++)
-			*s = (char)tolower((unsigned char)*s);
-		c->next = counters;
-		counters = c;
-		ncounters++;
-	}
-	c->n[r]++;
+	tlsrpt_count(domain, TLSRPT_POLICY_TLSA, result);
 	for (size_t i = 0; i < NRESULTS; i++)
-		if (c->n[i] > 0)
-			buf_printf(&b, " %s=%llu", results[i], c->n[i]);
+		if ((n = tlsrpt_get(domain, TLSRPT_POLICY_TLSA,
+		    results[i])) > 0)
+			buf_printf(&b, " %s=%lu", results[i], n);
 	line = buf_release(&b);
 	log_info(SRC, uuid, "tls-report policy=tlsa domain=%s result=%s "
-	    "totals:%s", c->domain, result, line);
+	    "totals:%s", domain, result, line != NULL ? line : "");
 	free(line);
 }

@@ -162,7 +162,8 @@ def test_man_pages_and_unit_are_clean(package):
 def test_the_installed_daemon_serves_as_the_unit_runs_it(package, smtp_sink, tmp_path):
     sink = smtp_sink(SINK)
     Path("/etc/outpost/plugins").write_text("relay\nqueue/smtp_forward\n")
-    Path("/etc/outpost/smtp_forward.ini").write_text(f"[main]\nhost={SINK}\nport=25\n")
+    Path("/etc/outpost/smtp_forward.ini").write_text(f"[main]\nhost={SINK}\nport=25\n"
+                                                     "enable_outbound=true\n")
     # The daemon is outpost from the start: the socket must be reachable by that user, as
     # systemd's is (pytest's tmp_path is closed to other users).
     notify_dir = Path(tempfile.mkdtemp(prefix="outpost-pkg-", dir="/tmp"))

@@ -35,7 +35,7 @@ def sendmail(root, args, data, env_root=True):
 def forwarding(mta, smtp_sink):
     sink = smtp_sink(SINK)
     mta.write_config("plugins", "relay\nqueue/smtp_forward\n")
-    mta.write_config("smtp_forward.ini", f"[main]\nhost={SINK}\nport=25\n")
+    mta.write_config("smtp_forward.ini", f"[main]\nhost={SINK}\nport=25\nenable_outbound=true\n")
     mta.start()
     return mta, sink
 
@@ -134,7 +134,7 @@ def test_refused_recipient_is_67_and_nothing_is_sent(mta, smtp_sink):
     # Relay only for loopback; a recipient with a bad domain part is refused by the daemon
     # itself (5xx at RCPT), so the other must not be sent either.
     mta.write_config("plugins", "relay\nqueue/smtp_forward\n")
-    mta.write_config("smtp_forward.ini", f"[main]\nhost={SINK}\nport=25\n")
+    mta.write_config("smtp_forward.ini", f"[main]\nhost={SINK}\nport=25\nenable_outbound=true\n")
     mta.start()
     rc, err = sendmail(mta.root, ["-f", "x@site.test", "ok@dest.test", "bad@@dest.test"],
                        b"Subject: x\n\nbody\n")

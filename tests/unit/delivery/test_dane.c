@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "delivery/dane.h"
+#include "delivery/tlsrpt.h"
 #include "delivery/mta_session.h"
 #include "delivery/pool.h"
 
@@ -282,10 +283,16 @@ test_ssl_setup(void **state)
 	assert_null(dane_ssl_check(ssl, encrypt, "192.0.2.1:25", NULL));
 	SSL_free(ssl);
 
+	/* Counted by tlsrpt.c (the checks above counted too), domains
+	 * without regard to case. */
+	tlsrpt_reset();
 	dane_count("d.example", "success", NULL);
 	dane_count("D.Example", "validation-failure", NULL);
-	dane_count("d.example", "no-such-result", NULL);	/* ignored */
-	dane_counters_free();
+	assert_int_equal(tlsrpt_get("d.example", TLSRPT_POLICY_TLSA,
+	    TLSRPT_SUCCESS), 1);
+	assert_int_equal(tlsrpt_get("d.example", TLSRPT_POLICY_TLSA,
+	    TLSRPT_VALIDATION_FAILURE), 1);
+	tlsrpt_reset();
 	dane_policy_unref(verify);
 	dane_policy_unref(encrypt);
 	SSL_CTX_free(ctx);
