@@ -31,16 +31,6 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static size_t
-pending(const struct qentry *e)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < e->nrcpts; i++)
-		k += e->rcpts[i].state == QRCPT_PENDING;
-	return k;
-}
-
 /* --- GET /api/queue ------------------------------------------------------------ */
 
 struct row {
@@ -67,7 +57,7 @@ add_row(void *arg, const struct qentry *e, unsigned st, const char *dest,
 		rs->v = xreallocarray(rs->v, rs->cap, sizeof(*rs->v));
 	}
 	rs->v[rs->n++] = (struct row){ xstrdup(dest != NULL ? dest :
-	    e->domain), e->queue_time, pending(e), st };
+	    e->domain), e->queue_time, qentry_pending(e), st };
 }
 
 static int

@@ -191,7 +191,7 @@ attempt_new(struct attempt_env *env, struct sched_item *it,
     struct qentry *e)
 {
 	struct attempt *a = xcalloc(1, sizeof(*a));
-	size_t k = 0;
+	size_t k;
 
 	a->env = env;
 	a->started = metrics_now();
@@ -203,8 +203,7 @@ attempt_new(struct attempt_env *env, struct sched_item *it,
 	if (env->live != NULL)
 		env->live->prev = a;
 	env->live = a;
-	for (size_t i = 0; i < a->e->nrcpts; i++)
-		k += a->e->rcpts[i].state == QRCPT_PENDING;
+	k = qentry_pending(a->e);
 	a->idx = xcalloc(k + 1, sizeof(*a->idx));
 	a->addrs = xcalloc(k + 1, sizeof(*a->addrs));
 	a->out = xcalloc(k + 1, sizeof(*a->out));

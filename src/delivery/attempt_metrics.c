@@ -20,8 +20,7 @@ struct tally {
 static void
 count_entry(struct tally *t, const struct qentry *e)
 {
-	for (size_t i = 0; i < e->nrcpts; i++)
-		t->rcpts += e->rcpts[i].state == QRCPT_PENDING;
+	t->rcpts += (double)qentry_pending(e);
 	if (e->queue_time > 0 && (t->oldest == 0 || e->queue_time < t->oldest))
 		t->oldest = e->queue_time;
 }

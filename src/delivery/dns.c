@@ -464,30 +464,31 @@ phase_done(struct dns_query *q)
 	event_active(q->done_ev, EV_TIMEOUT, 0);
 }
 
-struct dns_query *
-dns_mx(struct dns *d, const char *domain, dns_answer_fn fn, void *arg)
+/* A query of one name and type (MX, TXT). */
+static struct dns_query *
+one_lookup(struct dns *d, const char *name, enum dns_phase phase, int type,
+    dns_answer_fn fn, void *arg)
 {
-	struct dns_query *q = query_new(d, PH_MX, fn, arg);
+	struct dns_query *q = query_new(d, phase, fn, arg);
 	const char *names[1];
 
-	q->domain = dns_host_name(domain);
+	q->domain = dns_host_name(name);
 	names[0] = q->domain;
-	lookup_add(q, 0, T_MX);
+	lookup_add(q, 0, type);
 	launch(q, names);
 	return q;
 }
 
 struct dns_query *
+dns_mx(struct dns *d, const char *domain, dns_answer_fn fn, void *arg)
+{
+	return one_lookup(d, domain, PH_MX, T_MX, fn, arg);
+}
+
+struct dns_query *
 dns_txt(struct dns *d, const char *name, dns_answer_fn fn, void *arg)
 {
-	struct dns_query *q = query_new(d, PH_TXT, fn, arg);
-	const char *names[1];
-
-	q->domain = dns_host_name(name);
-	names[0] = q->domain;
-	lookup_add(q, 0, T_TXT);
-	launch(q, names);
-	return q;
+	return one_lookup(d, name, PH_TXT, T_TXT, fn, arg);
 }
 
 struct dns_query *

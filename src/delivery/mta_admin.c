@@ -144,16 +144,6 @@ skip(struct act *c, const char *id, const char *why)
 		c->b->skip(c->b, id, why);
 }
 
-static size_t
-pending(const struct qentry *e)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < e->nrcpts; i++)
-		k += e->rcpts[i].state == QRCPT_PENDING;
-	return k;
-}
-
 /* One matched item: applied (started) or skipped. */
 static void
 act_one(struct act *c, struct sched_item *it)
@@ -201,7 +191,7 @@ act_one(struct act *c, struct sched_item *it)
 	}
 	log_notice(SRC, e->id, "%s by the administrator (%s): %s, from=<%s>, "
 	    "%zu pending recipient%s%s%s", mta_action_name(c->what), c->who,
-	    e->domain, e->mail_from, pending(e), pending(e) == 1 ? "" : "s",
+	    e->domain, e->mail_from, qentry_pending(e), qentry_pending(e) == 1 ? "" : "s",
 	    c->reason != NULL ? ": " : "", c->reason != NULL ? c->reason : "");
 	if (c->what == MTA_DELETE || c->what == MTA_BOUNCE)
 		scheduler_dispatch_now(c->env->sched, it);	/* may free it */

@@ -83,6 +83,8 @@ const char *qrcpt_state_name(enum qrcpt_state);
 
 /* Frees everything e owns (not e itself). */
 void	 qentry_clear(struct qentry *);
+/* How many of e's recipients are still pending. */
+size_t	 qentry_pending(const struct qentry *);
 /* dst becomes a deep copy of src (every string, recipient and note). */
 void	 qentry_copy(struct qentry *dst, const struct qentry *src);
 /* Replaces e's notes with a copy of kv (key, value, ..., NULL; may be

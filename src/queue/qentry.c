@@ -10,6 +10,16 @@
 #include "queue/entry.h"
 #include "queue/queue.h"
 
+size_t
+qentry_pending(const struct qentry *e)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < e->nrcpts; i++)
+		k += e->rcpts[i].state == QRCPT_PENDING;
+	return k;
+}
+
 void
 qentry_clear(struct qentry *e)
 {
