@@ -20,7 +20,8 @@
 #include "admin/status_page.h"
 #include "core/metrics.h"
 #include "core/version.h"
-#include "delivery/mta.h"
+#include "delivery/mta_admin.h"
+#include "delivery/shaper.h"
 #include "lib/buf.h"
 #include "lib/json.h"
 #include "lib/xmalloc.h"
@@ -148,45 +149,37 @@ get_page(struct admin_req *r, void *arg)
 	    sizeof(PAGE) - 1);
 }
 
-/* ROOT/run/shaping.tsv's text (format 2) as a JSON array. */
+struct dest_list {
+	struct buf	*out;
+	int		 first;
+};
+
+/* One destination of the shaper, as a JSON object. */
+static void
+destination(void *arg, const struct shaper_stat *st, uint64_t now)
+{
+	struct dest_list *l = arg;
+
+	(void)now;
+	buf_adds(l->out, l->first ? "{\"key\":" : ",{\"key\":");
+	l->first = 0;
+	json_string(l->out, st->key);
+	buf_printf(l->out, ",\"mode\":\"%s\",\"queued\":%u,\"inflight\":%u,"
+	    "\"limit\":%u,\"waiting\":%u,\"last\":",
+	    shaper_mode_name(st->mode), st->queued, st->inflight, st->limit,
+	    st->waiting);
+	json_string(l->out, st->last != NULL ? st->last : "");
+	buf_adds(l->out, "}");
+}
+
 static void
 destinations(struct status_page *p, struct buf *out)
 {
-	struct buf t = BUF_INIT;
-	char *save = NULL, *line;
-	int first = 1;
+	struct dest_list l = { out, 1 };
 
-	mta_destinations(p->mta, &t);
 	buf_adds(out, "[");
-	for (line = strtok_r(t.p != NULL ? t.p : (char *)"", "\n", &save);
-	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
-		char *f[9], *q = line;
-		size_t n = 0;
-
-		if (line[0] == '#')
-			continue;
-		while (n < 9) {
-			f[n++] = q;
-			if ((q = strchr(q, '\t')) == NULL)
-				break;
-			*q++ = '\0';
-		}
-		if (n < 9)
-			continue;
-		buf_adds(out, first ? "{\"key\":" : ",{\"key\":");
-		first = 0;
-		json_string(out, f[0]);
-		buf_adds(out, ",\"mode\":");
-		json_string(out, f[1]);
-		buf_printf(out, ",\"queued\":%lu,\"inflight\":%lu,\"limit\":%lu,"
-		    "\"waiting\":%lu,\"last\":", strtoul(f[2], NULL, 10),
-		    strtoul(f[3], NULL, 10), strtoul(f[4], NULL, 10),
-		    strtoul(f[6], NULL, 10));
-		json_string(out, f[8]);
-		buf_adds(out, "}");
-	}
+	mta_admin_destinations(p->mta, destination, &l);
 	buf_adds(out, "]");
-	buf_free(&t);
 }
 
 static void

@@ -228,12 +228,6 @@ fail:
 }
 
 void
-mta_destinations(struct mta *m, struct buf *out)
-{
-	shaper_file_text(m->env.shaper, shape_now_ms(), sched_now_ms(), out);
-}
-
-void
 mta_free(struct mta *m)
 {
 	if (m == NULL)

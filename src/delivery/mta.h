@@ -26,10 +26,6 @@ struct mta	*mta_new(struct event_base *, struct config *,
 /* Cancels attempts in flight (their entries stay queued as they are on
  * disk) and frees everything. */
 void		 mta_free(struct mta *);
-/* The shaping state of every destination, as shaper_file_text writes it
- * (ROOT/run/shaping.tsv's text, format 2). */
-struct buf;
-void		 mta_destinations(struct mta *, struct buf *out);
 /* A reloaded configuration (outbound.ini: disabled, concurrency_max,
  * intervals...). */
 void		 mta_configure(struct mta *, struct config *);
