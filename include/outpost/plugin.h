@@ -53,7 +53,9 @@ enum op_hook {
 	OP_HOOK_GET_MX,
 	OP_HOOK_DEFERRED,
 	OP_HOOK_BOUNCE,
-	OP_HOOK_DELIVERED
+	OP_HOOK_DELIVERED,
+	OP_HOOK_FEEDBACK		/* a remote bounce or a complaint
+					 * (op_call_feedback) */
 };
 
 /* Log levels (Haraka's numbers). */
@@ -88,7 +90,7 @@ struct op_plugin {
  * Handle `hook` with fn. flags: 0, or OP_HOOK_OBSERVE. 0, or -1 for an
  * unknown hook or flag.
  *
- * OP_HOOK_OBSERVE (deferred, bounce and delivered only) registers an
+ * OP_HOOK_OBSERVE (deferred, bounce, delivered and feedback only) registers an
  * observer instead of a link of the chain. An observer is called once per
  * event after the chain's verdict took effect, whatever that verdict and
  * wherever the plugin stands in config/plugins: it sees every recipient
@@ -233,6 +235,51 @@ struct op_outbound {
 	unsigned long long	 message_size;
 };
 const struct op_outbound *op_call_outbound(const struct op_call *);
+
+/* --- feedback --------------------------------------------------------
+ * OP_HOOK_FEEDBACK receives one piece of feedback that arrived after the
+ * mail was accepted by the remote: a remote bounce (an RFC 3464 report or
+ * a provider's plain-text bounce naming a failed recipient) or a complaint
+ * (an RFC 5965 ARF report), for one original recipient. It is an observed
+ * hook: recording plugins register it with OP_HOOK_OBSERVE and the report
+ * is kept until their records are durable; the answer is ignored.
+ * Fields are only ever appended (`size` as for op_outbound); strings the
+ * report did not give are NULL.
+ */
+struct op_feedback {
+	unsigned	 size;
+	const char	*type;		/* "remote_bounce" or "complaint" */
+	const char	*event_id;	/* stable id of this record: the same
+					 * report processed twice has the same */
+	long long	 arrival_time;	/* ms since the epoch: when the report
+					 * reached Outpost */
+	const char	*reporting_mta;	/* the report's Reporting-MTA (or,
+					 * for ARF, its Reported-Domain/
+					 * User-Agent's host); else the
+					 * sending client's HELO */
+	const char	*report_from;	/* the report's envelope sender */
+	/* The original mail, as far as the report and the return path
+	 * tell (id: the queue id / job id Outpost gave it). */
+	const char	*id;
+	const char	*recipient;	/* bare address */
+	const char	*mail_from;	/* bare, "" for <> */
+	const char	*message_id;	/* the original Message-ID */
+	long long	 queue_time;	/* ms since the epoch, 0 unknown */
+	const char	*correlation;	/* how it was matched: "verp",
+					 * "message-id", "envelope" */
+	/* The failure (remote_bounce) or the complaint. */
+	const char	*action;	/* "failed", "delayed" (RFC 3464) */
+	const char	*status;	/* enhanced status "5.1.1" */
+	const char	*diagnostic;	/* the remote's words */
+	const char	*remote_mta;	/* the MTA that refused (Remote-MTA) */
+	const char	*category;	/* bounce category (bounce_categories
+					 * rules); complaints: "complaint" */
+	const char	*feedback_type;	/* ARF: "abuse", "fraud", ... */
+	const char	*user_agent;	/* ARF User-Agent */
+	const char	*source_ip;	/* ARF Source-IP */
+	const char	*vmta;		/* the route of the original mail */
+};
+const struct op_feedback *op_call_feedback(const struct op_call *);
 
 /* A destination for get_mx. Unset fields are 0/NULL. */
 struct op_mx {

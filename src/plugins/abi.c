@@ -114,3 +114,10 @@ op_call_outbound(const struct op_call *c)
 	return outbound_hook(c->hook) ?
 	    &((const struct outbound_call *)c->args)->pub : NULL;
 }
+
+const struct op_feedback *
+op_call_feedback(const struct op_call *c)
+{
+	return c->hook == OP_HOOK_FEEDBACK ?
+	    (const struct op_feedback *)c->args : NULL;
+}

@@ -48,7 +48,7 @@ static struct {
 
 static const char *const hook_names[OP_HOOK_COUNT] = {
 	"log", "reopen", "queue_outbound", "pre_send_trans_email",
-	"send_email", "get_mx", "deferred", "bounce", "delivered"
+	"send_email", "get_mx", "deferred", "bounce", "delivered", "feedback"
 };
 
 const char *

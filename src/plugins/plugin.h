@@ -16,7 +16,7 @@
 struct config;
 struct event_base;
 
-#define OP_HOOK_COUNT	(OP_HOOK_DELIVERED + 1)
+#define OP_HOOK_COUNT	(OP_HOOK_FEEDBACK + 1)
 
 typedef void (*hook_done_fn)(void *arg, int code, const char *msg);
 

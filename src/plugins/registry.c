@@ -40,7 +40,7 @@ op_register_hook(struct op_env *env, enum op_hook hook, op_hook_fn fn,
 		return -1;
 	if (flags & OP_HOOK_OBSERVE) {
 		if (hook != OP_HOOK_DEFERRED && hook != OP_HOOK_BOUNCE &&
-		    hook != OP_HOOK_DELIVERED)
+		    hook != OP_HOOK_DELIVERED && hook != OP_HOOK_FEEDBACK)
 			return -1;
 		R.obs[hook] = xreallocarray(R.obs[hook], R.nobs[hook] + 1,
 		    sizeof(struct reg));
