@@ -128,21 +128,6 @@ trap 'exit 143' TERM HUP
 
 # --- the modes --------------------------------------------------------------
 
-# Where the records of a run with root $1 go: on the queue's file system.
-log_dir() { echo "$1/records/log"; }
-acct_dir() { echo "$1/records/accounting"; }
-
-# Adds outbound_logger and accounting_files, both with sync=$2, to the
-# config of the root $1 (written by bench_outpost_relay).
-records_config() {
-	local root=$1 sync=$2 c=$1/config
-	printf 'relay\nqueue/smtp_forward\noutbound_logger\naccounting_files\n' \
-		>"$c/plugins" &&
-		printf '[file]\nenable=true\nlog_dir=%s\nsync=%s\n' \
-			"$(log_dir "$root")" "$sync" >"$c/outbound_logger.ini" &&
-		printf '[main]\npath=%s\nsync=%s\n' \
-			"$(acct_dir "$root")" "$sync" >"$c/accounting_files.ini"
-}
 config_on() { records_config "$1" true; }
 config_nosync() { records_config "$1" false; }
 

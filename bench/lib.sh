@@ -453,9 +453,13 @@ bench_outpost_relay() {
 		stop_sink "$name"
 		return 1
 	fi
+	# ON_START / ON_STOP: functions the caller names (profile.sh attaches
+	# perf or strace to the daemon), called with the target and the pid.
+	[ -n "${ON_START:-}" ] && "$ON_START" "$name" "$OUTPOST_PID"
 	run_relay "$name" "$port"
 	rc=$?
 	[ $rc -eq 0 ] && [ "${WAIT_EMPTY:-0}" = 1 ] && wait_empty "$name" "$root/queue"
+	[ -n "${ON_STOP:-}" ] && "$ON_STOP" "$name" "$OUTPOST_PID"
 	# utime and stime (fields 14, 15: all its threads) before it exits.
 	tck=$(getconf CLK_TCK 2>/dev/null) || tck=100
 	read -r -a f <"/proc/$OUTPOST_PID/stat" 2>/dev/null
@@ -470,6 +474,22 @@ bench_outpost_relay() {
 	QUEUED[$name]=$(count_files "$root/queue" ! -name 'tmp.*' ! -name 'error.*' \
 	    ! -name 'msg.*')
 	return $rc
+}
+
+# Where the records of a run with root $1 go: on the queue's file system.
+log_dir() { echo "$1/records/log"; }
+acct_dir() { echo "$1/records/accounting"; }
+
+# Adds outbound_logger and accounting_files, both with sync=$2, to the
+# config of the root $1 (written by bench_outpost_relay).
+records_config() {
+	local root=$1 sync=$2 c=$1/config
+	printf 'relay\nqueue/smtp_forward\noutbound_logger\naccounting_files\n' \
+		>"$c/plugins" &&
+		printf '[file]\nenable=true\nlog_dir=%s\nsync=%s\n' \
+			"$(log_dir "$root")" "$sync" >"$c/outbound_logger.ini" &&
+		printf '[main]\npath=%s\nsync=%s\n' \
+			"$(acct_dir "$root")" "$sync" >"$c/accounting_files.ini"
 }
 
 # remove_work: the end of every cleanup: $WORK removed, or kept (and said)
