@@ -18,7 +18,7 @@ python3-dnspython nsd swaks libio-socket-ssl-perl libnet-ssleay-perl \
 libdigest-hmac-perl libauthen-sasl-perl openssl procps clang libclang-rt-14-dev \
 prometheus chromium chromium-driver python3-selenium ldnsutils python3-cryptography \
 python3-dkim python3-nacl opendkim-tools groff-base adduser logrotate"
-bench="$build postfix procps"
+bench="$build postfix procps linux-perf strace"
 
 case $what in
 build) pkgs=$build ;;
