@@ -306,6 +306,38 @@ acct_outbound_lines(const struct acct_fmt *a, enum acct_kind k,
 	buf_free(&v);
 }
 
+/* A diagnostic's text after its reply code and enhanced status ("550
+ * 5.1.1 no such user": "no such user"), as dsnMsg is elsewhere. */
+static const char *
+diag_text(const char *d)
+{
+	const char *p = d;
+
+	if (p == NULL)
+		return NULL;
+	if (p[0] >= '2' && p[0] <= '5' && p[1] >= '0' && p[1] <= '9' &&
+	    p[2] >= '0' && p[2] <= '9' && (p[3] == ' ' || p[3] == '-' ||
+	    p[3] == '\0'))
+		p += p[3] == '\0' ? 3 : 4;
+	else
+		return d;
+	while (*p == ' ')
+		p++;
+	/* x.y.z: a class digit, then 1-3 and 1-3 digits. */
+	if (p[0] >= '2' && p[0] <= '5' && p[1] == '.') {
+		size_t n = strspn(p + 2, "0123456789"), m = 0;
+
+		if (n >= 1 && n <= 3 && p[2 + n] == '.')
+			m = strspn(p + 3 + n, "0123456789");
+		if (m >= 1 && m <= 3 && (p[3 + n + m] == ' ' ||
+		    p[3 + n + m] == '\0'))
+			p += 3 + n + m;
+	}
+	while (*p == ' ')
+		p++;
+	return p;
+}
+
 /* One field's value of a remote bounce's or a complaint's line. */
 static void
 feedback_value(enum acct_kind k, const struct acct_field *fs, struct buf *v,
@@ -341,6 +373,8 @@ feedback_value(enum acct_kind k, const struct acct_field *fs, struct buf *v,
 		add_str(v, fb->status);
 		break;
 	case F_DSN_MSG:
+		add_str(v, diag_text(fb->diagnostic));
+		break;
 	case F_DSN_DIAG:
 		add_str(v, fb->diagnostic);
 		break;

@@ -187,7 +187,7 @@ ol_feedback_record(struct buf *b, const struct op_feedback *fb,
 	} else {
 		key_opt(b, "dsn_status", fb->status);
 		key_opt(b, "dsn_action", fb->action);
-		key_opt(b, "undelivered_reason", fb->diagnostic);
+		key_opt(b, "diagnostic", fb->diagnostic);
 		key_opt(b, "bounce_category", fb->category);
 		key_opt(b, "remote_mta", fb->remote_mta);
 	}

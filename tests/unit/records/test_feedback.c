@@ -44,7 +44,7 @@ bounce(void)
 	fb.correlation = "verp";
 	fb.action = "failed";
 	fb.status = "5.1.1";
-	fb.diagnostic = "smtp; 550 5.1.1 \"user\" unknown, gone\n\tfor good";
+	fb.diagnostic = "550 5.1.1 \"user\" unknown, gone\n\tfor good";
 	fb.remote_mta = "mx2.example.net";
 	fb.category = "bad-mailbox";
 	fb.vmta = "pool-a";
@@ -79,7 +79,7 @@ complaint(void)
 	"\"job_id\":\"B3D5.1\",\"queue_time\":\"2026-11-18T08:20:00.789Z\"," \
 	"\"recipient\":\"user@example.com\",\"from\":\"news@sender.test\"," \
 	"\"message_id\":\"<m1@sender.test>\",\"dsn_status\":\"5.1.1\"," \
-	"\"dsn_action\":\"failed\",\"undelivered_reason\":\"smtp; 550 5.1.1 " \
+	"\"dsn_action\":\"failed\",\"diagnostic\":\"550 5.1.1 " \
 	"\\\"user\\\" unknown, gone\\n\\tfor good\"," \
 	"\"bounce_category\":\"bad-mailbox\"," \
 	"\"remote_mta\":\"mx2.example.net\"," \
@@ -161,14 +161,14 @@ test_acct_lines(void **state)
 	assert_string_equal(buf_cstr(&b), "rb\t2026-11-18 11:06:40+0000\t"
 	    "2026-11-18 08:20:00+0000\tnews@sender.test\tuser@example.com\t"
 	    "pool-a\tB3D5.1\t<m1@sender.test>\tfailed\t5.1.1\t"
-	    "smtp; 550 5.1.1 \"user\" unknown, gone\\n\\tfor good\t"
+	    "550 5.1.1 \"user\" unknown, gone\\n\\tfor good\t"
 	    "mx.example.net\tmx2.example.net\tbad-mailbox\n");
 	buf_reset(&b);
 	acct_feedback_line(&csv, AK_REMOTE_BOUNCE, &frb, &rb, &b);
 	assert_string_equal(buf_cstr(&b), "rb,2026-11-18 11:06:40+0000,"
 	    "2026-11-18 08:20:00+0000,news@sender.test,user@example.com,"
 	    "pool-a,B3D5.1,<m1@sender.test>,failed,5.1.1,"
-	    "\"smtp; 550 5.1.1 \"\"user\"\" unknown, gone\n\tfor good\","
+	    "\"550 5.1.1 \"\"user\"\" unknown, gone\n\tfor good\","
 	    "mx.example.net,mx2.example.net,bad-mailbox\n");
 	/* Unknown values are empty fields. */
 	buf_reset(&b);
@@ -189,8 +189,32 @@ test_acct_lines(void **state)
 	buf_reset(&b);
 	acct_feedback_line(&tsv, AK_REMOTE_BOUNCE, &ff, &rb, &b);
 	assert_string_equal(buf_cstr(&b), "rb-7f3a\tverp\t\t\t\t\t"
-	    "smtp; 550 5.1.1 \"user\" unknown, gone\\n\\tfor good\t"
+	    "\"user\" unknown, gone\\n\\tfor good\t"
 	    "bad-mailbox\tsmtp\t\n");
+	/* dsnMsg: the diagnostic after its code and status, as elsewhere. */
+	{
+		static const char *const diag[][2] = {
+			{ "451 mailbox busy", "mailbox busy" },
+			{ "550-5.7.1  blocked", "blocked" },
+			{ "552 5.2.2", "" },
+			{ "550 5.1 odd status", "5.1 odd status" },
+			{ "5.1.1 no code", "5.1.1 no code" },
+			{ "smtp; 550 as given", "smtp; 550 as given" },
+			{ "550", "" },
+		};
+
+		acct_fields_free(&ff);
+		acct_fields_parse(&ff, "dsnMsg", "remote_bounce");
+		for (size_t i = 0; i < sizeof(diag) / sizeof(diag[0]); i++) {
+			rb.diagnostic = diag[i][0];
+			buf_reset(&b);
+			acct_feedback_line(&tsv, AK_REMOTE_BOUNCE, &ff, &rb,
+			    &b);
+			assert_true(b.len > 0);
+			b.p[b.len - 1] = '\0';
+			assert_string_equal(b.p, diag[i][1]);
+		}
+	}
 	acct_fields_free(&frb);
 	acct_fields_free(&ff);
 	buf_free(&b);
@@ -350,7 +374,7 @@ test_through_the_hook(void **state)
 	    "bounceCat\nrb,2026-11-18 11:06:40+0000,2026-11-18 08:20:00+0000,"
 	    "news@sender.test,user@example.com,pool-a,B3D5.1,"
 	    "<m1@sender.test>,failed,5.1.1,"
-	    "\"smtp; 550 5.1.1 \"\"user\"\" unknown, gone\n\tfor good\","
+	    "\"550 5.1.1 \"\"user\"\" unknown, gone\n\tfor good\","
 	    "mx.example.net,mx2.example.net,bad-mailbox\n");
 	free(text);
 	free(file);
