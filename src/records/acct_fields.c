@@ -19,7 +19,7 @@
 #define NAME		"accounting_files"
 #define INI		"accounting_files.ini"
 
-const char *const acct_field_names[F_CUSTOM] = {
+const char *const acct_field_names[AF_CUSTOM] = {
 	"type", "timeLogged", "timeQueued", "rcpt", "srcType", "srcMta",
 	"srcIp", "destIp", "vmta", "jobId", "dsnStatus", "dsnMsg", "delay",
 	"bounceCat", "dlvSourceIp",
@@ -81,16 +81,16 @@ acct_fields_parse(struct acct_fields *fl, const char *list, const char *key)
 		fs = &fl->v[fl->n++];
 		fs->name = xasprintf("%.*s", (int)s.len, s.p);
 		fs->header = NULL;
-		fs->f = F_UNKNOWN;
-		for (size_t i = 0; i < F_CUSTOM; i++)
+		fs->f = AF_UNKNOWN;
+		for (size_t i = 0; i < AF_CUSTOM; i++)
 			if (strcmp(fs->name, acct_field_names[i]) == 0)
 				fs->f = (enum acct_fid)i;
-		if (fs->f == F_UNKNOWN && strncmp(fs->name, ACCT_CUSTOM,
+		if (fs->f == AF_UNKNOWN && strncmp(fs->name, ACCT_CUSTOM,
 		    cl) == 0 && fs->name[cl] != '\0') {
-			fs->f = F_CUSTOM;
+			fs->f = AF_CUSTOM;
 			fs->header = fs->name + cl;
 		}
-		if (fs->f == F_UNKNOWN)
+		if (fs->f == AF_UNKNOWN)
 			log_warn(NAME, NULL, INI ": [fields] %s: unknown field "
 			    "'%s'; it is written empty", key, fs->name);
 	}
@@ -208,77 +208,77 @@ field_value(const struct acct_fmt *a, enum acct_kind k,
     const struct op_outbound *o, const struct op_rcpt *r)
 {
 	switch (fs->f) {
-	case F_TYPE:
+	case AF_TYPE:
 		buf_adds(v, kinds[k].prefix);
 		break;
-	case F_TIME_LOGGED:
+	case AF_TIME_LOGGED:
 		buf_adds(v, t->logged);
 		break;
-	case F_TIME_QUEUED:
+	case AF_TIME_QUEUED:
 		buf_adds(v, t->queued);
 		break;
-	case F_RCPT:
+	case AF_RCPT:
 		add_str(v, r->address);
 		break;
-	case F_SRC_TYPE:
+	case AF_SRC_TYPE:
 		buf_adds(v, "smtp");
 		break;
-	case F_SRC_MTA:
+	case AF_SRC_MTA:
 		add_str(v, o->helo);
 		break;
-	case F_SRC_IP:
-	case F_DLV_SOURCE_IP:
+	case AF_SRC_IP:
+	case AF_DLV_SOURCE_IP:
 		add_str(v, o->local_ip);
 		break;
-	case F_DEST_IP:
+	case AF_DEST_IP:
 		add_str(v, o->ip);
 		break;
-	case F_VMTA:
+	case AF_VMTA:
 		add_str(v, o->route);
 		break;
-	case F_JOB_ID:
+	case AF_JOB_ID:
 		add_str(v, o->id);
 		break;
-	case F_DSN_STATUS:
+	case AF_DSN_STATUS:
 		add_str(v, r->status);
 		break;
-	case F_DSN_MSG:
+	case AF_DSN_MSG:
 		add_str(v, r->response);
 		break;
-	case F_DELAY:
+	case AF_DELAY:
 		if (k == AK_DEFERRED)
 			rec_number(v, o->delay);
 		break;
-	case F_BOUNCE_CAT:
+	case AF_BOUNCE_CAT:
 		if (k == AK_BOUNCE)
 			buf_adds(v, bouncecat_name(expired(o, r) ?
 			    BC_MESSAGE_EXPIRED : bouncecat_classify(a->bc,
 			    r->code, r->status, r->response)));
 		break;
-	case F_ORIG:
+	case AF_ORIG:
 		add_str(v, o->mail_from);
 		break;
-	case F_MSG_ID:
+	case AF_MSG_ID:
 		rec_header(o, "Message-ID", v);
 		break;
-	case F_DSN_ACTION:
+	case AF_DSN_ACTION:
 		add_str(v, r->action);
 		break;
-	case F_DSN_DIAG:
+	case AF_DSN_DIAG:
 		add_str(v, r->reason);
 		break;
-	case F_DSN_MTA:
+	case AF_DSN_MTA:
 		add_str(v, o->host);
 		break;
-	case F_CUSTOM:
+	case AF_CUSTOM:
 		rec_header(o, fs->header, v);
 		break;
-	case F_DSN_REPORTING_MTA:
-	case F_FEEDBACK_TYPE:
-	case F_USER_AGENT:
-	case F_EVENT_ID:
-	case F_CORRELATION:
-	case F_UNKNOWN:
+	case AF_DSN_REPORTING_MTA:
+	case AF_FEEDBACK_TYPE:
+	case AF_USER_AGENT:
+	case AF_EVENT_ID:
+	case AF_CORRELATION:
+	case AF_UNKNOWN:
 		break;
 	}
 }
@@ -344,75 +344,75 @@ feedback_value(enum acct_kind k, const struct acct_field *fs, struct buf *v,
     const struct event_times *t, const struct op_feedback *fb)
 {
 	switch (fs->f) {
-	case F_TYPE:
+	case AF_TYPE:
 		buf_adds(v, kinds[k].prefix);
 		break;
-	case F_TIME_LOGGED:
+	case AF_TIME_LOGGED:
 		buf_adds(v, t->logged);
 		break;
-	case F_TIME_QUEUED:
+	case AF_TIME_QUEUED:
 		buf_adds(v, t->queued);
 		break;
-	case F_RCPT:
+	case AF_RCPT:
 		add_str(v, fb->recipient);
 		break;
-	case F_SRC_TYPE:
+	case AF_SRC_TYPE:
 		buf_adds(v, "smtp");
 		break;
-	case F_SRC_IP:
-	case F_DLV_SOURCE_IP:
+	case AF_SRC_IP:
+	case AF_DLV_SOURCE_IP:
 		add_str(v, fb->source_ip);
 		break;
-	case F_VMTA:
+	case AF_VMTA:
 		add_str(v, fb->vmta);
 		break;
-	case F_JOB_ID:
+	case AF_JOB_ID:
 		add_str(v, fb->id);
 		break;
-	case F_DSN_STATUS:
+	case AF_DSN_STATUS:
 		add_str(v, fb->status);
 		break;
-	case F_DSN_MSG:
+	case AF_DSN_MSG:
 		add_str(v, diag_text(fb->diagnostic));
 		break;
-	case F_DSN_DIAG:
+	case AF_DSN_DIAG:
 		add_str(v, fb->diagnostic);
 		break;
-	case F_BOUNCE_CAT:
+	case AF_BOUNCE_CAT:
 		add_str(v, fb->category);
 		break;
-	case F_ORIG:
+	case AF_ORIG:
 		add_str(v, fb->mail_from);
 		break;
-	case F_MSG_ID:
+	case AF_MSG_ID:
 		add_str(v, fb->message_id);
 		break;
-	case F_DSN_ACTION:
+	case AF_DSN_ACTION:
 		add_str(v, fb->action);
 		break;
-	case F_DSN_REPORTING_MTA:
+	case AF_DSN_REPORTING_MTA:
 		add_str(v, fb->reporting_mta);
 		break;
-	case F_DSN_MTA:
+	case AF_DSN_MTA:
 		add_str(v, fb->remote_mta);
 		break;
-	case F_FEEDBACK_TYPE:
+	case AF_FEEDBACK_TYPE:
 		add_str(v, fb->feedback_type);
 		break;
-	case F_USER_AGENT:
+	case AF_USER_AGENT:
 		add_str(v, fb->user_agent);
 		break;
-	case F_EVENT_ID:
+	case AF_EVENT_ID:
 		add_str(v, fb->event_id);
 		break;
-	case F_CORRELATION:
+	case AF_CORRELATION:
 		add_str(v, fb->correlation);
 		break;
-	case F_SRC_MTA:		/* the original mail's: not in a report */
-	case F_DEST_IP:
-	case F_DELAY:
-	case F_CUSTOM:
-	case F_UNKNOWN:
+	case AF_SRC_MTA:	/* the original mail's: not in a report */
+	case AF_DEST_IP:
+	case AF_DELAY:
+	case AF_CUSTOM:
+	case AF_UNKNOWN:
 		break;
 	}
 }

@@ -27,21 +27,22 @@ const char	*acct_kind_prefix(enum acct_kind);
 const char	*acct_kind_fields(enum acct_kind);
 
 enum acct_fid {
-	F_TYPE, F_TIME_LOGGED, F_TIME_QUEUED, F_RCPT, F_SRC_TYPE, F_SRC_MTA,
-	F_SRC_IP, F_DEST_IP, F_VMTA, F_JOB_ID, F_DSN_STATUS, F_DSN_MSG,
-	F_DELAY, F_BOUNCE_CAT, F_DLV_SOURCE_IP,
-	F_ORIG, F_MSG_ID, F_DSN_ACTION, F_DSN_DIAG, F_DSN_REPORTING_MTA,
-	F_DSN_MTA, F_FEEDBACK_TYPE, F_USER_AGENT, F_EVENT_ID, F_CORRELATION,
-	F_CUSTOM, F_UNKNOWN
+	AF_TYPE, AF_TIME_LOGGED, AF_TIME_QUEUED, AF_RCPT, AF_SRC_TYPE,
+	AF_SRC_MTA, AF_SRC_IP, AF_DEST_IP, AF_VMTA, AF_JOB_ID, AF_DSN_STATUS,
+	AF_DSN_MSG, AF_DELAY, AF_BOUNCE_CAT, AF_DLV_SOURCE_IP,
+	AF_ORIG, AF_MSG_ID, AF_DSN_ACTION, AF_DSN_DIAG, AF_DSN_REPORTING_MTA,
+	AF_DSN_MTA, AF_FEEDBACK_TYPE, AF_USER_AGENT, AF_EVENT_ID,
+	AF_CORRELATION,
+	AF_CUSTOM, AF_UNKNOWN
 };
-/* The names of F_TYPE .. F_CORRELATION, in order. */
-extern const char *const acct_field_names[F_CUSTOM];
+/* The names of AF_TYPE .. AF_CORRELATION, in order. */
+extern const char *const acct_field_names[AF_CUSTOM];
 #define ACCT_CUSTOM	"custom_"
 
 struct acct_field {
 	enum acct_fid	 f;
 	char		*name;		/* as configured */
-	const char	*header;	/* F_CUSTOM: the header's name */
+	const char	*header;	/* AF_CUSTOM: the header's name */
 };
 
 struct acct_fields {

@@ -186,19 +186,19 @@ check_fields(const struct acct_fields *fl, const char *list)
 
 		if (s.len > 0) {
 			const struct acct_field *fs = &fl->v[n++];
-			enum acct_fid f = F_UNKNOWN;
+			enum acct_fid f = AF_UNKNOWN;
 
 			check(n <= fl->n);
 			check(strlen(fs->name) == s.len &&
 			    memcmp(fs->name, s.p, s.len) == 0);
-			for (size_t i = 0; i < F_CUSTOM; i++)
+			for (size_t i = 0; i < AF_CUSTOM; i++)
 				if (strcmp(fs->name, acct_field_names[i]) == 0)
 					f = (enum acct_fid)i;
-			if (f == F_UNKNOWN && s.len > strlen(ACCT_CUSTOM) &&
+			if (f == AF_UNKNOWN && s.len > strlen(ACCT_CUSTOM) &&
 			    strncmp(s.p, ACCT_CUSTOM, strlen(ACCT_CUSTOM)) == 0)
-				f = F_CUSTOM;
+				f = AF_CUSTOM;
 			check(fs->f == f);
-			if (f == F_CUSTOM)
+			if (f == AF_CUSTOM)
 				check(fs->header ==
 				    fs->name + strlen(ACCT_CUSTOM));
 		}
@@ -304,7 +304,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fb.feedback_type = "abuse";
 	fb.event_id = "e,\"1\"";
 	acct_local_time(t.logged, sizeof(t.logged), 1795000000123LL);
-	acct_local_time(t.queued, sizeof(t.queued), (long long)mode * 86400000LL);
+	acct_local_time(t.queued, sizeof(t.queued),
+	    (long long)mode * 86400000LL);
 	if (fb.queue_time == 0 && k >= AK_REMOTE_BOUNCE)
 		t.queued[0] = '\0';
 	buf_reset(&line);

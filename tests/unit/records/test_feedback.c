@@ -84,7 +84,8 @@ complaint(void)
 	"\"bounce_category\":\"bad-mailbox\"," \
 	"\"remote_mta\":\"mx2.example.net\"," \
 	"\"reporting_mta\":\"mx.example.net\",\"report_from\":\"\"," \
-	"\"arrival_time\":\"2026-11-18T11:06:40.123Z\",\"correlation\":\"verp\"," \
+	"\"arrival_time\":\"2026-11-18T11:06:40.123Z\"," \
+	"\"correlation\":\"verp\"," \
 	"\"event_id\":\"rb-7f3a\",\"vmta\":\"pool-a\"}\n"
 
 static void
