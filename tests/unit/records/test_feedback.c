@@ -344,6 +344,10 @@ test_through_the_hook(void **state)
 	    plugins_add(&accounting_files_plugin, cfgdir, 30, &err) != 0)
 		fail_msg("%s", err);
 	assert_int_equal(hook_observers(OP_HOOK_FEEDBACK), 2);
+	/* Observers only: stop_at_bounce stays a link of the bounce chain
+	 * alone, and feedback has no chain to stop. */
+	assert_int_equal(hook_count(OP_HOOK_FEEDBACK), 0);
+	assert_int_equal(hook_count(OP_HOOK_BOUNCE), 1);
 	fire(&rb, 1);
 	fire(&f, 1);
 	odd.type = "delivered";		/* not feedback: no record */
