@@ -57,6 +57,12 @@ set_once(char **dst, char *v)
 		free(v);
 }
 
+/* The report's own headers that are not in struct fb_report. */
+struct top {
+	char	*to;		/* To, bare */
+	char	*failed;	/* X-Failed-Recipients (Exim, Gmail) */
+};
+
 /* A new, zeroed recipient at the end of r->rcpts; NULL at the cap. */
 static struct fb_rcpt *
 add_rcpt(struct fb_report *r)
@@ -236,7 +242,7 @@ decoded_text(const char *v)
  * report's own. */
 static void
 read_headers(struct fb_report *r, const char *t, size_t n, int orig,
-    char **to)
+    struct top *top)
 {
 	const char *p = t, *end;
 	char name[FBT_NAME_MAX], *v;
@@ -263,8 +269,11 @@ read_headers(struct fb_report *r, const char *t, size_t n, int orig,
 			    decoded_text(v));
 		else if (is(name, "To") && orig)
 			set_once(&r->orig_to, first_addr(v));
-		else if (is(name, "To") && to != NULL && *to == NULL)
-			*to = first_addr(v);
+		else if (is(name, "To") && top != NULL && top->to == NULL)
+			top->to = first_addr(v);
+		else if (is(name, "X-Failed-Recipients") && top != NULL &&
+		    top->failed == NULL)
+			top->failed = xstrdup(v);
 		else if (is(name, "Return-Path") && orig)
 			set_once(&r->orig_return_path, fbt_addr(v));
 		else if (is(name, "Received") && orig)
@@ -517,34 +526,41 @@ dsn_in_text(struct fb_report *r, const char *t, size_t n)
 	return 0;
 }
 
-/* Failed recipients from a bounce's text. */
-static size_t
-read_plain(struct fb_report *r, const char *to, const char *t, size_t n)
+static void
+add_plain(struct fb_report *r, struct fbt_rcpt *x)
 {
-	const char *mine[] = { r->from, to, r->orig_from, r->orig_return_path };
-	struct fbt_rcpt *v = NULL;
-	size_t nv = fbt_plain(mine, sizeof(mine) / sizeof(mine[0]), t, n, &v,
-	    FB_RCPTS_MAX - r->nrcpts), added = 0;
+	struct fb_rcpt *rc = add_rcpt(r);
 
-	for (size_t i = 0; i < nv; i++) {
-		struct fb_rcpt *rc = add_rcpt(r);
-
-		if (rc == NULL) {
-			free(v[i].addr);
-			free(v[i].action);
-			free(v[i].status);
-			free(v[i].diagnostic);
-			continue;
-		}
-		rc->final_recipient = v[i].addr;
-		rc->action = v[i].action;
-		rc->status = v[i].status;
-		rc->code = v[i].code;
-		rc->diagnostic = v[i].diagnostic;
-		added++;
+	if (rc == NULL) {
+		free(x->addr);
+		free(x->action);
+		free(x->status);
+		free(x->diagnostic);
+		return;
 	}
+	rc->final_recipient = x->addr;
+	rc->action = x->action;
+	rc->status = x->status;
+	rc->code = x->code;
+	rc->diagnostic = x->diagnostic;
+}
+
+/* Failed recipients from a bounce's text (or its X-Failed-Recipients). */
+static size_t
+read_plain(struct fb_report *r, const struct top *top, const char *t,
+    size_t n)
+{
+	const char *mine[] = { r->from, top->to, r->orig_from,
+	    r->orig_return_path };
+	struct fbt_rcpt *v = NULL;
+	size_t first = r->nrcpts, nv;
+
+	nv = fbt_plain(mine, sizeof(mine) / sizeof(mine[0]), top->failed, t,
+	    n, &v, FB_RCPTS_MAX - r->nrcpts);
+	for (size_t i = 0; i < nv; i++)
+		add_plain(r, &v[i]);
 	free(v);
-	return added;
+	return r->nrcpts - first;
 }
 
 /* Content-Type headers in raw input (a bound on MIME nesting). */
@@ -562,7 +578,7 @@ count_ctypes(const char *m, size_t n, size_t max)
 
 static enum fb_kind
 read_parts(struct fb_report *r, struct parts *w, const char *report_type,
-    char **to)
+    const struct top *top)
 {
 	struct buf dsn = BUF_INIT, arf = BUF_INIT, *text;
 	enum fb_kind k = FB_UNKNOWN;
@@ -589,7 +605,7 @@ read_parts(struct fb_report *r, struct parts *w, const char *report_type,
 			read_headers(r, text->p + o, text->len - o, 1, NULL);
 		if (dsn_in_text(r, text->p, text->len) > 0 ||
 		    (fbt_is_bounce(r->from, r->subject, text->p, text->len) &&
-		    read_plain(r, *to, text->p, text->len) > 0))
+		    read_plain(r, top, text->p, text->len) > 0))
 			k = FB_PLAIN;
 	}
 	buf_free(&dsn);
@@ -622,7 +638,7 @@ enum fb_kind
 fb_report_parse(const char *msg, size_t len, struct fb_report *r)
 {
 	struct parts w;
-	char *to = NULL;
+	struct top top = { NULL, NULL };
 	const char *report_type = NULL;
 	GMimeStream *s = NULL;
 	GMimeParser *p = NULL;
@@ -633,23 +649,23 @@ fb_report_parse(const char *msg, size_t len, struct fb_report *r)
 	if (msg == NULL)
 		len = 0;
 	pthread_once(&gmime_once, gmime_init);
-	read_headers(r, msg, len, 0, &to);
+	read_headers(r, msg, len, 0, &top);
 	if (len > 0 && count_ctypes(msg, len, FB_CTYPES_MAX) <= FB_CTYPES_MAX) {
 		s = g_mime_stream_mem_new_with_buffer(msg, len);
 		p = g_mime_parser_new_with_stream(s);
 		m = g_mime_parser_construct_message(p, NULL);
 	}
 	if (m != NULL && g_mime_message_get_mime_part(m) != NULL) {
-		GMimeObject *top = g_mime_message_get_mime_part(m);
-		GMimeContentType *ct = g_mime_object_get_content_type(top);
+		GMimeObject *part = g_mime_message_get_mime_part(m);
+		GMimeContentType *ct = g_mime_object_get_content_type(part);
 
 		if (ct != NULL)
 			report_type = g_mime_content_type_get_parameter(ct,
 			    "report-type");
-		walk(&w, top, 0);
+		walk(&w, part, 0);
 	} else
 		raw_body(&w, msg, len);
-	r->kind = read_parts(r, &w, report_type, &to);
+	r->kind = read_parts(r, &w, report_type, &top);
 	if (m != NULL)
 		g_object_unref(m);
 	if (p != NULL)
@@ -658,7 +674,8 @@ fb_report_parse(const char *msg, size_t len, struct fb_report *r)
 		g_object_unref(s);
 	buf_free(&w.text);
 	buf_free(&w.html);
-	free(to);
+	free(top.to);
+	free(top.failed);
 	return r->kind;
 }
 

@@ -145,16 +145,17 @@ fbt_untyped(const char *v)
 	return dup_trim(v, strlen(v));
 }
 
+/* Address bytes: ASCII atext, and any UTF-8 byte (RFC 6531). */
 static int
 local_char(int c)
 {
-	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~.", c));
+	return isalnum(c) || c >= 0x80 || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~.", c));
 }
 
 static int
 domain_char(int c)
 {
-	return isalnum(c) || c == '.' || c == '-' || c == '_';
+	return isalnum(c) || c >= 0x80 || c == '.' || c == '-' || c == '_';
 }
 
 /* The first address in s..n: [*a, *b). Linear: each byte is looked at a
@@ -534,10 +535,10 @@ static const char *const temp_phrases[] = {
 };
 
 size_t
-fbt_plain(const char *const *mine, size_t nmine, const char *t, size_t n,
-    struct fbt_rcpt **out, size_t max)
+fbt_plain(const char *const *mine, size_t nmine, const char *failed,
+    const char *t, size_t n, struct fbt_rcpt **out, size_t max)
 {
-	const char *end = body_end(t, n), *p = t;
+	const char *end = body_end(t, n), *p = t, *f;
 	struct fbt_rcpt *v = NULL;
 	size_t nv = 0, cur = (size_t)-1, rest;
 	struct buf diag = BUF_INIT;
@@ -592,6 +593,18 @@ fbt_plain(const char *const *mine, size_t nmine, const char *t, size_t n,
 	if (cur != (size_t)-1)
 		flush(&v[cur], &diag);
 	buf_reset(&diag);
+	/* None in the text: the X-Failed-Recipients header's. */
+	for (f = nv == 0 ? failed : NULL; f != NULL && *f != '\0';
+	    f += strspn(f, ", \t")) {
+		size_t k = strcspn(f, ", \t"), a0, b0;
+
+		if (nv < max && find_addr(f, k, &a0, &b0)) {
+			v = xreallocarray(v, nv + 1, sizeof(*v));
+			memset(&v[nv], 0, sizeof(*v));
+			v[nv++].addr = xstrndup(f + a0, b0 - a0);
+		}
+		f += k;
+	}
 
 	/* Codes: the recipient's own text, else the first line of the
 	 * bounce that gives a code (as the diagnostic). */

@@ -49,9 +49,11 @@ int	 fbt_is_bounce(const char *from, const char *subject,
 /* Reads up to max failed recipients from a bounce's text into *out
  * (malloc'd array, the caller frees); returns how many. Addresses in
  * mine[0..nmine) (the report's and the original's senders; NULLs
- * allowed) and mailer-daemon/postmaster are not recipients. */
-size_t	 fbt_plain(const char *const *mine, size_t nmine, const char *text,
-	    size_t n, struct fbt_rcpt **out, size_t max);
+ * allowed) and mailer-daemon/postmaster are not recipients. When the
+ * text names none, the addresses of failed (the X-Failed-Recipients
+ * header, or NULL) are taken, with the text's first code. */
+size_t	 fbt_plain(const char *const *mine, size_t nmine, const char *failed,
+	    const char *text, size_t n, struct fbt_rcpt **out, size_t max);
 /* Where the quoted original message's headers start in a bounce's text:
  * the offset of its first header line, or n when there is none. */
 size_t	 fbt_original(const char *text, size_t n);
