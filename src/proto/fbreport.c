@@ -24,7 +24,7 @@
 
 #define FB_DEPTH_MAX	8	/* multipart levels walked */
 #define FB_PARTS_MAX	64	/* MIME parts looked at */
-#define FB_CTYPES_MAX	256	/* Content-Type headers before MIME is
+#define FB_CTYPES_MAX	1000	/* Content-Type headers before MIME is
 				 * not parsed at all (nesting bombs) */
 #define FB_TEXT_MAX	(512 * 1024)	/* bytes of text kept per kind */
 #define FB_RCPTS_MAX	512	/* recipients in one report */
@@ -569,9 +569,9 @@ count_ctypes(const char *m, size_t n, size_t max)
 {
 	size_t c = 0;
 
-	for (size_t i = 0; i + 13 <= n && c <= max; i++)
+	for (size_t i = 0; i + 12 <= n && c <= max; i++)
 		if ((m[i] == 'c' || m[i] == 'C') &&
-		    strncasecmp(m + i, "content-type:", 13) == 0)
+		    strncasecmp(m + i, "content-type", 12) == 0)
 			c++;
 	return c;
 }

@@ -531,7 +531,8 @@ flush(struct fbt_rcpt *rc, struct buf *diag)
 
 static const char *const temp_phrases[] = {
 	"delayed", "will retry", "will continue", "still trying",
-	"not yet been delivered", "temporar", NULL
+	"not yet been delivered", "temporar", "deferred", "will keep trying",
+	"warning message only", "still being retried", NULL
 };
 
 size_t
@@ -556,11 +557,18 @@ fbt_plain(const char *const *mine, size_t nmine, const char *failed,
 		if (a != NULL) {
 			size_t i;
 
-			if (cur != (size_t)-1)
-				flush(&v[cur], &diag);
 			for (i = 0; i < nv; i++)
 				if (strcasecmp(v[i].addr, a) == 0)
 					break;
+			if (i == cur) {
+				/* Its own address in its diagnostic. */
+				free(a);
+				buf_addc(&diag, ' ');
+				add_folded(&diag, l.p, l.n, FBT_DIAG_MAX);
+				continue;
+			}
+			if (cur != (size_t)-1)
+				flush(&v[cur], &diag);
 			if (i == nv) {
 				if (nv >= max) {
 					free(a);
@@ -606,9 +614,9 @@ fbt_plain(const char *const *mine, size_t nmine, const char *failed,
 		f += k;
 	}
 
-	/* Codes: the recipient's own text, else the first line of the
-	 * bounce that gives a code (as the diagnostic). */
-	for (p = t; nv > 0 && next_line(p, end, &l); p = l.next) {
+	/* Codes: the recipient's own text, else, for a lone recipient, the
+	 * first line of the bounce that gives a code (as the diagnostic). */
+	for (p = t; nv == 1 && next_line(p, end, &l); p = l.next) {
 		char st[16];
 
 		if (fbt_codes(l.p, l.n, st) != 0) {
