@@ -149,7 +149,8 @@ fbt_untyped(const char *v)
 static int
 local_char(int c)
 {
-	return isalnum(c) || c >= 0x80 || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~.", c));
+	return isalnum(c) || c >= 0x80 ||
+	    (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL);
 }
 
 static int
