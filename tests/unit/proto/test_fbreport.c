@@ -675,6 +675,77 @@ test_codes(void **state)
 	}
 }
 
+/* Plain-text bounces: who is a recipient, and what is not a bounce. */
+static void
+test_plain_cases(void **state)
+{
+	(void)state;
+	static const struct {
+		const char	*msg;
+		enum fb_kind	 kind;
+		const char	*rcpts;		/* "addr action status code;" */
+	} cases[] = {
+		/* The report's own addresses are never recipients. */
+		{ "From: MAILER-DAEMON@mx.example.net\nTo: b+t@bounces.example."
+		  "org\nSubject: failure notice\n\n<b+t@bounces.example.org>:\n"
+		  "<postmaster@mx.example.net>:\n550 5.1.1 no\n",
+		  FB_UNKNOWN, "" },
+		/* A phrase naming the recipient; no code anywhere. */
+		{ "From: postmaster@example.net\nSubject: Undeliverable: hi\n\n"
+		  "Your message to a@example.com couldn't be delivered.\n",
+		  FB_PLAIN, "a@example.com failed - 0;" },
+		/* The same text from a person, no bounce words: not one. */
+		{ "From: Kim <kim@example.net>\nSubject: hello\n\n"
+		  "<a@example.com>:\n550 5.1.1 unknown\n", FB_UNKNOWN, "" },
+		/* A Sendmail warning: delayed. */
+		{ "From: MAILER-DAEMON@relay.example.com\nSubject: Warning: "
+		  "could not send message for past 4 hours\n\n"
+		  "<slow@example.com>... Deferred: Connection timed out\n"
+		  "Will keep trying until message is 5 days old\n",
+		  FB_PLAIN, "slow@example.com delayed - 0;" },
+		/* X-Failed-Recipients when the text names nobody; with two,
+		 * the text's code is nobody's. */
+		{ "From: MAILER-DAEMON@mx.example.net\nX-Failed-Recipients: "
+		  "a@example.com,\n b@example.com\nSubject: failure notice\n\n"
+		  "Sorry.\n550 5.1.1 no\n", FB_PLAIN,
+		  "a@example.com failed - 0;b@example.com failed - 0;" },
+		{ "From: MAILER-DAEMON@mx.example.net\nX-Failed-Recipients: "
+		  "a@example.com\nSubject: failure notice\n\nSorry.\n"
+		  "452 4.2.2 full\n", FB_PLAIN,
+		  "a@example.com delayed 4.2.2 452;" },
+		/* A 4xx code makes it a delay; an address at a sentence's
+		 * end loses its full stop. */
+		{ "From: MAILER-DAEMON@mx.example.net\nSubject: Delivery "
+		  "delayed\n\nDelivery to x.y@example.com.\n"
+		  "451 4.4.1 try later\n", FB_PLAIN,
+		  "x.y@example.com delayed 4.4.1 451;" },
+		/* The quoted original is not read for recipients. */
+		{ "From: MAILER-DAEMON@mx.example.net\nSubject: failure notice"
+		  "\n\n<a@example.com>:\n550 5.1.1 unknown\n\n--- Below this "
+		  "line is a copy of the message.\n\n<c@example.com>:\nhi\n",
+		  FB_PLAIN, "a@example.com failed 5.1.1 550;" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf got = BUF_INIT;
+		struct fb_report r;
+
+		fb_report_parse(cases[i].msg, strlen(cases[i].msg), &r);
+		for (size_t k = 0; k < r.nrcpts; k++)
+			buf_printf(&got, "%s %s %s %d;",
+			    r.rcpts[k].final_recipient, r.rcpts[k].action,
+			    r.rcpts[k].status ? r.rcpts[k].status : "-",
+			    r.rcpts[k].code);
+		if (r.kind != cases[i].kind ||
+		    strcmp(buf_cstr(&got), cases[i].rcpts) != 0)
+			fail_msg("case %zu: %s '%s', want %s '%s'", i,
+			    fb_kind_name(r.kind), buf_cstr(&got),
+			    fb_kind_name(cases[i].kind), cases[i].rcpts);
+		buf_free(&got);
+		fb_report_free(&r);
+	}
+}
+
 static void
 test_kind_name(void **state)
 {
@@ -738,6 +809,7 @@ main(void)
 		cmocka_unit_test(test_prefixes),
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_codes),
+		cmocka_unit_test(test_plain_cases),
 		cmocka_unit_test(test_kind_name),
 	};
 
