@@ -457,6 +457,10 @@ read_dsn(struct fb_report *r, const char *t, size_t n)
 			if (x->status == NULL && st[0] != '\0')
 				x->status = xstrdup(st);
 		}
+		/* A broken report without Action: its status's class says. */
+		if (x->action == NULL && x->status != NULL)
+			x->action = xstrdup(x->status[0] == '5' ? "failed" :
+			    x->status[0] == '4' ? "delayed" : "delivered");
 		r->rcpts[k++] = *x;
 	}
 	r->nrcpts = k;

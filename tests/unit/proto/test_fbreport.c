@@ -746,6 +746,33 @@ test_plain_cases(void **state)
 	}
 }
 
+/* A DSN without Action fields: the status's class gives it, and without
+ * a status it stays unknown (NULL). */
+static void
+test_dsn_no_action(void **state)
+{
+	(void)state;
+	static const char msg[] = "From: MAILER-DAEMON@mx.example.net\n"
+	    "Content-Type: multipart/report; report-type=delivery-status; "
+	    "boundary=Q\n\n--Q\nContent-Type: message/delivery-status\n\n"
+	    "Reporting-MTA: dns; mx.example.net\n\n"
+	    "Final-Recipient: rfc822; a@example.com\n"
+	    "Diagnostic-Code: smtp; 550 5.1.1 gone\n\n"
+	    "Final-Recipient: rfc822; b@example.com\nStatus: 4.2.2\n\n"
+	    "Final-Recipient: rfc822; c@example.com\n--Q--\n";
+	struct fb_report r;
+
+	assert_int_equal(fb_report_parse(msg, sizeof(msg) - 1, &r), FB_DSN);
+	assert_int_equal(r.nrcpts, 3);
+	assert_string_equal(r.rcpts[0].action, "failed");
+	assert_string_equal(r.rcpts[0].status, "5.1.1");
+	assert_int_equal(r.rcpts[0].code, 550);
+	assert_string_equal(r.rcpts[1].action, "delayed");
+	assert_null(r.rcpts[2].action);
+	assert_null(r.rcpts[2].status);
+	fb_report_free(&r);
+}
+
 static void
 test_kind_name(void **state)
 {
@@ -810,6 +837,7 @@ main(void)
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_codes),
 		cmocka_unit_test(test_plain_cases),
+		cmocka_unit_test(test_dsn_no_action),
 		cmocka_unit_test(test_kind_name),
 	};
 
