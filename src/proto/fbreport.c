@@ -103,6 +103,29 @@ part_bytes(GMimeObject *o, struct buf *out, size_t max)
 	g_object_unref(ms);
 }
 
+/* An HTML character reference at h: appends what it stands for (itself
+ * when unknown); returns the bytes it takes. */
+static size_t
+entity(struct buf *out, const char *h, size_t n)
+{
+	static const struct { const char *name; char c; } ents[] = {
+		{ "&lt;", '<' }, { "&gt;", '>' }, { "&amp;", '&' },
+		{ "&quot;", '"' }, { "&#39;", '\'' }, { "&apos;", '\'' },
+		{ "&nbsp;", ' ' }, { "&#160;", ' ' },
+	};
+
+	for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
+		size_t l = strlen(ents[i].name);
+
+		if (n >= l && strncasecmp(h, ents[i].name, l) == 0) {
+			buf_addc(out, ents[i].c);
+			return l;
+		}
+	}
+	buf_addc(out, '&');
+	return 1;
+}
+
 /* HTML as text: tags dropped, a line break for each block tag. */
 static void
 add_html(struct buf *out, const char *h, size_t n, size_t max)
@@ -122,13 +145,9 @@ add_html(struct buf *out, const char *h, size_t n, size_t max)
 				}
 		} else if (tag)
 			tag = h[i] != '>';
-		else if (n - i >= 4 && memcmp(h + i, "&lt;", 4) == 0) {
-			buf_addc(out, '<');
-			i += 3;
-		} else if (n - i >= 4 && memcmp(h + i, "&gt;", 4) == 0) {
-			buf_addc(out, '>');
-			i += 3;
-		} else
+		else if (h[i] == '&')
+			i += entity(out, h + i, n - i) - 1;
+		else
 			buf_addc(out, h[i]);
 	}
 }
