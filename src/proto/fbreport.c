@@ -626,8 +626,8 @@ read_parts(struct fb_report *r, struct parts *w, const char *report_type,
 		if (r->orig_message_id == NULL && r->orig_from == NULL &&
 		    (o = fbt_original(text->p, text->len)) < text->len)
 			read_headers(r, text->p + o, text->len - o, 1, NULL);
-		if (dsn_in_text(r, text->p, text->len) > 0 ||
-		    (fbt_is_bounce(r->from, r->subject, text->p, text->len) &&
+		if (fbt_is_bounce(r->from, r->subject, text->p, text->len) &&
+		    (dsn_in_text(r, text->p, text->len) > 0 ||
 		    read_plain(r, top, text->p, text->len) > 0))
 			k = FB_PLAIN;
 	}

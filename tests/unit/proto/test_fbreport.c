@@ -727,6 +727,12 @@ test_plain_cases(void **state)
 		  "<p>Remote Server returned &#39;550&nbsp;5.1.1 &lt;x@example"
 		  ".com&gt;&#39;</p></body></html>\n", FB_PLAIN,
 		  "x@example.com failed 5.1.1 550;" },
+		/* Delivery-status fields in text, from a person (a read
+		 * receipt sent as text/plain): not a bounce. */
+		{ "From: Pat <pat@example.com>\nSubject: Read: hi\n\n"
+		  "Reporting-UA: mail.example.com\nFinal-Recipient: rfc822; "
+		  "pat@example.com\nDisposition: displayed\n", FB_UNKNOWN,
+		  "" },
 		/* The quoted original is not read for recipients. */
 		{ "From: MAILER-DAEMON@mx.example.net\nSubject: failure notice"
 		  "\n\n<a@example.com>:\n550 5.1.1 unknown\n\n--- Below this "
