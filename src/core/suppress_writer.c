@@ -156,7 +156,7 @@ suppress_config_load(const char *root, const char *config_dir,
 
 	memset(c, 0, sizeof(*c));
 	c->enabled = 1;
-	c->map_mb = 1024;
+	c->map_mb = 4096;
 	c->purge_interval = 3600;
 	c->path = xstrdup("suppression");
 	for (size_t i = 0; i < 3; i++) {

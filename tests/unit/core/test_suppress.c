@@ -317,7 +317,7 @@ test_config(void **state)
 	assert_true(c.enabled);
 	assert_false(c.global);
 	assert_string_equal(c.path, "/root/suppression");
-	assert_int_equal(c.map_mb, 1024);
+	assert_int_equal(c.map_mb, 4096);
 	assert_int_equal(c.ncategories, 3);
 	assert_string_equal(c.categories[0], "bad-mailbox");
 	assert_int_equal(c.expiry[SUP_BOUNCE], 30 * 86400);
