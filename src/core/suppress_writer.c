@@ -540,8 +540,11 @@ suppress_report(FILE *out, const char *root, const char *config_dir)
 			goto out;
 		}
 		if (suppress_count(st, (int64_t)time(NULL), &active,
-		    &expired) != 0)
+		    &expired) != 0) {
 			fprintf(out, "suppressions unknown (read error)\n");
+			suppress_close(st);
+			goto out;
+		}
 		suppress_close(st);
 	}
 	fprintf(out, "suppressions %zu\nsuppressions_expired %zu\n", active,
