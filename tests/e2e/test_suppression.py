@@ -185,7 +185,7 @@ def test_expiry_stops_suppressing_and_is_purged(mta, smtp_sink, tmp_path):
     sink = smtp_sink("127.0.0.2")
     smtp_sink(DSN_HOST)
     recording(mta)
-    mta.write_config("suppression.ini", "[main]\npurge_interval=1\n[expiry]\nbounce=2\n")
+    mta.write_config("suppression.ini", "[main]\npurge_interval=1\n[expiry]\nbounce=3\n")
     api = api_for(mta, tmp_path)
     mta.start()
     send(mta, [HARD])
@@ -196,8 +196,8 @@ def test_expiry_stops_suppressing_and_is_purged(mta, smtp_sink, tmp_path):
     send(mta, [HARD])
     wait_records(mta, lambda r: len(bounced(r)) == 2)
     assert sink.count("RCPT") == 1
-    # Two seconds on: attempted again (and bounced by the sink again).
-    time.sleep(2.2)
+    # Three seconds on (times are whole seconds): attempted again, bounced by the sink again.
+    time.sleep(3.2)
     send(mta, [HARD])
     records = wait_records(mta, lambda r: len(bounced(r)) == 3)
     assert bounced(records)[2]["dsn_status"] == "5.1.1"
