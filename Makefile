@@ -236,7 +236,7 @@ FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply \
 		  fuzz_client_reply fuzz_client_auth fuzz_data fuzz_message \
 		  fuzz_netmatch fuzz_intervals fuzz_bouncecat \
 		  fuzz_bouncecat_rules fuzz_accounting fuzz_mtasts_policy fuzz_report \
-		  fuzz_dkim_canon
+		  fuzz_dkim_canon fuzz_suppress
 FUZZ_BASE	= src/lib/buf.c src/lib/xmalloc.c
 FUZZ_LOG	= src/core/log.c src/lib/json.c src/lib/fsutil.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
@@ -274,6 +274,8 @@ FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/lib/slashre.c \
 FUZZ_LIBS_fuzz_accounting = -levent -lpthread -lcrypto -lm
 FUZZ_DEPS_fuzz_report = src/report/parse.c src/report/parse_json.c \
 		  src/lib/json.c $(FUZZ_BASE)
+FUZZ_DEPS_fuzz_suppress = src/core/suppress.c $(FUZZ_BASE)
+FUZZ_LIBS_fuzz_suppress = -llmdb
 
 .SECONDEXPANSION:
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(FUZZ_WB_$$*) $(FUZZ_HEADERS)
