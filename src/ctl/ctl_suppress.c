@@ -136,7 +136,7 @@ ctl_suppression(const struct ctl_target *t, int json, int argc, char **argv)
 		{ "expired", 0, NULL, 'x' }, { "limit", 1, NULL, 'l' },
 		{ "offset", 1, NULL, 'o' }, { "reason", 1, NULL, 'r' },
 		{ "expires", 1, NULL, 'e' }, { "json", 0, NULL, 'j' },
-		{ NULL, 0, NULL, 0 }
+		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 }
 	};
 	const char *sub, *scope = NULL, *reason = NULL, *expires = NULL;
 	char *q = strdup(""), *path = NULL;
@@ -164,6 +164,10 @@ ctl_suppression(const struct ctl_target *t, int json, int argc, char **argv)
 		case 'r': reason = optarg; break;
 		case 'e': expires = optarg; break;
 		case 'j': json = 1; break;
+		case 'h':
+			free(q);
+			fputs(usage_text, stdout);
+			return EX_CTL_OK;
 		default:
 			free(q);
 			return usage(NULL);

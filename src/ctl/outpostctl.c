@@ -29,8 +29,10 @@ static const char usage_text[] =
 "  resume KEY\n"
 "  reload                         re-read the configuration\n"
 "  inject -f FROM -t TO [-t TO...] < message\n"
-"  suppression list|add ADDRESS|remove ADDRESS  the suppression list\n"
-"                                 (outpostctl suppression --help)\n"
+"  suppression list [--address A --domain D --scope S --source S --expired]\n"
+"                   [--limit N] [--offset N]   the suppression list\n"
+"  suppression add ADDRESS [--scope global|DOMAIN --reason T --expires 30d]\n"
+"  suppression remove ADDRESS [--scope global|DOMAIN]\n"
 "FILTER: --domain D --sender S --recipient R --destination KEY\n"
 "        --state held,deferred,due,running --min-age AGE --max-age AGE\n"
 "Default target: -c ROOT's config/http.ini (ROOT: $OUTPOST_ROOT, else .)\n";
