@@ -179,6 +179,19 @@ def test_survives_kill9_after_the_bounce_and_a_restart(mta, smtp_sink):
     send(mta, [HARD])
     wait_records(mta, lambda r: len(bounced(r)) == 3)
     assert sink.count("RCPT") == 1
+    # kill -9 as soon as the bounce record is written, before the queue entry is gone: either
+    # the entry is durable already, or the queue entry is still there and bounces again.
+    send(mta, ["hard-2@single.test"])
+    wait_records(mta, lambda r: len(bounced(r)) == 4)
+    mta.kill9()
+    mta.start()
+    wait_empty(mta)
+    rcpts = sink.count("RCPT")
+    send(mta, ["hard-2@single.test"])
+    wait_records(mta, lambda r: any(
+        b["recipient"] == "hard-2@single.test" and "Recipient suppressed" in
+        b["undelivered_reason"] for b in bounced(r)))
+    assert sink.count("RCPT") == rcpts
 
 
 def test_expiry_stops_suppressing_and_is_purged(mta, smtp_sink, tmp_path):
