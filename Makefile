@@ -28,6 +28,8 @@ GMIME_LIBS = $(shell pkg-config --libs gmime-3.0)
 LIBS	+= $(GMIME_LIBS)
 build/rel/src/proto/fbreport.o build/asan/src/proto/fbreport.o: \
     BASE_CFLAGS += $(GMIME_CFLAGS)
+# The suppression list is an LMDB environment (docs/architecture.md).
+LIBS	+= -llmdb
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
@@ -44,7 +46,8 @@ CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c src/core/config_keys.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
 	    src/core/shaping_rules.c src/core/vmta.c src/core/notify.c \
-	    src/core/metrics.c src/core/dkim_keys.c src/core/dkim_keygen.c
+	    src/core/metrics.c src/core/dkim_keys.c src/core/dkim_keygen.c \
+	    src/core/suppress.c src/core/suppress_writer.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c src/plugins/haraka_names.c
 QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \
@@ -70,7 +73,8 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/dane_policy.c src/delivery/dane_attempt.c \
 		src/delivery/tlsrpt.c src/delivery/mtasts.c \
 		src/delivery/attempt_sts.c src/delivery/https.c \
-		src/delivery/mta_admin.c src/delivery/mta_filter.c
+		src/delivery/mta_admin.c src/delivery/mta_filter.c \
+		src/delivery/attempt_suppress.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -79,11 +83,11 @@ BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/auth_flat_file.c src/builtins/tls.c \
 		src/builtins/smtp_forward.c src/builtins/dkim.c \
 		src/builtins/mail_from_is_resolvable.c \
-		src/builtins/rcpt_to_in_host_list.c
+		src/builtins/rcpt_to_in_host_list.c src/builtins/suppression.c
 ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/metrics.c \
 	     src/admin/status_page.c src/admin/api_json.c \
 	     src/admin/api_queue.c src/admin/api_dest.c src/admin/api_inject.c \
-	     src/admin/routes.c
+	     src/admin/routes.c src/admin/api_suppress.c
 REPORT_SRCS = src/report/parse.c src/report/parse_json.c src/report/stats.c \
 	      src/report/text.c src/report/html.c src/report/files.c \
 	      src/report/read.c src/report/report.c
@@ -99,7 +103,8 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/smtp_forward.ini config/outbound_logger.ini \
 	config/accounting_files.ini config/bounce_categories \
 	config/shaping.ini config/shaping_rules config/pools.ini \
-	config/http.ini config/dkim.ini config/mail_from.is_resolvable.ini
+	config/http.ini config/dkim.ini config/mail_from.is_resolvable.ini \
+	config/suppression.ini
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
@@ -109,6 +114,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     core/test_config core/test_config_keys core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
 	     core/test_metrics core/test_dkim_keys core/test_notify \
+	     core/test_suppress builtins/test_suppression \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_salvage queue/test_submit \
 	     queue/test_body queue/test_queue queue/test_dkim_sign \
@@ -138,7 +144,8 @@ asan: build/asan/outpost build/asan/outpost-sendmail build/asan/outpostctl
 
 # outpostctl: the admin API's command-line client (src/ctl/), alone: libc
 # and jansson (blocking sockets, HTTP/1.1 by hand).
-CTL_SRCS = src/ctl/outpostctl.c src/ctl/ctl_http.c src/ctl/ctl_show.c
+CTL_SRCS = src/ctl/outpostctl.c src/ctl/ctl_http.c src/ctl/ctl_show.c \
+	   src/ctl/ctl_suppress.c
 build/outpostctl: $(CTL_SRCS:%.c=build/rel/%.o)
 	$(CC) $(REL_CFLAGS) -o $@ $^ $(shell pkg-config --libs jansson)
 build/asan/outpostctl: $(CTL_SRCS:%.c=build/asan/%.o)
@@ -239,7 +246,7 @@ FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply \
 		  fuzz_client_reply fuzz_client_auth fuzz_data fuzz_message \
 		  fuzz_netmatch fuzz_intervals fuzz_bouncecat \
 		  fuzz_bouncecat_rules fuzz_accounting fuzz_mtasts_policy fuzz_report \
-		  fuzz_dkim_canon fuzz_fbreport
+		  fuzz_dkim_canon fuzz_fbreport fuzz_suppress
 FUZZ_BASE	= src/lib/buf.c src/lib/xmalloc.c
 FUZZ_LOG	= src/core/log.c src/lib/json.c src/lib/fsutil.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
@@ -281,6 +288,8 @@ FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/lib/slashre.c \
 FUZZ_LIBS_fuzz_accounting = -levent -lpthread -lcrypto -lm
 FUZZ_DEPS_fuzz_report = src/report/parse.c src/report/parse_json.c \
 		  src/lib/json.c $(FUZZ_BASE)
+FUZZ_DEPS_fuzz_suppress = src/core/suppress.c $(FUZZ_BASE)
+FUZZ_LIBS_fuzz_suppress = -llmdb
 
 .SECONDEXPANSION:
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(FUZZ_WB_$$*) $(FUZZ_HEADERS)

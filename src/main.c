@@ -196,10 +196,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	switch (sig) {
 	case SIGTERM:
-		shutdown_begin(op, "SIGTERM");
-		break;
 	case SIGINT:
-		shutdown_begin(op, "SIGINT");
+		shutdown_begin(op, sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	case SIGHUP:
 		log_notice("core", NULL, "SIGHUP: flushing the temp-fail queue");
@@ -498,6 +496,7 @@ queue_report(const char *root, int list)
 		    &cfg->outbound->queue_min_free);
 		records_space_report(stdout, cfg);
 		shaper_file_report(stdout, root);
+		suppression_report(stdout, cfg);
 	}
 	config_unref(cfg);
 	return rc == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
@@ -641,7 +640,8 @@ run(const char *root)
 		teardown(&op);
 		return rc;
 	}
-	if (plugins_load(op.cfg, op.base, builtin_plugins, &err) != 0) {
+	if (plugins_load(op.cfg, op.base, builtin_plugins, &err) != 0 ||
+	    suppression_start(op.cfg, &err) != 0) {
 		log_flush_exit();
 		/* What a plugin could not open, it could not as the user. */
 		if (op.ids.user != NULL && geteuid() != 0)

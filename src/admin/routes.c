@@ -9,6 +9,7 @@
 #include "admin/api_inject.h"
 #include "admin/api_queue.h"
 #include "admin/api_status.h"
+#include "admin/api_suppress.h"
 #include "admin/metrics.h"
 #include "admin/routes.h"
 #include "admin/status_page.h"
@@ -19,6 +20,7 @@ struct admin_routes {
 	struct am		*metrics;	/* /metrics, its observer */
 	struct status_page	*page;
 	void			*api[3];	/* queue, destinations, inject */
+	struct api_suppress	*suppress;
 };
 
 struct admin_routes *
@@ -38,6 +40,7 @@ admin_routes_new(struct admin *a, struct event_base *base,
 	r->api[0] = api_queue_register(a, mta);
 	r->api[1] = api_dest_register(a, mta, reload, reload_arg);
 	r->api[2] = api_inject_register(a, mta);
+	r->suppress = api_suppress_register(a);
 	return r;
 }
 
@@ -50,6 +53,8 @@ admin_routes_stop(struct admin_routes *r)
 	r->status = NULL;
 	status_page_free(r->page);
 	r->page = NULL;
+	api_suppress_stop(r->suppress);
+	r->suppress = NULL;
 	for (size_t i = 0; i < 3; i++) {
 		free(r->api[i]);
 		r->api[i] = NULL;

@@ -1,6 +1,7 @@
 /*
  * routes: every module of the admin listener (status, /metrics and its
- * observer, the status page, the queue, destinations and injection APIs)
+ * observer, the status page, the queue, destinations, injection and
+ * suppression APIs)
  * registered together once the queue and delivery exist, and freed in two
  * steps: the routes' state after the listener (admin_free), the metrics
  * observer's after the plugins are unloaded.

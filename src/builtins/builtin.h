@@ -2,6 +2,8 @@
 #ifndef OUTPOST_BUILTIN_H
 #define OUTPOST_BUILTIN_H
 
+#include <stdio.h>
+
 #include "outpost/plugin.h"
 #include "plugins/plugin.h"	/* struct builtin_plugin */
 #include "records/record.h"	/* outbound_logger, accounting_files */
@@ -21,6 +23,14 @@ int dkim_plugin_reload(void);
  * exit status. */
 int dkim_keygen_command(const char *root, char **args, int nargs,
     const char *type, const char *bits);
+
+/* The suppression list (builtins/suppression.c): suppression.ini read,
+ * the store opened and its observer added, whatever config/plugins says
+ * (after plugins_load). 0, or -1 with *err (exit 78). */
+struct config;
+int suppression_start(const struct config *, char **err);
+/* --qstat: the suppression list's counts. */
+void suppression_report(FILE *out, const struct config *);
 
 /* Every built-in, by config/plugins name: the table main hands to
  * plugins_load(). NULL-terminated. */

@@ -48,4 +48,9 @@ void	 ctl_show_action(json_t *);
 void	 ctl_show_destinations(json_t *);
 void	 ctl_show_object(json_t *);
 
+/* outpostctl suppression list|add|remove (ctl_suppress.c): argv[0] is
+ * "suppression"; the exit status. */
+int	 ctl_suppression(const struct ctl_target *, int json, int argc,
+	    char **argv);
+
 #endif

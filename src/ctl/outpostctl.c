@@ -29,6 +29,10 @@ static const char usage_text[] =
 "  resume KEY\n"
 "  reload                         re-read the configuration\n"
 "  inject -f FROM -t TO [-t TO...] < message\n"
+"  suppression list [--address A --domain D --scope S --source S --expired]\n"
+"                   [--limit N] [--offset N]   the suppression list\n"
+"  suppression add ADDRESS [--scope global|DOMAIN --reason T --expires 30d]\n"
+"  suppression remove ADDRESS [--scope global|DOMAIN]\n"
 "FILTER: --domain D --sender S --recipient R --destination KEY\n"
 "        --state held,deferred,due,running --min-age AGE --max-age AGE\n"
 "Default target: -c ROOT's config/http.ini (ROOT: $OUTPOST_ROOT, else .)\n";
@@ -339,7 +343,9 @@ main(int argc, char **argv)
 	c.filter = json_object();
 	c.ids = json_array();
 	c.to = json_array();
-	if (parse_args(&c, argc - optind, argv + optind) != 0)
+	if (strcmp(c.name, "suppression") == 0)	/* ctl_suppress.c */
+		rc = ctl_suppression(&t, c.json, argc - optind, argv + optind);
+	else if (parse_args(&c, argc - optind, argv + optind) != 0)
 		rc = usage(NULL);
 	else
 		rc = command(&t, &c);

@@ -179,6 +179,8 @@ send_email(struct attempt *a)
 		free(text);
 		return;
 	}
+	if (suppress_attempt(a, finish))	/* attempt_suppress.c */
+		return;
 	view_reset(a);
 	view_rcpts(a, -1);
 	hook_run(OP_HOOK_SEND_EMAIL, &a->call, send_email_done, a);

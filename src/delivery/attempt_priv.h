@@ -3,8 +3,9 @@
  * that work on it: attempt.c (the chain, owns its life), view.c (the
  * hooks' view of it), verdict.c (outcomes to new state), attempt_shape.c
  * (traffic shaping), attempt_txn.c (a transaction), attempt_metrics.c,
- * dane_attempt.c (DANE) and attempt_sts.c (MTA-STS). Nothing else
- * includes it; it includes nothing of theirs.
+ * dane_attempt.c (DANE), attempt_sts.c (MTA-STS) and attempt_suppress.c
+ * (the suppression list). Nothing else includes it; it includes nothing
+ * of theirs.
  */
 #ifndef OUTPOST_ATTEMPT_PRIV_H
 #define OUTPOST_ATTEMPT_PRIV_H
@@ -218,5 +219,10 @@ void		 sts_conf(const struct attempt *, struct mta_conf *c);
 int		 sts_result(struct attempt *, const struct mta_result *r);
 /* attempt_free: the policy wait cancelled, the held list freed. */
 void		 sts_free(struct attempt *);
+/* attempt_suppress.c: when some pending recipients are on the
+ * suppression list, the attempt becomes theirs (a->n of them, failed for
+ * good), finish(a) runs and 1 is returned; else 0. */
+int		 suppress_attempt(struct attempt *,
+		    void (*finish)(struct attempt *));
 
 #endif

@@ -61,6 +61,9 @@ static const char *const builtin[] = {
 	"no-answer-from-host /^Conversation with .* timed out while waiting/",
 	"bad-connection /^Lost connection with .* while waiting/",
 	"other /^(Error reading the queue entry|Queue entry corrupt: )/",
+	/* The suppression list (delivery/attempt_suppress.c): whatever the
+	 * reason quoted after it says. */
+	"policy-related /^Recipient suppressed: /",
 
 	/* Reasons other words in the same reply would hide. */
 	"virus-related /virus|malware|trojan/",

@@ -166,6 +166,13 @@ test_precedence(void **state)
 	    "header too large"), "other");
 	assert_string_equal(cls(bc, 554, "5.3.0", "Queue entry corrupt: bad "
 	    "value for 'rcpt'"), "other");
+	/* A suppressed recipient, whatever the reason quoted says. */
+	assert_string_equal(cls(bc, 550, "5.7.1", "Recipient suppressed: 550 "
+	    "5.1.1 User unknown (bounce, since 2026-01-01T00:00:00Z)"),
+	    "policy-related");
+	assert_string_equal(cls(bc, 550, "5.7.1", "Recipient suppressed: "
+	    "complaint (abuse) from fbl.example (complaint, since x)"),
+	    "policy-related");
 	bouncecat_free(bc);
 }
 
