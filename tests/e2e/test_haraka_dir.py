@@ -12,7 +12,11 @@ local_mx_ok, the sinks are 127.0.0.x) and, to relay, the relay plugin with its A
 - mail_from.is_resolvable refuses senders whose domain has no usable MX, with Haraka's texts;
 - rcpt_to.in_host_list takes mail for host_list domains from a client that does not relay
   (forwarded to smtp_forward's host) and refuses the others;
-- bad values stop the start with 78 naming file and key (concurrency_max=abc, a bad DNS port);
+- bad values stop the start with 78 naming file and key (concurrency_max=abc, a bad DNS port,
+  a DNS server given by name, tls.ini [outbound] ciphers, a DNS timeout in seconds), while a
+  runtime failure (the listen address taken) stays 1;
+- net-utils.ini [dns] timeout is in milliseconds, as Haraka's net-utils reads it: 300 against a
+  server that never answers fails the lookup within a second or two, not 300 s later;
 - tls.ini rejectUnauthorized=true defers when the server's certificate does not verify;
 - smtp_forward.ini using_lmtp speaks LHLO to the forward host.
 """
@@ -21,7 +25,9 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -86,7 +92,7 @@ def hk(request, tmp_path, haraka, dns_server, dns_records):
     d.host, d.port = "127.0.0.1", port
     smtp = root / "config" / "smtp.ini"
     smtp.write_text(f"listen=127.0.0.1:{port}\n" + smtp.read_text())
-    d.write_config("net-utils.ini", f"[dns]\nservers={dns_server.servers}\ntimeout=2\n"
+    d.write_config("net-utils.ini", f"[dns]\nservers={dns_server.servers}\ntimeout=2000\n"
                                     "tries=2\n")
     d.write_config("outbound.ini", "local_mx_ok=true\n")
     yield d
@@ -242,6 +248,52 @@ def test_bad_values_stop_the_start_with_78(hk):
     rc, out, err = run_outpost("-c", hk.root, timeout=20)
     assert rc == 78, out + err
     assert "config/net-utils.ini:2: [dns] servers: '127.0.0.1:53x'" in err
+
+
+def test_config_errors_of_the_delivery_side_exit_78(hk):
+    cases = [
+        ("net-utils.ini", "[dns]\nservers=dns.example.invalid:53x\n",
+         "config/net-utils.ini:2: [dns] servers: 'dns.example.invalid:53x' is not an address"),
+        ("net-utils.ini", "[dns]\ntimeout=5\n",
+         "config/net-utils.ini:2: [dns] timeout: expected milliseconds (Haraka's unit)"),
+        ("tls.ini", "[outbound]\nciphers=NO-SUCH-CIPHER\n",
+         "config/tls.ini:2: ciphers: no usable cipher in 'NO-SUCH-CIPHER'"),
+        ("tls.ini", "[outbound]\nca=no-such-ca.pem\n", "no-such-ca.pem"),
+    ]
+    for name, text, want in cases:
+        saved = hk.config_path(name).read_text() if hk.config_path(name).exists() else ""
+        hk.write_config(name, text)
+        rc, out, err = run_outpost("-c", hk.root, timeout=30)
+        assert rc == 78, (name, text, rc, out + err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("outpost: ") and want in lines[0], \
+            (name, text, err)
+        hk.write_config(name, saved)
+    # A failure that is no configuration error stays 1: the listen address is taken.
+    with socket.socket() as taken:
+        taken.bind((hk.host, hk.port))
+        taken.listen(1)
+        rc, out, err = run_outpost("-c", hk.root, timeout=30)
+    assert rc == 1, out + err
+
+
+def test_net_utils_timeout_is_in_milliseconds(hk):
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)     # never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.settimeout(2)
+    try:
+        relay_from_loopback(hk)
+        hk.write_config("net-utils.ini", f"[dns]\nservers=127.0.0.1:{silent.getsockname()[1]}"
+                                         "\ntimeout=300\ntries=1\n")
+        hk.start()
+        t0 = time.monotonic()
+        submit(hk, "", ["ok-1@single.test"], "Subject: dns timeout\r\n\r\nhi\r\n")
+        hk.wait_for_log(r"MX Lookup for single\.test failed", timeout=15)
+        took = time.monotonic() - t0
+        assert took < 5, f"a 300 ms DNS timeout took {took:.1f} s"
+        assert silent.recv(512), "the lookup went to net-utils.ini's server"
+    finally:
+        silent.close()
 
 
 def test_reject_unauthorized_defers_on_an_untrusted_certificate(hk, smtp_sink, tls_material):
