@@ -101,10 +101,11 @@ pool_key(const struct mta_conf *c)
 {
 	/* A connection carries only mail of the same TLS requirement: a
 	 * verified one serves only the name it was verified for, and the same
-	 * DANE policy (dane.h), or none. */
-	return xasprintf("%s|%s|%u|%s|%s|%d|%d%s%s|%s|%s%s%s",
+	 * DANE policy (dane.h), or none; "v": certificates verified. */
+	return xasprintf("%s|%s|%u|%s|%s|%d|%d%s%s%s|%s|%s%s%s",
 	    c->ip ? c->ip : "", c->path ? c->path : "", c->port,
 	    c->bind ? c->bind : "", c->helo, c->lmtp, (int)c->tls,
+	    c->verify ? "v" : "",
 	    c->tls == MTA_TLS_MUST ? "=" : "",
 	    c->tls == MTA_TLS_MUST && c->tls_name ? c->tls_name : "",
 	    c->auth_user ? c->auth_user : "", c->auth_pass ? c->auth_pass : "",

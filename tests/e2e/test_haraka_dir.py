@@ -18,7 +18,12 @@ local_mx_ok, the sinks are 127.0.0.x) and, to relay, the relay plugin with its A
 - net-utils.ini [dns] timeout is in milliseconds, as Haraka's net-utils reads it: 300 against a
   server that never answers fails the lookup within a second or two, not 300 s later;
 - tls.ini rejectUnauthorized=true defers when the server's certificate does not verify;
-- smtp_forward.ini using_lmtp speaks LHLO to the forward host.
+- smtp_forward.ini using_lmtp speaks LHLO to the forward host;
+- smtp_forward.ini as Haraka's queue_forward uses it: enable_tls (false by default: no STARTTLS
+  even when offered; true: STARTTLS with the certificate verified, [tls] rejectUnauthorized=false
+  to take any, [tls] no_tls_hosts to skip it), connect_timeout (seconds), max_connections (one
+  budget for the forward host, whatever the domains) and one_message_per_rcpt (a transaction per
+  recipient); none of them is warned about any more, and a bad number stops the start (78).
 """
 import json
 import os
@@ -343,3 +348,109 @@ def test_in_host_list_anti_spoof(hk):
         c.reply()
         c.ehlo()
         assert c.text("MAIL FROM:<x@hl.test>").startswith("250")
+
+
+def forward_to(hk, port, extra="", tls=""):
+    """Relayed mail forwarded to 127.0.0.7:port (enable_outbound=true)."""
+    relay_from_loopback(hk)
+    hk.write_config("smtp_forward.ini", f"[main]\nenable_outbound=true\nhost=127.0.0.7\n"
+                                        f"port={port}\n{extra}" + (f"[tls]\n{tls}" if tls else ""))
+
+
+def test_smtp_forward_enable_tls_and_its_tls_section(hk, smtp_sink, tls_material):
+    sink = smtp_sink("127.0.0.7", port=2555, tls=(tls_material.cert, tls_material.key))
+    # Haraka's default: no STARTTLS to the forward host, although it is offered (outbound.ini
+    # enable_tls, true, is for mail by DNS).
+    forward_to(hk, 2555)
+    hk.start()
+    submit(hk, SENDER, ["ok-1@single.test"], "Subject: plain\r\n\r\nhi\r\n")
+    assert sink.wait_for_messages(1)[0].tls is False
+    out = "\n".join(hk.lines())
+    assert not re.search(r"smtp_forward\.ini:\d+: .*a Haraka setting Outpost ignores", out)
+    hk.stop()
+    # enable_tls=true: STARTTLS, the certificate verified (the test CA is not trusted).
+    forward_to(hk, 2555, "enable_tls=true\n")
+    hk.start()
+    submit(hk, SENDER, ["ok-2@single.test"], "Subject: verified\r\n\r\nhi\r\n")
+    hk.wait_for_log(r"Temp failing .* Host failed TLS verification", timeout=20)
+    assert len(sink.messages()) == 1
+    hk.stop()
+    # [tls] rejectUnauthorized=false: any certificate; the deferred mail goes out over TLS.
+    forward_to(hk, 2555, "enable_tls=true\n", "rejectUnauthorized=false\n")
+    hk.start()
+    hk.signal(signal.SIGHUP)
+    got = sink.wait_for_messages(2, timeout=20)[1]
+    assert got.rcpt_tos == ("ok-2@single.test",) and got.tls is True
+    hk.stop()
+    # [tls] no_tls_hosts names the forward host: no STARTTLS.
+    forward_to(hk, 2555, "enable_tls=true\n", "no_tls_hosts=127.0.0.0/24\n")
+    hk.start()
+    submit(hk, SENDER, ["ok-3@single.test"], "Subject: no tls host\r\n\r\nhi\r\n")
+    got = sink.wait_for_messages(3, timeout=20)[2]
+    assert got.rcpt_tos == ("ok-3@single.test",) and got.tls is False
+
+
+def test_smtp_forward_one_message_per_rcpt(hk, smtp_sink):
+    sink = smtp_sink("127.0.0.7", port=2555)
+    forward_to(hk, 2555, "one_message_per_rcpt=true\n")
+    hk.start()
+    rcpts = ["ok-1@single.test", "ok-2@single.test", "ok-3@single.test"]
+    submit(hk, SENDER, rcpts, "Subject: split\r\n\r\nhi\r\n")
+    got = sink.wait_for_messages(3)
+    assert sorted(m.rcpt_tos for m in got) == [(r,) for r in rcpts]
+    assert len({m.data for m in got}) == 1
+
+
+def test_smtp_forward_max_connections_is_one_budget_for_the_host(hk, smtp_sink):
+    sink = smtp_sink("127.0.0.7", port=2555)
+    sink.delay("data_end", 1.0)         # each message keeps its connection busy for 1 s
+    forward_to(hk, 2555, "max_connections=2\n")
+    hk.start()
+    domains = [f"d{i}.test" for i in range(6)]     # six domains, one forward host
+    for d in domains:
+        submit(hk, SENDER, [f"ok-1@{d}"], f"Subject: {d}\r\n\r\nhi\r\n")
+    sink.wait_for_messages(6, timeout=30)
+    assert sink.max_seen() == 2, sink.max_seen()
+
+
+def test_smtp_forward_connect_timeout_in_seconds(hk):
+    # A listener whose accept queue is full: connecting hangs (its SYNs are dropped).
+    lst = socket.socket()
+    lst.bind(("127.0.0.7", 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    fill = []
+    try:
+        for _ in range(3):
+            c = socket.socket()
+            c.setblocking(False)
+            try:
+                c.connect(("127.0.0.7", port))
+            except BlockingIOError:
+                pass
+            fill.append(c)
+        forward_to(hk, port, "connect_timeout=2\n")
+        hk.write_config("outbound.ini", "local_mx_ok=true\nconnect_timeout=60\n")
+        hk.start()
+        t0 = time.monotonic()
+        submit(hk, SENDER, ["ok-1@single.test"], "Subject: slow\r\n\r\nhi\r\n")
+        hk.wait_for_log(r"Tried all MXs single\.test: connection timed out to 127\.0\.0\.7", timeout=20)
+        took = time.monotonic() - t0
+        assert 1.5 < took < 10, took
+    finally:
+        for c in fill:
+            c.close()
+        lst.close()
+
+
+@pytest.mark.parametrize("text,want", [
+    ("max_connections=abc\n", "[main] max_connections: expected connections from 1 to"),
+    ("[example.com]\nconnect_timeout=0\n",
+     "[example.com] connect_timeout: expected seconds from 1 to 3600, got '0'"),
+    ("[tls]\nno_tls_hosts=10.0.0.0/99\n", "[tls] no_tls_hosts: '10.0.0.0/99'"),
+])
+def test_smtp_forward_bad_values_exit_78(hk, text, want):
+    hk.write_config("smtp_forward.ini", "host=127.0.0.7\n" + text)
+    rc, out, err = run_outpost("-c", hk.root, timeout=20)
+    assert rc == 78, out + err
+    assert "config/smtp_forward.ini:" in out + err and want in out + err, out + err
