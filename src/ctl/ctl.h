@@ -47,5 +47,6 @@ void	 ctl_show_entries(json_t *);
 void	 ctl_show_action(json_t *);
 void	 ctl_show_destinations(json_t *);
 void	 ctl_show_object(json_t *);
+void	 ctl_show_limits(json_t *);
 
 #endif

@@ -142,6 +142,22 @@ pool_take(struct pool *p, const char *key)
 	return NULL;
 }
 
+void
+pool_close_prefix(struct pool *p, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	for (struct idle *i = p->idle, *next; i != NULL; i = next) {
+		next = i->next;
+		if (strncmp(i->key, prefix, n) == 0) {
+			struct mta_session *s = i->s;
+
+			idle_unlink(i);
+			mta_session_close(s);
+		}
+	}
+}
+
 int
 pool_put(struct pool *p, const char *key, struct mta_session *s,
     unsigned idle_s)
