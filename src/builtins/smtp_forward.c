@@ -14,7 +14,8 @@
  * the route carries to delivery (delivery/route.h): enable_tls (STARTTLS
  * when offered; false by default, as Haraka's; a domain section's route
  * for relayed mail, Haraka's get_mx path, keeps outbound.ini's unless it
- * sets it), the certificate then verified against the host name (Node's
+ * sets it, and so does a route with auth_user: no credentials in clear by
+ * default), the certificate then verified against the host name (Node's
  * default, which Haraka leaves; [tls] rejectUnauthorized=false does not),
  * [tls] no_tls_hosts (hosts, IPs or CIDRs never sent STARTTLS),
  * connect_timeout (seconds), max_connections (connections to the host at
@@ -121,7 +122,9 @@ own_settings(const struct fwd *f, const char *sect, const char *host,
 	int tls = get_bool(f, sect, "enable_tls", 0);
 
 	memset(own, 0, sizeof(*own));
-	if (forwarded || tls_set)
+	/* Credentials never go out in clear by default: with auth_user and
+	 * no enable_tls, outbound.ini's STARTTLS stays. */
+	if (tls_set || (forwarded && get(f, sect, "auth_user") == NULL))
 		own->tls = tls ? MX_TLS_ON : MX_TLS_OFF;
 	if (own->tls == MX_TLS_ON && f->no_tls != NULL &&
 	    (netmatch_ip(f->no_tls, host) || netmatch_name(f->no_tls, host)))

@@ -390,6 +390,17 @@ def test_smtp_forward_enable_tls_and_its_tls_section(hk, smtp_sink, tls_material
     assert got.rcpt_tos == ("ok-3@single.test",) and got.tls is False
 
 
+def test_smtp_forward_with_auth_keeps_starttls_by_default(hk, smtp_sink, tls_material):
+    # No credentials in clear: with auth_user and no enable_tls, outbound.ini's STARTTLS.
+    sink = smtp_sink("127.0.0.7", port=2587, tls=(tls_material.cert, tls_material.key),
+                     auth=("relayuser", "s3cret"))
+    forward_to(hk, 2587, "auth_user=relayuser\nauth_pass=s3cret\n")
+    hk.start()
+    submit(hk, SENDER, ["ok-1@single.test"], "Subject: auth\r\n\r\nhi\r\n")
+    got = sink.wait_for_messages(1)[0]
+    assert got.tls is True and got.auth_user == "relayuser"
+
+
 def test_smtp_forward_one_message_per_rcpt(hk, smtp_sink):
     sink = smtp_sink("127.0.0.7", port=2555)
     forward_to(hk, 2555, "one_message_per_rcpt=true\n")
