@@ -455,8 +455,8 @@ bench_outpost() {
 	# Every client comes from 127.0.0.1 (as relay.sh).
 	printf '[max]\nconnections_per_ip=0\n' >"$c/connection.ini"
 	printf '%s\n' "$root/queue" >"$c/queue_dir"
-	# The resolver's timeout and attempts of Postfix's resolv.conf.
-	printf '[dns]\nservers=%s:53\ntimeout=%s\ntries=%s\n' "$DNS_IP" "$DNS_TIMEOUT" \
+	# The resolver's timeout (ms, Haraka's unit) and attempts of Postfix's resolv.conf.
+	printf '[dns]\nservers=%s:53\ntimeout=%s000\ntries=%s\n' "$DNS_IP" "$DNS_TIMEOUT" \
 		"$DNS_TRIES" >"$c/net-utils.ini"
 	outbound_ini true >"$c/outbound.ini"
 	cp "$PLAN/shaping.ini" "$c/shaping.ini"

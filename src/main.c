@@ -657,15 +657,12 @@ run(const char *root)
 	log_hold(0);
 	raise_fd_limit();
 	if ((op.queue = queue_open(op.base, op.cfg->core->queue_dir,
-	    &err)) == NULL ||
-	    (op.mta = mta_new(op.base, op.cfg, op.shaping,
-	    op.queue, &err)) == NULL ||
-	    watch_space(&op) != 0) {
-		log_crit("core", NULL, "%s", err);
-		fprintf(stderr, "outpost: %s\n", err);
-		free(err);
+	    &err)) == NULL || (op.mta = mta_new(op.base, op.cfg, op.shaping,
+	    op.queue, &err, &rc)) == NULL || watch_space(&op) != 0) {
+		rc = start_failed(op.queue != NULL && rc ? EXIT_CONFIG :
+		    EXIT_FAILURE, err);
 		teardown(&op);
-		return EXIT_FAILURE;
+		return rc;
 	}
 	if (op.admin != NULL && (op.routes = admin_routes_new(op.admin,
 	    op.base, op.cfg->config_dir, op.cfg->core->queue_dir, op.mta,

@@ -1,7 +1,10 @@
 /*
  * api_dest: the destination and reload endpoints (contract in api_dest.h)
- * over mta_admin's shaper calls and main.c's reload callback.
+ * over mta_admin's shaper calls and main.c's reload callback: list,
+ * suspend, resume, and limits (shaping.ini's keys changed on the live
+ * shaper until the next reload).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +12,7 @@
 #include "admin/api_json.h"
 #include "admin/http.h"
 #include "core/log.h"
+#include "core/shaping.h"
 #include "delivery/mta_admin.h"
 #include "delivery/shaper.h"
 #include "lib/xmalloc.h"
@@ -74,6 +78,74 @@ duration(json_t *v)
 	return (unsigned)f.min_age;
 }
 
+static json_t *
+limits_json(const struct shaping_limits *l)
+{
+	char mr[RATE_TEXT_MAX], cr[RATE_TEXT_MAX];
+
+	return json_pack("{s:i,s:i,s:i,s:s,s:s,s:i,s:i,s:i,s:i,s:i}",
+	    "max_connections", (int)l->max_connections,
+	    "max_messages_per_connection", (int)l->max_messages_per_connection,
+	    "max_recipients_per_message", (int)l->max_recipients_per_message,
+	    "max_message_rate", rate_format(&l->max_message_rate, mr),
+	    "max_connection_rate", rate_format(&l->max_connection_rate, cr),
+	    "connect_timeout", (int)l->connect_timeout,
+	    "idle_timeout", (int)l->idle_timeout,
+	    "backoff_connections", (int)l->backoff_connections,
+	    "backoff_interval", (int)l->backoff_interval,
+	    "backoff_recover", (int)l->backoff_recover);
+}
+
+/* POST KEY/limits {"max_connections": 2, "max_message_rate": "10/m"}:
+ * shaping.ini's keys and values, on the live shaper until a reload. */
+static void
+post_limits(struct admin_req *r, struct api_dest *ad, const char *key)
+{
+	json_t *body = api_body_object(r), *v, *set;
+	struct shaping_limits lim, now;
+	const char *name;
+	unsigned mask = 0;
+	char num[32], *why = NULL;
+
+	if (body == NULL)
+		return;
+	memset(&lim, 0, sizeof(lim));
+	json_object_foreach(body, name, v) {
+		if (json_is_integer(v) && json_integer_value(v) >= 0)
+			snprintf(num, sizeof(num), "%lld",
+			    (long long)json_integer_value(v));
+		else if (!json_is_string(v)) {
+			why = xasprintf("%s: a whole number or a text", name);
+			break;
+		}
+		if (shaping_limit_set(&lim, &mask, name, json_is_string(v) ?
+		    json_string_value(v) : num, &why) != 0)
+			break;
+	}
+	if (why == NULL && mask == 0)
+		why = xstrdup("no limit given: max_connections, "
+		    "max_messages_per_connection, max_recipients_per_message, "
+		    "max_message_rate, max_connection_rate, connect_timeout, "
+		    "idle_timeout, backoff_connections, backoff_interval, "
+		    "backoff_recover");
+	if (why != NULL) {
+		admin_error(r, 400, "%s", why);
+		free(why);
+		json_decref(body);
+		return;
+	}
+	mta_admin_limits(ad->m, key, &lim, mask, admin_req_peer(r), &now);
+	set = json_array();
+	for (unsigned i = 0; shaping_limit_name(i) != NULL; i++)
+		if (mask & (1u << i))
+			json_array_append_new(set,
+			    api_str(shaping_limit_name(i)));
+	api_reply(r, 200, json_pack("{s:s,s:o,s:o,s:s}", "destination", key,
+	    "set", set, "limits", limits_json(&now), "until",
+	    "the next reload (shaping.ini's limits then apply again)"));
+	json_decref(body);
+}
+
 static void
 post_dest(struct admin_req *r, void *arg)
 {
@@ -85,12 +157,21 @@ post_dest(struct admin_req *r, void *arg)
 	unsigned secs = 0;
 
 	if (slash == NULL || slash == path || (strcmp(slash, "/suspend") != 0 &&
-	    strcmp(slash, "/resume") != 0)) {
-		admin_error(r, 404, "use %sKEY/suspend or %sKEY/resume",
-		    PREFIX, PREFIX);
+	    strcmp(slash, "/resume") != 0 && strcmp(slash, "/limits") != 0)) {
+		admin_error(r, 404, "use %sKEY/suspend, %sKEY/resume or "
+		    "%sKEY/limits", PREFIX, PREFIX, PREFIX);
 		return;
 	}
 	key = xstrndup(path, (size_t)(slash - path));
+	if (strcmp(slash, "/limits") == 0) {
+		if (!api_text_ok(key) || strlen(key) >= SHAPING_KEY_MAX)
+			admin_error(r, 400, "a destination key of 1 to %d "
+			    "characters", SHAPING_KEY_MAX - 1);
+		else
+			post_limits(r, ad, key);
+		free(key);
+		return;
+	}
 	if (strcmp(slash, "/resume") == 0) {
 		if (mta_admin_resume(ad->m, key, admin_req_peer(r)) != 0)
 			admin_error(r, 404, "no such destination: %s", key);

@@ -113,21 +113,18 @@ static const struct key_rule net_utils_ini[] = {
 	U(s, "host"), U(s, "port"), U(s, "auth_user"), U(s, "auth_pass"), \
 	U(s, "auth_type"), U(s, "bind"), U(s, "bind_helo"), \
 	U(s, "using_lmtp"), U(s, "lmtp"), U(s, "enable_outbound"), \
-	I(s, "enable_tls", "mail to the forward host uses outbound.ini "    \
-	    "enable_tls and tls.ini [outbound], as delivery does"),          \
-	I(s, "max_connections", "shaping.ini limits connections per "      \
-	    "destination"),                                                 \
-	I(s, "connect_timeout", "outbound.ini connect_timeout applies"),   \
+	U(s, "enable_tls"), U(s, "max_connections"), U(s, "connect_timeout"), \
+	U(s, "one_message_per_rcpt"),                                       \
 	I(s, "idle_timeout", "pooled connections are kept 5 s"),           \
-	I(s, "one_message_per_rcpt", "one copy per recipient domain is "    \
-	    "sent (outbound.ini always_split splits per recipient)"),       \
 	I(s, "queue", "mail is queued by Outpost, then forwarded"),        \
 	I(s, "forwarding_host_pool", "use host (one forward host)"),       \
 	I(s, "check_sender", INBOUND), I(s, "check_recipient", INBOUND)
 
 static const struct key_rule smtp_forward_ini[] = {
 	FWD("main"), U("main", "domain_selector"),
-	I("tls", "*", "mail to the forward host uses tls.ini [outbound]"),
+	U("tls", "rejectUnauthorized"), U("tls", "no_tls_hosts"),
+	I("tls", "*", "the forward host's TLS uses tls.ini [outbound]'s "
+	    "key, cert, ca and ciphers"),
 	FWD("*"),
 	{ NULL, NULL, KEY_UNKNOWN, NULL }
 };

@@ -1,7 +1,8 @@
 /*
  * dns_config: loads net-utils.ini [dns] into a struct dns_config (servers
- * normalised to c-ares' "ip", "ip:port", "[v6]:port" forms, timeout in ms,
- * tries). Owns only the strings it returns; touches no resolver state.
+ * normalised to c-ares' "ip", "ip:port", "[v6]:port" forms, timeout in ms
+ * as Haraka's net-utils reads it — node:dns Resolver's `timeout`, in
+ * milliseconds —, tries). Owns only the strings it returns; touches no resolver state.
  */
 #include "core/dns_config.h"
 
@@ -17,7 +18,8 @@
 #include "core/log.h"
 
 #define DNS_FILE		"net-utils.ini"
-#define DNS_MAX_TIMEOUT		300	/* s */
+#define DNS_MIN_TIMEOUT		100	/* ms: less is a value in seconds */
+#define DNS_MAX_TIMEOUT		300000	/* ms */
 #define DNS_MAX_TRIES		20
 
 static void
@@ -154,12 +156,12 @@ dns_config_load(const char *config_dir, struct dns_config *cfg, char **err)
 		    strerror(errno));
 		return -1;
 	}
-	if (load_uint(ini, "timeout", "whole seconds", 1, DNS_MAX_TIMEOUT,
-	    &timeout, err) == -1 ||
+	if (load_uint(ini, "timeout", "milliseconds (Haraka's unit)",
+	    DNS_MIN_TIMEOUT, DNS_MAX_TIMEOUT, &timeout, err) == -1 ||
 	    load_uint(ini, "tries", "a whole number", 1, DNS_MAX_TRIES,
 	    &cfg->tries, err) == -1)
 		goto done;
-	cfg->timeout_ms = timeout * 1000;
+	cfg->timeout_ms = timeout;
 	v = ini_get(ini, "dns", "servers");
 	if (v != NULL && *v != '\0' &&
 	    load_servers(ini, v, cfg, err) == -1)

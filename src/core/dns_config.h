@@ -12,7 +12,8 @@ struct dns_config {
 	unsigned	  tries;	/* 0 = c-ares default */
 };
 
-/* net-utils.ini [dns] timeout (seconds), tries, servers (comma list).
+/* net-utils.ini [dns] timeout (milliseconds, as Haraka: 100 to 300000),
+ * tries, servers (comma list).
  * 0, or -1 with *err (malloc'd, naming file, key and problem). A missing
  * file is not an error (defaults). */
 int	 dns_config_load(const char *config_dir, struct dns_config *,

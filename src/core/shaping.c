@@ -423,3 +423,67 @@ shaping_match(const struct shaping *sh, int code, const char *enhanced,
 	return shaping_rules_match(sh->rules, code, enhanced, text,
 	    at_greeting);
 }
+
+/* --- one limit at a time (the administrator's) ------------------------------------ */
+
+int
+shaping_limit_set(struct shaping_limits *lim, unsigned *mask, const char *key,
+    const char *value, char **why)
+{
+	const char *rwhy = NULL;
+	long secs;
+
+	*why = NULL;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const struct key *k = &keys[i];
+		void *field = (char *)lim + k->off;
+
+		if (strcmp(k->name, key) != 0)
+			continue;
+		switch (k->kind) {
+		case K_COUNT:
+			if (count_parse(value, k->min, k->max, field) == -1)
+				*why = xasprintf("%s: expected a whole number "
+				    "from %u to %u, got '%s'", key, k->min,
+				    k->max, value);
+			break;
+		case K_SECONDS:
+			if ((secs = shaping_duration(value, k->max)) <
+			    (long)k->min)
+				*why = xasprintf("%s: expected seconds (90, "
+				    "90s, 10m, 1h) from %u to %u, got '%s'",
+				    key, k->min, k->max, value);
+			else
+				*(unsigned *)field = (unsigned)secs;
+			break;
+		case K_RATE:
+			if (rate_parse(value, field, &rwhy) == -1)
+				*why = xasprintf("%s: %s, got '%s'", key, rwhy,
+				    value);
+			break;
+		}
+		if (*why == NULL)
+			*mask |= 1u << i;
+		return *why == NULL ? 0 : -1;
+	}
+	*why = xasprintf("%s: not a limit of shaping.ini", key);
+	return -1;
+}
+
+void
+shaping_limits_over(struct shaping_limits *dst,
+    const struct shaping_limits *src, unsigned mask)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (mask & (1u << i))
+			memcpy((char *)dst + keys[i].off,
+			    (const char *)src + keys[i].off,
+			    keys[i].kind == K_RATE ? sizeof(struct rate) :
+			    sizeof(unsigned));
+}
+
+const char *
+shaping_limit_name(unsigned i)
+{
+	return i < sizeof(keys) / sizeof(keys[0]) ? keys[i].name : NULL;
+}

@@ -91,4 +91,18 @@ const struct shaping_limits *shaping_lookup(const struct shaping *,
 struct shaping_hit shaping_match(const struct shaping *, int code,
 		    const char *enhanced, const char *text, int at_greeting);
 
+/*
+ * One shaping.ini key of lim set from value as the file reads it (an
+ * administrator's change): 0 with its bit (1 << its index, see
+ * shaping_limit_name) added to *mask, or -1 with a malloc'd one-line *why
+ * naming the key (an unknown key, a bad value).
+ */
+int		 shaping_limit_set(struct shaping_limits *, unsigned *mask,
+		    const char *key, const char *value, char **why);
+/* The limits of src whose bits are in mask, copied over dst's. */
+void		 shaping_limits_over(struct shaping_limits *dst,
+		    const struct shaping_limits *src, unsigned mask);
+/* The name of the key of bit i ("max_connections"), or NULL past them. */
+const char	*shaping_limit_name(unsigned i);
+
 #endif

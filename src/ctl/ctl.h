@@ -47,6 +47,7 @@ void	 ctl_show_entries(json_t *);
 void	 ctl_show_action(json_t *);
 void	 ctl_show_destinations(json_t *);
 void	 ctl_show_object(json_t *);
+void	 ctl_show_limits(json_t *);
 
 /* outpostctl suppression list|add|remove (ctl_suppress.c): argv[0] is
  * "suppression"; the exit status. */

@@ -142,3 +142,26 @@ ctl_show_object(json_t *o)
 		free(t);
 	}
 }
+
+void
+ctl_show_limits(json_t *o)
+{
+	const char *k;
+	json_t *v, *set = json_object_get(o, "set");
+	size_t i;
+
+	printf("destination %s: ", json_string_value(json_object_get(o,
+	    "destination")));
+	json_array_foreach(set, i, v)
+		printf("%s%s", i > 0 ? ", " : "", json_string_value(v));
+	printf(" set until %s\n", json_string_value(json_object_get(o,
+	    "until")));
+	json_object_foreach(json_object_get(o, "limits"), k, v) {
+		if (json_is_string(v))
+			printf("  %-30s %s\n", k, *json_string_value(v) ?
+			    json_string_value(v) : "(none)");
+		else
+			printf("  %-30s %lld\n", k,
+			    (long long)json_integer_value(v));
+	}
+}

@@ -27,6 +27,9 @@ static const char usage_text[] =
 "  destinations                   the shaper's destinations\n"
 "  suspend KEY DURATION [--reason TEXT]   (DURATION: 600, 15m, 2h, 1d)\n"
 "  resume KEY\n"
+"  destination limits KEY NAME=VALUE...\n"
+"                                 shaping.ini limits of KEY until the next\n"
+"                                 reload (max_connections=2 ...)\n"
 "  reload                         re-read the configuration\n"
 "  inject -f FROM -t TO [-t TO...] < message\n"
 "  suppression list [--address A --domain D --scope S --source S --expired]\n"
@@ -186,6 +189,50 @@ read_stdin(size_t *len)
 	return p;
 }
 
+/* destination limits KEY NAME=VALUE...: whole numbers as numbers, other
+ * values (rates: 10/m) as texts. */
+static int
+destination_limits(const struct ctl_target *t, const struct cmd *c)
+{
+	size_t nids = json_array_size(c->ids);
+	json_t *body;
+	char *q, *path;
+	int rc;
+
+	if (nids < 3 || strcmp(json_string_value(json_array_get(c->ids, 0)),
+	    "limits") != 0)
+		return usage("destination limits KEY NAME=VALUE...");
+	body = json_object();
+	for (size_t i = 2; i < nids; i++) {
+		const char *kv = json_string_value(json_array_get(c->ids, i));
+		const char *eq = strchr(kv, '='), *v;
+		char *name;
+
+		if (eq == NULL || eq == kv) {
+			json_decref(body);
+			return usage("limits are NAME=VALUE");
+		}
+		name = strndup(kv, (size_t)(eq - kv));
+		v = eq + 1;
+		if (*v != '\0' && strspn(v, "0123456789") == strlen(v) &&
+		    strlen(v) < 10)
+			json_object_set_new(body, name,
+			    json_integer(strtoll(v, NULL, 10)));
+		else
+			json_object_set_new(body, name, json_string(v));
+		free(name);
+	}
+	q = strdup("");
+	add_param(&q, "k", json_string_value(json_array_get(c->ids, 1)));
+	if (asprintf(&path, "/api/destinations/%s/limits", q + 3) < 0)
+		abort();
+	rc = run(t, c, "POST", path, body, ctl_show_limits);
+	json_decref(body);
+	free(q);
+	free(path);
+	return rc;
+}
+
 static int
 command(const struct ctl_target *t, struct cmd *c)
 {
@@ -274,6 +321,8 @@ command(const struct ctl_target *t, struct cmd *c)
 		free(path);
 		return rc;
 	}
+	if (strcmp(n, "destination") == 0)
+		return destination_limits(t, c);
 	if (strcmp(n, "inject") == 0) {
 		size_t len;
 		char *msg;

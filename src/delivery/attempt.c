@@ -646,7 +646,7 @@ connect_mx(struct attempt *a)
 	const struct mx *mx = a->mx;
 	const char *host = a->host, *ip = mx->exchange;
 	struct mta_conf c;
-	int forced;
+	int forced, tls = mx_tls_choice(mx->tls, ob->enable_tls);
 	int64_t due;
 
 	memset(&c, 0, sizeof(c));
@@ -662,15 +662,16 @@ connect_mx(struct attempt *a)
 	c.auth_type = mx->auth_type;
 	c.timeouts = ob->timeouts;
 	c.log_uuid = a->e->id;
-	c.verify = tls_reject_unauthorized(env->tls);
+	c.verify = mx_tls_choice(mx->tls_verify,
+	    tls_reject_unauthorized(env->tls));
 	forced = ip != NULL && tls_force_tls_host(env->tls, ip,
 	    mx->from_dns ? mx->from_dns : mx->exchange, a->e->domain);
-	if (forced && !ob->enable_tls) {
+	if (forced && !tls) {
 		fail_local(a, FAIL_TEMP, 450, "4.7.10",
 		    "No TLS available but required by configuration.");
 		return;
 	}
-	if (a->dane != NULL && !ob->enable_tls) {
+	if (a->dane != NULL && !tls) {
 		fail_local(a, FAIL_TEMP, 450, "4.7.10",
 		    "No TLS available but required by DANE.");
 		return;
@@ -680,7 +681,7 @@ connect_mx(struct attempt *a)
 		c.dane = a->dane;
 	} else if (forced)
 		c.tls = MTA_TLS_MUST;
-	else if (!ob->enable_tls || ip == NULL ||
+	else if (!tls || ip == NULL ||
 	    tls_no_tls_host(env->tls, ip, mx->from_dns, a->e->domain) ||
 	    pool_no_tls_marked(env->pool, ip))
 		c.tls = MTA_TLS_NONE;

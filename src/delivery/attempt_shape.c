@@ -18,6 +18,7 @@
 #include "delivery/mta_session.h"
 #include "delivery/mx.h"
 #include "delivery/pool.h"
+#include "delivery/route.h"
 #include "delivery/scheduler.h"
 #include "delivery/shaper.h"
 #include "lib/xmalloc.h"
@@ -103,6 +104,7 @@ shape_route(struct attempt *a)
 {
 	struct attempt_env *env = a->env;
 	const struct shaping_limits *lim;
+	struct shaping_limits own;	/* a route's own (route.h) */
 	const char **names;
 	char key[SHAPING_KEY_MAX], *full;
 
@@ -115,7 +117,8 @@ shape_route(struct attempt *a)
 		names[i] = mx->from_dns != NULL ? mx->from_dns :
 		    mx->exchange != NULL ? mx->exchange : "";
 	}
-	lim = shaping_lookup(env->shaping, a->e->domain, names, a->nmx, key);
+	lim = route_shaping(a->mxs, a->nmx, env->shaping, key, &own) ? &own :
+	    shaping_lookup(env->shaping, a->e->domain, names, a->nmx, key);
 	free(names);
 	/* From a pool's address: limits per (address, destination). */
 	full = a->src_addr[0] != '\0' ? xasprintf("%s/%s", a->src_addr, key) :

@@ -168,7 +168,7 @@ dane_start(struct attempt_env *env, char *const *servers, char **err)
 
 struct mta *
 mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
-    struct queue *q, char **err)
+    struct queue *q, char **err, int *bad_config)
 {
 	struct mta *m = xcalloc(1, sizeof(*m));
 	struct dns_config dc;
@@ -181,15 +181,18 @@ mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
 	m->env.emptied = on_emptied;
 	m->env.emptied_arg = m;
 	memset(&dc, 0, sizeof(dc));
+	*bad_config = 1;	/* net-utils.ini, tls.ini and the files they name */
 	if (dns_config_load(cfg->config_dir, &dc, err) != 0)
 		goto fail;
+	*bad_config = 0;	/* c-ares itself */
 	m->env.dns = dns_new(base, &dc, err);
 	if (m->env.dns == NULL ||
-	    (m->env.tls = tls_outbound_load(cfg->config_dir, err)) == NULL ||
-	    dane_start(&m->env, dc.servers, err) == -1) {
+	    (*bad_config = 1, m->env.tls = tls_outbound_load(cfg->config_dir,
+	    err)) == NULL || dane_start(&m->env, dc.servers, err) == -1) {
 		dns_config_clear(&dc);
 		goto fail;
 	}
+	*bad_config = 0;
 	dns_config_clear(&dc);
 	m->env.pool = pool_new(base);
 	m->env.shaping = shaping_ref(sh);

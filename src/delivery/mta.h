@@ -20,9 +20,11 @@ struct vmta;
 /* Creates the delivery side and takes the queue's entries, shaping mail
  * per destination with sh (a reference is taken; config/shaping.ini and
  * shaping_rules). NULL with *err (malloc'd) when net-utils.ini or tls.ini
- * [outbound] is bad. */
+ * [outbound] is bad (*bad_config 1: a configuration error, exit 78), or
+ * the resolver cannot start (*bad_config 0). */
 struct mta	*mta_new(struct event_base *, struct config *,
-		    struct shaping *sh, struct queue *, char **err);
+		    struct shaping *sh, struct queue *, char **err,
+		    int *bad_config);
 /* Cancels attempts in flight (their entries stay queued as they are on
  * disk) and frees everything. */
 void		 mta_free(struct mta *);

@@ -16,6 +16,7 @@
 #include "delivery/attempt_shape.h"
 #include "delivery/mta.h"
 #include "delivery/mta_admin.h"
+#include "delivery/pool.h"
 #include "delivery/scheduler.h"
 #include "delivery/shaper.h"
 #include "lib/xmalloc.h"
@@ -313,6 +314,40 @@ mta_admin_resume(struct mta *m, const char *key, const char *who)
 	scheduler_foreach(env->sched, wake_one, &w);
 	log_notice(SRC, NULL, "destination %s resumed by the administrator "
 	    "(%s)", key, who);
+	return 0;
+}
+
+int
+mta_admin_limits(struct mta *m, const char *key,
+    const struct shaping_limits *lim, unsigned mask, const char *who,
+    struct shaping_limits *now)
+{
+	struct attempt_env *env = mta_env(m);
+	struct shaper_dest *d = shaper_find(env->shaper, key);
+	char kbuf[SHAPING_KEY_MAX], *list = xstrdup(""), *t;
+
+	if (d == NULL) {
+		d = shaper_get(env->shaper, key, shaping_lookup(env->shaping,
+		    key, NULL, 0, kbuf), shape_now_ms());
+		shaper_release(d);	/* kept while overridden */
+	}
+	shaper_override(d, lim, mask);
+	*now = *shaper_limits(d);
+	/* Idle connections hold slots: closed, new ones open within the
+	 * new limits. */
+	t = xasprintf("%s|", key);
+	pool_close_prefix(env->pool, t);
+	free(t);
+	for (unsigned i = 0; shaping_limit_name(i) != NULL; i++)
+		if (mask & (1u << i)) {
+			t = xasprintf("%s%s%s", list, *list ? ", " : "",
+			    shaping_limit_name(i));
+			free(list);
+			list = t;
+		}
+	log_notice(SRC, NULL, "destination %s: limits %s set by the "
+	    "administrator (%s), until the next reload", key, list, who);
+	free(list);
 	return 0;
 }
 

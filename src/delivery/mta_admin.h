@@ -113,6 +113,16 @@ int		 mta_admin_suspend(struct mta *, const char *key,
 int		 mta_admin_resume(struct mta *, const char *key,
 		    const char *who);
 
+/* Sets the keys in mask (core/shaping.h's bits) of the destination key's
+ * limits from lim, over shaping.ini's until the next reload (made if the
+ * shaper has none, as for suspend); entries waiting for a connection
+ * slot that a higher limit frees are woken. 0, and the destination's
+ * limits now in *now. */
+struct shaping_limits;
+int		 mta_admin_limits(struct mta *, const char *key,
+		    const struct shaping_limits *lim, unsigned mask,
+		    const char *who, struct shaping_limits *now);
+
 /* What HTTP injection needs: the current configuration and the queue. */
 struct config	*mta_admin_config(struct mta *);
 struct queue	*mta_admin_queue(struct mta *);

@@ -36,6 +36,11 @@ mx_clear(struct mx *mx)
 	memset(mx, 0, sizeof(*mx));
 }
 
+int
+mx_tls_choice(int choice, int dflt)
+{
+	return choice == MX_TLS_DEFAULT ? dflt != 0 : choice == MX_TLS_ON;
+}
 
 /* dst is overwritten, not cleared first. */
 void

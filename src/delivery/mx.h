@@ -27,7 +27,21 @@ struct mx {
 	char		*auth_pass;
 	char		*auth_type;	/* NULL: the best offered */
 	char		*route;		/* route/binding name (vmta), NULL */
+	/* A route's own settings (smtp_forward.ini); 0 for any other MX. */
+	int		 tls;		/* MX_TLS_*: STARTTLS, or outbound.ini's */
+	int		 tls_verify;	/* MX_TLS_*: verify, or tls.ini's */
+	unsigned	 connect_timeout;	/* s; 0: shaping/outbound's */
+	unsigned	 max_connections;	/* 0: shaping.ini's */
+	int		 one_per_rcpt;	/* one recipient per transaction */
 };
+
+#define MX_TLS_DEFAULT	0	/* as configured for every MX */
+#define MX_TLS_ON	1
+#define MX_TLS_OFF	2
+
+/* STARTTLS (tls) or verification (tls_verify) of mx: its own choice,
+ * else dflt (outbound.ini enable_tls, tls.ini rejectUnauthorized). */
+int	 mx_tls_choice(int choice, int dflt);
 
 void	 mx_clear(struct mx *);
 void	 mx_copy(struct mx *dst, const struct mx *src);

@@ -101,10 +101,11 @@ pool_key(const struct mta_conf *c)
 {
 	/* A connection carries only mail of the same TLS requirement: a
 	 * verified one serves only the name it was verified for, and the same
-	 * DANE policy (dane.h), or none. */
-	return xasprintf("%s|%s|%u|%s|%s|%d|%d%s%s|%s|%s%s%s",
+	 * DANE policy (dane.h), or none; "v": certificates verified. */
+	return xasprintf("%s|%s|%u|%s|%s|%d|%d%s%s%s|%s|%s%s%s",
 	    c->ip ? c->ip : "", c->path ? c->path : "", c->port,
 	    c->bind ? c->bind : "", c->helo, c->lmtp, (int)c->tls,
+	    c->verify ? "v" : "",
 	    c->tls == MTA_TLS_MUST ? "=" : "",
 	    c->tls == MTA_TLS_MUST && c->tls_name ? c->tls_name : "",
 	    c->auth_user ? c->auth_user : "", c->auth_pass ? c->auth_pass : "",
@@ -139,6 +140,22 @@ pool_take(struct pool *p, const char *key)
 		mta_session_close(s);
 	}
 	return NULL;
+}
+
+void
+pool_close_prefix(struct pool *p, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	for (struct idle *i = p->idle, *next; i != NULL; i = next) {
+		next = i->next;
+		if (strncmp(i->key, prefix, n) == 0) {
+			struct mta_session *s = i->s;
+
+			idle_unlink(i);
+			mta_session_close(s);
+		}
+	}
 }
 
 int

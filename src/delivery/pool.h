@@ -30,6 +30,9 @@ struct mta_session *pool_take(struct pool *, const char *key);
 int		 pool_put(struct pool *, const char *key, struct mta_session *,
 		    unsigned idle_s);
 
+/* Closes the idle connections whose key starts with prefix. */
+void		 pool_close_prefix(struct pool *, const char *prefix);
+
 /* True while ip is marked as failing TLS. */
 int		 pool_no_tls_marked(struct pool *, const char *ip);
 /* ip's TLS handshake failed: plaintext to it for a while (logged under

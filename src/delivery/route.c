@@ -3,12 +3,15 @@
  * becomes delivery's MX list in the hook's argument block (oc->mxs, read
  * by the attempt when the chain's verdict arrives); the plugins runner
  * only hands over the block (hook_answer_args) and takes the answer.
- * Also get_mx's answer as a string of MX forms.
+ * Also get_mx's answer as a string of MX forms, a built-in route's own
+ * settings (smtp_forward.ini) and the shaping they give.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
+#include "core/shaping.h"
 #include "delivery/route.h"
 #include "lib/xmalloc.h"
 #include "plugins/plugin.h"
@@ -54,7 +57,8 @@ route_from_plugin(const struct op_mx *list, unsigned n, struct mx **out)
 }
 
 void
-op_next_mx(struct op_call *c, const struct op_mx *list, unsigned n)
+route_next_mx_own(struct op_call *c, const struct op_mx *list, unsigned n,
+    const struct mx *own)
 {
 	struct outbound_call *oc = hook_answer_args(c, OP_HOOK_GET_MX);
 
@@ -64,7 +68,45 @@ op_next_mx(struct op_call *c, const struct op_mx *list, unsigned n)
 	}
 	mx_list_free(oc->mxs, oc->nmx);
 	oc->nmx = route_from_plugin(list, n, &oc->mxs);
+	for (size_t i = 0; own != NULL && i < oc->nmx; i++) {
+		oc->mxs[i].tls = own->tls;
+		oc->mxs[i].tls_verify = own->tls_verify;
+		oc->mxs[i].connect_timeout = own->connect_timeout;
+		oc->mxs[i].max_connections = own->max_connections;
+		oc->mxs[i].one_per_rcpt = own->one_per_rcpt;
+	}
 	op_next(c, OP_OK, NULL);
+}
+
+void
+op_next_mx(struct op_call *c, const struct op_mx *list, unsigned n)
+{
+	route_next_mx_own(c, list, n, NULL);
+}
+
+int
+route_shaping(const struct mx *mxs, size_t n, const struct shaping *sh,
+    char *key, struct shaping_limits *lim)
+{
+	const struct mx *m = n > 0 ? &mxs[0] : NULL;
+	const char *host;
+	char unused[SHAPING_KEY_MAX];
+
+	if (m == NULL || (m->connect_timeout == 0 && m->max_connections == 0 &&
+	    !m->one_per_rcpt))
+		return 0;
+	host = m->from_dns != NULL ? m->from_dns : m->exchange != NULL ?
+	    m->exchange : m->path != NULL ? m->path : "";
+	*lim = *shaping_lookup(sh, host, &host, 1, unused);
+	if (m->connect_timeout > 0)
+		lim->connect_timeout = m->connect_timeout;
+	if (m->max_connections > 0)
+		lim->max_connections = m->max_connections;
+	if (m->one_per_rcpt)
+		lim->max_recipients_per_message = 1;
+	snprintf(key, SHAPING_KEY_MAX, "forward:%.200s:%u", host,
+	    m->port ? m->port : m->using_lmtp ? 24 : 25);
+	return 1;
 }
 
 size_t

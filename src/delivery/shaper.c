@@ -25,6 +25,9 @@ struct shaper_dest {
 	struct shaper_dest	*prev, *next;	/* by last use */
 	struct shaper		*sp;
 	struct shaping_limits	 lim;
+	struct shaping_limits	 base;		/* the configuration's */
+	struct shaping_limits	 ovr;		/* the administrator's, */
+	unsigned		 ovr_mask;	/* these keys (shaping.h) */
 	enum shaper_mode	 mode;
 	unsigned		 refs;
 	unsigned		 queued;	/* entries last routed here */
@@ -50,6 +53,8 @@ struct shaper {
 	uint64_t		 seed;
 	struct shaper_dest	*head, *tail;	/* newest first */
 };
+
+static void	set_limits(struct shaper_dest *, const struct shaping_limits *);
 
 const char *
 shaper_mode_name(enum shaper_mode m)
@@ -101,6 +106,13 @@ shaper_set_shaping(struct shaper *sp, struct shaping *sh)
 	shaping_ref(sh);
 	shaping_unref(sp->sh);
 	sp->sh = sh;
+	for (struct shaper_dest *d = sp->head; d != NULL; d = d->next)
+		if (d->ovr_mask != 0) {	/* until the next reload */
+			d->ovr_mask = 0;
+			set_limits(d, &d->base);
+			log_notice(SRC, NULL, "shaping %s: the administrator's "
+			    "limits end with the reload", d->key);
+		}
 }
 
 size_t
@@ -156,7 +168,7 @@ static int
 droppable(const struct shaper_dest *d)
 {
 	return d->refs == 0 && d->inflight == 0 && d->whead == NULL &&
-	    d->mode == SHAPER_NORMAL;
+	    d->mode == SHAPER_NORMAL && d->ovr_mask == 0;
 }
 
 static void
@@ -206,9 +218,11 @@ set_limits(struct shaper_dest *d, const struct shaping_limits *lim)
 	struct rate mr = d->lim.max_message_rate;
 	struct rate cr = d->lim.max_connection_rate;
 
+	d->base = *lim;
 	d->lim = *lim;
-	rate_update(&mr, &lim->max_message_rate);
-	rate_update(&cr, &lim->max_connection_rate);
+	shaping_limits_over(&d->lim, &d->ovr, d->ovr_mask);
+	rate_update(&mr, &d->lim.max_message_rate);
+	rate_update(&cr, &d->lim.max_connection_rate);
 	d->lim.max_message_rate = mr;
 	d->lim.max_connection_rate = cr;
 	if (d->lim.backoff_connections == 0)	/* as core/shaping allows */
@@ -556,6 +570,22 @@ shaper_resume(struct shaper_dest *d, uint64_t now)
 	log_notice(SRC, NULL, "shaping %s: suspended -> normal (resumed by "
 	    "the administrator)", d->key);
 	wake_free(d);
+}
+
+void
+shaper_override(struct shaper_dest *d, const struct shaping_limits *lim,
+    unsigned mask)
+{
+	shaping_limits_over(&d->ovr, lim, mask);
+	d->ovr_mask |= mask;
+	set_limits(d, &d->base);
+	wake_free(d);
+}
+
+unsigned
+shaper_overridden(const struct shaper_dest *d)
+{
+	return d->ovr_mask;
 }
 
 void

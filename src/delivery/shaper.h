@@ -149,6 +149,14 @@ void		 shaper_suspend(struct shaper_dest *, unsigned secs,
 		    const char *why, uint64_t now);
 void		 shaper_resume(struct shaper_dest *, uint64_t now);
 
+/* An administrator's limits for d: the keys in mask (shaping.h's bits)
+ * taken from lim over the configuration's, kept (and d with them) until
+ * the next shaper_set_shaping; waiters a higher limit lets in are woken. */
+void		 shaper_override(struct shaper_dest *,
+		    const struct shaping_limits *lim, unsigned mask);
+/* The keys the administrator set (bits), 0 for none. */
+unsigned	 shaper_overridden(const struct shaper_dest *);
+
 /* "normal", "backoff", "suspended". */
 const char	*shaper_mode_name(enum shaper_mode);
 void		 shaper_stat(struct shaper_dest *, uint64_t now,

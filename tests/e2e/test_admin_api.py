@@ -10,7 +10,9 @@ end against the real daemon, the test DNS server and SMTP sinks.
   with a JSON error; the daemon keeps answering.
 - TCP needs the token; HTTP injection is answered with an id once queued, delivered with the
   same records as SMTP's mail, with a "with HTTP" trace header; its limits are SMTP's.
-- Destinations: suspend holds a destination's mail, resume lets it go.
+- Destinations: suspend holds a destination's mail, resume lets it go; limits changes its
+  shaping on the live daemon (a lowered max_connections is what the sink then sees at most),
+  validated (400 with a JSON error), until the next reload; outpostctl destination limits.
 - outpostctl over the Unix socket and over TCP with a token: tables and --json; exit codes.
 """
 import http.client
@@ -366,6 +368,54 @@ def test_suspend_and_resume_a_destination(mta, smtp_sink, tmp_path):
     mta.wait_for_log(r"destination single.test suspended for 3600s by the administrator")
 
 
+def test_destination_limits_take_effect_until_the_reload(mta, smtp_sink, tmp_path):
+    sink = smtp_sink("127.0.0.2")
+    sink.delay("data_end", 0.8)         # each message keeps its connection busy
+    api = with_unix_api(mta, tmp_path)
+    mta.write_config("shaping.ini", "[main]\nmax_connections=20\nidle_timeout=30\n")
+    mta.start()
+
+    def burst(tag, n=6):
+        for i in range(n):
+            send(mta, [f"ok-{tag}{i}@single.test"])
+        wait_empty(mta, timeout=30)
+
+    burst("a")                          # shaping.ini's 20: they go in parallel
+    assert sink.max_seen() >= 3, sink.max_seen()
+    # Bad requests: 400 with a JSON error, nothing changed.
+    for body, what in [({"max_connections": "many"}, "max_connections: expected a whole"),
+                       ({"max_conections": 2}, "max_conections: not a limit"),
+                       ({"max_message_rate": "fast"}, "max_message_rate"),
+                       ({"max_connections": [2]}, "a whole number or a text"),
+                       ({}, "no limit given")]:
+        status, res = api.post("/api/destinations/single.test/limits", body)
+        assert status == 400 and what in res["error"], (body, status, res)
+    status, res = api.post("/api/destinations/single.test/limits",
+                           {"max_connections": 2, "max_message_rate": "100/s"})
+    assert status == 200, res
+    assert res["set"] == ["max_connections", "max_message_rate"]
+    assert res["limits"]["max_connections"] == 2 and res["limits"]["max_message_rate"] == "100/s"
+    assert res["limits"]["idle_timeout"] == 30          # the others stay shaping.ini's
+    assert "reload" in res["until"]
+    mta.wait_for_log(r"destination single\.test: limits max_connections, max_message_rate set "
+                     r"by the administrator \(unix\), until the next reload")
+    wait_until(lambda: (sink.reset(), sink.max_seen())[1] == 0, timeout=10,
+               what="the pooled connections closed")
+    burst("b")
+    assert len(sink.messages()) == 6
+    assert sink.max_seen() == 2, sink.max_seen()
+    status, d = api.get("/api/destinations")
+    (st,) = [x for x in d["destinations"] if x["destination"] == "single.test"]
+    assert st["limit"] == 2
+    # A reload ends them: shaping.ini's limit again.
+    status, res = api.post("/api/reload")
+    assert status == 200, res
+    mta.wait_for_log(r"shaping single\.test: the administrator's limits end with the reload")
+    status, d = api.get("/api/destinations")
+    (st,) = [x for x in d["destinations"] if x["destination"] == "single.test"]
+    assert st["limit"] == 20
+
+
 # --- outpostctl --------------------------------------------------------------------------------
 
 def ctl(*args, stdin=None):
@@ -416,6 +466,17 @@ def test_outpostctl_over_the_socket_and_tcp(mta, smtp_sink, tmp_path):
     assert "single.test" in out and "suspended" in out
     rc, out, _ = ctl(*root, "resume", "single.test")
     assert rc == 0
+    rc, out, err = ctl(*root, "destination", "limits", "single.test", "max_connections=3",
+                       "max_message_rate=10/m")
+    assert rc == 0 and "max_connections, max_message_rate set until the next reload" in out, \
+        (out, err)
+    assert "max_connections                3" in out and "10/m" in out, out
+    rc, out, _ = ctl(*root, "--json", "destination", "limits", "single.test", "backoff_interval=2m")
+    assert rc == 0 and json.loads(out)["limits"]["backoff_interval"] == 120
+    rc, out, err = ctl(*root, "destination", "limits", "single.test", "max_connections=x")
+    assert rc == 1 and "max_connections: expected a whole number" in out + err, (out, err)
+    rc, out, err = ctl(*root, "destination", "limits", "single.test")
+    assert rc == 64
     mta.write_config("outbound.ini", "")
     rc, out, _ = ctl(*root, "reload")
     assert rc == 0 and "reloaded: true" in out

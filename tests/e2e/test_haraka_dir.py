@@ -12,16 +12,27 @@ local_mx_ok, the sinks are 127.0.0.x) and, to relay, the relay plugin with its A
 - mail_from.is_resolvable refuses senders whose domain has no usable MX, with Haraka's texts;
 - rcpt_to.in_host_list takes mail for host_list domains from a client that does not relay
   (forwarded to smtp_forward's host) and refuses the others;
-- bad values stop the start with 78 naming file and key (concurrency_max=abc, a bad DNS port);
+- bad values stop the start with 78 naming file and key (concurrency_max=abc, a bad DNS port,
+  a DNS server given by name, tls.ini [outbound] ciphers, a DNS timeout in seconds), while a
+  runtime failure (the listen address taken) stays 1;
+- net-utils.ini [dns] timeout is in milliseconds, as Haraka's net-utils reads it: 300 against a
+  server that never answers fails the lookup within a second or two, not 300 s later;
 - tls.ini rejectUnauthorized=true defers when the server's certificate does not verify;
-- smtp_forward.ini using_lmtp speaks LHLO to the forward host.
+- smtp_forward.ini using_lmtp speaks LHLO to the forward host;
+- smtp_forward.ini as Haraka's queue_forward uses it: enable_tls (false by default: no STARTTLS
+  even when offered; true: STARTTLS with the certificate verified, [tls] rejectUnauthorized=false
+  to take any, [tls] no_tls_hosts to skip it), connect_timeout (seconds), max_connections (one
+  budget for the forward host, whatever the domains) and one_message_per_rcpt (a transaction per
+  recipient); none of them is warned about any more, and a bad number stops the start (78).
 """
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -86,7 +97,7 @@ def hk(request, tmp_path, haraka, dns_server, dns_records):
     d.host, d.port = "127.0.0.1", port
     smtp = root / "config" / "smtp.ini"
     smtp.write_text(f"listen=127.0.0.1:{port}\n" + smtp.read_text())
-    d.write_config("net-utils.ini", f"[dns]\nservers={dns_server.servers}\ntimeout=2\n"
+    d.write_config("net-utils.ini", f"[dns]\nservers={dns_server.servers}\ntimeout=2000\n"
                                     "tries=2\n")
     d.write_config("outbound.ini", "local_mx_ok=true\n")
     yield d
@@ -244,6 +255,52 @@ def test_bad_values_stop_the_start_with_78(hk):
     assert "config/net-utils.ini:2: [dns] servers: '127.0.0.1:53x'" in err
 
 
+def test_config_errors_of_the_delivery_side_exit_78(hk):
+    cases = [
+        ("net-utils.ini", "[dns]\nservers=dns.example.invalid:53x\n",
+         "config/net-utils.ini:2: [dns] servers: 'dns.example.invalid:53x' is not an address"),
+        ("net-utils.ini", "[dns]\ntimeout=5\n",
+         "config/net-utils.ini:2: [dns] timeout: expected milliseconds (Haraka's unit)"),
+        ("tls.ini", "[outbound]\nciphers=NO-SUCH-CIPHER\n",
+         "config/tls.ini:2: ciphers: no usable cipher in 'NO-SUCH-CIPHER'"),
+        ("tls.ini", "[outbound]\nca=no-such-ca.pem\n", "no-such-ca.pem"),
+    ]
+    for name, text, want in cases:
+        saved = hk.config_path(name).read_text() if hk.config_path(name).exists() else ""
+        hk.write_config(name, text)
+        rc, out, err = run_outpost("-c", hk.root, timeout=30)
+        assert rc == 78, (name, text, rc, out + err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("outpost: ") and want in lines[0], \
+            (name, text, err)
+        hk.write_config(name, saved)
+    # A failure that is no configuration error stays 1: the listen address is taken.
+    with socket.socket() as taken:
+        taken.bind((hk.host, hk.port))
+        taken.listen(1)
+        rc, out, err = run_outpost("-c", hk.root, timeout=30)
+    assert rc == 1, out + err
+
+
+def test_net_utils_timeout_is_in_milliseconds(hk):
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)     # never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.settimeout(2)
+    try:
+        relay_from_loopback(hk)
+        hk.write_config("net-utils.ini", f"[dns]\nservers=127.0.0.1:{silent.getsockname()[1]}"
+                                         "\ntimeout=300\ntries=1\n")
+        hk.start()
+        t0 = time.monotonic()
+        submit(hk, "", ["ok-1@single.test"], "Subject: dns timeout\r\n\r\nhi\r\n")
+        hk.wait_for_log(r"MX Lookup for single\.test failed", timeout=15)
+        took = time.monotonic() - t0
+        assert took < 5, f"a 300 ms DNS timeout took {took:.1f} s"
+        assert silent.recv(512), "the lookup went to net-utils.ini's server"
+    finally:
+        silent.close()
+
+
 def test_reject_unauthorized_defers_on_an_untrusted_certificate(hk, smtp_sink, tls_material):
     sink = smtp_sink("127.0.0.2", tls=(tls_material.cert, tls_material.key))
     relay_from_loopback(hk)
@@ -291,3 +348,120 @@ def test_in_host_list_anti_spoof(hk):
         c.reply()
         c.ehlo()
         assert c.text("MAIL FROM:<x@hl.test>").startswith("250")
+
+
+def forward_to(hk, port, extra="", tls=""):
+    """Relayed mail forwarded to 127.0.0.7:port (enable_outbound=true)."""
+    relay_from_loopback(hk)
+    hk.write_config("smtp_forward.ini", f"[main]\nenable_outbound=true\nhost=127.0.0.7\n"
+                                        f"port={port}\n{extra}" + (f"[tls]\n{tls}" if tls else ""))
+
+
+def test_smtp_forward_enable_tls_and_its_tls_section(hk, smtp_sink, tls_material):
+    sink = smtp_sink("127.0.0.7", port=2555, tls=(tls_material.cert, tls_material.key))
+    # Haraka's default: no STARTTLS to the forward host, although it is offered (outbound.ini
+    # enable_tls, true, is for mail by DNS).
+    forward_to(hk, 2555)
+    hk.start()
+    submit(hk, SENDER, ["ok-1@single.test"], "Subject: plain\r\n\r\nhi\r\n")
+    assert sink.wait_for_messages(1)[0].tls is False
+    out = "\n".join(hk.lines())
+    assert not re.search(r"smtp_forward\.ini:\d+: .*a Haraka setting Outpost ignores", out)
+    hk.stop()
+    # enable_tls=true: STARTTLS, the certificate verified (the test CA is not trusted).
+    forward_to(hk, 2555, "enable_tls=true\n")
+    hk.start()
+    submit(hk, SENDER, ["ok-2@single.test"], "Subject: verified\r\n\r\nhi\r\n")
+    hk.wait_for_log(r"Temp failing .* Host failed TLS verification", timeout=20)
+    assert len(sink.messages()) == 1
+    hk.stop()
+    # [tls] rejectUnauthorized=false: any certificate; the deferred mail goes out over TLS.
+    forward_to(hk, 2555, "enable_tls=true\n", "rejectUnauthorized=false\n")
+    hk.start()
+    hk.signal(signal.SIGHUP)
+    got = sink.wait_for_messages(2, timeout=20)[1]
+    assert got.rcpt_tos == ("ok-2@single.test",) and got.tls is True
+    hk.stop()
+    # [tls] no_tls_hosts names the forward host: no STARTTLS.
+    forward_to(hk, 2555, "enable_tls=true\n", "no_tls_hosts=127.0.0.0/24\n")
+    hk.start()
+    submit(hk, SENDER, ["ok-3@single.test"], "Subject: no tls host\r\n\r\nhi\r\n")
+    got = sink.wait_for_messages(3, timeout=20)[2]
+    assert got.rcpt_tos == ("ok-3@single.test",) and got.tls is False
+
+
+def test_smtp_forward_with_auth_keeps_starttls_by_default(hk, smtp_sink, tls_material):
+    # No credentials in clear: with auth_user and no enable_tls, outbound.ini's STARTTLS.
+    sink = smtp_sink("127.0.0.7", port=2587, tls=(tls_material.cert, tls_material.key),
+                     auth=("relayuser", "s3cret"))
+    forward_to(hk, 2587, "auth_user=relayuser\nauth_pass=s3cret\n")
+    hk.start()
+    submit(hk, SENDER, ["ok-1@single.test"], "Subject: auth\r\n\r\nhi\r\n")
+    got = sink.wait_for_messages(1)[0]
+    assert got.tls is True and got.auth_user == "relayuser"
+
+
+def test_smtp_forward_one_message_per_rcpt(hk, smtp_sink):
+    sink = smtp_sink("127.0.0.7", port=2555)
+    forward_to(hk, 2555, "one_message_per_rcpt=true\n")
+    hk.start()
+    rcpts = ["ok-1@single.test", "ok-2@single.test", "ok-3@single.test"]
+    submit(hk, SENDER, rcpts, "Subject: split\r\n\r\nhi\r\n")
+    got = sink.wait_for_messages(3)
+    assert sorted(m.rcpt_tos for m in got) == [(r,) for r in rcpts]
+    assert len({m.data for m in got}) == 1
+
+
+def test_smtp_forward_max_connections_is_one_budget_for_the_host(hk, smtp_sink):
+    sink = smtp_sink("127.0.0.7", port=2555)
+    sink.delay("data_end", 1.0)         # each message keeps its connection busy for 1 s
+    forward_to(hk, 2555, "max_connections=2\n")
+    hk.start()
+    domains = [f"d{i}.test" for i in range(6)]     # six domains, one forward host
+    for d in domains:
+        submit(hk, SENDER, [f"ok-1@{d}"], f"Subject: {d}\r\n\r\nhi\r\n")
+    sink.wait_for_messages(6, timeout=30)
+    assert sink.max_seen() == 2, sink.max_seen()
+
+
+def test_smtp_forward_connect_timeout_in_seconds(hk):
+    # A listener whose accept queue is full: connecting hangs (its SYNs are dropped).
+    lst = socket.socket()
+    lst.bind(("127.0.0.7", 0))
+    lst.listen(0)
+    port = lst.getsockname()[1]
+    fill = []
+    try:
+        for _ in range(3):
+            c = socket.socket()
+            c.setblocking(False)
+            try:
+                c.connect(("127.0.0.7", port))
+            except BlockingIOError:
+                pass
+            fill.append(c)
+        forward_to(hk, port, "connect_timeout=2\n")
+        hk.write_config("outbound.ini", "local_mx_ok=true\nconnect_timeout=60\n")
+        hk.start()
+        t0 = time.monotonic()
+        submit(hk, SENDER, ["ok-1@single.test"], "Subject: slow\r\n\r\nhi\r\n")
+        hk.wait_for_log(r"Tried all MXs single\.test: connection timed out to 127\.0\.0\.7", timeout=20)
+        took = time.monotonic() - t0
+        assert 1.5 < took < 10, took
+    finally:
+        for c in fill:
+            c.close()
+        lst.close()
+
+
+@pytest.mark.parametrize("text,want", [
+    ("max_connections=abc\n", "[main] max_connections: expected connections from 1 to"),
+    ("[example.com]\nconnect_timeout=0\n",
+     "[example.com] connect_timeout: expected seconds from 1 to 3600, got '0'"),
+    ("[tls]\nno_tls_hosts=10.0.0.0/99\n", "[tls] no_tls_hosts: '10.0.0.0/99'"),
+])
+def test_smtp_forward_bad_values_exit_78(hk, text, want):
+    hk.write_config("smtp_forward.ini", "host=127.0.0.7\n" + text)
+    rc, out, err = run_outpost("-c", hk.root, timeout=20)
+    assert rc == 78, out + err
+    assert "config/smtp_forward.ini:" in out + err and want in out + err, out + err

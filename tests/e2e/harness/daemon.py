@@ -101,7 +101,7 @@ class Daemon:
         assert rc == 0, f"outpost -i {self.root} exited {rc}:\n{out}{err}"
         self.listen(self.host, free_port(self.host))
         if dns is not None:
-            self.write_config("net-utils.ini", f"[dns]\nservers={dns}\ntimeout=2\ntries=2\n")
+            self.write_config("net-utils.ini", f"[dns]\nservers={dns}\ntimeout=2000\ntries=2\n")
         if self.delivery is not None:
             self.write_config("outbound.ini", "")
 

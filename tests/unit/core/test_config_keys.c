@@ -24,13 +24,17 @@ static const struct key_case {
 	{ "smtp_forward.ini", "main", "using_lmtp", KEY_USED },
 	{ "smtp_forward.ini", "main", "enable_outbound", KEY_USED },
 	{ "smtp_forward.ini", "main", "domain_selector", KEY_USED },
-	{ "smtp_forward.ini", "main", "one_message_per_rcpt", KEY_IGNORED },
-	{ "smtp_forward.ini", "main", "max_connections", KEY_IGNORED },
-	{ "smtp_forward.ini", "main", "enable_tls", KEY_IGNORED },
+	{ "smtp_forward.ini", "main", "one_message_per_rcpt", KEY_USED },
+	{ "smtp_forward.ini", "main", "max_connections", KEY_USED },
+	{ "smtp_forward.ini", "main", "enable_tls", KEY_USED },
+	{ "smtp_forward.ini", "main", "idle_timeout", KEY_IGNORED },
 	{ "smtp_forward.ini", "example.com", "host", KEY_USED },
-	{ "smtp_forward.ini", "example.com", "connect_timeout", KEY_IGNORED },
+	{ "smtp_forward.ini", "example.com", "connect_timeout", KEY_USED },
+	{ "smtp_forward.ini", "example.com", "queue", KEY_IGNORED },
 	{ "smtp_forward.ini", "example.com", "domain_selector", KEY_UNKNOWN },
-	{ "smtp_forward.ini", "tls", "rejectUnauthorized", KEY_IGNORED },
+	{ "smtp_forward.ini", "tls", "rejectUnauthorized", KEY_USED },
+	{ "smtp_forward.ini", "tls", "no_tls_hosts", KEY_USED },
+	{ "smtp_forward.ini", "tls", "ciphers", KEY_IGNORED },
 	{ "tls.ini", "main", "rejectUnauthorized", KEY_USED },
 	{ "tls.ini", "outbound", "rejectUnauthorized", KEY_USED },
 	{ "tls.ini", "outbound", "no_tls_hosts[]", KEY_USED },
@@ -71,7 +75,8 @@ test_key_warnings(void **state)
 	    "load_pid_queue=1\nconcurency_max=7\n");
 	write_file(dir, "smtp_forward.ini", "host=a\nusing_lmtp=true\n"
 	    "one_message_per_rcpt=true\n[example.com]\nhost=b\n"
-	    "max_connections=3\n");
+	    "max_connections=3\nqueue=lmtp\n[tls]\nrejectUnauthorized=false\n"
+	    "ciphers=HIGH\n");
 	write_file(dir, "connection.ini", "[max]\nbytes=10\n");
 	cap = capture_start();
 	log_set_level(LOG_INFO);
@@ -82,10 +87,13 @@ test_key_warnings(void **state)
 	    "[main] load_pid_queue: a Haraka setting Outpost ignores: "));
 	assert_non_null(strstr(out, "[WARN] [-] [core] config/outbound.ini:3: "
 	    "[main] concurency_max: unknown key, ignored"));
-	assert_non_null(strstr(out, "config/smtp_forward.ini:3: [main] "
-	    "one_message_per_rcpt: a Haraka setting Outpost ignores: "));
-	assert_non_null(strstr(out, "config/smtp_forward.ini:6: [example.com] "
-	    "max_connections: a Haraka setting Outpost ignores: "));
+	assert_non_null(strstr(out, "config/smtp_forward.ini:7: [example.com] "
+	    "queue: a Haraka setting Outpost ignores: "));
+	assert_non_null(strstr(out, "config/smtp_forward.ini:10: [tls] "
+	    "ciphers: a Haraka setting Outpost ignores: "));
+	assert_null(strstr(out, "one_message_per_rcpt"));
+	assert_null(strstr(out, "max_connections"));
+	assert_null(strstr(out, "rejectUnauthorized"));
 	assert_null(strstr(out, "concurrency_max:"));
 	assert_null(strstr(out, "using_lmtp"));
 	assert_null(strstr(out, "connection.ini"));

@@ -48,7 +48,7 @@ test_dns_config(void **state)
 	assert_int_equal(cfg.tries, 0);
 	dns_config_clear(&cfg);
 
-	write_file(dir, "net-utils.ini", "[dns]\ntimeout=3\ntries=2\n"
+	write_file(dir, "net-utils.ini", "[dns]\ntimeout=3000\ntries=2\n"
 	    "servers = 127.0.0.1:5353, 192.0.2.53,[::1]:5300 ,[2001:db8::1],"
 	    "2001:db8::2\n");
 	assert_int_equal(dns_config_load(dir, &cfg, &err), 0);
@@ -86,18 +86,21 @@ test_dns_config_errors(void **state)
 		const char	*text;
 		const char	*err;
 	} bad[] = {
+		{ "[dns]\ntimeout=5\n", "config/net-utils.ini:2: [dns] timeout: "
+		    "expected milliseconds (Haraka's unit) from 100 to 300000, got "
+		    "'5'" },
 		{ "[dns]\ntimeout=0\n", "config/net-utils.ini:2: [dns] timeout: "
-		    "expected whole seconds from 1 to 300, got '0'" },
+		    "expected milliseconds (Haraka's unit) from 100 to 300000, got '0'" },
 		{ "[dns]\n\ntimeout=2.5\n", "config/net-utils.ini:3: [dns] "
-		    "timeout: expected whole seconds from 1 to 300, got '2.5'" },
+		    "timeout: expected milliseconds (Haraka's unit) from 100 to 300000, got '2.5'" },
 		{ "[dns]\ntimeout=-1\n", "config/net-utils.ini:2: [dns] timeout: "
-		    "expected whole seconds from 1 to 300, got '-1'" },
-		{ "[dns]\ntimeout=301\n", "config/net-utils.ini:2: [dns] "
-		    "timeout: expected whole seconds from 1 to 300, got '301'" },
-		{ "[dns]\ntimeout=5s\n", "config/net-utils.ini:2: [dns] timeout: "
-		    "expected whole seconds from 1 to 300, got '5s'" },
+		    "expected milliseconds (Haraka's unit) from 100 to 300000, got '-1'" },
+		{ "[dns]\ntimeout=300001\n", "config/net-utils.ini:2: [dns] "
+		    "timeout: expected milliseconds (Haraka's unit) from 100 to 300000, got '300001'" },
+		{ "[dns]\ntimeout=5000ms\n", "config/net-utils.ini:2: [dns] timeout: "
+		    "expected milliseconds (Haraka's unit) from 100 to 300000, got '5000ms'" },
 		{ "[dns]\ntimeout\n", "config/net-utils.ini:2: [dns] timeout: "
-		    "expected whole seconds from 1 to 300, got ''" },
+		    "expected milliseconds (Haraka's unit) from 100 to 300000, got ''" },
 		{ "[dns]\ntries=0\n", "config/net-utils.ini:2: [dns] tries: "
 		    "expected a whole number from 1 to 20, got '0'" },
 		{ "[dns]\ntries=many\n", "config/net-utils.ini:2: [dns] tries: "

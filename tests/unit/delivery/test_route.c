@@ -3,6 +3,7 @@
 #include "unit.h"
 
 #include "core/config.h"
+#include "core/shaping.h"
 #include "plugins/plugin.h"
 #include "builtins/builtin.h"
 #include "delivery/mx.h"
@@ -116,10 +117,53 @@ test_op_next_mx(void **state)
 	plugins_unload();
 }
 
+/* A route with limits of its own is one budget per host and port, with
+ * shaping.ini's limits for that host under its own. */
+static void
+test_route_shaping(void **state)
+{
+	char *err = NULL, key[SHAPING_KEY_MAX];
+	struct shaping *sh = shaping_parse("max_connections=20\n"
+	    "[mx:smart.test]\nmax_messages_per_connection=7\n", NULL, &err);
+	struct mx m;
+	struct shaping_limits lim;
+
+	(void)state;
+	assert_non_null(sh);
+	memset(&m, 0, sizeof(m));
+	m.exchange = "192.0.2.7";
+	m.from_dns = "smart.test";
+	m.port = 2525;
+	assert_int_equal(route_shaping(&m, 1, sh, key, &lim), 0);
+	assert_int_equal(route_shaping(NULL, 0, sh, key, &lim), 0);
+	m.max_connections = 3;
+	m.one_per_rcpt = 1;
+	assert_int_equal(route_shaping(&m, 1, sh, key, &lim), 1);
+	assert_string_equal(key, "forward:smart.test:2525");
+	assert_int_equal(lim.max_connections, 3);
+	assert_int_equal(lim.max_recipients_per_message, 1);
+	assert_int_equal(lim.max_messages_per_connection, 7);
+	assert_int_equal(lim.connect_timeout, 0);
+	m.connect_timeout = 9;
+	m.max_connections = 0;
+	m.from_dns = NULL;
+	m.port = 0;
+	assert_int_equal(route_shaping(&m, 1, sh, key, &lim), 1);
+	assert_string_equal(key, "forward:192.0.2.7:25");
+	assert_int_equal(lim.connect_timeout, 9);
+	assert_int_equal(lim.max_connections, 20);
+	assert_int_equal(mx_tls_choice(MX_TLS_DEFAULT, 1), 1);
+	assert_int_equal(mx_tls_choice(MX_TLS_DEFAULT, 0), 0);
+	assert_int_equal(mx_tls_choice(MX_TLS_OFF, 1), 0);
+	assert_int_equal(mx_tls_choice(MX_TLS_ON, 0), 1);
+	shaping_unref(sh);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_route_shaping),
 		cmocka_unit_test(test_from_plugin),
 		cmocka_unit_test(test_op_next_mx),
 	};

@@ -382,10 +382,78 @@ test_table(void **state)
 	}
 }
 
+/* The administrator's limits: over the configuration's at every
+ * shaper_get, parsed as shaping.ini is, kept until a new shaping. */
+static void
+test_override(void **state)
+{
+	struct shaping *sh;
+	struct shaper *sp = table("max_connections=4\nidle_timeout=30\n", &sh,
+	    100);
+	struct shaper_dest *d = dest(sp, sh, "a.test", 0);
+	struct shaping_limits lim;
+	struct shaper_waiter w;
+	unsigned mask = 0;
+	char *why = NULL;
+
+	(void)state;
+	memset(&woken, 0, sizeof(woken));
+	memset(&lim, 0, sizeof(lim));
+	assert_int_equal(shaping_limit_set(&lim, &mask, "max_connections", "1",
+	    &why), 0);
+	assert_int_equal(shaping_limit_set(&lim, &mask, "max_message_rate",
+	    "2/s", &why), 0);
+	assert_int_equal(shaping_limit_set(&lim, &mask, "max_connections",
+	    "x", &why), -1);
+	assert_string_equal(why, "max_connections: expected a whole number "
+	    "from 0 to 100000, got 'x'");
+	free(why);
+	assert_int_equal(shaping_limit_set(&lim, &mask, "nope", "1", &why), -1);
+	assert_string_equal(why, "nope: not a limit of shaping.ini");
+	free(why);
+	assert_string_equal(shaping_limit_name(0), "max_connections");
+	shaper_override(d, &lim, mask);
+	assert_int_equal(shaper_overridden(d), mask);
+	assert_int_equal(shaper_limits(d)->max_connections, 1);
+	assert_int_equal(shaper_limits(d)->idle_timeout, 30);
+	assert_int_equal(shaper_limits(d)->max_message_rate.n, 2);
+	/* The configuration's limits come again with each get: the override
+	 * stays over them. */
+	shaper_release(d);
+	d = dest(sp, sh, "a.test", 10);
+	assert_int_equal(shaper_limits(d)->max_connections, 1);
+	assert_true(shaper_may_connect(d, 10) == 0);
+	assert_true(shaper_may_connect(d, 10) == SHAPER_FULL);
+	shaper_wait(d, &w, on_slot, (void *)(intptr_t)7);
+	/* A higher limit wakes the waiter. */
+	mask = 0;
+	assert_int_equal(shaping_limit_set(&lim, &mask, "max_connections", "3",
+	    &why), 0);
+	shaper_override(d, &lim, mask);
+	assert_int_equal(woken.n, 1);
+	assert_int_equal(shaper_limits(d)->max_connections, 3);
+	assert_int_equal(shaper_limits(d)->max_message_rate.n, 2);
+	/* Kept while overridden, even idle and released. */
+	shaper_closed(d, 20);
+	shaper_release(d);
+	shaper_release(dest(sp, sh, "z.test", 500000));
+	assert_non_null(shaper_find(sp, "a.test"));
+	/* A reload (new shaping) ends it. */
+	sh = shaping_of("max_connections=5\n");
+	shaper_set_shaping(sp, sh);
+	shaping_unref(sh);
+	d = shaper_find(sp, "a.test");
+	assert_int_equal(shaper_overridden(d), 0);
+	assert_int_equal(shaper_limits(d)->max_connections, 4);	/* until a get */
+	assert_int_equal(shaper_limits(d)->max_message_rate.n, 0);
+	shaper_free(sp);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_override),
 		cmocka_unit_test(test_slots),
 		cmocka_unit_test(test_rates),
 		cmocka_unit_test(test_backoff),
