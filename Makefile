@@ -223,7 +223,7 @@ layers:
 test: layers unit fuzz e2e
 
 # The Debian package (scripts/mkdeb.sh: dpkg-deb only): build/outpost_*.deb
-deb: build/outpost build/outpost-sendmail
+deb: build/outpost build/outpost-sendmail build/outpostctl
 	scripts/mkdeb.sh build
 
 clean:

@@ -2,12 +2,13 @@
 # Builds the Debian package of Outpost with dpkg-deb alone (no debhelper):
 #   scripts/mkdeb.sh OUT_DIR     (run by `make deb` after the release build)
 # It installs
-#   /usr/sbin/outpost, /usr/sbin/outpost-sendmail
+#   /usr/sbin/outpost, /usr/sbin/outpost-sendmail, /usr/bin/outpostctl
 #   /etc/outpost/*                  the configuration (outpost -i's, conffiles;
 #                                   smtp.ini: listen=127.0.0.1:25, user=outpost)
 #   /var/lib/outpost/config         a link to /etc/outpost: ROOT is /var/lib/outpost
 #   /lib/systemd/system/outpost.service, /etc/logrotate.d/outpost
-#   /usr/share/man/man5,man8        outpost(8), outpost-sendmail(8), outpost-config(5)
+#   /usr/share/man/man5,man8        outpost(8), outpost-sendmail(8), outpostctl(8),
+#                                   outpost-config(5)
 # and the maintainer scripts of packaging/ (the outpost user, directories).
 set -eu
 cd "$(dirname "$0")/.."
@@ -16,13 +17,16 @@ version=$(sed -n 's/^#define OUTPOST_VERSION[[:space:]]*"\(.*\)"/\1/p' src/core/
 arch=$(dpkg --print-architecture)
 stage=build/deb/outpost
 rm -rf build/deb
-mkdir -p "$stage/DEBIAN" "$stage/usr/sbin" "$stage/etc/logrotate.d" \
+mkdir -p "$stage/DEBIAN" "$stage/usr/sbin" "$stage/usr/bin" "$stage/etc/logrotate.d" \
 	"$stage/lib/systemd/system" "$stage/var/lib/outpost" \
 	"$stage/usr/share/man/man5" "$stage/usr/share/man/man8" \
 	"$stage/usr/share/doc/outpost"
 
 install -m 0755 build/outpost build/outpost-sendmail "$stage/usr/sbin/"
 strip --strip-unneeded "$stage/usr/sbin/outpost-sendmail"
+# outpostctl: for any user who can read the admin token or reach the socket.
+install -m 0755 build/outpostctl "$stage/usr/bin/"
+strip --strip-unneeded "$stage/usr/bin/outpostctl"
 # outpost keeps its dynamic symbol table: plugins resolve op_* from it.
 strip --strip-debug "$stage/usr/sbin/outpost"
 
@@ -57,11 +61,13 @@ if command -v dpkg-shlibdeps >/dev/null 2>&1; then
 	printf 'Source: outpost\n\nPackage: outpost\nArchitecture: any\n' \
 		> build/deb/debian/control
 	deps=$(cd build/deb && dpkg-shlibdeps -O -e outpost/usr/sbin/outpost \
-		-e outpost/usr/sbin/outpost-sendmail 2>/dev/null |
+		-e outpost/usr/sbin/outpost-sendmail -e outpost/usr/bin/outpostctl \
+		2>/dev/null |
 		sed -n 's/^shlibs:Depends=//p')
 fi
 if [ -z "$deps" ]; then
-	for lib in $(ldd build/outpost | awk '$3 ~ /^\// { print $3 }'); do
+	for lib in $(ldd build/outpost build/outpostctl |
+		awk '$3 ~ /^\// { print $3 }' | sort -u); do
 		pkg=$(dpkg -S "$(readlink -f "$lib")" 2>/dev/null | head -1 |
 			cut -d: -f1) || continue
 		[ -n "$pkg" ] || continue

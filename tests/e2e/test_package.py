@@ -116,9 +116,13 @@ def test_installs_files_user_and_directories(package):
     out = run("/usr/sbin/outpost", "--version").stdout
     version = re.search(r'"(.*)"', (REPO / "src/core/version.h").read_text()).group(1)
     assert out == f"outpost {version}\n"
-    for f in ("/usr/sbin/outpost-sendmail", "/lib/systemd/system/outpost.service",
-              "/etc/logrotate.d/outpost", "/etc/outpost/plugins"):
+    for f in ("/usr/sbin/outpost-sendmail", "/usr/bin/outpostctl",
+              "/lib/systemd/system/outpost.service", "/etc/logrotate.d/outpost",
+              "/etc/outpost/plugins", "/usr/share/man/man8/outpostctl.8.gz"):
         assert Path(f).is_file(), f
+    # outpostctl runs from the package: its usage, exit 64 without a command.
+    ctl = subprocess.run(["/usr/bin/outpostctl"], capture_output=True, text=True)
+    assert ctl.returncode == 64 and "usage" in ctl.stderr.lower(), ctl
     assert os.readlink("/var/lib/outpost/config") == "/etc/outpost"
     smtp = Path("/etc/outpost/smtp.ini").read_text()
     assert re.search(r"^listen=127\.0\.0\.1:25$", smtp, re.M)
