@@ -32,6 +32,7 @@
 #include "core/vmta.h"
 #include "plugins/plugin.h"
 #include "builtins/builtin.h"
+#include "delivery/cluster_conf.h"
 #include "delivery/mta.h"
 #include "delivery/shaper_file.h"
 #include "queue/queue.h"
@@ -628,7 +629,8 @@ run(const char *root)
 	    LF_INT("pid", getpid()), LF_STR("root", root) }, 2,
 	    "Starting outpost %s", OUTPOST_VERSION);
 	if ((op.shaping = shaping_load(op.cfg->config_dir, &err)) == NULL ||
-	    (op.vmta = vmta_load(op.cfg->config_dir, &err)) == NULL) {
+	    (op.vmta = vmta_load(op.cfg->config_dir, &err)) == NULL ||
+	    cluster_conf_check(op.cfg->config_dir, &err) != 0) {
 		rc = start_failed(EXIT_CONFIG, err);
 		teardown(&op);
 		return rc;

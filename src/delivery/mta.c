@@ -22,6 +22,7 @@
 #include "core/tls.h"
 #include "delivery/attempt.h"
 #include "delivery/attempt_shape.h"
+#include "delivery/cluster.h"
 #include "delivery/dane.h"
 #include "delivery/dns.h"
 #include "delivery/inject.h"
@@ -194,6 +195,9 @@ mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
 	m->env.pool = pool_new(base);
 	m->env.shaping = shaping_ref(sh);
 	m->env.shaper = shaper_new(sh, SHAPER_CAPACITY, SHAPER_IDLE_MS);
+	m->env.cluster = cluster_new(base, cfg->config_dir, err);
+	if (m->env.cluster == NULL && *err != NULL)
+		goto fail;
 	run = xasprintf("%s/run", cfg->root);
 	if (mkdir(run, 0755) == -1 && errno != EEXIST)
 		log_warn(SRC, NULL, "cannot create %s: %s", run,
@@ -244,6 +248,7 @@ mta_free(struct mta *m)
 	tlsrpt_log_all();
 	tlsrpt_reset();
 	pool_free(m->env.pool);
+	cluster_free(m->env.cluster);	/* after the connections' leases */
 	if (m->env.shaper != NULL)
 		shaper_free(m->env.shaper);
 	shaping_unref(m->env.shaping);
