@@ -14,7 +14,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
 #include <event2/event.h>
 
 #include "admin/http.h"
@@ -32,7 +31,6 @@
 #include "core/vmta.h"
 #include "plugins/plugin.h"
 #include "builtins/builtin.h"
-#include "delivery/cluster_conf.h"
 #include "delivery/mta.h"
 #include "delivery/shaper_file.h"
 #include "queue/queue.h"
@@ -630,7 +628,7 @@ run(const char *root)
 	    "Starting outpost %s", OUTPOST_VERSION);
 	if ((op.shaping = shaping_load(op.cfg->config_dir, &err)) == NULL ||
 	    (op.vmta = vmta_load(op.cfg->config_dir, &err)) == NULL ||
-	    cluster_conf_check(op.cfg->config_dir, &err) != 0) {
+	    mta_check_config(op.cfg->config_dir, &err) != 0) {
 		rc = start_failed(EXIT_CONFIG, err);
 		teardown(&op);
 		return rc;

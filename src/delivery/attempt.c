@@ -45,7 +45,6 @@
 static void try_next(struct attempt *);
 static void connect_mx(struct attempt *);
 static void dane_then(struct attempt *, int);
-static void shape_then(struct attempt *, int64_t);
 static void finish(struct attempt *);
 
 static char *
@@ -688,22 +687,11 @@ connect_mx(struct attempt *a)
 	sts_conf(a, &c);
 	free(a->sess_key);
 	a->sess_key = pool_key(&c);
-	a->shape_then = shape_then;
+	a->shape_end = attempt_end;	/* the cluster's answer: on_turn */
+	a->shape_txn = txn_done;
 	if ((due = shape_connect(a, &c)) != 0) {
 		if (due != SHAPE_PENDING)
 			attempt_end(a, due);	/* shaping: not an attempt */
-		return;
-	}
-	shape_then(a, 0);
-}
-
-/* The destination's turn (at once, or the cluster's answer): the
- * transaction, or the attempt ends without counting. */
-static void
-shape_then(struct attempt *a, int64_t due)
-{
-	if (due != 0) {
-		attempt_end(a, due);
 		return;
 	}
 	shape_batch(a, 0);

@@ -94,7 +94,8 @@ struct attempt {
 						 * connection, or parked */
 	struct cluster_req	*creq;		/* waiting for the cluster's
 						 * turn (attempt_shape.c) */
-	void			(*shape_then)(struct attempt *, int64_t due);
+	void			(*shape_end)(struct attempt *, int64_t due);
+	mta_done_fn		 shape_txn;	/* then: the end, or the txn */
 	/* The source-IP pool (attempt_source.c): its name, address and
 	 * HELO name ("": none, the system's or the route's own). */
 	char			 src_pool[VMTA_NAME_MAX + 1];
@@ -166,8 +167,8 @@ void		 shape_route(struct attempt *);
  * connect_timeout; a->sess is a pooled connection or a new one within the
  * limits (0), or the attempt must end now without counting (the due time,
  * ms since the epoch: a wait, or a parked item's fallback), or
- * SHAPE_PENDING: the cluster's turn is awaited, a->shape_then(a, 0 or the
- * due time) follows.
+ * SHAPE_PENDING: the cluster's turn is awaited, then the transaction
+ * (shape_txn its done) or the end (a->shape_end(a, the due time)).
  */
 #define SHAPE_PENDING	INT64_MAX	/* a->shape_then will be called */
 int64_t		 shape_connect(struct attempt *, struct mta_conf *c);

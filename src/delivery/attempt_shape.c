@@ -115,17 +115,18 @@ static void
 on_turn(void *arg, uint64_t wait)
 {
 	struct attempt *a = arg;
-	int64_t due = 0;
 
 	a->creq = NULL;
-	if (wait != 0) {
-		mta_session_close(a->sess);
-		a->sess = NULL;
-		log_info(SRC, a->e->id, "shaping %s: no turn from the cluster "
-		    "within max_wait", shaper_key(a->dest));
-		due = sched_now_ms() + (int64_t)wait;
+	if (wait == 0) {
+		shape_batch(a, 0);
+		attempt_send_txn(a, a->shape_txn);
+		return;
 	}
-	a->shape_then(a, due);
+	mta_session_close(a->sess);
+	a->sess = NULL;
+	log_info(SRC, a->e->id, "shaping %s: no turn from the cluster within "
+	    "max_wait", shaper_key(a->dest));
+	a->shape_end(a, sched_now_ms() + (int64_t)wait);
 }
 
 /* The cluster's gate for the transaction on a->sess (lease: a new

@@ -26,72 +26,14 @@
 
 #include "core/log.h"
 #include "delivery/cluster_conf.h"
+#include "delivery/cluster_lua.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 
 #define SRC		"cluster"
 #define BUCKETS		1024
-#define AHEAD_US	1000000		/* a rate slot reserved at most 1 s ahead */
-#define FULL_POLL_MS	100		/* leases all taken: ask again */
 #define BACKOFF_MIN_MS	250
 #define DEST_IDLE_MS	600000		/* an unused destination record goes */
-
-/* GCRA for the connection and message rates, the lease set for the
- * connections: checked together, then all updated or none. Returns
- * {0, ms to the reserved slot}, {1, ms} (every lease taken) or {2, ms}
- * (the slot is further than ARGV[8] µs ahead). Times from Redis's clock. */
-static const char ADMIT_LUA[] =
-"if redis.replicate_commands then redis.replicate_commands() end\n"
-"local t = redis.call('TIME')\n"
-"local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-"local nowms = math.floor(now / 1000)\n"
-"local limit = tonumber(ARGV[1])\n"
-"if limit > 0 then\n"
-"  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', nowms)\n"
-"  if redis.call('ZCARD', KEYS[1]) >= limit then\n"
-"    return {1, tonumber(ARGV[9])}\n"
-"  end\n"
-"end\n"
-"local at = now\n"
-"local tats = {}\n"
-"for i = 0, 1 do\n"
-"  local T = tonumber(ARGV[4 + 2 * i])\n"
-"  if T > 0 then\n"
-"    local v = redis.call('GET', KEYS[2 + i])\n"
-"    local tat = v and tonumber(v) or 0\n"
-"    if tat < now then tat = now end\n"
-"    tats[i] = tat\n"
-"    local a = tat - (tonumber(ARGV[5 + 2 * i]) - 1) * T\n"
-"    if a > at then at = a end\n"
-"  end\n"
-"end\n"
-"local ahead = tonumber(ARGV[8])\n"
-"if at - now > ahead then\n"
-"  return {2, math.ceil((at - now - ahead) / 1000)}\n"
-"end\n"
-"for i = 0, 1 do\n"
-"  local T = tonumber(ARGV[4 + 2 * i])\n"
-"  if T > 0 then\n"
-"    local n = math.max(tats[i], at) + T\n"
-"    redis.call('SET', KEYS[2 + i], string.format('%.0f', n), 'PX',\n"
-"      math.ceil((n - now) / 1000) + 1000)\n"
-"  end\n"
-"end\n"
-"if limit > 0 then\n"
-"  redis.call('ZADD', KEYS[1], nowms + tonumber(ARGV[3]), ARGV[2])\n"
-"  redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[3]))\n"
-"end\n"
-"return {0, math.ceil((at - now) / 1000)}\n";
-
-/* A live connection's lease: its expiry pushed on (or the lease added,
- * when it was opened while Redis was unreachable). */
-static const char RENEW_LUA[] =
-"if redis.replicate_commands then redis.replicate_commands() end\n"
-"local t = redis.call('TIME')\n"
-"local nowms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-"redis.call('ZADD', KEYS[1], nowms + tonumber(ARGV[1]), ARGV[2])\n"
-"redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[1]))\n"
-"return 1\n";
 
 /* One destination: its global limits (from the last route) and, for the
  * fallback, this node's share of its rates. */
@@ -493,10 +435,10 @@ connect_redis(struct cluster *cl)
 	}
 	if (cl->ac != NULL)
 		send_cmd(cl, C_SETUP, 3,
-		    (const char *[]){ "SCRIPT", "LOAD", ADMIT_LUA });
+		    (const char *[]){ "SCRIPT", "LOAD", cluster_admit_lua });
 	if (cl->ac != NULL)
 		c = send_cmd(cl, C_SETUP, 3,
-		    (const char *[]){ "SCRIPT", "LOAD", RENEW_LUA });
+		    (const char *[]){ "SCRIPT", "LOAD", cluster_renew_lua });
 	if (c != NULL && cl->ac != NULL)
 		c->last_setup = 1;
 }
@@ -664,7 +606,7 @@ step(struct cluster_req *req)
 
 	if (cl->conf.max_wait_ms > 0 && now - req->started >
 	    cl->conf.max_wait_ms) {
-		req_done(req, FULL_POLL_MS);
+		req_done(req, CLUSTER_FULL_POLL_MS);
 		return;
 	}
 	d->used = now;
@@ -680,8 +622,8 @@ step(struct cluster_req *req)
 	snprintf(a[4], sizeof(a[4]), "%llu", (unsigned long long)
 	    cluster_rate_interval_us(&lim->max_message_rate));
 	snprintf(a[5], sizeof(a[5]), "%u", lim->max_message_rate.burst);
-	snprintf(a[6], sizeof(a[6]), "%u", AHEAD_US);
-	snprintf(a[7], sizeof(a[7]), "%u", FULL_POLL_MS);
+	snprintf(a[6], sizeof(a[6]), "%u", CLUSTER_AHEAD_US);
+	snprintf(a[7], sizeof(a[7]), "%u", CLUSTER_FULL_POLL_MS);
 	req->cmd = send_cmd(cl, C_ADMIT, 15, (const char *[]){ "EVALSHA",
 	    cl->sha_admit, "3", d->k_lease, d->k_conn, d->k_msg, a[0],
 	    conn ? req->lease->member : "-", a[1], a[2], a[3], a[4], a[5],
@@ -784,8 +726,8 @@ cluster_new(struct event_base *base, const char *config_dir, char **err)
 	    cl->conf.port);
 	cl->seed = util_random();
 	cl->backoff = BACKOFF_MIN_MS;
-	sha1_hex(ADMIT_LUA, cl->sha_admit);
-	sha1_hex(RENEW_LUA, cl->sha_renew);
+	sha1_hex(cluster_admit_lua, cl->sha_admit);
+	sha1_hex(cluster_renew_lua, cl->sha_renew);
 	cl->retry_ev = evtimer_new(base, on_retry, cl);
 	cl->deadline_ev = evtimer_new(base, on_deadline, cl);
 	cl->renew_ev = event_new(base, -1, EV_PERSIST, on_renew, cl);

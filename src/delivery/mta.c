@@ -23,6 +23,7 @@
 #include "delivery/attempt.h"
 #include "delivery/attempt_shape.h"
 #include "delivery/cluster.h"
+#include "delivery/cluster_conf.h"
 #include "delivery/dane.h"
 #include "delivery/dns.h"
 #include "delivery/inject.h"
@@ -229,6 +230,12 @@ mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
 fail:
 	mta_free(m);
 	return NULL;
+}
+
+int
+mta_check_config(const char *config_dir, char **err)
+{
+	return cluster_conf_check(config_dir, err);
 }
 
 void
