@@ -4,11 +4,14 @@ listen ports, the same DNS and sink) share one real redis-server through config/
 - a shared max_message_rate: the sink's rate over the three nodes' steady part is the limit,
   within 10 % (without the cluster it would be three times the limit);
 - a shared max_connections=2: the sink never sees a third session from any node;
+- connection leases renewed while their connection lives, and expiring when its node dies
+  (kill -9); a Redis that stops answering is unreachable after `timeout`;
 - Redis stopped mid-run: each node logs the fallback once and keeps its share (limit / nodes),
   so mail still flows at about the limit; Redis back: logged, and shared again;
 - a bad cluster.ini: the daemon does not start (78, the file and line named).
 """
 import re
+import signal
 import threading
 import time
 
@@ -174,6 +177,61 @@ def test_redis_stopped_each_node_keeps_its_share_then_shares_again(
     for d, m in zip(daemons, marks):
         assert len([ln for ln in d.lines()[m:] if re.search(FALLBACK_RE, ln)]) == 1
         assert len([ln for ln in d.lines()[m:] if re.search(BACK_RE, ln)]) == 1
+
+
+def redis_now_ms(redis):
+    sec, usec = redis.command("TIME")
+    return int(sec) * 1000 + int(usec) // 1000
+
+
+def test_leases_are_renewed_while_the_connection_lives_and_expire_when_its_node_dies(
+        nodes, smtp_sink, dns_records, redis_server):  # noqa: F811
+    dns_records(RECORDS)
+    sink = smtp_sink("127.0.0.2")
+    sink.delay("data_end", 8, times=1)        # node0's connection lives 8 s
+    daemons = nodes("[cl.test]\nmax_connections=1\n", extra_cluster="lease_ttl=3s\n")
+    key = "outpost:{cl.test}:lease"
+    send_many(daemons[0], ["ok-0-0@cl.test"])
+    deadline = time.monotonic() + 10
+    while not sink.sessions():
+        assert time.monotonic() < deadline, "node0 never connected"
+        time.sleep(0.05)
+    # Past lease_ttl the connection still holds its one lease: renewed (every second).
+    time.sleep(4)
+    live = redis_server.command("ZRANGEBYSCORE", key, redis_now_ms(redis_server), "+inf")
+    assert len(live) == 1 and live[0].startswith("node0:"), live
+    # Another node's mail waits for the one connection...
+    send_many(daemons[1], ["ok-1-0@cl.test"])
+    time.sleep(1)
+    assert len(sink.sessions()) == 1
+    # ...which the dead node's lease holds until it expires (no ZREM from a dead node).
+    daemons[0].kill9()
+    t_kill = time.monotonic()
+    sink.wait_for_messages(1, timeout=10)
+    waited = sink.arrivals()[0] - t_kill
+    print(f"node0 killed: node1 delivered {waited:.2f}s later (lease_ttl 3s)")
+    assert 1.0 <= waited <= 6.0, waited
+    assert [list(m.rcpt_tos) for m in sink.messages()] == [["ok-1-0@cl.test"]]
+    wait_empty(daemons[1], timeout=10)
+
+
+def test_a_silent_redis_is_unreachable_after_timeout(nodes, smtp_sink, dns_records,
+                                                     redis_server):  # noqa: F811
+    dns_records(RECORDS)
+    sink = smtp_sink("127.0.0.2")
+    daemons = nodes("[cl.test]\nmax_message_rate=30/s\n")
+    marks = [d.mark() for d in daemons]
+    redis_server.proc.send_signal(signal.SIGSTOP)    # connected, but no reply
+    try:
+        submit(daemons, 3)
+        for d, m in zip(daemons, marks):
+            d.wait_for_log(FALLBACK_RE + r".*no reply within 500ms", timeout=10, start=m)
+        sink.wait_for_messages(9, timeout=15)
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+    for d, m in zip(daemons, marks):
+        d.wait_for_log(BACK_RE, timeout=15, start=m)
+        wait_empty(d, timeout=10)
 
 
 def test_a_bad_cluster_ini_stops_the_start(tmp_path, dns_server):
