@@ -65,7 +65,7 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/attempt_sts.c src/delivery/https.c \
 		src/delivery/mta_admin.c src/delivery/mta_filter.c \
 		src/delivery/cluster.c src/delivery/cluster_conf.c \
-		src/delivery/cluster_lua.c
+		src/delivery/cluster_lua.c src/delivery/cluster_gate.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
