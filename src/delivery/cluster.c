@@ -245,10 +245,12 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	struct cluster *cl = ac->data;
 
 	(void)status;
-	if (cl->freeing || ac != cl->ac)
+	if (ac != cl->ac)
 		return;
 	cl->ac = NULL;		/* hiredis frees it */
-	cluster_go_down(cl, ac->errstr[0] ? ac->errstr : "connection closed");
+	if (!cl->freeing)
+		cluster_go_down(cl, ac->errstr[0] ? ac->errstr :
+		    "connection closed");
 }
 
 /* Connects, then AUTH, SELECT and the scripts (in that order, before
@@ -388,6 +390,10 @@ cluster_free(struct cluster *cl)
 	while (cl->leases != NULL)
 		cluster_lease_end(cl->leases);
 	cl->freeing = 1;
+	/* The leases' last ZREMs (stopping gracefully frees this node's
+	 * connections at once): one write, without waiting. */
+	if (cl->ac != NULL && cl->up)
+		redisAsyncHandleWrite(cl->ac);
 	if (cl->ac != NULL) {
 		redisAsyncContext *ac = cl->ac;
 
