@@ -5,7 +5,8 @@ listen ports, the same DNS and sink) share one real redis-server through config/
   within 10 % (without the cluster it would be three times the limit);
 - a shared max_connections=2: the sink never sees a third session from any node;
 - connection leases renewed while their connection lives, and expiring when its node dies
-  (kill -9); a Redis that stops answering is unreachable after `timeout`;
+  (kill -9); a node stopped (SIGTERM) mid-delivery leaves no lease behind; a Redis that
+  stops answering is unreachable after `timeout`;
 - Redis stopped mid-run: each node logs the fallback once and keeps its share (limit / nodes),
   so mail still flows at about the limit; Redis back: logged, and shared again;
 - a bad cluster.ini: the daemon does not start (78, the file and line named).
@@ -98,7 +99,6 @@ def test_a_shared_message_rate_holds_across_three_nodes(nodes, smtp_sink, dns_re
     daemons = nodes("[cl.test]\nmax_message_rate=10/s\n")
     t0 = time.monotonic()
     submit(daemons, 50)
-    print(f"submitted in {time.monotonic() - t0:.2f}s")
     # The GCRA state is in Redis under the configured prefix while mail flows.
     assert redis_server.command("EXISTS", "outpost:{cl.test}:msg") == 1
     sink.wait_for_messages(150, timeout=40)
@@ -218,6 +218,23 @@ def test_leases_are_renewed_while_the_connection_lives_and_expire_when_its_node_
     while redis_server.command("ZCARD", key) != 0:
         assert time.monotonic() < deadline, redis_server.command("ZRANGE", key, 0, -1)
         time.sleep(0.05)
+
+
+def test_a_node_stopped_mid_delivery_leaves_no_lease(nodes, smtp_sink, dns_records,
+                                                    redis_server):  # noqa: F811
+    dns_records(RECORDS)
+    sink = smtp_sink("127.0.0.2")
+    sink.delay("data_end", 3, times=1)
+    daemons = nodes("[cl.test]\nmax_connections=1\n")     # lease_ttl: 30 s
+    key = "outpost:{cl.test}:lease"
+    send_many(daemons[0], ["ok-0-0@cl.test"])
+    deadline = time.monotonic() + 10
+    while redis_server.command("ZCARD", key) != 1:
+        assert time.monotonic() < deadline, "no lease for node0's connection"
+        time.sleep(0.05)
+    daemons[0].stop()
+    # Its connection's lease is gone with it, long before lease_ttl.
+    assert redis_server.command("ZCARD", key) == 0, redis_server.command("ZRANGE", key, 0, -1)
 
 
 def test_a_silent_redis_is_unreachable_after_timeout(nodes, smtp_sink, dns_records,
