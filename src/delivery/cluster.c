@@ -315,6 +315,8 @@ cluster_usable(const struct cluster *cl)
 	return cl->ac != NULL && (cl->up || !cl->fallback);
 }
 
+/* Every third of lease_ttl: the live leases renewed (added, for those of
+ * the fallback), and the idle destination records dropped. */
 static void
 on_renew(evutil_socket_t fd, short what, void *arg)
 {

@@ -132,8 +132,6 @@ cluster_lease_end(struct cluster_lease *l)
 	free(l);
 }
 
-/* Every third of lease_ttl: the live leases renewed (added, for those of
- * the fallback), and the idle destination records dropped. */
 /* --- the gate ---------------------------------------------------------------- */
 
 static void
