@@ -9,6 +9,7 @@ listen ports, the same DNS and sink) share one real redis-server through config/
   stops answering is unreachable after `timeout`;
 - Redis stopped mid-run: each node logs the fallback once and keeps its share (limit / nodes),
   so mail still flows at about the limit; Redis back: logged, and shared again;
+- AUTH with a password, over TCP and over a Unix socket; a wrong password is unreachable;
 - a bad cluster.ini: the daemon does not start (78, the file and line named).
 """
 import re
@@ -34,21 +35,24 @@ def nodes(request, tmp_path, dns_server, redis_server):  # noqa: F811
     """start(shaping_ini, extra_cluster="") -> three started daemons sharing redis_server."""
     made = []
 
-    def start(shaping_ini, extra_cluster=""):
-        for i in range(NODES):
+    def start(shaping_ini, extra_cluster="", count=NODES, where=None):
+        new = []
+        where = where or f"host=127.0.0.1\nport={redis_server.port}\n"
+        for _ in range(count):
+            i = len(made)
             d = Daemon(tmp_path / f"node{i}", delivery=True)
             d.init(dns=dns_server.servers)
             made.append(d)
+            new.append(d)
             d.write_config("shaping.ini", shaping_ini)
             d.write_config("cluster.ini",
-                           f"[main]\nhost=127.0.0.1\nport={redis_server.port}\n"
-                           f"node=node{i}\nnodes={NODES}\ntimeout=500ms\n"
+                           f"[main]\n{where}node=node{i}\nnodes={NODES}\ntimeout=500ms\n"
                            f"reconnect_max=1s\n{extra_cluster}")
-        for d in made:
+        for d in new:
             d.start()
-        for d in made:
+        for d in new:
             d.wait_for_log(r"\[cluster\] shaping limits shared through Redis", timeout=10)
-        return made
+        return new
 
     yield start
     problems = []
@@ -254,6 +258,39 @@ def test_a_silent_redis_is_unreachable_after_timeout(nodes, smtp_sink, dns_recor
     for d, m in zip(daemons, marks):
         d.wait_for_log(BACK_RE, timeout=15, start=m)
         wait_empty(d, timeout=10)
+
+
+def evalsha_calls(redis):
+    stats = redis.command("INFO", "commandstats")
+    match = re.search(r"cmdstat_evalsha:calls=(\d+)", stats)
+    return int(match.group(1)) if match else 0
+
+
+def test_password_and_unix_socket(nodes, smtp_sink, dns_records, redis_server):  # noqa: F811
+    dns_records(RECORDS)
+    sink = smtp_sink("127.0.0.2")
+    redis_server.command("CONFIG", "SET", "requirepass", "s3cret")
+    redis_server.password = "s3cret"
+    shaping = "[cl.test]\nmax_connections=1\n"
+    good = nodes(shaping, extra_cluster="password=s3cret\n", count=1)[0]
+    local = nodes(shaping, extra_cluster="password=s3cret\n", count=1,
+                  where=f"socket={redis_server.socket}\n")[0]
+    bad = nodes(shaping, extra_cluster="password=wrong\n", count=1)[0]
+    calls = evalsha_calls(redis_server)
+    send_many(good, ["ok-0-0@cl.test"])
+    send_many(local, ["ok-1-0@cl.test"])
+    sink.wait_for_messages(2, timeout=15)
+    # Both asked Redis (AUTH accepted, over TCP and over the socket); neither fell back.
+    assert evalsha_calls(redis_server) >= calls + 2
+    for d in (good, local):
+        wait_empty(d, timeout=10)
+        assert not re.search(r"\[cluster\] Redis .* unreachable", d.output()), d.output()
+    # A wrong password: unreachable, logged with Redis's answer; mail still flows (its share).
+    bad.wait_for_log(r"\[WARN\] \[-\] \[cluster\] Redis 127\.0\.0\.1:\d+ unreachable "
+                     r"\(.*(WRONGPASS|invalid|password)", timeout=10)
+    send_many(bad, ["ok-2-0@cl.test"])
+    sink.wait_for_messages(3, timeout=15)
+    wait_empty(bad, timeout=10)
 
 
 def test_a_bad_cluster_ini_stops_the_start(tmp_path, dns_server):

@@ -3,7 +3,8 @@
 RedisServer(tmp_dir) runs `redis-server` in the foreground on 127.0.0.1:<free port>, nothing
 saved (`--save '' --appendonly no`), its files in tmp_dir; `start()` waits until it answers
 PING, `stop()` ends it (the port stays the server's: `start()` again serves on it), `command()`
-sends one command (RESP, no client library) and returns the decoded reply. A test that needs
+sends one command (RESP, no client library; AUTH first when `password` is set) and returns
+the decoded reply. It serves `socket` (a Unix socket in tmp_dir) too. A test that needs
 it and cannot start it fails with what went wrong.
 """
 import shutil
@@ -55,6 +56,8 @@ class RedisServer:
         self.port = free_port(host)
         self.proc = None
         self.log_path = self.dir / "redis.log"
+        self.socket = self.dir / "redis.sock"     # served too (unixsocket)
+        self.password = None                      # AUTH before each command() when set
 
     def start(self, timeout=10):
         binary = shutil.which("redis-server")
@@ -66,7 +69,8 @@ class RedisServer:
             self.proc = subprocess.Popen(
                 ["setpriv", "--pdeathsig", "KILL", binary, "--bind", self.host,
                  "--port", str(self.port), "--save", "", "--appendonly", "no",
-                 "--dir", str(self.dir), "--daemonize", "no", "--protected-mode", "no"],
+                 "--dir", str(self.dir), "--daemonize", "no", "--protected-mode", "no",
+                 "--unixsocket", str(self.socket), "--unixsocketperm", "700"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -98,8 +102,11 @@ class RedisServer:
 
     def command(self, *args, timeout=5):
         with socket.create_connection((self.host, self.port), timeout=timeout) as s:
-            s.sendall(_encode(*args))
             with s.makefile("rb") as f:
+                if self.password is not None:
+                    s.sendall(_encode("AUTH", self.password))
+                    _read_reply(f)
+                s.sendall(_encode(*args))
                 return _read_reply(f)
 
     def log_text(self):
