@@ -18,6 +18,8 @@ ASAN_CFLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm \
 	  -lidn2 $(shell pkg-config --libs libunbound) \
 	  $(shell pkg-config --libs jansson)
+# Cluster-wide shaping talks to Redis with hiredis (docs/architecture.md).
+LIBS	+= -lhiredis
 # MTA-STS policies are fetched over HTTPS with libcurl (docs/architecture.md).
 LIBS	+= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 # Feedback reports (bounces, ARF) are MIME-parsed with GMime 3
@@ -74,7 +76,9 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/tlsrpt.c src/delivery/mtasts.c \
 		src/delivery/attempt_sts.c src/delivery/https.c \
 		src/delivery/mta_admin.c src/delivery/mta_filter.c \
-		src/delivery/attempt_suppress.c
+		src/delivery/attempt_suppress.c \
+		src/delivery/cluster.c src/delivery/cluster_conf.c \
+		src/delivery/cluster_lua.c src/delivery/cluster_gate.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
@@ -104,7 +108,7 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/accounting_files.ini config/bounce_categories \
 	config/shaping.ini config/shaping_rules config/pools.ini \
 	config/http.ini config/dkim.ini config/mail_from.is_resolvable.ini \
-	config/suppression.ini
+	config/suppression.ini config/cluster.ini
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
@@ -125,6 +129,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_scheduler delivery/test_shaper \
 	     delivery/test_shaper_file delivery/test_smtputf8 delivery/test_dane \
 	     delivery/test_tlsrpt delivery/test_mta_filter \
+	     delivery/test_cluster_conf \
 	     records/test_bouncecat records/test_writer records/test_backlog \
 	     records/test_feedback \
 	     report/test_parse report/test_stats sendmail/test_message

@@ -13,12 +13,12 @@ what=${1:-build}
 
 build="gcc make pkg-config libevent-dev libssl-dev libc-ares-dev libidn2-dev \
 libunbound-dev dns-root-data libcurl4-openssl-dev libjansson-dev libgmime-3.0-dev \
-liblmdb-dev"
+liblmdb-dev libhiredis-dev"
 test="$build libcmocka-dev python3 python3-pytest python3-aiosmtpd \
 python3-dnspython nsd swaks libio-socket-ssl-perl libnet-ssleay-perl \
 libdigest-hmac-perl libauthen-sasl-perl openssl procps clang libclang-rt-14-dev \
 prometheus chromium chromium-driver python3-selenium ldnsutils python3-cryptography \
-python3-dkim python3-nacl opendkim-tools groff-base adduser logrotate"
+python3-dkim python3-nacl opendkim-tools groff-base adduser logrotate redis-server"
 bench="$build postfix procps linux-perf strace"
 
 case $what in

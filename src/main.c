@@ -14,7 +14,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
 #include <event2/event.h>
 
 #include "admin/http.h"
@@ -627,7 +626,8 @@ run(const char *root)
 	    LF_INT("pid", getpid()), LF_STR("root", root) }, 2,
 	    "Starting outpost %s", OUTPOST_VERSION);
 	if ((op.shaping = shaping_load(op.cfg->config_dir, &err)) == NULL ||
-	    (op.vmta = vmta_load(op.cfg->config_dir, &err)) == NULL) {
+	    (op.vmta = vmta_load(op.cfg->config_dir, &err)) == NULL ||
+	    mta_check_config(op.cfg->config_dir, &err) != 0) {
 		rc = start_failed(EXIT_CONFIG, err);
 		teardown(&op);
 		return rc;

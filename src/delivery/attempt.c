@@ -690,8 +690,11 @@ connect_mx(struct attempt *a)
 	sts_conf(a, &c);
 	free(a->sess_key);
 	a->sess_key = pool_key(&c);
+	a->shape_end = attempt_end;	/* the cluster's answer: on_turn */
+	a->shape_txn = txn_done;
 	if ((due = shape_connect(a, &c)) != 0) {
-		attempt_end(a, due);	/* shaping: not an attempt */
+		if (due != SHAPE_PENDING)
+			attempt_end(a, due);	/* shaping: not an attempt */
 		return;
 	}
 	shape_batch(a, 0);

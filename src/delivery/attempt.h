@@ -8,6 +8,7 @@
 #define OUTPOST_ATTEMPT_H
 
 struct attempt;
+struct cluster;
 struct config;
 struct dns;
 struct event_base;
@@ -43,6 +44,8 @@ struct attempt_env {
 	struct shaping		*shaping;
 	struct shaper		*shaper;
 	struct shape_park	*parked;
+	/* Cluster-wide shaping (cluster.ini; NULL: off; delivery/cluster.h). */
+	struct cluster		*cluster;
 	/* Source-IP pools (pools.ini; a reference; attempt_source.c). */
 	struct vmta		*vmta;
 	/* Runs each time an attempt ends with none left in flight. */

@@ -20,6 +20,7 @@
 #include "plugins/plugin.h"
 
 struct attempt_env;
+struct cluster_req;
 struct config;
 struct dane_policy;
 struct dane_query;
@@ -92,6 +93,10 @@ struct attempt {
 	int			 woken;		/* dispatched by a freed slot */
 	int			 shaped;	/* took a slot, a pooled
 						 * connection, or parked */
+	struct cluster_req	*creq;		/* waiting for the cluster's
+						 * turn (attempt_shape.c) */
+	void			(*shape_end)(struct attempt *, int64_t due);
+	mta_done_fn		 shape_txn;	/* then: the end, or the txn */
 	/* The source-IP pool (attempt_source.c): its name, address and
 	 * HELO name ("": none, the system's or the route's own). */
 	char			 src_pool[VMTA_NAME_MAX + 1];
@@ -162,8 +167,11 @@ void		 shape_route(struct attempt *);
  * Before a transaction: a->sess_key gets the destination's prefix, c its
  * connect_timeout; a->sess is a pooled connection or a new one within the
  * limits (0), or the attempt must end now without counting (the due time,
- * ms since the epoch: a wait, or a parked item's fallback).
+ * ms since the epoch: a wait, or a parked item's fallback), or
+ * SHAPE_PENDING: the cluster's turn is awaited, then the transaction
+ * (shape_txn its done) or the end (a->shape_end(a, the due time)).
  */
+#define SHAPE_PENDING	INT64_MAX	/* a->shape_then will be called */
 int64_t		 shape_connect(struct attempt *, struct mta_conf *c);
 /* A transaction's end fed to the shaper: its action (SHAPING_BOUNCE: the
  * caller bounces every recipient with shape_bounce). */

@@ -2,7 +2,9 @@
  * attempt_shape: the attempt's side of traffic shaping. Owns the park
  * records (one per item waiting for a connection slot, listed in the
  * attempt_env; freed at the item's next dispatch or at shutdown); a new
- * connection holds its destination until it closes (mta_session_on_close).
+ * connection holds its destination (and its cluster lease) until it
+ * closes (mta_session_on_close). With cluster.ini, the transaction waits
+ * for the cluster's turn (delivery/cluster.h) inside the attempt.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "delivery/attempt.h"
 #include "delivery/attempt_priv.h"
 #include "delivery/attempt_shape.h"
+#include "delivery/cluster.h"
 #include "delivery/mta_error.h"
 #include "delivery/mta_session.h"
 #include "delivery/mx.h"
@@ -89,14 +92,55 @@ on_slot(void *arg)
 	scheduler_wake(p->env->sched, p->it);
 }
 
+/* A new connection: its destination held, its cluster lease (or NULL). */
+struct shape_conn {
+	struct shaper_dest	*d;
+	struct cluster_lease	*lease;
+};
+
 /* A new connection closed: its slot is free. */
 static void
 on_conn_closed(void *arg)
 {
-	struct shaper_dest *d = arg;
+	struct shape_conn *sc = arg;
 
-	shaper_closed(d, shape_now_ms());
-	shaper_release(d);
+	cluster_lease_end(sc->lease);
+	shaper_closed(sc->d, shape_now_ms());
+	shaper_release(sc->d);
+	free(sc);
+}
+
+/* The cluster's answer: go, or give the turn up (the connection closed,
+ * its slot and lease freed) and try again in wait ms. */
+static void
+on_turn(void *arg, uint64_t wait)
+{
+	struct attempt *a = arg;
+
+	a->creq = NULL;
+	if (wait == 0) {
+		shape_batch(a, 0);
+		attempt_send_txn(a, a->shape_txn);
+		return;
+	}
+	mta_session_close(a->sess);
+	a->sess = NULL;
+	log_info(SRC, a->e->id, "shaping %s: no turn from the cluster within "
+	    "max_wait", shaper_key(a->dest));
+	a->shape_end(a, sched_now_ms() + (int64_t)wait);
+}
+
+/* The cluster's gate for the transaction on a->sess (lease: a new
+ * connection's): 0 (go) or SHAPE_PENDING. */
+static int64_t
+cluster_gate(struct attempt *a, struct cluster_lease *lease)
+{
+	struct cluster *cl = a->env->cluster;
+
+	if (cl == NULL || (a->creq = cluster_admit(cl, shaper_key(a->dest),
+	    lease, on_turn, a)) == NULL)
+		return 0;
+	return SHAPE_PENDING;
 }
 
 void
@@ -123,7 +167,13 @@ shape_route(struct attempt *a)
 	/* From a pool's address: limits per (address, destination). */
 	full = a->src_addr[0] != '\0' ? xasprintf("%s/%s", a->src_addr, key) :
 	    xstrdup(key);
-	a->dest = shaper_get(env->shaper, full, lim, shape_now_ms());
+	if (env->cluster != NULL) {	/* the node's part of the limits */
+		struct shaping_limits own;
+
+		cluster_route(env->cluster, full, lim, &own);
+		a->dest = shaper_get(env->shaper, full, &own, shape_now_ms());
+	} else
+		a->dest = shaper_get(env->shaper, full, lim, shape_now_ms());
 	free(full);
 }
 
@@ -165,6 +215,7 @@ shape_connect(struct attempt *a, struct mta_conf *c)
 	struct shaper_dest *d = a->dest;
 	const struct shaping_limits *lim = NULL;
 	struct mta_session *s = NULL;
+	struct shape_conn *sc;
 	uint64_t now = shape_now_ms(), w;
 
 	if (d != NULL) {
@@ -189,7 +240,7 @@ shape_connect(struct attempt *a, struct mta_conf *c)
 		}
 		a->shaped = 1;
 		a->sess = s;
-		return 0;
+		return cluster_gate(a, NULL);
 	}
 	/* a->cur is past the host being tried: a host before it failed. */
 	w = a->cur > 1 ? shaper_may_connect_next(d, now) :
@@ -204,8 +255,12 @@ shape_connect(struct attempt *a, struct mta_conf *c)
 	}
 	a->shaped = 1;
 	a->sess = mta_session_new(env->base, c);
-	mta_session_on_close(a->sess, on_conn_closed, shaper_hold(d));
-	return 0;
+	sc = xcalloc(1, sizeof(*sc));
+	sc->d = shaper_hold(d);
+	if (env->cluster != NULL)
+		sc->lease = cluster_lease_new(env->cluster, shaper_key(d));
+	mta_session_on_close(a->sess, on_conn_closed, sc);
+	return cluster_gate(a, sc->lease);
 }
 
 enum shaping_action
@@ -286,6 +341,14 @@ shape_pool_put(struct attempt *a, struct mta_session *s)
 		mta_session_close(s);
 		return;
 	}
+	/* Cluster: an idle connection would keep one of the cluster's
+	 * connections from the nodes waiting for one; kept only for an item
+	 * of this node that waits. */
+	if (a->env->cluster != NULL && lim != NULL && lim->max_connections > 0 &&
+	    st.waiting == 0) {
+		mta_session_close(s);
+		return;
+	}
 	if (pool_put(a->env->pool, a->sess_key, s,
 	    lim != NULL ? lim->idle_timeout : 0) && d != NULL)
 		shaper_wake(d, 1);	/* a waiter may take it */
@@ -312,6 +375,10 @@ shape_track(struct shaper_dest *now, struct sched_item *it, int queued)
 void
 shape_free(struct attempt *a)
 {
+	if (a->creq != NULL) {
+		cluster_cancel(a->creq);
+		a->creq = NULL;
+	}
 	if (a->dest == NULL)
 		return;
 	if (a->woken && !a->shaped)	/* the turn passes on */

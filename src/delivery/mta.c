@@ -22,6 +22,8 @@
 #include "core/tls.h"
 #include "delivery/attempt.h"
 #include "delivery/attempt_shape.h"
+#include "delivery/cluster.h"
+#include "delivery/cluster_conf.h"
 #include "delivery/dane.h"
 #include "delivery/dns.h"
 #include "delivery/inject.h"
@@ -197,6 +199,9 @@ mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
 	m->env.pool = pool_new(base);
 	m->env.shaping = shaping_ref(sh);
 	m->env.shaper = shaper_new(sh, SHAPER_CAPACITY, SHAPER_IDLE_MS);
+	m->env.cluster = cluster_new(base, cfg->config_dir, err);
+	if (m->env.cluster == NULL && *err != NULL)
+		goto fail;
 	run = xasprintf("%s/run", cfg->root);
 	if (mkdir(run, 0755) == -1 && errno != EEXIST)
 		log_warn(SRC, NULL, "cannot create %s: %s", run,
@@ -230,6 +235,12 @@ fail:
 	return NULL;
 }
 
+int
+mta_check_config(const char *config_dir, char **err)
+{
+	return cluster_conf_check(config_dir, err);
+}
+
 void
 mta_free(struct mta *m)
 {
@@ -247,6 +258,7 @@ mta_free(struct mta *m)
 	tlsrpt_log_all();
 	tlsrpt_reset();
 	pool_free(m->env.pool);
+	cluster_free(m->env.cluster);	/* after the connections' leases */
 	if (m->env.shaper != NULL)
 		shaper_free(m->env.shaper);
 	shaping_unref(m->env.shaping);

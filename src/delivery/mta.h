@@ -25,6 +25,9 @@ struct vmta;
 struct mta	*mta_new(struct event_base *, struct config *,
 		    struct shaping *sh, struct queue *, char **err,
 		    int *bad_config);
+/* Start-up: whether config_dir's cluster.ini is good (0), else -1 with
+ * *err (delivery/cluster_conf.h). */
+int		 mta_check_config(const char *config_dir, char **err);
 /* Cancels attempts in flight (their entries stay queued as they are on
  * disk) and frees everything. */
 void		 mta_free(struct mta *);

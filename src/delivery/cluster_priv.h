@@ -1,0 +1,106 @@
+/*
+ * cluster_priv: what cluster.c (the Redis connection, the renewal) and
+ * cluster_gate.c (the destinations, the leases, the gate) share. Not for
+ * anyone else: delivery/cluster.h is the interface.
+ */
+#ifndef OUTPOST_CLUSTER_PRIV_H
+#define OUTPOST_CLUSTER_PRIV_H
+
+#include <event2/event.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <stdint.h>
+
+#include "core/shaping.h"
+#include "delivery/cluster_conf.h"
+
+#define CLUSTER_BUCKETS	1024
+
+/* One destination: its global limits (from the last route) and, for the
+ * fallback, this node's share of its rates. */
+struct cdest {
+	struct cdest		*chain;
+	struct shaping_limits	 lim;
+	struct rate		 msg, conn;	/* the shares, with state */
+	unsigned		 refs;		/* requests */
+	uint64_t		 used;
+	char			*k_lease, *k_conn, *k_msg;
+	char			 name[];
+};
+
+enum cmd_kind { C_SETUP, C_ADMIT, C_OTHER };
+
+/* A command sent, until its reply (or NULL, when the connection goes). */
+struct rcmd {
+	struct rcmd		*next, *prev;	/* sent, oldest first */
+	struct cluster		*cl;
+	enum cmd_kind		 kind;
+	uint64_t		 deadline;
+	int			 last_setup;
+	struct cluster_req	*req;		/* C_ADMIT; NULL: cancelled */
+	int			 queued;
+};
+
+struct cluster_req {
+	struct cluster		*cl;
+	struct cdest		*d;
+	struct cluster_lease	*lease;
+	void			(*fn)(void *arg, uint64_t wait);
+	void			*arg;
+	struct event		*timer;
+	struct rcmd		*cmd;		/* in flight */
+	uint64_t		 started;
+	int			 granted;	/* go when the timer fires */
+};
+
+enum lease_state { L_PENDING, L_HELD, L_LOCAL };
+
+struct cluster_lease {
+	struct cluster_lease	*next, *prev;
+	struct cluster		*cl;
+	enum lease_state	 state;
+	char			*key;
+	char			 member[];
+};
+
+struct cluster {
+	struct event_base	*base;
+	struct cluster_conf	 conf;
+	char			*node;
+	char			*where;		/* for logs */
+	redisAsyncContext	*ac;		/* NULL: down */
+	int			 up;		/* scripts loaded on ac */
+	int			 fallback;	/* unreachable, logged */
+	int			 freeing;
+	unsigned		 backoff;
+	struct event		*retry_ev, *deadline_ev, *renew_ev;
+	struct rcmd		*qhead, *qtail;
+	struct cluster_lease	*leases;
+	uint64_t		 seq;
+	char			 sha_admit[41], sha_renew[41];
+	struct cdest		*buckets[CLUSTER_BUCKETS];
+	uint64_t		 seed;
+};
+
+
+/* cluster.c */
+uint64_t	 cluster_now_ms(void);
+void		 cluster_tv(struct timeval *tv, uint64_t ms);
+/* Sends argv: NULL when Redis cannot be used (or now went down). */
+struct rcmd	*cluster_send(struct cluster *, enum cmd_kind, int argc,
+		    const char **argv);
+/* Redis cannot be used: the shares apply (logged once), reconnection. */
+void		 cluster_go_down(struct cluster *, const char *why);
+/* Redis may be asked: connected or connecting, and not known to be
+ * unreachable (then only once it answered again). */
+int		 cluster_usable(const struct cluster *);
+
+/* cluster_gate.c */
+void		 cluster_dest_free(struct cdest *);
+/* The records unused for a while go. */
+void		 cluster_dest_sweep(struct cluster *, uint64_t now);
+/* The admission script's reply (NULL: the connection went). */
+void		 cluster_admit_reply(struct cluster_req *, const redisReply *);
+
+#endif
