@@ -168,10 +168,10 @@ shape_route(struct attempt *a)
 	full = a->src_addr[0] != '\0' ? xasprintf("%s/%s", a->src_addr, key) :
 	    xstrdup(key);
 	if (env->cluster != NULL) {	/* the node's part of the limits */
-		struct shaping_limits own;
+		struct shaping_limits share;
 
-		cluster_route(env->cluster, full, lim, &own);
-		a->dest = shaper_get(env->shaper, full, &own, shape_now_ms());
+		cluster_route(env->cluster, full, lim, &share);
+		a->dest = shaper_get(env->shaper, full, &share, shape_now_ms());
 	} else
 		a->dest = shaper_get(env->shaper, full, lim, shape_now_ms());
 	free(full);
