@@ -128,8 +128,11 @@ get_queue(struct admin_req *r, void *arg)
 /* --- GET /api/queue/entries ------------------------------------------------------ */
 
 struct item {
-	const char	*id;		/* in o */
-	json_t		*o;
+	const char		*id;
+	const struct qentry	*e;
+	unsigned		 st;
+	const char		*dest;
+	int64_t			 due;
 };
 
 struct items {
@@ -172,21 +175,21 @@ entry_json(const struct qentry *e, unsigned st, const char *dest,
 	return o;
 }
 
+/* Collected for every match: only the page's get their JSON (a listing
+ * of a big queue costs a sort of pointers, not a JSON object an entry).
+ * The entries stay valid until the reply: the request runs on the loop,
+ * and nothing else does meanwhile. */
 static void
 add_item(void *arg, const struct qentry *e, unsigned st, const char *dest,
     int64_t due)
 {
 	struct items *its = arg;
-	json_t *o = entry_json(e, st, dest, due, its->now);
 
-	if (o == NULL)		/* not UTF-8 (jansson refuses): left out */
-		return;
 	if (its->n == its->cap) {
 		its->cap = its->cap ? 2 * its->cap : 256;
 		its->v = xreallocarray(its->v, its->cap, sizeof(*its->v));
 	}
-	its->v[its->n].o = o;
-	its->v[its->n++].id = json_string_value(json_object_get(o, "id"));
+	its->v[its->n++] = (struct item){ e->id, e, st, dest, due };
 }
 
 static int
@@ -233,10 +236,14 @@ get_entries(struct admin_req *r, void *arg)
 	if (its.n > 0)
 		qsort(its.v, its.n, sizeof(*its.v), cmp_item);
 	list = json_array();
-	for (size_t i = 0; i < its.n; i++) {
-		if (i >= (size_t)offset && i < (size_t)offset + (size_t)limit)
-			json_array_append(list, its.v[i].o);
-		json_decref(its.v[i].o);
+	for (size_t i = (size_t)offset; i < its.n &&
+	    i < (size_t)offset + (size_t)limit; i++) {
+		struct item *w = &its.v[i];
+
+		/* NULL: not UTF-8 (jansson refuses it); left out. */
+		if ((o = entry_json(w->e, w->st, w->dest, w->due,
+		    its.now)) != NULL)
+			json_array_append_new(list, o);
 	}
 	free(its.v);
 	o = json_pack("{s:I,s:I,s:I,s:o}", "total", (json_int_t)its.n,

@@ -74,4 +74,13 @@ int	 daemon_pidfile_write(const char *path, char **err);
  * gone), -1 with errno when the unlink failed. */
 int	 daemon_pidfile_remove(const char *path);
 
+/*
+ * The open-file limit (RLIMIT_NOFILE) raised for `want` descriptors (the
+ * configured connection maxima and some to spare): the soft limit to the
+ * hard one, and, as root, both to want when the hard limit is lower
+ * (never above fs.nr_open). Logs the limit it ends with (NOTICE), and a
+ * WARN naming the keys when it stays below want. Returns the soft limit.
+ */
+unsigned long daemon_fd_limit(unsigned long want, const char *why);
+
 #endif

@@ -38,18 +38,27 @@ qfs_classify(const char *name)
 	return qfs_valid_id(name) ? QFS_K_ENTRY : QFS_K_OTHER;
 }
 
+/* Sorts names[0..n) (and types with them) by strcmp. */
+struct named {
+	char		*name;
+	unsigned char	 type;
+};
+
 static int
-cmp_str(const void *a, const void *b)
+cmp_named(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct named *)a)->name,
+	    ((const struct named *)b)->name);
 }
 
 int
-qfs_dir_names(const char *dir, char ***out, size_t *n)
+qfs_dir_list(const char *dir, int sorted, char ***out, unsigned char **types,
+    size_t *n)
 {
 	struct dirent *de;
-	char **v = NULL;
+	struct named *v = NULL;
 	size_t cap = 0;
+	char **names;
 	DIR *d;
 	int err;
 
@@ -61,21 +70,37 @@ qfs_dir_names(const char *dir, char ***out, size_t *n)
 			continue;
 		if (*n == cap)
 			v = xreallocarray(v, cap = cap ? cap * 2 : 16, sizeof(*v));
-		v[(*n)++] = xstrdup(de->d_name);
+		v[*n].name = xstrdup(de->d_name);
+		v[(*n)++].type = de->d_type;
 	}
 	err = errno;
 	closedir(d);
 	if (err != 0) {
 		while (*n > 0)
-			free(v[--*n]);
+			free(v[--*n].name);
 		free(v);
 		errno = err;
 		return -1;
 	}
-	if (*n > 0)
-		qsort(v, *n, sizeof(*v), cmp_str);
-	*out = v;
+	if (sorted && *n > 0)
+		qsort(v, *n, sizeof(*v), cmp_named);
+	names = xreallocarray(NULL, *n ? *n : 1, sizeof(*names));
+	if (types != NULL)
+		*types = xmalloc(*n ? *n : 1);
+	for (size_t i = 0; i < *n; i++) {
+		names[i] = v[i].name;
+		if (types != NULL)
+			(*types)[i] = v[i].type;
+	}
+	free(v);
+	*out = names;
 	return 0;
+}
+
+int
+qfs_dir_names(const char *dir, char ***out, size_t *n)
+{
+	return qfs_dir_list(dir, 1, out, NULL, n);
 }
 
 const char *

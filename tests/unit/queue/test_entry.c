@@ -357,6 +357,44 @@ test_copy(void **state)
 	}
 }
 
+/* A packed entry (qentry_pack: one block for the fixed strings and the
+ * recipients) encodes to the same image, its mutable parts (reasons,
+ * last_error, notes) can still be replaced, a copy of it is unpacked,
+ * and qentry_clear frees it all (ASan would name a bad free or a leak). */
+static void
+test_pack(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		struct buf a = BUF_INIT, b = BUF_INIT;
+		struct qentry e, c;
+
+		build(&cases[i], &e);
+		qfs_encode(&e, &a);
+		qentry_pack(&e);
+		assert_true(e.packed);
+		qentry_pack(&e);		/* twice: nothing */
+		qfs_encode(&e, &b);
+		assert_int_equal(a.len, b.len);
+		assert_memory_equal(a.p, b.p, a.len);
+		/* The strings are in the recipients' block. */
+		assert_true(e.id > (char *)e.rcpts &&
+		    e.body > (char *)e.rcpts);
+		qentry_copy(&c, &e);
+		assert_false(c.packed);
+		assert_entry_eq(&c, &e);
+		free(e.rcpts[0].reason);
+		e.rcpts[0].reason = xstrdup("250 ok");
+		free(e.last_error);
+		e.last_error = xstrdup("later");
+		qentry_set_notes(&e, (const char *const[]){ "k", "v", NULL });
+		qentry_clear(&e);
+		qentry_clear(&c);
+		buf_free(&a);
+		buf_free(&b);
+	}
+}
+
 /* The first case's images, for reading by eye: version 2, and the
  * version 1 image Outpost wrote before (a literal, which v1_image must
  * reproduce). The example of docs/queue-format.md, entry and body. */
@@ -1589,6 +1627,7 @@ main(void)
 		cmocka_unit_test(test_held),
 		cmocka_unit_test(test_round_trip_v1),
 		cmocka_unit_test(test_copy),
+		cmocka_unit_test(test_pack),
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_byte_flips),
