@@ -16,6 +16,13 @@ every wait bounded).
       and keeps them open until its stdin closes (or TIMEOUT). One
       process, one selector, no thread per connection.
 
+  scale.py sink ADDR PORT DELAY STATUS
+      A small SMTP sink on ADDR:PORT (asyncio, one process, any number
+      of sessions) that answers the final dot of each message DELAY
+      seconds late, so that every session stays open meanwhile; writes
+      "open N max M messages K" to the file STATUS every 0.2 s. Runs
+      until killed.
+
   scale.py get URL TOKEN
       Times one GET with a bearer token: "seconds S", "bytes B",
       "status C".
@@ -126,6 +133,68 @@ def hold(port, n, sources, timeout):
     return 0
 
 
+def sink(addr, port, delay, status):
+    import asyncio
+    delay = float(delay)
+    st = {"open": 0, "max": 0, "messages": 0}
+
+    async def session(reader, writer):
+        st["open"] += 1
+        st["max"] = max(st["max"], st["open"])
+        try:
+            writer.write(b"220 sink ESMTP\r\n")
+            await writer.drain()
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    writer.write(b"250-sink\r\n250 PIPELINING\r\n")
+                elif verb == b"DATA":
+                    writer.write(b"354 go on\r\n")
+                    await writer.drain()
+                    while True:
+                        data = await reader.readline()
+                        if not data or data == b".\r\n":
+                            break
+                    if not data:
+                        break
+                    await asyncio.sleep(delay)
+                    st["messages"] += 1
+                    writer.write(b"250 2.0.0 ok\r\n")
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    await writer.drain()
+                    break
+                else:
+                    writer.write(b"250 ok\r\n")
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            st["open"] -= 1
+            writer.close()
+
+    async def report():
+        while True:
+            with open(status + ".tmp", "w") as f:
+                f.write("open %d max %d messages %d\n" % (st["open"], st["max"], st["messages"]))
+            os.replace(status + ".tmp", status)
+            await asyncio.sleep(0.2)
+
+    async def main():
+        server = await asyncio.start_server(session, addr, int(port), backlog=4096)
+        asyncio.ensure_future(report())
+        async with server:
+            await server.serve_forever()
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    asyncio.run(main())
+    return 0
+
+
 def get(url, token):
     req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
     t = time.time()
@@ -139,7 +208,8 @@ def get(url, token):
 
 
 def main():
-    cmds = {"serving": (serving, 5), "hold": (hold, 4), "get": (get, 2)}
+    cmds = {"serving": (serving, 5), "hold": (hold, 4), "sink": (sink, 4),
+            "get": (get, 2)}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds or \
             len(sys.argv) - 2 != cmds[sys.argv[1]][1]:
         print(__doc__, file=sys.stderr)

@@ -19,6 +19,13 @@
 #            selector) from 127.0.0.2-5 (BENCH_SOURCES), each greeted;
 #            the daemon's RSS before and while they are held, so the
 #            memory per idle inbound connection, and its open files.
+#   out      BENCH_OUT_CONNS (2000) entries of one recipient, each to its
+#            own domain (its own destination), due now, delivered through
+#            smtp_forward to one sink (bench/scale.py sink: one process,
+#            any number of sessions) that answers each final dot 120 s
+#            late: every attempt holds its connection. The daemon's RSS
+#            with delivery paused, then with the connections open, so
+#            the memory per outbound connection.
 #   relay    accepted and relayed msg/s, Outpost and Postfix in one run:
 #            bench/relay.sh with BENCH_TARGETS="sink postfix outpost" and
 #            BENCH_RELAY_MESSAGES (20000) messages (root, Postfix's tools:
@@ -32,8 +39,8 @@
 # status is 0 when every part ran, 1 when one failed, 69 when a tool is
 # missing.
 #
-# Knobs (environment): BENCH_PARTS ("queue idle relay"), BENCH_ENTRIES,
-# BENCH_RCPTS, BENCH_PER_BODY, BENCH_CONNS, BENCH_SOURCES
+# Knobs (environment): BENCH_PARTS ("queue idle out relay"), BENCH_ENTRIES,
+# BENCH_RCPTS, BENCH_PER_BODY, BENCH_CONNS, BENCH_OUT_CONNS, BENCH_SOURCES
 # (127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5), BENCH_COLD (0),
 # BENCH_RELAY_MESSAGES, BENCH_TMPDIR (${TMPDIR:-/tmp}; a disk, not tmpfs),
 # BENCH_KEEP (0), OUTPOST_BIN (build/outpost, built when missing).
@@ -46,11 +53,12 @@ export LC_ALL=C
 cd "$(dirname "$0")/.." || exit 1
 REPO=$PWD
 
-PARTS=${BENCH_PARTS:-queue idle relay}
+PARTS=${BENCH_PARTS:-queue idle out relay}
 ENTRIES=${BENCH_ENTRIES:-250000}
 RCPTS=${BENCH_RCPTS:-4}
 PER_BODY=${BENCH_PER_BODY:-4}
 CONNS=${BENCH_CONNS:-10000}
+OUT_CONNS=${BENCH_OUT_CONNS:-2000}
 SOURCES=${BENCH_SOURCES:-127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5}
 COLD=${BENCH_COLD:-0}
 RELAY_MESSAGES=${BENCH_RELAY_MESSAGES:-20000}
@@ -63,10 +71,10 @@ BENCH_NAME=scale.sh
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh" || { echo "scale.sh: cannot read bench/lib.sh" >&2; exit 69; }
 
-need_counts ENTRIES RCPTS PER_BODY CONNS RELAY_MESSAGES
+need_counts ENTRIES RCPTS PER_BODY CONNS OUT_CONNS RELAY_MESSAGES
 for p in $PARTS; do
-	case $p in queue | idle | relay) ;;
-	*) die "BENCH_PARTS: unknown part '$p' (queue, idle, relay)" ;;
+	case $p in queue | idle | out | relay) ;;
+	*) die "BENCH_PARTS: unknown part '$p' (queue, idle, out, relay)" ;;
 	esac
 done
 want() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -81,6 +89,7 @@ HOLD_PID=
 cleanup() {
 	trap - EXIT INT TERM HUP
 	stop_child "$HOLD_PID" 50
+	stop_child "$SINK_PID" 50
 	stop_child "$OUTPOST_PID" 400
 	OUTPOST_PID=
 	remove_work
@@ -220,6 +229,54 @@ part_idle() {
 	[ -n "${FIG[idle.held]}" ] || { note "idle: $(tail -n 3 "$WORK/hold.out")"; return 1; }
 }
 
+# --- concurrent outbound connections ---------------------------------------------------
+
+part_out() {
+	local root=$WORK/out c=$WORK/out/config sink_port i open=0 last=-1 still=0
+	setup "$root" || return 1
+	c=$root/config
+	sink_port=$(free_port) || return 1
+	"$PY" "$REPO/bench/scale.py" sink 127.0.0.1 "$sink_port" 120 "$WORK/sink.status" \
+		>"$WORK/sink.log" 2>&1 &
+	SINK_PID=$!
+	wait_port "$sink_port" "$SINK_PID" 100 || { note "out: the sink did not start"; return 1; }
+	# OUT_CONNS entries of one recipient, each to its own domain (so its
+	# own destination), due now; delivery paused until the RSS is taken.
+	"$REPO/scripts/mkqueue.sh" "$root/queue" "$OUT_CONNS" 1 1 "$OUT_CONNS" 2048 0 \
+		>"$WORK/mkqueue-out.log" 2>&1 || return 1
+	printf 'queue/smtp_forward\n' >"$c/plugins"
+	printf '[main]\nenable_outbound=true\nhost=127.0.0.1\nport=%s\n' "$sink_port" \
+		>"$c/smtp_forward.ini"
+	printf '[main]\ndisabled=true\nconcurrency_max=%s\n' "$((OUT_CONNS + 100))" \
+		>"$c/outbound.ini"
+	start out "$root" || return 1
+	FIG[out.before]=$(kb "$OUTPOST_PID" VmRSS)
+	# Let go (outbound.ini is reloaded on change); wait until the sink's
+	# open sessions stop growing (or all are open).
+	printf '[main]\ndisabled=false\nconcurrency_max=%s\n' "$((OUT_CONNS + 100))" \
+		>"$c/outbound.ini"
+	for i in $(seq 1 600); do
+		sleep 0.1
+		read -r _ open _ _ _ _ <"$WORK/sink.status" 2>/dev/null || continue
+		[ "$open" -ge "$OUT_CONNS" ] && break
+		if [ "$open" = "$last" ]; then
+			still=$((still + 1))
+			[ $still -ge 50 ] && break
+		else
+			still=0
+			last=$open
+		fi
+	done
+	sleep 1
+	read -r _ open _ _ _ _ <"$WORK/sink.status"
+	FIG[out.open]=$open
+	FIG[out.after]=$(kb "$OUTPOST_PID" VmRSS)
+	FIG[out.fds]=$(find "/proc/$OUTPOST_PID/fd" -mindepth 1 2>/dev/null | wc -l)
+	stop_child "$SINK_PID" 50	# the sessions drop: their mail is deferred
+	SINK_PID=
+	stop
+}
+
 # --- relay: msg/s, Outpost and Postfix -----------------------------------------------
 
 part_relay() {
@@ -281,6 +338,20 @@ if want idle; then
 			"${FIG[idle.fds]}" "${FIG[idle.limit]}"
 		printf '  (target %s held: %s)\n' "$CONNS" \
 			"$([ "${FIG[idle.held]}" -ge "$CONNS" ] && echo met || echo 'not met')"
+	fi
+fi
+if want out; then
+	if [ -n "${FIG[out.failed]:-}" ]; then
+		echo "out: FAILED (see above)"
+	else
+		per=$(awk -v a="${FIG[out.after]}" -v b="${FIG[out.before]}" -v n="${FIG[out.open]}" \
+			'BEGIN { printf "%.0f", (n > 0 ? (a - b) * 1024 / n : 0) }')
+		printf 'out: %s of %s outbound connections open at once (one per destination, each\n' \
+			"${FIG[out.open]}" "$OUT_CONNS"
+		printf '  in its DATA phase); RSS %s kB -> %s kB: %s B per outbound connection\n' \
+			"${FIG[out.before]}" "${FIG[out.after]}" "$per"
+		printf '  (an attempt with its 2 KB message in memory, user space); %s fds open\n' \
+			"${FIG[out.fds]}"
 	fi
 fi
 if want relay; then
