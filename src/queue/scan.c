@@ -153,18 +153,19 @@ set_aside(const char *dir, const char *name, const char *reason)
 	return rc;
 }
 
-/* The type of dir/name, never following a link: 0 for a regular file;
- * -1 when it is gone or is something else (logged: left alone). */
+/* The type of name in the directory at dirfd, never following a link:
+ * 0 for a regular file (readdir's type DT_REG is taken as it is); -1
+ * when it is gone or is something else (logged: left alone). */
 static int
-regular(const char *dir, const char *name)
+regular(int dirfd, const char *name, unsigned char dtype)
 {
-	char *path = xasprintf("%s/%s", dir, name);
 	const char *type;
 	struct stat st;
-	int rc = lstat(path, &st);
+	int rc;
 
-	free(path);
-	if (rc == -1) {
+	if (dtype == DT_REG)
+		return 0;
+	if ((rc = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) == -1) {
 		if (errno != ENOENT)
 			log_error("core", NULL, "queue: %s: %s; left alone",
 			    name, strerror(errno));
@@ -306,13 +307,14 @@ done:
 
 /* Whether entry e's body file is there (a regular file). */
 static int
-has_body(const char *dir, const struct qentry *e)
+has_body(int dirfd, const struct qentry *e)
 {
-	char *path = qbody_path(dir, e->body);
+	char *name = xasprintf(QFS_BODY_PREFIX "%s", e->body);
 	struct stat st;
-	int rc = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+	int rc = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode);
 
-	free(path);
+	free(name);
 	return rc;
 }
 
@@ -356,21 +358,29 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 	struct qrefs *refs = qrefs_new();
 	long loaded = 0, aside = 0, unreadable = 0;
 	char **names = NULL, *path;
+	unsigned char *types = NULL;
 	struct qentry *e;
+	struct stat st;
 	const char *why;
 	size_t n = 0;
-	int errnum;
+	int errnum, dirfd = -1;
 
 	*err = NULL;
-	if (qfs_dir_names(dir, &names, &n) == -1 && (errno != ENOENT ||
-	    mkdirs(dir, 0700) == -1 || qfs_dir_names(dir, &names, &n) == -1)) {
+	if ((qfs_dir_list(dir, 1, &names, &types, &n) == -1 &&
+	    (errno != ENOENT || mkdirs(dir, 0700) == -1 ||
+	    qfs_dir_list(dir, 1, &names, &types, &n) == -1)) ||
+	    (dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		*err = xasprintf("queue directory %s: %s", dir,
 		    strerror(errno));
+		while (n > 0)
+			free(names[--n]);
+		free(names);
+		free(types);
 		qrefs_free(refs);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (regular(dir, names[i]) == -1) {
+		if (regular(dirfd, names[i], types[i]) == -1) {
 			free(names[i]);
 			continue;
 		}
@@ -390,15 +400,15 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 			break;
 		case QFS_K_ENTRY:
 			e = xmalloc(sizeof(*e));
-			if (qfs_read_entry(dir, names[i], e, &why,
-			    &errnum) == 0) {
+			if (qfs_read_entry_at(dirfd, names[i], 1, e, &st,
+			    &why, &errnum) == 0) {
 				if (e->body == NULL &&
 				    migrate(dir, names[i], e) == -1) {
 					qentry_clear(e);
 					free(e);
 					break;
 				}
-				if (has_body(dir, e)) {
+				if (has_body(dirfd, e)) {
 					qrefs_add(refs, e->body, 1);
 					fn(e, arg);
 					loaded++;
@@ -444,6 +454,8 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 		free(names[i]);
 	}
 	free(names);
+	free(types);
+	close(dirfd);
 	if (unreadable == 0)
 		qfs_sweep_bodies(dir, refs);
 	else
