@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +352,153 @@ qfs_sweep_bodies(const char *dir, const struct qrefs *refs)
 		    swept == 1 ? "y" : "ies");
 }
 
+/* --- reading ahead ------------------------------------------------------ */
+
+/*
+ * The entries' files are read and decoded by READERS threads ahead of the
+ * scan, which still handles every name in order on its own thread (logs,
+ * migrations, set-asides, the callbacks): on a big queue the reads take
+ * the time, and on a cold disk several in flight take less of it. Only
+ * names readdir calls regular files are read ahead (the scan checks the
+ * others first, as before); the threads touch nothing but their slots.
+ */
+#define READERS		3
+#define READ_CHUNK	64
+#define READ_AHEAD	4096	/* names at most past the scan's: the entries
+				 * waiting in slots stay few */
+
+struct slot {
+	struct qentry	*e;		/* NULL: refused (why, err) */
+	const char	*why;
+	int		 err;
+};
+
+struct ahead {
+	int		 dirfd;
+	char		**names;
+	unsigned char	*types;
+	size_t		 n;
+	struct slot	*slots;
+	unsigned char	*done;		/* under mu */
+	size_t		 next;		/* under mu: the next chunk's start */
+	size_t		 pos;		/* under mu: the scan's name */
+	int		 stop;		/* under mu */
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	pthread_t	 th[READERS];
+	int		 nth;
+};
+
+static int
+ahead_wanted(const struct ahead *a, size_t i)
+{
+	return a->types[i] == DT_REG &&
+	    qfs_classify(a->names[i]) == QFS_K_ENTRY;
+}
+
+static void *
+ahead_main(void *arg)
+{
+	struct ahead *a = arg;
+	size_t from, to;
+	struct stat st;
+
+	for (;;) {
+		pthread_mutex_lock(&a->mu);
+		while (!a->stop && a->next < a->n &&
+		    a->next >= a->pos + READ_AHEAD)
+			pthread_cond_wait(&a->cv, &a->mu);
+		from = a->stop ? a->n : a->next;
+		to = a->next = from + READ_CHUNK < a->n ? from + READ_CHUNK :
+		    a->n;
+		pthread_mutex_unlock(&a->mu);
+		if (from >= to)
+			return NULL;
+		for (size_t i = from; i < to; i++) {
+			struct slot *s = &a->slots[i];
+
+			if (!ahead_wanted(a, i))
+				continue;
+			s->e = xmalloc(sizeof(*s->e));
+			if (qfs_read_entry_at(a->dirfd, a->names[i], 1, s->e,
+			    &st, &s->why, &s->err) == -1) {
+				free(s->e);
+				s->e = NULL;
+			}
+		}
+		pthread_mutex_lock(&a->mu);
+		memset(a->done + from, 1, to - from);
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+	}
+}
+
+/* Starts the readers on a big enough directory (a->nth 0: none). */
+static void
+ahead_start(struct ahead *a, int dirfd, char **names, unsigned char *types,
+    size_t n)
+{
+	memset(a, 0, sizeof(*a));
+	if (n < 4 * READ_CHUNK)
+		return;
+	a->dirfd = dirfd;
+	a->names = names;
+	a->types = types;
+	a->n = n;
+	a->slots = xcalloc(n, sizeof(*a->slots));
+	a->done = xcalloc(n, 1);
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	for (int k = 0; k < READERS; k++)
+		if (pthread_create(&a->th[a->nth], NULL, ahead_main, a) == 0)
+			a->nth++;
+}
+
+/* Entry i as read ahead: 1 with *e (NULL: refused, *why and *err), once
+ * it is; 0 when it is not read ahead (the caller reads it). */
+static int
+ahead_take(struct ahead *a, size_t i, struct qentry **e, const char **why,
+    int *err)
+{
+	if (a->nth == 0 || !ahead_wanted(a, i))
+		return 0;
+	pthread_mutex_lock(&a->mu);
+	if (i >= a->pos + READ_CHUNK) {		/* room for the readers */
+		a->pos = i;
+		pthread_cond_broadcast(&a->cv);
+	}
+	while (!a->done[i])
+		pthread_cond_wait(&a->cv, &a->mu);
+	pthread_mutex_unlock(&a->mu);
+	*e = a->slots[i].e;
+	*why = a->slots[i].why;
+	*err = a->slots[i].err;
+	a->slots[i].e = NULL;
+	return 1;
+}
+
+static void
+ahead_stop(struct ahead *a)
+{
+	if (a->slots == NULL)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stop = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	for (int k = 0; k < a->nth; k++)
+		pthread_join(a->th[k], NULL);
+	for (size_t i = 0; i < a->n; i++)
+		if (a->slots[i].e != NULL) {
+			qentry_clear(a->slots[i].e);
+			free(a->slots[i].e);
+		}
+	free(a->slots);
+	free(a->done);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+}
+
 long
 qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
     char **err)
@@ -359,6 +507,7 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 	long loaded = 0, aside = 0, unreadable = 0;
 	char **names = NULL, *path;
 	unsigned char *types = NULL;
+	struct ahead ahead;
 	struct qentry *e;
 	struct stat st;
 	const char *why;
@@ -379,11 +528,10 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 		qrefs_free(refs);
 		return -1;
 	}
+	ahead_start(&ahead, dirfd, names, types, n);
 	for (size_t i = 0; i < n; i++) {
-		if (regular(dirfd, names[i], types[i]) == -1) {
-			free(names[i]);
+		if (regular(dirfd, names[i], types[i]) == -1)
 			continue;
-		}
 		switch (qfs_classify(names[i])) {
 		case QFS_K_TMP:
 			log_warn("core", NULL, "queue: removing left-over temp "
@@ -399,9 +547,15 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 			    "queue directory: %s", names[i]);
 			break;
 		case QFS_K_ENTRY:
-			e = xmalloc(sizeof(*e));
-			if (qfs_read_entry_at(dirfd, names[i], 1, e, &st,
-			    &why, &errnum) == 0) {
+			if (!ahead_take(&ahead, i, &e, &why, &errnum)) {
+				e = xmalloc(sizeof(*e));
+				if (qfs_read_entry_at(dirfd, names[i], 1, e,
+				    &st, &why, &errnum) == -1) {
+					free(e);
+					e = NULL;
+				}
+			}
+			if (e != NULL) {
 				if (e->body == NULL &&
 				    migrate(dir, names[i], e) == -1) {
 					qentry_clear(e);
@@ -451,8 +605,11 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 			    QFS_BODY_PREFIX)) != 0;
 			break;
 		}
-		free(names[i]);
 	}
+	/* The names go once the readers are gone (they read them). */
+	ahead_stop(&ahead);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
 	free(names);
 	free(types);
 	close(dirfd);
