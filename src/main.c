@@ -549,9 +549,7 @@ become_daemon(struct outpost *op)
 
 	/* Thousands of sessions need thousands of descriptors (as root,
 	 * the hard limit too: it stays after the drop). */
-	daemon_fd_limit((unsigned long)c->max_connections +
-	    op->cfg->outbound->concurrency_max + 256, "connection.ini [max] "
-	    "connections + outbound.ini concurrency_max + 256");
+	daemon_fd_limit(op->cfg, 1);
 	if (daemon_ids_resolve(c->user, c->group, &op->ids, &err) != 0)
 		return start_failed(EXIT_CONFIG, err);
 	switch (daemon_lock_queue(c->queue_dir, &op->ids, &op->lock_fd,
@@ -647,6 +645,7 @@ run(const char *root)
 	}
 	plugins_attach_log();
 	log_hold(0);
+	daemon_fd_limit(op.cfg, 0);	/* logged now, after the plugins' */
 	if ((op.queue = queue_open(op.base, op.cfg->core->queue_dir,
 	    &err)) == NULL ||
 	    (op.mta = mta_new(op.base, op.cfg, op.shaping,

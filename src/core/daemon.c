@@ -21,6 +21,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "lib/fsutil.h"
 #include "lib/xmalloc.h"
@@ -432,10 +433,13 @@ nr_open(void)
 }
 
 unsigned long
-daemon_fd_limit(unsigned long want, const char *why)
+daemon_fd_limit(const struct config *cfg, int quiet)
 {
+	unsigned long want = (unsigned long)cfg->core->max_connections +
+	    cfg->outbound->concurrency_max + 256, max;
+	const char *why = "connection.ini [max] connections + outbound.ini "
+	    "concurrency_max + 256";
 	struct rlimit rl;
-	unsigned long max;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
 		log_warn("core", NULL, "cannot read the open-file limit: %s",
@@ -457,6 +461,8 @@ daemon_fd_limit(unsigned long want, const char *why)
 		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 			getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	if (quiet)
+		return (unsigned long)rl.rlim_cur;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
 		log_warn("core", NULL, "open-file limit %lu (hard limit %lu) is "
 		    "below the %lu descriptors %s may need: connections beyond "

@@ -75,12 +75,15 @@ int	 daemon_pidfile_write(const char *path, char **err);
 int	 daemon_pidfile_remove(const char *path);
 
 /*
- * The open-file limit (RLIMIT_NOFILE) raised for `want` descriptors (the
- * configured connection maxima and some to spare): the soft limit to the
- * hard one, and, as root, both to want when the hard limit is lower
- * (never above fs.nr_open). Logs the limit it ends with (NOTICE), and a
- * WARN naming the keys when it stays below want. Returns the soft limit.
+ * The open-file limit (RLIMIT_NOFILE) raised for what cfg's connection
+ * maxima need (connection.ini [max] connections + outbound.ini
+ * concurrency_max + 256): the soft limit to the hard one, and, as root,
+ * both to that when the hard limit is lower (never above fs.nr_open).
+ * Unless quiet, logs the limit it ends with (NOTICE), or a WARN naming
+ * the keys when it stays below. Returns the soft limit. Called as root
+ * before the drop (quiet) and again once the log goes to the plugins.
  */
-unsigned long daemon_fd_limit(unsigned long want, const char *why);
+struct config;
+unsigned long daemon_fd_limit(const struct config *cfg, int quiet);
 
 #endif
