@@ -33,7 +33,7 @@ def limits(pid):
     for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
         if line.startswith("Max open files"):
             soft, hard = line.split()[3:5]
-            return int(soft), int(hard)
+            return tuple(2 ** 63 if v == "unlimited" else int(v) for v in (soft, hard))
     pytest.fail("no 'Max open files' in /proc/PID/limits")
 
 
