@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <event2/event.h>
@@ -430,18 +429,6 @@ teardown(struct outpost *op)
 	libevent_global_shutdown();
 }
 
-/* Thousands of sessions need thousands of descriptors. */
-static void
-raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 /* Checks ROOT and loads its configuration; an exit status on failure. */
 static int
 open_root(const char *root, struct config **cfg)
@@ -558,6 +545,9 @@ become_daemon(struct outpost *op)
 	char *err = NULL;
 	int bind_failed;
 
+	/* Thousands of sessions need thousands of descriptors (as root,
+	 * the hard limit too: it stays after the drop). */
+	daemon_fd_limit(op->cfg, 1);
 	if (daemon_ids_resolve(c->user, c->group, &op->ids, &err) != 0)
 		return start_failed(EXIT_CONFIG, err);
 	switch (daemon_lock_queue(c->queue_dir, &op->ids, &op->lock_fd,
@@ -655,7 +645,7 @@ run(const char *root)
 	}
 	plugins_attach_log();
 	log_hold(0);
-	raise_fd_limit();
+	daemon_fd_limit(op.cfg, 0);	/* logged now, after the plugins' */
 	if ((op.queue = queue_open(op.base, op.cfg->core->queue_dir,
 	    &err)) == NULL || (op.mta = mta_new(op.base, op.cfg, op.shaping,
 	    op.queue, &err, &rc)) == NULL || watch_space(&op) != 0) {

@@ -34,7 +34,7 @@ now_ms(void)
 /* --- GET /api/queue ------------------------------------------------------------ */
 
 struct row {
-	char	*key;
+	const char *key;	/* valid until the reply: nothing else runs */
 	int64_t	 queued;
 	size_t	 rcpts;
 	unsigned st;
@@ -56,8 +56,8 @@ add_row(void *arg, const struct qentry *e, unsigned st, const char *dest,
 		rs->cap = rs->cap ? 2 * rs->cap : 256;
 		rs->v = xreallocarray(rs->v, rs->cap, sizeof(*rs->v));
 	}
-	rs->v[rs->n++] = (struct row){ xstrdup(dest != NULL ? dest :
-	    e->domain), e->queue_time, qentry_pending(e), st };
+	rs->v[rs->n++] = (struct row){ dest != NULL ? dest : e->domain,
+	    e->queue_time, qentry_pending(e), st };
 }
 
 static int
@@ -67,24 +67,41 @@ cmp_row(const void *a, const void *b)
 	    ((const struct row *)b)->key);
 }
 
-static json_t *
-new_group(const char *key)
-{
-	json_t *t = json_stringn(key, strlen(key));
+/* The counts of one group (or of all), by state. */
+struct group {
+	json_int_t	 entries, rcpts, held, deferred, due, running, oldest;
+};
 
+static void
+count_row(struct group *g, const struct row *w, json_int_t age)
+{
+	g->entries++;
+	g->rcpts += (json_int_t)w->rcpts;
+	g->held += w->st == MTA_ST_HELD;
+	g->deferred += w->st == MTA_ST_DEFERRED;
+	g->due += w->st == MTA_ST_DUE;
+	g->running += w->st == MTA_ST_RUNNING;
+	if (age > g->oldest)
+		g->oldest = age;
+}
+
+static json_t *
+group_json(const char *key, const struct group *g)
+{
+	json_t *t = key != NULL ? json_stringn(key, strlen(key)) : NULL;
+
+	if (key == NULL)
+		return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "entries",
+		    g->entries, "recipients", g->rcpts, "held", g->held,
+		    "deferred", g->deferred, "due", g->due, "running",
+		    g->running);
 	if (t == NULL)		/* not UTF-8 */
 		key = "?";
 	json_decref(t);
-	return json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "destination",
-	    key, "entries", 0, "recipients", 0, "held", 0, "deferred", 0,
-	    "due", 0, "running", 0, "oldest_s", 0);
-}
-
-static void
-bump(json_t *o, const char *key, json_int_t by)
-{
-	json_object_set_new(o, key, json_integer(
-	    json_integer_value(json_object_get(o, key)) + by));
+	return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "destination",
+	    key, "entries", g->entries, "recipients", g->rcpts, "held",
+	    g->held, "deferred", g->deferred, "due", g->due, "running",
+	    g->running, "oldest_s", g->oldest);
 }
 
 static void
@@ -92,12 +109,10 @@ get_queue(struct admin_req *r, void *arg)
 {
 	struct api_queue *aq = arg;
 	struct rows rs = { NULL, 0, 0 };
-	json_t *dests = json_array(), *g = NULL, *all;
+	struct group all = { 0 }, g = { 0 };
+	json_t *dests = json_array(), *o;
 	int64_t now = now_ms();
 
-	all = new_group("*");
-	json_object_del(all, "destination");
-	json_object_del(all, "oldest_s");
 	mta_admin_foreach(aq->m, NULL, add_row, &rs);
 	if (rs.n > 0)
 		qsort(rs.v, rs.n, sizeof(*rs.v), cmp_row);
@@ -105,31 +120,27 @@ get_queue(struct admin_req *r, void *arg)
 		struct row *w = &rs.v[i];
 		json_int_t age = (json_int_t)((now - w->queued) / 1000);
 
-		if (g == NULL || strcmp(json_string_value(json_object_get(g,
-		    "destination")), w->key) != 0) {
-			g = new_group(w->key);
-			json_array_append_new(dests, g);
+		count_row(&all, w, age);
+		count_row(&g, w, age);
+		if (i + 1 == rs.n || strcmp(rs.v[i + 1].key, w->key) != 0) {
+			json_array_append_new(dests, group_json(w->key, &g));
+			memset(&g, 0, sizeof(g));
 		}
-		bump(g, "entries", 1);
-		bump(g, "recipients", (json_int_t)w->rcpts);
-		bump(g, mta_state_name(w->st), 1);
-		bump(all, "entries", 1);
-		bump(all, "recipients", (json_int_t)w->rcpts);
-		bump(all, mta_state_name(w->st), 1);
-		if (age > json_integer_value(json_object_get(g, "oldest_s")))
-			json_object_set_new(g, "oldest_s", json_integer(age));
-		free(w->key);
 	}
 	free(rs.v);
-	json_object_set_new(all, "destinations", dests);
-	api_reply(r, 200, all);
+	o = group_json(NULL, &all);
+	json_object_set_new(o, "destinations", dests);
+	api_reply(r, 200, o);
 }
 
 /* --- GET /api/queue/entries ------------------------------------------------------ */
 
 struct item {
-	const char	*id;		/* in o */
-	json_t		*o;
+	const char		*id;
+	const struct qentry	*e;
+	unsigned		 st;
+	const char		*dest;
+	int64_t			 due;
 };
 
 struct items {
@@ -172,21 +183,21 @@ entry_json(const struct qentry *e, unsigned st, const char *dest,
 	return o;
 }
 
+/* Collected for every match: only the page's get their JSON (a listing
+ * of a big queue costs a sort of pointers, not a JSON object an entry).
+ * The entries stay valid until the reply: the request runs on the loop,
+ * and nothing else does meanwhile. */
 static void
 add_item(void *arg, const struct qentry *e, unsigned st, const char *dest,
     int64_t due)
 {
 	struct items *its = arg;
-	json_t *o = entry_json(e, st, dest, due, its->now);
 
-	if (o == NULL)		/* not UTF-8 (jansson refuses): left out */
-		return;
 	if (its->n == its->cap) {
 		its->cap = its->cap ? 2 * its->cap : 256;
 		its->v = xreallocarray(its->v, its->cap, sizeof(*its->v));
 	}
-	its->v[its->n].o = o;
-	its->v[its->n++].id = json_string_value(json_object_get(o, "id"));
+	its->v[its->n++] = (struct item){ e->id, e, st, dest, due };
 }
 
 static int
@@ -233,10 +244,14 @@ get_entries(struct admin_req *r, void *arg)
 	if (its.n > 0)
 		qsort(its.v, its.n, sizeof(*its.v), cmp_item);
 	list = json_array();
-	for (size_t i = 0; i < its.n; i++) {
-		if (i >= (size_t)offset && i < (size_t)offset + (size_t)limit)
-			json_array_append(list, its.v[i].o);
-		json_decref(its.v[i].o);
+	for (size_t i = (size_t)offset; i < its.n &&
+	    i < (size_t)offset + (size_t)limit; i++) {
+		struct item *w = &its.v[i];
+
+		/* NULL: not UTF-8 (jansson refuses it); left out. */
+		if ((o = entry_json(w->e, w->st, w->dest, w->due,
+		    its.now)) != NULL)
+			json_array_append_new(list, o);
 	}
 	free(its.v);
 	o = json_pack("{s:I,s:I,s:I,s:o}", "total", (json_int_t)its.n,

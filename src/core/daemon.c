@@ -21,6 +21,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "core/config.h"
+#include "core/log.h"
 #include "lib/fsutil.h"
 #include "lib/xmalloc.h"
 
@@ -413,4 +415,63 @@ daemon_pidfile_remove(const char *path)
 	if (strtol(line, NULL, 10) != (long)getpid())
 		return 0;
 	return unlink(path) == 0 ? 1 : -1;
+}
+
+/* fs.nr_open: the most any process may have open (0 when unknown). */
+static unsigned long
+nr_open(void)
+{
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+	unsigned long n = 0;
+
+	if (f != NULL) {
+		if (fscanf(f, "%lu", &n) != 1)
+			n = 0;
+		fclose(f);
+	}
+	return n;
+}
+
+unsigned long
+daemon_fd_limit(const struct config *cfg, int quiet)
+{
+	unsigned long want = (unsigned long)cfg->core->max_connections +
+	    cfg->outbound->concurrency_max + 256, max;
+	const char *why = "connection.ini [max] connections + outbound.ini "
+	    "concurrency_max + 256";
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("core", NULL, "cannot read the open-file limit: %s",
+		    strerror(errno));
+		return 0;
+	}
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want &&
+	    geteuid() == 0) {
+		struct rlimit up = { want, want };
+
+		if ((max = nr_open()) > 0 && up.rlim_max > max)
+			up.rlim_cur = up.rlim_max = max;
+		if (up.rlim_max > rl.rlim_max && setrlimit(RLIMIT_NOFILE,
+		    &up) == 0)
+			rl = up;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (quiet)
+		return (unsigned long)rl.rlim_cur;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_warn("core", NULL, "open-file limit %lu (hard limit %lu) is "
+		    "below the %lu descriptors %s may need: connections beyond "
+		    "it are refused or deferred; raise it (ulimit -n, systemd "
+		    "LimitNOFILE=) or lower those maxima",
+		    (unsigned long)rl.rlim_cur, (unsigned long)rl.rlim_max,
+		    want, why);
+	else
+		log_notice("core", NULL, "open-file limit %lu (%lu needed by "
+		    "%s)", (unsigned long)rl.rlim_cur, want, why);
+	return (unsigned long)rl.rlim_cur;
 }

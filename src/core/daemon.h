@@ -74,4 +74,16 @@ int	 daemon_pidfile_write(const char *path, char **err);
  * gone), -1 with errno when the unlink failed. */
 int	 daemon_pidfile_remove(const char *path);
 
+/*
+ * The open-file limit (RLIMIT_NOFILE) raised for what cfg's connection
+ * maxima need (connection.ini [max] connections + outbound.ini
+ * concurrency_max + 256): the soft limit to the hard one, and, as root,
+ * both to that when the hard limit is lower (never above fs.nr_open).
+ * Unless quiet, logs the limit it ends with (NOTICE), or a WARN naming
+ * the keys when it stays below. Returns the soft limit. Called as root
+ * before the drop (quiet) and again once the log goes to the plugins.
+ */
+struct config;
+unsigned long daemon_fd_limit(const struct config *cfg, int quiet);
+
 #endif

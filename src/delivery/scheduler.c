@@ -164,10 +164,13 @@ release(struct scheduler *s, struct sched_item *it)
 size_t
 sched_cost(size_t len, int in_memory)
 {
+	size_t stream = SCHED_STREAM_COST;
+
 	if (in_memory)
 		return len;
-	return (len < SCHED_VIEW_MAX ? len : SCHED_VIEW_MAX) +
-	    SCHED_STREAM_COST;
+	if (len < (SCHED_STREAM_COST - SCHED_CONN_COST) / 2)
+		stream = SCHED_CONN_COST + 2 * len;
+	return (len < SCHED_VIEW_MAX ? len : SCHED_VIEW_MAX) + stream;
 }
 
 /* A waiting item's message kept in memory goes (read from its body file

@@ -76,10 +76,17 @@ uint64_t	 scheduler_bytes(const struct scheduler *);
  * What an attempt holds of a message of len bytes (the budget's unit):
  * all of it when it is in memory; else the hooks' view of it (at most
  * SCHED_VIEW_MAX: the whole message or its header section) and the
- * stream's buffers, whatever its size.
+ * stream's buffers: at most SCHED_STREAM_COST whatever its size, and for
+ * a small message no more than the connection's own (SCHED_CONN_COST:
+ * its session and TLS buffers) and twice the message (dot-stuffed).
+ * bench/scale.sh measured about 10 KB per connection of a 2 KB message
+ * without TLS: the estimate errs on the safe side, and 256 MB
+ * (delivery_memory_max's default) still lets about 4,800 such attempts
+ * run at once.
  */
 #define SCHED_VIEW_MAX		((size_t)64 << 10)
 #define SCHED_STREAM_COST	((size_t)192 << 10)
+#define SCHED_CONN_COST		((size_t)48 << 10)
 size_t		 sched_cost(size_t len, int in_memory);
 /* Takes ownership of e (malloc'd), and of the reference msg (may be
  * NULL), kept when e will be dispatched right away and fits in the

@@ -172,3 +172,51 @@ qfs_salvage_entry(const char *dir, const char *name, struct qentry *e)
 	free(path);
 	return rc;
 }
+
+int
+qfs_read_entry_at(int dirfd, const char *name, int regular, struct qentry *e,
+    struct stat *st, const char **why, int *err)
+{
+	struct qfs_source src;
+	int fd = -1, rc = -1;
+
+	memset(e, 0, sizeof(*e));
+	*err = 0;
+	if (!regular && fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) == -1)
+		goto syserr;
+	if (!regular && !S_ISREG(st->st_mode))
+		goto odd;
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK | O_NOCTTY)) == -1 || fstat(fd, st) == -1)
+		goto syserr;
+	if (!S_ISREG(st->st_mode))
+		goto odd;
+	if ((uintmax_t)st->st_size > QFS_FILE_MAX) {
+		*why = "file too large";
+		goto done;
+	}
+	src = (struct qfs_source){ (size_t)st->st_size, qfs_pread_all, &fd,
+	    0 };
+	if ((rc = qfs_decode_source(&src, e, why, err)) == -1) {
+		if (*err != 0)
+			*why = strerror(*err);
+		goto done;
+	}
+	if (strcmp(e->id, name) != 0) {
+		qentry_clear(e);
+		*why = "id does not match the file name";
+		rc = -1;
+	}
+	goto done;
+odd:
+	*err = EINVAL;
+	*why = "not a regular file";
+	goto done;
+syserr:
+	*err = errno;
+	*why = strerror(errno);
+done:
+	if (fd != -1)
+		close(fd);
+	return rc;
+}

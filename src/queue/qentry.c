@@ -24,17 +24,20 @@ void
 qentry_clear(struct qentry *e)
 {
 	for (size_t i = 0; i < e->nrcpts; i++) {
-		free(e->rcpts[i].addr);
+		if (!e->packed)
+			free(e->rcpts[i].addr);
 		free(e->rcpts[i].reason);
 	}
-	free(e->rcpts);
-	free(e->id);
-	free(e->domain);
-	free(e->mail_from);
-	free(e->helo);
-	free(e->client_ip);
+	free(e->rcpts);		/* packed: the block, with the strings */
+	if (!e->packed) {
+		free(e->id);
+		free(e->domain);
+		free(e->mail_from);
+		free(e->helo);
+		free(e->client_ip);
+		free(e->body);
+	}
 	free(e->last_error);
-	free(e->body);
 	for (size_t i = 0; i < 2 * e->nnotes; i++)
 		free(e->notes[i]);
 	free(e->notes);
@@ -45,6 +48,7 @@ void
 qentry_copy(struct qentry *dst, const struct qentry *src)
 {
 	*dst = *src;
+	dst->packed = 0;
 	dst->id = xstrdup(src->id);
 	dst->domain = xstrdup(src->domain);
 	dst->mail_from = xstrdup(src->mail_from);
@@ -62,6 +66,59 @@ qentry_copy(struct qentry *dst, const struct qentry *src)
 	dst->notes = NULL;
 	dst->nnotes = 0;
 	qentry_set_notes(dst, (const char *const *)src->notes);
+}
+
+/* Copies s (NULL stays NULL) to *at, moves *at past it, frees s. */
+static char *
+pack_str(char **at, char *s)
+{
+	char *p = *at;
+	size_t n;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(p, s, n);
+	*at = p + n;
+	free(s);
+	return p;
+}
+
+static size_t
+str_size(const char *s)
+{
+	return s != NULL ? strlen(s) + 1 : 0;
+}
+
+void
+qentry_pack(struct qentry *e)
+{
+	size_t n = e->nrcpts ? e->nrcpts : 1, size = n * sizeof(*e->rcpts);
+	struct qrcpt *r;
+	char *at;
+
+	if (e->packed)
+		return;
+	size += str_size(e->id) + str_size(e->domain) +
+	    str_size(e->mail_from) + str_size(e->helo) +
+	    str_size(e->client_ip) + str_size(e->body);
+	for (size_t i = 0; i < e->nrcpts; i++)
+		size += str_size(e->rcpts[i].addr);
+	r = xcalloc(1, size);
+	at = (char *)(r + n);
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		r[i] = e->rcpts[i];
+		r[i].addr = pack_str(&at, e->rcpts[i].addr);
+	}
+	free(e->rcpts);
+	e->rcpts = r;
+	e->id = pack_str(&at, e->id);
+	e->domain = pack_str(&at, e->domain);
+	e->mail_from = pack_str(&at, e->mail_from);
+	e->helo = pack_str(&at, e->helo);
+	e->client_ip = pack_str(&at, e->client_ip);
+	e->body = pack_str(&at, e->body);
+	e->packed = 1;
 }
 
 void

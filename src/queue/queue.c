@@ -122,6 +122,7 @@ loaded(struct qentry *e, void *arg)
 	struct queue *q = arg;
 
 	qrefs_add(q->refs, e->body, 1);
+	qentry_pack(e);		/* kept for the queue's life: compact */
 	add_entry(q, e, NULL);
 }
 
@@ -504,6 +505,7 @@ reap(struct queue *q, int notify)
 
 				*e = j->entries[i];
 				memset(&j->entries[i], 0, sizeof(*e));
+				qentry_pack(e);
 				q->count++;
 				add_entry(q, e, m);
 			}

@@ -7,11 +7,15 @@
 
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/xmalloc.h"
 #include "queue/scan.h"
@@ -92,85 +96,167 @@ show_item(FILE *out, const struct item *it)
 	fputc('\n', out);
 }
 
+/* What a share of the directory's names adds up to. */
+struct tally {
+	int		 dirfd;
+	char		**names;
+	unsigned char	*types;
+	size_t		 from, to;
+	int64_t		 now;
+	struct item	*v;		/* --qlist: the items kept */
+	size_t		 nv;
+	long		 c[QFS_K_OTHER + 1], rc[3], deferred, due;
+	uint64_t	 bytes;
+};
+
+/* Reads and counts names [from, to): --qstat keeps nothing of an entry
+ * once counted, --qlist keeps the entries, corrupt and set-aside ones
+ * (in t->v). Files are reached through the directory's fd. */
+static void *
+tally(void *arg)
+{
+	struct tally *t = arg;
+	struct item tmp;
+	struct stat st;
+	int err;
+
+	for (size_t i = t->from; i < t->to; i++) {
+		struct item *it = t->v != NULL ? &t->v[t->nv] : &tmp;
+		const char *why;
+
+		memset(it, 0, sizeof(*it));
+		it->kind = qfs_classify(t->names[i]);
+		st.st_mode = 0;
+		if (it->kind == QFS_K_ENTRY) {
+			if (qfs_read_entry_at(t->dirfd, t->names[i],
+			    t->types[i] == DT_REG, &it->e, &st, &why,
+			    &err) == 0)
+				err = 0;
+			else if (err == EINVAL && !S_ISREG(st.st_mode))
+				it->kind = QFS_K_OTHER;	/* never opened */
+			else if (err != ENOENT) {
+				it->kind = QFS_K_CORRUPT;
+				it->why = xstrdup(why);
+			}
+			if (it->kind == QFS_K_OTHER)
+				err = 0;
+		} else {
+			err = fstatat(t->dirfd, t->names[i], &st,
+			    AT_SYMLINK_NOFOLLOW) == -1 ? errno : 0;
+			/* Not a regular file: never opened (a FIFO would
+			 * block). */
+			if (err == 0 && qfs_type_name(st.st_mode) != NULL)
+				it->kind = QFS_K_OTHER;
+		}
+		if (err != 0 && it->kind != QFS_K_CORRUPT) {
+			free(t->names[i]);	/* gone since readdir */
+			continue;
+		}
+		t->bytes += S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+		t->c[it->kind]++;
+		for (size_t r = 0; r < it->e.nrcpts; r++)
+			t->rc[it->e.rcpts[r].state]++;
+		t->deferred += it->kind == QFS_K_ENTRY && it->e.attempts > 0;
+		t->due += it->kind == QFS_K_ENTRY && it->e.next_attempt <= t->now;
+		if (t->v == NULL || it->kind == QFS_K_TMP ||
+		    it->kind == QFS_K_OTHER || it->kind == QFS_K_BODY) {
+			qentry_clear(&it->e);
+			free(it->why);
+			free(t->names[i]);
+			continue;
+		}
+		it->name = t->names[i];
+		t->nv++;
+	}
+	return NULL;
+}
+
+/* --qstat reads with this many threads (the files are independent: on a
+ * big queue the reads, not the counting, take the time). */
+#define STAT_THREADS	4
+
 /* qfs_list (counts == 0) and qfs_stat: read everything, then report. */
 static int
 report(const char *dir, FILE *out, int counts)
 {
-	long c[QFS_K_OTHER + 1] = { 0 }, rc[3] = { 0 }, deferred = 0, due = 0;
-	struct item *v;
-	char **names = NULL, *path;
-	uint64_t bytes = 0;
+	struct tally t[STAT_THREADS], *all = &t[0];
+	pthread_t th[STAT_THREADS];
+	int started[STAT_THREADS] = { 0 };
+	char **names = NULL;
+	unsigned char *types = NULL;
 	struct timespec ts;
-	struct stat st;
-	size_t n, nv = 0;
-	int64_t now;
-	int err;
+	size_t n, nt = 1, nv;
+	struct item *v;
+	const long *c;
+	long rcpts;
+	int dirfd;
 
-	if (qfs_dir_names(dir, &names, &n) == -1) {
+	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    qfs_dir_list(dir, !counts, &names, &types, &n) == -1) {
 		fprintf(stderr, "outpost: queue directory %s: %s\n", dir,
 		    strerror(errno));
+		if (dirfd != -1)
+			close(dirfd);
 		return -1;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	v = xcalloc(n, sizeof(*v));
-	for (size_t i = 0; i < n; i++) {
-		struct item *it = &v[nv];
-		const char *why;
-
-		path = xasprintf("%s/%s", dir, names[i]);
-		err = lstat(path, &st) == -1 ? errno : 0;
-		free(path);
-		it->kind = qfs_classify(names[i]);
-		/* Not a regular file: never opened (a FIFO would block). */
-		if (err == 0 && qfs_type_name(st.st_mode) != NULL)
-			it->kind = QFS_K_OTHER;
-		if (err == 0 && it->kind == QFS_K_ENTRY &&
-		    qfs_read_entry(dir, names[i], &it->e, &why, &err) == -1 &&
-		    err != ENOENT) {
-			it->kind = QFS_K_CORRUPT;
-			it->why = xstrdup(why);
-		}
-		if (err != 0 && it->kind != QFS_K_CORRUPT) {
-			free(names[i]);		/* gone since readdir */
-			continue;
-		}
-		bytes += S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-		c[it->kind]++;
-		if (it->kind == QFS_K_TMP || it->kind == QFS_K_OTHER ||
-		    it->kind == QFS_K_BODY) {
-			free(names[i]);
-			continue;
-		}
-		it->name = names[i];
-		nv++;
-		for (size_t r = 0; r < it->e.nrcpts; r++)
-			rc[it->e.rcpts[r].state]++;
-		deferred += it->kind == QFS_K_ENTRY && it->e.attempts > 0;
-		due += it->kind == QFS_K_ENTRY && it->e.next_attempt <= now;
+	memset(t, 0, sizeof(t));
+	if (counts && n >= 4096)
+		nt = STAT_THREADS;
+	for (size_t k = 0; k < nt; k++) {
+		t[k].dirfd = dirfd;
+		t[k].names = names;
+		t[k].types = types;
+		t[k].from = n * k / nt;
+		t[k].to = n * (k + 1) / nt;
+		t[k].now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	}
+	if (!counts)
+		t[0].v = xcalloc(n ? n : 1, sizeof(*t[0].v));
+	for (size_t k = 1; k < nt; k++)
+		started[k] = pthread_create(&th[k], NULL, tally, &t[k]) == 0;
+	tally(&t[0]);
+	for (size_t k = 1; k < nt; k++) {
+		if (started[k])
+			pthread_join(th[k], NULL);
+		else
+			tally(&t[k]);	/* no thread: here */
+		for (int i = 0; i <= QFS_K_OTHER; i++)
+			all->c[i] += t[k].c[i];
+		for (int i = 0; i < 3; i++)
+			all->rc[i] += t[k].rc[i];
+		all->deferred += t[k].deferred;
+		all->due += t[k].due;
+		all->bytes += t[k].bytes;
+	}
+	close(dirfd);
+	free(types);
 	free(names);
+	v = all->v;
+	nv = all->nv;
 	if (nv > 0)
 		qsort(v, nv, sizeof(*v), cmp_item);
 	for (size_t i = 0; i < nv && !counts; i++)
 		show_item(out, &v[i]);
+	c = all->c;
+	rcpts = all->rc[0] + all->rc[1] + all->rc[2];
 	if (counts)
 		fprintf(out, "entries %ld\nrecipients %ld\n"
 		    "recipients_pending %ld\nrecipients_delivered %ld\n"
 		    "recipients_bounced %ld\ndeferred %ld\ndue %ld\n"
 		    "corrupt %ld\nset_aside %ld\ntemp %ld\nother %ld\n"
-		    "bodies %ld\nbytes %" PRIu64 "\n", c[QFS_K_ENTRY],
-		    rc[0] + rc[1] + rc[2], rc[0], rc[1], rc[2], deferred, due,
-		    c[QFS_K_CORRUPT], c[QFS_K_ASIDE], c[QFS_K_TMP],
-		    c[QFS_K_OTHER], c[QFS_K_BODY], bytes);
+		    "bodies %ld\nbytes %" PRIu64 "\n", c[QFS_K_ENTRY], rcpts,
+		    all->rc[0], all->rc[1], all->rc[2], all->deferred,
+		    all->due, c[QFS_K_CORRUPT], c[QFS_K_ASIDE], c[QFS_K_TMP],
+		    c[QFS_K_OTHER], c[QFS_K_BODY], all->bytes);
 	else
 		fprintf(out, "-- %ld entr%s, %ld recipient%s (%ld pending), "
 		    "%ld corrupt, %ld set aside, %ld being written, %ld "
 		    "message bod%s\n",
 		    c[QFS_K_ENTRY], c[QFS_K_ENTRY] == 1 ? "y" : "ies",
-		    rc[0] + rc[1] + rc[2], rc[0] + rc[1] + rc[2] == 1 ? "" :
-		    "s", rc[0], c[QFS_K_CORRUPT], c[QFS_K_ASIDE], c[QFS_K_TMP],
-		    c[QFS_K_BODY], c[QFS_K_BODY] == 1 ? "y" : "ies");
+		    rcpts, rcpts == 1 ? "" : "s", all->rc[0], c[QFS_K_CORRUPT],
+		    c[QFS_K_ASIDE], c[QFS_K_TMP], c[QFS_K_BODY],
+		    c[QFS_K_BODY] == 1 ? "y" : "ies");
 	for (size_t i = 0; i < nv; i++) {
 		qentry_clear(&v[i].e);
 		free(v[i].name);

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,18 +39,27 @@ qfs_classify(const char *name)
 	return qfs_valid_id(name) ? QFS_K_ENTRY : QFS_K_OTHER;
 }
 
+/* Sorts names[0..n) (and types with them) by strcmp. */
+struct named {
+	char		*name;
+	unsigned char	 type;
+};
+
 static int
-cmp_str(const void *a, const void *b)
+cmp_named(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct named *)a)->name,
+	    ((const struct named *)b)->name);
 }
 
 int
-qfs_dir_names(const char *dir, char ***out, size_t *n)
+qfs_dir_list(const char *dir, int sorted, char ***out, unsigned char **types,
+    size_t *n)
 {
 	struct dirent *de;
-	char **v = NULL;
+	struct named *v = NULL;
 	size_t cap = 0;
+	char **names;
 	DIR *d;
 	int err;
 
@@ -61,21 +71,37 @@ qfs_dir_names(const char *dir, char ***out, size_t *n)
 			continue;
 		if (*n == cap)
 			v = xreallocarray(v, cap = cap ? cap * 2 : 16, sizeof(*v));
-		v[(*n)++] = xstrdup(de->d_name);
+		v[*n].name = xstrdup(de->d_name);
+		v[(*n)++].type = de->d_type;
 	}
 	err = errno;
 	closedir(d);
 	if (err != 0) {
 		while (*n > 0)
-			free(v[--*n]);
+			free(v[--*n].name);
 		free(v);
 		errno = err;
 		return -1;
 	}
-	if (*n > 0)
-		qsort(v, *n, sizeof(*v), cmp_str);
-	*out = v;
+	if (sorted && *n > 0)
+		qsort(v, *n, sizeof(*v), cmp_named);
+	names = xreallocarray(NULL, *n ? *n : 1, sizeof(*names));
+	if (types != NULL)
+		*types = xmalloc(*n ? *n : 1);
+	for (size_t i = 0; i < *n; i++) {
+		names[i] = v[i].name;
+		if (types != NULL)
+			(*types)[i] = v[i].type;
+	}
+	free(v);
+	*out = names;
 	return 0;
+}
+
+int
+qfs_dir_names(const char *dir, char ***out, size_t *n)
+{
+	return qfs_dir_list(dir, 1, out, NULL, n);
 }
 
 const char *
@@ -128,18 +154,19 @@ set_aside(const char *dir, const char *name, const char *reason)
 	return rc;
 }
 
-/* The type of dir/name, never following a link: 0 for a regular file;
- * -1 when it is gone or is something else (logged: left alone). */
+/* The type of name in the directory at dirfd, never following a link:
+ * 0 for a regular file (readdir's type DT_REG is taken as it is); -1
+ * when it is gone or is something else (logged: left alone). */
 static int
-regular(const char *dir, const char *name)
+regular(int dirfd, const char *name, unsigned char dtype)
 {
-	char *path = xasprintf("%s/%s", dir, name);
 	const char *type;
 	struct stat st;
-	int rc = lstat(path, &st);
+	int rc;
 
-	free(path);
-	if (rc == -1) {
+	if (dtype == DT_REG)
+		return 0;
+	if ((rc = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)) == -1) {
 		if (errno != ENOENT)
 			log_error("core", NULL, "queue: %s: %s; left alone",
 			    name, strerror(errno));
@@ -281,13 +308,14 @@ done:
 
 /* Whether entry e's body file is there (a regular file). */
 static int
-has_body(const char *dir, const struct qentry *e)
+has_body(int dirfd, const struct qentry *e)
 {
-	char *path = qbody_path(dir, e->body);
+	char *name = xasprintf(QFS_BODY_PREFIX "%s", e->body);
 	struct stat st;
-	int rc = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+	int rc = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode);
 
-	free(path);
+	free(name);
 	return rc;
 }
 
@@ -324,6 +352,153 @@ qfs_sweep_bodies(const char *dir, const struct qrefs *refs)
 		    swept == 1 ? "y" : "ies");
 }
 
+/* --- reading ahead ------------------------------------------------------ */
+
+/*
+ * The entries' files are read and decoded by READERS threads ahead of the
+ * scan, which still handles every name in order on its own thread (logs,
+ * migrations, set-asides, the callbacks): on a big queue the reads take
+ * the time, and on a cold disk several in flight take less of it. Only
+ * names readdir calls regular files are read ahead (the scan checks the
+ * others first, as before); the threads touch nothing but their slots.
+ */
+#define READERS		3
+#define READ_CHUNK	64
+#define READ_AHEAD	4096	/* names at most past the scan's: the entries
+				 * waiting in slots stay few */
+
+struct slot {
+	struct qentry	*e;		/* NULL: refused (why, err) */
+	const char	*why;
+	int		 err;
+};
+
+struct ahead {
+	int		 dirfd;
+	char		**names;
+	unsigned char	*types;
+	size_t		 n;
+	struct slot	*slots;
+	unsigned char	*done;		/* under mu */
+	size_t		 next;		/* under mu: the next chunk's start */
+	size_t		 pos;		/* under mu: the scan's name */
+	int		 stop;		/* under mu */
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	pthread_t	 th[READERS];
+	int		 nth;
+};
+
+static int
+ahead_wanted(const struct ahead *a, size_t i)
+{
+	return a->types[i] == DT_REG &&
+	    qfs_classify(a->names[i]) == QFS_K_ENTRY;
+}
+
+static void *
+ahead_main(void *arg)
+{
+	struct ahead *a = arg;
+	size_t from, to;
+	struct stat st;
+
+	for (;;) {
+		pthread_mutex_lock(&a->mu);
+		while (!a->stop && a->next < a->n &&
+		    a->next >= a->pos + READ_AHEAD)
+			pthread_cond_wait(&a->cv, &a->mu);
+		from = a->stop ? a->n : a->next;
+		to = a->next = from + READ_CHUNK < a->n ? from + READ_CHUNK :
+		    a->n;
+		pthread_mutex_unlock(&a->mu);
+		if (from >= to)
+			return NULL;
+		for (size_t i = from; i < to; i++) {
+			struct slot *s = &a->slots[i];
+
+			if (!ahead_wanted(a, i))
+				continue;
+			s->e = xmalloc(sizeof(*s->e));
+			if (qfs_read_entry_at(a->dirfd, a->names[i], 1, s->e,
+			    &st, &s->why, &s->err) == -1) {
+				free(s->e);
+				s->e = NULL;
+			}
+		}
+		pthread_mutex_lock(&a->mu);
+		memset(a->done + from, 1, to - from);
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+	}
+}
+
+/* Starts the readers on a big enough directory (a->nth 0: none). */
+static void
+ahead_start(struct ahead *a, int dirfd, char **names, unsigned char *types,
+    size_t n)
+{
+	memset(a, 0, sizeof(*a));
+	if (n < 4 * READ_CHUNK)
+		return;
+	a->dirfd = dirfd;
+	a->names = names;
+	a->types = types;
+	a->n = n;
+	a->slots = xcalloc(n, sizeof(*a->slots));
+	a->done = xcalloc(n, 1);
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	for (int k = 0; k < READERS; k++)
+		if (pthread_create(&a->th[a->nth], NULL, ahead_main, a) == 0)
+			a->nth++;
+}
+
+/* Entry i as read ahead: 1 with *e (NULL: refused, *why and *err), once
+ * it is; 0 when it is not read ahead (the caller reads it). */
+static int
+ahead_take(struct ahead *a, size_t i, struct qentry **e, const char **why,
+    int *err)
+{
+	if (a->nth == 0 || !ahead_wanted(a, i))
+		return 0;
+	pthread_mutex_lock(&a->mu);
+	if (i >= a->pos + READ_CHUNK) {		/* room for the readers */
+		a->pos = i;
+		pthread_cond_broadcast(&a->cv);
+	}
+	while (!a->done[i])
+		pthread_cond_wait(&a->cv, &a->mu);
+	pthread_mutex_unlock(&a->mu);
+	*e = a->slots[i].e;
+	*why = a->slots[i].why;
+	*err = a->slots[i].err;
+	a->slots[i].e = NULL;
+	return 1;
+}
+
+static void
+ahead_stop(struct ahead *a)
+{
+	if (a->slots == NULL)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stop = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	for (int k = 0; k < a->nth; k++)
+		pthread_join(a->th[k], NULL);
+	for (size_t i = 0; i < a->n; i++)
+		if (a->slots[i].e != NULL) {
+			qentry_clear(a->slots[i].e);
+			free(a->slots[i].e);
+		}
+	free(a->slots);
+	free(a->done);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+}
+
 long
 qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
     char **err)
@@ -331,24 +506,32 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 	struct qrefs *refs = qrefs_new();
 	long loaded = 0, aside = 0, unreadable = 0;
 	char **names = NULL, *path;
+	unsigned char *types = NULL;
+	struct ahead ahead;
 	struct qentry *e;
+	struct stat st;
 	const char *why;
 	size_t n = 0;
-	int errnum;
+	int errnum, dirfd = -1;
 
 	*err = NULL;
-	if (qfs_dir_names(dir, &names, &n) == -1 && (errno != ENOENT ||
-	    mkdirs(dir, 0700) == -1 || qfs_dir_names(dir, &names, &n) == -1)) {
+	if ((qfs_dir_list(dir, 1, &names, &types, &n) == -1 &&
+	    (errno != ENOENT || mkdirs(dir, 0700) == -1 ||
+	    qfs_dir_list(dir, 1, &names, &types, &n) == -1)) ||
+	    (dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		*err = xasprintf("queue directory %s: %s", dir,
 		    strerror(errno));
+		while (n > 0)
+			free(names[--n]);
+		free(names);
+		free(types);
 		qrefs_free(refs);
 		return -1;
 	}
+	ahead_start(&ahead, dirfd, names, types, n);
 	for (size_t i = 0; i < n; i++) {
-		if (regular(dir, names[i]) == -1) {
-			free(names[i]);
+		if (regular(dirfd, names[i], types[i]) == -1)
 			continue;
-		}
 		switch (qfs_classify(names[i])) {
 		case QFS_K_TMP:
 			log_warn("core", NULL, "queue: removing left-over temp "
@@ -364,16 +547,22 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 			    "queue directory: %s", names[i]);
 			break;
 		case QFS_K_ENTRY:
-			e = xmalloc(sizeof(*e));
-			if (qfs_read_entry(dir, names[i], e, &why,
-			    &errnum) == 0) {
+			if (!ahead_take(&ahead, i, &e, &why, &errnum)) {
+				e = xmalloc(sizeof(*e));
+				if (qfs_read_entry_at(dirfd, names[i], 1, e,
+				    &st, &why, &errnum) == -1) {
+					free(e);
+					e = NULL;
+				}
+			}
+			if (e != NULL) {
 				if (e->body == NULL &&
 				    migrate(dir, names[i], e) == -1) {
 					qentry_clear(e);
 					free(e);
 					break;
 				}
-				if (has_body(dir, e)) {
+				if (has_body(dirfd, e)) {
 					qrefs_add(refs, e->body, 1);
 					fn(e, arg);
 					loaded++;
@@ -416,9 +605,14 @@ qfs_scan(const char *dir, qfs_entry_fn fn, qfs_lost_fn lost, void *arg,
 			    QFS_BODY_PREFIX)) != 0;
 			break;
 		}
-		free(names[i]);
 	}
+	/* The names go once the readers are gone (they read them). */
+	ahead_stop(&ahead);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
 	free(names);
+	free(types);
+	close(dirfd);
 	if (unreadable == 0)
 		qfs_sweep_bodies(dir, refs);
 	else

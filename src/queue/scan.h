@@ -60,5 +60,10 @@ enum qfs_kind qfs_classify(const char *name);
 
 /* The sorted names in dir, without . and ..; -1 with errno. */
 int	 qfs_dir_names(const char *dir, char ***out, size_t *n);
+/* The same, sorted or in the directory's order, with each name's d_type
+ * (DT_REG ...; DT_UNKNOWN when the file system does not say) in *types
+ * (malloc'd) when types is not NULL. */
+int	 qfs_dir_list(const char *dir, int sorted, char ***out,
+	    unsigned char **types, size_t *n);
 
 #endif

@@ -119,13 +119,18 @@ test_cost(void **state)
 	assert_int_equal(sched_cost(100, 1), 100);
 	assert_int_equal(sched_cost((size_t)1 << 30, 1), (size_t)1 << 30);
 	/* Streamed: the view (at most SCHED_VIEW_MAX) and the stream's
-	 * buffers, whatever the size. */
-	assert_int_equal(sched_cost(0, 0), SCHED_STREAM_COST);
-	assert_int_equal(sched_cost(100, 0), 100 + SCHED_STREAM_COST);
+	 * buffers: for a small message the connection's and twice the
+	 * message, else SCHED_STREAM_COST whatever the size. */
+	assert_int_equal(sched_cost(0, 0), SCHED_CONN_COST);
+	assert_int_equal(sched_cost(100, 0), 100 + SCHED_CONN_COST + 200);
+	assert_int_equal(sched_cost(2048, 0), 2048 + SCHED_CONN_COST + 4096);
 	assert_int_equal(sched_cost(SCHED_VIEW_MAX, 0),
+	    SCHED_VIEW_MAX + SCHED_CONN_COST + 2 * SCHED_VIEW_MAX);
+	/* Never more than SCHED_STREAM_COST for the stream. */
+	assert_int_equal(sched_cost(72 << 10, 0),
 	    SCHED_VIEW_MAX + SCHED_STREAM_COST);
-	assert_int_equal(sched_cost(SCHED_VIEW_MAX + 1, 0),
-	    SCHED_VIEW_MAX + SCHED_STREAM_COST);
+	assert_int_equal(sched_cost(SCHED_VIEW_MAX + 1, 0), SCHED_VIEW_MAX +
+	    SCHED_CONN_COST + 2 * (SCHED_VIEW_MAX + 1));
 	assert_int_equal(sched_cost((size_t)1 << 30, 0),
 	    SCHED_VIEW_MAX + SCHED_STREAM_COST);
 }

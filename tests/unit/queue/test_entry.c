@@ -357,6 +357,44 @@ test_copy(void **state)
 	}
 }
 
+/* A packed entry (qentry_pack: one block for the fixed strings and the
+ * recipients) encodes to the same image, its mutable parts (reasons,
+ * last_error, notes) can still be replaced, a copy of it is unpacked,
+ * and qentry_clear frees it all (ASan would name a bad free or a leak). */
+static void
+test_pack(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		struct buf a = BUF_INIT, b = BUF_INIT;
+		struct qentry e, c;
+
+		build(&cases[i], &e);
+		qfs_encode(&e, &a);
+		qentry_pack(&e);
+		assert_true(e.packed);
+		qentry_pack(&e);		/* twice: nothing */
+		qfs_encode(&e, &b);
+		assert_int_equal(a.len, b.len);
+		assert_memory_equal(a.p, b.p, a.len);
+		/* The strings are in the recipients' block. */
+		assert_true(e.id > (char *)e.rcpts &&
+		    e.body > (char *)e.rcpts);
+		qentry_copy(&c, &e);
+		assert_false(c.packed);
+		assert_entry_eq(&c, &e);
+		free(e.rcpts[0].reason);
+		e.rcpts[0].reason = xstrdup("250 ok");
+		free(e.last_error);
+		e.last_error = xstrdup("later");
+		qentry_set_notes(&e, (const char *const[]){ "k", "v", NULL });
+		qentry_clear(&e);
+		qentry_clear(&c);
+		buf_free(&a);
+		buf_free(&b);
+	}
+}
+
 /* The first case's images, for reading by eye: version 2, and the
  * version 1 image Outpost wrote before (a literal, which v1_image must
  * reproduce). The example of docs/queue-format.md, entry and body. */
@@ -1418,6 +1456,86 @@ both_lost(struct qentry *e, const char *why, void *arg)
 	on_lost(e, why, &((struct both *)arg)->lost);
 }
 
+/* What a big scan handed over, in order. */
+struct many {
+	size_t	 n;
+	int	 ordered;
+	char	*last;
+};
+
+static void
+many_entry(struct qentry *e, void *arg)
+{
+	struct many *m = arg;
+
+	if (m->last != NULL && strcmp(m->last, e->id) >= 0)
+		m->ordered = 0;
+	free(m->last);
+	m->last = xstrdup(e->id);
+	m->n++;
+	qentry_clear(e);
+	free(e);
+}
+
+/* A directory big enough for the scan's readers (scan.c, reading ahead):
+ * every valid entry is handed over once, in name order; a corrupt one,
+ * one whose body is missing and a FIFO named like an entry among them
+ * are dealt with as in a small scan (set aside, set aside, left alone
+ * unopened), and the scan's log names them in order. */
+static void
+test_scan_reads_ahead(void **state)
+{
+	static const struct rc r[] = { { QRCPT_PENDING, "n@example.com",
+	    NULL } };
+	char *dir = tmpdir_new(), *err = NULL, *log, *path, *p;
+	struct many m = { 0, 1, NULL };
+	char name[32];
+	FILE *cap;
+
+	(void)state;
+	log_set_level(LOG_INFO);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "A%04d.1.1", i);
+		if (i == 700) {
+			path = xasprintf("%s/%s", dir, name);
+			assert_int_equal(mkfifo(path, 0600), 0);
+			free(path);
+			continue;
+		}
+		if (i == 500) {
+			put_file(dir, name, "OUTPOST-QUEUE 2\nid x\n", 21);
+			continue;
+		}
+		put_entry(dir, name, name, "A0000.1.1", "example.com", 0, 1,
+		    r, 1, NULL);
+	}
+	snprintf(name, sizeof(name), "A%04d.1.1", 2999);
+	put_entry(dir, name, name, "gone.1.1", "example.com", 0, 1, r, 1,
+	    NULL);
+	put_body(dir, "A0000.1.1", "m\r\n", 3);
+	cap = capture_start();
+	assert_int_equal(qfs_scan(dir, many_entry, NULL, &m, &err), 2997);
+	log = capture_end(cap);
+	assert_null(err);
+	assert_int_equal(m.n, 2997);
+	assert_true(m.ordered);
+	assert_string_equal(m.last, "A2998.1.1");
+	p = strstr(log, "A0500.1.1: truncated; moved aside");
+	assert_non_null(p);
+	assert_non_null(p = strstr(p, "A0700.1.1 is a FIFO"));
+	assert_non_null(strstr(p, "A2999.1.1: message file missing; moved "
+	    "aside"));
+	path = xasprintf("%s/error.A0500.1.1", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	free(path);
+	path = xasprintf("%s/A0700.1.1", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	free(path);
+	free(log);
+	free(m.last);
+	tmpdir_rm(dir);
+}
+
 /* The sweep removes regular body files only: a link or a FIFO named like
  * a body is not ours (left alone, never followed or opened). */
 static void
@@ -1589,6 +1707,8 @@ main(void)
 		cmocka_unit_test(test_held),
 		cmocka_unit_test(test_round_trip_v1),
 		cmocka_unit_test(test_copy),
+		cmocka_unit_test(test_pack),
+		cmocka_unit_test(test_scan_reads_ahead),
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_byte_flips),
