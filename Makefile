@@ -76,6 +76,8 @@ ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/metrics.c \
 	     src/admin/status_page.c src/admin/api_json.c \
 	     src/admin/api_queue.c src/admin/api_dest.c src/admin/api_inject.c \
 	     src/admin/routes.c
+FEEDBACK_SRCS = src/feedback/feedback.c src/feedback/fbconf.c \
+		src/feedback/spool.c src/feedback/correlate.c
 REPORT_SRCS = src/report/parse.c src/report/parse_json.c src/report/stats.c \
 	      src/report/text.c src/report/html.c src/report/files.c \
 	      src/report/read.c src/report/report.c
@@ -91,7 +93,8 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/smtp_forward.ini config/outbound_logger.ini \
 	config/accounting_files.ini config/bounce_categories \
 	config/shaping.ini config/shaping_rules config/pools.ini \
-	config/http.ini config/dkim.ini config/mail_from.is_resolvable.ini
+	config/http.ini config/dkim.ini config/mail_from.is_resolvable.ini \
+	config/feedback.ini
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
@@ -117,7 +120,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
 	  $(SMTP_SRCS) $(DELIVERY_SRCS) $(RECORDS_SRCS) $(BUILTINS_SRCS) \
-	  $(ADMIN_SRCS) \
+	  $(ADMIN_SRCS) $(FEEDBACK_SRCS) \
 	  $(REPORT_SRCS)
 
 REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +33,7 @@
 #include "builtins/builtin.h"
 #include "delivery/mta.h"
 #include "delivery/shaper_file.h"
+#include "feedback/feedback.h"
 #include "queue/queue.h"
 #include "queue/report.h"
 #include "queue/space.h"
@@ -73,6 +73,7 @@ struct outpost {
 	struct admin_routes	*routes;	/* its modules */
 	struct mta		*mta;
 	struct records_space	*rspace;	/* records_min_free */
+	struct feedback		*fb;		/* feedback.ini */
 	struct daemon_ids	 ids;		/* smtp.ini user, group */
 	int			 lock_fd;	/* the queue directory's lock */
 	char			*pid_file;	/* written: removed at exit */
@@ -405,6 +406,7 @@ teardown(struct outpost *op)
 	vmta_unref(op->vmta);
 	queue_close(op->queue);
 	plugins_unload();
+	feedback_stop(op->fb);		/* after its observers */
 	admin_routes_free(op->routes);	/* its observer is gone */
 	metrics_free();
 	for (size_t i = 0; i < sizeof(op->signals) / sizeof(op->signals[0]); i++)
@@ -431,18 +433,6 @@ teardown(struct outpost *op)
 	config_unref(op->cfg);
 	log_flush_exit();
 	libevent_global_shutdown();
-}
-
-/* Thousands of sessions need thousands of descriptors. */
-static void
-raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
 }
 
 /* Checks ROOT and loads its configuration; an exit status on failure. */
@@ -655,7 +645,7 @@ run(const char *root)
 	}
 	plugins_attach_log();
 	log_hold(0);
-	raise_fd_limit();
+	daemon_raise_fd_limit();	/* thousands of sessions */
 	if ((op.queue = queue_open(op.base, op.cfg->core->queue_dir,
 	    &err)) == NULL ||
 	    (op.mta = mta_new(op.base, op.cfg, op.shaping,
@@ -666,6 +656,13 @@ run(const char *root)
 		free(err);
 		teardown(&op);
 		return EXIT_FAILURE;
+	}
+	if ((op.fb = feedback_start(op.base, op.cfg, &err)) == NULL &&
+	    err != NULL) {
+		fprintf(stderr, "outpost: %s\n", err);
+		free(err);
+		teardown(&op);
+		return EXIT_CONFIG;
 	}
 	if (op.admin != NULL && (op.routes = admin_routes_new(op.admin,
 	    op.base, op.cfg->config_dir, op.cfg->core->queue_dir, op.mta,

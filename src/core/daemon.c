@@ -414,3 +414,14 @@ daemon_pidfile_remove(const char *path)
 		return 0;
 	return unlink(path) == 0 ? 1 : -1;
 }
+
+void
+daemon_raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}

@@ -74,4 +74,7 @@ int	 daemon_pidfile_write(const char *path, char **err);
  * gone), -1 with errno when the unlink failed. */
 int	 daemon_pidfile_remove(const char *path);
 
+/* Raises the soft limit of open files to the hard one. */
+void	 daemon_raise_fd_limit(void);
+
 #endif
