@@ -1,0 +1,337 @@
+"""Feedback end to end: VERP return paths at delivery, then bounces (RFC 3464) and complaints
+(RFC 5965 ARF) mailed back to Outpost become exactly one OP_HOOK_FEEDBACK event each, seen by
+a recording test plugin (tests/plugins/feedback_capture.c) and by outbound_logger /
+accounting_files when they record feedback; forged tokens and non-reports are quarantined and
+logged, never bounced; a flood of 10,000 reports loses none; a kill -9 in the middle of
+processing loses none (the spool is read again, duplicates keep their event_id)."""
+import re
+import shutil
+import smtplib
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.clients import CLIENT_NAME, smtp_client
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data" / "feedback"
+CAPTURE_SO = REPO / "build" / "asan" / "tests" / "plugins" / "feedback_capture.so"
+BOUNCE_DOMAIN = "bounces.example.net"
+SENDER = "news@example.org"
+RCPT = "user@single.test"               # single.test's MX is mx1.test = 127.0.0.2
+SUBMITTER = "127.0.0.9"                 # the only client that may relay
+VERP_RE = re.compile(r"^b\+([a-z2-7]{13})-(u[a-z2-7]{26}[0-9.]*)(?:-(\S+))?@"
+                     + re.escape(BOUNCE_DOMAIN) + "$")
+
+ARF = """\
+From: <abuse@mailbox.example>
+Date: Thu, 8 Mar 2005 17:40:36 EDT
+Subject: FW: Earn money
+To: <{to}>
+MIME-Version: 1.0
+Message-ID: <arf-{n}@mailbox.example>
+Content-Type: multipart/report; report-type=feedback-report;
+     boundary="part1_13d.2e68ed54_boundary"
+
+--part1_13d.2e68ed54_boundary
+Content-Type: text/plain; charset="US-ASCII"
+Content-Transfer-Encoding: 7bit
+
+This is an email abuse report for an email message received from IP
+192.0.2.1 on Thu, 8 Mar 2005 14:00:00 EDT.  For more information
+about this format please see http://www.mipassoc.org/arf/.
+
+--part1_13d.2e68ed54_boundary
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: SomeGenerator/1.0
+Version: 1
+Original-Mail-From: <{verp}>
+Original-Rcpt-To: <{rcpt}>
+Arrival-Date: Thu, 8 Mar 2005 14:00:00 EDT
+Reporting-MTA: dns; mail.mailbox.example
+Source-IP: 192.0.2.1
+
+--part1_13d.2e68ed54_boundary
+Content-Type: message/rfc822
+Content-Disposition: inline
+
+From: <{sender}>
+Received: from mailserver.example.net (mailserver.example.net
+        [192.0.2.1]) by example.com with ESMTP id M63d4137594e46;
+        Thu, 08 Mar 2005 14:00:00 -0400
+To: <{rcpt}>
+Subject: Earn money
+MIME-Version: 1.0
+Content-type: text/plain
+Message-ID: <{msgid}>
+Date: Thu, 02 Sep 2004 12:31:03 -0500
+
+Spam Spam Spam
+Spam Spam Spam
+
+--part1_13d.2e68ed54_boundary--
+"""
+
+
+# --- set-up and helpers --------------------------------------------------------------------
+
+def configure(mta, records=True, extra=""):
+    (mta.root / "plugins").mkdir(exist_ok=True)
+    shutil.copy(CAPTURE_SO, mta.root / "plugins" / "feedback_capture.so")
+    plugins = "relay\n"
+    if records:
+        plugins += "outbound_logger\naccounting_files\n"
+    mta.write_config("plugins", plugins + "feedback_capture\n")
+    mta.write_config("relay_acl_allow", SUBMITTER + "/32\n")
+    mta.write_config("outbound_logger.ini", "[file]\nenable=true\nlog_dir=logs\n")
+    mta.write_config("feedback.ini", f"bounce_domain={BOUNCE_DOMAIN}\n" + extra)
+    mta.write_config("outbound.ini", "")
+
+
+def submit(mta, rcpt=RCPT, msgid="orig-1@example.org"):
+    """The original mail, from the one client that relays; returns the transaction id."""
+    data = (f"From: <{SENDER}>\r\nTo: <{rcpt}>\r\nSubject: December newsletter\r\n"
+            f"Message-ID: <{msgid}>\r\n\r\nHello.\r\n").encode()
+    with smtplib.SMTP(mta.host, mta.port, local_hostname=CLIENT_NAME, timeout=10,
+                      source_address=(SUBMITTER, 0)) as c:
+        c.ehlo()
+        assert c.mail(SENDER)[0] == 250
+        assert c.rcpt(rcpt)[0] == 250
+        code, reply = c.data(data)
+        assert code == 250, reply
+    return re.search(rb"\((\S+)\)", reply).group(1).decode()
+
+
+def records(mta):
+    path = mta.root / "feedback.log"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        out.append(dict(f.split("=", 1) for f in line.split("\t")))
+    return out
+
+
+def wait_records(mta, n, timeout=20):
+    deadline = time.monotonic() + timeout
+    while len(records(mta)) < n:
+        assert time.monotonic() < deadline, f"{len(records(mta))} feedback records, not {n}"
+        time.sleep(0.05)
+    return records(mta)
+
+
+def spool(mta):
+    d = mta.root / "feedback" / "spool"
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+def quarantine(mta):
+    d = mta.root / "feedback" / "quarantine"
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+def wait_spool_empty(mta, timeout=20):
+    deadline = time.monotonic() + timeout
+    while spool(mta):
+        assert time.monotonic() < deadline, f"spool not empty: {len(spool(mta))} files"
+        time.sleep(0.05)
+
+
+def dsn(verp, rcpt, msgid):
+    """tests/data/feedback's Postfix DSN, rewritten to speak of our message."""
+    text = (DATA / "dsn-postfix.eml").read_text()
+    text = text.replace("b+q7f3kx2mzx9a1@bounces.example.org", verp)
+    text = text.replace("info+2Bnews@example.com", rcpt)
+    text = text.replace("info+news@example.com", rcpt)
+    text = text.replace("news-2026-12.8841@example.org", msgid)
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
+
+
+def arf(verp, rcpt, msgid, n=0):
+    text = ARF.format(to=f"fbl@{BOUNCE_DOMAIN}", verp=verp, rcpt=rcpt, sender=SENDER,
+                      msgid=msgid, n=n)
+    return text.replace("\n", "\r\n").encode()
+
+
+def mail_back(mta, rcpt, data, sender=""):
+    """One report to Outpost from a client without relay rights (127.0.0.1)."""
+    with smtp_client(mta.host, mta.port, timeout=10) as c:
+        c.ehlo()
+        assert c.mail(sender)[0] == 250
+        code, reply = c.rcpt(rcpt)
+        assert code == 250, reply
+        code, reply = c.data(data)
+        assert code == 250, reply
+    return reply.decode()
+
+
+def delivered(mta, smtp_sink):
+    """Sends the original mail; returns (job id, the VERP address the sink saw)."""
+    sink = smtp_sink("127.0.0.2")
+    mta.start()
+    txn = submit(mta)
+    sink.wait_for_messages(1, timeout=20)
+    m = sink.messages()[0]
+    assert list(m.rcpt_tos) == [RCPT]
+    verp = m.mail_from
+    assert VERP_RE.match(verp), verp
+    # The message itself and the records keep the original sender.
+    assert f"From: <{SENDER}>".encode() in m.data
+    return txn + ".1", verp
+
+
+def json_records(mta, kind):
+    import json
+    path = mta.root / "logs" / "outbound.log"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [r for r in map(json.loads, lines) if r.get("type") == kind]
+
+
+# --- tests -------------------------------------------------------------------------------
+
+def test_verp_at_delivery_then_a_dsn_gives_one_remote_bounce(mta, smtp_sink):
+    configure(mta)
+    job, verp = delivered(mta, smtp_sink)
+    m = VERP_RE.match(verp)
+    assert m.group(3) == "user=single.test"        # one recipient: per-recipient VERP
+    # The delivered record keeps the original sender.
+    deadline = time.monotonic() + 10
+    while not (rec := json_records(mta, "delivered")):
+        assert time.monotonic() < deadline, "no delivered record"
+        time.sleep(0.05)
+    assert rec and rec[0]["from"] == SENDER and rec[0]["job_id"] == job
+
+    # Mail for other domains from this client is still refused: no relay rights.
+    with smtp_client(mta.host, mta.port) as c:
+        c.ehlo()
+        c.mail("")
+        assert c.rcpt("someone@single.test")[0] == 550
+    reply = mail_back(mta, verp, dsn(verp, RCPT, "orig-1@example.org"))
+    assert "Feedback accepted" in reply
+    got = wait_records(mta, 1)
+    wait_spool_empty(mta)
+    time.sleep(0.5)
+    got = records(mta)
+    assert len(got) == 1, got
+    r = got[0]
+    assert r["type"] == "remote_bounce"
+    assert r["id"] == job
+    assert r["recipient"] == RCPT
+    assert r["correlation"] == "verp"
+    assert r["action"] == "failed"
+    assert r["status"] == "5.1.1"
+    assert r["category"] == "bad-mailbox"
+    assert r["message_id"] == "orig-1@example.org"
+    assert r["reporting_mta"] == "mx.example.com"
+    assert r["report_from"] == "-" or r["report_from"] == ""
+    assert re.fullmatch(r"[0-9a-f]{32}\.\d+", r["event_id"])
+    # Not queued for delivery: nothing but the original ever reached a sink.
+    assert not mta.queue_files()
+    assert not quarantine(mta)
+
+
+def test_arf_complaint_gives_one_complaint(mta, smtp_sink):
+    configure(mta)
+    job, verp = delivered(mta, smtp_sink)
+    mail_back(mta, f"fbl@{BOUNCE_DOMAIN}", arf(verp, RCPT, "orig-1@example.org"),
+              sender="abuse@mailbox.example")
+    got = wait_records(mta, 1)
+    wait_spool_empty(mta)
+    time.sleep(0.5)
+    got = records(mta)
+    assert len(got) == 1, got
+    r = got[0]
+    assert r["type"] == "complaint"
+    assert r["category"] == "complaint"
+    assert r["feedback_type"] == "abuse"
+    assert r["recipient"] == RCPT
+    assert r["message_id"] == "orig-1@example.org"
+    assert r["source_ip"] == "192.0.2.1"
+    assert r["report_from"] == "abuse@mailbox.example"
+
+
+def test_forged_token_and_non_report_are_quarantined(mta, smtp_sink):
+    configure(mta)
+    job, verp = delivered(mta, smtp_sink)
+    # One letter of the MAC changed: a forged token.
+    local, domain = verp.split("@")
+    forged = local[:2] + ("b" if local[2] != "b" else "c") + local[3:] + "@" + domain
+    mark = mta.mark()
+    mail_back(mta, forged, dsn(forged, RCPT, "orig-1@example.org"))
+    mta.wait_for_log(r"quarantined \S+: forged or unknown VERP token", timeout=20,
+                     start=mark)
+    # A valid token, but not a report at all: kept, not bounced back.
+    mark = mta.mark()
+    mail_back(mta, verp, b"From: <x@y.example>\r\nSubject: hi\r\n\r\nJust a note.\r\n",
+              sender="x@y.example")
+    mta.wait_for_log(r"quarantined \S+: not a report", timeout=20, start=mark)
+    wait_spool_empty(mta)
+    assert len(quarantine(mta)) == 2
+    time.sleep(0.5)
+    assert records(mta) == []
+    assert not mta.queue_files()                       # no backscatter
+
+
+def flood(mta, verp, total, sessions):
+    per = total // sessions
+    n = 0
+    for s in range(sessions):
+        with smtp_client(mta.host, mta.port, timeout=60) as c:
+            c.ehlo()
+            for i in range(per):
+                assert c.mail("")[0] == 250
+                assert c.rcpt(verp)[0] == 250
+                body = dsn(verp, RCPT, f"flood-{n}@example.org")
+                code, reply = c.data(body)
+                assert code == 250, reply
+                n += 1
+    return n
+
+
+def test_flood_of_10000_reports_loses_none(mta, smtp_sink):
+    configure(mta, records=False)
+    job, verp = delivered(mta, smtp_sink)
+    t0 = time.monotonic()
+    sent = flood(mta, verp, 10000, 4)
+    t_sent = time.monotonic() - t0
+    wait_records(mta, sent, timeout=600)
+    wait_spool_empty(mta, timeout=60)
+    got = records(mta)
+    elapsed = time.monotonic() - t0
+    print(f"\n{sent} reports: accepted in {t_sent:.1f}s, recorded in {elapsed:.1f}s")
+    assert len(got) == sent
+    assert len({r["event_id"] for r in got}) == sent
+    assert len({r["message_id"] for r in got}) == sent
+    assert all(r["type"] == "remote_bounce" and r["id"] == job for r in got)
+    assert not quarantine(mta)
+
+
+def test_kill_9_mid_processing_loses_nothing(mta, smtp_sink):
+    configure(mta, records=False)
+    job, verp = delivered(mta, smtp_sink)
+    sent = flood(mta, verp, 1500, 1)
+    # Killed while the spool still holds reports.
+    deadline = time.monotonic() + 30
+    while not records(mta):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    left = len(spool(mta))
+    mta.kill9()
+    assert left > 0, "the spool was already empty: not mid-processing"
+    before = len(records(mta))
+    assert before < sent
+    mta.start()
+    wait_spool_empty(mta, timeout=300)
+    got = records(mta)
+    ids = {r["event_id"] for r in got}
+    assert len(ids) == sent                            # none lost
+    assert {r["message_id"] for r in got} == {f"flood-{i}@example.org" for i in range(sent)}
+    # A duplicate is the same event (a consumer drops it by event_id).
+    by_id = {}
+    for r in got:
+        r = {k: v for k, v in r.items()}
+        prev = by_id.setdefault(r["event_id"], r)
+        assert prev == r
