@@ -172,6 +172,30 @@ wake_loop(struct feedback *fb)
 		;
 }
 
+/* Every write waiting, then one fsync of the directory for them all (a
+ * round, as the queue commits); called and returns locked. */
+static void
+write_round(struct feedback *fb)
+{
+	struct jq round = fb->writes;
+	struct job *j;
+	int e;
+
+	fb->writes.head = fb->writes.tail = NULL;
+	pthread_mutex_unlock(&fb->mu);
+	for (j = round.head; j != NULL; j = j->next)
+		j->err = spool_write(fb->conf.spool_dir, j->name, &j->pre,
+		    j->msg, j->len);
+	if ((e = spool_sync(fb->conf.spool_dir)) != 0)
+		for (j = round.head; j != NULL; j = j->next)
+			if (j->err == 0)
+				j->err = e;
+	pthread_mutex_lock(&fb->mu);
+	while ((j = pop(&round)) != NULL)
+		push(&fb->results, j);
+	wake_loop(fb);
+}
+
 static void *
 worker(void *arg)
 {
@@ -180,10 +204,9 @@ worker(void *arg)
 
 	pthread_mutex_lock(&fb->mu);
 	while (!fb->stop) {
-		if ((j = pop(&fb->writes)) != NULL) {
-			pthread_mutex_unlock(&fb->mu);
-			j->err = spool_write(fb->conf.spool_dir, j->name,
-			    &j->pre, j->msg, j->len);
+		if (fb->writes.head != NULL) {
+			write_round(fb);
+			continue;
 		} else if ((j = pop(&fb->removes)) != NULL) {
 			pthread_mutex_unlock(&fb->mu);
 			j->err = spool_remove(fb->conf.spool_dir, j->name);

@@ -36,8 +36,8 @@ spool_preamble(long long arrival, const char *id, const char *helo,
 	*name = xasprintf("%013lld.%s", arrival, id);
 }
 
-static int
-sync_dir(const char *dir)
+int
+spool_sync(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e = 0;
 
@@ -71,8 +71,6 @@ spool_write(const char *dir, const char *name, const struct buf *pre,
 		e = errno;
 	if (e == 0 && rename(tmp, path) != 0)
 		e = errno;
-	if (e == 0)
-		e = sync_dir(dir);
 	if (e != 0)
 		unlink(tmp);
 	free(tmp);
@@ -191,8 +189,8 @@ spool_move(const char *from_dir, const char *name, const char *dir)
 
 	if (rename(a, b) != 0)
 		e = errno;
-	else if ((e = sync_dir(dir)) == 0)
-		e = sync_dir(from_dir);
+	else if ((e = spool_sync(dir)) == 0)
+		e = spool_sync(from_dir);
 	free(a);
 	free(b);
 	return e;

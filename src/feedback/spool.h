@@ -35,9 +35,11 @@ struct fb_envelope {
 void	 spool_preamble(long long arrival, const char *id, const char *helo,
 	    const char *ip, const char *from, const char *const *rcpts,
 	    size_t nrcpts, struct buf *out, char **name);
-/* 0, or an errno. */
+/* 0, or an errno. The file is fsync'd and renamed; its directory is not
+ * (spool_sync(), once for a round of writes). */
 int	 spool_write(const char *dir, const char *name, const struct buf *pre,
 	    const char *msg, size_t len);
+int	 spool_sync(const char *dir);
 /* The whole file (malloc'd); 0 or an errno. */
 int	 spool_read(const char *dir, const char *name, char **data,
 	    size_t *len);

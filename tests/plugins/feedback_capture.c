@@ -4,6 +4,9 @@
  * plugin with sync=true would) as one line to <config>/../feedback.log:
  *   type=<t>\tevent_id=<e>\tid=<id>\trecipient=<r>\t... (every field;
  *   "-" for NULL; tabs and line ends in values become spaces)
+ * While <config>/../feedback.hold exists, events are recorded but not
+ * answered (a recording plugin that has not finished): Outpost keeps
+ * their reports in the spool.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +16,8 @@
 #include "outpost/plugin.h"
 
 struct cap {
-	char	 log[4096];
+	char		 log[4096];
+	char		 hold[4096];
 };
 
 static void
@@ -63,6 +67,8 @@ on_feedback(struct op_call *c, void *data)
 		fsync(fileno(f));
 		fclose(f);
 	}
+	if (access(cap->hold, F_OK) == 0)
+		return;		/* never answered: the process is killed */
 	op_next(c, OP_CONT, NULL);
 }
 
@@ -74,6 +80,8 @@ cap_init(struct op_env *env, void **data)
 	if (cap == NULL)
 		return -1;
 	snprintf(cap->log, sizeof(cap->log), "%s/../feedback.log",
+	    op_config_dir(env));
+	snprintf(cap->hold, sizeof(cap->hold), "%s/../feedback.hold",
 	    op_config_dir(env));
 	*data = cap;
 	return op_register_hook(env, OP_HOOK_FEEDBACK, on_feedback,
