@@ -20,6 +20,14 @@ LIBS	= -levent_openssl -levent -lcares -lssl -lcrypto -lpthread -ldl -lm \
 	  $(shell pkg-config --libs jansson)
 # MTA-STS policies are fetched over HTTPS with libcurl (docs/architecture.md).
 LIBS	+= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+# Feedback reports (bounces, ARF) are MIME-parsed with GMime 3
+# (docs/architecture.md); its headers only for proto/fbreport.c, as system
+# headers (glib's do not pass our warnings).
+GMIME_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags gmime-3.0))
+GMIME_LIBS = $(shell pkg-config --libs gmime-3.0)
+LIBS	+= $(GMIME_LIBS)
+build/rel/src/proto/fbreport.o build/asan/src/proto/fbreport.o: \
+    BASE_CFLAGS += $(GMIME_CFLAGS)
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
@@ -30,7 +38,8 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/penalty.c src/lib/failpoint.c src/lib/crc32c.c \
 	   src/lib/rate.c src/lib/slashre.c src/lib/idn.c
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c \
-	     src/proto/mtasts_policy.c src/proto/dkim_canon.c
+	     src/proto/mtasts_policy.c src/proto/dkim_canon.c \
+	     src/proto/fbreport.c src/proto/fbreport_text.c
 CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c src/core/config_keys.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
@@ -100,7 +109,7 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     lib/test_idn \
 	     proto/test_smtp_parse proto/test_reply proto/test_mtasts_policy \
-	     proto/test_dkim_canon \
+	     proto/test_dkim_canon proto/test_fbreport \
 	     core/test_config core/test_config_keys core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
 	     core/test_metrics core/test_dkim_keys core/test_notify core/test_verp \
@@ -233,7 +242,7 @@ FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply \
 		  fuzz_client_reply fuzz_client_auth fuzz_data fuzz_message \
 		  fuzz_netmatch fuzz_intervals fuzz_bouncecat \
 		  fuzz_bouncecat_rules fuzz_accounting fuzz_mtasts_policy fuzz_report \
-		  fuzz_dkim_canon
+		  fuzz_dkim_canon fuzz_fbreport
 FUZZ_BASE	= src/lib/buf.c src/lib/xmalloc.c
 FUZZ_LOG	= src/core/log.c src/lib/json.c src/lib/fsutil.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
@@ -254,6 +263,10 @@ FUZZ_LIBS_fuzz_message = -lcrypto
 FUZZ_DEPS_fuzz_netmatch = src/lib/netmatch.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_mtasts_policy = src/proto/mtasts_policy.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_dkim_canon = src/proto/dkim_canon.c $(FUZZ_BASE)
+FUZZ_DEPS_fuzz_fbreport = src/proto/fbreport.c src/proto/fbreport_text.c \
+		  $(FUZZ_BASE)
+FUZZ_LIBS_fuzz_fbreport = $(GMIME_LIBS) -lpthread
+build/fuzz/fuzz_fbreport: FUZZ_CFLAGS += $(GMIME_CFLAGS)
 FUZZ_DEPS_fuzz_intervals = src/core/config_intervals.c $(FUZZ_LOG) \
 		  $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_intervals = -lm

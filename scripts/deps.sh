@@ -12,7 +12,7 @@ set -eu
 what=${1:-build}
 
 build="gcc make pkg-config libevent-dev libssl-dev libc-ares-dev libidn2-dev \
-libunbound-dev dns-root-data libcurl4-openssl-dev libjansson-dev"
+libunbound-dev dns-root-data libcurl4-openssl-dev libjansson-dev libgmime-3.0-dev"
 test="$build libcmocka-dev python3 python3-pytest python3-aiosmtpd \
 python3-dnspython nsd swaks libio-socket-ssl-perl libnet-ssleay-perl \
 libdigest-hmac-perl libauthen-sasl-perl openssl procps clang libclang-rt-14-dev \
