@@ -75,7 +75,7 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
-	       src/records/backlog.c
+	       src/records/backlog.c src/records/acct_fields.c
 BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/auth_flat_file.c src/builtins/tls.c \
 		src/builtins/smtp_forward.c src/builtins/dkim.c \
@@ -124,6 +124,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_shaper_file delivery/test_smtputf8 delivery/test_dane \
 	     delivery/test_tlsrpt delivery/test_mta_filter \
 	     records/test_bouncecat records/test_writer records/test_backlog \
+	     records/test_feedback \
 	     report/test_parse report/test_stats sendmail/test_message
 
 GEN	= build/gen/defaults_data.c
@@ -275,7 +276,7 @@ FUZZ_DEPS_fuzz_bouncecat = src/records/bouncecat.c src/lib/slashre.c $(FUZZ_BASE
 # (#include of the .c, for its static functions): FUZZ_WB_, not linked.
 FUZZ_WB_fuzz_bouncecat_rules = src/records/bouncecat.c
 FUZZ_DEPS_fuzz_bouncecat_rules = src/lib/slashre.c $(FUZZ_BASE)
-FUZZ_WB_fuzz_accounting = src/records/accounting_files.c
+FUZZ_WB_fuzz_accounting = src/records/acct_fields.c
 FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/lib/slashre.c \
 		  src/records/record.c \
 		  src/records/writer.c src/records/backlog.c src/proto/message.c \

@@ -197,7 +197,11 @@ struct op_rcpt {
 	int		 code;		/* reply code: 550 */
 	const char	*response;	/* the remote reply text without code
 					 * and status, or Outpost's own message */
-	const char	*reason;	/* "550 5.1.1 <response>" */
+	const char	*reason;	/* "550 5.1.1 <response>": a remote
+					 * reply as it was worded ("450
+					 * <response>" when it had no
+					 * enhanced status), or Outpost's
+					 * own "<code> <status> <message>" */
 	int		 remote;	/* the outcome is a remote reply */
 };
 

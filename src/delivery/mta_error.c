@@ -56,6 +56,7 @@ outcome_reply(struct outcome *o, const struct reply *r, const char *host,
 	outcome_clear(o);
 	o->class = c == 2 ? FAIL_NONE : c == 5 ? FAIL_PERM : FAIL_TEMP;
 	o->code = r->code;
+	snprintf(o->sent, sizeof(o->sent), "%s", r->extc);
 	if (r->extc[0] != '\0')
 		snprintf(o->status, sizeof(o->status), "%s", r->extc);
 	else	/* the server sent none: the class's generic status */
@@ -71,6 +72,16 @@ char *
 outcome_reason(const struct outcome *o)
 {
 	return xasprintf("%d %s %s", o->code, o->status,
+	    o->msg != NULL ? o->msg : "");
+}
+
+char *
+outcome_words(const struct outcome *o)
+{
+	if (!o->remote)
+		return outcome_reason(o);
+	return xasprintf("%d%s%s%s%s", o->code, o->sent[0] != '\0' ? " " : "",
+	    o->sent, o->msg != NULL && o->msg[0] != '\0' ? " " : "",
 	    o->msg != NULL ? o->msg : "");
 }
 

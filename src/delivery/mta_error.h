@@ -27,6 +27,8 @@ struct outcome {
 	char		*msg;		/* reply text without code and status,
 					 * or Outpost's own message */
 	int		 remote;	/* msg is a remote reply */
+	char		 sent[16];	/* remote: the enhanced status it sent,
+					 * "" when none */
 	char		*host;		/* the server that answered (MX name,
 					 * else its address); NULL */
 	char		*ip;
@@ -45,6 +47,10 @@ void	 outcome_reply(struct outcome *, const struct reply *,
 	    const char *host, const char *ip);
 /* "<code> <status> <msg>": the reason in logs, queue and DSN; malloc'd. */
 char	*outcome_reason(const struct outcome *);
+/* The reason the hooks and records see (malloc'd): a remote reply as the
+ * remote worded it, "<code> [<sent status> ]<msg>" (no status it did not
+ * send, none made permanent); outcome_reason() for Outpost's own. */
+char	*outcome_words(const struct outcome *);
 /* Retries ran out: a temporary outcome becomes permanent, 4.x.y → 5.x.y
  * (the code is left alone, as the reply that caused it). */
 void	 outcome_make_final(struct outcome *);

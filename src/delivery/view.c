@@ -65,7 +65,7 @@ view_rcpts(struct attempt *a, int class)
 		if (a->dropped[i])	/* by the deferred chain: not retried */
 			continue;
 		free(a->reasons[k]);
-		a->reasons[k] = o->msg != NULL ? outcome_reason(o) : NULL;
+		a->reasons[k] = o->msg != NULL ? outcome_words(o) : NULL;
 		a->hrcpts[k] = (struct op_rcpt){
 			.address = a->addrs[i],
 			.action = o->msg != NULL ? outcome_action(o) : NULL,

@@ -1,13 +1,15 @@
 /*
  * accounting_files: Haraka's accounting-files plugin (seeds 001/004,
  * SPEC §9). One line per recipient for every delivered, deferred and
- * bounced event, in one file per type (<prefix>.<time>.<extension> under
- * path/<location>), each file starting with a header line of its fields;
- * archiving moves a file into its type's archive directory by size or by
- * interval and starts a new one.
+ * bounced event, and, as PowerMTA's accounting, one line for every remote
+ * bounce (rb) and complaint (f) the feedback hook reports, in one file per
+ * type (<prefix>.<time>.<extension> under path/<location>), each file
+ * starting with a header line of its fields; archiving moves a file into
+ * its type's archive directory by size or by interval and starts a new
+ * one. The lines themselves are acct_fields.c's.
  *
- * Like outbound_logger it observes the three hooks, so every event is
- * recorded whatever other plugins answer, and it never changes an outcome.
+ * Like outbound_logger it observes its hooks, so every event is recorded
+ * whatever other plugins answer, and it never changes an outcome.
  * With sync=true (the default) the mail's queue entry changes only once
  * the event's lines are on disk. The files are written off the loop by the
  * record writer (writer.c), which also rotates them between whole
@@ -24,13 +26,14 @@
 
 #include <event2/event.h>
 
-#include "records/bouncecat.h"
 #include "lib/buf.h"
 #include "lib/fsutil.h"
 #include "lib/ini.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "outpost/plugin.h"
+#include "records/acct_fields.h"
+#include "records/bouncecat.h"
 #include "records/record.h"
 #include "records/writer.h"
 
@@ -39,240 +42,64 @@
 #define RULES		"bounce_categories"
 #define MB		1000000.0
 
-enum field {
-	F_TYPE, F_TIME_LOGGED, F_TIME_QUEUED, F_RCPT, F_SRC_TYPE, F_SRC_MTA,
-	F_SRC_IP, F_DEST_IP, F_VMTA, F_JOB_ID, F_DSN_STATUS, F_DSN_MSG,
-	F_DELAY, F_BOUNCE_CAT, F_DLV_SOURCE_IP, F_CUSTOM, F_UNKNOWN
-};
-
-static const char *const field_names[] = {
-	"type", "timeLogged", "timeQueued", "rcpt", "srcType", "srcMta",
-	"srcIp", "destIp", "vmta", "jobId", "dsnStatus", "dsnMsg", "delay",
-	"bounceCat", "dlvSourceIp"
-};
-
-#define CUSTOM	"custom_"
-
-struct field_spec {
-	enum field	 f;
-	char		*name;		/* as configured */
-	const char	*header;	/* F_CUSTOM: the header's name */
-};
-
 struct kind {
-	const char		*key;		/* ini keys: "delivered" ... */
-	const char		*prefix;	/* file prefix and type value */
-	const char		*fields;	/* the default fields */
-	struct field_spec	*spec;
-	size_t			 nspec;
+	enum acct_kind		 k;
+	struct acct_fields	 fields;
 	struct rw_stream	*s;
 };
 
 struct acct {
 	struct recwriter	*w;
-	struct kind		 kinds[3];
+	struct kind		 kinds[AK_COUNT];
+	struct acct_fmt		 fmt;
 	char			*sep;
-	int			 csv;
 	int			 sync;
 	struct bouncecat	*bc;
 	struct event		*timer;
 };
 
-static const struct kind kind_defaults[3] = {
-	{ "delivered", "d", "type,timeLogged,timeQueued,rcpt,srcMta,srcIp,"
-	  "vmta,jobId,dsnStatus,dsnMsg", NULL, 0, NULL },
-	{ "deferred", "df", "type,timeLogged,timeQueued,rcpt,srcMta,srcIp,"
-	  "vmta,jobId,dsnStatus,dsnMsg,delay", NULL, 0, NULL },
-	{ "bounce", "b", "type,timeLogged,timeQueued,rcpt,srcMta,srcIp,"
-	  "vmta,jobId,dsnStatus,dsnMsg,bounceCat", NULL, 0, NULL },
-};
-
-/* --- values ------------------------------------------------------------- */
-
-/*
- * One value, so that it never breaks the line: RFC 4180 quoting for CSV
- * (a NUL byte is dropped); otherwise TAB, CR, LF, backslash and NUL as
- * \t \r \n \\ \0, and a character of the separator after a backslash.
- */
-static void
-put_value(const struct acct *a, struct buf *b, const char *v, size_t len)
-{
-	if (a->csv) {
-		size_t i;
-
-		for (i = 0; i < len; i++)
-			if (v[i] == ',' || v[i] == '"' || v[i] == '\r' ||
-			    v[i] == '\n' || v[i] == '\0')
-				break;
-		if (i == len) {
-			buf_add(b, v, len);
-			return;
-		}
-		buf_addc(b, '"');
-		for (i = 0; i < len; i++) {
-			if (v[i] == '\0')	/* CSV cannot carry it */
-				continue;
-			if (v[i] == '"')
-				buf_addc(b, '"');
-			buf_addc(b, v[i]);
-		}
-		buf_addc(b, '"');
-		return;
-	}
-	for (size_t i = 0; i < len; i++) {
-		char c = v[i];
-
-		if (c == '\t')
-			buf_adds(b, "\\t");
-		else if (c == '\r')
-			buf_adds(b, "\\r");
-		else if (c == '\n')
-			buf_adds(b, "\\n");
-		else if (c == '\\')
-			buf_adds(b, "\\\\");
-		else if (c == '\0')
-			buf_adds(b, "\\0");
-		else {
-			if (strchr(a->sep, c) != NULL)
-				buf_addc(b, '\\');
-			buf_addc(b, c);
-		}
-	}
-}
-
-static void
-put_str(const struct acct *a, struct buf *b, const char *v)
-{
-	if (v != NULL)
-		put_value(a, b, v, strlen(v));
-}
-
-/* "2026-11-21 09:05:01+0100": local time; "" if it cannot be told. */
-static void
-local_time(char *out, size_t size, long long ms)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (localtime_r(&t, &tm) == NULL ||
-	    strftime(out, size, "%Y-%m-%d %H:%M:%S%z", &tm) == 0)
-		out[0] = '\0';
-}
-
-/* What an event's lines share: its times, formatted once. */
-struct event_times {
-	char	 logged[64];
-	char	 queued[64];
-};
-
-/* A failure that ran out of retries (Outpost's "Too many failures"):
- * whatever the last reply said, the message expired in the queue. */
-static int
-expired(const struct op_outbound *o, const struct op_rcpt *r)
-{
-	return r->code >= 300 && r->code < 500 && o->error != NULL &&
-	    strncmp(o->error, "Too many failures", 17) == 0;
-}
-
-static void
-add_str(struct buf *v, const char *s)
-{
-	if (s != NULL)
-		buf_adds(v, s);
-}
-
-/* One field's value, raw, into v. */
-static void
-field_value(const struct acct *a, const struct kind *k,
-    const struct field_spec *fs, struct buf *v, const struct event_times *t,
-    const struct op_outbound *o, const struct op_rcpt *r)
-{
-	switch (fs->f) {
-	case F_TYPE:
-		buf_adds(v, k->prefix);
-		break;
-	case F_TIME_LOGGED:
-		buf_adds(v, t->logged);
-		break;
-	case F_TIME_QUEUED:
-		buf_adds(v, t->queued);
-		break;
-	case F_RCPT:
-		add_str(v, r->address);
-		break;
-	case F_SRC_TYPE:
-		buf_adds(v, "smtp");
-		break;
-	case F_SRC_MTA:
-		add_str(v, o->helo);
-		break;
-	case F_SRC_IP:
-	case F_DLV_SOURCE_IP:
-		add_str(v, o->local_ip);
-		break;
-	case F_DEST_IP:
-		add_str(v, o->ip);
-		break;
-	case F_VMTA:
-		add_str(v, o->route);
-		break;
-	case F_JOB_ID:
-		add_str(v, o->id);
-		break;
-	case F_DSN_STATUS:
-		add_str(v, r->status);
-		break;
-	case F_DSN_MSG:
-		add_str(v, r->response);
-		break;
-	case F_DELAY:
-		if (k == &a->kinds[1])
-			rec_number(v, o->delay);
-		break;
-	case F_BOUNCE_CAT:
-		if (k == &a->kinds[2])
-			buf_adds(v, bouncecat_name(expired(o, r) ?
-			    BC_MESSAGE_EXPIRED : bouncecat_classify(a->bc,
-			    r->code, r->status, r->response)));
-		break;
-	case F_CUSTOM:
-		rec_header(o, fs->header, v);
-		break;
-	case F_UNKNOWN:
-		break;
-	}
-}
-
+/* delivered, deferred and bounce: one line per recipient. */
 static void
 acct_event(struct op_call *c, void *data)
 {
 	const struct acct *a = data;
 	const struct op_outbound *o = op_call_outbound(c);
 	enum op_hook h = op_call_hook(c);
-	const struct kind *k = &a->kinds[h == OP_HOOK_DELIVERED ? 0 :
-	    h == OP_HOOK_DEFERRED ? 1 : 2];
-	struct buf b = BUF_INIT, v = BUF_INIT;
-	struct event_times t;
+	enum acct_kind k = h == OP_HOOK_DELIVERED ? AK_DELIVERED :
+	    h == OP_HOOK_DEFERRED ? AK_DEFERRED : AK_BOUNCE;
+	struct buf b = BUF_INIT;
 
-	local_time(t.logged, sizeof(t.logged), rec_now_ms());
-	local_time(t.queued, sizeof(t.queued), o->queue_time);
-
-	for (unsigned i = 0; i < o->nrcpts; i++) {
-		for (size_t j = 0; j < k->nspec; j++) {
-			if (j > 0)
-				buf_adds(&b, a->sep);
-			buf_reset(&v);
-			field_value(a, k, &k->spec[j], &v, &t, o,
-			    &o->rcpts[i]);
-			put_value(a, &b, v.p, v.len);
-		}
-		buf_addc(&b, '\n');
-	}
-	rec_submit(k->s, &b, a->sync, c);
+	acct_outbound_lines(&a->fmt, k, &a->kinds[k].fields, o, rec_now_ms(),
+	    &b);
+	rec_submit(a->kinds[k].s, &b, a->sync, c);
 	buf_free(&b);
-	buf_free(&v);
-	log_debug(NAME, o->id, "%s record%s added", k->key,
+	log_debug(NAME, o->id, "%s record%s added", acct_kind_key(k),
 	    o->nrcpts == 1 ? "" : "s");
+}
+
+/* A remote bounce (rb) or a complaint (f): one line. */
+static void
+acct_feedback(struct op_call *c, void *data)
+{
+	const struct acct *a = data;
+	const struct op_feedback *fb = op_call_feedback(c);
+	struct buf b = BUF_INIT;
+	enum acct_kind k;
+
+	if (fb == NULL || fb->type == NULL || (strcmp(fb->type,
+	    "remote_bounce") != 0 && strcmp(fb->type, "complaint") != 0)) {
+		log_error(NAME, fb != NULL ? fb->id : NULL, "feedback of "
+		    "unknown type '%s' not recorded", fb != NULL &&
+		    fb->type != NULL ? fb->type : "");
+		op_next(c, OP_CONT, NULL);
+		return;
+	}
+	k = strcmp(fb->type, "complaint") == 0 ? AK_FEEDBACK :
+	    AK_REMOTE_BOUNCE;
+	acct_feedback_line(&a->fmt, k, &a->kinds[k].fields, fb, &b);
+	rec_submit(a->kinds[k].s, &b, a->sync, c);
+	buf_free(&b);
+	log_debug(NAME, fb->id, "%s record added", acct_kind_key(k));
 }
 
 static void
@@ -291,45 +118,11 @@ on_interval(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < AK_COUNT; i++)
 		rw_rotate(a->kinds[i].s);
 }
 
 /* --- configuration ------------------------------------------------------ */
-
-/* The fields of a kind: the comma list, each name trimmed. */
-static void
-parse_fields(struct kind *k, const char *list)
-{
-	char *copy = xstrdup(list), *p = copy, *name;
-
-	while ((name = strsep(&p, ",")) != NULL) {
-		struct slice s = slice_trim(slice_of(name, strlen(name)));
-		struct field_spec *fs;
-
-		if (s.len == 0)
-			continue;
-		k->spec = xreallocarray(k->spec, k->nspec + 1,
-		    sizeof(*k->spec));
-		fs = &k->spec[k->nspec++];
-		fs->name = xasprintf("%.*s", (int)s.len, s.p);
-		fs->header = NULL;
-		fs->f = F_UNKNOWN;
-		for (size_t i = 0; i < sizeof(field_names) /
-		    sizeof(field_names[0]); i++)
-			if (strcmp(fs->name, field_names[i]) == 0)
-				fs->f = (enum field)i;
-		if (fs->f == F_UNKNOWN && strncmp(fs->name, CUSTOM,
-		    strlen(CUSTOM)) == 0 && fs->name[strlen(CUSTOM)] != '\0') {
-			fs->f = F_CUSTOM;
-			fs->header = fs->name + strlen(CUSTOM);
-		}
-		if (fs->f == F_UNKNOWN)
-			log_warn(NAME, NULL, INI ": [fields] %s: unknown field "
-			    "'%s'; it is written empty", k->key, fs->name);
-	}
-	free(copy);
-}
 
 /* A directory under another, path-joined as Haraka does (a leading '/'
  * is dropped); NULL (logged) when it would leave its parent. */
@@ -499,13 +292,14 @@ static int
 open_kind(struct acct *a, struct kind *k, const struct ini *ini,
     const char *root, int archiving, uint64_t max_size)
 {
-	const char *v;
+	const char *v, *key = acct_kind_key(k->k);
+	const char *prefix = acct_kind_prefix(k->k);
 	char *dir, *archive, *err = NULL, *header;
 	struct rw_opts opts;
 	struct buf h = BUF_INIT;
 	const char *ext = ini_get(ini, "main", "extension");
 
-	if (kind_dirs(ini, root, k->key, archiving, &dir, &archive) != 0 ||
+	if (kind_dirs(ini, root, key, archiving, &dir, &archive) != 0 ||
 	    make_dir(dir) != 0 || (archive != NULL && make_dir(archive) != 0)) {
 		free(dir);
 		free(archive);
@@ -514,21 +308,16 @@ open_kind(struct acct *a, struct kind *k, const struct ini *ini,
 	if (ext == NULL || *ext == '\0')
 		ext = "tsv";
 	if (archive != NULL)
-		archive_leftovers(dir, archive, k->prefix, ext);
-	parse_fields(k, (v = ini_get(ini, "fields", k->key)) != NULL && *v ?
-	    v : k->fields);
-	for (size_t j = 0; j < k->nspec; j++) {
-		if (j > 0)
-			buf_adds(&h, a->sep);
-		put_str(a, &h, k->spec[j].name);
-	}
-	buf_addc(&h, '\n');
+		archive_leftovers(dir, archive, prefix, ext);
+	acct_fields_parse(&k->fields, (v = ini_get(ini, "fields", key)) !=
+	    NULL && *v ? v : acct_kind_fields(k->k), key);
+	acct_header(&a->fmt, &k->fields, &h);
 	header = buf_release(&h);
 	memset(&opts, 0, sizeof(opts));
 	opts.source = NAME;
 	opts.fd = -1;
 	opts.dir = dir;
-	opts.prefix = k->prefix;
+	opts.prefix = prefix;
 	opts.ext = ext;
 	opts.header = header;
 	opts.archive_dir = archive;
@@ -543,7 +332,7 @@ open_kind(struct acct *a, struct kind *k, const struct ini *ini,
 		free(err);
 		return -1;
 	}
-	log_info(NAME, NULL, "%s records go to %s", k->key,
+	log_info(NAME, NULL, "%s records go to %s", key,
 	    rw_stream_path(k->s));
 	return 0;
 }
@@ -559,11 +348,8 @@ acct_shutdown(void *data)
 		event_free(a->timer);
 	if (a->w != NULL)
 		recwriter_free(a->w);
-	for (size_t i = 0; i < 3; i++) {
-		for (size_t j = 0; j < a->kinds[i].nspec; j++)
-			free(a->kinds[i].spec[j].name);
-		free(a->kinds[i].spec);
-	}
+	for (size_t i = 0; i < AK_COUNT; i++)
+		acct_fields_free(&a->kinds[i].fields);
 	if (a->bc != NULL)
 		bouncecat_free(a->bc);
 	free(a->sep);
@@ -581,7 +367,8 @@ configure(struct acct *a, struct op_env *env, const struct ini *ini)
 
 	a->sep = xstrdup(v == NULL || *v == '\0' || strcmp(v, "\\t") == 0 ?
 	    "\t" : v);
-	a->csv = strcmp(a->sep, ",") == 0;
+	a->fmt.sep = a->sep;
+	a->fmt.csv = strcmp(a->sep, ",") == 0;
 	a->sync = ini_bool(ini, "main", "sync", 1);
 	archiving = ini_bool(ini, "main", "archiving", 0);
 	/* Ten years; a million terabytes. */
@@ -589,6 +376,7 @@ configure(struct acct *a, struct op_env *env, const struct ini *ini)
 	    0 || positive(ini, "max_size", 200, 1e12, &max_mb) != 0)
 		return -1;
 	a->bc = bouncecat_new();
+	a->fmt.bc = a->bc;
 	rules = xasprintf("%s/%s", config_dir, RULES);
 	if (bouncecat_load(a->bc, rules, rules_warn, NULL) < 0)
 		log_warn(NAME, NULL, "%s: %s; using the built-in bounce "
@@ -602,7 +390,7 @@ configure(struct acct *a, struct op_env *env, const struct ini *ini)
 	root = root_dir(ini, config_dir);
 	if (make_dir(root) != 0)
 		goto out;
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < AK_COUNT; i++)
 		if (open_kind(a, &a->kinds[i], ini, root, archiving,
 		    archiving ? (uint64_t)(max_mb * MB) : 0) != 0)
 			goto out;
@@ -629,7 +417,8 @@ acct_init(struct op_env *env, void **data)
 	struct ini *ini;
 	int exists, rc;
 
-	memcpy(a->kinds, kind_defaults, sizeof(a->kinds));
+	for (size_t i = 0; i < AK_COUNT; i++)
+		a->kinds[i].k = (enum acct_kind)i;
 	*data = a;
 	if ((ini = ini_load(path, INI, &exists, NULL, NULL)) == NULL) {
 		log_error(NAME, NULL, "%s: %s", path, strerror(errno));
@@ -646,6 +435,8 @@ acct_init(struct op_env *env, void **data)
 	op_register_hook(env, OP_HOOK_DELIVERED, acct_event, OP_HOOK_OBSERVE);
 	op_register_hook(env, OP_HOOK_DEFERRED, acct_event, OP_HOOK_OBSERVE);
 	op_register_hook(env, OP_HOOK_BOUNCE, acct_event, OP_HOOK_OBSERVE);
+	op_register_hook(env, OP_HOOK_FEEDBACK, acct_feedback,
+	    OP_HOOK_OBSERVE);
 	op_register_hook(env, OP_HOOK_REOPEN, acct_reopen, 0);
 	log_info(NAME, NULL, "Plugin is Ready!");
 	return 0;
@@ -665,8 +456,9 @@ accounting_files_dirs(const char *config_dir, rec_dir_fn add, void *arg)
 	root = root_dir(ini, config_dir);
 	add(arg, root);
 	archiving = ini_bool(ini, "main", "archiving", 0);
-	for (size_t i = 0; i < 3; i++) {
-		if (kind_dirs(ini, root, kind_defaults[i].key, archiving, &dir,
+	for (size_t i = 0; i < AK_COUNT; i++) {
+		if (kind_dirs(ini, root, acct_kind_key((enum acct_kind)i),
+		    archiving, &dir,
 		    &archive) != 0)
 			continue;
 		add(arg, dir);

@@ -11,6 +11,12 @@
  * are on disk, and the mail's queue entry changes only after that: a crash
  * never loses a record (it may repeat one, with the delivery it records).
  * stop_at_bounce is a link of the bounce chain answering OK.
+ *
+ * The feedback hook's remote bounces and complaints (mail that came back
+ * after the remote accepted the message) become remote_bounce and
+ * complaint records, observed and made durable the same way; a value the
+ * report did not give is null (queue_time too, when the original mail is
+ * not known). stop_at_bounce has nothing to do with them.
  */
 #include <sys/stat.h>
 
@@ -131,6 +137,91 @@ record_failed(struct buf *b, const struct buf *head, int deferred,
 		source(b, o);
 	}
 	buf_adds(b, "}\n");
+}
+
+/* A string the report may not have given: null when it did not. */
+static void
+key_opt(struct buf *b, const char *key, const char *v)
+{
+	if (v == NULL)
+		buf_printf(b, ",\"%s\":null", key);
+	else
+		key_str(b, key, v);
+}
+
+static void
+key_time(struct buf *b, const char *key, long long ms)
+{
+	char t[32];
+
+	if (ms <= 0) {
+		buf_printf(b, ",\"%s\":null", key);
+		return;
+	}
+	log_iso_time(t, sizeof(t), ms);
+	key_str(b, key, t);
+}
+
+void
+ol_feedback_record(struct buf *b, const struct op_feedback *fb,
+    long long now_ms, long pid, const char *host)
+{
+	int complaint = strcmp(fb->type, "complaint") == 0;
+	char now[32];
+
+	log_iso_time(now, sizeof(now), now_ms);
+	buf_printf(b, "{\"level\":\"info\",\"time\":\"%s\",\"pid\":%ld", now,
+	    pid);
+	key_str(b, "hostname", host);
+	buf_printf(b, ",\"name\":\"%s\",\"type\":\"%s\"", NAME,
+	    complaint ? "complaint" : "remote_bounce");
+	key_opt(b, "job_id", fb->id);
+	key_time(b, "queue_time", fb->queue_time);
+	key_opt(b, "recipient", fb->recipient);
+	key_opt(b, "from", fb->mail_from);
+	key_opt(b, "message_id", fb->message_id);
+	if (complaint) {
+		key_opt(b, "feedback_type", fb->feedback_type);
+		key_opt(b, "user_agent", fb->user_agent);
+		key_opt(b, "source_ip", fb->source_ip);
+	} else {
+		key_opt(b, "dsn_status", fb->status);
+		key_opt(b, "dsn_action", fb->action);
+		key_opt(b, "diagnostic", fb->diagnostic);
+		key_opt(b, "bounce_category", fb->category);
+		key_opt(b, "remote_mta", fb->remote_mta);
+	}
+	key_opt(b, "reporting_mta", fb->reporting_mta);
+	key_opt(b, "report_from", fb->report_from);
+	key_time(b, "arrival_time", fb->arrival_time);
+	key_opt(b, "correlation", fb->correlation);
+	key_opt(b, "event_id", fb->event_id);
+	key_opt(b, "vmta", fb->vmta);
+	buf_adds(b, "}\n");
+}
+
+/* A remote bounce or a complaint: one record. */
+static void
+ol_feedback(struct op_call *c, void *data)
+{
+	const struct ol *ol = data;
+	const struct op_feedback *fb = op_call_feedback(c);
+	struct buf b = BUF_INIT;
+
+	if (fb == NULL || fb->type == NULL || (strcmp(fb->type,
+	    "remote_bounce") != 0 && strcmp(fb->type, "complaint") != 0)) {
+		log_error(NAME, fb != NULL ? fb->id : NULL, "feedback of "
+		    "unknown type '%s' not recorded", fb != NULL &&
+		    fb->type != NULL ? fb->type : "");
+		op_next(c, OP_CONT, NULL);
+		return;
+	}
+	ol_feedback_record(&b, fb, rec_now_ms(), ol->pid, ol->host);
+	if (ol->out != NULL)
+		rw_append(ol->out, b.p, b.len, NULL, NULL);
+	rec_submit(ol->file, &b, ol->sync, c);
+	buf_free(&b);
+	log_debug(NAME, fb->id, "%s record added", fb->type);
 }
 
 static void
@@ -287,6 +378,7 @@ ol_init(struct op_env *env, void **data)
 	op_register_hook(env, OP_HOOK_DEFERRED, ol_event, OP_HOOK_OBSERVE);
 	op_register_hook(env, OP_HOOK_BOUNCE, ol_event, OP_HOOK_OBSERVE);
 	op_register_hook(env, OP_HOOK_BOUNCE, ol_bounce, 0);
+	op_register_hook(env, OP_HOOK_FEEDBACK, ol_feedback, OP_HOOK_OBSERVE);
 	op_register_hook(env, OP_HOOK_REOPEN, ol_reopen, 0);
 	log_info(NAME, NULL, "Plugin is Ready!");
 	rc = 0;

@@ -67,12 +67,22 @@ void
 rec_reason(struct buf *b, const struct op_rcpt *r)
 {
 	const char *text = r->response != NULL ? r->response : "";
+	const char *p = r->reason;
 
-	if (r->remote)
-		buf_printf(b, "%s%s%s", r->status != NULL ? r->status : "",
-		    r->status != NULL && *text ? " " : "", text);
-	else
+	if (!r->remote) {
 		buf_printf(b, "%d - %s", r->code, text);
+		return;
+	}
+	/* The reply as the remote worded it, after its code: no status it
+	 * did not send (dsn_status has the one derived from the code). */
+	if (p != NULL && p[0] >= '2' && p[0] <= '5' && p[1] >= '0' &&
+	    p[1] <= '9' && p[2] >= '0' && p[2] <= '9' &&
+	    (p[3] == ' ' || p[3] == '\0')) {
+		buf_adds(b, p[3] == ' ' ? p + 4 : p + 3);
+		return;
+	}
+	buf_printf(b, "%s%s%s", r->status != NULL ? r->status : "",
+	    r->status != NULL && *text ? " " : "", text);
 }
 
 static void

@@ -32,9 +32,16 @@ void		 rec_subject(const struct op_outbound *, struct buf *);
 int		 rec_header(const struct op_outbound *, const char *name,
 		    struct buf *);
 /* Why a recipient was not delivered: a remote reply's text after its
- * code ("5.1.1 no such user"), or "<code> - <message>" for Outpost's own
- * failures (seed 000). */
+ * code, as the remote worded it ("5.1.1 no such user", "mailbox busy"
+ * when it sent no enhanced status; from r->reason), or "<code> -
+ * <message>" for Outpost's own failures (seed 000). */
 void		 rec_reason(struct buf *, const struct op_rcpt *);
+
+/* outbound_logger's record (one JSON line) of a remote bounce or a
+ * complaint (fb->type "remote_bounce" or "complaint"), written at now_ms
+ * by process pid on host. */
+void		 ol_feedback_record(struct buf *, const struct op_feedback *,
+		    long long now_ms, long pid, const char *host);
 
 struct rw_stream;
 /* Hands an event's lines to a stream (none: s NULL or no lines) and

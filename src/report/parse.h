@@ -27,7 +27,8 @@ struct rp_record {
 };
 
 /* A JSON line of outbound_logger. 0, or -1 when it is not one (not a
- * JSON object, or no type of delivered, deferred, bounced). */
+ * JSON object, or no type of delivered, deferred, bounced); 1 for its
+ * remote_bounce and complaint records, which the report does not count. */
 int	rp_json_line(const char *line, size_t len, struct rp_record *,
 	    struct buf *store);
 

@@ -324,6 +324,9 @@ rp_json_line(const char *line, size_t len, struct rp_record *r,
 		r->type = RP_DEFERRED;
 	else if (strcmp(at(store, str[K_TYPE]), "bounced") == 0)
 		r->type = RP_BOUNCED;
+	else if (strcmp(at(store, str[K_TYPE]), "remote_bounce") == 0 ||
+	    strcmp(at(store, str[K_TYPE]), "complaint") == 0)
+		return 1;	/* a record, of feedback: not counted */
 	else
 		return -1;
 	r->time_ms = str[K_TIME] == NONE ? -1 : rp_time(at(store, str[K_TIME]));

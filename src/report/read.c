@@ -153,10 +153,11 @@ rp_read(struct run *run, struct rp_file *f)
 		/* A JSON line, a header line (the first, or files joined on
 		 * standard input), or a line under the last header. */
 		if (rd.line.p[0] == '{') {
-			if (rp_json_line(rd.line.p, rd.line.len, &r, &store) ==
-			    0) {
+			rc = rp_json_line(rd.line.p, rd.line.len, &r, &store);
+			if (rc >= 0) {
 				format(f, "json");
-				count(run, f, &r, 1);
+				if (rc == 0)
+					count(run, f, &r, 1);
 				continue;
 			}
 			if (!have_cols) {	/* else: "{a}@b" may start one */

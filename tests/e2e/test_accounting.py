@@ -228,6 +228,48 @@ def test_own_failures_read_code_dash_message(mta, smtp_sink):
     assert row["dsnMsg"] == "Domain nullmx.test sends and receives no email (NULL MX)"
 
 
+@pytest.mark.parametrize("reply,status,reason,text", [
+    # No enhanced status: dsn_status derives 4.0.0 from the code, the reason does not.
+    ("450 mailbox busy", "4.0.0", "mailbox busy", "mailbox busy"),
+    ("452 4.2.2 Mailbox full", "4.2.2", "4.2.2 Mailbox full", "Mailbox full"),
+], ids=["no-enhanced-code", "enhanced-code"])
+def test_reasons_are_the_remotes_words(mta, smtp_sink, reply, status, reason, text):
+    sink = smtp_sink("127.0.0.2")
+    sink.fail("rcpt", reply)
+    recording(mta, intervals="1h*1")
+    mta.start()
+    txn = send(mta, ["someone@single.test"])
+    (df,) = wait_records(mta, lambda r: len(r) == 1)
+    check_shape(df)
+    assert (df["type"], df["job_id"]) == ("deferred", f"{txn}.1")
+    assert (df["dsn_status"], df["undelivered_reason"]) == (status, reason)
+    _, (row,) = acct_rows(mta, "deferred", n=1)
+    assert (row["dsnStatus"], row["dsnMsg"]) == (status, text)
+    # Retries ran out: the status becomes permanent, the remote's words stay as sent.
+    flush_until(mta, lambda: count(json_records(mta), "bounced") == 1)
+    (b,) = [r for r in json_records(mta) if r["type"] == "bounced"]
+    check_shape(b)
+    assert (b["dsn_status"], b["undelivered_reason"]) == ("5" + status[1:], reason)
+    _, (row,) = acct_rows(mta, "bounce", n=1)
+    assert (row["dsnStatus"], row["dsnMsg"], row["bounceCat"]) == \
+        ("5" + status[1:], text, "message-expired")
+
+
+def test_a_permanent_reply_without_enhanced_code(mta, smtp_sink):
+    sink = smtp_sink("127.0.0.2")
+    sink.fail("rcpt", "550 no such user here")
+    recording(mta, acct="[fields]\nbounce=rcpt,dsnStatus,dsnMsg,dsnDiag,dsnAction\n")
+    mta.start()
+    send(mta, ["someone@single.test"])
+    (b,) = wait_records(mta, lambda r: len(r) == 1)
+    assert (b["type"], b["dsn_status"], b["dsn_action"]) == ("bounced", "5.0.0", "failed")
+    assert b["undelivered_reason"] == "no such user here"
+    _, (row,) = acct_rows(mta, "bounce", n=1)
+    assert row == {"rcpt": "someone@single.test", "dsnStatus": "5.0.0",
+                   "dsnMsg": "no such user here", "dsnDiag": "550 no such user here",
+                   "dsnAction": "failed"}
+
+
 def test_files_exist_with_headers_from_start_up(daemon):
     recording(daemon, acct="[main]\nextension=log\n")
     daemon.start()
@@ -236,6 +278,47 @@ def test_files_exist_with_headers_from_start_up(daemon):
         (path,) = acct_files(daemon, kind)
         assert re.match(rf"^{prefix}\.\d{{4}}-\d\d-\d\d-\d{{6}}\.log$", path.name)
         assert path.read_text() == DEFAULT_FIELDS[kind].replace(",", "\t") + "\n"
+
+
+FEEDBACK_FIELDS = {
+    "remote_bounce": ("rb", "type,timeLogged,timeQueued,orig,rcpt,vmta,jobId,msgId,dsnAction,"
+                            "dsnStatus,dsnDiag,dsnReportingMta,dsnMta,bounceCat"),
+    "feedback": ("f", "type,timeLogged,timeQueued,orig,rcpt,vmta,jobId,msgId,feedbackType,"
+                      "userAgent,srcIp,dsnReportingMta"),
+}
+
+
+def test_remote_bounce_and_feedback_files_and_archives(daemon):
+    """PowerMTA's rb and f types: their own directories ([location]), files with their default
+    header from start-up, and archiving like the seed's types. (Their lines: the feedback
+    tests and tests/unit/records/test_feedback.c.)"""
+    recording(daemon, acct="[main]\narchiving=true\narchive_interval=1\n"
+                           "[location]\nfeedback=fbl\n[archive_to]\nremote_bounce=old\n")
+    daemon.start()
+    daemon.wait_for_log(r"\[accounting_files\] Plugin is Ready!")
+    dirs = {"remote_bounce": acct_dir(daemon, "remote_bounce"),
+            "feedback": acct_dir(daemon, "fbl")}
+    assert not acct_dir(daemon, "feedback").exists()
+    for kind, (prefix, fields) in FEEDBACK_FIELDS.items():
+        (path,) = [p for p in dirs[kind].iterdir() if p.is_file()]
+        assert re.match(rf"^{prefix}\.\d{{4}}-\d\d-\d\d-\d{{6}}(\.\d+)?\.tsv$", path.name)
+        assert path.read_text() == fields.replace(",", "\t") + "\n"
+    for kind in KINDS:              # the seed's types are unchanged
+        (path,) = [p for p in acct_dir(daemon, kind).iterdir() if p.is_file()]
+        assert path.read_text() == DEFAULT_FIELDS[kind].replace(",", "\t") + "\n"
+    time.sleep(1.5)
+    for kind, sub in (("remote_bounce", "old"), ("feedback", "archive")):
+        old = list((dirs[kind] / sub).iterdir())
+        assert old, kind
+        assert all(p.read_text() == FEEDBACK_FIELDS[kind][1].replace(",", "\t") + "\n"
+                   for p in old)
+
+
+def test_feedback_location_outside_its_directory_is_refused(daemon):
+    recording(daemon, acct="[location]\nremote_bounce=../../elsewhere\n")
+    daemon.start(ready=False)
+    assert daemon.proc.wait(20) == 78
+    assert re.search(r"location\] remote_bounce: '\.\./\.\./elsewhere' leaves", daemon.output())
 
 
 def test_every_field_and_awkward_values_tsv(mta, smtp_sink):

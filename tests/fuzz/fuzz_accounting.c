@@ -1,72 +1,39 @@
 /*
  * libFuzzer target: accounting_files' field lists and value escaping
- * (records/accounting_files.c). Both are static inside the plugin and its
- * only export is the plugin itself (init needs a config directory, a
- * writer thread and files), so the module is compiled into this file
- * (white box) and the plugin ABI calls it makes only from init and the
- * hooks — never reached here — are stubs that abort.
+ * (records/acct_fields.c). The values of one field are static there, so
+ * the module is compiled into this file (white box); the plugin ABI call
+ * record.c makes (op_next, from rec_submit — never reached here) is a
+ * stub that aborts.
  *
  * Input: [mode] then lines: the separator (mode & 3 == 2), the [fields]
  * list, then the values of one event separated by 0x1f: rcpt, helo,
  * local_ip, ip, route, id, status, response, and the message (any bytes).
- * mode & 3: 0 TAB, 1 ",", 2 the given separator; (mode >> 2) % 3: the
- * kind (delivered, deferred, bounce); the reply code is 200 + mode.
+ * mode & 3: 0 TAB, 1 ",", 2 the given separator; (mode >> 2) % 5: the
+ * kind (delivered, deferred, bounce, remote_bounce, feedback); the reply
+ * code is 200 + mode. For remote_bounce and feedback the eight values are
+ * the report's recipient, reporting_mta, source_ip, remote_mta, vmta, id,
+ * status and diagnostic, and the message its mail_from.
  *
  * Oracles: the field list parses to its trimmed, non-empty names, each
  * known name to its field, custom_<h> to header h; the header line and a
  * record line never hold a line break (CSV: outside quotes), and they read
  * back — RFC 4180 for CSV, backslash escapes otherwise — to the field
- * names and to the values field_value() gives (CSV drops NUL bytes). A
+ * names and to the values field_value() / feedback_value() give (CSV
+ * drops NUL bytes), and the module's line builders write that line. A
  * separator holding a backslash or one of t, r, n, 0 makes the escaped
  * form ambiguous (\t is TAB or "t"): only the line-break oracle applies
  * (the separator is the administrator's: one with a CR is not tried).
  */
-#include "../../src/records/accounting_files.c"
+#include "../../src/records/acct_fields.c"
 
 #include "fuzz.h"
 
-/* --- the plugin ABI: reached only from init and the hooks -------------- */
-
-int
-op_register_hook(struct op_env *env, enum op_hook h, op_hook_fn fn,
-    unsigned flags)
-{
-	(void)env; (void)h; (void)fn; (void)flags;
-	abort();
-}
-
-const char *
-op_config_dir(const struct op_env *env)
-{
-	(void)env;
-	abort();
-}
-
-struct event_base *
-op_event_base(const struct op_env *env)
-{
-	(void)env;
-	abort();
-}
+/* --- the plugin ABI: reached only from rec_submit -------------------- */
 
 void
 op_next(struct op_call *c, int code, const char *msg)
 {
 	(void)c; (void)code; (void)msg;
-	abort();
-}
-
-enum op_hook
-op_call_hook(const struct op_call *c)
-{
-	(void)c;
-	abort();
-}
-
-const struct op_outbound *
-op_call_outbound(const struct op_call *c)
-{
-	(void)c;
 	abort();
 }
 
@@ -172,7 +139,7 @@ read_escaped(const char *p, size_t len, const char *sep, struct fields *out)
 
 /* A line as written (without its LF) read back into want. */
 static void
-read_back(const struct acct *a, const struct buf *line,
+read_back(const struct acct_fmt *a, const struct buf *line,
     const struct fields *want)
 {
 	struct fields got = { NULL, 0 };
@@ -207,9 +174,9 @@ read_back(const struct acct *a, const struct buf *line,
 	fields_free(&got);
 }
 
-/* parse_fields against a plain reading of the list. */
+/* acct_fields_parse against a plain reading of the list. */
 static void
-check_fields(const struct kind *k, const char *list)
+check_fields(const struct acct_fields *fl, const char *list)
 {
 	size_t n = 0;
 
@@ -218,40 +185,43 @@ check_fields(const struct kind *k, const char *list)
 		struct slice s = slice_trim(slice_of(p, len));
 
 		if (s.len > 0) {
-			const struct field_spec *fs = &k->spec[n++];
-			enum field f = F_UNKNOWN;
+			const struct acct_field *fs = &fl->v[n++];
+			enum acct_fid f = AF_UNKNOWN;
 
-			check(n <= k->nspec);
+			check(n <= fl->n);
 			check(strlen(fs->name) == s.len &&
 			    memcmp(fs->name, s.p, s.len) == 0);
-			for (size_t i = 0; i < F_CUSTOM; i++)
-				if (strcmp(fs->name, field_names[i]) == 0)
-					f = (enum field)i;
-			if (f == F_UNKNOWN && s.len > strlen(CUSTOM) &&
-			    strncmp(s.p, CUSTOM, strlen(CUSTOM)) == 0)
-				f = F_CUSTOM;
+			for (size_t i = 0; i < AF_CUSTOM; i++)
+				if (strcmp(fs->name, acct_field_names[i]) == 0)
+					f = (enum acct_fid)i;
+			if (f == AF_UNKNOWN && s.len > strlen(ACCT_CUSTOM) &&
+			    strncmp(s.p, ACCT_CUSTOM, strlen(ACCT_CUSTOM)) == 0)
+				f = AF_CUSTOM;
 			check(fs->f == f);
-			if (f == F_CUSTOM)
-				check(fs->header == fs->name + strlen(CUSTOM));
+			if (f == AF_CUSTOM)
+				check(fs->header ==
+				    fs->name + strlen(ACCT_CUSTOM));
 		}
 		if (p[len] == '\0')
 			break;
 		p += len + 1;
 	}
-	check(n == k->nspec);
+	check(n == fl->n);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *p = (const char *)data + 1, *end = (const char *)data + size;
-	char *vals[8], *sep = NULL, *list = NULL, *nl;
-	struct acct a;
-	struct kind *k;
+	char *vals[8], *sep = NULL, *list = NULL, *nl, *rest = NULL;
+	struct acct_fmt a;
+	struct acct_fields fl = { NULL, 0 };
+	enum acct_kind k;
 	struct op_rcpt r;
 	struct op_outbound o;
+	struct op_feedback fb;
 	struct event_times t;
-	struct buf line = BUF_INIT, v = BUF_INIT;
+	struct buf line = BUF_INIT, v = BUF_INIT, whole = BUF_INIT;
 	struct fields names = { NULL, 0 }, values = { NULL, 0 };
 	unsigned mode;
 
@@ -260,7 +230,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mode = data[0];
 	memset(vals, 0, sizeof(vals));
 	memset(&a, 0, sizeof(a));
-	memcpy(a.kinds, kind_defaults, sizeof(a.kinds));
 	a.bc = bc;
 	if ((mode & 3) == 2) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
@@ -272,7 +241,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (*sep == '\0' || strchr(sep, '\r') != NULL)
 			goto out;
 	}
-	a.sep = xstrdup(sep != NULL ? sep : (mode & 3) == 1 ? "," : "\t");
+	a.sep = sep != NULL ? sep : (mode & 3) == 1 ? "," : "\t";
 	a.csv = strcmp(a.sep, ",") == 0;
 	nl = memchr(p, '\n', (size_t)(end - p));
 	list = xstrndup(p, nl != NULL ? (size_t)(nl - p) : (size_t)(end - p));
@@ -285,22 +254,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p = us != NULL ? us + 1 : end;
 	}
 
-	k = &a.kinds[(mode >> 2) % 3];
-	parse_fields(k, list);
-	check_fields(k, list);
+	k = (enum acct_kind)((mode >> 2) % AK_COUNT);
+	acct_fields_parse(&fl, list, acct_kind_key(k));
+	check_fields(&fl, list);
 
-	/* The header line, as open_kind() writes it. */
-	for (size_t j = 0; j < k->nspec; j++) {
-		if (j > 0)
-			buf_adds(&line, a.sep);
-		put_str(&a, &line, k->spec[j].name);
-		buf_adds(fields_add(&names), k->spec[j].name);
-	}
+	/* The header line, as acct_header() writes it (without its LF). */
+	acct_header(&a, &fl, &line);
+	check(line.len > 0 && line.p[line.len - 1] == '\n');
+	line.len--;
+	for (size_t j = 0; j < fl.n; j++)
+		buf_adds(fields_add(&names), fl.v[j].name);
 	read_back(&a, &line, &names);
 
-	/* One record line, as acct_event() writes it. */
+	/* One record line, as acct_outbound_lines() or acct_feedback_line()
+	 * write it, compared with the values of its fields. */
 	memset(&r, 0, sizeof(r));
 	memset(&o, 0, sizeof(o));
+	memset(&fb, 0, sizeof(fb));
 	r.address = vals[0];
 	o.helo = vals[1];
 	o.local_ip = vals[2];
@@ -309,38 +279,69 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.id = vals[5];
 	r.status = vals[6];
 	r.response = vals[7];
+	r.reason = vals[7];
 	r.code = 200 + (int)mode;
 	o.message = p < end ? p : NULL;		/* the rest, NULs and all */
 	o.message_len = (unsigned long)(end - p);
 	o.error = mode & 0x80 ? "Too many failures" : NULL;
 	o.delay = (double)mode / 7;
+	o.queue_time = (long long)mode * 86400000LL;
 	o.rcpts = &r;
 	o.nrcpts = 1;
-	local_time(t.logged, sizeof(t.logged), 1795000000123LL);
-	local_time(t.queued, sizeof(t.queued), (long long)mode * 86400000LL);
+	rest = xstrndup(p, (size_t)(end - p));
+	fb.type = k == AK_FEEDBACK ? "complaint" : "remote_bounce";
+	fb.recipient = vals[0];
+	fb.reporting_mta = vals[1];
+	fb.source_ip = vals[2];
+	fb.remote_mta = vals[3];
+	fb.vmta = vals[4];
+	fb.id = vals[5];
+	fb.status = vals[6];
+	fb.diagnostic = vals[7];
+	fb.mail_from = rest;
+	fb.arrival_time = 1795000000123LL;
+	fb.queue_time = (long long)mode * 86400000LL;
+	fb.feedback_type = "abuse";
+	fb.event_id = "e,\"1\"";
+	acct_local_time(t.logged, sizeof(t.logged), 1795000000123LL);
+	acct_local_time(t.queued, sizeof(t.queued),
+	    (long long)mode * 86400000LL);
+	if (fb.queue_time == 0 && k >= AK_REMOTE_BOUNCE)
+		t.queued[0] = '\0';
 	buf_reset(&line);
-	for (size_t j = 0; j < k->nspec; j++) {
+	for (size_t j = 0; j < fl.n; j++) {
 		if (j > 0)
 			buf_adds(&line, a.sep);
 		buf_reset(&v);
-		field_value(&a, k, &k->spec[j], &v, &t, &o, &r);
-		put_value(&a, &line, v.p, v.len);
+		if (k >= AK_REMOTE_BOUNCE)
+			feedback_value(k, &fl.v[j], &v, &t, &fb);
+		else
+			field_value(&a, k, &fl.v[j], &v, &t, &o, &r);
+		acct_put_value(&a, &line, v.p, v.len);
 		buf_add(fields_add(&values), v.p != NULL ? v.p : "", v.len);
 	}
 	read_back(&a, &line, &values);
+	/* The module's own line builders write that very line. */
+	if (k >= AK_REMOTE_BOUNCE)
+		acct_feedback_line(&a, k, &fl, &fb, &whole);
+	else
+		acct_outbound_lines(&a, k, &fl, &o, 1795000000123LL, &whole);
+	if (whole.len > 0) {
+		check(whole.len == line.len + 1 && whole.p[line.len] == '\n');
+		check(line.len == 0 || memcmp(whole.p, line.p, line.len) == 0);
+	}
 
-	for (size_t j = 0; j < k->nspec; j++)
-		free(k->spec[j].name);
-	free(k->spec);
+	acct_fields_free(&fl);
 out:
 	fields_free(&names);
 	fields_free(&values);
 	buf_free(&line);
 	buf_free(&v);
+	buf_free(&whole);
 	for (size_t i = 0; i < 8; i++)
 		free(vals[i]);
-	free(a.sep);
 	free(sep);
 	free(list);
+	free(rest);
 	return 0;
 }

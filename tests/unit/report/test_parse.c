@@ -43,6 +43,11 @@ test_json_seed(void **state)
 	    "4.7.1 <u@e.com>: try \"again\" \xc3\xa9\xf0\x9f\x98\x80");
 	assert_true(r.delay < 0);	/* deferred: delay is not a delivery's */
 	assert_null(r.job);
+	/* Feedback records are outbound_logger's too, and not counted. */
+	assert_int_equal(rp_json_line("{\"type\":\"complaint\","
+	    "\"job_id\":null}", 34, &r, &store), 1);
+	assert_int_equal(rp_json_line("{\"type\":\"remote_bounce\"}", 24, &r,
+	    &store), 1);
 	buf_free(&store);
 }
 
