@@ -50,25 +50,23 @@ new_event(struct fb_outcome *out)
 }
 
 /* What every event of the mail shares. */
+static enum verp_result addr_token(const struct fb_keys *, const char *,
+    char **, char **);
+
 /* The original envelope sender (ARF's Original-Mail-From), unless it is
  * our own return path. */
 static const char *
 orig_sender(const struct fb_report *r, const struct fb_keys *k)
 {
-	const char *mf = r->original_mail_from;
-	char *local, *at, *i = NULL, *x = NULL;
+	char *i = NULL, *x = NULL;
 	enum verp_result v;
 
-	if (mf == NULL)
+	if (r->original_mail_from == NULL)
 		return NULL;
-	local = xstrdup(mf);
-	if ((at = strrchr(local, '@')) != NULL)
-		*at = '\0';
-	v = verp_decode(k->prefix, k->key, k->keylen, local, &i, &x);
-	free(local);
+	v = addr_token(k, r->original_mail_from, &i, &x);
 	free(i);
 	free(x);
-	return v == VERP_NONE ? mf : NULL;
+	return v == VERP_NONE ? r->original_mail_from : NULL;
 }
 
 static void
@@ -175,6 +173,20 @@ complaint(const struct fb_envelope *env, const struct fb_report *r,
 	e->pub.source_ip = keep(e, r->source_ip);
 }
 
+/* The token of an address's local part. */
+static enum verp_result
+addr_token(const struct fb_keys *k, const char *addr, char **id, char **rcpt)
+{
+	char *local = xstrdup(addr), *at = strrchr(local, '@');
+	enum verp_result v;
+
+	if (at != NULL)
+		*at = '\0';
+	v = verp_decode(k->prefix, k->key, k->keylen, local, id, rcpt);
+	free(local);
+	return v;
+}
+
 void
 correlate(const struct fb_envelope *env, const struct fb_report *r,
     const struct fb_keys *k, const char *digest, struct fb_outcome *out)
@@ -184,25 +196,27 @@ correlate(const struct fb_envelope *env, const struct fb_report *r,
 	int token = 0;
 
 	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; i < env->nrcpts && !token; i++) {
-		char *local = xstrdup(env->rcpts[i]), *at = strrchr(local, '@');
-
-		if (at != NULL)
-			*at = '\0';
-		switch (verp_decode(k->prefix, k->key, k->keylen, local, &tid,
-		    &trcpt)) {
+	for (size_t i = 0; i < env->nrcpts && !token; i++)
+		switch (addr_token(k, env->rcpts[i], &tid, &trcpt)) {
 		case VERP_OK:
 			token = 1;
 			break;
 		case VERP_BAD:
 			out->quarantine = xasprintf("forged or unknown VERP "
 			    "token in <%s>", env->rcpts[i]);
-			free(local);
 			return;
 		case VERP_NONE:
 			break;
 		}
-		free(local);
+	/* A complaint (ARF's Original-Mail-From) or a returned message's
+	 * Return-Path may carry the token when the report was sent to
+	 * another address; a bad one there is only ignored. */
+	for (size_t i = 0; i < 2 && !token && r->kind != FB_UNKNOWN; i++) {
+		const char *a = i == 0 ? r->original_mail_from :
+		    r->orig_return_path;
+
+		if (a != NULL)
+			token = addr_token(k, a, &tid, &trcpt) == VERP_OK;
 	}
 	if (r->kind == FB_UNKNOWN) {
 		out->quarantine = xstrdup("not a report Outpost can read");

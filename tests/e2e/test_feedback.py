@@ -4,6 +4,7 @@ a recording test plugin (tests/plugins/feedback_capture.c) and by outbound_logge
 accounting_files when they record feedback; forged tokens and non-reports are quarantined and
 logged, never bounced; a flood of 10,000 reports loses none; a kill -9 in the middle of
 processing loses none (the spool is read again, duplicates keep their event_id)."""
+import json
 import re
 import shutil
 import smtplib
@@ -25,56 +26,6 @@ SUBMITTER = "127.0.0.9"                 # the only client that may relay
 VERP_RE = re.compile(r"^b\+([a-z2-7]{13})-(u[a-z2-7]{26}[0-9.]*)(?:-(\S+))?@"
                      + re.escape(BOUNCE_DOMAIN) + "$")
 
-ARF = """\
-From: <abuse@mailbox.example>
-Date: Thu, 8 Mar 2005 17:40:36 EDT
-Subject: FW: Earn money
-To: <{to}>
-MIME-Version: 1.0
-Message-ID: <arf-{n}@mailbox.example>
-Content-Type: multipart/report; report-type=feedback-report;
-     boundary="part1_13d.2e68ed54_boundary"
-
---part1_13d.2e68ed54_boundary
-Content-Type: text/plain; charset="US-ASCII"
-Content-Transfer-Encoding: 7bit
-
-This is an email abuse report for an email message received from IP
-192.0.2.1 on Thu, 8 Mar 2005 14:00:00 EDT.  For more information
-about this format please see http://www.mipassoc.org/arf/.
-
---part1_13d.2e68ed54_boundary
-Content-Type: message/feedback-report
-
-Feedback-Type: abuse
-User-Agent: SomeGenerator/1.0
-Version: 1
-Original-Mail-From: <{verp}>
-Original-Rcpt-To: <{rcpt}>
-Arrival-Date: Thu, 8 Mar 2005 14:00:00 EDT
-Reporting-MTA: dns; mail.mailbox.example
-Source-IP: 192.0.2.1
-
---part1_13d.2e68ed54_boundary
-Content-Type: message/rfc822
-Content-Disposition: inline
-
-From: <{sender}>
-Received: from mailserver.example.net (mailserver.example.net
-        [192.0.2.1]) by example.com with ESMTP id M63d4137594e46;
-        Thu, 08 Mar 2005 14:00:00 -0400
-To: <{rcpt}>
-Subject: Earn money
-MIME-Version: 1.0
-Content-type: text/plain
-Message-ID: <{msgid}>
-Date: Thu, 02 Sep 2004 12:31:03 -0500
-
-Spam Spam Spam
-Spam Spam Spam
-
---part1_13d.2e68ed54_boundary--
-"""
 
 
 # --- set-up and helpers --------------------------------------------------------------------
@@ -151,10 +102,13 @@ def dsn(verp, rcpt, msgid):
     return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
 
 
-def arf(verp, rcpt, msgid, n=0):
-    text = ARF.format(to=f"fbl@{BOUNCE_DOMAIN}", verp=verp, rcpt=rcpt, sender=SENDER,
-                      msgid=msgid, n=n)
-    return text.replace("\n", "\r\n").encode()
+def arf(verp, rcpt, msgid):
+    """tests/data/feedback's Yahoo-style ARF complaint, rewritten likewise."""
+    text = (DATA / "arf-yahoo.eml").read_text()
+    text = text.replace("b+z7c1mq4hv8n2x@bounces.example.org", verp)
+    text = text.replace("shopper@example.net", rcpt)
+    text = text.replace("sale-spring-2026-000417@example.org", msgid)
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
 
 
 def mail_back(mta, rcpt, data, sender=""):
@@ -185,10 +139,27 @@ def delivered(mta, smtp_sink):
 
 
 def json_records(mta, kind):
-    import json
     path = mta.root / "logs" / "outbound.log"
     lines = path.read_text().splitlines() if path.exists() else []
     return [r for r in map(json.loads, lines) if r.get("type") == kind]
+
+
+def acct_lines(mta, kind, prefix):
+    """Rows (dicts by the header) of accounting_files' <kind>/<prefix>.*.tsv files."""
+    d = mta.root / "accounting_files" / kind
+    rows = []
+    for p in sorted(d.glob(prefix + ".*")) if d.exists() else []:
+        lines = p.read_text().splitlines()
+        rows += [dict(zip(lines[0].split("\t"), line.split("\t"))) for line in lines[1:]]
+    return rows
+
+
+def wait_for(what, pred, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not (got := pred()):
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+    return got
 
 
 # --- tests -------------------------------------------------------------------------------
@@ -229,6 +200,17 @@ def test_verp_at_delivery_then_a_dsn_gives_one_remote_bounce(mta, smtp_sink):
     assert r["reporting_mta"] == "mx.example.com"
     assert r["report_from"] == "-" or r["report_from"] == ""
     assert re.fullmatch(r"[0-9a-f]{32}\.\d+", r["event_id"])
+    # outbound_logger and accounting_files record it once, with the original's ids.
+    rb = wait_for("remote_bounce JSON record", lambda: json_records(mta, "remote_bounce"))
+    line = wait_for("rb accounting line", lambda: acct_lines(mta, "remote_bounce", "rb"))
+    time.sleep(0.3)
+    rb, line = json_records(mta, "remote_bounce"), acct_lines(mta, "remote_bounce", "rb")
+    assert len(rb) == 1 and len(line) == 1, (rb, line)
+    assert rb[0]["job_id"] == job and rb[0]["recipient"] == RCPT
+    assert rb[0]["bounce_category"] == "bad-mailbox"
+    assert rb[0]["event_id"] == r["event_id"]
+    assert line[0]["type"] == "rb" and line[0]["jobId"] == job and line[0]["rcpt"] == RCPT
+    assert line[0]["bounceCat"] == "bad-mailbox"
     # Not queued for delivery: nothing but the original ever reached a sink.
     assert not mta.queue_files()
     assert not quarantine(mta)
@@ -250,8 +232,16 @@ def test_arf_complaint_gives_one_complaint(mta, smtp_sink):
     assert r["feedback_type"] == "abuse"
     assert r["recipient"] == RCPT
     assert r["message_id"] == "orig-1@example.org"
-    assert r["source_ip"] == "192.0.2.1"
+    assert r["id"] == job and r["correlation"] == "verp"   # Original-Mail-From's token
     assert r["report_from"] == "abuse@mailbox.example"
+    f = wait_for("complaint JSON record", lambda: json_records(mta, "complaint"))
+    line = wait_for("f accounting line", lambda: acct_lines(mta, "feedback", "f"))
+    time.sleep(0.3)
+    f, line = json_records(mta, "complaint"), acct_lines(mta, "feedback", "f")
+    assert len(f) == 1 and len(line) == 1, (f, line)
+    assert f[0]["job_id"] == job and f[0]["recipient"] == RCPT
+    assert f[0]["feedback_type"] == "abuse"
+    assert line[0]["type"] == "f" and line[0]["jobId"] == job and line[0]["rcpt"] == RCPT
 
 
 def test_forged_token_and_non_report_are_quarantined(mta, smtp_sink):
@@ -273,6 +263,7 @@ def test_forged_token_and_non_report_are_quarantined(mta, smtp_sink):
     assert len(quarantine(mta)) == 2
     time.sleep(0.5)
     assert records(mta) == []
+    assert json_records(mta, "remote_bounce") == [] == json_records(mta, "complaint")
     assert not mta.queue_files()                       # no backscatter
 
 
