@@ -393,8 +393,12 @@ feedback_start(struct event_base *base, const struct config *cfg, char **err)
 	size_t n = 0;
 
 	*err = NULL;
-	if (fbconf_load(cfg->config_dir, &fb->conf, err) != 0 ||
-	    fb->conf.ndomains == 0) {
+	if (fbconf_load(cfg->config_dir, &fb->conf, err) != 0) {
+		free(fb);
+		return NULL;
+	}
+	if (fb->conf.ndomains == 0) {		/* not configured */
+		fbconf_free(&fb->conf);
 		free(fb);
 		return NULL;
 	}
