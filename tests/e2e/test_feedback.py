@@ -343,3 +343,28 @@ def test_kill_9_mid_processing_loses_nothing(mta, smtp_sink):
     by_id = {}
     for r in got:
         assert by_id.setdefault(r["event_id"], r) == r  # a duplicate is the same event
+
+
+def test_secret_created_once_0600_and_bad_config_stops_with_78(daemon):
+    daemon.write_config("feedback.ini", f"bounce_domain={BOUNCE_DOMAIN}\n")
+    daemon.start()
+    secret = daemon.root / "config" / "feedback.secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    key = secret.read_text()
+    assert re.fullmatch(r"[0-9a-f]{64}\n", key)
+    daemon.stop()
+    daemon.start()                                     # kept, not made again
+    assert secret.read_text() == key
+    daemon.stop()
+    for text, want in [("verp=sometimes\n", r"feedback\.ini: line 2: verp: expected"),
+                       ("sender_domains[]=not a domain\n", r"sender_domains"),
+                       ("secret_file=config/short\n", r"short: expected 32 to 128")]:
+        (daemon.root / "config" / "short").write_text("abcd\n")
+        daemon.write_config("feedback.ini", f"bounce_domain={BOUNCE_DOMAIN}\n" + text)
+        daemon.start(ready=False)
+        deadline = time.monotonic() + 20
+        while daemon.exit_code is None:
+            assert time.monotonic() < deadline, "still running"
+            time.sleep(0.05)
+        assert daemon.exit_code == 78, text
+        assert re.search(want, "\n".join(daemon.lines())), text
