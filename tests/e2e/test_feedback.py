@@ -43,15 +43,16 @@ def configure(mta, records=True, extra=""):
     mta.write_config("outbound.ini", "")
 
 
-def submit(mta, rcpt=RCPT, msgid="orig-1@example.org"):
+def submit(mta, rcpts=(RCPT,), msgid="orig-1@example.org"):
     """The original mail, from the one client that relays; returns the transaction id."""
-    data = (f"From: <{SENDER}>\r\nTo: <{rcpt}>\r\nSubject: December newsletter\r\n"
+    data = (f"From: <{SENDER}>\r\nTo: <{rcpts[0]}>\r\nSubject: December newsletter\r\n"
             f"Message-ID: <{msgid}>\r\n\r\nHello.\r\n").encode()
     with smtplib.SMTP(mta.host, mta.port, local_hostname=CLIENT_NAME, timeout=10,
                       source_address=(SUBMITTER, 0)) as c:
         c.ehlo()
         assert c.mail(SENDER)[0] == 250
-        assert c.rcpt(rcpt)[0] == 250
+        for rcpt in rcpts:
+            assert c.rcpt(rcpt)[0] == 250
         code, reply = c.data(data)
         assert code == 250, reply
     return re.search(rb"\((\S+)\)", reply).group(1).decode()
@@ -136,6 +137,13 @@ def delivered(mta, smtp_sink):
     # The message itself and the records keep the original sender.
     assert f"From: <{SENDER}>".encode() in m.data
     return txn + ".1", verp
+
+
+def rewrite(name, verp, pairs):
+    text = re.sub(r"b\+[a-z0-9]+@bounces\.example\.org", verp, (DATA / name).read_text())
+    for a, b in pairs:
+        text = text.replace(a, b)
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
 
 
 def json_records(mta, kind):
@@ -368,3 +376,36 @@ def test_secret_created_once_0600_and_bad_config_stops_with_78(daemon):
             time.sleep(0.05)
         assert daemon.exit_code == 78, text
         assert re.search(want, "\n".join(daemon.lines())), text
+
+
+def test_multi_recipient_token_names_the_job_and_delayed_dsns_give_no_record(mta, smtp_sink):
+    """Three recipients in one transaction: the token names the job only, and the report's
+    recipients say who failed; a delayed recipient, or a delayed DSN, is not recorded."""
+    configure(mta, records=False)
+    sink = smtp_sink("127.0.0.2")
+    mta.start()
+    rcpts = ["ann@single.test", "bob@single.test", "carol@single.test"]
+    job = submit(mta, rcpts, msgid="team-1@example.org") + ".1"
+    sink.wait_for_messages(1, timeout=20)
+    m = sink.messages()[0]
+    assert sorted(m.rcpt_tos) == rcpts
+    v = VERP_RE.match(m.mail_from)
+    assert v and v.group(3) is None, m.mail_from
+    verp = m.mail_from
+    pairs = [("ann@example.com", rcpts[0]), ("bob@example.com", rcpts[1]),
+             ("carol@example.com", rcpts[2]), ("team-update-77@example.org", "team-1@example.org")]
+    mail_back(mta, verp, rewrite("dsn-multi.eml", verp, pairs))
+    got = wait_records(mta, 2)
+    wait_spool_empty(mta)
+    mark = mta.mark()
+    mail_back(mta, verp, rewrite("dsn-delayed.eml", verp, [("slow@example.net", rcpts[2])]))
+    mta.wait_for_log(r"no record: a delayed DSN", timeout=20, start=mark)
+    wait_spool_empty(mta)
+    time.sleep(0.3)
+    got = records(mta)
+    assert sorted(r["recipient"] for r in got) == rcpts[:2], got
+    assert all(r["id"] == job and r["correlation"] == "verp" for r in got)
+    assert {r["status"] for r in got} == {"5.1.1", "5.2.2"}
+    assert {r["category"] for r in got} == {"bad-mailbox", "quota-issues"}
+    assert len({r["event_id"] for r in got}) == 2
+    assert not quarantine(mta)
