@@ -103,6 +103,29 @@ part_bytes(GMimeObject *o, struct buf *out, size_t max)
 	g_object_unref(ms);
 }
 
+/* An HTML character reference at h: appends what it stands for (itself
+ * when unknown); returns the bytes it takes. */
+static size_t
+entity(struct buf *out, const char *h, size_t n)
+{
+	static const struct { const char *name; char c; } ents[] = {
+		{ "&lt;", '<' }, { "&gt;", '>' }, { "&amp;", '&' },
+		{ "&quot;", '"' }, { "&#39;", '\'' }, { "&apos;", '\'' },
+		{ "&nbsp;", ' ' }, { "&#160;", ' ' },
+	};
+
+	for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
+		size_t l = strlen(ents[i].name);
+
+		if (n >= l && strncasecmp(h, ents[i].name, l) == 0) {
+			buf_addc(out, ents[i].c);
+			return l;
+		}
+	}
+	buf_addc(out, '&');
+	return 1;
+}
+
 /* HTML as text: tags dropped, a line break for each block tag. */
 static void
 add_html(struct buf *out, const char *h, size_t n, size_t max)
@@ -122,13 +145,9 @@ add_html(struct buf *out, const char *h, size_t n, size_t max)
 				}
 		} else if (tag)
 			tag = h[i] != '>';
-		else if (n - i >= 4 && memcmp(h + i, "&lt;", 4) == 0) {
-			buf_addc(out, '<');
-			i += 3;
-		} else if (n - i >= 4 && memcmp(h + i, "&gt;", 4) == 0) {
-			buf_addc(out, '>');
-			i += 3;
-		} else
+		else if (h[i] == '&')
+			i += entity(out, h + i, n - i) - 1;
+		else
 			buf_addc(out, h[i]);
 	}
 }
@@ -607,8 +626,8 @@ read_parts(struct fb_report *r, struct parts *w, const char *report_type,
 		if (r->orig_message_id == NULL && r->orig_from == NULL &&
 		    (o = fbt_original(text->p, text->len)) < text->len)
 			read_headers(r, text->p + o, text->len - o, 1, NULL);
-		if (dsn_in_text(r, text->p, text->len) > 0 ||
-		    (fbt_is_bounce(r->from, r->subject, text->p, text->len) &&
+		if (fbt_is_bounce(r->from, r->subject, text->p, text->len) &&
+		    (dsn_in_text(r, text->p, text->len) > 0 ||
 		    read_plain(r, top, text->p, text->len) > 0))
 			k = FB_PLAIN;
 	}

@@ -719,6 +719,20 @@ test_plain_cases(void **state)
 		  "delayed\n\nDelivery to x.y@example.com.\n"
 		  "451 4.4.1 try later\n", FB_PLAIN,
 		  "x.y@example.com delayed 4.4.1 451;" },
+		/* HTML only: tags dropped, references decoded. */
+		{ "From: postmaster@example.net\nSubject: Undeliverable: hi\n"
+		  "Content-Type: text/html\n\n<html><body><p>Delivery has "
+		  "failed to these recipients or groups:</p><p><a href=\""
+		  "mailto:x@example.com\">x@example.com</a><br>Not found.</p>"
+		  "<p>Remote Server returned &#39;550&nbsp;5.1.1 &lt;x@example"
+		  ".com&gt;&#39;</p></body></html>\n", FB_PLAIN,
+		  "x@example.com failed 5.1.1 550;" },
+		/* Delivery-status fields in text, from a person (a read
+		 * receipt sent as text/plain): not a bounce. */
+		{ "From: Pat <pat@example.com>\nSubject: Read: hi\n\n"
+		  "Reporting-UA: mail.example.com\nFinal-Recipient: rfc822; "
+		  "pat@example.com\nDisposition: displayed\n", FB_UNKNOWN,
+		  "" },
 		/* The quoted original is not read for recipients. */
 		{ "From: MAILER-DAEMON@mx.example.net\nSubject: failure notice"
 		  "\n\n<a@example.com>:\n550 5.1.1 unknown\n\n--- Below this "
