@@ -404,11 +404,15 @@ feedback_start(struct event_base *base, const struct config *cfg, char **err)
 	}
 	fb->base = base;
 	fb->efd = -1;
-	if (mkdirs(fb->conf.spool_dir, 0700) != 0 ||
-	    mkdirs(fb->conf.quarantine_dir, 0700) != 0) {
-		*err = xasprintf("feedback.ini: %s: %s", errno == 0 ? "" :
-		    fb->conf.spool_dir, strerror(errno));
-		goto fail;
+	for (int i = 0; i < 2; i++) {
+		const char *d = i == 0 ? fb->conf.spool_dir :
+		    fb->conf.quarantine_dir;
+
+		if (mkdirs(d, 0700) != 0) {
+			*err = xasprintf("feedback.ini: %s: %s", d,
+			    strerror(errno));
+			goto fail;
+		}
 	}
 	fb->bc = bouncecat_new();
 	rules = xasprintf("%s/bounce_categories", cfg->config_dir);
