@@ -409,3 +409,29 @@ def test_multi_recipient_token_names_the_job_and_delayed_dsns_give_no_record(mta
     assert {r["category"] for r in got} == {"bad-mailbox", "quota-issues"}
     assert len({r["event_id"] for r in got}) == 2
     assert not quarantine(mta)
+
+
+def test_outposts_own_dsn_is_not_verped(mta, smtp_sink):
+    """The attempt that fails carries a VERP return path; the DSN Outpost then sends keeps
+    the null sender <>."""
+    configure(mta, records=False)
+    sink = smtp_sink("127.0.0.2")
+    dsn_sink = smtp_sink("127.0.0.8")                  # bounces.test's MX
+    mta.start()
+    data = (b"From: <sender@bounces.test>\r\nSubject: x\r\nMessage-ID: <o-1@bounces.test>"
+            b"\r\n\r\nHello.\r\n")
+    with smtplib.SMTP(mta.host, mta.port, local_hostname=CLIENT_NAME, timeout=10,
+                      source_address=(SUBMITTER, 0)) as c:
+        c.ehlo()
+        assert c.mail("sender@bounces.test")[0] == 250
+        assert c.rcpt("hard-x@single.test")[0] == 250
+        assert c.data(data)[0] == 250
+    dsn_sink.wait_for_messages(1, timeout=20)
+    tries = [re.match(r"> MAIL FROM:<([^>]*)>", line).group(1)
+             for s in sink.sessions() for line in s.transcript
+             if line.startswith("> MAIL FROM:")]
+    d = dsn_sink.messages()[0]
+    assert d.mail_from == ""
+    assert list(d.rcpt_tos) == ["sender@bounces.test"]
+    assert b"hard-x@single.test" in d.data
+    assert tries and all(VERP_RE.match(t) for t in tries), tries
