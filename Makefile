@@ -50,6 +50,7 @@ CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/shaping_rules.c src/core/vmta.c src/core/notify.c \
 	    src/core/metrics.c src/core/dkim_keys.c src/core/dkim_keygen.c \
 	    src/core/suppress.c src/core/suppress_writer.c
+CORE_SRCS += src/core/verp.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c src/plugins/haraka_names.c
 QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \
@@ -92,6 +93,8 @@ ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/metrics.c \
 	     src/admin/status_page.c src/admin/api_json.c \
 	     src/admin/api_queue.c src/admin/api_dest.c src/admin/api_inject.c \
 	     src/admin/routes.c src/admin/api_suppress.c
+FEEDBACK_SRCS = src/feedback/feedback.c src/feedback/fbconf.c \
+		src/feedback/spool.c src/feedback/correlate.c
 REPORT_SRCS = src/report/parse.c src/report/parse_json.c src/report/stats.c \
 	      src/report/text.c src/report/html.c src/report/files.c \
 	      src/report/read.c src/report/report.c
@@ -108,7 +111,7 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/accounting_files.ini config/bounce_categories \
 	config/shaping.ini config/shaping_rules config/pools.ini \
 	config/http.ini config/dkim.ini config/mail_from.is_resolvable.ini \
-	config/suppression.ini config/cluster.ini
+	config/suppression.ini config/cluster.ini config/feedback.ini
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
@@ -117,8 +120,8 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     proto/test_dkim_canon proto/test_fbreport \
 	     core/test_config core/test_config_keys core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
-	     core/test_metrics core/test_dkim_keys core/test_notify \
-	     core/test_suppress builtins/test_suppression \
+	     core/test_metrics core/test_dkim_keys core/test_notify core/test_verp \
+	     core/test_suppress builtins/test_suppression feedback/test_correlate \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_salvage queue/test_submit \
 	     queue/test_body queue/test_queue queue/test_dkim_sign \
@@ -137,7 +140,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
 	  $(SMTP_SRCS) $(DELIVERY_SRCS) $(RECORDS_SRCS) $(BUILTINS_SRCS) \
-	  $(ADMIN_SRCS) \
+	  $(ADMIN_SRCS) $(FEEDBACK_SRCS) \
 	  $(REPORT_SRCS)
 
 REL_OBJS  = $(SRCS:%.c=build/rel/%.o) build/rel/gen/defaults_data.o

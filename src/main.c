@@ -32,6 +32,7 @@
 #include "builtins/builtin.h"
 #include "delivery/mta.h"
 #include "delivery/shaper_file.h"
+#include "feedback/feedback.h"
 #include "queue/queue.h"
 #include "queue/report.h"
 #include "queue/space.h"
@@ -71,6 +72,7 @@ struct outpost {
 	struct admin_routes	*routes;	/* its modules */
 	struct mta		*mta;
 	struct records_space	*rspace;	/* records_min_free */
+	struct feedback		*fb;		/* feedback.ini */
 	struct daemon_ids	 ids;		/* smtp.ini user, group */
 	int			 lock_fd;	/* the queue directory's lock */
 	char			*pid_file;	/* written: removed at exit */
@@ -401,6 +403,7 @@ teardown(struct outpost *op)
 	vmta_unref(op->vmta);
 	queue_close(op->queue);
 	plugins_unload();
+	feedback_stop(op->fb);		/* after its observers */
 	admin_routes_free(op->routes);	/* its observer is gone */
 	metrics_free();
 	for (size_t i = 0; i < sizeof(op->signals) / sizeof(op->signals[0]); i++)
@@ -653,6 +656,13 @@ run(const char *root)
 		    EXIT_FAILURE, err);
 		teardown(&op);
 		return rc;
+	}
+	if ((op.fb = feedback_start(op.base, op.cfg, &err)) == NULL &&
+	    err != NULL) {
+		fprintf(stderr, "outpost: %s\n", err);
+		free(err);
+		teardown(&op);
+		return EXIT_CONFIG;
 	}
 	if (op.admin != NULL && (op.routes = admin_routes_new(op.admin,
 	    op.base, op.cfg->config_dir, op.cfg->core->queue_dir, op.mta,

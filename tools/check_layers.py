@@ -27,6 +27,7 @@ LAYERS = {
     "records": 6,
     "builtins": 7,
     "admin": 7,
+    "feedback": 7,  # bounces and complaints: uses records/bouncecat
     "report": 8,
     "": 9,          # src/main.c
     "sendmail": 9,  # outpost-sendmail, a program of its own (lib only)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "core/log.h"
+#include "core/verp.h"
 #include "delivery/attempt_priv.h"
 #include "delivery/mta_error.h"
 #include "delivery/mta_session.h"
@@ -40,9 +41,13 @@ attempt_send_txn(struct attempt *a, mta_done_fn done)
 {
 	struct mta_msg msg;
 	struct smtputf8_env u8;
+	/* A VERP return path (core/verp.h) when configured; the records
+	 * keep the entry's own sender. */
+	char *verp = verp_return_path(a->e->mail_from, a->e->id,
+	    a->bcnt == 1 ? a->addrs[a->boff] : NULL);
 
 	memset(&msg, 0, sizeof(msg));
-	msg.mail_from = a->e->mail_from;
+	msg.mail_from = verp != NULL ? verp : a->e->mail_from;
 	msg.rcpts = a->addrs + a->boff;
 	msg.nrcpts = a->bcnt;
 	if (a->m != NULL) {
@@ -59,6 +64,7 @@ attempt_send_txn(struct attempt *a, mta_done_fn done)
 	smtputf8_envelope(a->e->flags, &msg, &u8);
 	mta_session_send(a->sess, &msg, done, a);	/* copies u8's */
 	smtputf8_env_free(&u8);
+	free(verp);
 }
 
 void

@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "lib/failpoint.h"
 #include "lib/idn.h"
+#include "lib/xmalloc.h"
 #include "plugins/plugin.h"
 #include "queue/queue.h"
 #include "queue/submit.h"
@@ -23,6 +24,7 @@
 #include "smtp/accept_pool.h"
 #include "smtp/conn.h"
 #include "smtp/data.h"
+#include "smtp/policy.h"
 
 static void
 commit_done(void *arg, int err)
@@ -149,6 +151,51 @@ protocol_name(const struct smtp_session *s)
 	return names[i];
 }
 
+static void
+feedback_done(void *cookie, int err)
+{
+	struct smtp_session *s = cookie;
+
+	if (s->ended) {
+		conn_tx_reset(s);
+		conn_unref(s);
+		return;
+	}
+	if (err == 0) {
+		log_info("core", s->uuid, "feedback %s from=<%s> taken",
+		    tx_uuid(s->tx), tx_mail_from(s->tx));
+		conn_reply(s, "250 2.0.0 Feedback accepted (%s)",
+		    tx_uuid(s->tx));
+	} else {
+		log_error("core", s->uuid, "feedback: %s not kept: %s",
+		    tx_uuid(s->tx), strerror(err));
+		conn_reply(s, err == ENOSPC || err == EDQUOT ?
+		    "452 4.3.1 Insufficient system storage" :
+		    "451 4.3.0 Feedback spool write error, try again later");
+	}
+	conn_tx_reset(s);
+	conn_resume(s, S_IDLE);
+	conn_unref(s);
+}
+
+/* Mail for the feedback domains (feedback/): spooled, never queued. */
+static void
+take_feedback(struct smtp_session *s)
+{
+	const struct reception *r = reception_get();
+	size_t n = tx_rcpt_count(s->tx), len;
+	const char **rcpts = xcalloc(n, sizeof(*rcpts));
+	char *msg;
+
+	for (size_t i = 0; i < n; i++)
+		rcpts[i] = tx_rcpt(s->tx, i);
+	msg = tx_take_message(s->tx, &len);
+	s->refs++;	/* released by feedback_done */
+	r->feedback_take(tx_uuid(s->tx), tx_mail_from(s->tx), rcpts, n,
+	    s->helo, s->ip, msg, len, feedback_done, s, r->feedback_data);
+	free(rcpts);
+}
+
 /* The end of DATA: refused, or on to the queue_outbound hook. */
 void
 accept_data_end(struct smtp_session *s)
@@ -194,6 +241,10 @@ accept_data_end(struct smtp_session *s)
 	free(ascii_rcpt);
 	tx_put_message(s->tx, &s->data.msg, s->data.trace_len);
 	conn_wait(s);
+	if (reception_feedback_rcpt(tx_rcpt(s->tx, 0))) {
+		take_feedback(s);
+		return;
+	}
 	tx_view(s->tx, &s->view, s->ip, s->helo);
 	s->hook_pending = 1;
 	s->refs++;	/* released by queue_outbound_done */

@@ -251,6 +251,7 @@ cmd_rcpt(struct smtp_session *s, struct slice arg)
 	struct smtp_param p[SMTP_PARAMS_MAX];
 	struct smtp_addr a;
 	size_t n;
+	int fb;
 
 	if (parse_path(s, arg, 0, tx_flags(s->tx) & QE_SMTPUTF8, &a, p,
 	    &n) != 0)
@@ -264,7 +265,15 @@ cmd_rcpt(struct smtp_session *s, struct slice arg)
 		conn_reply(s, "550 5.1.3 <%s>: a recipient needs a domain", a.local);
 		return;
 	}
-	if (!s->relaying && !local_domain(a.domain)) {
+	/* Feedback (bounces, complaints) is taken from anyone, alone. */
+	fb = reception_feedback_rcpt(a.domain);
+	if (tx_rcpt_count(s->tx) > 0 &&
+	    fb != reception_feedback_rcpt(tx_rcpt(s->tx, 0))) {
+		conn_reply(s, "452 4.5.3 Feedback recipients go in a "
+		    "transaction of their own");
+		return;
+	}
+	if (!s->relaying && !fb && !local_domain(a.domain)) {
 		log_info("core", s->uuid, "relaying denied ip=%s rcpt=%s@%s",
 		    s->ip, a.local, a.domain);
 		conn_reply(s, "550 5.7.1 Relaying denied");

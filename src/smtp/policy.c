@@ -5,9 +5,12 @@
  * sessions, AUTH and commands read it through reception_get().
  */
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <openssl/ssl.h>
 
+#include "lib/xmalloc.h"
 #include "smtp/policy.h"
 
 static struct reception policy;
@@ -64,4 +67,31 @@ reception_set_tls(SSL_CTX *ctx)
 	if (policy.tls != NULL)
 		SSL_CTX_free(policy.tls);
 	policy.tls = ctx;
+}
+
+void
+reception_set_feedback(feedback_domain_fn is, feedback_take_fn take,
+    void *data)
+{
+	policy.feedback_domain = is;
+	policy.feedback_take = take;
+	policy.feedback_data = data;
+}
+
+int
+reception_feedback_rcpt(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	char *d;
+	int yes;
+
+	if (policy.feedback_domain == NULL)
+		return 0;
+	d = xstrdup(at != NULL ? at + 1 : addr);
+	for (char *p = d; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	yes = policy.feedback_domain(d, policy.feedback_data);
+	free(d);
+	return yes;
 }

@@ -6,6 +6,7 @@
 #ifndef OUTPOST_SMTP_POLICY_H
 #define OUTPOST_SMTP_POLICY_H
 
+#include <stddef.h>
 #include <sys/socket.h>
 
 typedef struct ssl_ctx_st SSL_CTX;
@@ -41,6 +42,18 @@ typedef void (*mail_check_done_fn)(void *cookie, const char *reply);
 typedef void (*mail_check_fn)(const char *domain, const char *uuid,
     mail_check_done_fn, void *cookie, void *data);
 
+/* Feedback reception (feedback/): whether mail for a recipient domain
+ * (lower-case) is feedback — taken from any client, never relayed. */
+typedef int (*feedback_domain_fn)(const char *domain, void *data);
+/* done(cookie, 0) once a feedback mail is on disk, else done(cookie,
+ * errno); from the loop, never inside the take call. */
+typedef void (*feedback_done_fn)(void *cookie, int err);
+/* Takes one received feedback mail (msg malloc'd, taken). */
+typedef void (*feedback_take_fn)(const char *uuid, const char *mail_from,
+    const char *const *rcpts, size_t nrcpts, const char *helo,
+    const char *ip, char *msg, size_t len, feedback_done_fn,
+    void *cookie, void *data);
+
 /* The policy as installed; the sessions read it. */
 struct reception {
 	relay_fn			 relay;
@@ -53,6 +66,9 @@ struct reception {
 	void				*mail_check_data;
 	const struct auth_backend	*auth;
 	SSL_CTX				*tls;
+	feedback_domain_fn		 feedback_domain;
+	feedback_take_fn		 feedback_take;
+	void				*feedback_data;
 };
 const struct reception *reception_get(void);
 
@@ -69,5 +85,9 @@ void	 reception_set_local_domain(local_domain_fn, void *data,
 void	 reception_set_mail_check(mail_check_fn, void *data);
 void	 reception_set_auth(const struct auth_backend *);	/* NULL: none */
 void	 reception_set_tls(SSL_CTX *);		/* referenced; NULL: none */
+void	 reception_set_feedback(feedback_domain_fn, feedback_take_fn,
+	    void *data);				/* NULL: none */
+/* Whether a recipient (local@domain) or domain is a feedback address. */
+int	 reception_feedback_rcpt(const char *addr);
 
 #endif
