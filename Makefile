@@ -49,8 +49,7 @@ CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
 	    src/core/shaping_rules.c src/core/vmta.c src/core/notify.c \
 	    src/core/metrics.c src/core/dkim_keys.c src/core/dkim_keygen.c \
-	    src/core/suppress.c src/core/suppress_writer.c
-CORE_SRCS += src/core/verp.c
+	    src/core/suppress.c src/core/suppress_writer.c src/core/verp.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c src/plugins/haraka_names.c
 QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \
@@ -77,7 +76,7 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/tlsrpt.c src/delivery/mtasts.c \
 		src/delivery/attempt_sts.c src/delivery/https.c \
 		src/delivery/mta_admin.c src/delivery/mta_filter.c \
-		src/delivery/attempt_suppress.c \
+		src/delivery/attempt_suppress.c src/delivery/attempt_route.c \
 		src/delivery/cluster.c src/delivery/cluster_conf.c \
 		src/delivery/cluster_lua.c src/delivery/cluster_gate.c
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \

@@ -42,7 +42,6 @@
 #define SRC		"outbound"
 #define DELAY_DEFAULT	60	/* DELAY/DENYSOFT without a number */
 
-static void try_next(struct attempt *);
 static void connect_mx(struct attempt *);
 static void dane_then(struct attempt *, int);
 static void finish(struct attempt *);
@@ -162,8 +161,6 @@ finish(struct attempt *a)
 }
 
 static void send_email_done(void *, int, const char *);
-static void fail_local(struct attempt *, enum fail_class, int,
-    const char *, const char *);
 
 /* The message is at hand: the first hook of the attempt — or, for an
  * administrator's bounce, a permanent failure of every pending recipient
@@ -175,7 +172,7 @@ send_email(struct attempt *a)
 		char *text = xasprintf("bounced by the administrator: %s",
 		    a->it->admin_reason ? a->it->admin_reason : "");
 
-		fail_local(a, FAIL_PERM, 550, "5.0.0", text);
+		attempt_fail_local(a, FAIL_PERM, 550, "5.0.0", text);
 		free(text);
 		return;
 	}
@@ -376,9 +373,6 @@ attempt_dispatch(void *arg, struct sched_item *it)
 
 /* --- routing --------------------------------------------------------------- */
 
-static void get_mx_done(void *, int, const char *);
-static void dns_mx_done(void *, struct dns_answer *);
-static void addresses_done(void *, struct dns_answer *);
 
 static void
 send_email_done(void *arg, int code, const char *msg)
@@ -400,150 +394,27 @@ send_email_done(void *arg, int code, const char *msg)
 	}
 	view_reset(a);
 	view_rcpts(a, -1);
-	hook_run(OP_HOOK_GET_MX, &a->call, get_mx_done, a);
+	hook_run(OP_HOOK_GET_MX, &a->call, attempt_get_mx_done, a);
 }
 
 /* Every recipient gets the same outcome; the attempt is over. */
-static void
-fail_all(struct attempt *a, const struct outcome *o)
+void
+attempt_fail_all(struct attempt *a, const struct outcome *o)
 {
 	for (size_t i = 0; i < a->n; i++)
 		outcome_copy(&a->out[i], o);
 	finish(a);
 }
 
-static void
-fail_local(struct attempt *a, enum fail_class class, int code,
+void
+attempt_fail_local(struct attempt *a, enum fail_class class, int code,
     const char *status, const char *text)
 {
 	struct outcome o = { 0 };
 
 	outcome_local(&o, class, code, status, "%s", text);
-	fail_all(a, &o);
+	attempt_fail_all(a, &o);
 	outcome_clear(&o);
-}
-
-/* The MX hosts to try (MTA-STS had its say): their addresses. */
-static void
-route_addresses(struct attempt *a, struct mx *mxs, size_t n,
-    const char *defer)
-{
-	if (defer != NULL) {
-		fail_local(a, FAIL_TEMP, 451, "4.7.5", defer);
-		return;
-	}
-	a->dq = dns_addresses(a->env->dns, mxs, n,
-	    a->cfg->outbound->inet_prefer, addresses_done, a);
-	mx_list_free(mxs, n);
-}
-
-/* A route is known (from a plugin or DNS): null MX, MTA-STS, addresses. */
-static void
-route(struct attempt *a, struct mx *mxs, size_t n)
-{
-	if (mx_is_null(mxs, n)) {
-		struct dns_answer ans = { .status = DNS_NULL_MX };
-		struct outcome o = { 0 };
-
-		mx_list_free(mxs, n);
-		mta_error_dns(&ans, a->e->domain, &o);
-		fail_all(a, &o);
-		outcome_clear(&o);
-		return;
-	}
-	if (!sts_route(a, mxs, n, route_addresses))
-		route_addresses(a, mxs, n, NULL);
-}
-
-static void
-get_mx_done(void *arg, int code, const char *msg)
-{
-	struct attempt *a = arg;
-	const char *d = a->e->domain, *why = NULL;
-	char text[600], *ace;
-	struct mx *mxs = NULL;
-	size_t n;
-
-	switch (code) {
-	case OP_OK:
-		if (a->call.nmx > 0) {
-			mxs = a->call.mxs;
-			n = a->call.nmx;
-			a->call.mxs = NULL;
-			a->call.nmx = 0;
-		} else
-			n = msg != NULL ? route_from_strings(msg, a->e->id, &mxs) : 0;
-		if (n > 0) {
-			route(a, mxs, n);
-			return;
-		}
-		free(mxs);
-		log_warn(SRC, a->e->id, "get_mx answered OK without a usable "
-		    "MX; looking up %s in the DNS", d);
-		break;
-	case OP_DENY:
-		snprintf(text, sizeof(text), "No MX for %s", d);
-		fail_local(a, FAIL_PERM, 550, "5.1.2", text);
-		return;
-	case OP_DENYSOFT:
-		snprintf(text, sizeof(text), "Temporary MX lookup error for %s",
-		    d);
-		fail_local(a, FAIL_TEMP, 450, "4.1.2", text);
-		return;
-	default:
-		break;
-	}
-	/* IDN: looked up by its A-labels (lib/idn.h); ASCII as it is. */
-	if (idn_domain_ascii(d, &ace, &why) != 0) {
-		snprintf(text, sizeof(text), "Bad destination domain %s: not "
-		    "a valid internationalized domain name (%s)", d, why);
-		fail_local(a, FAIL_PERM, 550, "5.1.2", text);
-		return;
-	}
-	a->dq = dns_mx(a->env->dns, ace != NULL ? ace : d, dns_mx_done, a);
-	free(ace);
-}
-
-static void
-dns_mx_done(void *arg, struct dns_answer *ans)
-{
-	struct attempt *a = arg;
-	struct outcome o = { 0 };
-	struct mx *mxs;
-	size_t n;
-
-	a->dq = NULL;
-	if (ans->status == DNS_OK && ans->n > 0) {
-		mxs = ans->mxs;
-		n = ans->n;
-		ans->mxs = NULL;
-		ans->n = 0;
-		a->route_dns = 1;
-		route(a, mxs, n);
-		return;
-	}
-	if (ans->status == DNS_TEMP)
-		log_notice(SRC, a->e->id, "MX Lookup for %s failed: %s",
-		    a->e->domain, ans->error ? ans->error : "unknown error");
-	mta_error_dns(ans, a->e->domain, &o);
-	fail_all(a, &o);
-	outcome_clear(&o);
-}
-
-static void
-addresses_done(void *arg, struct dns_answer *ans)
-{
-	struct attempt *a = arg;
-
-	a->dq = NULL;
-	a->mxs = ans->mxs;
-	a->nmx = ans->n;
-	ans->mxs = NULL;
-	ans->n = 0;
-	a->cur = 0;
-	source_route(a);
-	shape_route(a);
-	try_next(a);
 }
 
 /* --- the MX walk ----------------------------------------------------------- */
@@ -578,17 +449,17 @@ tried_all(struct attempt *a)
 			free(a->host);
 			a->host = xstrdup_null(a->host_fail->host);
 		}
-		fail_all(a, a->host_fail);
+		attempt_fail_all(a, a->host_fail);
 		return;
 	}
 	a->ip[0] = a->local_ip[0] = '\0';	/* no server to name */
 	a->port = 0;
 	snprintf(text, sizeof(text), "Tried all MXs %s", a->e->domain);
-	fail_local(a, FAIL_TEMP, 421, "4.4.1", text);
+	attempt_fail_local(a, FAIL_TEMP, 421, "4.4.1", text);
 }
 
-static void
-try_next(struct attempt *a)
+void
+attempt_try_next(struct attempt *a)
 {
 	const struct config_outbound *ob = a->cfg->outbound;
 	struct attempt_env *env = a->env;
@@ -634,7 +505,7 @@ dane_then(struct attempt *a, int go)
 	if (go)
 		connect_mx(a);
 	else
-		try_next(a);
+		attempt_try_next(a);
 }
 
 /* Connects to a->mx (or takes a pooled connection) and sends. */
@@ -667,12 +538,12 @@ connect_mx(struct attempt *a)
 	forced = ip != NULL && tls_force_tls_host(env->tls, ip,
 	    mx->from_dns ? mx->from_dns : mx->exchange, a->e->domain);
 	if (forced && !tls) {
-		fail_local(a, FAIL_TEMP, 450, "4.7.10",
+		attempt_fail_local(a, FAIL_TEMP, 450, "4.7.10",
 		    "No TLS available but required by configuration.");
 		return;
 	}
 	if (a->dane != NULL && !tls) {
-		fail_local(a, FAIL_TEMP, 450, "4.7.10",
+		attempt_fail_local(a, FAIL_TEMP, 450, "4.7.10",
 		    "No TLS available but required by DANE.");
 		return;
 	}
@@ -730,7 +601,7 @@ txn_done(void *arg, const struct mta_result *r)
 	}
 	if (sts_result(a, r)) {
 		mta_session_close(s);
-		try_next(a);
+		attempt_try_next(a);
 		return;
 	}
 	v = mta_error_classify(r, a->host, &mail);
@@ -752,7 +623,7 @@ txn_done(void *arg, const struct mta_result *r)
 			pool_no_tls_mark(env->pool, a->mx->exchange, a->e->id);
 		attempt_host_failed(a, r, v == V_RETRY_HOST, &mail);
 		outcome_clear(&mail);
-		try_next(a);
+		attempt_try_next(a);
 		return;
 	case V_MAIL:
 		for (size_t i = a->boff; i < a->n; i++)

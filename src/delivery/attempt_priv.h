@@ -3,8 +3,9 @@
  * that work on it: attempt.c (the chain, owns its life), view.c (the
  * hooks' view of it), verdict.c (outcomes to new state), attempt_shape.c
  * (traffic shaping), attempt_txn.c (a transaction), attempt_metrics.c,
- * dane_attempt.c (DANE), attempt_sts.c (MTA-STS) and attempt_suppress.c
- * (the suppression list). Nothing else includes it; it includes nothing
+ * dane_attempt.c (DANE), attempt_sts.c (MTA-STS), attempt_suppress.c
+ * (the suppression list), attempt_route.c (get_mx, DNS) and
+ * attempt_source.c (source addresses). Nothing else includes it; it includes nothing
  * of theirs.
  */
 #ifndef OUTPOST_ATTEMPT_PRIV_H
@@ -15,6 +16,7 @@
 
 #include "core/shaping_rules.h"
 #include "core/vmta.h"
+#include "delivery/mta_error.h"
 #include "delivery/mta_session.h"
 
 #include "plugins/plugin.h"
@@ -202,6 +204,17 @@ void		 source_conf(struct attempt *, const struct mx *,
 /* The route name for the records (vmta): the pool's when its address
  * was used, else the route's own (a get_mx plugin's); NULL: none. */
 const char	*source_route_name(const struct attempt *);
+
+/* attempt.c: every recipient gets outcome o (or a local failure of
+ * class, code, status and text); the attempt is over. */
+void		 attempt_fail_all(struct attempt *, const struct outcome *o);
+void		 attempt_fail_local(struct attempt *, enum fail_class class,
+		    int code, const char *status, const char *text);
+/* attempt.c: the next MX host of the walk, or the attempt's end. */
+void		 attempt_try_next(struct attempt *);
+/* attempt_route.c: get_mx's answer, then DNS, MTA-STS and the addresses;
+ * the walk starts once they are known. */
+void		 attempt_get_mx_done(void *arg, int code, const char *msg);
 
 /* dane_attempt.c: when DANE applies to a->mx (an MX host from the DNS),
  * starts its lookup and returns 1; then(a, 1) connects with a->dane set
