@@ -6,7 +6,8 @@
 # and npm are already there, Debian's nodejs and npm (bench/relay.sh installs
 # Haraka with npm; so does tests/e2e/test_haraka_dir.py, into the same
 # cache, build/bench/haraka, which is why `deps.sh test` wants them too).
-# Package scripts are kept from starting system daemons (nsd, postfix):
+# Package scripts are kept from starting system daemons (nsd, postfix,
+# rabbitmq-server):
 # the tests and the benchmark start their own servers on loopback.
 set -eu
 what=${1:-build}
@@ -18,6 +19,9 @@ python3-dnspython nsd swaks libio-socket-ssl-perl libnet-ssleay-perl \
 libdigest-hmac-perl libauthen-sasl-perl openssl procps clang libclang-rt-14-dev \
 prometheus chromium chromium-driver python3-selenium ldnsutils python3-cryptography \
 python3-dkim python3-nacl opendkim-tools groff-base adduser logrotate"
+# amqp_events links librabbitmq; its tests run a private rabbitmq-server.
+build="$build librabbitmq-dev"
+test="$test librabbitmq-dev rabbitmq-server"
 bench="$build postfix procps"
 
 case $what in
