@@ -76,7 +76,7 @@ struct amqp_link {
 	struct flight		*fl;
 	size_t			 nfl, flcap;
 	uint64_t		 first_tag, next_tag;
-	int			 in_return;	/* skipping a basic.return */
+	int			 window_full;	/* more to publish */
 };
 
 static uint64_t
@@ -172,7 +172,7 @@ drop(struct amqp_link *l, int clean, const char *why)
 	amqp_destroy_connection(l->conn);
 	l->conn = NULL;
 	l->nfl = 0;
-	l->in_return = 0;
+	l->window_full = 0;
 	aspool_rewind(l->sp);
 	if (why != NULL) {
 		tlog(l, LOG_WARN, "broker %s:%u: %s; events are spooled and "
@@ -277,6 +277,7 @@ publish_some(struct amqp_link *l)
 	char *err = NULL;
 	int rc;
 
+	l->window_full = l->nfl >= l->o.window;
 	while (l->conn != NULL && l->nfl < l->o.window &&
 	    (rc = aspool_next(l->sp, &rec, &err)) == 1) {
 		amqp_basic_properties_t p;
@@ -311,6 +312,7 @@ publish_some(struct amqp_link *l)
 		l->fl[l->nfl].sent_ms = now_ms();
 		l->fl[l->nfl++].acked = 0;
 		l->next_tag++;
+		l->window_full = l->nfl >= l->o.window;
 	}
 	if (err != NULL) {
 		tlog(l, LOG_ERROR, "spool: %s", err);
@@ -460,10 +462,11 @@ run(void *arg)
 		pthread_mutex_lock(&l->mu);
 		if (l->inbox.len > 0 || (l->stop && !stopping))
 			continue;
-		if (l->conn != NULL && l->nfl > 0)
+		if (l->conn != NULL && (l->nfl > 0 || l->window_full))
 			continue;	/* read_frames waited */
-		wake = now + (l->o.heartbeat > 0 ? l->o.heartbeat * 250 :
-		    1000);
+		/* Idle: a look at the connection each second (heartbeats,
+		 * a close by the broker). */
+		wake = now + 1000;
 		if (l->conn == NULL && l->next_try_ms < wake)
 			wake = l->next_try_ms > now ? l->next_try_ms : now;
 		if (l->pending.len > 0 && l->spool_retry_ms < wake)

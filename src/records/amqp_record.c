@@ -175,12 +175,20 @@ unsigned
 amqp_rec_feedback(struct buf *lines, const struct amqp_rec_ctx *x,
     const struct op_feedback *f)
 {
-	struct buf json = BUF_INIT, key = BUF_INIT;
+	struct buf json = BUF_INIT, key = BUF_INIT, id = BUF_INIT;
 	const char *dom = f->recipient != NULL ? strrchr(f->recipient, '@') :
 	    NULL;
+	const char *type = f->type != NULL ? f->type : "feedback";
 	char queued[32];
 
-	head(&json, x, f->event_id, f->type, f->arrival_time);
+	/* The parser always gives an id; should one lack it, the id is
+	 * derived as an outbound event's. */
+	if (f->event_id != NULL && *f->event_id != '\0')
+		buf_adds(&id, f->event_id);
+	else
+		amqp_rec_event_id(&id, f->id != NULL ? f->id : "", type, 0,
+		    f->recipient != NULL ? f->recipient : "");
+	head(&json, x, buf_cstr(&id), type, f->arrival_time);
 	key_str(&json, "job_id", f->id);
 	if (f->queue_time > 0) {
 		log_iso_time(queued, sizeof(queued), f->queue_time);
@@ -203,9 +211,10 @@ amqp_rec_feedback(struct buf *lines, const struct amqp_rec_ctx *x,
 	opt_str(&json, "correlation", f->correlation);
 	opt_str(&json, "vmta", f->vmta);
 	buf_addc(&json, '}');
-	amqp_rec_key(&key, x->key_template, f->type, dom != NULL ? dom + 1 :
+	amqp_rec_key(&key, x->key_template, type, dom != NULL ? dom + 1 :
 	    NULL, f->vmta, x->hostname);
-	aspool_line(lines, buf_cstr(&key), f->event_id, json.p, json.len);
+	aspool_line(lines, buf_cstr(&key), buf_cstr(&id), json.p, json.len);
+	buf_free(&id);
 	buf_free(&json);
 	buf_free(&key);
 	return 1;

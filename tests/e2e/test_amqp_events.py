@@ -153,7 +153,8 @@ def test_every_record_once_matching_the_log(mta, smtp_sink, broker):
 def test_broker_outage_spools_then_publishes_in_order(mta, smtp_sink, broker):
     smtp_sink("127.0.0.2")
     consumer = Consumer(broker, "q_outage")
-    configure(mta, broker)
+    # A small window: the backlog goes out in several rounds of confirms.
+    configure(mta, broker, "window=4\n")
     mta.start()
     mta.wait_for_log(r"\[amqp_events\] connected to broker")
     send(mta, ["ok-a@single.test"])
@@ -173,7 +174,7 @@ def test_broker_outage_spools_then_publishes_in_order(mta, smtp_sink, broker):
     mark = mta.mark()
     broker.start()
     mta.wait_for_log(r"\[amqp_events\] connected to broker", start=mark, timeout=15)
-    unique = consumer.wait_keys({key(r) for r in records})
+    unique = consumer.wait_keys({key(r) for r in records}, timeout=10)
     assert len(unique) == 17
     # In the order of the events (the log file's).
     assert [key(m["body"]) for m in unique] == [key(r) for r in records]

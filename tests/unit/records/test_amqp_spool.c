@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 
+#include <jansson.h>
+
 #include "records/amqp_record.h"
 #include "records/amqp_spool.h"
 
@@ -226,6 +228,74 @@ test_key_and_id(void **state)
 	buf_free(&c);
 }
 
+/* One spool line's fields: key and id (malloc'd), the JSON parsed. */
+static json_t *
+line_json(const struct buf *b, char **key, char **id)
+{
+	const char *t1 = memchr(b->p + 9, '\t', b->len - 9), *t2;
+	json_error_t e;
+	json_t *j;
+
+	assert_non_null(t1);
+	t2 = memchr(t1 + 1, '\t', b->len - (size_t)(t1 + 1 - b->p));
+	assert_non_null(t2);
+	*key = xstrndup(b->p + 9, (size_t)(t1 - b->p - 9));
+	*id = xstrndup(t1 + 1, (size_t)(t2 - t1 - 1));
+	assert_int_equal(b->p[b->len - 1], '\n');
+	j = json_loadb(t2 + 1, (size_t)(b->p + b->len - 1 - t2 - 1), 0, &e);
+	assert_non_null(j);
+	return j;
+}
+
+static void
+test_feedback_record(void **state)
+{
+	struct amqp_rec_ctx x = { "outpost.{type}.{domain}", "mx1", 7,
+	    1700000000000LL };
+	struct op_feedback f;
+	struct buf b = BUF_INIT;
+	char *key, *id;
+	json_t *j;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	f.size = sizeof(f);
+	f.type = "complaint";
+	f.event_id = "fb-42";
+	f.arrival_time = 1700000000000LL;
+	f.id = "JOB7.1";
+	f.recipient = "u@example.com";
+	f.mail_from = "s@example.org";
+	f.feedback_type = "abuse";
+	f.category = "complaint";
+	assert_int_equal(amqp_rec_feedback(&b, &x, &f), 1);
+	j = line_json(&b, &key, &id);
+	assert_string_equal(key, "outpost.complaint.example.com");
+	assert_string_equal(id, "fb-42");
+	assert_string_equal(json_string_value(json_object_get(j, "event_id")),
+	    "fb-42");
+	assert_string_equal(json_string_value(json_object_get(j, "type")),
+	    "complaint");
+	assert_string_equal(json_string_value(json_object_get(j, "job_id")),
+	    "JOB7.1");
+	assert_string_equal(json_string_value(json_object_get(j,
+	    "feedback_type")), "abuse");
+	assert_null(json_object_get(j, "dsn_status"));	/* not given */
+	json_decref(j);
+	free(key);
+	free(id);
+	/* No id from the parser: one is derived, stable. */
+	buf_reset(&b);
+	f.event_id = NULL;
+	amqp_rec_feedback(&b, &x, &f);
+	j = line_json(&b, &key, &id);
+	assert_int_equal(strncmp(id, "JOB7.1-complaint-0-", 19), 0);
+	json_decref(j);
+	free(key);
+	free(id);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -234,6 +304,7 @@ main(void)
 		cmocka_unit_test(test_segments_removed),
 		cmocka_unit_test(test_torn_and_corrupt),
 		cmocka_unit_test(test_key_and_id),
+		cmocka_unit_test(test_feedback_record),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
