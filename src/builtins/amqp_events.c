@@ -248,8 +248,9 @@ configure(struct ae *ae, struct op_env *env, struct cfg *g)
 		log_error(NAME, NULL, "%s: %s", g->path, err);
 		free(err);
 	} else
-		log_info(NAME, NULL, "publishing to amqp://%s:%u%s exchange "
-		    "'%s' (%s), spool %s%s", o.host, o.port, o.vhost,
+		log_info(NAME, NULL, "publishing to amqp%s://%s:%u%s exchange "
+		    "'%s' (%s), spool %s%s", o.tls ? "s" : "", o.host, o.port,
+		    o.vhost,
 		    o.exchange, etype, spool, ae->sync ? " (sync)" : "");
 	free(spool);
 	free(pass);

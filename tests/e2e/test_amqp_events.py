@@ -6,6 +6,7 @@ broker outage spools the events (the queue entries go on: sync=false) and they a
 in order once it is back; kill -9 of Outpost loses none; with sync=true a delivered mail's
 queue entry stays until the broker confirmed its event."""
 import json
+import subprocess
 import threading
 import time
 
@@ -17,19 +18,36 @@ from test_delivery import send, wait_empty
 EXCHANGE = "outpost.events"
 
 
+def broker_cert(tls_material):
+    """A certificate for 127.0.0.1 by the test CA with the address as its CN and no
+    subjectAltName: librabbitmq matches DNS names and the CN, never IP entries."""
+    d = tls_material.dir
+    key, csr, cert = d / "amqp-broker.key", d / "amqp-broker.csr", d / "amqp-broker.pem"
+    for args in (["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                  "-out", key],
+                 ["req", "-new", "-key", key, "-subj", "/CN=127.0.0.1", "-out", csr],
+                 ["x509", "-req", "-in", csr, "-CA", tls_material.ca_cert, "-CAkey",
+                  tls_material.ca_key, "-CAcreateserial", "-days", "7", "-out", cert]):
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True,
+                       timeout=30)
+    return cert, key
+
+
 @pytest.fixture(scope="module")
-def rabbit(tmp_path_factory):
-    broker = Rabbit(tmp_path_factory.mktemp("rabbit"))
+def rabbit(tmp_path_factory, tls_material):
+    tls = (*broker_cert(tls_material), tls_material.ca_cert)
+    broker = Rabbit(tmp_path_factory.mktemp("rabbit"), tls=tls)
     broker.start()
     yield broker
     broker.close()
 
 
 @pytest.fixture
-def broker(rabbit):
+def broker(rabbit, tls_material):
     """The module's broker, running (a test may have left it stopped)."""
     if rabbit.proc is None:
         rabbit.start()
+    rabbit.ca = tls_material.ca_cert
     return rabbit
 
 
@@ -251,3 +269,31 @@ def test_sync_holds_the_queue_entry_until_confirmed(mta, smtp_sink, broker):
     broker.start()
     consumer.wait_keys({key(r) for r in records})
     wait_empty(mta, timeout=20)
+
+
+def test_tls(mta, smtp_sink, broker):
+    """tls=true speaks AMQPS, verifying the broker: a certificate the CA file does not vouch
+    for is refused and the events wait in the spool; with the right CA they go out."""
+    smtp_sink("127.0.0.2")
+    consumer = Consumer(broker, "q_tls")
+    configure(mta, broker, "tls=true\ntls_verify=true\n")
+    mta.write_config("amqp_events.ini", mta.config_path("amqp_events.ini").read_text()
+                     .replace(f"port={broker.port}", f"port={broker.tls_port}"))
+    mta.start()
+    mta.wait_for_log(r"\[amqp_events\] broker 127\.0\.0\.1:\d+: connect: .*events are "
+                     r"spooled")
+    send(mta, ["ok-t1@single.test"])
+    records = wait_log(mta, 1)
+    time.sleep(1.5)
+    assert consumer.take() == []
+    assert spool_lines(mta) == 1
+    mta.stop()
+    # The test CA: the spooled event and the next go out over TLS.
+    mta.write_config("amqp_events.ini", mta.config_path("amqp_events.ini").read_text()
+                     + f"tls_ca_file={broker.ca}\n")
+    mta.start()
+    mta.wait_for_log(r"\[amqp_events\] connected to broker 127\.0\.0\.1:%d" % broker.tls_port)
+    send(mta, ["ok-t2@single.test"])
+    records = wait_log(mta, 2)
+    unique = consumer.wait_keys({key(r) for r in records}, timeout=10)
+    assert [key(m["body"]) for m in unique] == [key(r) for r in records]

@@ -32,9 +32,12 @@ DRAIN = REPO / "build" / "asan" / "tests" / "bin" / "amqp_drain"
 
 
 class Rabbit:
-    def __init__(self, base=None):
+    def __init__(self, base=None, tls=None):
+        """tls: None, or (certificate, key, CA certificate) paths: an AMQPS listener too,
+        on tls_port."""
         self.dir = Path(base or tempfile.mkdtemp(prefix="outpost-rabbit-"))
         self.port = free_port()
+        self.tls_port = free_port() if tls else None
         self.dist_port = free_port()
         self.epmd_port = free_port()
         self.node = f"outpost{self.port}@localhost"
@@ -45,7 +48,11 @@ class Rabbit:
         (self.dir / "rabbitmq.conf").write_text(
             f"listeners.tcp.default = 127.0.0.1:{self.port}\n"
             "disk_free_limit.absolute = 1MB\n"
-            "log.console = false\n")
+            "log.console = false\n" + (
+                f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
+                f"ssl_options.certfile = {tls[0]}\nssl_options.keyfile = {tls[1]}\n"
+                f"ssl_options.cacertfile = {tls[2]}\nssl_options.verify = verify_none\n"
+                "ssl_options.fail_if_no_peer_cert = false\n" if tls else ""))
         self.env = dict(os.environ)
         self.env.update({
             "HOME": str(self.dir),
