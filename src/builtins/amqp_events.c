@@ -26,6 +26,7 @@
 #include "outpost/plugin.h"
 #include "records/amqp_link.h"
 #include "records/amqp_record.h"
+#include "records/backlog.h"
 #include "records/record.h"
 #include "builtins/builtin.h"
 
@@ -35,6 +36,8 @@
 struct waiter {
 	struct op_call	*c;
 	uint64_t	 last;		/* the number of its last record */
+	size_t		 bytes;		/* its lines, counted in the records'
+					 * backlog until spooled */
 };
 
 struct ae {
@@ -46,6 +49,8 @@ struct ae {
 	unsigned		 drain_ms;
 	struct waiter		*w;		/* FIFO, by last */
 	size_t			 head, n, cap;
+	size_t			 unspooled;	/* w[unspooled..n): not yet
+						 * spooled (>= head) */
 	uint64_t		 spooled, confirmed;
 };
 
@@ -54,10 +59,15 @@ answer_ready(struct ae *ae)
 {
 	uint64_t upto = ae->sync ? ae->confirmed : ae->spooled;
 
+	/* In the records' backlog (records_backlog_max) until spooled, as
+	 * the record writers' lines until written. */
+	while (ae->unspooled < ae->n && ae->w[ae->unspooled].last <=
+	    ae->spooled)
+		rbacklog_done(ae->w[ae->unspooled++].bytes);
 	while (ae->head < ae->n && ae->w[ae->head].last <= upto)
 		op_next(ae->w[ae->head++].c, OP_CONT, NULL);
 	if (ae->head == ae->n)
-		ae->head = ae->n = 0;
+		ae->head = ae->n = ae->unspooled = 0;
 }
 
 static void
@@ -79,12 +89,13 @@ submit(struct ae *ae, struct op_call *c, const struct buf *lines,
 		return;
 	}
 	if (ae->head > 0 && ae->head == ae->n)
-		ae->head = ae->n = 0;
+		ae->head = ae->n = ae->unspooled = 0;
 	if (ae->n == ae->cap) {
 		if (ae->head > 0) {
 			memmove(ae->w, ae->w + ae->head,
 			    (ae->n - ae->head) * sizeof(*ae->w));
 			ae->n -= ae->head;
+			ae->unspooled -= ae->head;
 			ae->head = 0;
 		}
 		if (ae->n == ae->cap) {
@@ -93,6 +104,8 @@ submit(struct ae *ae, struct op_call *c, const struct buf *lines,
 		}
 	}
 	ae->w[ae->n].c = c;
+	ae->w[ae->n].bytes = lines->len;
+	rbacklog_add(lines->len);
 	ae->w[ae->n++].last = amqp_link_submit(ae->link, lines->p, lines->len,
 	    n);
 }
@@ -134,6 +147,8 @@ ae_shutdown(void *data)
 	if (ae == NULL)
 		return;
 	amqp_link_free(ae->link, ae->drain_ms);
+	for (size_t i = ae->unspooled; i < ae->n; i++)
+		rbacklog_done(ae->w[i].bytes);
 	free(ae->key_template);
 	free(ae->w);
 	free(ae);
