@@ -69,7 +69,7 @@ RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/accounting_files.c src/records/space.c \
 	       src/records/backlog.c
 RECORDS_SRCS += src/records/amqp_spool.c src/records/amqp_link.c \
-		src/records/amqp_record.c
+		src/records/amqp_conn.c src/records/amqp_record.c
 BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/auth_flat_file.c src/builtins/tls.c \
 		src/builtins/smtp_forward.c src/builtins/dkim.c \
