@@ -3,6 +3,7 @@
  * events (segments, the confirmed position, record lines with a CRC);
  * the format is in amqp_spool.h.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -191,6 +192,16 @@ aspool_open(const char *dir, uint64_t seg_max, char **err)
 	if (mkdirs(dir, 0750) != 0 ||
 	    (s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		*err = xasprintf("%s: %s", dir, strerror(errno));
+		free(s->dir);
+		free(s);
+		return NULL;
+	}
+	/* One process per spool (held until the descriptor closes). */
+	if (flock(s->dirfd, LOCK_EX | LOCK_NB) != 0) {
+		*err = xasprintf("%s: %s", dir, errno == EWOULDBLOCK ?
+		    "in use by another process (give each its own spool_dir)" :
+		    strerror(errno));
+		close(s->dirfd);
 		free(s->dir);
 		free(s);
 		return NULL;

@@ -49,8 +49,9 @@ struct aspool_rec {
 void		 aspool_line(struct buf *out, const char *key, const char *id,
 		    const char *json, size_t json_len);
 
-/* Opens (creates) dir and reads what an earlier run left. seg_max: the
- * size after which appends go to a new segment. NULL with *err. */
+/* Opens (creates) dir, locks it (flock: one process per spool) and reads
+ * what an earlier run left. seg_max: the size after which appends go to a
+ * new segment. NULL with *err. */
 struct aspool	*aspool_open(const char *dir, uint64_t seg_max, char **err);
 /* Bytes left by earlier runs, not yet confirmed, found at open. */
 uint64_t	 aspool_backlog(const struct aspool *);

@@ -93,6 +93,11 @@ test_order_confirm_reopen(void **state)
 
 	(void)state;
 	assert_non_null(s);
+	/* Another process (or open) of the same spool is refused. */
+	assert_null(aspool_open(dir, 1 << 20, &err));
+	assert_non_null(strstr(err, "in use by another process"));
+	free(err);
+	err = NULL;
 	expect_end(s);
 	append(s, "a");
 	append(s, "b");
