@@ -32,6 +32,8 @@ build/rel/src/proto/fbreport.o build/asan/src/proto/fbreport.o: \
     BASE_CFLAGS += $(GMIME_CFLAGS)
 # The suppression list is an LMDB environment (docs/architecture.md).
 LIBS	+= -llmdb
+# amqp_events publishes to RabbitMQ with librabbitmq (docs/architecture.md).
+LIBS	+= $(shell pkg-config --libs librabbitmq 2>/dev/null || echo -lrabbitmq)
 # Plugins loaded at run time resolve the op_* API from the executable.
 EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 
@@ -82,12 +84,15 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
-	       src/records/backlog.c src/records/acct_fields.c
+	       src/records/backlog.c src/records/acct_fields.c \
+	       src/records/amqp_spool.c src/records/amqp_link.c \
+	       src/records/amqp_conn.c src/records/amqp_record.c
 BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 		src/builtins/auth_flat_file.c src/builtins/tls.c \
 		src/builtins/smtp_forward.c src/builtins/dkim.c \
 		src/builtins/mail_from_is_resolvable.c \
-		src/builtins/rcpt_to_in_host_list.c src/builtins/suppression.c
+		src/builtins/rcpt_to_in_host_list.c src/builtins/suppression.c \
+		src/builtins/amqp_events.c
 ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/metrics.c \
 	     src/admin/status_page.c src/admin/api_json.c \
 	     src/admin/api_queue.c src/admin/api_dest.c src/admin/api_inject.c \
@@ -110,7 +115,8 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 	config/accounting_files.ini config/bounce_categories \
 	config/shaping.ini config/shaping_rules config/pools.ini \
 	config/http.ini config/dkim.ini config/mail_from.is_resolvable.ini \
-	config/suppression.ini config/cluster.ini config/feedback.ini
+	config/suppression.ini config/cluster.ini config/feedback.ini \
+	config/amqp_events.ini
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
@@ -135,6 +141,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     records/test_bouncecat records/test_writer records/test_backlog \
 	     records/test_feedback \
 	     report/test_parse report/test_stats sendmail/test_message
+UNIT_TESTS += records/test_amqp_spool
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \
@@ -209,6 +216,11 @@ build/asan/tests/plugins/%.so: tests/plugins/%.c include/outpost/plugin.h
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -fPIC -shared -o $@ $<
 
+# amqp_drain: the end-to-end tests' RabbitMQ consumer (librabbitmq).
+build/asan/tests/bin/amqp_drain: tests/bin/amqp_drain.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -o $@ $< -lrabbitmq
+
 CONTRIB_PLUGINS = bounce_webhook
 TEST_PLUGINS = build/asan/tests/plugins/log_capture.so \
 	       build/asan/tests/plugins/queue_verdict.so \
@@ -218,7 +230,7 @@ TEST_PLUGINS = build/asan/tests/plugins/log_capture.so \
 unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
 	@set -e; for t in $^; do echo "== $$t"; $$t; done
 
-e2e: build/asan/outpost build/asan/outpost-sendmail build/asan/outpostctl $(TEST_PLUGINS) $(CONTRIB_PLUGINS:%=build/asan/contrib/%.so)
+e2e: build/asan/outpost build/asan/outpost-sendmail build/asan/outpostctl $(TEST_PLUGINS) build/asan/tests/bin/amqp_drain $(CONTRIB_PLUGINS:%=build/asan/contrib/%.so)
 	$(PYTHON) -m pytest -q tests/e2e
 
 # The shape of src/ (tools/check_layers.py: layer order, no include cycle,

@@ -6,19 +6,21 @@
 # and npm are already there, Debian's nodejs and npm (bench/relay.sh installs
 # Haraka with npm; so does tests/e2e/test_haraka_dir.py, into the same
 # cache, build/bench/haraka, which is why `deps.sh test` wants them too).
-# Package scripts are kept from starting system daemons (nsd, postfix):
+# Package scripts are kept from starting system daemons (nsd, postfix,
+# rabbitmq-server):
 # the tests and the benchmark start their own servers on loopback.
 set -eu
 what=${1:-build}
 
 build="gcc make pkg-config libevent-dev libssl-dev libc-ares-dev libidn2-dev \
 libunbound-dev dns-root-data libcurl4-openssl-dev libjansson-dev libgmime-3.0-dev \
-liblmdb-dev libhiredis-dev"
+liblmdb-dev libhiredis-dev librabbitmq-dev"
 test="$build libcmocka-dev python3 python3-pytest python3-aiosmtpd \
 python3-dnspython nsd swaks libio-socket-ssl-perl libnet-ssleay-perl \
 libdigest-hmac-perl libauthen-sasl-perl openssl procps clang libclang-rt-14-dev \
 prometheus chromium chromium-driver python3-selenium ldnsutils python3-cryptography \
-python3-dkim python3-nacl opendkim-tools groff-base adduser logrotate redis-server"
+python3-dkim python3-nacl opendkim-tools groff-base adduser logrotate redis-server \
+rabbitmq-server"
 bench="$build postfix procps linux-perf strace"
 
 case $what in

@@ -17,5 +17,6 @@ const struct builtin_plugin builtin_plugins[] = {
 	{ "outbound_logger", "outbound-logger", &outbound_logger_plugin },
 	{ "accounting_files", "accounting-files", &accounting_files_plugin },
 	{ "dkim", "dkim_sign", &dkim_plugin },
+	{ "amqp_events", "amqp-events", &amqp_events_plugin },
 	{ NULL, NULL, NULL }
 };

@@ -15,6 +15,7 @@ extern const struct op_plugin smtp_forward_plugin;
 extern const struct op_plugin mail_from_is_resolvable_plugin;
 extern const struct op_plugin rcpt_to_in_host_list_plugin;
 extern const struct op_plugin dkim_plugin;
+extern const struct op_plugin amqp_events_plugin;
 /* dkim.ini and config/dkim/ again (SIGHUP, a change): 0, or -1 (logged;
  * the running keys kept). Nothing when the plugin is not listed. */
 int dkim_plugin_reload(void);

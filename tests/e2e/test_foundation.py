@@ -21,7 +21,7 @@ DEFAULT_FILES = ["plugins", "smtp.ini", "log.ini", "outbound.ini", "me", "connec
                  "outbound_logger.ini", "accounting_files.ini", "bounce_categories",
                  "shaping.ini", "shaping_rules", "pools.ini", "http.ini", "dkim.ini",
                  "mail_from.is_resolvable.ini", "suppression.ini", "cluster.ini",
-                 "feedback.ini"]
+                 "feedback.ini", "amqp_events.ini"]
 LOG_CAPTURE_SO = REPO / "build" / "asan" / "tests" / "plugins" / "log_capture.so"
 
 DEFAULT_RE = re.compile(r"^\[(DATA|PROTOCOL|DEBUG|INFO|NOTICE|WARN|ERROR|CRIT|ALERT|EMERG)\] "
