@@ -225,7 +225,8 @@ CONTRIB_PLUGINS = bounce_webhook
 TEST_PLUGINS = build/asan/tests/plugins/log_capture.so \
 	       build/asan/tests/plugins/queue_verdict.so \
 	       build/asan/tests/plugins/outbound_hooks.so \
-	       build/asan/tests/plugins/dkim_choose.so
+	       build/asan/tests/plugins/dkim_choose.so \
+	       build/asan/tests/plugins/feedback_capture.so
 
 unit: $(UNIT_TESTS:%=build/asan/tests/unit/%)
 	@set -e; for t in $^; do echo "== $$t"; $$t; done
