@@ -40,6 +40,9 @@ int	 ctl_read_token(struct ctl_target *, const char *path);
 int	 ctl_request(const struct ctl_target *, const char *method,
 	    const char *path, const char *body, int *status, char **reply);
 
+/* Appends key=s to the query *q ("" or "?a=b"), s percent-encoded. */
+void	 ctl_add_param(char **q, const char *key, const char *s);
+
 /* The tables: what answers look like to a person. */
 void	 ctl_show_status(json_t *);
 void	 ctl_show_queue(json_t *);

@@ -27,26 +27,6 @@ usage(const char *why)
 	return EX_CTL_USAGE;
 }
 
-/* Appends key=s, percent-encoded, to the query q. */
-static void
-param(char **q, const char *key, const char *s)
-{
-	size_t n = strlen(*q);
-	char *out = realloc(*q, n + strlen(key) + 3 * strlen(s) + 3);
-
-	if (out == NULL)
-		abort();
-	n += (size_t)sprintf(out + n, "%s%s=", n > 0 ? "&" : "?", key);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (strchr("-_.~", *p) != NULL || (*p >= '0' && *p <= '9') ||
-		    ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z'))
-			out[n++] = (char)*p;
-		else
-			n += (size_t)sprintf(out + n, "%%%02X", *p);
-	out[n] = '\0';
-	*q = out;
-}
-
 static const char *
 str(json_t *o, const char *key)
 {
@@ -159,7 +139,7 @@ ctl_suppression(const struct ctl_target *t, int json, int argc, char **argv)
 		case 'S': key = "source"; break;
 		case 'l': key = "limit"; break;
 		case 'o': key = "offset"; break;
-		case 'x': param(&q, "expired", "1"); break;
+		case 'x': ctl_add_param(&q, "expired", "1"); break;
 		case 's': scope = optarg; break;
 		case 'r': reason = optarg; break;
 		case 'e': expires = optarg; break;
@@ -178,7 +158,7 @@ ctl_suppression(const struct ctl_target *t, int json, int argc, char **argv)
 			    "--offset go with list");
 		}
 		if (key != NULL)
-			param(&q, key, optarg);
+			ctl_add_param(&q, key, optarg);
 	}
 	argc--;
 	argv++;
@@ -188,7 +168,7 @@ ctl_suppression(const struct ctl_target *t, int json, int argc, char **argv)
 			return usage("list takes filter options only");
 		}
 		if (scope != NULL)
-			param(&q, "scope", scope);
+			ctl_add_param(&q, "scope", scope);
 		if (asprintf(&path, "/api/suppressions%s", q) < 0)
 			abort();
 		rc = call(t, json, "GET", path, NULL, show_list);
@@ -210,9 +190,9 @@ ctl_suppression(const struct ctl_target *t, int json, int argc, char **argv)
 
 		if (a == NULL)
 			abort();
-		param(&a, "a", argv[optind]);
+		ctl_add_param(&a, "a", argv[optind]);
 		if (scope != NULL)
-			param(&q, "scope", scope);
+			ctl_add_param(&q, "scope", scope);
 		if (asprintf(&path, "/api/suppressions/%s%s", a + 3, q) < 0)
 			abort();
 		free(a);

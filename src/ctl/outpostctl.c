@@ -49,9 +49,8 @@ usage(const char *why)
 	return EX_CTL_USAGE;
 }
 
-/* Percent-encodes s into a query parameter. */
-static void
-add_param(char **q, const char *key, const char *s)
+void
+ctl_add_param(char **q, const char *key, const char *s)
 {
 	size_t n = strlen(*q);
 	char *out = realloc(*q, n + strlen(key) + 3 * strlen(s) + 3);
@@ -223,7 +222,7 @@ destination_limits(const struct ctl_target *t, const struct cmd *c)
 		free(name);
 	}
 	q = strdup("");
-	add_param(&q, "k", json_string_value(json_array_get(c->ids, 1)));
+	ctl_add_param(&q, "k", json_string_value(json_array_get(c->ids, 1)));
 	if (asprintf(&path, "/api/destinations/%s/limits", q + 3) < 0)
 		abort();
 	rc = run(t, c, "POST", path, body, ctl_show_limits);
@@ -266,11 +265,11 @@ command(const struct ctl_target *t, struct cmd *c)
 			return usage("entries takes filter options only");
 		q = strdup("");
 		json_object_foreach(c->filter, k, v)
-			add_param(&q, k, json_string_value(v));
+			ctl_add_param(&q, k, json_string_value(v));
 		if (c->limit != NULL)
-			add_param(&q, "limit", c->limit);
+			ctl_add_param(&q, "limit", c->limit);
 		if (c->offset != NULL)
-			add_param(&q, "offset", c->offset);
+			ctl_add_param(&q, "offset", c->offset);
 		if (asprintf(&path, "/api/queue/entries%s", q) < 0)
 			abort();
 		rc = run(t, c, "GET", path, NULL, ctl_show_entries);
@@ -312,7 +311,7 @@ command(const struct ctl_target *t, struct cmd *c)
 				    json_string(c->reason));
 		}
 		q = strdup("");
-		add_param(&q, "k", key);	/* percent-encoded key */
+		ctl_add_param(&q, "k", key);	/* percent-encoded key */
 		if (asprintf(&path, "/api/destinations/%s/%s", q + 3, n) < 0)
 			abort();
 		rc = run(t, c, "POST", path, body, ctl_show_object);
