@@ -167,3 +167,22 @@ api_time(int64_t ms)
 		snprintf(when, sizeof(when), "@%lld", (long long)t);
 	return api_str(when);
 }
+
+int
+api_query_num(struct admin_req *r, const char *key, long dflt, long max,
+    long *out)
+{
+	const char *v = admin_req_query(r, key);
+	char *end;
+
+	*out = dflt;
+	if (v == NULL)
+		return 0;
+	*out = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || *out < 0 || *out > max) {
+		admin_error(r, 400, "%s: a number from 0 to %ld is required",
+		    key, max);
+		return -1;
+	}
+	return 0;
+}

@@ -38,6 +38,10 @@ int		 api_filter_json(struct admin_req *, json_t *obj,
 		    struct mta_filter *, int need_one);
 /* The same from the query string (domain=&state=...). */
 int		 api_filter_query(struct admin_req *, struct mta_filter *);
+/* The query's number key in [0, max] (dflt when absent) into *out: 0,
+ * or -1 once answered 400. */
+int		 api_query_num(struct admin_req *, const char *key, long dflt,
+		    long max, long *out);
 /* A text an administrator gives (a reason, from jansson: valid UTF-8
  * without NUL): 1-200 bytes, no control characters. */
 int		 api_text_ok(const char *);

@@ -207,26 +207,6 @@ cmp_item(const void *a, const void *b)
 	    ((const struct item *)b)->id);
 }
 
-/* A query number in [0, max]: 0, or -1 once answered 400. */
-static int
-query_num(struct admin_req *r, const char *key, long dflt, long max,
-    long *out)
-{
-	const char *v = admin_req_query(r, key);
-	char *end;
-
-	*out = dflt;
-	if (v == NULL)
-		return 0;
-	*out = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || *out < 0 || *out > max) {
-		admin_error(r, 400, "%s: a number from 0 to %ld is required",
-		    key, max);
-		return -1;
-	}
-	return 0;
-}
-
 static void
 get_entries(struct admin_req *r, void *arg)
 {
@@ -237,8 +217,8 @@ get_entries(struct admin_req *r, void *arg)
 	json_t *list, *o;
 
 	if (api_filter_query(r, &f) != 0 ||
-	    query_num(r, "limit", LIMIT_DEFAULT, LIMIT_MAX, &limit) != 0 ||
-	    query_num(r, "offset", 0, 1L << 40, &offset) != 0)
+	    api_query_num(r, "limit", LIMIT_DEFAULT, LIMIT_MAX, &limit) != 0 ||
+	    api_query_num(r, "offset", 0, 1L << 40, &offset) != 0)
 		return;
 	mta_admin_foreach(aq->m, &f, add_item, &its);
 	if (its.n > 0)

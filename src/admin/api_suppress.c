@@ -74,26 +74,6 @@ add_entry(void *arg, const struct suppress_entry *e)
 	json_array_append_new(x->list, entry_json(e, x->now));
 }
 
-/* A query number in [0, max]: 0, or -1 once answered 400. */
-static int
-query_num(struct admin_req *r, const char *key, long dflt, long max,
-    long *out)
-{
-	const char *v = admin_req_query(r, key);
-	char *end;
-
-	*out = dflt;
-	if (v == NULL)
-		return 0;
-	*out = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || *out < 0 || *out > max) {
-		admin_error(r, 400, "%s: a number from 0 to %ld is required",
-		    key, max);
-		return -1;
-	}
-	return 0;
-}
-
 static void
 get_list(struct admin_req *r, void *arg)
 {
@@ -108,8 +88,8 @@ get_list(struct admin_req *r, void *arg)
 
 	(void)arg;
 	if ((s = list_or_503(r)) == NULL ||
-	    query_num(r, "limit", LIMIT_DEFAULT, LIMIT_MAX, &limit) != 0 ||
-	    query_num(r, "offset", 0, 1L << 40, &offset) != 0)
+	    api_query_num(r, "limit", LIMIT_DEFAULT, LIMIT_MAX, &limit) != 0 ||
+	    api_query_num(r, "offset", 0, 1L << 40, &offset) != 0)
 		return;
 	if ((v = admin_req_query(r, "address")) != NULL) {
 		if (suppress_address(v, addr) != 0) {
