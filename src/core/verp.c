@@ -15,6 +15,7 @@
 #include "core/verp.h"
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
+#include "lib/util.h"
 
 #define MAC_BYTES	8
 #define MAC_CHARS	13		/* base32 of 8 bytes, unpadded */
@@ -66,18 +67,6 @@ unbase32(const char *s, size_t n, unsigned char *out, size_t outlen)
 	return o == outlen ? 0 : -1;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void
 mac(const unsigned char *key, size_t keylen, const char *id,
     const char *rcpt, struct buf *out)
@@ -114,11 +103,11 @@ uuid_id(const char *id, unsigned char bytes[16])
 		if (!isdigit((unsigned char)id[i]) &&
 		    !(id[i] >= 'A' && id[i] <= 'F'))
 			return 0;
-		hi = hexval(id[i]);
+		hi = hex_value(id[i]);
 		if (!isdigit((unsigned char)id[i + 1]) &&
 		    !(id[i + 1] >= 'A' && id[i + 1] <= 'F'))
 			return 0;
-		lo = hexval(id[++i]);
+		lo = hex_value(id[++i]);
 		bytes[n++] = (unsigned char)(hi << 4 | lo);
 	}
 	for (const char *p = id + UUID_CHARS; *p; p++)
@@ -170,7 +159,7 @@ dec_id(const char *s, size_t n)
 		}
 	} else if (n > 1 && s[0] == 'x' && (n - 1) % 2 == 0) {
 		for (size_t i = 1; i < n; i += 2) {
-			int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+			int hi = hex_value(s[i]), lo = hex_value(s[i + 1]);
 
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				goto bad;
@@ -219,7 +208,7 @@ dec_rcpt(const char *s)
 		if (*s == '=')
 			buf_addc(&out, '@');
 		else if (*s == '%') {
-			int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+			int hi = hex_value(s[1]), lo = hi < 0 ? -1 : hex_value(s[2]);
 
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 				buf_free(&out);

@@ -119,17 +119,6 @@ bad:
 	return NULL;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* URL userinfo part, %XX-decoded; NULL on a bad escape or a NUL. */
 static char *
 pct_decode(const char *s, size_t len)
@@ -143,8 +132,8 @@ pct_decode(const char *s, size_t len)
 			*o++ = s[i];
 			continue;
 		}
-		if (i + 2 >= len || (hi = hexval(s[i + 1])) < 0 ||
-		    (lo = hexval(s[i + 2])) < 0 || (hi | lo) == 0) {
+		if (i + 2 >= len || (hi = hex_value(s[i + 1])) < 0 ||
+		    (lo = hex_value(s[i + 2])) < 0 || (hi | lo) == 0) {
 			free(out);
 			return NULL;
 		}

@@ -138,18 +138,6 @@ msg_header_remove(char *msg, size_t len, const char *name, struct buf *out)
 	return 0;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Charsets whose bytes are ISO-8859-1 code points (US-ASCII is a subset). */
 static int
 charset_latin1(const char *cs, size_t n)
@@ -190,10 +178,10 @@ decode_q(const char *t, size_t n, struct buf *raw)
 			buf_addc(raw, ' ');
 		else if (t[k] != '=')
 			buf_addc(raw, t[k]);
-		else if (k + 2 < n && hexval(t[k + 1]) >= 0 &&
-		    hexval(t[k + 2]) >= 0) {
-			buf_addc(raw, (char)(hexval(t[k + 1]) * 16 +
-			    hexval(t[k + 2])));
+		else if (k + 2 < n && hex_value(t[k + 1]) >= 0 &&
+		    hex_value(t[k + 2]) >= 0) {
+			buf_addc(raw, (char)(hex_value(t[k + 1]) * 16 +
+			    hex_value(t[k + 2])));
 			k += 2;
 		} else
 			return -1;
