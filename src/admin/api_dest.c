@@ -26,10 +26,12 @@ struct api_dest {
 	void		*arg;
 };
 
+static json_t *limits_json(const struct shaping_limits *);
+
 static void
 add_dest(void *arg, const struct shaper_stat *st, uint64_t now)
 {
-	json_t *list = arg;
+	json_t *list = arg, *ovr;
 	json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i}",
 	    "destination", st->key, "mode", shaper_mode_name(st->mode),
 	    "queued", (int)st->queued, "inflight", (int)st->inflight,
@@ -42,6 +44,15 @@ add_dest(void *arg, const struct shaper_stat *st, uint64_t now)
 	    st->until > now ? json_integer((json_int_t)((st->until - now +
 	    999) / 1000)) : json_null());
 	json_object_set_new(o, "last", api_str(st->last));
+	/* The limits in force, and which of them the administrator set
+	 * (POST KEY/limits) over shaping.ini's until the next reload. */
+	ovr = json_array();
+	for (unsigned i = 0; shaping_limit_name(i) != NULL; i++)
+		if (st->overridden & (1u << i))
+			json_array_append_new(ovr,
+			    api_str(shaping_limit_name(i)));
+	json_object_set_new(o, "limits", limits_json(st->lim));
+	json_object_set_new(o, "overridden", ovr);
 	json_array_append_new(list, o);
 }
 

@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 
+#include "core/config_keys.h"
 #include "core/dns_config.h"
 #include "lib/ini.h"
 #include "lib/util.h"
@@ -690,7 +691,7 @@ config_apply_log(const struct config *cfg, const struct config *prev)
 		    log_format_name(lg->format));
 }
 
-/* net-utils.ini is read by the resolvers (delivery/dns.c, plugins); a bad
+/* net-utils.ini (read by the resolvers) and Haraka files' booleans: a bad
  * value stops start-up here, with the other configuration errors. */
 static void
 check_dns(struct loader *ld)
@@ -698,7 +699,8 @@ check_dns(struct loader *ld)
 	struct dns_config dc;
 	char *err = NULL;
 
-	if (dns_config_load(ld->config_dir, &dc, &err) != 0) {
+	if (config_check_values(ld->config_dir, &err) != 0 ||
+	    dns_config_load(ld->config_dir, &dc, &err) != 0) {
 		fail(ld, "%s", err);
 		free(err);
 		return;

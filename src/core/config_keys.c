@@ -20,10 +20,12 @@ struct key_rule {
 	const char	*sect, *key;
 	enum key_use	 use;
 	const char	*why;		/* KEY_IGNORED */
+	int		 boolean;	/* KEY_USED: a Haraka boolean */
 };
 
-#define U(s, k)		{ s, k, KEY_USED, NULL }
-#define I(s, k, w)	{ s, k, KEY_IGNORED, w }
+#define U(s, k)		{ s, k, KEY_USED, NULL, 0 }
+#define B(s, k)		{ s, k, KEY_USED, NULL, 1 }
+#define I(s, k, w)	{ s, k, KEY_IGNORED, w, 0 }
 
 #define ONE_PROCESS	"outpost is one event-driven process"
 #define INBOUND		"it concerns inbound filtering, which Outpost does not do"
@@ -46,11 +48,11 @@ static const struct key_rule smtp_ini[] = {
 	    "within force_shutdown_timeout"),
 	I("main", "spool_dir", NO_SPOOL), I("main", "spool_after", NO_SPOOL),
 	I("main", "strict_rfc1869", "envelope syntax is always RFC 5321's"),
-	{ NULL, NULL, KEY_UNKNOWN, NULL }
+	{ NULL, NULL, KEY_UNKNOWN, NULL, 0 }
 };
 
 static const struct key_rule connection_ini[] = {
-	U("main", "smtputf8"),
+	B("main", "smtputf8"),
 	U("max", "bytes"), U("max", "line_length"),
 	U("max", "data_line_length"), U("max", "recipients"),
 	U("max", "unrecognized_commands"), U("max", "connections"),
@@ -73,15 +75,15 @@ static const struct key_rule connection_ini[] = {
 	I("message", "close", "the QUIT reply is Outpost's"),
 	I("uuid", "banner_chars", "replies carry no connection id"),
 	I("uuid", "deny_chars", "replies carry no connection id"),
-	{ NULL, NULL, KEY_UNKNOWN, NULL }
+	{ NULL, NULL, KEY_UNKNOWN, NULL, 0 }
 };
 
 static const struct key_rule outbound_ini[] = {
-	U("main", "disabled"), U("main", "concurrency_max"),
-	U("main", "enable_tls"), U("main", "maxTempFailures"),
-	U("main", "temp_fail_intervals"), U("main", "always_split"),
+	B("main", "disabled"), U("main", "concurrency_max"),
+	B("main", "enable_tls"), U("main", "maxTempFailures"),
+	U("main", "temp_fail_intervals"), B("main", "always_split"),
 	U("main", "received_header"), U("main", "connect_timeout"),
-	U("main", "local_mx_ok"), U("main", "inet_prefer"),
+	B("main", "local_mx_ok"), U("main", "inet_prefer"),
 	U("main", "timeout_greeting"), U("main", "timeout_ehlo"),
 	U("main", "timeout_starttls"), U("main", "timeout_auth"),
 	U("main", "timeout_rset"), U("main", "timeout_mail"),
@@ -97,7 +99,7 @@ static const struct key_rule outbound_ini[] = {
 	    "destination (shaping.ini limits them)"),
 	I("main", "pool_timeout", "idle connections are kept 5 s"),
 	I("main", "ipv6_enabled", "use inet_prefer"),
-	{ NULL, NULL, KEY_UNKNOWN, NULL }
+	{ NULL, NULL, KEY_UNKNOWN, NULL, 0 }
 };
 
 static const struct key_rule net_utils_ini[] = {
@@ -106,15 +108,15 @@ static const struct key_rule net_utils_ini[] = {
 	I("main", "stun_server", "local MX detection uses the host's "
 	    "addresses"),
 	I("main", "stun_port", "local MX detection uses the host's addresses"),
-	{ NULL, NULL, KEY_UNKNOWN, NULL }
+	{ NULL, NULL, KEY_UNKNOWN, NULL, 0 }
 };
 
 #define FWD(s) \
 	U(s, "host"), U(s, "port"), U(s, "auth_user"), U(s, "auth_pass"), \
 	U(s, "auth_type"), U(s, "bind"), U(s, "bind_helo"), \
-	U(s, "using_lmtp"), U(s, "lmtp"), U(s, "enable_outbound"), \
-	U(s, "enable_tls"), U(s, "max_connections"), U(s, "connect_timeout"), \
-	U(s, "one_message_per_rcpt"),                                       \
+	B(s, "using_lmtp"), B(s, "lmtp"), B(s, "enable_outbound"), \
+	B(s, "enable_tls"), U(s, "max_connections"), U(s, "connect_timeout"), \
+	B(s, "one_message_per_rcpt"),                                       \
 	I(s, "idle_timeout", "pooled connections are kept 5 s"),           \
 	I(s, "queue", "mail is queued by Outpost, then forwarded"),        \
 	I(s, "forwarding_host_pool", "use host (one forward host)"),       \
@@ -122,16 +124,16 @@ static const struct key_rule net_utils_ini[] = {
 
 static const struct key_rule smtp_forward_ini[] = {
 	FWD("main"), U("main", "domain_selector"),
-	U("tls", "rejectUnauthorized"), U("tls", "no_tls_hosts"),
+	B("tls", "rejectUnauthorized"), U("tls", "no_tls_hosts"),
 	I("tls", "*", "the forward host's TLS uses tls.ini [outbound]'s "
 	    "key, cert, ca and ciphers"),
 	FWD("*"),
-	{ NULL, NULL, KEY_UNKNOWN, NULL }
+	{ NULL, NULL, KEY_UNKNOWN, NULL, 0 }
 };
 
 #define TLS(s) \
 	U(s, "key"), U(s, "cert"), U(s, "ciphers"), U(s, "minVersion"),    \
-	U(s, "honorCipherOrder"), U(s, "rejectUnauthorized"), U(s, "ca"),  \
+	B(s, "honorCipherOrder"), B(s, "rejectUnauthorized"), U(s, "ca"),  \
 	U(s, "no_tls_hosts"), U(s, "force_tls_hosts"),                     \
 	I(s, "dhparam", "OpenSSL's built-in groups are used"),             \
 	I(s, "requestCert", "Outpost does not ask clients for a "           \
@@ -147,12 +149,12 @@ static const struct key_rule smtp_forward_ini[] = {
 static const struct key_rule tls_ini[] = {
 	TLS("main"), TLS("outbound"),
 	/* Outpost's own [outbound] policy keys. */
-	U("outbound", "mta_sts"), U("outbound", "dane"),
+	B("outbound", "mta_sts"), B("outbound", "dane"),
 	U("no_tls_hosts", "*"), U("force_tls_hosts", "*"),
 	I("redis", "*", "TLS failures are remembered in memory, per host"),
 	I("mutual_auth_hosts", "*", "use [outbound] key and cert"),
 	I("mutual_auth_hosts_exclude", "*", "use [outbound] key and cert"),
-	{ NULL, NULL, KEY_UNKNOWN, NULL }
+	{ NULL, NULL, KEY_UNKNOWN, NULL, 0 }
 };
 
 static const struct file_keys {
@@ -173,21 +175,20 @@ sect_named(const struct key_rule *r, const char *sect)
 	return 0;
 }
 
-enum key_use
-config_key_use(const char *file, const char *sect, const char *key,
-    const char **why)
+static const struct key_rule *
+find_rule(const char *file, const char *sect, const char *key, int *known)
 {
 	const struct key_rule *rules = NULL;
 	size_t klen = strlen(key);
 	int named;
 
-	if (why != NULL)
-		*why = NULL;
+	*known = 0;
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		if (strcmp(files[i].file, file) == 0)
 			rules = files[i].rules;
 	if (rules == NULL)
-		return KEY_USED;	/* not a file of these tables */
+		return NULL;	/* not a file of these tables */
+	*known = 1;
 	if (klen > 2 && strcmp(key + klen - 2, "[]") == 0)
 		klen -= 2;
 	named = sect_named(rules, sect);
@@ -198,11 +199,61 @@ config_key_use(const char *file, const char *sect, const char *key,
 		if (strcmp(r->key, "*") != 0 && (strlen(r->key) != klen ||
 		    strncmp(r->key, key, klen) != 0))
 			continue;
-		if (why != NULL)
-			*why = r->why;
-		return r->use;
+		return r;
 	}
-	return KEY_UNKNOWN;
+	return NULL;
+}
+
+enum key_use
+config_key_use(const char *file, const char *sect, const char *key,
+    const char **why)
+{
+	int known;
+	const struct key_rule *r = find_rule(file, sect, key, &known);
+
+	if (why != NULL)
+		*why = r != NULL ? r->why : NULL;
+	if (!known)
+		return KEY_USED;
+	return r != NULL ? r->use : KEY_UNKNOWN;
+}
+
+int
+config_check_values(const char *config_dir, char **err)
+{
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char *path = xasprintf("%s/%s", config_dir, files[i].file);
+		int exists;
+		struct ini *ini = ini_load(path, files[i].file, &exists,
+		    NULL, NULL);
+
+		free(path);
+		if (ini == NULL)
+			continue;	/* the file's reader reports it */
+		for (size_t s = 0; s < ini_nsections(ini); s++) {
+			const char *sect = ini_section_name(ini, s);
+
+			for (size_t k = 0; k < ini_nkeys(ini, sect); k++) {
+				const char *key = ini_key_name(ini, sect, k);
+				const char *v = ini_get(ini, sect, key);
+				int known;
+				const struct key_rule *r = find_rule(
+				    files[i].file, sect, key, &known);
+
+				if (r == NULL || !r->boolean || v == NULL ||
+				    ini_is_truth(v) || ini_is_falsity(v))
+					continue;
+				*err = xasprintf("config/%s:%u: [%s] %s: "
+				    "expected a boolean (true/false, yes/no, "
+				    "on/off, 1/0), got '%s'", files[i].file,
+				    ini_line(ini, sect, key), sect, key, v);
+				ini_free(ini);
+				return -1;
+			}
+		}
+		ini_free(ini);
+	}
+	return 0;
 }
 
 static void

@@ -23,4 +23,10 @@ enum key_use	 config_key_use(const char *file, const char *sect,
  * use; returns how many. */
 unsigned	 config_warn_keys(const char *config_dir);
 
+/* Refuses a bad value of a boolean key of those files (anything but
+ * Haraka's spellings, ini_is_truth/ini_is_falsity): 0, or -1 with *err
+ * (malloc'd) "config/<file>:<line>: [sect] key: expected a boolean ...".
+ * A bare key (no '=') stays false, as in Haraka. */
+int		 config_check_values(const char *config_dir, char **err);
+
 #endif

@@ -21,6 +21,10 @@
 #define DNS_MIN_TIMEOUT		100	/* ms: less is a value in seconds */
 #define DNS_MAX_TIMEOUT		300000	/* ms */
 #define DNS_MAX_TRIES		20
+/* What Haraka's net-utils (lib/dns_config.js) gives node:dns' Resolver
+ * when net-utils.ini does not say: its own values, not resolv.conf's. */
+#define DNS_HARAKA_TIMEOUT	25000	/* ms */
+#define DNS_HARAKA_TRIES	1
 
 static void
 ini_warn(void *arg, const char *name, unsigned lineno, const char *msg)
@@ -161,7 +165,11 @@ dns_config_load(const char *config_dir, struct dns_config *cfg, char **err)
 	    load_uint(ini, "tries", "a whole number", 1, DNS_MAX_TRIES,
 	    &cfg->tries, err) == -1)
 		goto done;
-	cfg->timeout_ms = timeout;
+	/* Haraka's `timeout || 25000`, `tries || 1`: an absent or empty key
+	 * takes Haraka's default. */
+	cfg->timeout_ms = timeout != 0 ? timeout : DNS_HARAKA_TIMEOUT;
+	if (cfg->tries == 0)
+		cfg->tries = DNS_HARAKA_TRIES;
 	v = ini_get(ini, "dns", "servers");
 	if (v != NULL && *v != '\0' &&
 	    load_servers(ini, v, cfg, err) == -1)

@@ -46,7 +46,9 @@ static struct {
 	int		 held;
 	struct held	*hold;
 	size_t		 nhold;
-} L = { LOG_WARN, LOG_FMT_DEFAULT, 0, -1, 1, NULL, NULL, 0, 0, NULL, 0 };
+	log_tap_fn	 tap;
+} L = { LOG_WARN, LOG_FMT_DEFAULT, 0, -1, 1, NULL, NULL, 0, 0, NULL, 0,
+    NULL };
 
 const char *
 log_level_name(int level)
@@ -91,6 +93,12 @@ void log_set_timestamps(int on) { L.timestamps = !!on; }
 int log_get_timestamps(void) { return L.timestamps; }
 void log_set_color(int c) { L.color = c; }
 void log_set_fd(int fd) { L.fd = fd; }
+
+void
+log_set_tap(log_tap_fn fn)
+{
+	L.tap = fn;
+}
 
 void
 log_set_sink(log_sink_fn fn, void *arg)
@@ -435,6 +443,8 @@ log_vemit(int level, const char *origin, const char *uuid,
 	if (!log_would(level))
 		return;
 	msg = xvasprintf(fmt, ap);
+	if (L.tap != NULL)
+		L.tap(level, msg);
 	r.level = level;
 	r.origin = origin ? origin : "core";
 	r.uuid = uuid ? uuid : "-";

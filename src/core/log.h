@@ -87,6 +87,10 @@ int		 log_get_timestamps(void);
 void		 log_set_color(int);
 void		 log_set_fd(int fd);
 void		 log_set_sink(log_sink_fn, void *arg);
+/* A tap sees every emitted message (level, text) before it is held or
+ * written; NULL removes it. The plugin loader uses one during init(). */
+typedef void (*log_tap_fn)(int level, const char *msg);
+void		 log_set_tap(log_tap_fn);
 /* Hold records (1) or release and replay them through the sink (0). */
 void		 log_hold(int);
 /* Drops the sink and prints anything still held; for exit paths. */

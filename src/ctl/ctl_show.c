@@ -108,6 +108,37 @@ ctl_show_action(json_t *o)
 		printf("  skipped %s: %s\n", str(s, "id"), str(s, "reason"));
 }
 
+/* "  limits: max_connections=2* ...": the limits in force, '*' on those
+ * the administrator set (until the next reload). */
+static void
+show_limits(json_t *d)
+{
+	json_t *lim = json_object_get(d, "limits"), *v, *n;
+	json_t *ovr = json_object_get(d, "overridden");
+	const char *k;
+	size_t i;
+	int set, any = 0;
+
+	if (!json_is_object(lim))
+		return;
+	printf("  limits:");
+	json_object_foreach(lim, k, v) {
+		set = 0;
+		json_array_foreach(ovr, i, n)
+			set |= json_is_string(n) &&
+			    strcmp(json_string_value(n), k) == 0;
+		any |= set;
+		if (json_is_integer(v))
+			printf(" %s=%lld%s", k, (long long)json_integer_value(v),
+			    set ? "*" : "");
+		else
+			printf(" %s=%s%s", k, json_is_string(v) ?
+			    json_string_value(v) : "-", set ? "*" : "");
+	}
+	printf("%s\n", any ? "  (* set by the administrator until the next "
+	    "reload)" : "");
+}
+
 void
 ctl_show_destinations(json_t *o)
 {
@@ -124,6 +155,7 @@ ctl_show_destinations(json_t *o)
 		    num(d, "inflight"), num(d, "limit"),
 		    json_is_integer(sus) ? age(json_integer_value(sus), a,
 		    sizeof(a)) : "-", str(d, "last"));
+		show_limits(d);
 	}
 }
 

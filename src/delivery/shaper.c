@@ -597,7 +597,8 @@ shaper_stat(struct shaper_dest *d, uint64_t now, struct shaper_stat *st)
 	lim = limit_of(d);
 	*st = (struct shaper_stat){ d->key, d->mode, d->queued, d->inflight,
 	    lim == UINT_MAX ? 0 : lim, d->step, d->nwait,
-	    d->mode == SHAPER_SUSPENDED ? d->until : 0, d->last };
+	    d->mode == SHAPER_SUSPENDED ? d->until : 0, d->last, &d->lim,
+	    d->ovr_mask };
 }
 
 void

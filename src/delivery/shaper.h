@@ -72,6 +72,8 @@ struct shaper_stat {
 	uint64_t		 until;		/* suspended until (ms) */
 	const char		*last;		/* the reply that set backoff
 						 * or suspension; "" */
+	const struct shaping_limits *lim;	/* in force */
+	unsigned		 overridden;	/* shaper_overridden() */
 };
 
 /* A table of at most about capacity destinations (more only while held,

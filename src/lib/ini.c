@@ -425,6 +425,19 @@ ini_is_truth(const char *v)
 	return 0;
 }
 
+int
+ini_is_falsity(const char *v)
+{
+	static const char *const falsity[] = {
+		"false", "no", "off", "disabled", "0"
+	};
+
+	for (size_t i = 0; i < sizeof(falsity) / sizeof(falsity[0]); i++)
+		if (strcasecmp(v, falsity[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static const char *
 digits(const char *v)
 {

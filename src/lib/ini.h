@@ -72,6 +72,9 @@ const char	*ini_key_name(const struct ini *, const char *sect, size_t i);
 
 /* Value classification shared with flat files. */
 int		 ini_is_truth(const char *);
+/* false|no|off|disabled|0 (any case): the spellings of false a strict
+ * reader accepts besides ini_is_truth's. */
+int		 ini_is_falsity(const char *);
 int		 ini_is_integer(const char *);
 int		 ini_is_float(const char *);
 

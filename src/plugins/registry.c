@@ -27,7 +27,17 @@ static struct {
 	struct reg	*obs[OP_HOOK_COUNT];	/* OP_HOOK_OBSERVE */
 	size_t		 nobs[OP_HOOK_COUNT];
 	struct event_base *base;
+	char		*init_why;	/* its first CRIT-or-worse line */
 } R;
+
+/* The log tap during init(): the first ERROR-or-worse line a plugin logs
+ * there becomes the reason start-up gives when that init() fails. */
+static void
+init_tap(int level, const char *msg)
+{
+	if (R.init_why == NULL && level <= LOG_ERROR)
+		R.init_why = xstrdup(msg);
+}
 
 /* --- the env handed to init() ----------------------------------------- */
 
@@ -114,6 +124,7 @@ registry_add(const struct op_plugin *p, const char *name,
 {
 	struct loaded *l;
 	struct op_env env;
+	int rc;
 
 	if (p->abi != OUTPOST_PLUGIN_ABI) {
 		*err = xasprintf("plugin %s: built for plugin ABI %u, this "
@@ -132,10 +143,20 @@ registry_add(const struct op_plugin *p, const char *name,
 	l->dl = dl;
 	env.l = l;
 	env.index = R.n++;
-	if (p->init != NULL && p->init(&env, &l->data) != 0) {
-		*err = xasprintf("plugin %s: initialisation failed", name);
-		return -1;
+	log_set_tap(init_tap);
+	rc = p->init != NULL ? p->init(&env, &l->data) : 0;
+	log_set_tap(NULL);
+	if (rc != 0) {
+		/* Name the cause (a file and key, usually), not just the
+		 * plugin. */
+		*err = R.init_why != NULL ? xasprintf("plugin %s: %s", name,
+		    R.init_why) : xasprintf("plugin %s: initialisation failed",
+		    name);
 	}
+	free(R.init_why);
+	R.init_why = NULL;
+	if (rc != 0)
+		return -1;
 	l->ready = 1;
 	log_debug("core", NULL, "loaded plugin: %s", name);
 	return 0;

@@ -382,6 +382,10 @@ def test_destination_limits_take_effect_until_the_reload(mta, smtp_sink, tmp_pat
 
     burst("a")                          # shaping.ini's 20: they go in parallel
     assert sink.max_seen() >= 3, sink.max_seen()
+    status, d = api.get("/api/destinations")
+    (st,) = [x for x in d["destinations"] if x["destination"] == "single.test"]
+    assert st["limits"]["max_connections"] == 20 and st["limits"]["idle_timeout"] == 30, st
+    assert st["overridden"] == [], st
     # Bad requests: 400 with a JSON error, nothing changed.
     for body, what in [({"max_connections": "many"}, "max_connections: expected a whole"),
                        ({"max_conections": 2}, "max_conections: not a limit"),
@@ -407,6 +411,10 @@ def test_destination_limits_take_effect_until_the_reload(mta, smtp_sink, tmp_pat
     status, d = api.get("/api/destinations")
     (st,) = [x for x in d["destinations"] if x["destination"] == "single.test"]
     assert st["limit"] == 2
+    # The limits in force, and which the administrator set.
+    assert st["limits"]["max_connections"] == 2 and st["limits"]["max_message_rate"] == "100/s"
+    assert st["limits"]["idle_timeout"] == 30
+    assert st["overridden"] == ["max_connections", "max_message_rate"], st
     # A reload ends them: shaping.ini's limit again.
     status, res = api.post("/api/reload")
     assert status == 200, res
@@ -414,6 +422,7 @@ def test_destination_limits_take_effect_until_the_reload(mta, smtp_sink, tmp_pat
     status, d = api.get("/api/destinations")
     (st,) = [x for x in d["destinations"] if x["destination"] == "single.test"]
     assert st["limit"] == 20
+    assert st["limits"]["max_connections"] == 20 and st["overridden"] == [], st
 
 
 # --- outpostctl --------------------------------------------------------------------------------
@@ -473,6 +482,12 @@ def test_outpostctl_over_the_socket_and_tcp(mta, smtp_sink, tmp_path):
     assert "max_connections                3" in out and "10/m" in out, out
     rc, out, _ = ctl(*root, "--json", "destination", "limits", "single.test", "backoff_interval=2m")
     assert rc == 0 and json.loads(out)["limits"]["backoff_interval"] == 120
+    # outpostctl destinations: the limits in force, '*' on the administrator's.
+    rc, out, _ = ctl(*root, "destinations")
+    (lim,) = [ln for ln in out.splitlines() if ln.startswith("  limits:")]
+    assert " max_connections=3* " in lim and " max_message_rate=10/m* " in lim, out
+    assert " backoff_interval=120* " in lim and " idle_timeout=" in lim, out
+    assert "* set by the administrator until the next reload" in lim, out
     rc, out, err = ctl(*root, "destination", "limits", "single.test", "max_connections=x")
     assert rc == 1 and "max_connections: expected a whole number" in out + err, (out, err)
     rc, out, err = ctl(*root, "destination", "limits", "single.test")

@@ -347,5 +347,5 @@ def test_bad_config_stops_start_up(mta, ini, message):
     mta.write_config("bounce_webhook.ini", "[main]\n" + ini)
     rc, out, err = run_outpost("-c", mta.root, timeout=30)
     assert rc == 78
-    assert err == "outpost: plugin bounce_webhook: initialisation failed\n"
+    assert err == f"outpost: plugin bounce_webhook: {message}\n"
     assert f"[ERROR] [-] [bounce_webhook] {message}" in out

@@ -323,8 +323,8 @@ def test_a_record_dir_the_user_cannot_create_stops_start_up(user_mta, user):
     user_mta.write_config("outbound_logger.ini", "[file]\nenable=true\nlog_dir=records\n")
     rc, out, err = run_outpost("-c", user_mta.root, timeout=30)
     assert rc == 78, out + err
-    assert err == (f"outpost: plugin outbound_logger: initialisation failed (running as user "
-                   f"{USER})\n")
+    assert err == (f"outpost: plugin outbound_logger: {user_mta.root}/records: cannot create: "
+                   f"Permission denied (running as user {USER})\n")
     assert (f"[ERROR] [-] [outbound_logger] {user_mta.root}/records: cannot create: "
             f"Permission denied") in out
     # The queue directory Outpost made as root before the drop is the user's.

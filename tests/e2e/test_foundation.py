@@ -309,5 +309,5 @@ def test_plugin_with_bad_config_stops_start_up(daemon, tmp_path):
     _install_log_capture(daemon, tmp_path / "no" / "such" / "dir" / "x.log")
     rc, out, err = run_outpost("-c", daemon.root, timeout=30)
     assert rc == 78
-    assert err == "outpost: plugin log_capture: initialisation failed\n"
+    assert err == "outpost: plugin log_capture: log_capture.ini: no usable file=\n"
     assert "[ERROR] [-] [log_capture] log_capture.ini: no usable file=" in out

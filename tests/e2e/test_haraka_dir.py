@@ -465,3 +465,43 @@ def test_smtp_forward_bad_values_exit_78(hk, text, want):
     rc, out, err = run_outpost("-c", hk.root, timeout=20)
     assert rc == 78, out + err
     assert "config/smtp_forward.ini:" in out + err and want in out + err, out + err
+
+
+def test_booleans_take_harakas_spellings_and_refuse_others(hk):
+    # Haraka's spellings, any case, start; a bare key is false, as in Haraka.
+    hk.write_config("tls.ini", "rejectUnauthorized=Off\n[outbound]\nrejectUnauthorized=YES\n"
+                               "mta_sts=disabled\n")
+    hk.write_config("outbound.ini", "local_mx_ok=on\nenable_tls=1\nalways_split=No\n")
+    hk.write_config("connection.ini", "[main]\nsmtputf8=enabled\n")
+    hk.start()
+    hk.stop()
+    cases = [
+        ("tls.ini", "rejectUnauthorized=maybe\n", "config/tls.ini:1: [main] rejectUnauthorized"),
+        ("tls.ini", "[outbound]\nrejectUnauthorized=maybe\n",
+         "config/tls.ini:2: [outbound] rejectUnauthorized"),
+        ("outbound.ini", "local_mx_ok=true\nenable_tls=yess\n",
+         "config/outbound.ini:2: [main] enable_tls"),
+        ("connection.ini", "[main]\nsmtputf8=2\n", "config/connection.ini:2: [main] smtputf8"),
+        ("smtp_forward.ini", "host=127.0.0.1\n[tls]\nrejectUnauthorized=nope\n",
+         "config/smtp_forward.ini:3: [tls] rejectUnauthorized"),
+    ]
+    for name, text, want in cases:
+        saved = hk.config_path(name).read_text() if hk.config_path(name).exists() else ""
+        hk.write_config(name, text)
+        rc, out, err = run_outpost("-c", hk.root, timeout=30)
+        assert rc == 78, (name, text, rc, out + err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and want in lines[0] and "expected a boolean" in lines[0], \
+            (name, text, err)
+        hk.write_config(name, saved)
+
+
+def test_a_plugin_config_error_names_file_and_key(hk):
+    hk.write_config("plugins", "queue/smtp_forward\n")
+    hk.write_config("smtp_forward.ini", "host=127.0.0.1\nport=2525\nmax_connections=abc\n")
+    rc, out, err = run_outpost("-c", hk.root, timeout=30)
+    assert rc == 78, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("outpost: plugin queue/smtp_forward: config/smtp_forward.ini:3:")
+    assert "max_connections" in lines[0] and "'abc'" in lines[0], err

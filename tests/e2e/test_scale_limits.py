@@ -100,7 +100,7 @@ def test_fd_limit_too_low_is_named(tmp_path, dns_server):
     (root / "config" / "smtp.ini").write_text(f"[main]\nlisten=127.0.0.1:{port}\n")
     (root / "config" / "connection.ini").write_text("[max]\nconnections=5000\n")
     (root / "config" / "outbound.ini").write_text("[main]\ndisabled=true\nconcurrency_max=100\n")
-    (root / "config" / "net-utils.ini").write_text(f"[dns]\nservers={dns_server.servers}\n")
+    (root / "config" / "net-utils.ini").write_text(f"[dns]\nservers={dns_server.servers}\ntimeout=2000\ntries=2\n")
     log = root / "out.log"
 
     def low_limit():

@@ -101,12 +101,44 @@ test_key_warnings(void **state)
 	tmpdir_rm(dir);
 }
 
+static void
+test_bad_booleans(void **state)
+{
+	char *dir = tmpdir_new(), *err = NULL;
+
+	(void)state;
+	/* Haraka's spellings, any case, and a bare key pass. */
+	write_file(dir, "tls.ini", "rejectUnauthorized=OFF\nhonorCipherOrder\n"
+	    "[outbound]\nrejectUnauthorized=Yes\ndane=0\nmta_sts=enabled\n"
+	    "ciphers=maybe\n");
+	write_file(dir, "outbound.ini", "enable_tls=ok\nlocal_mx_ok=disabled\n"
+	    "always_split=No\ndisabled=1\n");
+	assert_int_equal(config_check_values(dir, &err), 0);
+	assert_null(err);
+	write_file(dir, "tls.ini", "[outbound]\nrejectUnauthorized=maybe\n");
+	assert_int_equal(config_check_values(dir, &err), -1);
+	assert_string_equal(err, "config/tls.ini:2: [outbound] "
+	    "rejectUnauthorized: expected a boolean (true/false, yes/no, "
+	    "on/off, 1/0), got 'maybe'");
+	free(err);
+	err = NULL;
+	write_file(dir, "tls.ini", "");
+	write_file(dir, "smtp_forward.ini", "[example.com]\nhost=a\n"
+	    "enable_tls=2\n");
+	assert_int_equal(config_check_values(dir, &err), -1);
+	assert_non_null(strstr(err, "config/smtp_forward.ini:3: [example.com] "
+	    "enable_tls: expected a boolean"));
+	free(err);
+	tmpdir_rm(dir);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_key_tables),
 		cmocka_unit_test(test_key_warnings),
+		cmocka_unit_test(test_bad_booleans),
 	};
 
 	return cmocka_run_group_tests_name("config_keys", tests, NULL, NULL);

@@ -25,12 +25,13 @@ test_dns_config(void **state)
 	struct dns_config cfg;
 
 	(void)state;
-	/* No file: every default. */
+	/* No file: every default: Haraka's net-utils timeout and tries
+	 * (25000 ms, 1), not resolv.conf's. */
 	assert_int_equal(dns_config_load(dir, &cfg, &err), 0);
 	assert_null(err);
 	assert_null(cfg.servers);
-	assert_int_equal(cfg.timeout_ms, 0);
-	assert_int_equal(cfg.tries, 0);
+	assert_int_equal(cfg.timeout_ms, 25000);
+	assert_int_equal(cfg.tries, 1);
 	dns_config_clear(&cfg);
 
 	/* The shipped file is all comments: defaults too. */
@@ -38,14 +39,15 @@ test_dns_config(void **state)
 	    ";servers=\n");
 	assert_int_equal(dns_config_load(dir, &cfg, &err), 0);
 	assert_null(cfg.servers);
-	assert_int_equal(cfg.timeout_ms, 0);
+	assert_int_equal(cfg.timeout_ms, 25000);
 	dns_config_clear(&cfg);
 
 	/* Empty values count as unset. */
 	write_file(dir, "net-utils.ini", "[dns]\ntimeout=\ntries=\nservers=\n");
 	assert_int_equal(dns_config_load(dir, &cfg, &err), 0);
 	assert_null(cfg.servers);
-	assert_int_equal(cfg.tries, 0);
+	assert_int_equal(cfg.timeout_ms, 25000);
+	assert_int_equal(cfg.tries, 1);
 	dns_config_clear(&cfg);
 
 	write_file(dir, "net-utils.ini", "[dns]\ntimeout=3000\ntries=2\n"
