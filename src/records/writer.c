@@ -765,12 +765,9 @@ rw_append(struct rw_stream *st, const char *rec, size_t len, rw_done_fn done,
 	buf_add(&c->data, rec, len);
 	if (done != NULL)
 		buf_add(&c->cbs, &cb, sizeof(cb));
-	/* One wake-up per batch: until the thread takes the pending
-	 * records it will see these too. */
-	if (!w->kicked) {
-		w->kicked = 1;
+	if (!w->kicked)		/* once per batch: it takes all pending */
 		pthread_cond_signal(&w->cv);
-	}
+	w->kicked = 1;
 	pthread_mutex_unlock(&w->mu);
 	w->pending += len;
 	rbacklog_add(len);
