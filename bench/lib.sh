@@ -85,6 +85,26 @@ postfix_pids() {
 	return 0
 }
 
+# CPU seconds of the private Postfix so far (user + system): every live
+# process of it (master, qmgr, smtpd, cleanup, smtp, ...) and, through
+# master's cutime and cstime, every one master has reaped. Empty when none
+# is running.
+postfix_cpu() {
+	local pid f tck t=0 n=0
+	tck=$(getconf CLK_TCK 2>/dev/null) || tck=100
+	for pid in $(postfix_pids); do
+		# The fields after "(comm)": state is 3, utime 14 ... cstime 17.
+		f=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+		[ -n "$f" ] || continue
+		# shellcheck disable=SC2086
+		set -- $f
+		t=$((t + ${12} + ${13} + ${14} + ${15}))
+		n=$((n + 1))
+	done
+	[ "$n" -gt 0 ] || return 0
+	awk -v t="$t" -v h="$tck" 'BEGIN { printf "%.2f", t / h }'
+}
+
 stop_postfix() {
 	local pids i
 	[ -n "$PF_DIR" ] && [ -d "$PF_DIR/etc" ] || return 0

@@ -227,7 +227,7 @@ done
 	if [ -n "${CPU_MS[on]:-}" ] && [ -n "${CPU_MS[off]:-}" ]; then
 		awk -v on="${CPU_MS[on]}" -v off="${CPU_MS[off]}" 'BEGIN {
 			printf "recording: %.3f ms of %.3f (%.0f%%)\n", on - off, on,
-			    on > 0 ? (on - off) * 100 / on : 0 }'
+			    (on > 0) ? (on - off) * 100 / on : 0 }'
 	fi
 	echo
 	for mode in $MODES; do

@@ -13,7 +13,9 @@
 #   outpost  build/outpost, plugins relay and queue/smtp_forward to the sink
 # then prints messages, seconds and messages/s for each, the ratios
 # Outpost/Postfix, Outpost/Haraka and Outpost/ceiling, and whether the
-# targets (>= 4 x Postfix, >= 8 x Haraka, >= 0.5 x ceiling) are met. It
+# targets (>= 4 x Postfix, >= 8 x Haraka, >= 0.5 x ceiling) are met;
+# and, from the same runs, Outpost's and Postfix's CPU ms per message
+# (user + system of all their processes and threads) and their ratio. It
 # reports; it does not fail on a missed target. Exit status: 0 when every
 # selected target ran, 1 when one failed (its row says why), 69 when a
 # tool is missing.
@@ -111,6 +113,7 @@ WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/outpost-relay.XXXXXX") ||
 chmod 755 "$WORK"	# the postfix user must reach the private queue
 
 HARAKA_PID=
+PF_CPU=
 
 cleanup() {
 	trap - EXIT INT TERM HUP
@@ -219,6 +222,7 @@ bench_postfix() {
 	fi
 	run_relay postfix "$port"
 	rc=$?
+	PF_CPU=$(postfix_cpu)	# before it stops: master still has the totals
 	stop_postfix
 	check_closed postfix "$port"
 	stop_sink postfix
@@ -417,6 +421,24 @@ for t in $TARGETS; do
 done
 
 printf '%s' "$LEFT"
+
+# CPU per message of Outpost and Postfix in this run (user + system, all
+# their processes and threads, start to end of the run), and the ratio.
+cpu_ms() { awk -v s="$1" -v n="$MESSAGES" 'BEGIN { printf "%.3f", s * 1000 / n }'; }
+OP_MS= PF_MS=
+if want outpost && [ "${STATUS[outpost]:-}" = ok ] && [ -n "${OP_USR[outpost]:-}" ]; then
+	OP_MS=$(cpu_ms "$(awk -v u="${OP_USR[outpost]}" -v s="${OP_SYS[outpost]}" 'BEGIN { print u + s }')")
+	echo "CPU ms/msg Outpost:   $OP_MS   (${RATE[outpost]} msg/s)"
+fi
+if want postfix && [ "${STATUS[postfix]:-}" = ok ] && [ -n "${PF_CPU:-}" ]; then
+	PF_MS=$(cpu_ms "$PF_CPU")
+	echo "CPU ms/msg Postfix:   $PF_MS   (${RATE[postfix]} msg/s)"
+fi
+if [ -n "$OP_MS" ] && [ -n "$PF_MS" ]; then
+	awk -v o="$OP_MS" -v p="$PF_MS" 'BEGIN {
+		printf "CPU per message Outpost/Postfix: %.2f (Postfix uses %.1f x Outpost'"'"'s)\n",
+		    (p > 0) ? o / p : 0, (o > 0) ? p / o : 0 }'
+fi
 
 ratio 'Outpost/Postfix:' outpost postfix 4
 ratio 'Outpost/Haraka:' outpost haraka 8

@@ -137,12 +137,38 @@ client_conn_cmd(struct client_conn *c, const char *shown, const char *fmt,
 	buf_add(&c->out, "\r\n", 2);
 }
 
+/*
+ * A plain socket with nothing of ours queued before it: p goes to the
+ * kernel now, and only what it does not take is given to the bufferevent
+ * (which then arms EV_WRITE) — no epoll_ctl per command group or block.
+ * The bytes taken; 0 under TLS, behind queued output or on any error (the
+ * bufferevent's own write then meets it and reports it as before).
+ */
+static size_t
+send_now(struct client_conn *c, const char *p, size_t len)
+{
+	ssize_t n;
+
+	if (len == 0 || bufferevent_get_underlying(c->bev) != NULL ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return 0;
+	do
+		n = send(bufferevent_getfd(c->bev), p, len,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n == -1 && errno == EINTR);
+	return n > 0 ? (size_t)n : 0;
+}
+
 void
 client_conn_flush(struct client_conn *c)
 {
+	size_t n;
+
 	if (c->out.len == 0)
 		return;
-	bufferevent_write(c->bev, c->out.p, c->out.len);
+	n = send_now(c, c->out.p, c->out.len);
+	if (n < c->out.len)
+		bufferevent_write(c->bev, c->out.p + n, c->out.len - n);
 	buf_reset(&c->out);
 }
 
@@ -247,44 +273,57 @@ abandon(struct client_conn *c)
 	}
 }
 
+/* The loop's block buffer for plain sockets (one thread, one block at a
+ * time; what the kernel does not take is copied to the bufferevent). */
+static struct buf scratch;
+
 /*
  * The previous block has left: the next one, with its own deadline; after
  * the last (which carries the final dot), the deadline of the reply. A
- * block is read into the upper half of space reserved in the output and
- * stuffed down into its lower half, so the output never holds more than
- * two blocks and nothing else holds the message.
+ * block is read into the upper half of a buffer twice its size and
+ * stuffed down into its lower half: on a plain socket the loop's scratch
+ * buffer, sent at once (send_now), else space reserved in the output, so
+ * the output never holds more than two blocks and nothing else holds the
+ * message. 1 when the block went straight to the kernel (the caller
+ * feeds the next), 0 when the bufferevent has the rest or feeding ended.
  */
-static void
-feed(struct client_conn *c)
+static int
+feed_block(struct client_conn *c)
 {
 	struct evbuffer *out;
 	struct evbuffer_iovec v;
-	size_t want, n;
+	size_t want, n, sent = 0;
 	char *base, *top;
+	int direct;
 
 	if (!c->feeding || c->bev == NULL || !output_handed(c))
-		return;
+		return 0;
 	if (c->dot_written) {
 		c->feeding = 0;
 		client_conn_deadline(c, c->dot_s);
-		return;
+		return 0;
 	}
 	want = c->src.len - c->src_read;
 	if (want > CLIENT_CONN_BLOCK)
 		want = CLIENT_CONN_BLOCK;
 	out = bufferevent_get_output(c->bev);
+	direct = bufferevent_get_underlying(c->bev) == NULL;
 	/* Room for the stuffed block, then CRLF and ".\r\n" at the end (no
 	 * room at all, libevent out of memory, abandons the message too). */
-	if (evbuffer_reserve_space(out, (ev_ssize_t)(2 * want + 5), &v, 1) !=
-	    1) {
+	if (direct) {
+		buf_reset(&scratch);
+		buf_reserve(&scratch, 2 * want + 5);
+		v.iov_base = scratch.p;
+	} else if (evbuffer_reserve_space(out, (ev_ssize_t)(2 * want + 5),
+	    &v, 1) != 1) {
 		abandon(c);
-		return;
+		return 0;
 	}
 	base = v.iov_base;
 	top = base + want;
 	if (pull(c, top, want) == -1) {
 		abandon(c);
-		return;
+		return 0;
 	}
 	if (want >= 2)
 		c->tail = (unsigned char)top[want - 2] << 8 |
@@ -303,9 +342,23 @@ feed(struct client_conn *c)
 		c->dot_written = 1;
 		log_protocol(SRC, c->uuid, "C: .");
 	}
-	v.iov_len = n;
-	evbuffer_commit_space(out, &v, 1);
 	client_conn_deadline(c, c->block_s);
+	if (!direct) {
+		v.iov_len = n;
+		evbuffer_commit_space(out, &v, 1);
+		return 0;
+	}
+	sent = send_now(c, base, n);
+	if (sent < n)
+		evbuffer_add(out, base + sent, n - sent);
+	return sent == n;
+}
+
+static void
+feed(struct client_conn *c)
+{
+	while (feed_block(c))
+		;
 }
 
 static void

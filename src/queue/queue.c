@@ -647,9 +647,11 @@ submit(struct queue *q, struct queue_job *j)
 {
 	q->busy++;
 	pthread_mutex_lock(&q->mu);
+	/* A non-empty list has had its wake-up: the writer takes it all. */
+	if (q->pending == NULL)
+		pthread_cond_signal(&q->cv);
 	j->next = q->pending;
 	q->pending = j;
-	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	return j;
 }

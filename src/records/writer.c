@@ -94,6 +94,7 @@ struct recwriter {
 	struct rw_stream *streams;	/* under mu; new ones go first */
 	struct post	*posts, **posts_tail;	/* under mu */
 	int		 stop;		/* under mu */
+	int		 kicked;	/* under mu: signalled, records not yet taken */
 	uint64_t	 pending;	/* loop: appended, not yet written */
 };
 
@@ -530,6 +531,7 @@ writer_main(void *arg)
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		ready = waiting = 0;
+		w->kicked = 0;
 		for (st = w->streams; st != NULL; st = st->next) {
 			if (st->pend != NULL) {
 				if (st->work == NULL)
@@ -763,7 +765,9 @@ rw_append(struct rw_stream *st, const char *rec, size_t len, rw_done_fn done,
 	buf_add(&c->data, rec, len);
 	if (done != NULL)
 		buf_add(&c->cbs, &cb, sizeof(cb));
-	pthread_cond_signal(&w->cv);
+	if (!w->kicked)		/* once per batch: it takes all pending */
+		pthread_cond_signal(&w->cv);
+	w->kicked = 1;
 	pthread_mutex_unlock(&w->mu);
 	w->pending += len;
 	rbacklog_add(len);
