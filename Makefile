@@ -51,7 +51,8 @@ CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
 	    src/core/shaping_rules.c src/core/vmta.c src/core/notify.c \
 	    src/core/metrics.c src/core/dkim_keys.c src/core/dkim_keygen.c \
-	    src/core/suppress.c src/core/suppress_writer.c src/core/verp.c
+	    src/core/suppress.c src/core/suppress_writer.c src/core/verp.c \
+	    src/core/nodes.c src/core/worker.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c src/plugins/haraka_names.c
 QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \

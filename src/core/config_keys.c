@@ -25,7 +25,6 @@ struct key_rule {
 #define U(s, k)		{ s, k, KEY_USED, NULL }
 #define I(s, k, w)	{ s, k, KEY_IGNORED, w }
 
-#define ONE_PROCESS	"outpost is one event-driven process"
 #define INBOUND		"it concerns inbound filtering, which Outpost does not do"
 #define NO_SPOOL	"messages are kept in memory up to [max] bytes"
 
@@ -33,7 +32,7 @@ static const struct key_rule smtp_ini[] = {
 	U("main", "listen"), U("main", "inactivity_timeout"),
 	U("main", "inactivity_time"), U("main", "force_shutdown_timeout"),
 	U("main", "user"), U("main", "group"), U("main", "pid_file"),
-	I("main", "nodes", ONE_PROCESS),
+	U("main", "nodes"),
 	I("main", "listen_host", "use listen"),
 	I("main", "port", "use listen"),
 	I("main", "smtps_port", "Outpost has no implicit-TLS listener"),
