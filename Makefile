@@ -127,7 +127,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     core/test_config core/test_config_keys core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
 	     core/test_metrics core/test_dkim_keys core/test_notify core/test_verp \
-	     core/test_suppress builtins/test_suppression feedback/test_correlate \
+	     core/test_suppress core/test_nodes builtins/test_suppression feedback/test_correlate \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_salvage queue/test_submit \
 	     queue/test_body queue/test_queue queue/test_dkim_sign \

@@ -70,6 +70,7 @@ move_files(int from, const char *fname, int to, const char *tname,
 		    strerror(errno));
 		return -1;
 	}
+	rewinddir(d);		/* a dup shares the offset: from the start */
 	while (errno = 0, (de = readdir(d)) != NULL) {
 		if (fstatat(from, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 		    !S_ISREG(st.st_mode))
@@ -131,6 +132,7 @@ nodes_adopt(const char *qdir, unsigned nodes, char **err)
 		total = -1;
 		goto out;
 	}
+	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
 		char *name;
 		int fd;
@@ -215,6 +217,10 @@ spawn(struct sup *s, unsigned i)
 				close(s->w[j].rfd);
 		free(s->w);
 		notify_close();		/* READY is the supervisor's */
+		/* HUP and USR1 wait for the loop's handlers (nodes_ready):
+		 * their default action would end a worker still starting. */
+		sigaddset(&s->old, SIGHUP);
+		sigaddset(&s->old, SIGUSR1);
 		sigprocmask(SIG_SETMASK, &s->old, NULL);
 		nodes_become((int)i, s->n, p[1]);
 		free(s->c->queue_dir);
@@ -384,8 +390,11 @@ supervise(struct sup *s)
 
 			if (!(pf[k].revents & (POLLIN | POLLHUP)) || w->rfd == -1)
 				continue;
-			if (read(w->rfd, &b, 1) == 1)
+			if (read(w->rfd, &b, 1) == 1) {
 				w->ready = 1;
+				log_info("core", NULL, "nodes: worker %u ready",
+				    idx[k]);
+			}
 			close(w->rfd);
 			w->rfd = -1;
 		}

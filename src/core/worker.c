@@ -6,6 +6,7 @@
 #include "core/worker.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,9 +66,14 @@ void
 nodes_ready(void)
 {
 	char one = 1;
+	sigset_t set;
 
 	if (ready_fd == -1)
 		return;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);	/* the loop handles them */
 	while (write(ready_fd, &one, 1) == -1 && errno == EINTR)
 		;
 	close(ready_fd);

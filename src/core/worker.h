@@ -30,7 +30,9 @@ void	 nodes_load(const char *v, unsigned line, unsigned *n, char **err);
  * "ready" is written to. */
 void	 nodes_become(int no, unsigned n, int fd);
 
-/* A worker: tells the supervisor it serves (READY once all do). */
+/* A worker, its signal handlers in place: unblocks HUP and USR1 (blocked
+ * from the fork on) and tells the supervisor it serves (READY once all
+ * do). Nothing in a single process. */
 void	 nodes_ready(void);
 
 #endif
