@@ -11,6 +11,7 @@ import threading
 import time
 
 from harness.clients import smtp_client
+from harness.daemon import run_outpost
 
 SENDER = "sender@bounces.test"
 ALL_READY = r"nodes: all (\d+) workers ready"
@@ -106,6 +107,12 @@ def test_workers_share_the_listener_and_partition_the_queue(daemon):
     assert len(w0) + len(w1) == 40 and not entries(q)
     assert w0 and w1, f"one worker accepted everything: w0 {len(w0)}, w1 {len(w1)}"
     assert not set(w0) & set(w1)
+    # --qstat and --qlist see every partition.
+    rc, out, err = run_outpost("-c", daemon.root, "--qstat")
+    assert rc == 0, err
+    assert re.search(r"^entries 40$", out, re.M) and re.search(r"^other 0$", out, re.M), out
+    rc, out, err = run_outpost("-c", daemon.root, "--qlist")
+    assert rc == 0 and "-- 40 entries" in out, out + err
     assert daemon.stop() == 0
     assert not any(alive(p) for p in pids.values())
     assert not (daemon.root / "outpost.pid").exists()
