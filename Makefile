@@ -51,7 +51,8 @@ CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
 	    src/core/shaping_rules.c src/core/vmta.c src/core/notify.c \
 	    src/core/metrics.c src/core/dkim_keys.c src/core/dkim_keygen.c \
-	    src/core/suppress.c src/core/suppress_writer.c src/core/verp.c
+	    src/core/suppress.c src/core/suppress_writer.c src/core/verp.c \
+	    src/core/nodes.c src/core/worker.c
 PLUGINS_SRCS = src/plugins/registry.c src/plugins/hooks.c src/plugins/abi.c \
 	       src/plugins/load.c src/plugins/haraka_names.c
 QUEUE_SRCS = src/queue/entry.c src/queue/qentry.c src/queue/entry_file.c \
@@ -126,7 +127,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     core/test_config core/test_config_keys core/test_dns_config core/test_log \
 	     core/test_space core/test_daemon core/test_shaping core/test_vmta \
 	     core/test_metrics core/test_dkim_keys core/test_notify core/test_verp \
-	     core/test_suppress builtins/test_suppression feedback/test_correlate \
+	     core/test_suppress core/test_nodes builtins/test_suppression feedback/test_correlate \
 	     plugins/test_plugin \
 	     queue/test_entry queue/test_salvage queue/test_submit \
 	     queue/test_body queue/test_queue queue/test_dkim_sign \

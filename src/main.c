@@ -25,6 +25,7 @@
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "core/nodes.h"
 #include "core/notify.h"
 #include "core/shaping.h"
 #include "core/vmta.h"
@@ -562,7 +563,7 @@ become_daemon(struct outpost *op)
 	default:
 		return start_failed(EXIT_FAILURE, err);
 	}
-	if (daemon_pidfile_write(c->pid_file, &err) != 0)
+	if (nodes_worker() < 0 && daemon_pidfile_write(c->pid_file, &err))
 		return start_failed(EXIT_CANTCREAT, err);
 	op->pid_file = xstrdup(c->pid_file);
 	if ((op->base = event_base_new()) == NULL)
@@ -571,9 +572,9 @@ become_daemon(struct outpost *op)
 	if ((op->server = smtp_server_start(op->base, op->cfg, NULL,
 	    &err)) == NULL)
 		return start_failed(EXIT_FAILURE, err);
-	if ((op->admin = admin_new(op->base, op->cfg->config_dir,
-	    op->ids.user != NULL ? op->ids.uid : (uid_t)-1,
-	    op->ids.user != NULL ? op->ids.gid : (gid_t)-1, &err,
+	if (nodes_worker() <= 0 && (op->admin = admin_new(op->base,
+	    op->cfg->config_dir, op->ids.user != NULL ? op->ids.uid :
+	    (uid_t)-1, op->ids.user != NULL ? op->ids.gid : (gid_t)-1, &err,
 	    &bind_failed)) == NULL && err != NULL)
 		return start_failed(bind_failed ? EXIT_FAILURE : EXIT_CONFIG,
 		    err);
@@ -600,8 +601,7 @@ run(const char *root)
 	int rc;
 
 	memset(&op, 0, sizeof(op));
-	op.inotify_fd = -1;
-	op.lock_fd = -1;
+	op.inotify_fd = op.lock_fd = -1;
 	log_hold(1);
 	if ((rc = open_root(root, &op.cfg)) != 0)
 		return rc;
@@ -629,7 +629,8 @@ run(const char *root)
 	signal(SIGPIPE, SIG_IGN);
 	/* A file-size limit shows as EFBIG (452), not as a fatal signal. */
 	signal(SIGXFSZ, SIG_IGN);
-	if ((rc = become_daemon(&op)) != 0) {
+	if ((rc = nodes_run(op.cfg->core)) >= 0 ||	/* the supervisor */
+	    (rc = become_daemon(&op)) != 0) {
 		teardown(&op);
 		return rc;
 	}
@@ -683,6 +684,7 @@ run(const char *root)
 	watch_config(&op);
 	log_notice("core", NULL, "ready");
 	notify_send("READY=1", "ready");
+	nodes_ready();
 	notify_watchdog_start(op.base);
 	event_base_dispatch(op.base);
 	log_notice("core", NULL, "stopped");

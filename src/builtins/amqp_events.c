@@ -23,6 +23,7 @@
 #include "lib/ini.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "core/worker.h"
 #include "outpost/plugin.h"
 #include "records/amqp_link.h"
 #include "records/amqp_record.h"
@@ -254,8 +255,8 @@ configure(struct ae *ae, struct op_env *env, struct cfg *g)
 	o.password = pass;
 	ae->drain_ms = o.confirm_timeout_ms < 5000 ? o.confirm_timeout_ms :
 	    5000;
-	spool = path_from_root(config_dir, str(g, "spool_dir",
-	    "spool/amqp_events"));
+	spool = nodes_path(path_from_root(config_dir, str(g, "spool_dir",
+	    "spool/amqp_events")));	/* one per worker */
 	o.spool_dir = spool;
 	ae->link = amqp_link_new(op_event_base(env), &o, on_progress, ae,
 	    &err);

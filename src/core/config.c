@@ -18,6 +18,7 @@
 
 #include "core/config_keys.h"
 #include "core/dns_config.h"
+#include "core/worker.h"
 #include "lib/ini.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
@@ -320,6 +321,7 @@ load_core(struct loader *ld, const char *root)
 	else
 		c->queue_dir = xasprintf("%s/%s", root, qd);
 	free(qd);
+	c->queue_dir = nodes_path(c->queue_dir);	/* a worker's part */
 
 	path = path_of(ld, "plugins");
 	if (flat_list(path, &c->plugins, &c->nplugins) == -1) {
@@ -344,6 +346,8 @@ load_core(struct loader *ld, const char *root)
 		c->group = opt_string(smtp, "main", "group");
 		/* Outpost's: where the daemon writes its pid. */
 		c->pid_file = opt_string(smtp, "main", "pid_file");
+		nodes_load(ini_get(smtp, "main", "nodes"), ini_line(smtp,
+		    "main", "nodes"), &c->nodes, &ld->err);
 		ini_free(smtp);
 	}
 	if (c->pid_file == NULL)

@@ -81,6 +81,9 @@ struct config_core {
 	/* smtp.ini [main] pid_file (relative: under ROOT); default
 	 * ROOT/outpost.pid. */
 	char			*pid_file;
+	/* smtp.ini [main] nodes: worker processes (core/nodes.c); 0, 1:
+	 * one process. */
+	unsigned		 nodes;
 };
 
 /* outbound.ini; reloaded while running. */

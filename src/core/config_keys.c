@@ -27,7 +27,6 @@ struct key_rule {
 #define B(s, k)		{ s, k, KEY_USED, NULL, 1 }
 #define I(s, k, w)	{ s, k, KEY_IGNORED, w, 0 }
 
-#define ONE_PROCESS	"outpost is one event-driven process"
 #define INBOUND		"it concerns inbound filtering, which Outpost does not do"
 #define NO_SPOOL	"messages are kept in memory up to [max] bytes"
 
@@ -35,7 +34,7 @@ static const struct key_rule smtp_ini[] = {
 	U("main", "listen"), U("main", "inactivity_timeout"),
 	U("main", "inactivity_time"), U("main", "force_shutdown_timeout"),
 	U("main", "user"), U("main", "group"), U("main", "pid_file"),
-	I("main", "nodes", ONE_PROCESS),
+	U("main", "nodes"),
 	I("main", "listen_host", "use listen"),
 	I("main", "port", "use listen"),
 	I("main", "smtps_port", "Outpost has no implicit-TLS listener"),

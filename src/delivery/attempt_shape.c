@@ -12,11 +12,13 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/worker.h"
 #include "core/shaping.h"
 #include "delivery/attempt.h"
 #include "delivery/attempt_priv.h"
 #include "delivery/attempt_shape.h"
 #include "delivery/cluster.h"
+#include "delivery/cluster_conf.h"
 #include "delivery/mta_error.h"
 #include "delivery/mta_session.h"
 #include "delivery/mx.h"
@@ -171,6 +173,16 @@ shape_route(struct attempt *a)
 		struct shaping_limits share;
 
 		cluster_route(env->cluster, full, lim, &share);
+		a->dest = shaper_get(env->shaper, full, &share, shape_now_ms());
+	} else if (nodes_count() > 1) {	/* a worker's part of the limits */
+		struct shaping_limits share = *lim;
+
+		share.max_connections = cluster_share(lim->max_connections,
+		    nodes_count());
+		cluster_rate_share(&lim->max_message_rate, nodes_count(),
+		    &share.max_message_rate);
+		cluster_rate_share(&lim->max_connection_rate, nodes_count(),
+		    &share.max_connection_rate);
 		a->dest = shaper_get(env->shaper, full, &share, shape_now_ms());
 	} else
 		a->dest = shaper_get(env->shaper, full, lim, shape_now_ms());

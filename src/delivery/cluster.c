@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/worker.h"
 #include "delivery/cluster_conf.h"
 #include "delivery/cluster_lua.h"
 #include "delivery/cluster_priv.h"
@@ -356,8 +357,10 @@ cluster_new(struct event_base *base, const char *config_dir, char **err)
 		return NULL;
 	}
 	cl->base = base;
-	if (cl->conf.node != NULL)
-		cl->node = xstrdup(cl->conf.node);
+	cl->conf.nodes *= nodes_count();	/* each worker: a node's share */
+	if (cl->conf.node != NULL)	/* a worker's leases: its own name */
+		cl->node = nodes_worker() < 0 ? xstrdup(cl->conf.node) :
+		    xasprintf("%s.w%d", cl->conf.node, nodes_worker());
 	else {
 		if (gethostname(host, sizeof(host)) == -1)
 			snprintf(host, sizeof(host), "outpost");

@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "core/worker.h"
 #include "feedback/fbconf.h"
 #include "lib/fsutil.h"
 #include "lib/ini.h"
@@ -198,7 +199,8 @@ fbconf_load(const char *config_dir, struct fbconf *c, char **err)
 	if (c->verp != 0 && *c->bounce_domain == '\0')
 		c->verp = 0;		/* nowhere to send bounces to */
 	c->on_main_listener = ini_bool(ini, "main", "on_main_listener", 1);
-	c->spool_dir = dir_key(ini, config_dir, "spool_dir", "feedback/spool");
+	c->spool_dir = nodes_path(dir_key(ini, config_dir, "spool_dir",
+	    "feedback/spool"));	/* one per worker */
 	c->quarantine_dir = dir_key(ini, config_dir, "quarantine_dir",
 	    "feedback/quarantine");
 	rc = 0;

@@ -175,9 +175,25 @@ tally(void *arg)
  * big queue the reads, not the counting, take the time). */
 #define STAT_THREADS	4
 
-/* qfs_list (counts == 0) and qfs_stat: read everything, then report. */
+/* 1 when name in dirfd is a worker's partition: a directory "w<N>". */
 static int
-report(const char *dir, FILE *out, int counts)
+partition(int dirfd, const char *name)
+{
+	struct stat st;
+	size_t i = 1;
+
+	if (name[0] != 'w' || name[1] == '\0')
+		return 0;
+	for (; name[i] >= '0' && name[i] <= '9'; i++)
+		;
+	return name[i] == '\0' && fstatat(dirfd, name, &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Reads dir (its files: a directory is "other" unless skip_parts and a
+ * partition w<N>) into *sum: counts added, --qlist's items appended. */
+static int
+collect(const char *dir, int counts, int skip_parts, struct tally *sum)
 {
 	struct tally t[STAT_THREADS], *all = &t[0];
 	pthread_t th[STAT_THREADS];
@@ -185,10 +201,7 @@ report(const char *dir, FILE *out, int counts)
 	char **names = NULL;
 	unsigned char *types = NULL;
 	struct timespec ts;
-	size_t n, nt = 1, nv;
-	struct item *v;
-	const long *c;
-	long rcpts;
+	size_t n, nt = 1;
 	int dirfd;
 
 	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
@@ -198,6 +211,16 @@ report(const char *dir, FILE *out, int counts)
 		if (dirfd != -1)
 			close(dirfd);
 		return -1;
+	}
+	for (size_t i = 0, k = 0; skip_parts && i < n; i++) {
+		if (partition(dirfd, names[i]))
+			free(names[i]);
+		else {
+			types[k] = types[i];
+			names[k++] = names[i];
+		}
+		if (i + 1 == n)
+			n = k;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	memset(t, 0, sizeof(t));
@@ -221,40 +244,95 @@ report(const char *dir, FILE *out, int counts)
 			pthread_join(th[k], NULL);
 		else
 			tally(&t[k]);	/* no thread: here */
+	}
+	for (size_t k = 0; k < nt; k++) {
 		for (int i = 0; i <= QFS_K_OTHER; i++)
-			all->c[i] += t[k].c[i];
+			sum->c[i] += t[k].c[i];
 		for (int i = 0; i < 3; i++)
-			all->rc[i] += t[k].rc[i];
-		all->deferred += t[k].deferred;
-		all->due += t[k].due;
-		all->bytes += t[k].bytes;
+			sum->rc[i] += t[k].rc[i];
+		sum->deferred += t[k].deferred;
+		sum->due += t[k].due;
+		sum->bytes += t[k].bytes;
 	}
 	close(dirfd);
 	free(types);
 	free(names);
-	v = all->v;
-	nv = all->nv;
+	if (all->nv > 0) {
+		sum->v = xreallocarray(sum->v, sum->nv + all->nv,
+		    sizeof(*sum->v));
+		memcpy(sum->v + sum->nv, all->v, all->nv * sizeof(*all->v));
+		sum->nv += all->nv;
+	}
+	free(all->v);
+	return 0;
+}
+
+/* qfs_list (counts == 0) and qfs_stat: read everything (the directory,
+ * then the partitions of smtp.ini nodes' workers), then report. */
+static int
+report(const char *dir, FILE *out, int counts)
+{
+	struct tally sum;
+	struct item *v;
+	const long *c;
+	long rcpts;
+	size_t nv;
+	char **names = NULL;
+	unsigned char *types = NULL;
+	size_t n = 0;
+	int dirfd, parts = 0;
+
+	memset(&sum, 0, sizeof(sum));
+	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1 &&
+	    qfs_dir_list(dir, 1, &names, &types, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			parts += partition(dirfd, names[i]);
+			free(names[i]);
+		}
+		free(names);
+		free(types);
+	}
+	if (dirfd != -1)
+		close(dirfd);
+	if (collect(dir, counts, parts > 0, &sum) != 0)
+		return -1;
+	for (long w = 0; parts > 0; w++) {	/* w0, w1, ...: no gap */
+		char *p = xasprintf("%s/w%ld", dir, w);
+		struct stat st;
+
+		if (stat(p, &st) == -1 || !S_ISDIR(st.st_mode)) {
+			free(p);
+			break;
+		}
+		if (collect(p, counts, 0, &sum) != 0) {
+			free(p);
+			break;
+		}
+		free(p);
+	}
+	v = sum.v;
+	nv = sum.nv;
 	if (nv > 0)
 		qsort(v, nv, sizeof(*v), cmp_item);
 	for (size_t i = 0; i < nv && !counts; i++)
 		show_item(out, &v[i]);
-	c = all->c;
-	rcpts = all->rc[0] + all->rc[1] + all->rc[2];
+	c = sum.c;
+	rcpts = sum.rc[0] + sum.rc[1] + sum.rc[2];
 	if (counts)
 		fprintf(out, "entries %ld\nrecipients %ld\n"
 		    "recipients_pending %ld\nrecipients_delivered %ld\n"
 		    "recipients_bounced %ld\ndeferred %ld\ndue %ld\n"
 		    "corrupt %ld\nset_aside %ld\ntemp %ld\nother %ld\n"
 		    "bodies %ld\nbytes %" PRIu64 "\n", c[QFS_K_ENTRY], rcpts,
-		    all->rc[0], all->rc[1], all->rc[2], all->deferred,
-		    all->due, c[QFS_K_CORRUPT], c[QFS_K_ASIDE], c[QFS_K_TMP],
-		    c[QFS_K_OTHER], c[QFS_K_BODY], all->bytes);
+		    sum.rc[0], sum.rc[1], sum.rc[2], sum.deferred,
+		    sum.due, c[QFS_K_CORRUPT], c[QFS_K_ASIDE], c[QFS_K_TMP],
+		    c[QFS_K_OTHER], c[QFS_K_BODY], sum.bytes);
 	else
 		fprintf(out, "-- %ld entr%s, %ld recipient%s (%ld pending), "
 		    "%ld corrupt, %ld set aside, %ld being written, %ld "
 		    "message bod%s\n",
 		    c[QFS_K_ENTRY], c[QFS_K_ENTRY] == 1 ? "y" : "ies",
-		    rcpts, rcpts == 1 ? "" : "s", all->rc[0], c[QFS_K_CORRUPT],
+		    rcpts, rcpts == 1 ? "" : "s", sum.rc[0], c[QFS_K_CORRUPT],
 		    c[QFS_K_ASIDE], c[QFS_K_TMP], c[QFS_K_BODY],
 		    c[QFS_K_BODY] == 1 ? "y" : "ies");
 	for (size_t i = 0; i < nv; i++) {

@@ -31,6 +31,7 @@
 #include "lib/ini.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "core/worker.h"
 #include "outpost/plugin.h"
 #include "records/acct_fields.h"
 #include "records/bouncecat.h"
@@ -307,7 +308,8 @@ open_kind(struct acct *a, struct kind *k, const struct ini *ini,
 	}
 	if (ext == NULL || *ext == '\0')
 		ext = "tsv";
-	if (archive != NULL)
+	/* Workers share dir: another's current file is no leftover. */
+	if (archive != NULL && nodes_worker() < 0)
 		archive_leftovers(dir, archive, prefix, ext);
 	acct_fields_parse(&k->fields, (v = ini_get(ini, "fields", key)) !=
 	    NULL && *v ? v : acct_kind_fields(k->k), key);

@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "core/worker.h"
 #include "core/vmta.h"
 #include "lib/penalty.h"
 #include "core/metrics.h"
@@ -240,8 +241,9 @@ listen_on(struct smtp_server *srv, const struct listen_addr *la, char **err)
 		return -1;
 	}
 	l = evconnlistener_new_bind(srv->base, on_accept, srv,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
+	    (nodes_count() > 1 ? LEV_OPT_REUSEABLE_PORT : 0), BACKLOG,
+	    ai->ai_addr, (int)ai->ai_addrlen);
 	saved = errno;
 	freeaddrinfo(ai);
 	v6 = strchr(la->host, ':') != NULL;

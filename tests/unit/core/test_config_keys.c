@@ -14,7 +14,7 @@ static const struct key_case {
 	{ "outbound.ini", "main", "concurency_max", KEY_UNKNOWN },
 	{ "outbound.ini", "other", "concurrency_max", KEY_UNKNOWN },
 	{ "smtp.ini", "main", "listen", KEY_USED },
-	{ "smtp.ini", "main", "nodes", KEY_IGNORED },
+	{ "smtp.ini", "main", "nodes", KEY_USED },
 	{ "smtp.ini", "main", "daemonize", KEY_IGNORED },
 	{ "connection.ini", "max", "data_line_length", KEY_USED },
 	{ "connection.ini", "max", "mime_parts", KEY_IGNORED },

@@ -1,0 +1,548 @@
+/*
+ * nodes: the supervisor of smtp.ini `nodes` worker processes and the
+ * queue partitions' adoption (ROOT/queue/w<i> per worker; the top
+ * directory is a single process's). The worker's side: core/worker.c.
+ */
+#include "core/nodes.h"
+
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/xmalloc.h"
+#include "core/log.h"
+#include "core/notify.h"
+#include "core/worker.h"
+
+#define BACKOFF_MAX	30	/* s between restarts of a failing worker */
+#define BACKOFF_RESET	60	/* s of life that count as a success */
+
+/* --- adoption ------------------------------------------------------------ */
+
+/* "w<digits>": a worker's partition; its number, else -1. */
+static long
+partition_no(const char *name)
+{
+	char *end;
+	long n;
+
+	if (name[0] != 'w' || name[1] < '0' || name[1] > '9')
+		return -1;
+	n = strtol(name + 1, &end, 10);
+	return *end == '\0' && n >= 0 && n < 100000 ? n : -1;
+}
+
+static void
+sync_dir(int fd)
+{
+	if (fsync(fd) == -1)
+		log_warn("core", NULL, "queue: fsync of a directory: %s",
+		    strerror(errno));
+}
+
+/* Every regular file of dir from into dir to (both open). */
+static long
+move_files(int from, const char *fname, int to, const char *tname,
+    char **err)
+{
+	struct dirent *de;
+	struct stat st;
+	long moved = 0;
+	DIR *d;
+	int fd = dup(from);
+
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		*err = xasprintf("queue directory %s: %s", fname,
+		    strerror(errno));
+		return -1;
+	}
+	rewinddir(d);		/* a dup shares the offset: from the start */
+	while (errno = 0, (de = readdir(d)) != NULL) {
+		if (fstatat(from, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (renameat2(from, de->d_name, to, de->d_name,
+		    RENAME_NOREPLACE) == 0) {
+			moved++;
+			continue;
+		}
+		log_error("core", NULL, "queue: %s/%s not moved to %s: %s",
+		    fname, de->d_name, tname, strerror(errno));
+	}
+	closedir(d);
+	if (moved > 0) {
+		sync_dir(to);
+		sync_dir(from);
+	}
+	return moved;
+}
+
+long
+nodes_adopt(const char *qdir, unsigned nodes, char **err)
+{
+	struct dirent *de;
+	char *to_name;
+	long total = 0, n, p;
+	int top, to, src;
+	DIR *d;
+
+	if ((top = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		*err = xasprintf("queue directory %s: %s", qdir,
+		    strerror(errno));
+		return -1;
+	}
+	if (nodes > 1) {
+		to_name = xasprintf("%s/w0", qdir);
+		to = open(to_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		to_name = xstrdup(qdir);
+		to = dup(top);
+	}
+	if (to == -1) {
+		*err = xasprintf("queue directory %s: %s", to_name,
+		    strerror(errno));
+		free(to_name);
+		close(top);
+		return -1;
+	}
+	if (nodes > 1 && (total = move_files(top, qdir, to, to_name,
+	    err)) < 0)
+		goto out;
+	if ((src = dup(top)) == -1 || (d = fdopendir(src)) == NULL) {
+		if (src != -1)
+			close(src);
+		*err = xasprintf("queue directory %s: %s", qdir,
+		    strerror(errno));
+		total = -1;
+		goto out;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		char *name;
+		int fd;
+
+		if ((p = partition_no(de->d_name)) < 0 ||
+		    (nodes > 1 && p < (long)nodes))
+			continue;
+		name = xasprintf("%s/%s", qdir, de->d_name);
+		if ((fd = openat(top, de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC | O_NOFOLLOW)) == -1) {
+			free(name);
+			continue;
+		}
+		n = move_files(fd, name, to, to_name, err);
+		close(fd);
+		free(name);
+		if (n < 0) {
+			total = -1;
+			break;
+		}
+		total += n;
+	}
+	closedir(d);
+out:
+	if (total > 0)
+		log_notice("core", NULL, "queue: %ld file%s of partitions no "
+		    "worker owns moved to %s", total, total == 1 ? "" : "s",
+		    to_name);
+	free(to_name);
+	close(to);
+	close(top);
+	return total;
+}
+
+/* --- the supervisor ------------------------------------------------------ */
+
+struct worker {
+	pid_t		 pid;		/* 0: not running */
+	int		 rfd;		/* its "ready" pipe; -1 once read */
+	int		 ready;
+	time_t		 started;
+	time_t		 restart_at;	/* 0: none due */
+	unsigned	 backoff;	/* s */
+};
+
+struct sup {
+	struct worker	*w;
+	unsigned	 n;
+	int		 sfd;		/* signalfd */
+	int		 lock_fd;
+	sigset_t	 old;		/* the mask before ours */
+	struct config_core *c;
+	char		*top;		/* the top queue directory */
+};
+
+/* Forks worker i: its pid in the supervisor, 0 in the worker. */
+static pid_t
+spawn(struct sup *s, unsigned i)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		log_error("core", NULL, "nodes: worker %u: pipe: %s", i,
+		    strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		log_error("core", NULL, "nodes: worker %u: fork: %s", i,
+		    strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* The worker: the supervisor's state is not its own. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		close(p[0]);
+		close(s->sfd);
+		for (unsigned j = 0; j < s->n; j++)
+			if (s->w[j].rfd != -1)
+				close(s->w[j].rfd);
+		free(s->w);
+		notify_close();		/* READY is the supervisor's */
+		/* HUP and USR1 wait for the loop's handlers (nodes_ready):
+		 * their default action would end a worker still starting. */
+		sigaddset(&s->old, SIGHUP);
+		sigaddset(&s->old, SIGUSR1);
+		sigprocmask(SIG_SETMASK, &s->old, NULL);
+		nodes_become((int)i, s->n, p[1]);
+		free(s->c->queue_dir);
+		s->c->queue_dir = xasprintf("%s/w%u", s->top, i);
+		free(s->top);
+		log_hold(1);
+		return 0;
+	}
+	close(p[1]);
+	s->w[i].pid = pid;
+	s->w[i].rfd = p[0];
+	s->w[i].ready = 0;
+	s->w[i].started = time(NULL);
+	s->w[i].restart_at = 0;
+	log_notice("core", NULL, "nodes: worker %u started (pid %ld)", i,
+	    (long)pid);
+	return pid;
+}
+
+static void
+forward(struct sup *s, int sig)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->w[i].pid > 0)
+			kill(s->w[i].pid, sig);
+}
+
+static unsigned
+running(const struct sup *s)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < s->n; i++)
+		k += s->w[i].pid > 0;
+	return k;
+}
+
+/* Reaps the dead; schedules restarts. 1 + an exit status when a worker
+ * failed before all served (the start failed), else 0. */
+static int
+reap(struct sup *s, int stopping, int all_ready)
+{
+	int status, code = 0;
+	pid_t pid;
+	time_t now = time(NULL);
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (unsigned i = 0; i < s->n; i++) {
+			struct worker *w = &s->w[i];
+
+			if (w->pid != pid)
+				continue;
+			w->pid = 0;
+			if (w->rfd != -1)
+				close(w->rfd);
+			w->rfd = -1;
+			if (WIFSIGNALED(status))
+				log_warn("core", NULL, "nodes: worker %u (pid %ld) "
+				    "killed by signal %d", i, (long)pid,
+				    WTERMSIG(status));
+			else
+				log_notice("core", NULL, "nodes: worker %u (pid "
+				    "%ld) exited with status %d", i, (long)pid,
+				    WEXITSTATUS(status));
+			if (stopping)
+				break;
+			if (!all_ready) {
+				code = 1 + (WIFEXITED(status) &&
+				    WEXITSTATUS(status) != 0 ?
+				    WEXITSTATUS(status) : 1);
+				break;
+			}
+			w->backoff = now - w->started >= BACKOFF_RESET ||
+			    w->backoff == 0 ? 1 : w->backoff * 2 > BACKOFF_MAX ?
+			    BACKOFF_MAX : w->backoff * 2;
+			w->restart_at = now + w->backoff;
+			log_warn("core", NULL, "nodes: restarting worker %u in "
+			    "%us", i, w->backoff);
+			break;
+		}
+	}
+	return code;
+}
+
+/* The poll timeout: until the next restart due, else none. */
+static int
+next_timeout(const struct sup *s)
+{
+	time_t now = time(NULL), t = 0;
+
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->w[i].restart_at != 0 && (t == 0 ||
+		    s->w[i].restart_at < t))
+			t = s->w[i].restart_at;
+	if (t == 0)
+		return -1;
+	return t <= now ? 0 : (int)(t - now) * 1000;
+}
+
+/* The supervisor's loop: its exit status when it is over; -1 in a worker. */
+static int
+supervise(struct sup *s)
+{
+	struct pollfd pf[NODES_MAX + 1];
+	unsigned idx[NODES_MAX + 1], np;
+	int stopping = 0, all_ready = 0, status = 0, code;
+
+	for (unsigned i = 0; i < s->n; i++) {
+		pid_t pid = spawn(s, i);
+
+		if (pid == 0)
+			return -1;
+		if (pid == -1) {
+			stopping = 1;
+			status = 1;
+			forward(s, SIGTERM);
+			break;
+		}
+	}
+	while (!stopping || running(s) > 0) {
+		pf[0].fd = s->sfd;
+		pf[0].events = POLLIN;
+		np = 1;
+		for (unsigned i = 0; i < s->n; i++)
+			if (s->w[i].rfd != -1) {
+				pf[np].fd = s->w[i].rfd;
+				pf[np].events = POLLIN;
+				idx[np++] = i;
+			}
+		if (poll(pf, np, stopping ? -1 : next_timeout(s)) == -1 &&
+		    errno != EINTR)
+			break;
+		if (pf[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(s->sfd, &si, sizeof(si)) == sizeof(si)) {
+				int sig = (int)si.ssi_signo;
+
+				if (sig == SIGCHLD) {
+					if ((code = reap(s, stopping,
+					    all_ready)) != 0 && !stopping) {
+						log_error("core", NULL, "nodes: a "
+						    "worker failed to start; "
+						    "stopping");
+						stopping = 1;
+						status = code - 1;
+						forward(s, SIGTERM);
+					}
+					continue;
+				}
+				if (sig == SIGTERM || sig == SIGINT) {
+					if (!stopping) {
+						log_notice("core", NULL, "%s: "
+						    "stopping the workers", sig ==
+						    SIGTERM ? "SIGTERM" : "SIGINT");
+						notify_send("STOPPING=1",
+						    "shutting down");
+					}
+					stopping = 1;
+				}
+				forward(s, sig);
+			}
+		}
+		for (unsigned k = 1; k < np; k++) {
+			struct worker *w = &s->w[idx[k]];
+			char b;
+
+			if (!(pf[k].revents & (POLLIN | POLLHUP)) || w->rfd == -1)
+				continue;
+			if (read(w->rfd, &b, 1) == 1) {
+				w->ready = 1;
+				log_info("core", NULL, "nodes: worker %u ready",
+				    idx[k]);
+			}
+			close(w->rfd);
+			w->rfd = -1;
+		}
+		if (!all_ready && !stopping) {
+			unsigned k = 0;
+
+			for (unsigned i = 0; i < s->n; i++)
+				k += s->w[i].ready;
+			if (k == s->n) {
+				all_ready = 1;
+				log_notice("core", NULL, "nodes: all %u workers "
+				    "ready", s->n);
+				notify_send("READY=1", "ready");
+			}
+		}
+		for (unsigned i = 0; !stopping && i < s->n; i++) {
+			pid_t pid;
+
+			if (s->w[i].pid != 0 || s->w[i].restart_at == 0 ||
+			    s->w[i].restart_at > time(NULL))
+				continue;
+			if ((pid = spawn(s, i)) == 0)
+				return -1;
+			if (pid == -1)
+				s->w[i].restart_at = time(NULL) + BACKOFF_MAX;
+		}
+	}
+	return status;
+}
+
+/* Creates (given to ids) each partition of a worker. */
+static int
+make_partitions(const struct sup *s, const struct daemon_ids *ids,
+    char **err)
+{
+	for (unsigned i = 0; i < s->n; i++) {
+		char *dir = xasprintf("%s/w%u", s->top, i);
+		int fd = -1;
+
+		if (daemon_lock_queue(dir, ids, &fd, err) != DAEMON_LOCKED) {
+			free(dir);
+			return -1;
+		}
+		close(fd);
+		free(dir);
+	}
+	return 0;
+}
+
+static int
+failed(char *err, int status)
+{
+	log_crit("core", NULL, "%s", err);
+	log_flush_exit();
+	fprintf(stderr, "outpost: %s\n", err);
+	free(err);
+	return status;
+}
+
+int
+nodes_run(struct config_core *c)
+{
+	struct daemon_ids ids;
+	struct sup s;
+	sigset_t set;
+	char *err = NULL;
+	int rc, fd = -1;
+
+	if (c->nodes <= 1) {
+		struct stat st;
+
+		/* A single process adopts the partitions of a multi-worker
+		 * run; a daemon holding the lock is told later. */
+		if (stat(c->queue_dir, &st) == -1)
+			return -1;
+		memset(&ids, 0, sizeof(ids));
+		ids.uid = getuid();
+		ids.gid = getgid();
+		if (daemon_lock_queue(c->queue_dir, &ids, &fd, &err) !=
+		    DAEMON_LOCKED) {
+			free(err);
+			return -1;
+		}
+		rc = nodes_adopt(c->queue_dir, 1, &err) < 0 ?
+		    failed(err, 1) : -1;
+		close(fd);
+		return rc;
+	}
+	memset(&s, 0, sizeof(s));
+	s.n = c->nodes;
+	s.c = c;
+	s.top = xstrdup(c->queue_dir);
+	s.lock_fd = -1;
+	if (daemon_ids_resolve(c->user, c->group, &ids, &err) != 0) {
+		free(s.top);
+		return failed(err, 78);
+	}
+	switch (daemon_lock_queue(s.top, &ids, &s.lock_fd, &err)) {
+	case DAEMON_LOCKED:
+		break;
+	case DAEMON_LOCK_HELD:
+		rc = failed(err, 75);
+		goto out;
+	default:
+		rc = failed(err, 1);
+		goto out;
+	}
+	if (make_partitions(&s, &ids, &err) != 0 ||
+	    nodes_adopt(s.top, s.n, &err) < 0) {
+		rc = failed(err, 1);
+		goto out;
+	}
+	if (daemon_pidfile_write(c->pid_file, &err) != 0) {
+		rc = failed(err, 73);
+		goto out;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, &s.old);
+	if ((s.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+		rc = failed(xasprintf("signalfd: %s", strerror(errno)), 1);
+		goto out;
+	}
+	s.w = xcalloc(s.n, sizeof(*s.w));
+	for (unsigned i = 0; i < s.n; i++)
+		s.w[i].rfd = -1;
+	log_hold(0);
+	log_notice("core", NULL, "nodes: supervising %u workers (pid %ld)",
+	    s.n, (long)getpid());
+	if ((rc = supervise(&s)) == -1) {
+		daemon_ids_clear(&ids);
+		return -1;		/* a worker */
+	}
+	log_notice("core", NULL, "nodes: all workers stopped");
+	for (unsigned i = 0; i < s.n; i++)
+		if (s.w[i].rfd != -1)
+			close(s.w[i].rfd);
+	free(s.w);
+	close(s.sfd);
+	daemon_pidfile_remove(c->pid_file);
+out:
+	if (s.lock_fd != -1)
+		close(s.lock_fd);
+	daemon_ids_clear(&ids);
+	free(s.top);
+	return rc;
+}

@@ -1,0 +1,97 @@
+/*
+ * worker: which worker of smtp.ini `nodes` this process is (core/nodes.c
+ * forks them), the paths that are one per worker, the "ready" it tells
+ * the supervisor, and the key's parsing.
+ */
+#include "core/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+#include "lib/xmalloc.h"
+
+static int	 worker_no = -1;
+static unsigned	 workers = 1;
+static int	 ready_fd = -1;
+
+int
+nodes_worker(void)
+{
+	return worker_no;
+}
+
+unsigned
+nodes_count(void)
+{
+	return workers;
+}
+
+char *
+nodes_path(char *dir)
+{
+	char *p;
+
+	if (worker_no < 0)
+		return dir;
+	p = xasprintf("%s/w%d", dir, worker_no);
+	free(dir);
+	return p;
+}
+
+int
+nodes_parse(const char *v, unsigned *n)
+{
+	char *end;
+	long cpus, l;
+
+	if (strcmp(v, "cpus") == 0) {
+		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		*n = cpus < 1 ? 1 : cpus > NODES_MAX ? NODES_MAX : (unsigned)cpus;
+		return 0;
+	}
+	errno = 0;
+	l = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || l < 0 || l > NODES_MAX)
+		return -1;
+	*n = (unsigned)l;
+	return 0;
+}
+
+void
+nodes_ready(void)
+{
+	char one = 1;
+	sigset_t set;
+
+	if (ready_fd == -1)
+		return;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);	/* the loop handles them */
+	while (write(ready_fd, &one, 1) == -1 && errno == EINTR)
+		;
+	close(ready_fd);
+	ready_fd = -1;
+}
+
+void
+nodes_become(int no, unsigned n, int fd)
+{
+	worker_no = no;
+	workers = n;
+	ready_fd = fd;
+}
+
+void
+nodes_load(const char *v, unsigned line, unsigned *n, char **err)
+{
+	if (v != NULL && *v != '\0' && nodes_parse(v, n) != 0)
+		err_first(err, "config/smtp.ini:%u: nodes: '%s' is not a "
+		    "number (0..%d) or 'cpus'", line, v, NODES_MAX);
+}

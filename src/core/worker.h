@@ -1,0 +1,38 @@
+/*
+ * worker: this process's place among smtp.ini `nodes` workers (core/
+ * nodes.c is the supervisor): its number, the paths that are one per
+ * worker, its "ready". In a single process: worker -1 of 1.
+ */
+#ifndef OUTPOST_WORKER_H
+#define OUTPOST_WORKER_H
+
+#define NODES_MAX	64
+
+/* A directory only one process may use (a spool): in a worker dir/w<i>
+ * (dir, malloc'd, is freed), else dir itself. */
+char	*nodes_path(char *dir);
+
+/* smtp.ini nodes: a number (0..NODES_MAX) or "cpus" (the online CPUs).
+ * 0 and sets *n, or -1 when v is neither. */
+int	 nodes_parse(const char *v, unsigned *n);
+
+/* This process's worker number, or -1 in a single process (and in the
+ * supervisor). */
+int	 nodes_worker(void);
+/* How many workers run (1 in a single process). */
+unsigned nodes_count(void);
+
+/* smtp.ini nodes (v: its value, NULL when absent; line: its line) into
+ * *n; a bad value sets *err (the first error wins; err_first). */
+void	 nodes_load(const char *v, unsigned line, unsigned *n, char **err);
+
+/* The supervisor's forked child becomes worker no of n; fd: the pipe its
+ * "ready" is written to. */
+void	 nodes_become(int no, unsigned n, int fd);
+
+/* A worker, its signal handlers in place: unblocks HUP and USR1 (blocked
+ * from the fork on) and tells the supervisor it serves (READY once all
+ * do). Nothing in a single process. */
+void	 nodes_ready(void);
+
+#endif
