@@ -46,7 +46,8 @@ LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c \
 	     src/proto/mtasts_policy.c src/proto/dkim_canon.c \
 	     src/proto/fbreport.c src/proto/fbreport_text.c
-CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/log.c \
+CORE_SRCS = src/core/config.c src/core/config_intervals.c src/core/config_log.c \
+	    src/core/log.c \
 	    src/core/tls.c src/core/defaults.c src/core/dns_config.c src/core/config_keys.c \
 	    src/core/space.c src/core/daemon.c src/core/shaping.c \
 	    src/core/shaping_rules.c src/core/vmta.c src/core/notify.c \

@@ -60,12 +60,6 @@ struct loader {
 /* The first problem is the one told. */
 #define fail(ld, ...)	err_first(&(ld)->err, __VA_ARGS__)
 
-static char *
-path_of(const struct loader *ld, const char *name)
-{
-	return xasprintf("%s/%s", ld->config_dir, name);
-}
-
 static void
 ini_warn(void *arg, const char *name, unsigned lineno, const char *msg)
 {
@@ -75,29 +69,43 @@ ini_warn(void *arg, const char *name, unsigned lineno, const char *msg)
 	log_warn("core", NULL, "%s", msg);
 }
 
-/* An ini file; a missing one is empty. NULL only on a read error. */
-static struct ini *
-load_ini(struct loader *ld, const char *name)
+struct ini *
+config_read_ini(const char *dir, const char *name, char **err)
 {
-	char *path = path_of(ld, name);
+	char *path = xasprintf("%s/%s", dir, name);
 	int exists;
 	struct ini *ini = ini_load(path, name, &exists, ini_warn, NULL);
 
 	if (ini == NULL)
-		fail(ld, "config/%s: cannot read: %s", name, strerror(errno));
+		err_first(err, "config/%s: cannot read: %s", name,
+		    strerror(errno));
 	free(path);
 	return ini;
+}
+
+char *
+config_read_flat(const char *dir, const char *name, char **err)
+{
+	char *path = xasprintf("%s/%s", dir, name), *v = NULL;
+
+	if (flat_value(path, &v) == -1)
+		err_first(err, "config/%s: cannot read: %s", name,
+		    strerror(errno));
+	free(path);
+	return v;
+}
+
+/* An ini file; a missing one is empty. NULL only on a read error. */
+static struct ini *
+load_ini(struct loader *ld, const char *name)
+{
+	return config_read_ini(ld->config_dir, name, &ld->err);
 }
 
 static char *
 load_flat(struct loader *ld, const char *name)
 {
-	char *path = path_of(ld, name), *v = NULL;
-
-	if (flat_value(path, &v) == -1)
-		fail(ld, "config/%s: cannot read: %s", name, strerror(errno));
-	free(path);
-	return v;
+	return config_read_flat(ld->config_dir, name, &ld->err);
 }
 
 /* A whole number in [min, max] (absent: *out untouched). */
@@ -323,7 +331,7 @@ load_core(struct loader *ld, const char *root)
 	free(qd);
 	c->queue_dir = nodes_path(c->queue_dir);	/* a worker's part */
 
-	path = path_of(ld, "plugins");
+	path = xasprintf("%s/plugins", ld->config_dir);
 	if (flat_list(path, &c->plugins, &c->nplugins) == -1) {
 		fail(ld, "config/plugins: cannot read: %s", strerror(errno));
 		c->plugins = xcalloc(1, sizeof(*c->plugins));
@@ -602,99 +610,6 @@ load_outbound(struct loader *ld)
 	return o;
 }
 
-/* --- logging: log.ini, loglevel, log_timestamps ------------------------- */
-
-/* Haraka's set_loglevel: names, LOG-prefixed names or numbers. */
-static void
-set_level(struct config_log *lg, const char *v)
-{
-	int level;
-
-	if (v == NULL)
-		return;
-	level = log_level_parse(v);
-	if (level < 0) {
-		log_warn("core", NULL, "invalid loglevel: %s defaulting to "
-		    "LOGWARN", v);
-		level = LOG_WARN;
-	}
-	lg->level = level;
-}
-
-static void
-apply_log_ini(struct loader *ld, struct config_log *lg)
-{
-	struct ini *ini = load_ini(ld, "log.ini");
-	const char *v;
-	int f;
-
-	if (ini == NULL)
-		return;
-	set_level(lg, ini_get(ini, "main", "level"));
-	/* Haraka declares +main.timestamps: on unless log.ini says so. */
-	lg->timestamps = ini_bool(ini, "main", "timestamps", 1);
-	v = ini_get(ini, "main", "format");
-	if (v != NULL) {
-		if ((f = log_format_parse(v)) < 0) {
-			log_warn("core", NULL, "invalid log format: %s "
-			    "defaulting to DEFAULT", v);
-			f = LOG_FMT_DEFAULT;
-		}
-		lg->format = (enum log_format)f;
-	} else
-		lg->format = LOG_FMT_DEFAULT;
-	ini_free(ini);
-}
-
-static void
-apply_loglevel(struct loader *ld, struct config_log *lg)
-{
-	char *v = load_flat(ld, "loglevel");
-
-	set_level(lg, v);
-	free(v);
-}
-
-static void
-apply_log_timestamps(struct loader *ld, struct config_log *lg)
-{
-	char *v = load_flat(ld, "log_timestamps");
-
-	if (v != NULL && ini_is_truth(v))
-		lg->timestamps = 1;
-	free(v);
-}
-
-static void
-apply_log(struct loader *ld, struct config_log *lg, unsigned changed)
-{
-	if (changed & CONFIG_LOG_INI)
-		apply_log_ini(ld, lg);
-	if (changed & CONFIG_LOGLEVEL)
-		apply_loglevel(ld, lg);
-	if (changed & CONFIG_LOG_TIMESTAMPS)
-		apply_log_timestamps(ld, lg);
-}
-
-void
-config_apply_log(const struct config *cfg, const struct config *prev)
-{
-	const struct config_log *lg = &cfg->log;
-	int old = log_get_level();
-
-	/* A level change is told if the old or the new level shows INFO. */
-	if (prev == NULL || prev->log.level != lg->level) {
-		log_set_level(old > lg->level ? old : lg->level);
-		log_info("core", NULL, "loglevel: %s", log_level_name(lg->level));
-	}
-	log_set_level(lg->level);
-	log_set_format(lg->format);
-	log_set_timestamps(lg->timestamps);
-	if (prev == NULL || prev->log.format != lg->format)
-		log_info("core", NULL, "log format: %s",
-		    log_format_name(lg->format));
-}
-
 /* net-utils.ini (read by the resolvers) and Haraka files' booleans: a bad
  * value stops start-up here, with the other configuration errors. */
 static void
@@ -746,8 +661,8 @@ config_load(const char *root, char **err)
 		free(dir);
 		return NULL;
 	}
-	apply_log(&ld, &lg, CONFIG_LOG_INI | CONFIG_LOGLEVEL |
-	    CONFIG_LOG_TIMESTAMPS);
+	config_log_load(dir, &lg, CONFIG_LOG_INI | CONFIG_LOGLEVEL |
+	    CONFIG_LOG_TIMESTAMPS, &ld.err);
 	core = load_core(&ld, root);
 	ob = load_outbound(&ld);
 	check_dns(&ld);
@@ -768,7 +683,7 @@ config_reload(const struct config *cur, unsigned changed, char **err)
 	struct config_log lg = cur->log;
 	struct config_outbound *ob;
 
-	apply_log(&ld, &lg, changed);
+	config_log_load(cur->config_dir, &lg, changed, &ld.err);
 	if (changed & CONFIG_OUTBOUND_INI)
 		ob = load_outbound(&ld);
 	else {

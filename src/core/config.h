@@ -158,6 +158,16 @@ void		 config_unref(struct config *);
 /* Pushes the log settings into the logger, logging what changed. */
 void		 config_apply_log(const struct config *,
 		    const struct config *prev);
+/* config_dir's file name, as an ini (a missing one is empty) or a flat
+ * file's value; on a read error NULL, with the first error in *err. */
+struct ini;
+struct ini	*config_read_ini(const char *dir, const char *name, char **err);
+char		*config_read_flat(const char *dir, const char *name, char **err);
+/* config_log.c: re-reads the `changed` log files (CONFIG_LOG_INI,
+ * CONFIG_LOGLEVEL, CONFIG_LOG_TIMESTAMPS) of config_dir into *lg; an
+ * unreadable file is the first error in *err. */
+void		 config_log_load(const char *config_dir, struct config_log *lg,
+		    unsigned changed, char **err);
 
 /*
  * temp_fail_intervals: parses spec into *out (malloc'd seconds). On a bad
