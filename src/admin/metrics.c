@@ -1,9 +1,10 @@
 /*
  * metrics: GET /metrics (Prometheus' text format, from core/metrics.c),
  * and what feeds the families no other module owns: an observer of the
- * delivered, deferred and bounce events (built-in plugin "admin_metrics",
- * added when the admin listener runs) counting recipients by destination
- * and bounce category and keeping the latest failures for the status
+ * delivered, deferred, bounce and feedback events (built-in plugin
+ * "admin_metrics", added when the admin listener runs) counting recipients
+ * by destination and bounce category, remote bounces and complaints by
+ * category, and keeping the latest failures for the status
  * page; and at each scrape, the record writers' backlog and the free
  * space of the queue and record file systems.
  */
@@ -102,6 +103,21 @@ on_event(struct op_call *c, void *data)
 	op_next(c, OP_CONT, NULL);
 }
 
+/* A remote bounce (by its category) or a complaint (by feedback type). */
+static void
+on_feedback(struct op_call *c, void *data)
+{
+	const struct op_feedback *f = op_call_feedback(c);
+	const char *type = f->type != NULL ? f->type : "";
+	const char *cat = strcmp(type, "complaint") == 0 ? f->feedback_type :
+	    f->category;
+
+	(void)data;
+	metric_add(m_feedback_events, (const char *[]){ type,
+	    cat != NULL && *cat != '\0' ? cat : "unknown" }, 1);
+	op_next(c, OP_CONT, NULL);
+}
+
 static int
 am_init(struct op_env *env, void **data)
 {
@@ -116,6 +132,7 @@ am_init(struct op_env *env, void **data)
 	op_register_hook(env, OP_HOOK_DELIVERED, on_event, OP_HOOK_OBSERVE);
 	op_register_hook(env, OP_HOOK_DEFERRED, on_event, OP_HOOK_OBSERVE);
 	op_register_hook(env, OP_HOOK_BOUNCE, on_event, OP_HOOK_OBSERVE);
+	op_register_hook(env, OP_HOOK_FEEDBACK, on_feedback, OP_HOOK_OBSERVE);
 	*data = the;
 	return 0;
 }

@@ -58,7 +58,8 @@ struct metric *m_received_messages, *m_received_recipients, *m_delivered,
     *m_deferred, *m_bounced, *m_inbound_total, *m_inbound_open,
     *m_outbound_total, *m_outbound_open, *m_dns_seconds, *m_attempt_seconds,
     *m_delivery_delay, *m_fsync_seconds, *m_record_backlog, *m_queue_entries,
-    *m_queue_recipients, *m_queue_oldest, *m_fs_free;
+    *m_queue_recipients, *m_queue_oldest, *m_fs_free, *m_feedback_reports,
+    *m_feedback_events;
 static struct metric *m_build_info, *m_start_time;
 
 static const double dns_bounds[] = { .001, .005, .01, .05, .1, .5, 1, 5 };
@@ -127,6 +128,15 @@ metrics_init(const char *version, double start_time)
 	m_bounced = family(METRIC_COUNTER, "outpost_bounced_recipients_total",
 	    "Recipients bounced, by recipient domain and bounce category.",
 	    "destination,category", NULL, 0);
+	m_feedback_reports = family(METRIC_COUNTER,
+	    "outpost_feedback_reports_total",
+	    "Feedback mail read from the spool, by result (events: remote "
+	    "bounces or complaints; none: a report of nothing to record, "
+	    "such as a delayed DSN; quarantined).", "result", NULL, 0);
+	m_feedback_events = family(METRIC_COUNTER,
+	    "outpost_feedback_events_total",
+	    "Remote bounces by bounce category and complaints by feedback "
+	    "type.", "type,category", NULL, 0);
 	m_inbound_total = family(METRIC_COUNTER,
 	    "outpost_inbound_connections_total",
 	    "SMTP connections accepted by the listeners.", NULL, NULL, 0);

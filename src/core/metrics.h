@@ -27,6 +27,8 @@ extern struct metric *m_received_recipients;
 extern struct metric *m_delivered;		/* {destination} */
 extern struct metric *m_deferred;		/* {destination} */
 extern struct metric *m_bounced;		/* {destination,category} */
+extern struct metric *m_feedback_reports;	/* {result}: feedback mail */
+extern struct metric *m_feedback_events;	/* {type,category} */
 extern struct metric *m_inbound_total;		/* SMTP connections */
 extern struct metric *m_inbound_open;
 extern struct metric *m_outbound_total;

@@ -513,7 +513,9 @@ add_delivery_status(const struct dsn *d, struct buf *out)
 		if (r->remote) {
 			buf_reset(&v);
 			buf_adds(&v, "smtp;");
-			add_code_text(&v, r->code, r->status, r->msg, 0);
+			/* The remote's words: no status it did not send. */
+			add_code_text(&v, r->code, r->sent != NULL ? r->sent :
+			    r->status, r->msg, 0);
 			add_field(out, "Diagnostic-Code", buf_cstr(&v));
 		}
 	}

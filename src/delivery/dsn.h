@@ -25,7 +25,10 @@ struct dsn_rcpt {
 					 * or Outpost's own message */
 	int		 remote;	/* msg is a remote reply */
 	const char	*remote_mta;	/* host name (or IP) that answered; NULL */
-	const char	*reason;	/* "<code> <status> <text>" or NULL */
+	const char	*reason;	/* "<code> [<status> ]<text>" or NULL */
+	const char	*sent;		/* remote: the enhanced status it sent
+					 * ("" none: Diagnostic-Code has only
+					 * its code and text); NULL: status */
 };
 
 struct dsn_params {

@@ -60,10 +60,14 @@ class_error(struct attempt *a, enum fail_class class, const char *some)
 
 	if (count_class(a, class) == a->n) {
 		const struct outcome *o = &a->out[0];
+		char *words;
 
-		return o->remote ? xasprintf("Upstream error: %d %s %s",
-		    o->code, o->status, o->msg ? o->msg : "") :
-		    xstrdup(o->msg ? o->msg : "");
+		if (!o->remote)
+			return xstrdup(o->msg ? o->msg : "");
+		words = outcome_words(o);	/* no status it did not send */
+		r = xasprintf("Upstream error: %s", words);
+		free(words);
+		return r;
 	}
 	list = addr_list(a, class);
 	r = xasprintf("%s: %s", some, list);
@@ -217,8 +221,9 @@ send_dsn(struct attempt *a)
 		dr[k].code = o->code;
 		dr[k].msg = o->msg;
 		dr[k].remote = o->remote;
+		dr[k].sent = o->remote ? o->sent : NULL;
 		dr[k].remote_mta = o->host;
-		dr[k].reason = reasons[k] = outcome_reason(o);
+		dr[k].reason = reasons[k] = outcome_words(o);
 		k++;
 	}
 	memset(&p, 0, sizeof(p));

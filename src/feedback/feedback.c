@@ -19,6 +19,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/verp.h"
 #include "feedback/correlate.h"
 #include "feedback/fbconf.h"
@@ -152,6 +153,9 @@ process(struct feedback *fb, struct job *j)
 	}
 	spool_envelope_free(&env);
 	free(data);
+	metric_add(m_feedback_reports, (const char *[]){
+	    j->out.quarantine != NULL ? "quarantined" : j->out.nev == 0 ?
+	    "none" : "events" }, 1);
 	if (j->out.quarantine != NULL) {
 		j->state = S_QUARANTINED;
 		j->err = spool_move(fb->conf.spool_dir, j->name,

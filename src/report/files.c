@@ -63,7 +63,7 @@ compressed(const char *name)
 	return 0;
 }
 
-/* <d|df|b>.<yyyy-mm-dd-HHMMss>[.<n>].<ext>: an accounting file. */
+/* <d|df|b|rb|f>.<yyyy-mm-dd-HHMMss>[.<n>].<ext>: an accounting file. */
 static int
 acct_name(const char *name)
 {
@@ -72,7 +72,8 @@ acct_name(const char *name)
 
 	if (p == NULL || (p - name != 1 && p - name != 2) ||
 	    (strncmp(name, "d.", 2) != 0 && strncmp(name, "df.", 3) != 0 &&
-	    strncmp(name, "b.", 2) != 0))
+	    strncmp(name, "b.", 2) != 0 && strncmp(name, "rb.", 3) != 0 &&
+	    strncmp(name, "f.", 2) != 0))
 		return 0;
 	p++;
 	for (size_t i = 0; stamp[i] != '\0'; i++, p++)

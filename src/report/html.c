@@ -225,6 +225,34 @@ table(FILE *f, const struct rp_map *m, size_t top, const char *name,
 	fputs("</table>\n", f);
 }
 
+/* Remote bounces and complaints: after the delivery, counted apart. */
+static void
+feedback(FILE *f, const struct rp_report *rep)
+{
+	const struct rp_stats *s = rep->st;
+	const struct rp_entry **v;
+	size_t n;
+
+	fputs("<h2>Feedback after delivery</h2>\n<table>\n", f);
+	row_n(f, "remote bounces", s->fb[RP_FB_BOUNCE]);
+	row_n(f, "complaints", s->fb[RP_FB_COMPLAINT]);
+	fputs("</table>\n", f);
+	fprintf(f, "<h2>Feedback by recipient domain (top %zu of %zu)</h2>\n"
+	    "<table>\n<tr><th>remote bounces</th><th>complaints</th><th></th>"
+	    "</tr>\n", rep->top, s->fb_domains.used);
+	v = rp_map_top(&s->fb_domains, rep->top, &n);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "<tr><td class=\"n\">%llu</td><td class=\"n\">%llu"
+		    "</td><td>", v[i]->n[RP_FB_BOUNCE], v[i]->n[RP_FB_COMPLAINT]);
+		esc(f, v[i]->key);
+		fputs("</td></tr>\n", f);
+	}
+	free(v);
+	fputs("</table>\n", f);
+	table(f, &s->fb_bcats, rep->top, "Remote bounce categories", 0);
+	table(f, &s->fb_types, rep->top, "Complaint feedback types", 0);
+}
+
 static void
 files(FILE *f, const struct rp_report *rep)
 {
@@ -257,6 +285,7 @@ rp_html(FILE *f, struct rp_report *rep)
 	table(f, &rep->st->bcats, rep->top, "Bounce categories", 0);
 	table(f, &rep->st->deferrals, rep->top, "Deferral reasons", 0);
 	table(f, &rep->st->bounces, rep->top, "Bounce reasons", 0);
+	feedback(f, rep);
 	files(f, rep);
 	fputs("</body></html>\n", f);
 }

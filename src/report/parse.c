@@ -20,7 +20,7 @@
 
 static const char *const col_names[RC_NCOLS] = {
 	"type", "timeLogged", "timeQueued", "rcpt", "jobId", "dsnStatus",
-	"dsnMsg", "bounceCat"
+	"dsnMsg", "bounceCat", "feedbackType"
 };
 
 /* Splits a line into fields in the store, each NUL-ended; their offsets
@@ -127,7 +127,7 @@ rp_acct_is_header(const char *line, size_t len)
 	static const char *const names[] = {
 		"type", "timeLogged", "timeQueued", "rcpt", "srcType",
 		"srcMta", "srcIp", "dlvSourceIp", "destIp", "vmta", "jobId",
-		"dsnStatus", "dsnMsg", "delay", "bounceCat"
+		"dsnStatus", "dsnMsg", "delay", "bounceCat", "orig"
 	};
 	size_t n = 0;
 
@@ -162,10 +162,17 @@ rp_acct_line(const struct rp_cols *c, const char *line, size_t len,
 		return -1;
 	memset(r, 0, sizeof(*r));
 	if ((t = col(c, store, off, RC_TYPE)) == NULL) {
-		if (deflt < 0 || deflt >= RP_NTYPES)
+		if (deflt == RP_KIND_RB || deflt == RP_KIND_F)
+			r->fb = (enum rp_fb)(deflt - RP_NTYPES);
+		else if (deflt < 0 || deflt >= RP_NTYPES)
 			return -1;
-		r->type = (enum rp_type)deflt;
-	} else if (strcmp(t, "d") == 0)
+		else
+			r->type = (enum rp_type)deflt;
+	} else if (strcmp(t, "rb") == 0)
+		r->fb = RP_FB_BOUNCE;
+	else if (strcmp(t, "f") == 0)
+		r->fb = RP_FB_COMPLAINT;
+	else if (strcmp(t, "d") == 0)
 		r->type = RP_DELIVERED;
 	else if (strcmp(t, "df") == 0)
 		r->type = RP_DEFERRED;
@@ -184,6 +191,12 @@ rp_acct_line(const struct rp_cols *c, const char *line, size_t len,
 	r->status = col(c, store, off, RC_STATUS);
 	r->reason = col(c, store, off, RC_MSG);
 	r->bcat = col(c, store, off, RC_BCAT);
+	if (r->fb != RP_FB_NONE) {
+		r->fbkind = r->fb == RP_FB_BOUNCE ? r->bcat :
+		    col(c, store, off, RC_FTYPE);
+		r->delay = -1;
+		return 1;
+	}
 	return 0;
 }
 

@@ -12,6 +12,12 @@
 #include "lib/buf.h"
 
 enum rp_type { RP_DELIVERED = 0, RP_DEFERRED, RP_BOUNCED, RP_NTYPES };
+/* Feedback that came after the delivery: a remote bounce (rb) or a
+ * complaint (f). Not a delivery outcome: counted apart. */
+enum rp_fb { RP_FB_NONE = 0, RP_FB_BOUNCE, RP_FB_COMPLAINT, RP_NFB };
+/* rp_acct_line's deflt for files of rb and f lines without a type column */
+#define RP_KIND_RB	(RP_NTYPES + RP_FB_BOUNCE)
+#define RP_KIND_F	(RP_NTYPES + RP_FB_COMPLAINT)
 
 /* One event of one recipient. The strings point into the parser's store
  * (valid until its next line); NULL when the line has no such field. */
@@ -24,18 +30,22 @@ struct rp_record {
 	const char	*reason;	/* reply text (deferred, bounced) */
 	const char	*bcat;		/* accounting's bounceCat */
 	double		 delay;		/* delivered: s since queued; -1 */
+	enum rp_fb	 fb;		/* feedback: what; else RP_FB_NONE */
+	const char	*fbkind;	/* remote bounce: its category;
+					 * complaint: its feedback type */
 };
 
 /* A JSON line of outbound_logger. 0, or -1 when it is not one (not a
  * JSON object, or no type of delivered, deferred, bounced); 1 for its
- * remote_bounce and complaint records, which the report does not count. */
+ * remote_bounce and complaint records (r->fb, rcpt, job, time, fbkind
+ * set), counted apart from the delivery outcomes. */
 int	rp_json_line(const char *line, size_t len, struct rp_record *,
 	    struct buf *store);
 
 /* The columns of an accounting file, from its header line. */
 enum rp_col {
 	RC_TYPE, RC_LOGGED, RC_QUEUED, RC_RCPT, RC_JOB, RC_STATUS, RC_MSG,
-	RC_BCAT, RC_NCOLS
+	RC_BCAT, RC_FTYPE, RC_NCOLS
 };
 struct rp_cols {
 	int	 at[RC_NCOLS];	/* column of each; -1 when absent */
@@ -57,7 +67,8 @@ int	rp_acct_header(const char *line, size_t len, const char *sep,
 int	rp_acct_is_header(const char *line, size_t len);
 /* A line after it; deflt is the type when the line has no type column
  * (from the file's name; -1 unknown). 0, or -1 when malformed (another
- * number of fields, an unknown type, bad quoting). */
+ * number of fields, an unknown type, bad quoting); 1 for an rb or f line
+ * (r->fb set, as rp_json_line). */
 int	rp_acct_line(const struct rp_cols *, const char *line, size_t len,
 	    int deflt, struct rp_record *, struct buf *store);
 /* CSV: whether line ends inside a quoted value (the record goes on). */

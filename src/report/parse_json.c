@@ -255,10 +255,11 @@ jvalue(struct jp *j, int depth, enum jkind *k, size_t *off, double *num)
 	}
 }
 
-enum { K_TYPE, K_TIME, K_JOB, K_RCPT, K_STATUS, K_REASON, K_DELAY, K_N };
+enum { K_TYPE, K_TIME, K_JOB, K_RCPT, K_STATUS, K_REASON, K_DELAY,
+	K_BCAT, K_FTYPE, K_N };
 static const char *const json_keys[K_N] = {
 	"type", "time", "job_id", "recipient", "dsn_status",
-	"undelivered_reason", "smtp_delay"
+	"undelivered_reason", "smtp_delay", "bounce_category", "feedback_type"
 };
 
 static const char *
@@ -324,9 +325,10 @@ rp_json_line(const char *line, size_t len, struct rp_record *r,
 		r->type = RP_DEFERRED;
 	else if (strcmp(at(store, str[K_TYPE]), "bounced") == 0)
 		r->type = RP_BOUNCED;
-	else if (strcmp(at(store, str[K_TYPE]), "remote_bounce") == 0 ||
-	    strcmp(at(store, str[K_TYPE]), "complaint") == 0)
-		return 1;	/* a record, of feedback: not counted */
+	else if (strcmp(at(store, str[K_TYPE]), "remote_bounce") == 0)
+		r->fb = RP_FB_BOUNCE;
+	else if (strcmp(at(store, str[K_TYPE]), "complaint") == 0)
+		r->fb = RP_FB_COMPLAINT;
 	else
 		return -1;
 	r->time_ms = str[K_TIME] == NONE ? -1 : rp_time(at(store, str[K_TIME]));
@@ -336,5 +338,11 @@ rp_json_line(const char *line, size_t len, struct rp_record *r,
 	r->reason = at(store, str[K_REASON]);
 	r->delay = r->type == RP_DELIVERED && delay >= 0 && delay < 1e12 ?
 	    delay : -1;
+	if (r->fb != RP_FB_NONE) {	/* feedback: counted apart */
+		r->fbkind = at(store, str[r->fb == RP_FB_BOUNCE ? K_BCAT :
+		    K_FTYPE]);
+		r->delay = -1;
+		return 1;
+	}
 	return 0;
 }

@@ -97,7 +97,9 @@ count(struct run *run, struct rp_file *f, const struct rp_record *r,
 		return;
 	}
 	f->records++;
-	if (json)
+	if (r->fb != RP_FB_NONE)
+		rp_stats_feedback(json ? &run->json : &run->acct, r);
+	else if (json)
 		rp_stats_add(&run->json, r, r->type == RP_BOUNCED ?
 		    json_bcat(run, r) : NULL);
 	else
@@ -113,7 +115,9 @@ kind_of(const char *path)
 	base = base != NULL ? base + 1 : path;
 	return strncmp(base, "df.", 3) == 0 ? RP_DEFERRED :
 	    strncmp(base, "d.", 2) == 0 ? RP_DELIVERED :
-	    strncmp(base, "b.", 2) == 0 ? RP_BOUNCED : -1;
+	    strncmp(base, "b.", 2) == 0 ? RP_BOUNCED :
+	    strncmp(base, "rb.", 3) == 0 ? RP_KIND_RB :
+	    strncmp(base, "f.", 2) == 0 ? RP_KIND_F : -1;
 }
 
 /* What a file held: "json", "accounting", or "json+accounting". */
@@ -156,8 +160,7 @@ rp_read(struct run *run, struct rp_file *f)
 			rc = rp_json_line(rd.line.p, rd.line.len, &r, &store);
 			if (rc >= 0) {
 				format(f, "json");
-				if (rc == 0)
-					count(run, f, &r, 1);
+				count(run, f, &r, 1);
 				continue;
 			}
 			if (!have_cols) {	/* else: "{a}@b" may start one */
@@ -195,7 +198,7 @@ rp_read(struct run *run, struct rp_file *f)
 			buf_add(&rd.line, more.p, more.len);
 		}
 		if (rp_acct_line(&cols, rd.line.p, rd.line.len, kind, &r,
-		    &store) == 0)
+		    &store) >= 0)
 			count(run, f, &r, 0);
 		else
 			f->malformed++;

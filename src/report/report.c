@@ -78,7 +78,8 @@ static void
 choose(struct run *run, int source, struct rp_report *rep)
 {
 	int acct = source == SRC_ACCT || (source == SRC_AUTO &&
-	    run->acct.records > 0);
+	    run->acct.records + run->acct.fb[RP_FB_BOUNCE] +
+	    run->acct.fb[RP_FB_COMPLAINT] > 0);
 
 	rep->st = acct ? &run->acct : &run->json;
 	rep->source = acct ? "accounting files" : "JSON logs";

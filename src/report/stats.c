@@ -171,6 +171,9 @@ rp_stats_init(struct rp_stats *s)
 	map_init(&s->days, 10000);
 	map_init(&s->jobs, 200000);
 	map_init(&s->rcpts, 200000);
+	map_init(&s->fb_domains, 100000);
+	map_init(&s->fb_bcats, 1000);
+	map_init(&s->fb_types, 1000);
 	s->rng = 0x9e3779b97f4a7c15ull;
 }
 
@@ -184,6 +187,9 @@ rp_stats_free(struct rp_stats *s)
 	map_free(&s->days);
 	map_free(&s->jobs);
 	map_free(&s->rcpts);
+	map_free(&s->fb_domains);
+	map_free(&s->fb_bcats);
+	map_free(&s->fb_types);
 	free(s->delays);
 	s->delays = NULL;
 }
@@ -303,6 +309,23 @@ rp_stats_add(struct rp_stats *s, const struct rp_record *r,
 		strftime(day, sizeof(day), "%Y-%m-%d", &tm);
 		map_count(&s->days, day, r->type);
 	}
+	buf_free(&key);
+}
+
+void
+rp_stats_feedback(struct rp_stats *s, const struct rp_record *r)
+{
+	/* n[] of an entry, by enum rp_fb (fits: RP_NFB <= RP_NTYPES) */
+	enum rp_type t = (enum rp_type)r->fb;
+	struct buf key = BUF_INIT;
+
+	if (r->fb <= RP_FB_NONE || r->fb >= RP_NFB)
+		return;
+	s->fb[r->fb]++;
+	domain_of(r->rcpt, &key);
+	map_count(&s->fb_domains, key.p, t);
+	map_count(r->fb == RP_FB_BOUNCE ? &s->fb_bcats : &s->fb_types,
+	    r->fbkind != NULL && *r->fbkind != '\0' ? r->fbkind : "(none)", t);
 	buf_free(&key);
 }
 

@@ -49,6 +49,12 @@ struct rp_stats {
 	double			 delay_max;
 	unsigned long long	 delay_hist[RP_DELAY_BUCKETS];
 	unsigned long long	 rng;
+	/* feedback after delivery (rp_stats_feedback): n[] of the entries
+	 * is by enum rp_fb (n[RP_FB_BOUNCE], n[RP_FB_COMPLAINT]) */
+	unsigned long long	 fb[RP_NFB];
+	struct rp_map		 fb_domains;	/* recipient domain */
+	struct rp_map		 fb_bcats;	/* remote bounce: category */
+	struct rp_map		 fb_types;	/* complaint: feedback type */
 };
 
 void	rp_stats_init(struct rp_stats *);
@@ -57,6 +63,10 @@ void	rp_stats_free(struct rp_stats *);
  * the record's own). */
 void	rp_stats_add(struct rp_stats *, const struct rp_record *,
 	    const char *bcat);
+
+/* Counts one remote bounce or complaint (r->fb), apart from the
+ * delivery outcomes. */
+void	rp_stats_feedback(struct rp_stats *, const struct rp_record *);
 
 /* Entries of a map (the "(other)" bucket last when it counted
  * anything), most records first, then by key; *n of them, at most

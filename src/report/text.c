@@ -169,6 +169,37 @@ table1(FILE *f, const struct rp_map *m, size_t top, const char *name)
 	free(v);
 }
 
+/* Remote bounces and complaints: after the delivery, counted apart. */
+static void
+feedback(FILE *f, const struct rp_report *rep)
+{
+	const struct rp_stats *s = rep->st;
+	const struct rp_entry **v;
+	size_t n;
+	char t[128];
+
+	title(f, "Feedback After Delivery");
+	fprintf(f, "  %-15s %12llu\n", "remote bounces", s->fb[RP_FB_BOUNCE]);
+	fprintf(f, "  %-15s %12llu\n", "complaints", s->fb[RP_FB_COMPLAINT]);
+	snprintf(t, sizeof(t), "Feedback by Recipient Domain (top %zu of %zu)",
+	    rep->top, s->fb_domains.used);
+	title(f, t);
+	v = rp_map_top(&s->fb_domains, rep->top, &n);
+	if (n == 0)
+		fprintf(f, "  none\n");
+	else
+		fprintf(f, "  %10s  %10s  domain\n", "rbounced", "complained");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "  %10llu  %10llu  ", v[i]->n[RP_FB_BOUNCE],
+		    v[i]->n[RP_FB_COMPLAINT]);
+		put_safe(f, v[i]->key);
+		fputc('\n', f);
+	}
+	free(v);
+	table1(f, &s->fb_bcats, rep->top, "Remote Bounce Categories");
+	table1(f, &s->fb_types, rep->top, "Complaint Feedback Types");
+}
+
 static void
 files(FILE *f, const struct rp_report *rep)
 {
@@ -231,5 +262,6 @@ rp_text(FILE *f, struct rp_report *rep)
 	table1(f, &s->bcats, rep->top, "Bounce Categories");
 	table1(f, &s->deferrals, rep->top, "Deferral Reasons");
 	table1(f, &s->bounces, rep->top, "Bounce Reasons");
+	feedback(f, rep);
 	files(f, rep);
 }

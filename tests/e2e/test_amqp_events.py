@@ -297,3 +297,45 @@ def test_tls(mta, smtp_sink, broker):
     records = wait_log(mta, 2)
     unique = consumer.wait_keys({key(r) for r in records}, timeout=10)
     assert [key(m["body"]) for m in unique] == [key(r) for r in records]
+
+
+def test_feedback_events_published_once_with_the_log_event_id(mta, smtp_sink, broker):
+    """A remote bounce and a complaint mailed back to the VERP address (test_feedback's
+    DSN and ARF): each is one AMQP message, its message_id the event_id of its JSON line."""
+    import test_feedback as fb
+    sink = smtp_sink("127.0.0.2")
+    consumer = Consumer(broker, "q_feedback")
+    configure(mta, broker)
+    mta.write_config("relay_acl_allow", fb.SUBMITTER + "/32\n")
+    mta.write_config("feedback.ini", f"bounce_domain={fb.BOUNCE_DOMAIN}\n")
+    mta.start()
+    mta.wait_for_log(r"\[amqp_events\] connected to broker")
+    fb.submit(mta)
+    sink.wait_for_messages(1, timeout=20)
+    verp = sink.messages()[0].mail_from
+    assert fb.VERP_RE.match(verp), verp
+    fb.mail_back(mta, verp, fb.dsn(verp, fb.RCPT, "orig-1@example.org"))
+    fb.mail_back(mta, f"fbl@{fb.BOUNCE_DOMAIN}", fb.arf(verp, fb.RCPT, "orig-1@example.org"),
+                 sender="abuse@mailbox.example")
+    settle(mta)
+    log = {r["event_id"]: r for r in log_records(mta)
+           if r["type"] in ("remote_bounce", "complaint")}
+    assert sorted(r["type"] for r in log.values()) == ["complaint", "remote_bounce"], log
+    deadline = time.monotonic() + 20
+    while True:
+        got = [m for m in consumer.take()
+               if m["body"].get("type") in ("remote_bounce", "complaint")]
+        if len(got) >= 2:
+            break
+        assert time.monotonic() < deadline, f"{len(got)} feedback messages, not 2"
+        time.sleep(0.2)
+    time.sleep(1)
+    got = [m for m in consumer.take() if m["body"].get("type") in ("remote_bounce", "complaint")]
+    assert len(got) == 2, [m["body"] for m in got]          # one message per event
+    for m in got:
+        body = m["body"]
+        assert m["message_id"] == body["event_id"] and body["event_id"] in log, body
+        line = log[body["event_id"]]
+        assert body["type"] == line["type"] and body["recipient"] == fb.RCPT
+        assert body["job_id"] == line["job_id"], (body, line)
+        assert m["delivery_mode"] == 2

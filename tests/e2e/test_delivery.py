@@ -185,6 +185,9 @@ REPLY_ROWS = [
     ("data", "554 5.6.0 No DATA for you", False, "5.6.0"),
     ("data_end", "451 4.7.26 Try later", True, "4.7.26"),
     ("data_end", "550 5.7.26 Unauthenticated email is not accepted", False, "5.7.26"),
+    # No enhanced code: the DSN's Status is the derived X.0.0, its Diagnostic-Code the
+    # remote's own words (no status the remote never sent).
+    ("data_end", "554 Message refused", False, "5.0.0"),
 ]
 
 
@@ -239,6 +242,24 @@ def test_retries_run_out_into_a_bounce(mta, smtp_sink, dsn_sink):
     # 451 4.7.1 at the last attempt: the status becomes 5.7.1 in the DSN.
     assert rcpts[0]["status"] == "5.7.1" and rcpts[0]["action"] == "failed"
     assert "Too many failures" in dsn.as_string()
+    wait_empty(mta)
+
+
+def test_retries_run_out_on_a_reply_without_enhanced_code(mta, smtp_sink, dsn_sink):
+    """450 mailbox busy until the retries ran out: Status is the derived 5.0.0, while the
+    Diagnostic-Code and the reason are the remote's words, not "450 4.0.0 mailbox busy"."""
+    sink = smtp_sink("127.0.0.2")
+    sink.fail("rcpt", "450 mailbox busy")
+    mta.write_config("outbound.ini", "temp_fail_intervals=5s*1\n")
+    mta.start()
+    send(mta, ["ok-1@single.test"])
+    got = dsn_sink.wait_for_messages(1, timeout=30)[0]
+    dsn = parse_dsn(got)
+    _, rcpts = dsn_fields(dsn)
+    assert rcpts[0]["status"] == "5.0.0" and rcpts[0]["action"] == "failed"
+    assert rcpts[0]["diagnostic-code"] == "smtp;450 mailbox busy"
+    assert b"4.0.0" not in got.data
+    assert b"Too many failures (Upstream error: 450 mailbox busy)" in got.data
     wait_empty(mta)
 
 

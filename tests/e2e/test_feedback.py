@@ -435,3 +435,53 @@ def test_outposts_own_dsn_is_not_verped(mta, smtp_sink):
     assert list(d.rcpt_tos) == ["sender@bounces.test"]
     assert b"hard-x@single.test" in d.data
     assert tries and all(VERP_RE.match(t) for t in tries), tries
+
+
+# --- feedback → suppression list -----------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["remote_bounce", "complaint"])
+def test_feedback_suppresses_the_next_message(mta, smtp_sink, tmp_path, kind):
+    """A remote bounce of a hard category (bad-mailbox), or an ARF complaint, puts the
+    recipient on the suppression list (source remote_bounce / complaint; global, as the VERP
+    token does not name the original sender): the next message to it is not attempted (no RCPT at the sink) and bounces at
+    once as suppressed, recorded so."""
+    from test_admin_api import Api
+    configure(mta)
+    sock = str(tmp_path / "admin.sock")
+    mta.write_config("http.ini", f"listen={sock}\n")
+    api = Api(sock=sock)
+    sink = smtp_sink("127.0.0.2")
+    mta.start()
+    submit(mta)
+    sink.wait_for_messages(1, timeout=20)
+    verp = sink.messages()[0].mail_from
+    assert VERP_RE.match(verp), verp
+    assert sink.count("RCPT") == 1
+    assert api.get("/api/suppressions")[1]["total"] == 0
+    if kind == "remote_bounce":
+        mail_back(mta, verp, dsn(verp, RCPT, "orig-1@example.org"))
+    else:
+        mail_back(mta, f"fbl@{BOUNCE_DOMAIN}", arf(verp, RCPT, "orig-1@example.org"),
+                  sender="abuse@mailbox.example")
+    wait_for(f"{kind} JSON record", lambda: json_records(mta, kind))
+    listed = wait_for("the suppression entry",
+                      lambda: api.get("/api/suppressions")[1]["suppressions"])
+    assert len(listed) == 1, listed
+    e = listed[0]
+    assert e["address"] == RCPT and e["source"] == kind and e["active"], e
+    assert e["scope"] == "global", e
+    reason = "5.1.1" if kind == "remote_bounce" else "complaint (abuse)"
+    assert reason in e["reason"], e
+    # The next message to that address: not attempted, bounced as suppressed.
+    submit(mta, msgid="orig-2@example.org")
+    bounced = wait_for("the suppressed bounce", lambda: json_records(mta, "bounced"))
+    time.sleep(0.5)
+    assert sink.count("RCPT") == 1, "the suppressed recipient was sent a RCPT"
+    assert len(sink.messages()) == 1
+    (b,) = json_records(mta, "bounced")
+    assert b["recipient"] == RCPT and b["dsn_status"] == "5.7.1", b
+    assert "Recipient suppressed: " in b["undelivered_reason"], b
+    assert f"({kind}, since 20" in b["undelivered_reason"], b
+    (line,) = wait_for("the b accounting line", lambda: acct_lines(mta, "bounce", "b"))
+    assert line["rcpt"] == RCPT and line["bounceCat"] == "policy-related", line
+    mta.wait_for_log(rf"<{re.escape(RCPT)}> suppressed for \S+ .*not attempted")

@@ -199,3 +199,38 @@ def test_status_page_in_headless_chromium(mta, smtp_sink, dsn_sink):
         assert errors == [], errors
     finally:
         driver.quit()
+
+
+def test_feedback_metrics(mta, smtp_sink):
+    """Feedback mail read (by result) and remote bounces / complaints by category."""
+    import test_feedback as fb
+    fb.configure(mta, records=False)
+    port = admin(mta)
+    sink = smtp_sink("127.0.0.2")
+    mta.start()
+    fb.submit(mta)
+    sink.wait_for_messages(1, timeout=20)
+    verp = sink.messages()[0].mail_from
+    fb.mail_back(mta, verp, fb.dsn(verp, fb.RCPT, "orig-1@example.org"))
+    fb.mail_back(mta, f"fbl@{fb.BOUNCE_DOMAIN}", fb.arf(verp, fb.RCPT, "orig-1@example.org"),
+                 sender="abuse@mailbox.example")
+    fb.mail_back(mta, verp, b"From: <x@y.example>\r\nSubject: hi\r\n\r\nJust a note.\r\n",
+                 sender="x@y.example")
+    deadline = time.monotonic() + 20
+    while True:
+        _, _, text = get(port, "/metrics")
+        if sum(value(text, "outpost_feedback_reports_total", result=r)
+               for r in ("events", "none", "quarantined")) >= 3:
+            break
+        assert time.monotonic() < deadline, text
+        time.sleep(0.2)
+    assert value(text, "outpost_feedback_reports_total", result="events") == 2
+    assert value(text, "outpost_feedback_reports_total", result="quarantined") == 1
+    assert value(text, "outpost_feedback_reports_total", result="none") == 0
+    assert value(text, "outpost_feedback_events_total", type="remote_bounce",
+                 category="bad-mailbox") == 1
+    assert value(text, "outpost_feedback_events_total", type="complaint",
+                 category="abuse") == 1
+    check = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                           capture_output=True, timeout=30)
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()

@@ -381,3 +381,75 @@ def test_real_run_totals_match_the_records(mta, smtp_sink):
     parser = Tags()
     parser.feed((mta.root / "r.html").read_text())
     assert "svg" in parser.tags
+
+
+# --- feedback: remote bounces and complaints ------------------------------------------------
+
+RB_HEADER = ("type,timeLogged,timeQueued,orig,rcpt,vmta,jobId,msgId,dsnAction,dsnStatus,"
+             "dsnDiag,dsnReportingMta,dsnMta,bounceCat")
+F_HEADER = ("type,timeLogged,timeQueued,orig,rcpt,vmta,jobId,msgId,feedbackType,userAgent,"
+            "srcIp,dsnReportingMta")
+
+
+def test_feedback_totals_per_domain_category_and_type(tmp_path):
+    """rb and f accounting files (accounting_files' default fields) and remote_bounce /
+    complaint JSON lines are counted apart from the delivery outcomes: totals, per
+    recipient domain, per bounce category and per feedback type, in text and HTML."""
+    acct = tmp_path / "accounting_files"
+    for d in ("remote_bounce", "feedback", "delivered"):
+        (acct / d).mkdir(parents=True)
+    rbs = [("a@Ex.com", "bad-mailbox"), ("b@ex.com", "bad-mailbox"), ("c@ex.com", "bad-mailbox"),
+           ("d@ex.com", "quota-issues"), ("e@other.test", "bad-mailbox")]
+    fs = [("f@ex.com", "abuse"), ("g@ex.com", "abuse"), ("h@other.test", "fraud")]
+    lines = [RB_HEADER.replace(",", "\t")]
+    for i, (rcpt, cat) in enumerate(rbs):
+        lines.append("\t".join(["rb", ts(BASE + i * 60), ts(BASE), "s@example.org", rcpt, "",
+                                f"J{i}.1", f"m{i}@example.org", "failed", "5.1.1",
+                                "smtp; 550 5.1.1 no", "mx.test", "mx.test", cat]))
+    (acct / "remote_bounce" / "rb.2026-12-03-000000.tsv").write_text("\n".join(lines) + "\n")
+    lines = [F_HEADER.replace(",", "\t")]
+    for i, (rcpt, ftype) in enumerate(fs):
+        lines.append("\t".join(["f", ts(BASE + i * 60), ts(BASE), "s@example.org", rcpt, "",
+                                f"K{i}.1", f"n{i}@example.org", ftype, "Agent/1", "", "fbl.test"]))
+    (acct / "feedback" / "f.2026-12-03-000000.tsv").write_text("\n".join(lines) + "\n")
+    lines = [ACCT_HEADER["d"].replace(",", "\t"),
+             "\t".join(["d", ts(BASE + 5), ts(BASE), "x@ex.com", "", "", "", "J9.1", "2.0.0",
+                        "250 ok"])]
+    (acct / "delivered" / "d.2026-12-03-000000.tsv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "outbound.log").write_text("".join(json.dumps(r) + "\n" for r in [
+        {"type": "remote_bounce", "time": iso(BASE), "job_id": "J0.1", "recipient": "a@ex.com",
+         "bounce_category": "bad-mailbox", "event_id": "e1"},
+        {"type": "remote_bounce", "time": iso(BASE), "job_id": "J1.1", "recipient": "b@x.test",
+         "bounce_category": "spam-related", "event_id": "e2"},
+        {"type": "complaint", "time": iso(BASE), "job_id": "K0.1", "recipient": "f@ex.com",
+         "feedback_type": "abuse", "event_id": "e3"},
+    ]))
+    out_html = tmp_path / "report.html"
+    rc, text, err = report("--html", out_html, "--top", "50", tmp_path / "accounting_files")
+    assert rc == 0, err
+    t = totals(text)
+    assert (t["delivered"], t["deferred"], t["bounced"], t["records"]) == (1, 0, 0, 1)
+    assert pairs(section(text, "Feedback After Delivery")) == \
+        {"remote bounces": "5", "complaints": "3"}
+    by_domain = {m[3]: (int(m[1]), int(m[2])) for m in (
+        re.match(r"^\s+(\d+)\s+(\d+)  (.*)$", line)
+        for line in section(text, "Feedback by Recipient Domain")) if m}
+    assert by_domain == {"ex.com": (4, 2), "other.test": (1, 1)}
+    assert counts(section(text, "Remote Bounce Categories")) == \
+        {"bad-mailbox": 4, "quota-issues": 1}
+    assert counts(section(text, "Complaint Feedback Types")) == {"abuse": 2, "fraud": 1}
+    page = out_html.read_text()
+    assert "<h2>Feedback after delivery</h2>" in page
+    assert re.search(r"<tr><td class=\"n\">4</td><td class=\"n\">2</td><td>ex\.com</td></tr>",
+                     page)
+    assert re.search(r"<td class=\"n\">4</td><td>bad-mailbox</td>", page)
+    assert re.search(r"<td class=\"n\">1</td><td>fraud</td>", page)
+    # The JSON log's feedback lines, as the source.
+    rc, text, err = report("--source", "json", tmp_path / "logs")
+    assert rc == 0, err
+    assert pairs(section(text, "Feedback After Delivery")) == \
+        {"remote bounces": "2", "complaints": "1"}
+    assert counts(section(text, "Remote Bounce Categories")) == \
+        {"bad-mailbox": 1, "spam-related": 1}
+    assert counts(section(text, "Complaint Feedback Types")) == {"abuse": 1}

@@ -211,11 +211,11 @@ static const char orig_msg[] =
 
 static const struct dsn_rcpt two_rcpts[] = {
 	{ "user@remote.test", "failed", "5.1.1", 550, "No such user", 1,
-	  "mx1.remote.test", "550 5.1.1 No such user" },
+	  "mx1.remote.test", "550 5.1.1 No such user", NULL },
 	{ "x@nullmx.test", "failed", "5.1.2", 550,
 	  "Domain nullmx.test sends and receives no email (NULL MX)", 0,
 	  NULL, "550 5.1.2 Domain nullmx.test sends and receives no email "
-	  "(NULL MX)" },
+	  "(NULL MX)", NULL },
 };
 
 static struct dsn_params
@@ -568,10 +568,10 @@ test_dsn_global(void **state)
 	static const struct dsn_rcpt utf8_rcpt[] = {
 		{ "j\xc3\xbcrgen@example.test", "failed", "5.6.7", 550,
 		  "SMTPUTF8 is required, but was not offered by host mx", 0,
-		  "mx", NULL },
+		  "mx", NULL, NULL },
 		{ "ok@example.test", "failed", "5.6.7", 550,
 		  "SMTPUTF8 is required, but was not offered by host mx", 0,
-		  "mx", NULL },
+		  "mx", NULL, NULL },
 	};
 	static const char ascii[] = "Subject: hi\r\n\r\nb\r\n";
 	static const char utf8[] = "Subject: Gr\xc3\xbc\xc3\x9f" "e\r\n"
@@ -643,18 +643,22 @@ test_dsn_missing_values(void **state)
 	static const char nosubj[] = "From: a@b\r\nTo: c@d\r\n\r\nhi\r\n";
 	static const struct dsn_rcpt r[] = {
 		{ "c@d", NULL, NULL, 450, "Temporary MX lookup error for d", 0,
-		  NULL, NULL },
+		  NULL, NULL, NULL },
 		{ "e@f", "failed", "5.4.4", 0, "Unbalanced ) paren\\", 0, NULL,
-		  NULL },
+		  NULL, NULL },
 		{ "g@h", NULL, NULL, 554, "Rejected\r\nX-Evil: 1", 1, "mx.h",
-		  "" },
+		  "", NULL },
+		/* Retries ran out on a reply without an enhanced code: the
+		 * derived status, the remote's own words. */
+		{ "i@j", "failed", "5.0.0", 450, "mailbox busy", 1, "mx.j",
+		  NULL, "" },
 	};
 	struct dsn_params p = base_params(nosubj);
 	char *dsn, *ds;
 
 	(void)state;
 	p.rcpts = r;
-	p.n = 3;
+	p.n = 4;
 	p.reason = NULL;
 	p.tmpl = "Subject: [{subject}] {reason}\n\n"
 	    "s={subject} r={reason} x={extended_reason} u={unknown} "
@@ -677,7 +681,10 @@ test_dsn_missing_values(void **state)
 	assert_non_null(strstr(ds, "\r\nFinal-Recipient: rfc822;g@h\r\n"
 	    "Action: failed\r\nStatus: 5.0.0\r\nRemote-MTA: dns;mx.h\r\n"
 	    "Diagnostic-Code: smtp;554 Rejected  X-Evil: 1\r\n"));
-	assert_int_equal(count(ds, "Diagnostic-Code"), 1);
+	assert_non_null(strstr(ds, "\r\nFinal-Recipient: rfc822;i@j\r\n"
+	    "Action: failed\r\nStatus: 5.0.0\r\nRemote-MTA: dns;mx.j\r\n"
+	    "Diagnostic-Code: smtp;450 mailbox busy\r\n"));
+	assert_int_equal(count(ds, "Diagnostic-Code"), 2);
 	free(ds);
 	assert_int_equal(assert_boundaries_closed(dsn), 1);
 	free(dsn);

@@ -43,11 +43,63 @@ test_json_seed(void **state)
 	    "4.7.1 <u@e.com>: try \"again\" \xc3\xa9\xf0\x9f\x98\x80");
 	assert_true(r.delay < 0);	/* deferred: delay is not a delivery's */
 	assert_null(r.job);
-	/* Feedback records are outbound_logger's too, and not counted. */
+	/* Feedback records are outbound_logger's too, counted apart. */
 	assert_int_equal(rp_json_line("{\"type\":\"complaint\","
 	    "\"job_id\":null}", 34, &r, &store), 1);
+	assert_int_equal(r.fb, RP_FB_COMPLAINT);
+	assert_null(r.fbkind);
 	assert_int_equal(rp_json_line("{\"type\":\"remote_bounce\"}", 24, &r,
 	    &store), 1);
+	assert_int_equal(r.fb, RP_FB_BOUNCE);
+	buf_free(&store);
+}
+
+static void
+test_feedback_lines(void **state)
+{
+	static const char rb[] = "{\"type\":\"remote_bounce\",\"time\":"
+	    "\"2026-12-04T10:00:00Z\",\"job_id\":\"J.1\",\"recipient\":"
+	    "\"a@B.test\",\"bounce_category\":\"bad-mailbox\","
+	    "\"feedback_type\":null}";
+	static const char cp[] = "{\"type\":\"complaint\",\"recipient\":"
+	    "\"c@d.test\",\"feedback_type\":\"abuse\"}";
+	static const char hb[] = "type\ttimeLogged\ttimeQueued\torig\trcpt\t"
+	    "jobId\tbounceCat";
+	static const char hf[] = "timeLogged\torig\trcpt\tjobId\tfeedbackType";
+	struct buf store = BUF_INIT;
+	struct rp_cols c;
+	struct rp_record r;
+	const char *l;
+
+	(void)state;
+	assert_int_equal(rp_json_line(rb, strlen(rb), &r, &store), 1);
+	assert_int_equal(r.fb, RP_FB_BOUNCE);
+	assert_string_equal(r.fbkind, "bad-mailbox");
+	assert_string_equal(r.rcpt, "a@B.test");
+	assert_string_equal(r.job, "J.1");
+	assert_true(r.time_ms == 1796378400000LL);
+	assert_int_equal(rp_json_line(cp, strlen(cp), &r, &store), 1);
+	assert_int_equal(r.fb, RP_FB_COMPLAINT);
+	assert_string_equal(r.fbkind, "abuse");
+	/* rb and f lines of accounting_files, with and without a type column */
+	assert_int_equal(rp_acct_header(hb, strlen(hb), NULL, &c), 0);
+	l = "rb\t2026-12-04 10:00:00+0000\t\ts@x\ta@b.test\tJ.1\tquota-issues";
+	assert_int_equal(rp_acct_line(&c, l, strlen(l), -1, &r, &store), 1);
+	assert_int_equal(r.fb, RP_FB_BOUNCE);
+	assert_string_equal(r.fbkind, "quota-issues");
+	assert_string_equal(r.rcpt, "a@b.test");
+	assert_true(r.delay < 0);
+	l = "f\t2026-12-04 10:00:00+0000\t\ts@x\ta@b.test\tJ.1\t";
+	assert_int_equal(rp_acct_line(&c, l, strlen(l), -1, &r, &store), 1);
+	assert_int_equal(r.fb, RP_FB_COMPLAINT);
+	assert_null(r.fbkind);			/* no feedbackType column */
+	assert_int_equal(rp_acct_header(hf, strlen(hf), NULL, &c), 0);
+	l = "2026-12-04 10:00:00+0000\ts@x\ta@b.test\tJ.1\tfraud";
+	assert_int_equal(rp_acct_line(&c, l, strlen(l), RP_KIND_F, &r,
+	    &store), 1);
+	assert_int_equal(r.fb, RP_FB_COMPLAINT);
+	assert_string_equal(r.fbkind, "fraud");
+	assert_int_equal(rp_acct_line(&c, l, strlen(l), -1, &r, &store), -1);
 	buf_free(&store);
 }
 
@@ -221,6 +273,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_seed),
 		cmocka_unit_test(test_json_bad),
+		cmocka_unit_test(test_feedback_lines),
 		cmocka_unit_test(test_acct_tsv),
 		cmocka_unit_test(test_acct_custom),
 		cmocka_unit_test(test_acct_csv),

@@ -22,6 +22,53 @@ rec(enum rp_type t, const char *rcpt, long long ms, double delay)
 }
 
 static void
+test_feedback(void **state)
+{
+	static const struct { enum rp_fb fb; const char *rcpt, *kind; } in[] = {
+		{ RP_FB_BOUNCE, "a@Ex.com", "bad-mailbox" },
+		{ RP_FB_BOUNCE, "b@ex.com", "bad-mailbox" },
+		{ RP_FB_BOUNCE, "c@other.test", "quota-issues" },
+		{ RP_FB_COMPLAINT, "d@ex.com", "abuse" },
+		{ RP_FB_COMPLAINT, "e@ex.com", NULL },
+	};
+	struct rp_stats s;
+	struct rp_record r;
+	const struct rp_entry **v;
+	size_t n;
+
+	(void)state;
+	rp_stats_init(&s);
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		r = rec(RP_DELIVERED, in[i].rcpt, 1796374800000LL, -1);
+		r.fb = in[i].fb;
+		r.fbkind = in[i].kind;
+		rp_stats_feedback(&s, &r);
+	}
+	/* Apart from the delivery outcomes. */
+	assert_true(s.records == 0 && s.n[RP_DELIVERED] == 0);
+	assert_true(s.fb[RP_FB_BOUNCE] == 3 && s.fb[RP_FB_COMPLAINT] == 2);
+	v = rp_map_top(&s.fb_domains, 0, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0]->key, "ex.com");
+	assert_true(v[0]->n[RP_FB_BOUNCE] == 2);
+	assert_true(v[0]->n[RP_FB_COMPLAINT] == 2);
+	assert_string_equal(v[1]->key, "other.test");
+	assert_true(v[1]->n[RP_FB_BOUNCE] == 1 && v[1]->total == 1);
+	free(v);
+	v = rp_map_top(&s.fb_bcats, 0, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0]->key, "bad-mailbox");
+	assert_true(v[0]->total == 2);
+	free(v);
+	v = rp_map_by_key(&s.fb_types, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0]->key, "(none)");
+	assert_string_equal(v[1]->key, "abuse");
+	free(v);
+	rp_stats_free(&s);
+}
+
+static void
 test_totals(void **state)
 {
 	struct rp_stats s;
@@ -139,6 +186,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_totals),
+		cmocka_unit_test(test_feedback),
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_percentiles),
 	};
