@@ -93,38 +93,10 @@ for m in $MODES; do
 	esac
 done
 
-PATH=$PATH:/usr/sbin:/usr/lib/postfix/sbin
-for tool in smtp-source smtp-sink timeout tail find awk sort; do
-	command -v $tool >/dev/null 2>&1 ||
-		die "$tool not found: run ./scripts/deps.sh bench (as root)"
-done
-[ "$(id -u)" -eq 0 ] || die "run as root (smtp-sink -u and the loop mounts need it)"
-id postfix >/dev/null 2>&1 || die "no user 'postfix': run ./scripts/deps.sh bench"
-[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or newer needed (EPOCHREALTIME)"
-
-# Up to 50 sessions in, as many out, the sink's and outpost's files.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
-
-# --- temp dir and cleanup -------------------------------------------------
-
-WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/outpost-accounting.XXXXXX") ||
-	die "cannot create a temp dir"
-chmod 755 "$WORK"
-
-cleanup() {
-	trap - EXIT INT TERM HUP
-	stop_child "$LOAD_PID" 60
-	LOAD_PID=
-	stop_child "$OUTPOST_PID" 400
-	OUTPOST_PID=
-	stop_child "$SINK_PID" 50
-	SINK_PID=
-	unmount_all
-	remove_work
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
+bench_preflight "smtp-sink -u and the loop mounts need it" \
+	smtp-source smtp-sink timeout tail find awk sort
+bench_workdir accounting
+relay_traps
 
 # --- the modes --------------------------------------------------------------
 

@@ -77,35 +77,10 @@ BENCH_NAME=dkim.sh
 need_counts MESSAGES CLIENTS SIZE BITS ROUNDS RUN_TIMEOUT STALL
 case $PAUSE in '' | *[!0-9]*) die "BENCH_PAUSE must be a number of seconds (got '$PAUSE')" ;; esac
 
-PATH=$PATH:/usr/sbin:/usr/lib/postfix/sbin
-for tool in smtp-source smtp-sink timeout tail find awk sort; do
-	command -v $tool >/dev/null 2>&1 ||
-		die "$tool not found: run ./scripts/deps.sh bench (as root)"
-done
-[ "$(id -u)" -eq 0 ] || die "run as root (smtp-sink -u and the loop mounts need it)"
-id postfix >/dev/null 2>&1 || die "no user 'postfix': run ./scripts/deps.sh bench"
-[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or newer needed (EPOCHREALTIME)"
-
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
-
-WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/outpost-dkim.XXXXXX") ||
-	die "cannot create a temp dir"
-chmod 755 "$WORK"
-
-cleanup() {
-	trap - EXIT INT TERM HUP
-	stop_child "$LOAD_PID" 60
-	LOAD_PID=
-	stop_child "$OUTPOST_PID" 400
-	OUTPOST_PID=
-	stop_child "$SINK_PID" 50
-	SINK_PID=
-	unmount_all
-	remove_work
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
+bench_preflight "smtp-sink -u and the loop mounts need it" \
+	smtp-source smtp-sink timeout tail find awk sort
+bench_workdir dkim
+relay_traps
 
 # The dkim mode: the plugin before smtp_forward, a key for the sender's
 # domain, which is also [sign] domain (every message is signed, whatever

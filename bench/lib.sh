@@ -31,6 +31,56 @@ SINK_PID=
 OUTPOST_PID=
 PF_DIR=
 
+# --- set-up ---------------------------------------------------------------
+
+# Dies unless every tool after $1 is on PATH (Postfix's sbin directories
+# added), this runs as root ($1: what needs root), the postfix user exists
+# and bash has EPOCHREALTIME; then raises the open-file limit (sessions in
+# and out, the sinks' and the MTAs' files).
+bench_preflight() {
+	local why=$1 tool
+	shift
+	PATH=$PATH:/usr/sbin:/usr/lib/postfix/sbin
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null 2>&1 ||
+			die "$tool not found: run ./scripts/deps.sh bench (as root)"
+	done
+	[ "$(id -u)" -eq 0 ] || die "run as root ($why)"
+	id postfix >/dev/null 2>&1 || die "no user 'postfix': run ./scripts/deps.sh bench"
+	[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or newer needed (EPOCHREALTIME)"
+	ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+}
+
+# WORK: a new temp dir outpost-$1.XXXXXX under BENCH_TMPDIR (else TMPDIR,
+# else /tmp) that the postfix user can reach (a private Postfix's queue).
+bench_workdir() {
+	WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/outpost-$1.XXXXXX") ||
+		die "cannot create a temp dir"
+	chmod 755 "$WORK"
+}
+
+# The EXIT trap of the scripts that run Outpost alone against the sink
+# (accounting.sh, dkim.sh, profile.sh): stops the load, outpost and the
+# sink, unmounts the file systems and removes WORK; CLEANUP_FIRST, when
+# set, names a function that runs first. relay_traps installs it.
+relay_cleanup() {
+	trap - EXIT INT TERM HUP
+	[ -n "${CLEANUP_FIRST:-}" ] && "$CLEANUP_FIRST"
+	stop_child "$LOAD_PID" 60
+	LOAD_PID=
+	stop_child "$OUTPOST_PID" 400
+	OUTPOST_PID=
+	stop_child "$SINK_PID" 50
+	SINK_PID=
+	unmount_all
+	remove_work
+}
+relay_traps() {
+	trap relay_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM HUP
+}
+
 # --- processes ------------------------------------------------------------
 
 # Waits up to $2 tenths of a second for pid $1 to exit; 0 when it did.

@@ -80,15 +80,8 @@ for m in $MODES; do
 	case $m in on | off) ;; *) die "BENCH_MODES: unknown mode '$m' (on, off)" ;; esac
 done
 
-PATH=$PATH:/usr/sbin:/usr/lib/postfix/sbin
-for tool in smtp-source smtp-sink perf strace node npm timeout awk; do
-	command -v $tool >/dev/null 2>&1 ||
-		die "$tool not found: run ./scripts/deps.sh bench (as root)"
-done
-[ "$(id -u)" -eq 0 ] || die "run as root (perf, strace -p, smtp-sink -u and the loop mounts need it)"
-id postfix >/dev/null 2>&1 || die "no user 'postfix': run ./scripts/deps.sh bench"
-[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or newer needed (EPOCHREALTIME)"
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+bench_preflight "perf, strace -p, smtp-sink -u and the loop mounts need it" \
+	smtp-source smtp-sink perf strace node npm timeout awk
 
 SV_BIN=$SV_DIR/node_modules/.bin/stackvis
 if [ ! -x "$SV_BIN" ]; then
@@ -101,28 +94,15 @@ if [ ! -x "$SV_BIN" ]; then
 fi
 mkdir -p "$OUT" || die "cannot create $OUT"
 
-WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/outpost-profile.XXXXXX") ||
-	die "cannot create a temp dir"
-chmod 755 "$WORK"
+bench_workdir profile
 
 TOOL_PID=
-
-cleanup() {
-	trap - EXIT INT TERM HUP
+stop_tool() {
 	stop_child "$TOOL_PID" 100
 	TOOL_PID=
-	stop_child "$LOAD_PID" 60
-	LOAD_PID=
-	stop_child "$OUTPOST_PID" 400
-	OUTPOST_PID=
-	stop_child "$SINK_PID" 50
-	SINK_PID=
-	unmount_all
-	remove_work
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
+CLEANUP_FIRST=stop_tool
+relay_traps
 
 config_on() { records_config "$1" true; }
 

@@ -87,11 +87,8 @@ for t in $TARGETS; do
 done
 want() { case " $TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
 
-PATH=$PATH:/usr/sbin:/usr/lib/postfix/sbin
-for tool in smtp-source smtp-sink postfix postconf timeout setsid tail; do
-	command -v $tool >/dev/null 2>&1 ||
-		die "$tool not found: run ./scripts/deps.sh bench (as root)"
-done
+bench_preflight "Postfix's master and smtp-sink -u need it" \
+	smtp-source smtp-sink postfix postconf timeout setsid tail
 HK_BIN=$HK_DIR/node_modules/Haraka/bin/haraka
 if want haraka; then
 	command -v node >/dev/null 2>&1 ||
@@ -99,18 +96,10 @@ if want haraka; then
 	[ -f "$HK_BIN" ] || command -v npm >/dev/null 2>&1 ||
 		die "npm not found (to install Haraka into $HK_DIR): run ./scripts/deps.sh bench"
 fi
-[ "$(id -u)" -eq 0 ] || die "run as root (Postfix's master and smtp-sink -u need it)"
-id postfix >/dev/null 2>&1 || die "no user 'postfix': run ./scripts/deps.sh bench"
-[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or newer needed (EPOCHREALTIME)"
-
-# Up to 50 sessions in, as many out, the sinks' and the MTAs' files.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
 # --- temp dir and cleanup -------------------------------------------------
 
-WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/outpost-relay.XXXXXX") ||
-	die "cannot create a temp dir"
-chmod 755 "$WORK"	# the postfix user must reach the private queue
+bench_workdir relay
 
 HARAKA_PID=
 PF_CPU=
