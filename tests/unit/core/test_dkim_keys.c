@@ -6,65 +6,8 @@
 
 #include <sys/stat.h>
 
-#include "core/dkim_keys.h"
+#include "dkim_util.h"
 #include "lib/fsutil.h"
-
-static char dir[64];
-
-static void
-put(const char *name, const char *text)
-{
-	char *p = xasprintf("%s/%s", dir, name);
-	FILE *f = fopen(p, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	free(p);
-}
-
-static void
-keygen(const char *domain, const char *sel, enum dkim_alg alg)
-{
-	struct buf out = BUF_INIT;
-	char *err = NULL;
-
-	if (dkim_keygen(dir, domain, sel, alg, 1024, &out, &err) != 0)
-		fail_msg("keygen: %s", err);
-	assert_non_null(strstr(out.p, "._domainkey."));
-	buf_free(&out);
-}
-
-static int
-setup(void **state)
-{
-	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/outpost-dkim-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	char *cmd = xasprintf("rm -rf %s", dir);
-
-	(void)state;
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-	return 0;
-}
-
-static struct dkim_config *
-load_ok(void)
-{
-	char *err = NULL;
-	struct dkim_config *c = dkim_config_load(dir, &err);
-
-	if (c == NULL)
-		fail_msg("unexpected error: %s", err);
-	return c;
-}
 
 static void
 load_bad(const char *want)
@@ -106,7 +49,7 @@ test_ini_and_keys(void **state)
 	keygen("example.com", "rsa1", DKIM_RSA_SHA256);
 	keygen("example.com", "ed1", DKIM_ED25519_SHA256);
 	keygen("esp.net", "esp", DKIM_RSA_SHA256);
-	put("dkim.ini", "[sign]\nenabled=yes\nheaders = Subject; To:Date , "
+	write_file(dir, "dkim.ini", "[sign]\nenabled=yes\nheaders = Subject; To:Date , "
 	    "X-Custom\noversign=Subject\ndomain=esp.net\n"
 	    "additional_domains=esp.net\n[canon]\nheader=simple\n"
 	    "body=Relaxed\n");
@@ -140,23 +83,23 @@ test_errors_name_file_and_key(void **state)
 	char *p;
 
 	(void)state;
-	put("dkim.ini", "[canon]\nbody=nofws\n");
+	write_file(dir, "dkim.ini", "[canon]\nbody=nofws\n");
 	load_bad("config/dkim.ini:2: body: 'nofws' is neither simple nor "
 	    "relaxed");
-	put("dkim.ini", "[sign]\nadditional_domains=nowhere.test\n");
+	write_file(dir, "dkim.ini", "[sign]\nadditional_domains=nowhere.test\n");
 	load_bad("config/dkim.ini:2: additional_domains: no directory "
 	    "config/dkim/nowhere.test/");
-	put("dkim.ini", "");
+	write_file(dir, "dkim.ini", "");
 	keygen("a.test", "s", DKIM_ED25519_SHA256);
 	p = xasprintf("%s/dkim/a.test/ed25519.selector", dir);
 	assert_int_equal(unlink(p), 0);
 	free(p);
 	load_bad("config/dkim/a.test/ed25519.selector: missing or empty");
-	put("dkim/a.test/ed25519.selector", "bad/selector\n");
+	write_file(dir, "dkim/a.test/ed25519.selector", "bad/selector\n");
 	load_bad("config/dkim/a.test/ed25519.selector: 'bad/selector' is not "
 	    "a DNS label");
-	put("dkim/a.test/ed25519.selector", "s\n");
-	put("dkim/a.test/ed25519.private", "-----BEGIN PRIVATE KEY-----\n"
+	write_file(dir, "dkim/a.test/ed25519.selector", "s\n");
+	write_file(dir, "dkim/a.test/ed25519.private", "-----BEGIN PRIVATE KEY-----\n"
 	    "garbage\n-----END PRIVATE KEY-----\n");
 	load_bad("config/dkim/a.test/ed25519.private: not a PEM private key");
 }

@@ -14,25 +14,6 @@
 #include "core/suppress.h"
 #include "core/suppress_writer.h"
 
-static char *
-tempdir(void)
-{
-	char tmpl[] = "/tmp/test_suppress.XXXXXX";
-	char *d = mkdtemp(tmpl);
-
-	assert_non_null(d);
-	return xstrdup(d);
-}
-
-static void
-rmtree(const char *dir)
-{
-	char *cmd = xasprintf("rm -rf '%s'", dir);
-
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-}
-
 static struct suppress_entry
 entry(const char *addr, const char *scope, enum suppress_source src,
     int64_t created, int64_t expires)
@@ -109,7 +90,7 @@ test_names(void **state)
 static void
 test_lookup_scope_expiry(void **state)
 {
-	char *dir = tempdir(), *err = NULL;
+	char *dir = tmpdir_new(), *err = NULL;
 	struct suppress_store *s = suppress_open(dir, 8, 0, &err);
 	struct suppress_entry got;
 
@@ -150,14 +131,13 @@ test_lookup_scope_expiry(void **state)
 	assert_int_equal(suppress_lookup(s, "u2@dest.test", "x.test", 1500,
 	    &got), 1);
 	suppress_close(s);
-	rmtree(dir);
-	free(dir);
+	tmpdir_rm(dir);
 }
 
 static void
 test_put_policy(void **state)
 {
-	char *dir = tempdir(), *err = NULL;
+	char *dir = tmpdir_new(), *err = NULL;
 	struct suppress_store *s = suppress_open(dir, 8, 0, &err);
 	struct suppress_entry got;
 
@@ -186,8 +166,7 @@ test_put_policy(void **state)
 	    1);
 	assert_int_equal(got.source, SUP_ADMIN);
 	suppress_close(s);
-	rmtree(dir);
-	free(dir);
+	tmpdir_rm(dir);
 }
 
 struct seen {
@@ -208,7 +187,7 @@ collect(void *arg, const struct suppress_entry *e)
 static void
 test_delete_purge_list(void **state)
 {
-	char *dir = tempdir(), *err = NULL, addr[64];
+	char *dir = tmpdir_new(), *err = NULL, addr[64];
 	struct suppress_store *s = suppress_open(dir, 8, 0, &err);
 	struct suppress_filter f = { NULL, NULL, NULL, -1, 0 };
 	struct suppress_txn *t;
@@ -288,8 +267,7 @@ test_delete_purge_list(void **state)
 	assert_int_equal(suppress_count(s, 100, &active, &expired), 0);
 	assert_int_equal(active, 12);
 	suppress_close(s);
-	rmtree(dir);
-	free(dir);
+	tmpdir_rm(dir);
 }
 
 static void
@@ -309,7 +287,7 @@ test_open_errors(void **state)
 static void
 test_config(void **state)
 {
-	char *dir = tempdir(), *err = NULL;
+	char *dir = tmpdir_new(), *err = NULL;
 	struct suppress_config c;
 
 	(void)state;
@@ -355,8 +333,7 @@ test_config(void **state)
 		free(err);
 		err = NULL;
 	}
-	rmtree(dir);
-	free(dir);
+	tmpdir_rm(dir);
 }
 
 struct wait {
@@ -380,7 +357,7 @@ done(void *arg, int ok, long changed, const char *err)
 static void
 test_writer(void **state)
 {
-	char *dir = tempdir(), *err = NULL, *path;
+	char *dir = tmpdir_new(), *err = NULL, *path;
 	struct event_base *base = event_base_new();
 	struct suppress_config c;
 	struct suppress_store *st;
@@ -428,8 +405,7 @@ test_writer(void **state)
 	suppress_close(st);
 	event_base_free(base);
 	free(path);
-	rmtree(dir);
-	free(dir);
+	tmpdir_rm(dir);
 }
 
 int

@@ -5,53 +5,8 @@
  * in tests/e2e/test_dkim.py. */
 #include "unit.h"
 
-#include "core/dkim_keys.h"
+#include "dkim_util.h"
 #include "queue/dkim_sign.h"
-
-static char dir[64];
-
-static void
-keygen(const char *domain, const char *sel, enum dkim_alg alg)
-{
-	struct buf out = BUF_INIT;
-	char *err = NULL;
-
-	if (dkim_keygen(dir, domain, sel, alg, 1024, &out, &err) != 0)
-		fail_msg("keygen: %s", err);
-	assert_non_null(strstr(out.p, "._domainkey."));
-	buf_free(&out);
-}
-
-static int
-setup(void **state)
-{
-	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/outpost-dkim-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	char *cmd = xasprintf("rm -rf %s", dir);
-
-	(void)state;
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
-	return 0;
-}
-
-static struct dkim_config *
-load_ok(void)
-{
-	char *err = NULL;
-	struct dkim_config *c = dkim_config_load(dir, &err);
-
-	if (c == NULL)
-		fail_msg("unexpected error: %s", err);
-	return c;
-}
 
 static const char MSG[] =
     "Received: from x\r\nFrom: Me <me@sub.example.com>\r\nTo: a@b.test\r\n"

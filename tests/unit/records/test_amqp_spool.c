@@ -13,15 +13,6 @@
 #include "records/amqp_record.h"
 #include "records/amqp_spool.h"
 
-static char *
-tmpdir(void)
-{
-	char tmpl[] = "/tmp/test_amqp_spool.XXXXXX";
-
-	assert_non_null(mkdtemp(tmpl));
-	return xstrdup(tmpl);
-}
-
 static int
 nfiles(const char *dir, const char *suffix)
 {
@@ -38,15 +29,6 @@ nfiles(const char *dir, const char *suffix)
 	}
 	closedir(d);
 	return n;
-}
-
-static void
-rmdir_all(const char *dir)
-{
-	char *cmd = xasprintf("rm -rf '%s'", dir);
-
-	assert_int_equal(system(cmd), 0);
-	free(cmd);
 }
 
 static void
@@ -86,7 +68,7 @@ expect_end(struct aspool *s)
 static void
 test_order_confirm_reopen(void **state)
 {
-	char *dir = tmpdir(), *err = NULL;
+	char *dir = tmpdir_new(), *err = NULL;
 	struct aspool *s = aspool_open(dir, 1 << 20, &err);
 	struct aspool_rec r;
 	struct aspool_pos two;
@@ -131,14 +113,13 @@ test_order_confirm_reopen(void **state)
 	aspool_close(s);
 	assert_int_equal(nfiles(dir, ".spool"), 0);
 	assert_int_equal(nfiles(dir, "position"), 0);
-	rmdir_all(dir);
-	free(dir);
+	tmpdir_rm(dir);
 }
 
 static void
 test_segments_removed(void **state)
 {
-	char *dir = tmpdir(), *err = NULL, id[16];
+	char *dir = tmpdir_new(), *err = NULL, id[16];
 	struct aspool *s = aspool_open(dir, 64, &err);
 	struct aspool_rec r;
 
@@ -162,14 +143,13 @@ test_segments_removed(void **state)
 	aspool_confirm(s, &r.end);
 	aspool_close(s);
 	assert_int_equal(nfiles(dir, ".spool"), 0);
-	rmdir_all(dir);
-	free(dir);
+	tmpdir_rm(dir);
 }
 
 static void
 test_torn_and_corrupt(void **state)
 {
-	char *dir = tmpdir(), *err = NULL, *path;
+	char *dir = tmpdir_new(), *err = NULL, *path;
 	struct buf b = BUF_INIT;
 	struct aspool *s;
 	struct aspool_rec r;
@@ -203,8 +183,7 @@ test_torn_and_corrupt(void **state)
 	assert_int_equal(nfiles(dir, ".spool"), 0);
 	buf_free(&b);
 	free(path);
-	rmdir_all(dir);
-	free(dir);
+	tmpdir_rm(dir);
 }
 
 static void
