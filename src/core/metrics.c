@@ -16,6 +16,7 @@
 #include "core/metrics.h"
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
+#include "lib/util.h"
 
 #define LABELS_MAX	3
 #define BUCKETS		64	/* hash buckets per family */
@@ -242,13 +243,11 @@ series_get(struct metric *m, const char *const *values)
 	int retry = 0;
 
 again:
-	h = 1469598103934665603ULL;
+	h = FNV_BASIS;
 	for (size_t i = 0; i < m->nlabels; i++) {
 		v[i] = retry ? METRIC_OTHER : values != NULL &&
 		    values[i] != NULL ? values[i] : "";
-		for (const char *p = v[i]; *p != '\0'; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-		h = (h ^ 0xff) * 1099511628211ULL;
+		h = fnv1a(fnv1a(h, v[i]), "\xff");	/* 0xff ends a value */
 	}
 	slot = &m->table[h % BUCKETS];
 	for (s = *slot; s != NULL; s = s->next) {

@@ -12,6 +12,7 @@
 #include "delivery/cluster_lua.h"
 #include "delivery/cluster_priv.h"
 #include "lib/xmalloc.h"
+#include "lib/util.h"
 
 #define DEST_IDLE_MS	600000		/* an unused destination record goes */
 
@@ -22,13 +23,9 @@ static void	 step(struct cluster_req *);
 static struct cdest **
 dest_slot(struct cluster *cl, const char *name)
 {
-	uint64_t h = 14695981039346656037ULL ^ cl->seed;
+	uint64_t h = fnv1a(FNV_BASIS ^ cl->seed, name);
 	struct cdest **pp;
 
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
-		h ^= *c;
-		h *= 1099511628211ULL;
-	}
 	pp = &cl->buckets[(h ^ (h >> 32)) % CLUSTER_BUCKETS];
 	while (*pp != NULL && strcmp((*pp)->name, name) != 0)
 		pp = &(*pp)->chain;

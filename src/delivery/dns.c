@@ -20,6 +20,7 @@
 
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
+#include "lib/util.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -300,11 +301,9 @@ lookup_add(struct dns_query *q, size_t entry, int type)
 static struct inflight **
 inflight_slot(struct dns *d, const char *name, int type)
 {
-	uint64_t h = 1469598103934665603ULL ^ (unsigned)type;
+	uint64_t h = fnv1a(FNV_BASIS ^ (unsigned)type, name);
 	struct inflight **pp;
 
-	for (const char *s = name; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
 	pp = &d->inflight[h % INFLIGHT_BUCKETS];
 	while (*pp != NULL && ((*pp)->type != type ||
 	    strcmp((*pp)->name, name) != 0))

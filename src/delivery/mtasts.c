@@ -24,6 +24,7 @@
 #include "delivery/tlsrpt.h"
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
+#include "lib/util.h"
 #include "proto/mtasts_policy.h"
 
 #define SRC		"outbound"
@@ -341,11 +342,7 @@ txt_done(void *arg, struct dns_answer *ans)
 static struct sts_entry **
 bucket(struct mtasts *m, const char *domain)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (const char *s = domain; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return &m->entries[h % BUCKETS];
+	return &m->entries[fnv1a(FNV_BASIS, domain) % BUCKETS];
 }
 
 static void

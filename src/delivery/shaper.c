@@ -125,13 +125,9 @@ shaper_size(const struct shaper *sp)
 static struct shaper_dest **
 find(struct shaper *sp, const char *key)
 {
-	uint64_t h = 14695981039346656037ULL ^ sp->seed;
+	uint64_t h = fnv1a(FNV_BASIS ^ sp->seed, key);
 	struct shaper_dest **pp;
 
-	for (const unsigned char *c = (const unsigned char *)key; *c; c++) {
-		h ^= *c;
-		h *= 1099511628211ULL;
-	}
 	pp = &sp->buckets[(h ^ (h >> 32)) & (sp->nbuckets - 1)];
 	for (; *pp != NULL; pp = &(*pp)->chain)
 		if (strcmp((*pp)->key, key) == 0)

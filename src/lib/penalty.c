@@ -112,12 +112,8 @@ penalty_size(const struct penalty *p)
 static struct pentry **
 slot(struct penalty *p, const char *key)
 {
-	uint64_t h = 14695981039346656037ULL ^ p->seed;
+	uint64_t h = fnv1a(FNV_BASIS ^ p->seed, key);
 
-	for (const unsigned char *c = (const unsigned char *)key; *c; c++) {
-		h ^= *c;
-		h *= 1099511628211ULL;
-	}
 	return &p->buckets[(h ^ (h >> 32)) & (p->nbuckets - 1)];
 }
 

@@ -29,6 +29,18 @@ uint64_t util_random(void);
 /* The value of hex digit c (either case), or -1. */
 int	 hex_value(int c);
 
+/* FNV-1a of the string s, continued from h: FNV_BASIS to start, XORed
+ * with a random seed where clients choose the keys (they then cannot aim
+ * at one hash chain). */
+#define FNV_BASIS	14695981039346656037ULL
+static inline uint64_t
+fnv1a(uint64_t h, const char *s)
+{
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 /* Appends the base64 of p/len to out. */
 void	 base64_encode(struct buf *out, const void *p, size_t len);
 /* Decodes s/len (padding required, no whitespace) into out; -1 if s is

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lib/xmalloc.h"
+#include "lib/util.h"
 
 struct ref {
 	struct ref	*next;
@@ -21,16 +22,6 @@ struct qrefs {
 	size_t		  nb;		/* a power of two */
 	size_t		  size;
 };
-
-static uint64_t
-hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
 
 struct qrefs *
 qrefs_new(void)
@@ -61,7 +52,7 @@ qrefs_free(struct qrefs *r)
 static struct ref **
 slot(const struct qrefs *r, const char *id)
 {
-	struct ref **pp = &r->b[hash(id) & (r->nb - 1)];
+	struct ref **pp = &r->b[fnv1a(FNV_BASIS, id) & (r->nb - 1)];
 
 	while (*pp != NULL && strcmp((*pp)->id, id) != 0)
 		pp = &(*pp)->next;
@@ -72,13 +63,14 @@ static void
 grow(struct qrefs *r)
 {
 	size_t nb = r->nb * 2;
-	struct ref **b = xcalloc(nb, sizeof(*b)), *p, *next;
+	struct ref **b = xcalloc(nb, sizeof(*b)), **slot, *p, *next;
 
 	for (size_t i = 0; i < r->nb; i++)
 		for (p = r->b[i]; p != NULL; p = next) {
 			next = p->next;
-			p->next = b[hash(p->id) & (nb - 1)];
-			b[hash(p->id) & (nb - 1)] = p;
+			slot = &b[fnv1a(FNV_BASIS, p->id) & (nb - 1)];
+			p->next = *slot;
+			*slot = p;
 		}
 	free(r->b);
 	r->b = b;
