@@ -83,18 +83,12 @@ static void
 acct_feedback(struct op_call *c, void *data)
 {
 	const struct acct *a = data;
-	const struct op_feedback *fb = op_call_feedback(c);
+	const struct op_feedback *fb = rec_feedback(c, NAME);
 	struct buf b = BUF_INIT;
 	enum acct_kind k;
 
-	if (fb == NULL || fb->type == NULL || (strcmp(fb->type,
-	    "remote_bounce") != 0 && strcmp(fb->type, "complaint") != 0)) {
-		log_error(NAME, fb != NULL ? fb->id : NULL, "feedback of "
-		    "unknown type '%s' not recorded", fb != NULL &&
-		    fb->type != NULL ? fb->type : "");
-		op_next(c, OP_CONT, NULL);
+	if (fb == NULL)
 		return;
-	}
 	k = strcmp(fb->type, "complaint") == 0 ? AK_FEEDBACK :
 	    AK_REMOTE_BOUNCE;
 	acct_feedback_line(&a->fmt, k, &a->kinds[k].fields, fb, &b);

@@ -205,17 +205,11 @@ static void
 ol_feedback(struct op_call *c, void *data)
 {
 	const struct ol *ol = data;
-	const struct op_feedback *fb = op_call_feedback(c);
+	const struct op_feedback *fb = rec_feedback(c, NAME);
 	struct buf b = BUF_INIT;
 
-	if (fb == NULL || fb->type == NULL || (strcmp(fb->type,
-	    "remote_bounce") != 0 && strcmp(fb->type, "complaint") != 0)) {
-		log_error(NAME, fb != NULL ? fb->id : NULL, "feedback of "
-		    "unknown type '%s' not recorded", fb != NULL &&
-		    fb->type != NULL ? fb->type : "");
-		op_next(c, OP_CONT, NULL);
+	if (fb == NULL)
 		return;
-	}
 	ol_feedback_record(&b, fb, rec_now_ms(), ol->pid, ol->host);
 	if (ol->out != NULL)
 		rw_append(ol->out, b.p, b.len, NULL, NULL);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "proto/message.h"
 #include "records/record.h"
 #include "records/writer.h"
@@ -102,4 +103,19 @@ rec_submit(struct rw_stream *s, const struct buf *lines, int sync,
 	if (s != NULL && lines->len > 0)
 		rw_append(s, lines->p, lines->len, NULL, NULL);
 	op_next(c, OP_CONT, NULL);
+}
+
+const struct op_feedback *
+rec_feedback(struct op_call *c, const char *source)
+{
+	const struct op_feedback *fb = op_call_feedback(c);
+
+	if (fb != NULL && fb->type != NULL && (strcmp(fb->type,
+	    "remote_bounce") == 0 || strcmp(fb->type, "complaint") == 0))
+		return fb;
+	log_error(source, fb != NULL ? fb->id : NULL, "feedback of unknown "
+	    "type '%s' not recorded", fb != NULL && fb->type != NULL ?
+	    fb->type : "");
+	op_next(c, OP_CONT, NULL);
+	return NULL;
 }

@@ -43,6 +43,11 @@ void		 rec_reason(struct buf *, const struct op_rcpt *);
 void		 ol_feedback_record(struct buf *, const struct op_feedback *,
 		    long long now_ms, long pid, const char *host);
 
+/* The feedback of the call c (OP_HOOK_FEEDBACK) when its type is one the
+ * records know ("remote_bounce", "complaint"); else it is logged (ERROR,
+ * from source), c is answered and NULL returned. */
+const struct op_feedback *rec_feedback(struct op_call *c, const char *source);
+
 struct rw_stream;
 /* Hands an event's lines to a stream (none: s NULL or no lines) and
  * answers the observer call c: once they are written and fsynced when

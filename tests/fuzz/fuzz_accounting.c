@@ -1,9 +1,9 @@
 /*
  * libFuzzer target: accounting_files' field lists and value escaping
  * (records/acct_fields.c). The values of one field are static there, so
- * the module is compiled into this file (white box); the plugin ABI call
- * record.c makes (op_next, from rec_submit — never reached here) is a
- * stub that aborts.
+ * the module is compiled into this file (white box); the plugin ABI calls
+ * record.c makes (op_next from rec_submit, op_call_feedback from
+ * rec_feedback — never reached here) are stubs that abort.
  *
  * Input: [mode] then lines: the separator (mode & 3 == 2), the [fields]
  * list, then the values of one event separated by 0x1f: rcpt, helo,
@@ -28,12 +28,19 @@
 
 #include "fuzz.h"
 
-/* --- the plugin ABI: reached only from rec_submit -------------------- */
+/* --- the plugin ABI: reached only from rec_submit, rec_feedback ----- */
 
 void
 op_next(struct op_call *c, int code, const char *msg)
 {
 	(void)c; (void)code; (void)msg;
+	abort();
+}
+
+const struct op_feedback *
+op_call_feedback(const struct op_call *c)
+{
+	(void)c;
 	abort();
 }
 
