@@ -35,6 +35,11 @@ READY_RE = re.compile(
     r'|(?:.* )?message=(?:ready|"ready")(?: .*)?'
     r'|\{.*"message":\s*"ready".*\})\s*$')
 
+# OUTPOST_TEST_NODES=N runs every daemon of the suite with smtp.ini nodes=N (N worker
+# processes, queue partitions ROOT/queue/w<i>); readiness is then the supervisor's line.
+TEST_NODES = int(os.environ.get("OUTPOST_TEST_NODES", "0") or 0)
+ALL_READY_RE = re.compile(r"nodes: all \d+ workers ready")
+
 LOG_NAME = "outpost-stdout.log"
 POLL = 0.05
 REPORT_LINES = 300
@@ -104,6 +109,10 @@ class Daemon:
             self.write_config("net-utils.ini", f"[dns]\nservers={dns}\ntimeout=2000\ntries=2\n")
         if self.delivery is not None:
             self.write_config("outbound.ini", "")
+        if TEST_NODES > 1:
+            path = self.config_path("smtp.ini")
+            text = re.sub(r"^;?nodes=.*\n", "", path.read_text(), flags=re.M)
+            path.write_text(text.replace("[main]\n", f"[main]\nnodes={TEST_NODES}\n", 1))
 
     def listen(self, host, port):
         """Point smtp.ini's listen at host:port (one address)."""
@@ -120,12 +129,18 @@ class Daemon:
     def queue_dir(self):
         return self.root / "queue"
 
-    def queue_files(self):
-        """Names of the committed queue entries (not temp, set-aside or body files)."""
+    def queue_partitions(self):
+        """The directories holding queue entries: queue/ and, with nodes, queue/w<i>."""
         if not self.queue_dir.exists():
             return []
-        return sorted(p.name for p in self.queue_dir.iterdir()
-                      if not p.name.startswith(("tmp.", "error.", "msg.")))
+        return [self.queue_dir] + sorted(p for p in self.queue_dir.iterdir()
+                                         if p.is_dir() and re.fullmatch(r"w\d+", p.name))
+
+    def queue_files(self):
+        """Names of the committed queue entries (not temp, set-aside or body files), in
+        every partition."""
+        return sorted(p.name for d in self.queue_partitions() for p in d.iterdir()
+                      if p.is_file() and not p.name.startswith(("tmp.", "error.", "msg.")))
 
     def body_files(self):
         """Names of the message body files (msg.<body>) in the queue directory."""
@@ -189,7 +204,13 @@ class Daemon:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=outpost_env(), start_new_session=True)
         if ready:
-            self.wait_for_log(READY_RE, timeout)
+            self.wait_for_log(ALL_READY_RE if self.nodes() > 1 else READY_RE, timeout)
+
+    def nodes(self):
+        """smtp.ini's nodes (0 when unset or not a number)."""
+        path = self.config_path("smtp.ini")
+        m = re.search(r"^nodes=(\d+)", path.read_text(), re.M) if path.exists() else None
+        return int(m[1]) if m else 0
 
     def signal(self, sig):
         assert self.running, "outpost is not running"
