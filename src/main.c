@@ -91,7 +91,7 @@ run(const char *root)
 	if ((op.shaping = shaping_load(op.cfg->config_dir, &err)) == NULL ||
 	    (op.vmta = vmta_load(op.cfg->config_dir, &err)) == NULL ||
 	    mta_check_config(op.cfg->config_dir, &err) != 0) {
-		rc = start_failed(EXIT_CONFIG, err);
+		rc = log_start_failed(EXIT_CONFIG, err);
 		shutdown_teardown(&op);
 		return rc;
 	}
@@ -123,7 +123,7 @@ run(const char *root)
 	if ((op.queue = queue_open(op.base, op.cfg->core->queue_dir,
 	    &err)) == NULL || (op.mta = mta_new(op.base, op.cfg, op.shaping,
 	    op.queue, &err, &rc)) == NULL || start_watch_space(&op) != 0) {
-		rc = start_failed(op.queue != NULL && rc ? EXIT_CONFIG :
+		rc = log_start_failed(op.queue != NULL && rc ? EXIT_CONFIG :
 		    EXIT_FAILURE, err);
 		shutdown_teardown(&op);
 		return rc;

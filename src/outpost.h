@@ -52,7 +52,6 @@ int	 root_queue_report(const char *root, int list);
 int	 root_init(const char *root);
 
 /* start.c */
-int	 start_failed(int status, char *err);
 int	 start_daemon(struct outpost *op);
 int	 start_watch_space(struct outpost *op);
 

@@ -4,7 +4,6 @@
  * and the free-space and backlog watches that hold reception or delivery.
  * A failure is logged, told on stderr and answered with an exit status.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <event2/event.h>
@@ -55,17 +54,6 @@ start_watch_space(struct outpost *op)
 	return 0;
 }
 
-/* A start-up failure: logged, told on stderr; returns status. */
-int
-start_failed(int status, char *err)
-{
-	log_crit("core", NULL, "%s", err);
-	log_flush_exit();
-	fprintf(stderr, "outpost: %s\n", err);
-	free(err);
-	return status;
-}
-
 /*
  * The steps that need root, then the drop (core/daemon.c): the queue
  * directory's lock before anything touches the queue, the listeners bound
@@ -84,33 +72,33 @@ start_daemon(struct outpost *op)
 	 * the hard limit too: it stays after the drop). */
 	daemon_fd_limit(op->cfg, 1);
 	if (daemon_ids_resolve(c->user, c->group, &op->ids, &err) != 0)
-		return start_failed(EXIT_CONFIG, err);
+		return log_start_failed(EXIT_CONFIG, err);
 	switch (daemon_lock_queue(c->queue_dir, &op->ids, &op->lock_fd,
 	    &err)) {
 	case DAEMON_LOCKED:
 		break;
 	case DAEMON_LOCK_HELD:
-		return start_failed(EXIT_TEMPFAIL, err);
+		return log_start_failed(EXIT_TEMPFAIL, err);
 	default:
-		return start_failed(EXIT_FAILURE, err);
+		return log_start_failed(EXIT_FAILURE, err);
 	}
 	if (nodes_worker() < 0 && daemon_pidfile_write(c->pid_file, &err))
-		return start_failed(EXIT_CANTCREAT, err);
+		return log_start_failed(EXIT_CANTCREAT, err);
 	op->pid_file = xstrdup(c->pid_file);
 	if ((op->base = event_base_new()) == NULL)
-		return start_failed(EXIT_FAILURE,
+		return log_start_failed(EXIT_FAILURE,
 		    xstrdup("cannot create the event loop"));
 	if ((op->server = smtp_server_start(op->base, op->cfg, NULL,
 	    &err)) == NULL)
-		return start_failed(EXIT_FAILURE, err);
+		return log_start_failed(EXIT_FAILURE, err);
 	if (nodes_worker() <= 0 && (op->admin = admin_new(op->base,
 	    op->cfg->config_dir, op->ids.user != NULL ? op->ids.uid :
 	    (uid_t)-1, op->ids.user != NULL ? op->ids.gid : (gid_t)-1, &err,
 	    &bind_failed)) == NULL && err != NULL)
-		return start_failed(bind_failed ? EXIT_FAILURE : EXIT_CONFIG,
-		    err);
+		return log_start_failed(bind_failed ? EXIT_FAILURE :
+		    EXIT_CONFIG, err);
 	if (daemon_drop(&op->ids, &err) != 0)
-		return start_failed(EXIT_CONFIG, err);
+		return log_start_failed(EXIT_CONFIG, err);
 	if (geteuid() == 0)
 		log_warn("core", NULL, "running as root: set smtp.ini user "
 		    "(and group) to have outpost drop root once its "
@@ -119,6 +107,6 @@ start_daemon(struct outpost *op)
 		log_notice("core", NULL, "running as user %s (uid %u, gid %u)",
 		    op->ids.user, (unsigned)getuid(), (unsigned)getgid());
 	if (daemon_dir_writable(c->queue_dir, &op->ids, &err) != 0)
-		return start_failed(EXIT_CANTCREAT, err);
+		return log_start_failed(EXIT_CANTCREAT, err);
 	return 0;
 }
