@@ -104,7 +104,7 @@ FEEDBACK_SRCS = src/feedback/feedback.c src/feedback/fbconf.c \
 REPORT_SRCS = src/report/parse.c src/report/parse_json.c src/report/stats.c \
 	      src/report/text.c src/report/html.c src/report/files.c \
 	      src/report/read.c src/report/report.c
-MAIN_SRCS = src/main.c
+MAIN_SRCS = src/main.c src/root.c src/start.c src/reload.c src/shutdown.c
 # outpost-sendmail: its own program, with the few lib/ files it needs.
 SENDMAIL_SRCS = src/sendmail/main.c src/sendmail/message.c \
 		src/sendmail/smtp.c src/lib/xmalloc.c src/lib/buf.c \
@@ -191,10 +191,10 @@ build/asan/gen/defaults_data.o: $(GEN)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -c $< -o $@
 
-build/outpost: $(REL_OBJS) build/rel/src/main.o
+build/outpost: $(REL_OBJS) $(MAIN_SRCS:%.c=build/rel/%.o)
 	$(CC) $(REL_CFLAGS) $(EXPORTS) -o $@ $^ $(LIBS)
 
-build/asan/outpost: $(ASAN_OBJS) build/asan/src/main.o
+build/asan/outpost: $(ASAN_OBJS) $(MAIN_SRCS:%.c=build/asan/%.o)
 	$(CC) $(ASAN_CFLAGS) $(EXPORTS) -o $@ $^ $(LIBS)
 
 build/outpost-sendmail: $(SENDMAIL_SRCS:%.c=build/rel/%.o)

@@ -29,7 +29,7 @@ LAYERS = {
     "admin": 7,
     "feedback": 7,  # bounces and complaints: uses records/bouncecat
     "report": 8,
-    "": 9,          # src/main.c
+    "": 9,          # src/*.c: the daemon's top (main.c and its outpost.h)
     "sendmail": 9,  # outpost-sendmail, a program of its own (lib only)
     "ctl": 9,       # outpostctl: a program of its own (links no daemon code)
 }

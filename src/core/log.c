@@ -432,6 +432,16 @@ log_flush_exit(void)
 	replay();
 }
 
+int
+log_start_failed(int status, char *err)
+{
+	log_crit("core", NULL, "%s", err);
+	log_flush_exit();
+	fprintf(stderr, "outpost: %s\n", err);
+	free(err);
+	return status;
+}
+
 void
 log_vemit(int level, const char *origin, const char *uuid,
     const struct log_field *fields, size_t nfields, const char *fmt,

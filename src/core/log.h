@@ -95,6 +95,9 @@ void		 log_set_tap(log_tap_fn);
 void		 log_hold(int);
 /* Drops the sink and prints anything still held; for exit paths. */
 void		 log_flush_exit(void);
+/* A start-up failure: err logged (crit), the held records printed, err
+ * told on stderr ("outpost: err") and freed; returns status. */
+int		 log_start_failed(int status, char *err);
 
 void		 log_emit(int level, const char *origin, const char *uuid,
 		    const struct log_field *, size_t nfields,

@@ -444,16 +444,6 @@ make_partitions(const struct sup *s, const struct daemon_ids *ids,
 	return 0;
 }
 
-static int
-failed(char *err, int status)
-{
-	log_crit("core", NULL, "%s", err);
-	log_flush_exit();
-	fprintf(stderr, "outpost: %s\n", err);
-	free(err);
-	return status;
-}
-
 int
 nodes_run(struct config_core *c)
 {
@@ -479,7 +469,7 @@ nodes_run(struct config_core *c)
 			return -1;
 		}
 		rc = nodes_adopt(c->queue_dir, 1, &err) < 0 ?
-		    failed(err, 1) : -1;
+		    log_start_failed(1, err) : -1;
 		close(fd);
 		return rc;
 	}
@@ -490,25 +480,25 @@ nodes_run(struct config_core *c)
 	s.lock_fd = -1;
 	if (daemon_ids_resolve(c->user, c->group, &ids, &err) != 0) {
 		free(s.top);
-		return failed(err, 78);
+		return log_start_failed(78, err);
 	}
 	switch (daemon_lock_queue(s.top, &ids, &s.lock_fd, &err)) {
 	case DAEMON_LOCKED:
 		break;
 	case DAEMON_LOCK_HELD:
-		rc = failed(err, 75);
+		rc = log_start_failed(75, err);
 		goto out;
 	default:
-		rc = failed(err, 1);
+		rc = log_start_failed(1, err);
 		goto out;
 	}
 	if (make_partitions(&s, &ids, &err) != 0 ||
 	    nodes_adopt(s.top, s.n, &err) < 0) {
-		rc = failed(err, 1);
+		rc = log_start_failed(1, err);
 		goto out;
 	}
 	if (daemon_pidfile_write(c->pid_file, &err) != 0) {
-		rc = failed(err, 73);
+		rc = log_start_failed(73, err);
 		goto out;
 	}
 	sigemptyset(&set);
@@ -519,7 +509,8 @@ nodes_run(struct config_core *c)
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, &s.old);
 	if ((s.sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
-		rc = failed(xasprintf("signalfd: %s", strerror(errno)), 1);
+		rc = log_start_failed(1, xasprintf("signalfd: %s",
+		    strerror(errno)));
 		goto out;
 	}
 	s.w = xcalloc(s.n, sizeof(*s.w));
