@@ -23,9 +23,11 @@
 #include "core/notify.h"
 #include "core/shaping.h"
 #include "core/version.h"
+#include "core/worker.h"
 #include "core/vmta.h"
 #include "delivery/mta.h"
 #include "feedback/feedback.h"
+#include "lib/xmalloc.h"
 #include "plugins/plugin.h"
 #include "queue/queue.h"
 #include "report/report.h"
@@ -106,13 +108,16 @@ run(const char *root)
 	}
 	if (plugins_load(op.cfg, op.base, builtin_plugins, &err) != 0 ||
 	    suppression_start(op.cfg, &err) != 0) {
+		char *msg;
+
 		log_flush_exit();
 		/* What a plugin could not open, it could not as the user. */
-		if (op.ids.user != NULL && geteuid() != 0)
-			fprintf(stderr, "outpost: %s (running as user %s)\n",
-			    err, op.ids.user);
-		else
-			fprintf(stderr, "outpost: %s\n", err);
+		msg = op.ids.user != NULL && geteuid() != 0 ?
+		    xasprintf("%s (running as user %s)", err, op.ids.user) :
+		    xstrdup(err);
+		if (!nodes_start_failed(msg))	/* the supervisor tells it */
+			fprintf(stderr, "outpost: %s\n", msg);
+		free(msg);
 		free(err);
 		shutdown_teardown(&op);
 		return EXIT_CONFIG;

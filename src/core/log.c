@@ -18,6 +18,7 @@
 #include "lib/fsutil.h"
 #include "lib/json.h"
 #include "lib/xmalloc.h"
+#include "core/worker.h"
 
 static const char *const level_names[] = {
 	"EMERG", "ALERT", "CRIT", "ERROR", "WARN", "NOTICE", "INFO", "DEBUG",
@@ -437,7 +438,8 @@ log_start_failed(int status, char *err)
 {
 	log_crit("core", NULL, "%s", err);
 	log_flush_exit();
-	fprintf(stderr, "outpost: %s\n", err);
+	if (!nodes_start_failed(err))
+		fprintf(stderr, "outpost: %s\n", err);
 	free(err);
 	return status;
 }

@@ -186,6 +186,7 @@ struct sup {
 	sigset_t	 old;		/* the mask before ours */
 	struct config_core *c;
 	char		*top;		/* the top queue directory */
+	int		 told;		/* a worker's start-up error printed */
 };
 
 /* Forks worker i: its pid in the supervisor, 0 in the worker. */
@@ -386,14 +387,24 @@ supervise(struct sup *s)
 		}
 		for (unsigned k = 1; k < np; k++) {
 			struct worker *w = &s->w[idx[k]];
-			char b;
+			char b[4096];
+			ssize_t r;
 
 			if (!(pf[k].revents & (POLLIN | POLLHUP)) || w->rfd == -1)
 				continue;
-			if (read(w->rfd, &b, 1) == 1) {
+			while ((r = read(w->rfd, b, sizeof(b))) == -1 &&
+			    errno == EINTR)
+				;
+			if (r >= 1 && b[0] == 1) {
 				w->ready = 1;
 				log_info("core", NULL, "nodes: worker %u ready",
 				    idx[k]);
+			} else if (r > 1 && b[0] == 2 && !s->told) {
+				/* nodes_start_failed(): every worker would say
+				 * the same; the first says it for all. */
+				fprintf(stderr, "outpost: %.*s\n", (int)(r - 1),
+				    b + 1);
+				s->told = 1;
 			}
 			close(w->rfd);
 			w->rfd = -1;

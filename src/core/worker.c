@@ -80,6 +80,27 @@ nodes_ready(void)
 	ready_fd = -1;
 }
 
+int
+nodes_start_failed(const char *msg)
+{
+	size_t len = strlen(msg);
+	char *b;
+
+	if (ready_fd == -1)
+		return 0;
+	b = xmalloc(len + 1);
+	b[0] = 2;	/* not the ready byte (1) */
+	memcpy(b + 1, msg, len);
+	/* One write up to PIPE_BUF is atomic; a longer message is cut. */
+	while (write(ready_fd, b, len + 1 > 4096 ? 4096 : len + 1) == -1 &&
+	    errno == EINTR)
+		;
+	free(b);
+	close(ready_fd);
+	ready_fd = -1;
+	return 1;
+}
+
 void
 nodes_become(int no, unsigned n, int fd)
 {

@@ -35,4 +35,9 @@ void	 nodes_become(int no, unsigned n, int fd);
  * do). Nothing in a single process. */
 void	 nodes_ready(void);
 
+/* A worker that cannot start: hands msg to the supervisor down the "ready"
+ * pipe, which prints the first worker's on stderr (once, not once per
+ * worker); 1 when it did, 0 in a single process (print it yourself). */
+int	 nodes_start_failed(const char *msg);
+
 #endif
