@@ -4,7 +4,7 @@ A failed test gets the daemon's output and the sinks' transcripts appended to it
 """
 import pytest
 
-from harness.daemon import Daemon, outpost_binary
+from harness.daemon import TEST_NODES, Daemon, outpost_binary
 from harness.dns import DnsServer
 from harness.sink import SmtpSink
 from harness.tlsutil import make_tls_material
@@ -24,6 +24,21 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         for title, produce in item.stash.get(_REPORTS, []):
             report.sections.append((f"{title} ({report.when})", produce()))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "single_process(reason): a test of the single process only; with "
+        "OUTPOST_TEST_NODES > 1 it is skipped and the reason printed (-rs)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if TEST_NODES <= 1:
+        return
+    for item in items:
+        mark = item.get_closest_marker("single_process")
+        if mark is not None:
+            item.add_marker(pytest.mark.skip(reason=f"nodes={TEST_NODES}: {mark.args[0]}"))
 
 
 @pytest.fixture(scope="session")

@@ -95,7 +95,7 @@ def by_rcpt(api, rcpt):
 
 
 def entry_text(outpost, entry_id):
-    return (outpost.queue_dir / entry_id).read_text(errors="replace")
+    return (outpost.entry_path(entry_id)).read_text(errors="replace")
 
 
 def wait_until(pred, timeout=20, what="condition"):

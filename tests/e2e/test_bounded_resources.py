@@ -173,7 +173,7 @@ def attempts(outpost):
     out = {}
     for name in outpost.queue_files():
         try:
-            out[name] = int(read_entry(outpost.queue_dir / name)[0]["attempts"])
+            out[name] = int(read_entry(outpost.entry_path(name))[0]["attempts"])
         except (FileNotFoundError, ValueError, KeyError):
             pass
     return out
@@ -273,7 +273,7 @@ def test_one_message_to_many_domains_keeps_one_body_on_disk(mta, smtp_sink, dns_
     print(f"1 MB to {DOMAINS} domains: {sum(sizes.values()) / MB:.2f} MB in the queue "
           f"({len(sizes)} files)")
     for name in entries:
-        fields, _, message = read_entry(mta.queue_dir / name)
+        fields, _, message = read_entry(mta.entry_path(name))
         assert fields["body"] == f"{txn}.1" and message.endswith(data)
 
     mta.write_config("outbound.ini", "")

@@ -117,7 +117,7 @@ def entries_for(outpost, domain):
     names = []
     for name in outpost.queue_files():
         try:
-            if read_entry(outpost.queue_dir / name)[0].get("domain") == domain:
+            if read_entry(outpost.entry_path(name))[0].get("domain") == domain:
                 names.append(name)
         except (FileNotFoundError, ValueError):
             continue

@@ -168,10 +168,10 @@ def test_corrupt_entry_found_at_startup_is_recorded_then_set_aside(daemon, kind)
     assert daemon.stop() == 0
     lost, intact = f"{txn}.1", f"{txn}.2"
     assert daemon.queue_files() == [lost, intact]
-    good = (daemon.queue_dir / lost).read_bytes()
+    good = (daemon.entry_path(lost)).read_bytes()
     assert b"domain dest.test\n" in good
     bad = corrupt(good)
-    (daemon.queue_dir / lost).write_bytes(bad)
+    (daemon.entry_path(lost)).write_bytes(bad)
     queued_at = parse_entry(good)["fields"]
 
     mark = daemon.mark()
@@ -232,9 +232,9 @@ def test_a_huge_entry_costs_its_header_at_startup(daemon):
     txn = send(daemon, ["big@dest.test"])
     assert daemon.stop() == 0
     name = f"{txn}.1"
-    path = daemon.queue_dir / name
+    path = daemon.entry_path(name)
     good = v1_image(path.read_bytes(), b"")
-    os.unlink(daemon.queue_dir / f"msg.{name}")
+    os.unlink(daemon.entry_path(f"msg.{name}"))
     header = good[:good.index(b"\nmessage ") + 1]
     size = 512 << 20
     n = size - len(header) - 14
@@ -265,7 +265,7 @@ def test_nothing_certain_gives_no_record_but_an_error_line(daemon):
     txn = send(daemon, ["a@dest.test"])
     assert daemon.stop() == 0
     name = f"{txn}.1"
-    good = (daemon.queue_dir / name).read_bytes()
+    good = (daemon.entry_path(name)).read_bytes()
     planted = {
         "GARBAGE.1.1": (os.urandom(3000), "not an Outpost queue file"),
         "MAGIC.1.1": (b"OUTPOST-QUEUE x\n" + good[16:], "bad version line"),
@@ -273,8 +273,8 @@ def test_nothing_certain_gives_no_record_but_an_error_line(daemon):
         "NORCPT.1.1": (good[:good.index(b"\nrcpt ") + 1], "truncated"),
     }
     for planted_name, (data, _) in planted.items():
-        (daemon.queue_dir / planted_name).write_bytes(data)
-    (daemon.queue_dir / name).write_bytes(flip_in_entry(good))    # this one is recorded
+        (daemon.entry_path(planted_name)).write_bytes(data)
+    (daemon.entry_path(name)).write_bytes(flip_in_entry(good))    # this one is recorded
 
     mark = daemon.mark()
     daemon.start()
@@ -305,10 +305,10 @@ def test_body_corrupted_between_attempts_is_recorded_then_set_aside(mta, smtp_si
     _, (fields, rcpts, _) = wait_entry(mta, lambda e: e[0].get("attempts") == "1")
     assert [s for s, _ in rcpts] == ["delivered", "pending", "pending"]
     wait_records(mta, lambda r: len(r) == 3)
-    path = mta.queue_dir / f"msg.{name}"
+    path = mta.entry_path(f"msg.{name}")
     bad = flip_in_body(path.read_bytes())
     path.write_bytes(bad)
-    entry = (mta.queue_dir / name).read_bytes()
+    entry = (mta.entry_path(name)).read_bytes()
     why = "message file: checksum mismatch"
 
     mark = mta.mark()
@@ -343,7 +343,7 @@ def test_unreadable_is_not_corrupt_at_delivery(mta, smtp_sink):
     txn = send(mta, ["soft-1@single.test"])
     name = f"{txn}.1"
     wait_entry(mta, lambda e: e[0].get("attempts") == "1")
-    path = mta.queue_dir / f"msg.{name}"
+    path = mta.entry_path(f"msg.{name}")
     kept = path.read_bytes()
     path.unlink()
     os.mkfifo(path)

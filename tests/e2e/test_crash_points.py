@@ -216,7 +216,7 @@ def test_killed_after_a_lost_entry_is_recorded_before_it_is_set_aside(daemon, mo
     txn = send(daemon, ["lost@dest.test"])
     assert daemon.stop() == 0
     [name] = daemon.queue_files()
-    entry = daemon.queue_dir / name
+    entry = daemon.entry_path(name)
     entry.write_bytes(flip_in_entry(entry.read_bytes()))
     arm(monkeypatch, "record-before-dequeue")
     daemon.start(ready=False)

@@ -53,7 +53,7 @@ def wait_entry(outpost, pred, timeout=15):
     while True:
         for name in outpost.queue_files():
             try:
-                entry = read_entry(outpost.queue_dir / name)
+                entry = read_entry(outpost.entry_path(name))
             except (FileNotFoundError, ValueError):
                 continue
             if pred(entry):
@@ -423,7 +423,7 @@ def test_restart_in_the_middle_of_a_retry_schedule(mta, smtp_sink):
     send(mta, ["ok-1@single.test"])
     name, (fields, _, _) = wait_entry(mta, deferred(1))
     assert mta.stop() == 0
-    assert read_entry(mta.queue_dir / name)[0]["attempts"] == "1"
+    assert read_entry(mta.entry_path(name))[0]["attempts"] == "1"
     mta.start()
     # attempt 2 at its recorded time (fails), attempt 3 five seconds later (delivered)
     name, (fields, _, _) = wait_entry(mta, deferred(2))
@@ -570,14 +570,14 @@ def test_an_entry_damaged_while_waiting_is_rewritten_from_its_state(mta, smtp_si
     mta.start()
     send(mta, ["ok-1@single.test"])
     name, _ = wait_entry(mta, deferred(1))
-    path = mta.queue_dir / name
+    path = mta.entry_path(name)
     path.write_bytes(path.read_bytes()[:-20])
     mark = mta.mark()
     mta.signal(signal.SIGHUP)
     wait_entry(mta, deferred(2))
     assert sink.count("RCPT") == 2
     assert not [line for line in mta.lines()[mark:] if re.search(r"corrupt|moved aside", line)]
-    assert not (mta.queue_dir / f"error.{name}").exists()
+    assert not (mta.entry_path(f"error.{name}")).exists()
 
 
 def test_an_entry_removed_while_waiting_is_forgotten_with_its_body(mta, smtp_sink):
@@ -589,7 +589,7 @@ def test_an_entry_removed_while_waiting_is_forgotten_with_its_body(mta, smtp_sin
     mta.start()
     send(mta, ["ok-1@single.test"])
     name, _ = wait_entry(mta, deferred(1))
-    os.unlink(mta.queue_dir / name)
+    os.unlink(mta.entry_path(name))
     mark = mta.mark()
     mta.signal(signal.SIGHUP)
     mta.wait_for_log(rf"\[{re.escape(name)}\] \[outbound\] queue entry vanished; forgetting it",

@@ -508,8 +508,8 @@ def test_startup_removes_temp_files_and_sets_corrupt_entries_aside(daemon):
     assert daemon.stop() == 0
     valid = f"{queue_id}.1"
     assert daemon.queue_files() == [valid]
-    good = (daemon.queue_dir / valid).read_bytes()
-    good_body = (daemon.queue_dir / f"msg.{valid}").read_bytes()
+    good = (daemon.entry_path(valid)).read_bytes()
+    good_body = (daemon.entry_path(f"msg.{valid}")).read_bytes()
     entry = parse_entry(good, {f"msg.{valid}": good_body})
     assert entry["message"].endswith(body)
     cut = good.index(b"\nrcpt ") + 3                   # in the middle of the header
@@ -533,7 +533,7 @@ def test_startup_removes_temp_files_and_sets_corrupt_entries_aside(daemon):
         "EMPTY.1.1": "truncated",
     }
     for name, data in planted.items():
-        (daemon.queue_dir / name).write_bytes(data)
+        (daemon.entry_path(name)).write_bytes(data)
 
     mark = daemon.mark()
     daemon.start()
@@ -625,11 +625,11 @@ def test_a_format_1_queue_is_migrated_at_startup(daemon):
     v2 = check_entries(files)
     for name in list(v2):
         image = v1_image(files[name], v2[name]["message"])
-        (daemon.queue_dir / name).write_bytes(image)
-        os.unlink(daemon.queue_dir / f"msg.{name}")
+        (daemon.entry_path(name)).write_bytes(image)
+        os.unlink(daemon.entry_path(f"msg.{name}"))
     # The first one as a crash left it: its new body written, the entry still version 1.
     first = sorted(v2)[0]
-    (daemon.queue_dir / f"msg.{first}").write_bytes(files[f"msg.{first}"])
+    (daemon.entry_path(f"msg.{first}")).write_bytes(files[f"msg.{first}"])
     rc, out, err = run_outpost("-c", daemon.root, "--qstat")
     assert rc == 0, err
     stats = dict(line.split(" ", 1) for line in out.splitlines())

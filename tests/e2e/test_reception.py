@@ -64,7 +64,7 @@ def send_raw(d, message=MESSAGE, rcpts=("ok-1@multi.test",), sender="sender@clie
 
 
 def entries(d):
-    return {name: read_entry(d.queue_dir / name) for name in d.queue_files()}
+    return {name: read_entry(d.entry_path(name)) for name in d.queue_files()}
 
 
 def client_part(message_bytes, original=MESSAGE):
@@ -118,7 +118,7 @@ def server_me(d):
 def test_single_recipient_trace_header_names_it(server):
     reply = send_raw(server)
     txn = QUEUED.match(reply).group(1)
-    _, _, message = read_entry(server.queue_dir / f"{txn}.1")
+    _, _, message = read_entry(server.entry_path(f"{txn}.1"))
     assert f"\r\n\tfor <ok-1@multi.test>; ".encode() in message
 
 
@@ -137,13 +137,13 @@ def test_always_split_makes_one_entry_per_recipient(daemon):
 def test_missing_message_id_and_date_are_added(server):
     bare = "Subject: no id\r\n\r\nbody\r\n"
     txn = QUEUED.match(send_raw(server, message=bare)).group(1)
-    _, _, message = read_entry(server.queue_dir / f"{txn}.1")
+    _, _, message = read_entry(server.entry_path(f"{txn}.1"))
     head = client_part(message, bare).decode()
     assert f"\r\nMessage-Id: <{txn}@{server_me(server)}>\r\n" in head
     assert re.search(r"\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}\r\n$", head)
     # Present ones are kept, not added twice.
     txn = QUEUED.match(send_raw(server)).group(1)
-    _, _, message = read_entry(server.queue_dir / f"{txn}.1")
+    _, _, message = read_entry(server.entry_path(f"{txn}.1"))
     assert message.count(b"Message-Id:") == 1 and message.count(b"\r\nDate:") == 1
 
 
@@ -155,7 +155,7 @@ def test_received_header_setting(daemon, setting, expected):
     daemon.write_config("outbound.ini", setting)
     daemon.start()
     txn = QUEUED.match(send_raw(daemon)).group(1)
-    _, _, message = read_entry(daemon.queue_dir / f"{txn}.1")
+    _, _, message = read_entry(daemon.entry_path(f"{txn}.1"))
     outbound = [line for line in message.decode().split("\r\n")
                 if line.startswith("Received: (")]
     assert [line[:len(e)] for line, e in zip(outbound, expected)] == expected
@@ -504,7 +504,7 @@ def test_bare_lf_and_bare_cr_in_data_are_refused(server):
 def test_dot_unstuffing_and_end_only_at_crlf_dot_crlf(server):
     tricky = "Subject: dots\r\n\r\n.\r\n..\r\n...\r\n.x\r\nend.\r\n. \r\n"
     txn = QUEUED.match(send_raw(server, message=tricky)).group(1)
-    _, _, message = read_entry(server.queue_dir / f"{txn}.1")
+    _, _, message = read_entry(server.entry_path(f"{txn}.1"))
     assert message.endswith(tricky.encode())
 
 
@@ -818,7 +818,7 @@ def test_qlist_and_qstat_read_the_queue(server):
     from harness.daemon import run_outpost
     first = QUEUED.match(send_raw(server, rcpts=("ok-1@multi.test", "ok-2@single.test"))).group(1)
     second = QUEUED.match(send_raw(server, sender="")).group(1)
-    (server.queue_dir / "error.BROKEN.1.1").write_bytes(b"junk")
+    (server.entry_path("error.BROKEN.1.1")).write_bytes(b"junk")
     rc, out, err = run_outpost("-c", server.root, "--qlist")
     assert rc == 0, err
     lines = out.splitlines()

@@ -143,10 +143,18 @@ class Daemon:
                       if p.is_file() and not p.name.startswith(("tmp.", "error.", "msg.")))
 
     def body_files(self):
-        """Names of the message body files (msg.<body>) in the queue directory."""
-        if not self.queue_dir.exists():
-            return []
-        return sorted(p.name for p in self.queue_dir.iterdir() if p.name.startswith("msg."))
+        """Names of the message body files (msg.<body>), in every partition."""
+        return sorted(p.name for d in self.queue_partitions() for p in d.iterdir()
+                      if p.name.startswith("msg."))
+
+    def entry_path(self, name):
+        """The path of queue file `name` (an entry, msg.<body>, error.<entry>...) in
+        whichever partition holds it; queue/<name> when none does (a file planted there
+        before a start is adopted by worker 0)."""
+        for d in reversed(self.queue_partitions()):
+            if (d / name).exists():
+                return d / name
+        return self.queue_dir / name
 
     def wait_ready_to_accept(self, timeout=10):
         """Wait until the SMTP port accepts connections."""
