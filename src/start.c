@@ -99,7 +99,9 @@ start_daemon(struct outpost *op)
 		    EXIT_CONFIG, err);
 	if (daemon_drop(&op->ids, &err) != 0)
 		return log_start_failed(EXIT_CONFIG, err);
-	if (geteuid() == 0)
+	if (nodes_worker() > 0)
+		;	/* the same in every worker: worker 0 says it */
+	else if (geteuid() == 0)
 		log_warn("core", NULL, "running as root: set smtp.ini user "
 		    "(and group) to have outpost drop root once its "
 		    "listeners are bound");
