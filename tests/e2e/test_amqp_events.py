@@ -129,7 +129,7 @@ def settle(mta, quiet=2.0, timeout=30):
 
 def spool_lines(mta):
     return sum(len(p.read_bytes().splitlines())
-               for p in (mta.root / "spool" / "amqp").glob("*.spool"))
+               for p in (mta.root / "spool" / "amqp").rglob("*.spool"))
 
 
 def test_every_record_once_matching_the_log(mta, smtp_sink, broker):
@@ -165,7 +165,7 @@ def test_every_record_once_matching_the_log(mta, smtp_sink, broker):
     assert {m["body"]["type"] for m in unique} == {"delivered", "deferred", "bounced"}
     mta.stop()
     # Everything was confirmed: the spool is emptied at exit.
-    assert list((mta.root / "spool" / "amqp").glob("*.spool")) == []
+    assert list((mta.root / "spool" / "amqp").rglob("*.spool")) == []
 
 
 def test_broker_outage_spools_then_publishes_in_order(mta, smtp_sink, broker):

@@ -93,7 +93,7 @@ def drain(rabbit, messages, binding=None):
 
 def spool_lines(d):
     return sum(len(p.read_bytes().splitlines())
-               for p in (d.root / "spool" / "amqp").glob("*.spool"))
+               for p in (d.root / "spool" / "amqp").rglob("*.spool"))
 
 
 def unique(messages):

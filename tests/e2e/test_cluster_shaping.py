@@ -141,6 +141,9 @@ def test_shared_max_connections_holds_across_three_nodes(nodes, smtp_sink, dns_r
     assert sink.max_seen() <= 2
 
 
+@pytest.mark.single_process("with workers the fallback share is the limit over nodes x "
+                             "workers, and a worker without this destination's mail leaves "
+                             "its share unused (docs/scale.md); each worker logs it")
 def test_redis_stopped_each_node_keeps_its_share_then_shares_again(
         nodes, smtp_sink, dns_records, redis_server):  # noqa: F811
     dns_records(RECORDS)
@@ -203,7 +206,7 @@ def test_leases_are_renewed_while_the_connection_lives_and_expire_when_its_node_
     # Past lease_ttl the connection still holds its one lease: renewed (every second).
     time.sleep(4)
     live = redis_server.command("ZRANGEBYSCORE", key, redis_now_ms(redis_server), "+inf")
-    assert len(live) == 1 and live[0].startswith("node0:"), live
+    assert len(live) == 1 and re.match(r"node0(\.w\d+)?:", live[0]), live
     # Another node's mail waits for the one connection...
     send_many(daemons[1], ["ok-1-0@cl.test"])
     time.sleep(1)
