@@ -14,15 +14,16 @@
 #            (one process: smtp.ini nodes=1)
 #   outpostN the same with smtp.ini nodes=N, N from 2 to 64 (outpost2: a
 #            supervisor and 2 worker processes sharing the listener with
-#            SO_REUSEPORT, each with its queue partition); timed once the
-#            log says all N workers are ready
+#            SO_REUSEPORT, each with its queue partition); the load
+#            starts once the supervisor says READY=1 (sd_notify, received
+#            by socat): every worker serves
 # then prints messages, seconds and messages/s for each (relayed: until
 # the sink has them all; accepted: over the time smtp-source took to hand
-# them all over, answered 250), the ratios Outpost/Postfix,
-# Outpost/Haraka and Outpost/ceiling for each Outpost target, and whether
-# the targets (>= 4 x Postfix, >= 8 x Haraka, >= 0.5 x ceiling) are met,
-# and nodes=N/nodes=1 (relayed and accepted) when both ran; and, from the
-# same runs, Outpost's and Postfix's CPU ms per message (user + system of
+# them all over, answered 250) and how busy the machine's CPUs were, the
+# ratios Outpost/Postfix, Outpost/Haraka and Outpost/ceiling for each
+# Outpost target, whether the targets (>= 4 x Postfix, >= 8 x Haraka,
+# >= 0.5 x ceiling) are met, and nodes=N/nodes=1 (relayed and accepted)
+# when both ran; and, from the same runs, Outpost's and Postfix's CPU ms per message (user + system of
 # all their processes and threads: for outpostN the supervisor and every
 # worker, read from /proc before it is stopped) and their ratios. It
 # reports; it does not fail on a missed target. Exit status: 0 when every
@@ -431,16 +432,18 @@ for t in $TARGETS; do
 	ACC[$t]=$(awk -v n="$MESSAGES" -v s="${LOADSECS[$t]}" \
 		'BEGIN { printf "%.1f", (s > 0) ? n / s : 0 }')
 done
-printf '%-10s %9s %9s %10s %9s %9s %10s %7s  %s\n' target messages seconds 'msg/s' \
-	delivered 'load s' 'accepted/s' queued status
+# cpu%: how busy the machine's CPUs were over `seconds` (all of them,
+# everything running: the load generator and the sink too).
+printf '%-10s %9s %9s %10s %9s %9s %10s %7s %5s  %s\n' target messages seconds 'msg/s' \
+	delivered 'load s' 'accepted/s' queued 'cpu%' status
 for t in $TARGETS; do
 	if [ "${STATUS[$t]:-}" = ok ]; then
-		printf '%-10s %9s %9s %10s %9s %9s %10s %7s  %s\n' "$t" "$MESSAGES" "${SECS[$t]}" \
+		printf '%-10s %9s %9s %10s %9s %9s %10s %7s %5s  %s\n' "$t" "$MESSAGES" "${SECS[$t]}" \
 			"${RATE[$t]}" "${DELIVERED[$t]:--}" "${LOADSECS[$t]:--}" \
-			"${ACC[$t]:--}" "${QUEUED[$t]:--}" ok
+			"${ACC[$t]:--}" "${QUEUED[$t]:--}" "${CPU_BUSY[$t]:--}" ok
 	else
-		printf '%-10s %9s %9s %10s %9s %9s %10s %7s  %s\n' "$t" "$MESSAGES" - - \
-			"${DELIVERED[$t]:--}" "${LOADSECS[$t]:--}" - "${QUEUED[$t]:--}" \
+		printf '%-10s %9s %9s %10s %9s %9s %10s %7s %5s  %s\n' "$t" "$MESSAGES" - - \
+			"${DELIVERED[$t]:--}" "${LOADSECS[$t]:--}" - "${QUEUED[$t]:--}" - \
 			"${STATUS[$t]:-not run}"
 	fi
 done
