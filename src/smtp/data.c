@@ -182,18 +182,6 @@ data_result(const struct data_reader *r)
 
 /* --- the trace header ------------------------------------------------------ */
 
-static void
-prepend(struct data_reader *r, const struct buf *head)
-{
-	struct buf m = BUF_INIT;
-
-	buf_reserve(&m, head->len + r->msg.len);
-	buf_add(&m, head->p, head->len);
-	buf_add(&m, r->msg.p, r->msg.len);
-	buf_free(&r->msg);
-	r->msg = m;
-}
-
 /* A HELO name as it may appear in a header: no CFWS specials. */
 static void
 add_helo(struct buf *b, const char *helo)
@@ -221,6 +209,6 @@ data_add_trace(struct data_reader *r, const struct trace_info *ti)
 		buf_printf(&h, "\r\n\tfor <%s>", ti->rcpt);
 	buf_printf(&h, "; %s\r\n", date);
 	r->trace_len = h.len;
-	prepend(r, &h);
+	buf_replace_head(&r->msg, 0, h.p, h.len);
 	buf_free(&h);
 }

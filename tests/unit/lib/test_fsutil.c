@@ -1,12 +1,15 @@
 /* Unit tests: lib/fsutil — unnamed files (O_TMPFILE): the probe leaves
  * nothing behind, a linked file holds what was written, a taken name is
- * refused (EEXIST) and an unlinked one leaves no name. */
+ * refused (EEXIST) and an unlinked one leaves no name; and
+ * buf_replace_head (lib/buf), the in-place replacement of a buffer's
+ * start. */
 #include "unit.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 
+#include "lib/buf.h"
 #include "lib/fsutil.h"
 
 static int
@@ -67,11 +70,33 @@ out:
 	tmpdir_rm(dir);
 }
 
+static void
+test_replace_head(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	buf_replace_head(&b, 0, "H: 1\r\n", 6);	/* an empty buffer */
+	assert_string_equal(b.p, "H: 1\r\n");
+	buf_reset(&b);
+	buf_adds(&b, "Trace\r\nBody\r\n");
+	buf_replace_head(&b, 7, "Rcvd\r\nTrace\r\nDate\r\n", 19);
+	assert_string_equal(b.p, "Rcvd\r\nTrace\r\nDate\r\nBody\r\n");
+	assert_int_equal(b.len, strlen(b.p));
+	buf_replace_head(&b, 6, "", 0);		/* shorter */
+	assert_string_equal(b.p, "Trace\r\nDate\r\nBody\r\n");
+	buf_replace_head(&b, 100, "x", 1);	/* cut past the end: all */
+	assert_string_equal(b.p, "x");
+	assert_int_equal(b.len, 1);
+	buf_free(&b);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unnamed),
+		cmocka_unit_test(test_replace_head),
 	};
 
 	return cmocka_run_group_tests_name("lib_fsutil", tests, NULL, NULL);
