@@ -61,9 +61,9 @@ bench_workdir() {
 	chmod 755 "$WORK"
 }
 
-# The EXIT trap of the scripts that run Outpost alone against the sink
-# (accounting.sh, dkim.sh, profile.sh): stops the load, outpost and the
-# sink, unmounts the file systems and removes WORK; CLEANUP_FIRST, when
+# The EXIT trap of the scripts that run Outpost (and a private Postfix)
+# against the sink (accounting.sh, dkim.sh, profile.sh): stops the load,
+# outpost, the private Postfix and the sink, unmounts the file systems and removes WORK; CLEANUP_FIRST, when
 # set, names a function that runs first. relay_traps installs it.
 relay_cleanup() {
 	trap - EXIT INT TERM HUP
@@ -74,6 +74,8 @@ relay_cleanup() {
 	OUTPOST_PID=
 	stop_child "$NOTIFY_PID" 10
 	NOTIFY_PID=
+	stop_postfix
+	PF_DIR=
 	stop_child "$SINK_PID" 50
 	SINK_PID=
 	unmount_all
@@ -144,7 +146,15 @@ postfix_pids() {
 # master's cutime and cstime, every one master has reaped. Empty when none
 # is running.
 postfix_cpu() {
-	local pid f tck t=0 n=0
+	local us
+	us=$(postfix_cpu_split)
+	[ -n "$us" ] || return 0
+	awk -v u="${us% *}" -v s="${us#* }" 'BEGIN { printf "%.2f", u + s }'
+}
+
+# The same as "USER SYSTEM" (CPU seconds each).
+postfix_cpu_split() {
+	local pid f tck u=0 s=0 n=0
 	tck=$(getconf CLK_TCK 2>/dev/null) || tck=100
 	for pid in $(postfix_pids); do
 		# The fields after "(comm)": state is 3, utime 14 ... cstime 17.
@@ -152,11 +162,12 @@ postfix_cpu() {
 		[ -n "$f" ] || continue
 		# shellcheck disable=SC2086
 		set -- $f
-		t=$((t + ${12} + ${13} + ${14} + ${15}))
+		u=$((u + ${12} + ${14}))
+		s=$((s + ${13} + ${15}))
 		n=$((n + 1))
 	done
 	[ "$n" -gt 0 ] || return 0
-	awk -v t="$t" -v h="$tck" 'BEGIN { printf "%.2f", t / h }'
+	awk -v u="$u" -v s="$s" -v h="$tck" 'BEGIN { printf "%.2f %.2f\n", u / h, s / h }'
 }
 
 # CPU seconds of process $1 and all its descendants so far, "USER SYSTEM":
@@ -739,4 +750,123 @@ anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 EOF
+}
+
+# Writes a private Postfix instance's main.cf and master.cf into
+# $PF_DIR/etc. Nothing of the system instance (/etc/postfix,
+# /var/spool/postfix, port 25) is used or touched: its own queue_directory
+# ($PF_DIR/spool) and data_directory, its own log file, smtpd on
+# 127.0.0.1:$1 only, no chroot, no local delivery (no local domains, no
+# local transport); every message goes to the relayhost [127.0.0.1]:$2,
+# the sink, over the smtp transport.
+postfix_relay_config() {
+	local port=$1 sink=$2 d=$PF_DIR
+	mkdir -p "$d/etc" "$d/spool" "$d/data" || return 1
+	chown postfix "$d/data" || return 1
+	cat >"$d/etc/main.cf" <<EOF
+# Private Postfix instance of bench/$BENCH_NAME; removed after the run.
+compatibility_level = 3.6
+queue_directory = $d/spool
+data_directory = $d/data
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = $d/maillog
+maillog_file_prefixes = $d
+syslog_name = postfix-relay-bench
+myhostname = postfix-bench.invalid
+mydomain = invalid
+myorigin = \$myhostname
+mydestination =
+local_transport = error:no local delivery
+relay_domains =
+relayhost = [127.0.0.1]:$sink
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions =
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_client_message_rate_limit = 0
+smtpd_client_recipient_rate_limit = 0
+smtpd_client_event_limit_exceptions = 127.0.0.0/8
+alias_maps =
+alias_database =
+local_recipient_maps =
+biff = no
+append_dot_mydomain = no
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+smtp_tls_security_level = none
+default_process_limit = 100
+smtp_connection_cache_on_demand = yes
+EOF
+	postfix_master_cf "$port" n >"$d/etc/master.cf"
+}
+
+# Files in the private Postfix's queues (PF_DIR): incoming, active,
+# deferred, hold, maildrop.
+postfix_queued() {
+	find "$PF_DIR/spool/incoming" "$PF_DIR/spool/active" \
+		"$PF_DIR/spool/deferred" "$PF_DIR/spool/hold" "$PF_DIR/spool/maildrop" \
+		-type f 2>/dev/null | wc -l
+}
+
+# Relays the load through a private Postfix as target $1, its instance in
+# $2 (PF_DIR: config, queue, log; on the target's fresh file system when
+# the caller mounted one there), with its own sink; config by
+# postfix_relay_config. Fills the arrays above (OP_USR, OP_SYS: every
+# Postfix process, live or reaped by master, read before it stops) and
+# QUEUED; with WAIT_EMPTY=1 it waits (bounded by STALL) for its queue to
+# empty (EMPTYSECS) before reading its CPU and stopping it.
+bench_postfix_relay() {
+	local name=$1 port rc cpu t_end log
+	start_sink "$name" || return 1
+	port=$(free_port) || { STATUS[$name]="FAILED: no free port"; stop_sink "$name"; return 1; }
+	PF_DIR=$2
+	if ! postfix_relay_config "$port" "$SINK_PORT"; then
+		STATUS[$name]="FAILED: cannot write its config"
+		stop_sink "$name"
+		return 1
+	fi
+	log=$PF_DIR/control.log
+	if ! timeout 60 postfix -c "$PF_DIR/etc" check >>"$log" 2>&1 ||
+		! timeout 60 postfix -c "$PF_DIR/etc" start >>"$log" 2>&1; then
+		STATUS[$name]="FAILED: postfix start: $(tail -n 1 "$log") $(tail -n 1 "$PF_DIR/maillog" 2>/dev/null)"
+		stop_postfix
+		stop_sink "$name"
+		return 1
+	fi
+	if ! wait_port "$port" "" 100; then
+		STATUS[$name]="FAILED: private smtpd does not listen: $(tail -n 1 "$PF_DIR/maillog" 2>/dev/null)"
+		stop_postfix
+		stop_sink "$name"
+		return 1
+	fi
+	run_relay "$name" "$port"
+	rc=$?
+	if [ $rc -eq 0 ] && [ "${WAIT_EMPTY:-0}" = 1 ]; then
+		t_end=$(($(now_us) + STALL * 1000000))
+		EMPTYSECS[$name]=-
+		while :; do
+			if [ "$(postfix_queued)" -eq 0 ]; then
+				EMPTYSECS[$name]=$(awk -v a="$RELAY_T0" -v b="$(now_us)" \
+					'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+				break
+			fi
+			[ "$(now_us)" -ge "$t_end" ] && break
+			sleep 0.02
+		done
+	fi
+	# Before it stops: master still has the totals of its reaped children.
+	cpu=$(postfix_cpu_split)
+	if [ -n "$cpu" ]; then
+		OP_USR[$name]=${cpu% *}
+		OP_SYS[$name]=${cpu#* }
+	fi
+	stop_postfix
+	check_closed "$name" "$port"
+	stop_sink "$name"
+	QUEUED[$name]=$(postfix_queued)
+	return $rc
 }

@@ -157,90 +157,16 @@ bench_sink() {
 	return $rc
 }
 
-# Writes the private instance's main.cf and master.cf into $PF_DIR/etc.
-# Nothing of the system instance (/etc/postfix, /var/spool/postfix, port
-# 25) is used or touched: its own queue_directory and data_directory, its
-# own log file, smtpd on 127.0.0.1:$1 only, no chroot, no local delivery
-# (no local domains, no local transport); every message goes to the
-# relayhost [127.0.0.1]:$2, the sink, over the smtp transport.
-postfix_config() {
-	local port=$1 sink=$2 d=$PF_DIR
-	mkdir -p "$d/etc" "$d/spool" "$d/data" || return 1
-	chown postfix "$d/data" || return 1
-	cat >"$d/etc/main.cf" <<EOF
-# Private Postfix instance of bench/relay.sh; removed after the run.
-compatibility_level = 3.6
-queue_directory = $d/spool
-data_directory = $d/data
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = $d/maillog
-maillog_file_prefixes = $d
-syslog_name = postfix-relay-bench
-myhostname = postfix-bench.invalid
-mydomain = invalid
-myorigin = \$myhostname
-mydestination =
-local_transport = error:no local delivery
-relay_domains =
-relayhost = [127.0.0.1]:$sink
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtpd_recipient_restrictions =
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-smtpd_client_message_rate_limit = 0
-smtpd_client_recipient_rate_limit = 0
-smtpd_client_event_limit_exceptions = 127.0.0.0/8
-alias_maps =
-alias_database =
-local_recipient_maps =
-biff = no
-append_dot_mydomain = no
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
-smtp_tls_security_level = none
-default_process_limit = 100
-smtp_connection_cache_on_demand = yes
-EOF
-	postfix_master_cf "$port" n >"$d/etc/master.cf"
-}
-
+# A private Postfix instance in $WORK/postfix (bench_postfix_relay in
+# bench/lib.sh writes its config; its queue is on the target's fresh file
+# system); PF_CPU: its CPU seconds, user + system.
 bench_postfix() {
-	local port rc
-	start_sink postfix || return 1
-	port=$(free_port) || { STATUS[postfix]="FAILED: no free port"; stop_sink postfix; return 1; }
-	PF_DIR=$WORK/postfix
-	if ! postfix_config "$port" "$SINK_PORT"; then
-		STATUS[postfix]="FAILED: cannot write its config"
-		stop_sink postfix
-		return 1
-	fi
-	local log=$PF_DIR/control.log
-	if ! timeout 60 postfix -c "$PF_DIR/etc" check >>"$log" 2>&1 ||
-		! timeout 60 postfix -c "$PF_DIR/etc" start >>"$log" 2>&1; then
-		STATUS[postfix]="FAILED: postfix start: $(tail -n 1 "$log") $(tail -n 1 "$PF_DIR/maillog" 2>/dev/null)"
-		stop_postfix
-		stop_sink postfix
-		return 1
-	fi
-	if ! wait_port "$port" "" 100; then
-		STATUS[postfix]="FAILED: private smtpd does not listen: $(tail -n 1 "$PF_DIR/maillog" 2>/dev/null)"
-		stop_postfix
-		stop_sink postfix
-		return 1
-	fi
-	run_relay postfix "$port"
+	local rc
+	bench_postfix_relay postfix "$WORK/postfix"
 	rc=$?
-	PF_CPU=$(postfix_cpu)	# before it stops: master still has the totals
-	stop_postfix
-	check_closed postfix "$port"
-	stop_sink postfix
-	QUEUED[postfix]=$(find "$PF_DIR/spool/incoming" "$PF_DIR/spool/active" \
-		"$PF_DIR/spool/deferred" "$PF_DIR/spool/hold" "$PF_DIR/spool/maildrop" \
-		-type f 2>/dev/null | wc -l)
+	[ -n "${OP_USR[postfix]:-}" ] &&
+		PF_CPU=$(awk -v u="${OP_USR[postfix]}" -v s="${OP_SYS[postfix]}" \
+			'BEGIN { printf "%.2f", u + s }')
 	return $rc
 }
 
