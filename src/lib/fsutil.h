@@ -23,4 +23,8 @@ int	 writev_full(int fd, struct iovec *iov, int n);
  * directory given its config directory (ROOT/config). malloc'd. */
 char	*path_from_root(const char *config_dir, const char *p);
 
+/* What a file that is not regular is, for log lines ("FIFO", "socket",
+ * "directory", "symbolic link" ...); NULL for a regular file. */
+const char *fs_type_name(unsigned mode);
+
 #endif
