@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fsutil.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "core/notify.h"
@@ -52,10 +53,12 @@ sync_dir(int fd)
 		    strerror(errno));
 }
 
-/* Every regular file of dir from into dir to (both open). */
+/* Every regular file of dir from into dir to (both open). With top, from
+ * is the top directory, which no worker scans: what is neither a regular
+ * file nor a partition is named in the log, as a scan names it. */
 static long
 move_files(int from, const char *fname, int to, const char *tname,
-    char **err)
+    int top, char **err)
 {
 	struct dirent *de;
 	struct stat st;
@@ -72,9 +75,19 @@ move_files(int from, const char *fname, int to, const char *tname,
 	}
 	rewinddir(d);		/* a dup shares the offset: from the start */
 	while (errno = 0, (de = readdir(d)) != NULL) {
-		if (fstatat(from, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    !S_ISREG(st.st_mode))
+		if (fstatat(from, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
 			continue;
+		if (!S_ISREG(st.st_mode)) {
+			if (top && strcmp(de->d_name, ".") != 0 &&
+			    strcmp(de->d_name, "..") != 0 &&
+			    !(S_ISDIR(st.st_mode) &&
+			    partition_no(de->d_name) >= 0))
+				log_error("core", NULL, "queue: %s is a %s, not "
+				    "a queue file; left alone%s", de->d_name,
+				    fs_type_name(st.st_mode), S_ISLNK(st.st_mode) ?
+				    " (not followed)" : " (not opened)");
+			continue;
+		}
 		if (renameat2(from, de->d_name, to, de->d_name,
 		    RENAME_NOREPLACE) == 0) {
 			moved++;
@@ -121,7 +134,7 @@ nodes_adopt(const char *qdir, unsigned nodes, char **err)
 		close(top);
 		return -1;
 	}
-	if (nodes > 1 && (total = move_files(top, qdir, to, to_name,
+	if (nodes > 1 && (total = move_files(top, qdir, to, to_name, 1,
 	    err)) < 0)
 		goto out;
 	if ((src = dup(top)) == -1 || (d = fdopendir(src)) == NULL) {
@@ -146,7 +159,7 @@ nodes_adopt(const char *qdir, unsigned nodes, char **err)
 			free(name);
 			continue;
 		}
-		n = move_files(fd, name, to, to_name, err);
+		n = move_files(fd, name, to, to_name, 0, err);
 		close(fd);
 		free(name);
 		if (n < 0) {
@@ -528,6 +541,7 @@ nodes_run(struct config_core *c)
 	for (unsigned i = 0; i < s.n; i++)
 		s.w[i].rfd = -1;
 	log_hold(0);
+	nodes_mark_start();
 	log_notice("core", NULL, "nodes: supervising %u workers (pid %ld)",
 	    s.n, (long)getpid());
 	if ((rc = supervise(&s)) == -1) {

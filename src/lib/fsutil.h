@@ -43,4 +43,8 @@ int	 fs_unnamed_open(int dirfd);
 int	 fs_unnamed_link(enum fs_unnamed how, int fd, int dirfd,
 	    const char *name);
 
+/* What a file that is not regular is, for log lines ("FIFO", "socket",
+ * "directory", "symbolic link" ...); NULL for a regular file. */
+const char *fs_type_name(unsigned mode);
+
 #endif

@@ -237,10 +237,27 @@ class Daemon:
                         pytrace=False)
 
     def kill9(self):
-        """SIGKILL (a crash, as far as the queue is concerned); returns the exit code."""
-        if self.running:
-            self.proc.kill()
-        return self.proc.wait(10) if self.proc else None
+        """SIGKILL (a crash, as far as the queue is concerned) to the daemon's process group:
+        with nodes, the supervisor and its workers at once (a worker outliving its supervisor
+        would stop cleanly, not crash). Returns the supervisor's exit code once no process
+        of the group is left."""
+        if self.proc is None:
+            return None
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        code = self.proc.wait(10)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return code
+            if time.monotonic() >= deadline:
+                pytest.fail(f"processes of group {self.proc.pid} outlived SIGKILL",
+                            pytrace=False)
+            time.sleep(POLL)
 
     # --- output --------------------------------------------------------------------------
 
