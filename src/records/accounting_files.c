@@ -302,7 +302,8 @@ open_kind(struct acct *a, struct kind *k, const struct ini *ini,
 	}
 	if (ext == NULL || *ext == '\0')
 		ext = "tsv";
-	/* Workers share dir: another's current file is no leftover. */
+	/* Workers share dir: another's current file is no leftover; each
+	 * worker archives its own at a clean stop instead (archive_at_close). */
 	if (archive != NULL && nodes_worker() < 0)
 		archive_leftovers(dir, archive, prefix, ext);
 	acct_fields_parse(&k->fields, (v = ini_get(ini, "fields", key)) !=
@@ -319,6 +320,7 @@ open_kind(struct acct *a, struct kind *k, const struct ini *ini,
 	opts.archive_dir = archive;
 	opts.max_size = max_size;
 	opts.sync = a->sync;
+	opts.archive_at_close = archive != NULL && nodes_worker() >= 0;
 	k->s = rw_stream_open(a->w, &opts, &err);
 	free(header);
 	free(dir);

@@ -672,6 +672,13 @@ recwriter_free(struct recwriter *w)
 		pthread_mutex_unlock(&w->mu);
 		pthread_join(w->thread, NULL);
 	}
+	for (st = w->streams; st != NULL; st = st->next)
+		if (st->o.archive_at_close && rotates(st) && st->fd != -1 &&
+		    st->tpath != NULL) {
+			close(st->fd);
+			st->fd = -1;
+			archive(st);
+		}
 	deliver(w, 0);		/* the log lines; callbacks are dropped */
 	rbacklog_done(w->pending);	/* what was never written */
 	while ((st = w->streams) != NULL) {
