@@ -220,6 +220,19 @@ class Daemon:
         m = re.search(r"^nodes=(\d+)", path.read_text(), re.M) if path.exists() else None
         return int(m[1]) if m else 0
 
+    def worker_pids(self):
+        """The pids of the processes that serve mail in the current run: the daemon's own,
+        or with nodes its workers' (from "nodes: worker I started (pid P)", the latest for
+        each I); the supervisor (self.pid) stays as started and serves nothing."""
+        if self.nodes() <= 1:
+            return [self.pid]
+        pids = {}
+        for line in self.lines()[self._run_start:]:
+            m = re.search(r"nodes: worker (\d+) started \(pid (\d+)\)", line)
+            if m:
+                pids[int(m[1])] = int(m[2])
+        return [pids[i] for i in sorted(pids)]
+
     def signal(self, sig):
         assert self.running, "outpost is not running"
         os.kill(self.proc.pid, sig)
