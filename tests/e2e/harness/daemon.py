@@ -82,6 +82,15 @@ def run_outpost(*args, timeout=20, binary=None):
     return proc.returncode, stdout, stderr
 
 
+def _alive(pid):
+    """pid runs (is neither gone nor a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 class Daemon:
     """One Outpost install directory and the daemon running on it."""
 
@@ -250,10 +259,21 @@ class Daemon:
                         pytrace=False)
 
     def kill9(self):
-        """SIGKILL (a crash, as far as the queue is concerned); returns the exit code."""
-        if self.running:
+        """SIGKILL (a crash, as far as the queue is concerned); returns the exit code. With
+        nodes, every process of the daemon dies (its process group: the supervisor and the
+        workers, as when the whole daemon crashes or the service manager kills its cgroup),
+        and this returns once the workers are gone too (their lock on the queue with them)."""
+        workers = self.worker_pids() if self.running and self.nodes() > 1 else []
+        if workers:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        elif self.running:
             self.proc.kill()
-        return self.proc.wait(10) if self.proc else None
+        code = self.proc.wait(10) if self.proc else None
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, f"workers {workers} outlived SIGKILL"
+            time.sleep(POLL)
+        return code
 
     # --- output --------------------------------------------------------------------------
 
