@@ -243,6 +243,11 @@ def test_sighup_during_a_hold_retries_everything_when_it_is_released(mta, tmpfs,
     mark = mta.mark()
     filler = fill(fs, 3 * MB)
     mta.wait_for_log(r"records: free space low on ", start=mark)
+    # With nodes, each worker watches the disk and holds its own deliveries: all of them.
+    deadline = time.monotonic() + 10
+    while count_lines(mta, r"records: free space low on ", mark) < max(1, mta.nodes()):
+        assert time.monotonic() < deadline, "a worker never saw the records disk low"
+        time.sleep(0.05)
     mta.signal(signal.SIGHUP)
     mta.wait_for_log(r"SIGHUP: flushing the temp-fail queue", start=mark)
     time.sleep(2)
