@@ -216,6 +216,8 @@ def test_the_installed_daemon_serves_as_the_unit_runs_it(package, smtp_sink, tmp
         assert not pid_file.exists()
         text = (tmp_path / "outpost.log").read_text()
         assert "running as user outpost" in text and "delivered" in text, text
+        if TEST_NODES > 1:
+            assert f"nodes: all {TEST_NODES} workers ready" in text, text
     finally:
         if daemon.poll() is None:
             daemon.kill()
