@@ -326,7 +326,7 @@ FUZZ_LIBS_fuzz_suppress = -llmdb
 .SECONDEXPANSION:
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(FUZZ_WB_$$*) $(FUZZ_HEADERS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_DEPS_$*) $(FUZZ_LIBS_$*)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(sort $(FUZZ_DEPS_$*)) $(FUZZ_LIBS_$*)
 
 .PHONY: fuzz
 fuzz: $(FUZZ_TARGETS:%=build/fuzz/%)

@@ -200,7 +200,32 @@ struct sup {
 	struct config_core *c;
 	char		*top;		/* the top queue directory */
 	int		 told;		/* a worker's start-up error printed */
+	long long	 ping_at;	/* the next WATCHDOG=1 (monotonic ms) */
+	long long	 ping_every;	/* ms; 0: no watchdog, or not yet */
 };
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* The service manager's watchdog is the supervisor's to feed (the main
+ * pid, READY's sender): WATCHDOG=1 every half of WATCHDOG_USEC once all
+ * workers are ready, as a single process pings from its loop. */
+static void
+ping(struct sup *s)
+{
+	long long now = mono_ms();
+
+	if (s->ping_every == 0 || now < s->ping_at)
+		return;
+	notify_send("WATCHDOG=1", NULL);
+	s->ping_at = now + s->ping_every;
+}
 
 /* Forks worker i: its pid in the supervisor, 0 in the worker. */
 static pid_t
@@ -319,19 +344,27 @@ reap(struct sup *s, int stopping, int all_ready)
 	return code;
 }
 
-/* The poll timeout: until the next restart due, else none. */
+/* The poll timeout: until the next restart due (none while stopping) or
+ * the next watchdog ping, else none. */
 static int
-next_timeout(const struct sup *s)
+next_timeout(const struct sup *s, int stopping)
 {
 	time_t now = time(NULL), t = 0;
+	long long ms = -1;
 
-	for (unsigned i = 0; i < s->n; i++)
+	for (unsigned i = 0; !stopping && i < s->n; i++)
 		if (s->w[i].restart_at != 0 && (t == 0 ||
 		    s->w[i].restart_at < t))
 			t = s->w[i].restart_at;
-	if (t == 0)
-		return -1;
-	return t <= now ? 0 : (int)(t - now) * 1000;
+	if (t != 0)
+		ms = t <= now ? 0 : (long long)(t - now) * 1000;
+	if (s->ping_every != 0) {
+		long long p = s->ping_at - mono_ms();
+
+		p = p < 0 ? 0 : p;
+		ms = ms == -1 || p < ms ? p : ms;
+	}
+	return (int)ms;
 }
 
 /* The supervisor's loop: its exit status when it is over; -1 in a worker. */
@@ -364,9 +397,10 @@ supervise(struct sup *s)
 				pf[np].events = POLLIN;
 				idx[np++] = i;
 			}
-		if (poll(pf, np, stopping ? -1 : next_timeout(s)) == -1 &&
+		if (poll(pf, np, next_timeout(s, stopping)) == -1 &&
 		    errno != EINTR)
 			break;
+		ping(s);
 		if (pf[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -385,6 +419,8 @@ supervise(struct sup *s)
 					}
 					continue;
 				}
+				if (sig == SIGHUP && all_ready && !stopping)
+					notify_send("RELOADING=1", NULL);
 				if (sig == SIGTERM || sig == SIGINT) {
 					if (!stopping) {
 						log_notice("core", NULL, "%s: "
@@ -396,6 +432,10 @@ supervise(struct sup *s)
 					stopping = 1;
 				}
 				forward(s, sig);
+				/* The workers reload as they get it (a
+				 * single process: at once, then READY). */
+				if (sig == SIGHUP && all_ready && !stopping)
+					notify_send("READY=1", "ready");
 			}
 		}
 		for (unsigned k = 1; k < np; k++) {
@@ -432,6 +472,12 @@ supervise(struct sup *s)
 				log_notice("core", NULL, "nodes: all %u workers "
 				    "ready", s->n);
 				notify_send("READY=1", "ready");
+				s->ping_every = (long long)
+				    (notify_watchdog_usec() / 1000);
+				s->ping_every += s->ping_every == 0 &&
+				    notify_watchdog_usec() > 0;
+				s->ping_at = mono_ms();
+				ping(s);
 			}
 		}
 		for (unsigned i = 0; !stopping && i < s->n; i++) {

@@ -327,6 +327,7 @@ open_kind(struct acct *a, struct kind *k, const struct ini *ini,
 	opts.archive_dir = archive;
 	opts.max_size = max_size;
 	opts.sync = a->sync;
+	opts.archive_at_close = archive != NULL && nodes_worker() >= 0;
 	k->s = rw_stream_open(a->w, &opts, &err);
 	free(header);
 	free(dir);

@@ -82,6 +82,15 @@ def run_outpost(*args, timeout=20, binary=None):
     return proc.returncode, stdout, stderr
 
 
+def _alive(pid):
+    """pid runs (is neither gone nor a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 class Daemon:
     """One Outpost install directory and the daemon running on it."""
 
@@ -219,6 +228,19 @@ class Daemon:
         path = self.config_path("smtp.ini")
         m = re.search(r"^nodes=(\d+)", path.read_text(), re.M) if path.exists() else None
         return int(m[1]) if m else 0
+
+    def worker_pids(self):
+        """The pids of the processes that serve mail in the current run: the daemon's own,
+        or with nodes its workers' (from "nodes: worker I started (pid P)", the latest for
+        each I); the supervisor (self.pid) stays as started and serves nothing."""
+        if self.nodes() <= 1:
+            return [self.pid]
+        pids = {}
+        for line in self.lines()[self._run_start:]:
+            m = re.search(r"nodes: worker (\d+) started \(pid (\d+)\)", line)
+            if m:
+                pids[int(m[1])] = int(m[2])
+        return [pids[i] for i in sorted(pids)]
 
     def signal(self, sig):
         assert self.running, "outpost is not running"
