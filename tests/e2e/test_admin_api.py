@@ -95,7 +95,11 @@ def by_rcpt(api, rcpt):
 
 
 def entry_text(outpost, entry_id):
-    return (outpost.queue_dir / entry_id).read_text(errors="replace")
+    """The entry's file, in whichever queue partition holds it."""
+    for d in outpost.queue_partitions():
+        if (d / entry_id).is_file():
+            return (d / entry_id).read_text(errors="replace")
+    raise FileNotFoundError(f"{entry_id}: in no queue partition")
 
 
 def wait_until(pred, timeout=20, what="condition"):
