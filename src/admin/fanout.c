@@ -78,6 +78,7 @@ static const struct {
 	{ "GET", "/api/status", 0, FAN_STATUS },
 	{ "GET", "/metrics", 0, FAN_METRICS },
 	{ "POST", "/api/reload", 0, FAN_RELOAD },
+	{ "GET", "/api/overview", 0, FAN_OVERVIEW },
 };
 
 /* --- ending ---------------------------------------------------------------- */

@@ -12,9 +12,10 @@
  *   POST /api/destinations/..., /api/reload done by every worker
  *   GET  /api/status                        the supervisor's pid, and
  *                                           each worker's
+ *   GET  /api/overview                      the status page's data, summed
  *
  * Everything else (injection, suppression: the LMDB is shared; the
- * status page) is answered by worker 0 alone. A worker that does not
+ * status page's HTML) is answered by worker 0 alone. A worker that does not
  * answer within FANOUT_TIMEOUT_S, or cannot be reached, makes the
  * answer a 503 naming it: never a partial view passed off as the whole.
  */

@@ -438,6 +438,82 @@ dest_set(struct admin_req *r, enum fan_kind kind, const struct fan_reply *rep,
 	pass(r, &rep[first < n ? first : 0]);
 }
 
+/* --- the status page ------------------------------------------------------------ */
+
+static void
+merge_odest(json_t *dst, json_t *src)
+{
+	const char *mode = json_string_value(json_object_get(dst, "mode"));
+
+	if (mode != NULL && strcmp(mode, "normal") == 0 &&
+	    json_is_string(json_object_get(src, "mode")))
+		json_object_set(dst, "mode", json_object_get(src, "mode"));
+	sum_into(dst, src, NULL);
+}
+
+static int
+cmp_recent(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a,
+	    "time"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b,
+	    "time"));
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* GET /api/overview: the status as /api/status's, the queue and the
+ * destinations summed, each per-minute series summed minute by minute
+ * (aligned on the current minute), the latest failures of all, newest
+ * first (OVERVIEW_RECENT, as each worker keeps). */
+#define OVERVIEW_RECENT	50
+
+static void
+merge_overview(struct admin_req *r, json_t **o, unsigned n)
+{
+	static const char *const maxk[] = { "oldest_s", "uptime_s", NULL };
+	json_t *out = json_deep_copy(o[0]), *ser = json_object_get(out,
+	    "series"), *v, *list = json_array(), **all = NULL;
+	size_t na = 0, i;
+	const char *k;
+
+	for (unsigned w = 1; w < n; w++) {
+		sum_into(json_object_get(out, "status"),
+		    json_object_get(o[w], "status"), maxk);
+		sum_into(json_object_get(out, "queue"),
+		    json_object_get(o[w], "queue"), maxk);
+		json_object_foreach(json_object_get(o[w], "series"), k, v) {
+			json_t *d = json_object_get(ser, k);
+			size_t dn = json_array_size(d), sn = json_array_size(v);
+
+			for (i = 1; json_is_array(d) && i <= dn && i <= sn; i++)
+				json_integer_set(json_array_get(d, dn - i),
+				    json_integer_value(json_array_get(d,
+				    dn - i)) + json_integer_value(
+				    json_array_get(v, sn - i)));
+		}
+	}
+	json_object_set_new(json_object_get(out, "status"), "pid",
+	    json_integer((json_int_t)getppid()));
+	json_object_set_new(out, "destinations", merge_list(o, n,
+	    "destinations", "key", merge_odest));
+	for (unsigned w = 0; w < n; w++) {
+		json_t *rec = json_object_get(o[w], "recent");
+
+		all = xreallocarray(all, na + json_array_size(rec) + 1,
+		    sizeof(*all));
+		json_array_foreach(rec, i, v)
+			all[na++] = v;
+	}
+	if (na > 0)
+		qsort(all, na, sizeof(*all), cmp_recent);
+	for (i = 0; i < na && i < OVERVIEW_RECENT; i++)
+		json_array_append(list, all[i]);
+	free(all);
+	json_object_set_new(out, "recent", list);
+	api_reply(r, 200, out);
+}
+
 /* --- every kind ---------------------------------------------------------------------- */
 
 void
@@ -447,7 +523,7 @@ fanout_merge(struct admin_req *r, enum fan_kind kind,
 	static const char *const need[] = {
 		[FAN_QUEUE] = "destinations", [FAN_ENTRIES] = "entries",
 		[FAN_ACTION] = "action", [FAN_DESTS] = "destinations",
-		[FAN_STATUS] = "pid",
+		[FAN_STATUS] = "pid", [FAN_OVERVIEW] = "series",
 	};
 	json_t **o;
 
@@ -469,6 +545,9 @@ fanout_merge(struct admin_req *r, enum fan_kind kind,
 		break;
 	case FAN_DESTS:
 		merge_dests(r, o, n);
+		break;
+	case FAN_OVERVIEW:
+		merge_overview(r, o, n);
 		break;
 	default:
 		merge_status(r, o, n);

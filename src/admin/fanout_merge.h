@@ -20,7 +20,8 @@ enum fan_kind {
 	FAN_DEST_SET,	/* POST /api/destinations/KEY/... */
 	FAN_STATUS,	/* GET /api/status */
 	FAN_METRICS,	/* GET /metrics */
-	FAN_RELOAD	/* POST /api/reload */
+	FAN_RELOAD,	/* POST /api/reload */
+	FAN_OVERVIEW	/* GET /api/overview: the status page's */
 };
 
 /* One worker's answer. */

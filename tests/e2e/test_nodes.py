@@ -280,6 +280,9 @@ def test_admin_api_answers_for_every_worker(daemon):
     status, st = api.get("/api/status")
     assert status == 200 and st["pid"] == daemon.pid, st
     assert {w["worker"]: w["pid"] for w in st["workers"]} == pids, st
+    status, ov = api.get("/api/overview")       # the status page's data
+    assert status == 200 and ov["status"]["pid"] == daemon.pid, ov
+    assert ov["queue"]["recipients"] == total, ov["queue"]
 
     text = metrics_text(port)
     queued = sum(float(v) for k, v in re.findall(r"^outpost_queue_entries(\{[^}]*\})? (\S+)$",
