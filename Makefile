@@ -98,7 +98,9 @@ BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/metrics.c \
 	     src/admin/status_page.c src/admin/api_json.c \
 	     src/admin/api_queue.c src/admin/api_dest.c src/admin/api_inject.c \
-	     src/admin/routes.c src/admin/api_suppress.c
+	     src/admin/routes.c src/admin/api_suppress.c \
+	     src/admin/fanout.c src/admin/fanout_merge.c \
+	     src/admin/fanout_metrics.c
 FEEDBACK_SRCS = src/feedback/feedback.c src/feedback/fbconf.c \
 		src/feedback/spool.c src/feedback/correlate.c
 REPORT_SRCS = src/report/parse.c src/report/parse_json.c src/report/stats.c \

@@ -112,7 +112,7 @@ start_daemon(struct outpost *op)
 	if ((op->server = smtp_server_start(op->base, op->cfg, NULL,
 	    &err)) == NULL)
 		return log_start_failed(EXIT_FAILURE, err);
-	if (nodes_worker() <= 0 && (op->admin = admin_new(op->base,
+	if ((op->admin = admin_new(op->base,
 	    op->cfg->config_dir, op->ids.user != NULL ? op->ids.uid :
 	    (uid_t)-1, op->ids.user != NULL ? op->ids.gid : (gid_t)-1, &err,
 	    &bind_failed)) == NULL && err != NULL)
