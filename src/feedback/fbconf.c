@@ -79,8 +79,8 @@ load_secret(const char *path, struct fbconf *c, char **err)
 	}
 	if (hex == NULL && access(path, F_OK) != 0) {
 		unsigned char k[32];
-		char out[65];
-		int fd;
+		char out[65], *tmp;
+		int fd, rc;
 
 		if (RAND_bytes(k, sizeof(k)) != 1) {
 			*err = xasprintf("%s: no random bytes", path);
@@ -90,20 +90,35 @@ load_secret(const char *path, struct fbconf *c, char **err)
 			snprintf(out + 2 * i, 3, "%02x", k[i]);
 		out[64] = '\n';
 		OPENSSL_cleanse(k, sizeof(k));
-		if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		/* Written whole under a name of this process's, then linked:
+		 * workers of smtp.ini nodes starting at once all end up with
+		 * the one key that was linked first, never a half-written
+		 * file. */
+		tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+		if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 		    0600)) == -1 || write_full(fd, out, 65) != 0 ||
-		    fsync(fd) != 0) {
+		    fsync(fd) != 0 || ((rc = link(tmp, path)) != 0 &&
+		    errno != EEXIST)) {
 			*err = xasprintf("%s: cannot create: %s", path,
 			    strerror(errno));
-			if (fd != -1) {
+			if (fd != -1)
 				close(fd);
-				unlink(path);
-			}
+			unlink(tmp);
+			free(tmp);
+			OPENSSL_cleanse(out, sizeof(out));
 			return -1;
 		}
 		close(fd);
-		out[64] = '\0';
-		hex = xstrdup(out);
+		unlink(tmp);
+		free(tmp);
+		if (rc == 0) {
+			out[64] = '\0';
+			hex = xstrdup(out);
+		} else if (flat_value(path, &hex) != 0) {	/* another's */
+			*err = xasprintf("%s: %s", path, strerror(errno));
+			OPENSSL_cleanse(out, sizeof(out));
+			return -1;
+		}
 		OPENSSL_cleanse(out, sizeof(out));
 	}
 	n = hex != NULL ? strlen(hex) : 0;
