@@ -66,6 +66,59 @@ add_domains(const struct ini *ini, const char *key, char ***v, size_t *n,
 	return 0;
 }
 
+/*
+ * A new secret at path: written whole to a private temporary file, then
+ * linked into place, so a reader never sees a part of it. When another
+ * process (a worker of the same start, with smtp.ini nodes) linked its
+ * own first, link() fails with EEXIST and that one is the secret: *hex
+ * stays NULL for the caller to read it.
+ */
+static int
+create_secret(const char *path, char **hex, char **err)
+{
+	unsigned char k[32];
+	char out[65];
+	char *tmp;
+	int fd, rc = -1;
+
+	*hex = NULL;
+	if (RAND_bytes(k, sizeof(k)) != 1) {
+		*err = xasprintf("%s: no random bytes", path);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(k); i++)
+		snprintf(out + 2 * i, 3, "%02x", k[i]);
+	out[64] = '\n';
+	OPENSSL_cleanse(k, sizeof(k));
+	tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
+	(void)unlink(tmp);		/* a leftover of a dead start */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd != -1 && (write_full(fd, out, 65) != 0 || fsync(fd) != 0)) {
+		int e = errno;
+
+		(void)close(fd);
+		errno = e;
+		fd = -1;
+	} else if (fd != -1 && close(fd) != 0)
+		fd = -1;
+	if (fd == -1)
+		*err = xasprintf("%s: cannot create: %s", path,
+		    strerror(errno));
+	else if (link(tmp, path) == 0) {
+		out[64] = '\0';
+		*hex = xstrdup(out);
+		rc = 0;
+	} else if (errno == EEXIST)
+		rc = 0;			/* another process's: read it */
+	else
+		*err = xasprintf("%s: cannot create: %s", path,
+		    strerror(errno));
+	(void)unlink(tmp);
+	free(tmp);
+	OPENSSL_cleanse(out, sizeof(out));
+	return rc;
+}
+
 /* The secret: hex, 16 to 64 bytes; a new one when the file is missing. */
 static int
 load_secret(const char *path, struct fbconf *c, char **err)
@@ -78,33 +131,12 @@ load_secret(const char *path, struct fbconf *c, char **err)
 		return -1;
 	}
 	if (hex == NULL && access(path, F_OK) != 0) {
-		unsigned char k[32];
-		char out[65];
-		int fd;
-
-		if (RAND_bytes(k, sizeof(k)) != 1) {
-			*err = xasprintf("%s: no random bytes", path);
+		if (create_secret(path, &hex, err) != 0)
+			return -1;
+		if (hex == NULL && flat_value(path, &hex) != 0) {
+			*err = xasprintf("%s: %s", path, strerror(errno));
 			return -1;
 		}
-		for (size_t i = 0; i < sizeof(k); i++)
-			snprintf(out + 2 * i, 3, "%02x", k[i]);
-		out[64] = '\n';
-		OPENSSL_cleanse(k, sizeof(k));
-		if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0600)) == -1 || write_full(fd, out, 65) != 0 ||
-		    fsync(fd) != 0) {
-			*err = xasprintf("%s: cannot create: %s", path,
-			    strerror(errno));
-			if (fd != -1) {
-				close(fd);
-				unlink(path);
-			}
-			return -1;
-		}
-		close(fd);
-		out[64] = '\0';
-		hex = xstrdup(out);
-		OPENSSL_cleanse(out, sizeof(out));
 	}
 	n = hex != NULL ? strlen(hex) : 0;
 	if (n < 32 || n > 2 * VERP_KEY_MAX || n % 2 != 0) {
