@@ -8,11 +8,11 @@ import http.server
 import re
 import ssl
 import threading
-import time
 
 import pytest
 
-from test_delivery import SENDER, send, wait_empty, wait_entry, deferred
+from harness.clients import smtp_client
+from test_delivery import SENDER, deferred, message, send, wait_empty, wait_entry
 
 POLICY_IP = "127.0.0.21"
 DOMAIN = "sts.test"
@@ -85,6 +85,14 @@ def records(mxs=("mx1.test",), txt="v=STSv1; id=1"):
     return out
 
 
+def submit(client, rcpt):
+    """One message over an open session (send() opens one per message)."""
+    assert client.mail(SENDER)[0] == 250
+    assert client.rcpt(rcpt)[0] == 250, rcpt
+    code, reply = client.data(message())
+    assert code == 250, reply
+
+
 def tls_ini(tls_material, extra=""):
     return f"[outbound]\nca={tls_material.ca_cert}\n{extra}"
 
@@ -98,17 +106,21 @@ def test_enforce_delivers_only_to_matching_mx_over_verified_tls(
     mx2 = smtp_sink("127.0.0.3", tls=(tls_material.cert, tls_material.key))
     mta.write_config("tls.ini", tls_ini(tls_material))
     mta.start()
-    send(mta, [f"ok-1@{DOMAIN}"])
-    got = mx2.wait_for_messages(1)[0]
-    assert got.tls
-    wait_empty(mta)
-    assert not mx1.messages() and not mx1.sessions()
-    assert policy_server.requests == [(f"mta-sts.{DOMAIN}", "/.well-known/mta-sts.txt")]
-    mta.wait_for_log(rf"MTA-STS policy of {DOMAIN}: id 1, mode enforce")
-    mta.wait_for_log(r"MX mx1\.test not in the policy; skipped")
-    mta.wait_for_log(r"secured: .* verified=yes to .*127\.0\.0\.3")
-    # A second message uses the cached policy (the id did not change): no new fetch.
-    send(mta, [f"ok-2@{DOMAIN}"])
+    # Both messages over one session: with smtp.ini nodes, one worker queues and
+    # delivers both, and the policy cache and TLS-RPT counters are that worker's.
+    with smtp_client(mta.host, mta.port) as c:
+        c.ehlo()
+        submit(c, f"ok-1@{DOMAIN}")
+        got = mx2.wait_for_messages(1)[0]
+        assert got.tls
+        wait_empty(mta)
+        assert not mx1.messages() and not mx1.sessions()
+        assert policy_server.requests == [(f"mta-sts.{DOMAIN}", "/.well-known/mta-sts.txt")]
+        mta.wait_for_log(rf"MTA-STS policy of {DOMAIN}: id 1, mode enforce")
+        mta.wait_for_log(r"MX mx1\.test not in the policy; skipped")
+        mta.wait_for_log(r"secured: .* verified=yes to .*127\.0\.0\.3")
+        # A second message uses the cached policy (the id did not change): no new fetch.
+        submit(c, f"ok-2@{DOMAIN}")
     mx2.wait_for_messages(2)
     assert len(policy_server.requests) == 1
     mta.stop()
