@@ -82,6 +82,18 @@ def run_outpost(*args, timeout=20, binary=None):
     return proc.returncode, stdout, stderr
 
 
+def group_alive(pgid):
+    """Whether a process of group pgid is still running (zombies not counted)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
 class Daemon:
     """One Outpost install directory and the daemon running on it."""
 
@@ -237,10 +249,21 @@ class Daemon:
                         pytrace=False)
 
     def kill9(self):
-        """SIGKILL (a crash, as far as the queue is concerned); returns the exit code."""
+        """SIGKILL (a crash, as far as the queue is concerned); returns the exit code.
+        With smtp.ini nodes, every process of the run (the supervisor and its workers: one
+        process group), as a crash of the machine would, and only once all are gone."""
         if self.running:
-            self.proc.kill()
-        return self.proc.wait(10) if self.proc else None
+            if self.nodes() > 1:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            else:
+                self.proc.kill()
+        code = self.proc.wait(10) if self.proc else None
+        if self.proc and self.nodes() > 1:
+            deadline = time.monotonic() + 10
+            while group_alive(self.proc.pid):
+                assert time.monotonic() < deadline, f"process group {self.proc.pid} outlived SIGKILL"
+                time.sleep(POLL)
+        return code
 
     # --- output --------------------------------------------------------------------------
 
@@ -285,6 +308,16 @@ class Daemon:
                             f"{self.tail()}", pytrace=False)
             first = max(first, len(lines))
             time.sleep(POLL)
+
+    def wait_for_each_worker(self, regex, timeout=10, start=None):
+        """wait_for_log for a line each worker says (with smtp.ini nodes every worker reloads
+        its own config and logs it): as many matching lines as workers, one without nodes."""
+        pattern = re.compile(regex) if isinstance(regex, str) else regex
+        first = self._run_start if start is None else start
+        for _ in range(max(1, self.nodes())):
+            self.wait_for_log(pattern, timeout, start=first)
+            lines = self.lines()
+            first = next(i for i in range(first, len(lines)) if pattern.search(lines[i])) + 1
 
     def tail(self, n=REPORT_LINES):
         return "\n".join(self.output().splitlines()[-n:])
