@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "core/log.h"
+#include "core/worker.h"
 #include "delivery/dns.h"
 #include "delivery/https.h"
 #include "delivery/mtasts.h"
@@ -81,6 +82,45 @@ now_ms(void)
 
 /* --- the cache file ------------------------------------------------------ */
 
+static int
+kept(const struct sts_entry *e)
+{
+	return e->has_policy && e->expires > now_ms();
+}
+
+static struct sts_entry *entry_find(struct mtasts *, const char *domain);
+
+/*
+ * With smtp.ini nodes every worker writes the one file, each from its own
+ * cache: the unexpired lines of domains this worker holds no policy for
+ * (another worker's) are kept, so that a restart forgets none of them.
+ */
+static void
+state_keep_others(struct mtasts *m, struct buf *b)
+{
+	char line[8192], *tab, *exp;
+	struct sts_entry *e;
+	size_t len;
+	FILE *f;
+
+	if (nodes_count() <= 1 || (f = fopen(m->state, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		len = strlen(line);
+		if (line[0] == '#' || len == 0 || line[len - 1] != '\n' ||
+		    (tab = strchr(line, '\t')) == NULL ||
+		    (exp = strchr(tab + 1, '\t')) == NULL ||
+		    strtoll(exp + 1, NULL, 10) * 1000 <= now_ms())
+			continue;
+		*tab = '\0';
+		e = entry_find(m, line);
+		*tab = '\t';
+		if (e == NULL || !kept(e))
+			buf_add(b, line, len);
+	}
+	fclose(f);
+}
+
 /* domain TAB id TAB expires (s) TAB mode TAB max_age TAB mx,mx... */
 static void
 state_write(struct mtasts *m)
@@ -92,9 +132,10 @@ state_write(struct mtasts *m)
 	if (m->state == NULL)
 		return;
 	buf_adds(&b, "# outpost mta-sts 1\n");
+	state_keep_others(m, &b);
 	for (size_t i = 0; i < BUCKETS; i++)
 	    for (struct sts_entry *e = m->entries[i]; e != NULL; e = e->next) {
-		if (!e->has_policy || e->expires <= now_ms())
+		if (!kept(e))
 			continue;
 		buf_printf(&b, "%s\t%s\t%" PRId64 "\t%s\t%lu\t", e->domain,
 		    e->id, e->expires / 1000, mtasts_mode_name(e->pol.mode),
@@ -103,7 +144,8 @@ state_write(struct mtasts *m)
 			buf_printf(&b, "%s%s", j ? "," : "", e->pol.mx[j]);
 		buf_addc(&b, '\n');
 	    }
-	tmp = xasprintf("%s.tmp", m->state);
+	/* Each process its own temporary file (workers write the one file). */
+	tmp = xasprintf("%s.%ld.tmp", m->state, (long)getpid());
 	if ((f = fopen(tmp, "w")) != NULL && fwrite(b.p, 1, b.len, f) != b.len) {
 		fclose(f);
 		f = NULL;
@@ -374,6 +416,16 @@ sweep(struct mtasts *m)
 			entry_free(e);
 			m->nentries--;
 		}
+}
+
+/* The entry of a domain (lower case), or NULL; none is made. */
+static struct sts_entry *
+entry_find(struct mtasts *m, const char *domain)
+{
+	for (struct sts_entry *e = *bucket(m, domain); e != NULL; e = e->next)
+		if (strcmp(e->domain, domain) == 0)
+			return e;
+	return NULL;
 }
 
 static struct sts_entry *

@@ -30,11 +30,17 @@ def send(outpost, rcpts, sender=SENDER, data=None):
     """Submit one message; returns the transaction id of the 250 reply."""
     with smtp_client(outpost.host, outpost.port) as c:
         c.ehlo()
-        assert c.mail(sender)[0] == 250
-        for r in rcpts:
-            assert c.rcpt(r)[0] == 250, r
-        code, reply = c.data(data or message())
-        assert code == 250, reply
+        return send_on(c, rcpts, sender, data)
+
+
+def send_on(client, rcpts, sender=SENDER, data=None):
+    """send() over an open session (after EHLO). Messages of one session are queued and
+    delivered by one process: with smtp.ini nodes, by the worker that took the session."""
+    assert client.mail(sender)[0] == 250
+    for r in rcpts:
+        assert client.rcpt(r)[0] == 250, r
+    code, reply = client.data(data or message())
+    assert code == 250, reply
     return re.search(rb"\((\S+)\)", reply).group(1).decode()
 
 
@@ -378,9 +384,12 @@ def test_lmtp_route_with_per_recipient_results(mta, smtp_sink, dsn_sink):
 def test_one_connection_carries_several_messages(mta, smtp_sink):
     sink = smtp_sink("127.0.0.2")
     mta.start()
-    send(mta, ["ok-1@single.test"])
-    sink.wait_for_messages(1)
-    send(mta, ["ok-2@single.test"])
+    # One session: with smtp.ini nodes, one worker and so one pool of connections.
+    with smtp_client(mta.host, mta.port) as c:
+        c.ehlo()
+        send_on(c, ["ok-1@single.test"])
+        sink.wait_for_messages(1)
+        send_on(c, ["ok-2@single.test"])
     sink.wait_for_messages(2)
     assert sink.count("connections") == 1
     assert sink.count("RSET") == 1
@@ -410,7 +419,7 @@ def test_disabled_toggled_while_running(mta, smtp_sink):
     assert not sink.messages() and len(mta.queue_files()) == 1
     mark = mta.mark()
     mta.write_config("outbound.ini", "disabled=false\n")
-    mta.wait_for_log(r"reloaded outbound.ini", start=mark)
+    mta.wait_for_each_worker(r"reloaded outbound.ini", start=mark)
     assert sink.wait_for_messages(1)[0].rcpt_tos == ("ok-1@single.test",)
     wait_empty(mta)
 

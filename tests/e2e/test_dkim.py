@@ -286,7 +286,7 @@ def test_sighup_loads_new_keys(mta, smtp_sink, dns_server, publish, tmp_path):
     publish([keygen(mta, DOMAIN, "late", "ed25519")])
     mark = mta.mark()
     mta.signal(signal.SIGHUP)
-    mta.wait_for_log(r"dkim.*reloaded: signing, 1 key for 1 domain", timeout=5, start=mark)
+    mta.wait_for_each_worker(r"dkim.*reloaded: signing, 1 key for 1 domain", timeout=5, start=mark)
     send(mta, ["ok-2@single.test"], data=tricky_message())
     data = sink.wait_for_messages(2)[1].data
     check_all(data, dns_server, tmp_path, 1)
@@ -297,7 +297,7 @@ def test_sighup_loads_new_keys(mta, smtp_sink, dns_server, publish, tmp_path):
     (bad / "selector").write_text("x\n")
     mark = mta.mark()
     mta.signal(signal.SIGHUP)
-    mta.wait_for_log(r"not reloaded: config/dkim/broken\.test/private: not a PEM private key.*; "
+    mta.wait_for_each_worker(r"not reloaded: config/dkim/broken\.test/private: not a PEM private key.*; "
                      r"keeping the running keys", timeout=5, start=mark)
     send(mta, ["ok-3@single.test"], data=tricky_message())
     data = sink.wait_for_messages(3)[2].data

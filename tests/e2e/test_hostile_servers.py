@@ -305,7 +305,7 @@ def test_a_stage_timeout_is_reloaded_with_outbound_ini(mta, raw_sink, dsn_sink):
     mta.start()
     mark = mta.mark()
     configure(mta, timeout_greeting=2)
-    mta.wait_for_log(r"\[NOTICE\] \[-\] \[core\] reloaded outbound.ini$", start=mark)
+    mta.wait_for_each_worker(r"\[NOTICE\] \[-\] \[core\] reloaded outbound.ini$", start=mark)
     send(mta, ["ok-1@single.test"])
     assert_deferred_only(mta, dsn_sink, "4.4.2", "timed out while waiting for the greeting "
                          "(2 s)")

@@ -8,11 +8,11 @@ import http.server
 import re
 import ssl
 import threading
-import time
 
 import pytest
 
-from test_delivery import SENDER, send, wait_empty, wait_entry, deferred
+from harness.clients import smtp_client
+from test_delivery import deferred, send, send_on, wait_empty, wait_entry
 
 POLICY_IP = "127.0.0.21"
 DOMAIN = "sts.test"
@@ -98,17 +98,21 @@ def test_enforce_delivers_only_to_matching_mx_over_verified_tls(
     mx2 = smtp_sink("127.0.0.3", tls=(tls_material.cert, tls_material.key))
     mta.write_config("tls.ini", tls_ini(tls_material))
     mta.start()
-    send(mta, [f"ok-1@{DOMAIN}"])
-    got = mx2.wait_for_messages(1)[0]
-    assert got.tls
-    wait_empty(mta)
-    assert not mx1.messages() and not mx1.sessions()
-    assert policy_server.requests == [(f"mta-sts.{DOMAIN}", "/.well-known/mta-sts.txt")]
-    mta.wait_for_log(rf"MTA-STS policy of {DOMAIN}: id 1, mode enforce")
-    mta.wait_for_log(r"MX mx1\.test not in the policy; skipped")
-    mta.wait_for_log(r"secured: .* verified=yes to .*127\.0\.0\.3")
-    # A second message uses the cached policy (the id did not change): no new fetch.
-    send(mta, [f"ok-2@{DOMAIN}"])
+    # Both messages over one session: with smtp.ini nodes, one worker queues and
+    # delivers both, and the policy cache and TLS-RPT counters are that worker's.
+    with smtp_client(mta.host, mta.port) as c:
+        c.ehlo()
+        send_on(c, [f"ok-1@{DOMAIN}"])
+        got = mx2.wait_for_messages(1)[0]
+        assert got.tls
+        wait_empty(mta)
+        assert not mx1.messages() and not mx1.sessions()
+        assert policy_server.requests == [(f"mta-sts.{DOMAIN}", "/.well-known/mta-sts.txt")]
+        mta.wait_for_log(rf"MTA-STS policy of {DOMAIN}: id 1, mode enforce")
+        mta.wait_for_log(r"MX mx1\.test not in the policy; skipped")
+        mta.wait_for_log(r"secured: .* verified=yes to .*127\.0\.0\.3")
+        # A second message uses the cached policy (the id did not change): no new fetch.
+        send_on(c, [f"ok-2@{DOMAIN}"])
     mx2.wait_for_messages(2)
     assert len(policy_server.requests) == 1
     mta.stop()
@@ -289,18 +293,21 @@ def test_pooled_unverified_connection_does_not_carry_enforced_mail(
     mta.write_config("tls.ini", tls_ini(tls_material))
     mta.write_config("shaping.ini", "[mx:mx1.test]\nmax_connections=5\n")
     mta.start()
-    send(mta, ["ok-1@single.test"])
-    sink.wait_for_messages(1)
-    wait_empty(mta)
-    send(mta, ["ok-2@single.test"])             # the idle connection is reused
-    sink.wait_for_messages(2)
-    assert sink.count("connections") == 1
-    send(mta, [f"ok-3@{DOMAIN}"])
-    sink.wait_for_messages(3)
-    wait_empty(mta)
-    assert sink.count("connections") == 2
-    assert sink.messages()[2].tls
-    # The enforced connection is pooled in turn and carries sts.test's next mail.
-    send(mta, [f"ok-4@{DOMAIN}"])
+    # One session: with smtp.ini nodes, one worker and so one pool of connections.
+    with smtp_client(mta.host, mta.port) as c:
+        c.ehlo()
+        send_on(c, ["ok-1@single.test"])
+        sink.wait_for_messages(1)
+        wait_empty(mta)
+        send_on(c, ["ok-2@single.test"])            # the idle connection is reused
+        sink.wait_for_messages(2)
+        assert sink.count("connections") == 1
+        send_on(c, [f"ok-3@{DOMAIN}"])
+        sink.wait_for_messages(3)
+        wait_empty(mta)
+        assert sink.count("connections") == 2
+        assert sink.messages()[2].tls
+        # The enforced connection is pooled in turn and carries sts.test's next mail.
+        send_on(c, [f"ok-4@{DOMAIN}"])
     sink.wait_for_messages(4)
     assert sink.count("connections") == 2

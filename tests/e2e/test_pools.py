@@ -146,17 +146,17 @@ def test_a_bad_reload_keeps_the_running_pools(mta, smtp_sink, dns_records):
     mta.start()
     mark = mta.mark()
     mta.write_config("pools.ini", POOLS + "bogus line\n")
-    mta.wait_for_log(r"pools not reloaded: config/pools\.ini:11: .*keeping the running",
+    mta.wait_for_each_worker(r"pools not reloaded: config/pools\.ini:11: .*keeping the running",
                      timeout=10, start=mark)
     send(mta, ["ok-1@a.test"])
     sink.wait_for_messages(1)
     assert sink.messages()[0].peer[0] == "127.0.0.20"
     mark = mta.mark()
     mta.write_config("pools.ini", POOLS.replace("127.0.0.20", "127.0.0.23"))
-    mta.wait_for_log(r"reloaded pools\.ini \(2 pools\)", timeout=10, start=mark)
+    mta.wait_for_each_worker(r"reloaded pools\.ini \(2 pools\)", timeout=10, start=mark)
     mark = mta.mark()
     mta.signal(signal.SIGHUP)
-    mta.wait_for_log(r"reloaded pools\.ini", timeout=10, start=mark)
+    mta.wait_for_each_worker(r"reloaded pools\.ini", timeout=10, start=mark)
     send(mta, ["ok-2@a.test"])
     sink.wait_for_messages(2)
     assert sink.messages()[1].peer[0] == "127.0.0.23"

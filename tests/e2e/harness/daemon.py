@@ -82,15 +82,6 @@ def run_outpost(*args, timeout=20, binary=None):
     return proc.returncode, stdout, stderr
 
 
-def _alive(pid):
-    """pid runs (is neither gone nor a zombie)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
 class Daemon:
     """One Outpost install directory and the daemon running on it."""
 
@@ -324,6 +315,16 @@ class Daemon:
                             f"{self.tail()}", pytrace=False)
             first = max(first, len(lines))
             time.sleep(POLL)
+
+    def wait_for_each_worker(self, regex, timeout=10, start=None):
+        """wait_for_log for a line each worker says (with smtp.ini nodes every worker reloads
+        its own config and logs it): as many matching lines as workers, one without nodes."""
+        pattern = re.compile(regex) if isinstance(regex, str) else regex
+        first = self._run_start if start is None else start
+        for _ in range(max(1, self.nodes())):
+            self.wait_for_log(pattern, timeout, start=first)
+            lines = self.lines()
+            first = next(i for i in range(first, len(lines)) if pattern.search(lines[i])) + 1
 
     def tail(self, n=REPORT_LINES):
         return "\n".join(self.output().splitlines()[-n:])
