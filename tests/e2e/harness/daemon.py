@@ -39,6 +39,7 @@ READY_RE = re.compile(
 # processes, queue partitions ROOT/queue/w<i>); readiness is then the supervisor's line.
 TEST_NODES = int(os.environ.get("OUTPOST_TEST_NODES", "0") or 0)
 ALL_READY_RE = re.compile(r"nodes: all \d+ workers ready")
+WORKER_STARTED_RE = re.compile(r"nodes: worker (\d+) started \(pid (\d+)\)")
 
 LOG_NAME = "outpost-stdout.log"
 POLL = 0.05
@@ -237,10 +238,27 @@ class Daemon:
                         pytrace=False)
 
     def kill9(self):
-        """SIGKILL (a crash, as far as the queue is concerned); returns the exit code."""
+        """SIGKILL (a crash, as far as the queue is concerned); returns the exit code. With
+        nodes the whole daemon crashes: the supervisor and its workers (its process group),
+        and this returns once none of them is left."""
         if self.running:
-            self.proc.kill()
-        return self.proc.wait(10) if self.proc else None
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.proc is None:
+            return None
+        rc = self.proc.wait(10)
+        deadline = time.monotonic() + 10
+        while True:         # workers outlive the supervisor until init reaps them
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return rc
+            if time.monotonic() >= deadline:
+                pytest.fail(f"processes of group {self.proc.pid} still exist after SIGKILL",
+                            pytrace=False)
+            time.sleep(POLL)
 
     # --- output --------------------------------------------------------------------------
 
@@ -285,6 +303,42 @@ class Daemon:
                             f"{self.tail()}", pytrace=False)
             first = max(first, len(lines))
             time.sleep(POLL)
+
+    def wait_for_lines(self, regex, n, timeout=10, start=None):
+        """Wait until n lines from line `start` (default: the start of the current run)
+        match regex (e.g. one per worker, n=self.workers()); returns the matches."""
+        pattern = re.compile(regex) if isinstance(regex, str) else regex
+        first = self._run_start if start is None else start
+        deadline = time.monotonic() + timeout
+        while True:
+            exited = not self.running
+            found = [m for m in map(pattern.search, self.lines()[first:]) if m]
+            if len(found) >= n:
+                return found
+            if exited and self.proc is not None:
+                pytest.fail(f"outpost exited with {self.exit_code} after {len(found)} of {n} "
+                            f"lines /{pattern.pattern}/:\n{self.tail()}", pytrace=False)
+            if time.monotonic() >= deadline:
+                pytest.fail(f"{len(found)} of {n} log lines /{pattern.pattern}/ within "
+                            f"{timeout}s:\n{self.tail()}", pytrace=False)
+            time.sleep(POLL)
+
+    def workers(self):
+        """How many processes run the daemon: smtp.ini's nodes, 1 for the single process."""
+        return max(1, self.nodes())
+
+    def worker_pids(self):
+        """The pids of the current run's worker processes by worker number, from the
+        supervisor's "nodes: worker I started (pid P)" lines (the newest for a restarted
+        one); [self.pid] for the single process."""
+        if self.nodes() <= 1:
+            return [self.pid]
+        pids = {}
+        for line in self.lines()[self._run_start:]:
+            m = WORKER_STARTED_RE.search(line)
+            if m:
+                pids[int(m[1])] = int(m[2])
+        return [pids[i] for i in sorted(pids)]
 
     def tail(self, n=REPORT_LINES):
         return "\n".join(self.output().splitlines()[-n:])
