@@ -10,6 +10,7 @@ shaping_rules enforced by delivery against throttling sinks on the real DNS.
 - a bad shaping_rules line: the daemon does not start (78, "shaping_rules:N:").
 - the state file ROOT/run/shaping.tsv and --qstat's "destination" lines.
 """
+import re
 import signal
 import time
 
@@ -255,3 +256,43 @@ def test_a_failed_transaction_defers_the_rest_of_the_split(mta, smtp_sink, dns_r
     got = sorted(r for m in sink.messages() for r in m.rcpt_tos)
     assert got == sorted(rcpts)
     assert all(len(m.rcpt_tos) <= 2 for m in sink.messages())
+
+
+
+BELOW = "max_connections is below smtp.ini nodes="
+
+
+def wait_lines(outpost, text, n, start, timeout=10):
+    """Wait until n lines from line `start` on contain text; returns them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = [ln for ln in outpost.lines()[start:] if text in ln]
+        if len(got) >= n:
+            return got
+        assert time.monotonic() < deadline, f"{len(got)} of {n} lines with {text!r}"
+        time.sleep(0.05)
+
+
+def test_a_connection_limit_below_the_workers_is_warned_once(mta):
+    """smtp.ini nodes=2 without a Redis: each worker takes half of a limit but keeps at
+    least one connection, so a max_connections of 1 allows two in total; worker 0 says so
+    once, naming the section, at a start or a reload that brings such a limit. A limit of 2
+    is split (one each) and not warned."""
+    path = mta.config_path("smtp.ini")
+    text = re.sub(r"^nodes=.*\n", "", path.read_text(), flags=re.M)
+    path.write_text(text.replace("[main]\n", "[main]\nnodes=2\n", 1))
+    mta.write_config("shaping.ini", "[a.test]\nmax_connections=2\n")
+    mta.start()
+    mark = mta.mark()
+    assert not [ln for ln in mta.lines() if BELOW in ln]
+    mta.write_config("shaping.ini", "[b.test]\nmax_connections=3\n"
+                     "[a.test]\nmax_connections=1\n")
+    wait_lines(mta, "reloaded shaping.ini", 2, mark)         # by each worker
+    warned = [ln for ln in mta.lines() if BELOW in ln]
+    assert len(warned) == 1, warned
+    assert "shaping.ini [a.test] max_connections is below smtp.ini nodes=2: each worker " \
+        "keeps one connection, so up to 2 in total" in warned[0]
+    mta.stop()
+    mark = mta.mark()
+    mta.start()
+    assert len([ln for ln in mta.lines()[mark:] if BELOW in ln]) == 1
