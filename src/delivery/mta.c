@@ -52,7 +52,8 @@ struct mta {
 	struct event		*lost_ev;	/* corrupt at start-up */
 	int			 draining;
 	struct event		*trim_ev;
-	/* ROOT/run/shaping.tsv, rewritten each second when it changed. */
+	/* ROOT/run/shaping.tsv (shaping.w<i>.tsv in worker i), rewritten
+	 * each second when it changed. */
 	struct event		*state_ev;
 	char			*state_path;
 	char			*state_last;
@@ -228,7 +229,8 @@ mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
 	if (mkdir(run, 0755) == -1 && errno != EEXIST)
 		log_warn(SRC, NULL, "cannot create %s: %s", run,
 		    strerror(errno));
-	m->state_path = xasprintf("%s/shaping.tsv", run);
+	m->state_path = nodes_worker() < 0 ? xasprintf("%s/shaping.tsv", run) :
+	    xasprintf("%s/shaping.w%d.tsv", run, nodes_worker());
 	if (tls_mta_sts(m->env.tls)) {
 		char *sts = xasprintf("%s/mta-sts.tsv", run);
 

@@ -340,6 +340,14 @@ class Daemon:
                 pids[int(m[1])] = int(m[2])
         return [pids[i] for i in sorted(pids)]
 
+    def shaping_state(self):
+        """The text of ROOT/run/shaping.tsv; with nodes, of every worker's
+        run/shaping.w<i>.tsv, one after the other ("" for a file not written yet)."""
+        run = self.root / "run"
+        names = ["shaping.tsv"] if self.nodes() <= 1 else \
+            [f"shaping.w{i}.tsv" for i in range(self.nodes())]
+        return "".join((run / n).read_text() if (run / n).exists() else "" for n in names)
+
     def tail(self, n=REPORT_LINES):
         return "\n".join(self.output().splitlines()[-n:])
 
