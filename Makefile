@@ -278,7 +278,8 @@ FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply \
 		  fuzz_bouncecat_rules fuzz_accounting fuzz_mtasts_policy fuzz_report \
 		  fuzz_dkim_canon fuzz_fbreport fuzz_suppress
 FUZZ_BASE	= src/lib/buf.c src/lib/xmalloc.c
-FUZZ_LOG	= src/core/log.c src/lib/json.c src/lib/fsutil.c
+FUZZ_LOG	= src/core/log.c src/core/worker.c src/lib/util.c src/lib/json.c \
+		  src/lib/fsutil.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_ini = src/lib/ini.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_reply = src/proto/reply.c $(FUZZ_BASE)
@@ -286,7 +287,7 @@ FUZZ_DEPS_fuzz_queue_fs = src/queue/entry.c src/queue/qentry.c \
 			  src/lib/crc32c.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_client_reply = src/delivery/client_conn.c src/proto/reply.c \
 		  src/core/metrics.c $(FUZZ_LOG) $(FUZZ_BASE)
-FUZZ_LIBS_fuzz_client_reply = -levent -lpthread -lm
+FUZZ_LIBS_fuzz_client_reply = -levent -lpthread -lcrypto -lm
 FUZZ_DEPS_fuzz_client_auth = src/delivery/client_auth.c src/lib/util.c \
 		  $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_client_auth = -lcrypto
@@ -303,7 +304,7 @@ FUZZ_LIBS_fuzz_fbreport = $(GMIME_LIBS) -lpthread
 build/fuzz/fuzz_fbreport: FUZZ_CFLAGS += $(GMIME_CFLAGS)
 FUZZ_DEPS_fuzz_intervals = src/core/config_intervals.c $(FUZZ_LOG) \
 		  $(FUZZ_BASE)
-FUZZ_LIBS_fuzz_intervals = -lm
+FUZZ_LIBS_fuzz_intervals = -lcrypto -lm
 FUZZ_DEPS_fuzz_bouncecat = src/records/bouncecat.c src/lib/slashre.c $(FUZZ_BASE)
 # White box: these two compile the module under test into themselves
 # (#include of the .c, for its static functions): FUZZ_WB_, not linked.
@@ -313,7 +314,7 @@ FUZZ_WB_fuzz_accounting = src/records/acct_fields.c
 FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/lib/slashre.c \
 		  src/records/record.c \
 		  src/records/writer.c src/records/backlog.c src/proto/message.c \
-		  src/lib/util.c src/core/metrics.c \
+		  src/core/metrics.c \
 		  src/lib/ini.c $(FUZZ_LOG) $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_accounting = -levent -lpthread -lcrypto -lm
 FUZZ_DEPS_fuzz_report = src/report/parse.c src/report/parse_json.c \
