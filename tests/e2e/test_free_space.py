@@ -13,7 +13,7 @@ import pytest
 
 from harness.daemon import run_outpost
 from harness.smtpraw import RawSmtp
-from test_delivery import SENDER, message, send, wait_empty
+from test_delivery import SENDER, send, wait_empty
 
 REFUSED = "452 4.3.1 Insufficient system storage"
 MB = 1024 * 1024
