@@ -98,7 +98,9 @@ BUILTINS_SRCS = src/builtins/builtin.c src/builtins/relay.c \
 ADMIN_SRCS = src/admin/http.c src/admin/api_status.c src/admin/metrics.c \
 	     src/admin/status_page.c src/admin/api_json.c \
 	     src/admin/api_queue.c src/admin/api_dest.c src/admin/api_inject.c \
-	     src/admin/routes.c src/admin/api_suppress.c
+	     src/admin/routes.c src/admin/api_suppress.c \
+	     src/admin/fanout.c src/admin/fanout_merge.c \
+	     src/admin/fanout_metrics.c
 FEEDBACK_SRCS = src/feedback/feedback.c src/feedback/fbconf.c \
 		src/feedback/spool.c src/feedback/correlate.c
 REPORT_SRCS = src/report/parse.c src/report/parse_json.c src/report/stats.c \
@@ -122,6 +124,7 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
+	     lib/test_fsutil \
 	     lib/test_idn \
 	     proto/test_smtp_parse proto/test_reply proto/test_mtasts_policy \
 	     proto/test_dkim_canon proto/test_fbreport \
@@ -278,8 +281,8 @@ FUZZ_TARGETS	= fuzz_smtp_parse fuzz_ini fuzz_queue_fs fuzz_reply \
 		  fuzz_bouncecat_rules fuzz_accounting fuzz_mtasts_policy fuzz_report \
 		  fuzz_dkim_canon fuzz_fbreport fuzz_suppress
 FUZZ_BASE	= src/lib/buf.c src/lib/xmalloc.c
-FUZZ_LOG	= src/core/log.c src/core/worker.c src/lib/util.c src/lib/json.c \
-		  src/lib/fsutil.c
+FUZZ_LOG	= src/core/log.c src/lib/json.c src/lib/fsutil.c \
+		  src/core/worker.c src/lib/util.c
 FUZZ_DEPS_fuzz_smtp_parse = src/proto/smtp_parse.c src/lib/json.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_ini = src/lib/ini.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_reply = src/proto/reply.c $(FUZZ_BASE)
@@ -287,7 +290,7 @@ FUZZ_DEPS_fuzz_queue_fs = src/queue/entry.c src/queue/qentry.c \
 			  src/lib/crc32c.c $(FUZZ_BASE)
 FUZZ_DEPS_fuzz_client_reply = src/delivery/client_conn.c src/proto/reply.c \
 		  src/core/metrics.c $(FUZZ_LOG) $(FUZZ_BASE)
-FUZZ_LIBS_fuzz_client_reply = -levent -lpthread -lcrypto -lm
+FUZZ_LIBS_fuzz_client_reply = -levent -lpthread -lm -lcrypto
 FUZZ_DEPS_fuzz_client_auth = src/delivery/client_auth.c src/lib/util.c \
 		  $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_client_auth = -lcrypto
@@ -304,7 +307,7 @@ FUZZ_LIBS_fuzz_fbreport = $(GMIME_LIBS) -lpthread
 build/fuzz/fuzz_fbreport: FUZZ_CFLAGS += $(GMIME_CFLAGS)
 FUZZ_DEPS_fuzz_intervals = src/core/config_intervals.c $(FUZZ_LOG) \
 		  $(FUZZ_BASE)
-FUZZ_LIBS_fuzz_intervals = -lcrypto -lm
+FUZZ_LIBS_fuzz_intervals = -lm -lcrypto
 FUZZ_DEPS_fuzz_bouncecat = src/records/bouncecat.c src/lib/slashre.c $(FUZZ_BASE)
 # White box: these two compile the module under test into themselves
 # (#include of the .c, for its static functions): FUZZ_WB_, not linked.
@@ -325,7 +328,7 @@ FUZZ_LIBS_fuzz_suppress = -llmdb
 .SECONDEXPANSION:
 build/fuzz/%: tests/fuzz/%.c $$(FUZZ_DEPS_$$*) $$(FUZZ_WB_$$*) $(FUZZ_HEADERS)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_DEPS_$*) $(FUZZ_LIBS_$*)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(sort $(FUZZ_DEPS_$*)) $(FUZZ_LIBS_$*)
 
 .PHONY: fuzz
 fuzz: $(FUZZ_TARGETS:%=build/fuzz/%)

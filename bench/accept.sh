@@ -3,15 +3,21 @@
 #
 # Postfix's smtp-source sends the same load (BENCH_SESSIONS parallel
 # sessions, BENCH_MESSAGES messages of BENCH_SIZE bytes, one recipient
-# each) to three servers in turn and times each run with the wall clock:
+# each) to each server in turn and times each run with the wall clock:
 #   smtp-sink  Postfix's test sink, no queue at all: the ceiling
 #   outpost    build/outpost; answers 250 only after the entry is fsync'd
+#              (one process: smtp.ini nodes=1)
+#   outpostN   the same with smtp.ini nodes=N, N from 2 to 64 (outpost2: a
+#              supervisor and 2 worker processes sharing the listener with
+#              SO_REUSEPORT, each with its queue partition); timed once
+#              the supervisor says READY=1 (socat receives it)
 #   postfix    a private Postfix instance in a temp dir; smtpd + cleanup
 #              write every message into its queue (fsync'd), where it sits
 #              on hold: nothing is delivered
 # then prints messages, seconds and messages/s for each, the ratios
-# Outpost/smtp-sink and Outpost/Postfix, and whether the targets
-# (>= 0.5 x smtp-sink, >= 3 x Postfix) are met. It reports; it does not
+# Outpost/smtp-sink and Outpost/Postfix for each Outpost target and
+# whether the targets (>= 0.5 x smtp-sink, >= 3 x Postfix) are met, and
+# nodes=N/nodes=1 when both ran. It reports; it does not
 # fail on a missed target. Exit status: 0 when every selected target ran,
 # 1 when one failed (its row says why), 69 when a tool is missing.
 #
@@ -21,7 +27,7 @@
 #   BENCH_SIZE      message payload in bytes, headers not included (2048)
 #   BENCH_REUSE     1: send every message of a session over one connection
 #                   (smtp-source -d); 0: one connection per message (0)
-#   BENCH_TARGETS   which targets, in order ("sink outpost postfix")
+#   BENCH_TARGETS   which targets, in order ("sink outpost outpost2 postfix")
 #   BENCH_TIMEOUT   seconds one load run may take before it is killed (600)
 #   BENCH_TMPDIR    where the temp dir (queues) goes (${TMPDIR:-/tmp}); put
 #                   it on the disk you mean to measure, not on tmpfs, where
@@ -44,7 +50,7 @@ MESSAGES=${BENCH_MESSAGES:-20000}
 SESSIONS=${BENCH_SESSIONS:-50}
 SIZE=${BENCH_SIZE:-2048}
 REUSE=${BENCH_REUSE:-0}
-TARGETS=${BENCH_TARGETS:-sink outpost postfix}
+TARGETS=${BENCH_TARGETS:-sink outpost outpost2 postfix}
 RUN_TIMEOUT=${BENCH_TIMEOUT:-600}
 KEEP=${BENCH_KEEP:-0}
 OUTPOST=${OUTPOST_BIN:-$REPO/build/outpost}
@@ -58,11 +64,22 @@ BENCH_NAME=accept.sh
 . "$REPO/bench/lib.sh" || { echo "accept.sh: cannot read bench/lib.sh" >&2; exit 69; }
 
 need_counts MESSAGES SESSIONS SIZE RUN_TIMEOUT
+want() { case " $TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
 for t in $TARGETS; do
-	case $t in sink | outpost | postfix) ;;
-	*) die "BENCH_TARGETS: unknown target '$t' (sink, outpost, postfix)" ;;
+	case $t in
+	sink | outpost | postfix) ;;
+	outpost[1-9] | outpost[1-9][0-9])
+		if [ "${t#outpost}" -lt 2 ] || [ "${t#outpost}" -gt 64 ]; then
+			die "BENCH_TARGETS: '$t': outpostN takes N from 2 to 64"
+		fi
+		;;
+	*) die "BENCH_TARGETS: unknown target '$t' (sink, outpost, outpostN, postfix)" ;;
 	esac
 done
+case " $TARGETS " in *" outpost"[0-9]*)
+	command -v socat >/dev/null 2>&1 ||
+		die "socat not found (outpostN waits for its sd_notify READY=1): run ./scripts/deps.sh bench" ;;
+esac
 
 PATH=$PATH:/usr/sbin:/usr/lib/postfix/sbin
 for tool in smtp-source smtp-sink postfix postconf timeout; do
@@ -86,6 +103,8 @@ cleanup() {
 	SINK_PID=
 	stop_child "$OUTPOST_PID" 400
 	OUTPOST_PID=
+	stop_child "$NOTIFY_PID" 10
+	NOTIFY_PID=
 	stop_postfix
 	PF_DIR=
 	remove_work
@@ -153,17 +172,20 @@ bench_sink() {
 	return $rc
 }
 
+# Target $1 (outpost, or outpostN: smtp.ini nodes=N) in $WORK/$1.
 bench_outpost() {
-	local port root=$WORK/outpost rc dead
-	build_outpost || { STATUS[outpost]="FAILED: cannot build $OUTPOST"; return 1; }
-	port=$(free_port) || { STATUS[outpost]="FAILED: no free port"; return 1; }
-	dead=$(free_port) || { STATUS[outpost]="FAILED: no free port"; return 1; }
-	if ! timeout 30 "$OUTPOST" -i "$root" >"$WORK/outpost-init.log" 2>&1; then
-		STATUS[outpost]="FAILED: outpost -i: $(tail -n 1 "$WORK/outpost-init.log")"
+	local name=$1 nodes=1 port root=$WORK/$1 rc dead
+	case $name in outpost[0-9]*) nodes=${name#outpost} ;; esac
+	build_outpost || { STATUS[$name]="FAILED: cannot build $OUTPOST"; return 1; }
+	port=$(free_port) || { STATUS[$name]="FAILED: no free port"; return 1; }
+	dead=$(free_port) || { STATUS[$name]="FAILED: no free port"; return 1; }
+	if ! timeout 30 "$OUTPOST" -i "$root" >"$WORK/$name-init.log" 2>&1; then
+		STATUS[$name]="FAILED: outpost -i: $(tail -n 1 "$WORK/$name-init.log")"
 		return 1
 	fi
 	local c=$root/config
 	printf '[main]\nlisten=127.0.0.1:%s\n' "$port" >"$c/smtp.ini"
+	[ "$nodes" -gt 1 ] && printf 'nodes=%s\n' "$nodes" >>"$c/smtp.ini"
 	printf 'relay\n' >"$c/plugins"
 	printf '[relay]\nacl=true\n' >"$c/relay.ini"
 	printf '127.0.0.0/8\n' >"$c/relay_acl_allow"
@@ -179,31 +201,18 @@ bench_outpost() {
 	printf 'disabled=true\n' >"$c/outbound.ini"
 	printf '[dns]\nservers=127.0.0.1:%s\n' "$dead" >"$c/net-utils.ini"
 
-	"$OUTPOST" -c "$root" </dev/null >"$WORK/outpost.log" 2>&1 &
-	OUTPOST_PID=$!
-	if ! wait_port "$port" "$OUTPOST_PID" 100; then
-		if kill -0 "$OUTPOST_PID" 2>/dev/null; then
-			STATUS[outpost]="FAILED: outpost does not accept connections on 127.0.0.1:$port after 10s"
-		else
-			wait "$OUTPOST_PID"
-			STATUS[outpost]="FAILED: outpost exited ($?): $(tail -n 1 "$WORK/outpost.log")"
-		fi
-		stop_child "$OUTPOST_PID" 50
-		OUTPOST_PID=
-		return 1
-	fi
-	run_load outpost "$port"
+	outpost_start "$name" "$root" "$port" "$nodes" || return 1
+	run_load "$name" "$port"
 	rc=$?
 	stop_child "$OUTPOST_PID" 400
 	OUTPOST_PID=
-	check_closed outpost "$port"
+	check_closed "$name" "$port"
 	local q=$root/queue
 	[ -f "$c/queue_dir" ] && {
 		q=$(sed -n '/^[[:space:]]*[^#;[:space:]]/{s/^[[:space:]]*//;s/[[:space:]]*$//;p;q}' "$c/queue_dir")
 		case $q in /*) ;; *) q=$root/${q:-queue} ;; esac
 	}
-	QUEUED[outpost]=$(find "$q" -maxdepth 1 -type f ! -name 'tmp.*' \
-		! -name 'error.*' 2>/dev/null | wc -l)
+	QUEUED[$name]=$(outpost_queued "$q" ! -name 'msg.*')	# entries, not bodies
 	return $rc
 }
 
@@ -298,7 +307,10 @@ echo
 failed=0
 for t in $TARGETS; do
 	echo "... $t" >&2
-	"bench_$t" || failed=1
+	case $t in
+	outpost*) bench_outpost "$t" || failed=1 ;;
+	*) "bench_$t" || failed=1 ;;
+	esac
 done
 
 printf '%-10s %9s %9s %10s %9s  %s\n' target messages seconds 'msg/s' queued status
@@ -313,7 +325,8 @@ for t in $TARGETS; do
 done
 echo
 
-for t in outpost postfix; do
+for t in $TARGETS; do
+	[ "$t" != sink ] || continue
 	[ "${STATUS[$t]:-}" = ok ] || continue
 	if [ "${QUEUED[$t]}" -ne "$MESSAGES" ]; then
 		echo "WARNING: $t: $MESSAGES messages sent but ${QUEUED[$t]} in its queue"
@@ -324,7 +337,15 @@ done
 
 printf '%s' "$LEFT"
 
-ratio 'Outpost/smtp-sink:' outpost sink 0.5
-ratio 'Outpost/Postfix:' outpost postfix 3
+for t in $TARGETS; do
+	case $t in
+	outpost) l=Outpost ;;
+	outpost[0-9]*) l=nodes=${t#outpost} ;;
+	*) continue ;;
+	esac
+	want sink && ratio "$l/smtp-sink:" "$t" sink 0.5
+	want postfix && ratio "$l/Postfix:" "$t" postfix 3
+	[ "$t" != outpost ] && want outpost && ratio "$l/nodes=1:" "$t" outpost ''
+done
 
 exit $failed

@@ -4,8 +4,9 @@
 # The caller sets BENCH_NAME (its name in messages) before sourcing, and
 # WORK (its temp dir) before starting anything. The relay helpers (second
 # half) read MESSAGES, CLIENTS, SIZE, REUSE, RUN_TIMEOUT, STALL, SENDER,
-# RCPT, HELO, FRESH_FS, OUTPOST and REPO. Children started here are kept
-# in LOAD_PID, SINK_PID, OUTPOST_PID; the caller's EXIT trap stops them
+# RCPT, HELO, FRESH_FS, OUTPOST and REPO (and NODES, when set: Outpost's
+# smtp.ini nodes, 1 when unset). Children started here are kept
+# in LOAD_PID, SINK_PID, OUTPOST_PID, NOTIFY_PID; the caller's EXIT trap stops them
 # (stop_child), the private Postfix (stop_postfix) and the file systems
 # (unmount_all). Results go into the associative arrays below, by target.
 
@@ -29,6 +30,7 @@ need_counts() {
 LOAD_PID=
 SINK_PID=
 OUTPOST_PID=
+NOTIFY_PID=
 PF_DIR=
 
 # --- set-up ---------------------------------------------------------------
@@ -59,9 +61,9 @@ bench_workdir() {
 	chmod 755 "$WORK"
 }
 
-# The EXIT trap of the scripts that run Outpost alone against the sink
-# (accounting.sh, dkim.sh, profile.sh): stops the load, outpost and the
-# sink, unmounts the file systems and removes WORK; CLEANUP_FIRST, when
+# The EXIT trap of the scripts that run Outpost (and a private Postfix)
+# against the sink (accounting.sh, dkim.sh, profile.sh): stops the load,
+# outpost, the private Postfix and the sink, unmounts the file systems and removes WORK; CLEANUP_FIRST, when
 # set, names a function that runs first. relay_traps installs it.
 relay_cleanup() {
 	trap - EXIT INT TERM HUP
@@ -70,6 +72,10 @@ relay_cleanup() {
 	LOAD_PID=
 	stop_child "$OUTPOST_PID" 400
 	OUTPOST_PID=
+	stop_child "$NOTIFY_PID" 10
+	NOTIFY_PID=
+	stop_postfix
+	PF_DIR=
 	stop_child "$SINK_PID" 50
 	SINK_PID=
 	unmount_all
@@ -140,7 +146,15 @@ postfix_pids() {
 # master's cutime and cstime, every one master has reaped. Empty when none
 # is running.
 postfix_cpu() {
-	local pid f tck t=0 n=0
+	local us
+	us=$(postfix_cpu_split)
+	[ -n "$us" ] || return 0
+	awk -v u="${us% *}" -v s="${us#* }" 'BEGIN { printf "%.2f", u + s }'
+}
+
+# The same as "USER SYSTEM" (CPU seconds each).
+postfix_cpu_split() {
+	local pid f tck u=0 s=0 n=0
 	tck=$(getconf CLK_TCK 2>/dev/null) || tck=100
 	for pid in $(postfix_pids); do
 		# The fields after "(comm)": state is 3, utime 14 ... cstime 17.
@@ -148,11 +162,51 @@ postfix_cpu() {
 		[ -n "$f" ] || continue
 		# shellcheck disable=SC2086
 		set -- $f
-		t=$((t + ${12} + ${13} + ${14} + ${15}))
+		u=$((u + ${12} + ${14}))
+		s=$((s + ${13} + ${15}))
 		n=$((n + 1))
 	done
 	[ "$n" -gt 0 ] || return 0
-	awk -v t="$t" -v h="$tck" 'BEGIN { printf "%.2f", t / h }'
+	awk -v u="$u" -v s="$s" -v h="$tck" 'BEGIN { printf "%.2f %.2f\n", u / h, s / h }'
+}
+
+# CPU seconds of process $1 and all its descendants so far, "USER SYSTEM":
+# for each, utime and stime (all its threads, live or ended) plus cutime
+# and cstime (the children it has reaped), from /proc/<pid>/stat; so
+# Outpost's supervisor, its workers (smtp.ini nodes) and any worker it
+# has restarted. Empty when $1 is gone.
+tree_cpu() {
+	local tck
+	tck=$(getconf CLK_TCK 2>/dev/null) || tck=100
+	# A process may end between the glob and the read: cat skips it.
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" -v h="$tck" '
+	{
+		pid = $1
+		line = $0
+		sub(/^.*\) /, "", line)	# after "(comm)": state is 1, ppid 2,
+		split(line, f, " ")	# utime 12, stime 13, cutime 14, cstime 15
+		ppid[pid] = f[2]
+		usr[pid] = f[12] + f[14]
+		sys[pid] = f[13] + f[15]
+	}
+	END {
+		if (!(root in ppid))
+			exit
+		tree[root] = 1
+		do {
+			grew = 0
+			for (p in ppid)
+				if (!(p in tree) && (ppid[p] in tree)) {
+					tree[p] = 1
+					grew = 1
+				}
+		} while (grew)
+		for (p in tree) {
+			u += usr[p]
+			s += sys[p]
+		}
+		printf "%.2f %.2f\n", u / h, s / h
+	}'
 }
 
 stop_postfix() {
@@ -466,17 +520,96 @@ unmount_all() {
 
 # --- relay: outpost ---------------------------------------------------------
 
+# Starts OUTPOST -c $2 as target $1 (log $WORK/$1.log; OUTPOST_PID) and
+# waits (10 s) until it accepts on 127.0.0.1:$3; with $4 > 1 (smtp.ini
+# nodes, written by the caller) also until the supervisor says READY=1
+# (every worker serves: the port opens with the first one), on a
+# NOTIFY_SOCKET (sd_notify) that socat receives on. Not the log's
+# readiness line: it is a notice, and at notice every delivery is logged
+# too. On failure: STATUS[$1] says why, nothing of it is left running, 1.
+outpost_start() {
+	local name=$1 root=$2 port=$3 nodes=$4 notify='' cmd i
+	cmd=("$OUTPOST" -c "$root")
+	if [ "$nodes" -gt 1 ]; then
+		# socat takes one datagram (the supervisor's first: READY=1) and
+		# exits; the socket must exist before outpost connects to it.
+		notify=$WORK/$name.notify
+		rm -f "$notify"
+		socat -u "UNIX-RECVFROM:$notify" - >"$notify.out" 2>"$notify.err" &
+		NOTIFY_PID=$!
+		i=0
+		while [ ! -S "$notify" ] && [ $i -lt 50 ] && kill -0 "$NOTIFY_PID" 2>/dev/null; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		if [ ! -S "$notify" ]; then
+			STATUS[$name]="FAILED: socat does not receive on $notify: $(tail -n 1 "$notify.err")"
+			stop_child "$NOTIFY_PID" 10
+			NOTIFY_PID=
+			return 1
+		fi
+		cmd=(env "NOTIFY_SOCKET=$notify" "${cmd[@]}")
+	fi
+	"${cmd[@]}" </dev/null >"$WORK/$name.log" 2>&1 &
+	OUTPOST_PID=$!
+	if ! wait_port "$port" "$OUTPOST_PID" 100; then
+		if kill -0 "$OUTPOST_PID" 2>/dev/null; then
+			STATUS[$name]="FAILED: outpost does not accept connections on 127.0.0.1:$port after 10s"
+		else
+			wait "$OUTPOST_PID"
+			STATUS[$name]="FAILED: outpost exited ($?): $(tail -n 1 "$WORK/$name.log")"
+		fi
+		stop_child "$OUTPOST_PID" 50
+		OUTPOST_PID=
+		stop_child "$NOTIFY_PID" 10
+		NOTIFY_PID=
+		return 1
+	fi
+	i=0
+	while [ -n "$notify" ] && ! grep -q '^READY=1' "$notify.out" 2>/dev/null; do
+		if ! kill -0 "$OUTPOST_PID" 2>/dev/null || [ $i -ge 100 ]; then
+			STATUS[$name]="FAILED: not all $nodes workers ready after 10s: $(tail -n 1 "$WORK/$name.log")"
+			stop_child "$OUTPOST_PID" 50
+			OUTPOST_PID=
+			stop_child "$NOTIFY_PID" 10
+			NOTIFY_PID=
+			return 1
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	stop_child "$NOTIFY_PID" 10
+	NOTIFY_PID=
+	return 0
+}
+
+# Entries in Outpost's queue dir $1 and its workers' partitions $1/w<i>
+# (files, not tmp.* nor error.*; $2...: more find tests).
+outpost_queued() {
+	local q n=0
+	for q in "$1" "$1"/w[0-9]*; do
+		[ -d "$q" ] || continue
+		n=$((n + $(count_files "$q" ! -name 'tmp.*' ! -name 'error.*' "${@:2}")))
+	done
+	echo "$n"
+}
+
 # Relays the load through OUTPOST as target $1 with its own sink: a fresh
 # `outpost -i $2` (the root; logs $WORK/$1.log, $WORK/$1-init.log) on a
 # free port, plugins relay (acl=true, 127.0.0.0/8) and queue/smtp_forward
 # to the sink, queue in $2/queue, log level warn, DNS a closed loopback
-# port. The command $3, if given, runs with the root as its argument after
+# port. With NODES > 1, smtp.ini nodes=NODES (a supervisor and NODES
+# worker processes, each with its queue partition $2/queue/w<i>), started
+# and waited for by outpost_start. The command $3, if given, runs with the
+# root as its argument after
 # that config is written and before outpost starts, to change it (a
-# failure is the target's). Fills the arrays above, QUEUED after the stop;
-# with WAIT_EMPTY=1 it waits for the queue to empty before stopping it.
+# failure is the target's). Fills the arrays above (OP_USR, OP_SYS: the
+# supervisor and every worker), QUEUED after the stop (partitions
+# included); with WAIT_EMPTY=1 it waits for the queue to empty before
+# stopping it (the top queue directory only: not with NODES > 1).
 bench_outpost_relay() {
 	local name=$1 root=$2 configure=${3:-} port rc dead
-	local f=() tck
+	local nodes=${NODES:-1} cpu
 	build_outpost || { STATUS[$name]="FAILED: cannot build $OUTPOST"; return 1; }
 	start_sink "$name" || return 1
 	port=$(free_port) && dead=$(free_port) ||
@@ -488,6 +621,7 @@ bench_outpost_relay() {
 	fi
 	local c=$root/config
 	printf '[main]\nlisten=127.0.0.1:%s\n' "$port" >"$c/smtp.ini"
+	[ "$nodes" -gt 1 ] && printf 'nodes=%s\n' "$nodes" >>"$c/smtp.ini"
 	printf 'relay\nqueue/smtp_forward\n' >"$c/plugins"
 	printf '[relay]\nacl=true\n' >"$c/relay.ini"
 	printf '127.0.0.0/8\n' >"$c/relay_acl_allow"
@@ -509,17 +643,7 @@ bench_outpost_relay() {
 		return 1
 	fi
 
-	"$OUTPOST" -c "$root" </dev/null >"$WORK/$name.log" 2>&1 &
-	OUTPOST_PID=$!
-	if ! wait_port "$port" "$OUTPOST_PID" 100; then
-		if kill -0 "$OUTPOST_PID" 2>/dev/null; then
-			STATUS[$name]="FAILED: outpost does not accept connections on 127.0.0.1:$port after 10s"
-		else
-			wait "$OUTPOST_PID"
-			STATUS[$name]="FAILED: outpost exited ($?): $(tail -n 1 "$WORK/$name.log")"
-		fi
-		stop_child "$OUTPOST_PID" 50
-		OUTPOST_PID=
+	if ! outpost_start "$name" "$root" "$port" "$nodes"; then
 		stop_sink "$name"
 		return 1
 	fi
@@ -530,19 +654,17 @@ bench_outpost_relay() {
 	rc=$?
 	[ $rc -eq 0 ] && [ "${WAIT_EMPTY:-0}" = 1 ] && wait_empty "$name" "$root/queue"
 	[ -n "${ON_STOP:-}" ] && "$ON_STOP" "$name" "$OUTPOST_PID"
-	# utime and stime (fields 14, 15: all its threads) before it exits.
-	tck=$(getconf CLK_TCK 2>/dev/null) || tck=100
-	read -r -a f <"/proc/$OUTPOST_PID/stat" 2>/dev/null
-	if [ "${#f[@]}" -gt 15 ]; then
-		OP_USR[$name]=$(awk -v t="${f[13]}" -v h="$tck" 'BEGIN { printf "%.2f", t / h }')
-		OP_SYS[$name]=$(awk -v t="${f[14]}" -v h="$tck" 'BEGIN { printf "%.2f", t / h }')
+	# Its CPU so far, every process and thread, before it exits.
+	cpu=$(tree_cpu "$OUTPOST_PID")
+	if [ -n "$cpu" ]; then
+		OP_USR[$name]=${cpu% *}
+		OP_SYS[$name]=${cpu#* }
 	fi
 	stop_child "$OUTPOST_PID" 400
 	OUTPOST_PID=
 	check_closed "$name" "$port"
 	stop_sink "$name"
-	QUEUED[$name]=$(count_files "$root/queue" ! -name 'tmp.*' ! -name 'error.*' \
-	    ! -name 'msg.*')
+	QUEUED[$name]=$(outpost_queued "$root/queue" ! -name 'msg.*')
 	return $rc
 }
 
@@ -572,17 +694,27 @@ remove_work() {
 	fi
 }
 
-# ratio NAME NUMERATOR DENOMINATOR MINIMUM: RATE[NUMERATOR] / RATE[DENOMINATOR]
-# against a target, "n/a" unless both targets' STATUS is ok.
+# ratio NAME NUMERATOR DENOMINATOR MINIMUM [ARRAY]: RATE[NUMERATOR] /
+# RATE[DENOMINATOR] (or another array of rates by target: ARRAY) against a
+# target, "n/a" unless both targets' STATUS is ok; with MINIMUM empty, the
+# ratio alone.
 ratio() {
+	local -n rates=${5:-RATE}
 	if [ "${STATUS[$2]:-}" != ok ] || [ "${STATUS[$3]:-}" != ok ]; then
-		printf '%-20s %8s   (target >= %s: n/a, not measured)\n' "$1" n/a "$4"
+		if [ -n "$4" ]; then
+			printf '%-26s %8s   (target >= %s: n/a, not measured)\n' "$1" n/a "$4"
+		else
+			printf '%-26s %8s   (not measured)\n' "$1" n/a
+		fi
 		return
 	fi
-	awk -v name="$1" -v a="${RATE[$2]}" -v b="${RATE[$3]}" -v min="$4" 'BEGIN {
+	awk -v name="$1" -v a="${rates[$2]:-0}" -v b="${rates[$3]:-0}" -v min="$4" 'BEGIN {
 		r = (b > 0) ? a / b : 0
-		printf "%-20s %8.2f   (target >= %s: %s)\n", name, r, min,
-			(r >= min) ? "met" : "not met"
+		if (min == "")
+			printf "%-26s %8.2f\n", name, r
+		else
+			printf "%-26s %8.2f   (target >= %s: %s)\n", name, r, min,
+				(r >= min) ? "met" : "not met"
 	}'
 }
 
@@ -618,4 +750,123 @@ anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 EOF
+}
+
+# Writes a private Postfix instance's main.cf and master.cf into
+# $PF_DIR/etc. Nothing of the system instance (/etc/postfix,
+# /var/spool/postfix, port 25) is used or touched: its own queue_directory
+# ($PF_DIR/spool) and data_directory, its own log file, smtpd on
+# 127.0.0.1:$1 only, no chroot, no local delivery (no local domains, no
+# local transport); every message goes to the relayhost [127.0.0.1]:$2,
+# the sink, over the smtp transport.
+postfix_relay_config() {
+	local port=$1 sink=$2 d=$PF_DIR
+	mkdir -p "$d/etc" "$d/spool" "$d/data" || return 1
+	chown postfix "$d/data" || return 1
+	cat >"$d/etc/main.cf" <<EOF
+# Private Postfix instance of bench/$BENCH_NAME; removed after the run.
+compatibility_level = 3.6
+queue_directory = $d/spool
+data_directory = $d/data
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = $d/maillog
+maillog_file_prefixes = $d
+syslog_name = postfix-relay-bench
+myhostname = postfix-bench.invalid
+mydomain = invalid
+myorigin = \$myhostname
+mydestination =
+local_transport = error:no local delivery
+relay_domains =
+relayhost = [127.0.0.1]:$sink
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions =
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+smtpd_client_message_rate_limit = 0
+smtpd_client_recipient_rate_limit = 0
+smtpd_client_event_limit_exceptions = 127.0.0.0/8
+alias_maps =
+alias_database =
+local_recipient_maps =
+biff = no
+append_dot_mydomain = no
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+smtp_tls_security_level = none
+default_process_limit = 100
+smtp_connection_cache_on_demand = yes
+EOF
+	postfix_master_cf "$port" n >"$d/etc/master.cf"
+}
+
+# Files in the private Postfix's queues (PF_DIR): incoming, active,
+# deferred, hold, maildrop.
+postfix_queued() {
+	find "$PF_DIR/spool/incoming" "$PF_DIR/spool/active" \
+		"$PF_DIR/spool/deferred" "$PF_DIR/spool/hold" "$PF_DIR/spool/maildrop" \
+		-type f 2>/dev/null | wc -l
+}
+
+# Relays the load through a private Postfix as target $1, its instance in
+# $2 (PF_DIR: config, queue, log; on the target's fresh file system when
+# the caller mounted one there), with its own sink; config by
+# postfix_relay_config. Fills the arrays above (OP_USR, OP_SYS: every
+# Postfix process, live or reaped by master, read before it stops) and
+# QUEUED; with WAIT_EMPTY=1 it waits (bounded by STALL) for its queue to
+# empty (EMPTYSECS) before reading its CPU and stopping it.
+bench_postfix_relay() {
+	local name=$1 port rc cpu t_end log
+	start_sink "$name" || return 1
+	port=$(free_port) || { STATUS[$name]="FAILED: no free port"; stop_sink "$name"; return 1; }
+	PF_DIR=$2
+	if ! postfix_relay_config "$port" "$SINK_PORT"; then
+		STATUS[$name]="FAILED: cannot write its config"
+		stop_sink "$name"
+		return 1
+	fi
+	log=$PF_DIR/control.log
+	if ! timeout 60 postfix -c "$PF_DIR/etc" check >>"$log" 2>&1 ||
+		! timeout 60 postfix -c "$PF_DIR/etc" start >>"$log" 2>&1; then
+		STATUS[$name]="FAILED: postfix start: $(tail -n 1 "$log") $(tail -n 1 "$PF_DIR/maillog" 2>/dev/null)"
+		stop_postfix
+		stop_sink "$name"
+		return 1
+	fi
+	if ! wait_port "$port" "" 100; then
+		STATUS[$name]="FAILED: private smtpd does not listen: $(tail -n 1 "$PF_DIR/maillog" 2>/dev/null)"
+		stop_postfix
+		stop_sink "$name"
+		return 1
+	fi
+	run_relay "$name" "$port"
+	rc=$?
+	if [ $rc -eq 0 ] && [ "${WAIT_EMPTY:-0}" = 1 ]; then
+		t_end=$(($(now_us) + STALL * 1000000))
+		EMPTYSECS[$name]=-
+		while :; do
+			if [ "$(postfix_queued)" -eq 0 ]; then
+				EMPTYSECS[$name]=$(awk -v a="$RELAY_T0" -v b="$(now_us)" \
+					'BEGIN { printf "%.3f", (b - a) / 1e6 }')
+				break
+			fi
+			[ "$(now_us)" -ge "$t_end" ] && break
+			sleep 0.02
+		done
+	fi
+	# Before it stops: master still has the totals of its reaped children.
+	cpu=$(postfix_cpu_split)
+	if [ -n "$cpu" ]; then
+		OP_USR[$name]=${cpu% *}
+		OP_SYS[$name]=${cpu#* }
+	fi
+	stop_postfix
+	check_closed "$name" "$port"
+	stop_sink "$name"
+	QUEUED[$name]=$(postfix_queued)
+	return $rc
 }

@@ -11,11 +11,21 @@
 #   haraka   Haraka 3 from the npm registry (installed once into a cache
 #            dir), a plugin written here routes every message to the sink
 #   outpost  build/outpost, plugins relay and queue/smtp_forward to the sink
-# then prints messages, seconds and messages/s for each, the ratios
-# Outpost/Postfix, Outpost/Haraka and Outpost/ceiling, and whether the
-# targets (>= 4 x Postfix, >= 8 x Haraka, >= 0.5 x ceiling) are met;
-# and, from the same runs, Outpost's and Postfix's CPU ms per message
-# (user + system of all their processes and threads) and their ratio. It
+#            (one process: smtp.ini nodes=1)
+#   outpostN the same with smtp.ini nodes=N, N from 2 to 64 (outpost2: a
+#            supervisor and 2 worker processes sharing the listener with
+#            SO_REUSEPORT, each with its queue partition); the load
+#            starts once the supervisor says READY=1 (sd_notify, received
+#            by socat): every worker serves
+# then prints messages, seconds and messages/s for each (relayed: until
+# the sink has them all; accepted: over the time smtp-source took to hand
+# them all over, answered 250) and how busy the machine's CPUs were, the
+# ratios Outpost/Postfix, Outpost/Haraka and Outpost/ceiling for each
+# Outpost target, whether the targets (>= 4 x Postfix, >= 8 x Haraka,
+# >= 0.5 x ceiling) are met, and nodes=N/nodes=1 (relayed and accepted)
+# when both ran; and, from the same runs, Outpost's and Postfix's CPU ms per message (user + system of
+# all their processes and threads: for outpostN the supervisor and every
+# worker, read from /proc before it is stopped) and their ratios. It
 # reports; it does not fail on a missed target. Exit status: 0 when every
 # selected target ran, 1 when one failed (its row says why), 69 when a
 # tool is missing.
@@ -27,7 +37,8 @@
 #   BENCH_SIZE      message payload in bytes, headers not included (2048)
 #   BENCH_REUSE     1: send every message of a session over one connection
 #                   (smtp-source -d); 0: one connection per message (0)
-#   BENCH_TARGETS   which targets, in order ("sink postfix haraka outpost")
+#   BENCH_TARGETS   which targets, in order ("sink postfix haraka outpost
+#                   outpost2")
 #   BENCH_TIMEOUT   seconds from the start of smtp-source until the last
 #                   delivery before a target is given up (600)
 #   BENCH_STALL     seconds without a new delivery, once smtp-source is
@@ -59,7 +70,7 @@ MESSAGES=${BENCH_MESSAGES:-20000}
 CLIENTS=${BENCH_CLIENTS:-${BENCH_SESSIONS:-50}}
 SIZE=${BENCH_SIZE:-2048}
 REUSE=${BENCH_REUSE:-0}
-TARGETS=${BENCH_TARGETS:-sink postfix haraka outpost}
+TARGETS=${BENCH_TARGETS:-sink postfix haraka outpost outpost2}
 RUN_TIMEOUT=${BENCH_TIMEOUT:-600}
 STALL=${BENCH_STALL:-30}
 KEEP=${BENCH_KEEP:-0}
@@ -81,14 +92,24 @@ case $HK_NODES in
 	die "BENCH_HARAKA_NODES must be a number or 'cpus' (got '$HK_NODES')" ;;
 esac
 for t in $TARGETS; do
-	case $t in sink | postfix | haraka | outpost) ;;
-	*) die "BENCH_TARGETS: unknown target '$t' (sink, postfix, haraka, outpost)" ;;
+	case $t in
+	sink | postfix | haraka | outpost) ;;
+	outpost[1-9] | outpost[1-9][0-9])
+		if [ "${t#outpost}" -lt 2 ] || [ "${t#outpost}" -gt 64 ]; then
+			die "BENCH_TARGETS: '$t': outpostN takes N from 2 to 64"
+		fi
+		;;
+	*) die "BENCH_TARGETS: unknown target '$t' (sink, postfix, haraka, outpost, outpostN)" ;;
 	esac
 done
 want() { case " $TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 bench_preflight "Postfix's master and smtp-sink -u need it" \
 	smtp-source smtp-sink postfix postconf timeout setsid tail
+case " $TARGETS " in *" outpost"[0-9]*)
+	command -v socat >/dev/null 2>&1 ||
+		die "socat not found (outpostN waits for its sd_notify READY=1): run ./scripts/deps.sh bench" ;;
+esac
 HK_BIN=$HK_DIR/node_modules/Haraka/bin/haraka
 if want haraka; then
 	command -v node >/dev/null 2>&1 ||
@@ -110,6 +131,8 @@ cleanup() {
 	LOAD_PID=
 	stop_child "$OUTPOST_PID" 400
 	OUTPOST_PID=
+	stop_child "$NOTIFY_PID" 10
+	NOTIFY_PID=
 	stop_group "$HARAKA_PID" 150
 	HARAKA_PID=
 	stop_postfix
@@ -134,90 +157,16 @@ bench_sink() {
 	return $rc
 }
 
-# Writes the private instance's main.cf and master.cf into $PF_DIR/etc.
-# Nothing of the system instance (/etc/postfix, /var/spool/postfix, port
-# 25) is used or touched: its own queue_directory and data_directory, its
-# own log file, smtpd on 127.0.0.1:$1 only, no chroot, no local delivery
-# (no local domains, no local transport); every message goes to the
-# relayhost [127.0.0.1]:$2, the sink, over the smtp transport.
-postfix_config() {
-	local port=$1 sink=$2 d=$PF_DIR
-	mkdir -p "$d/etc" "$d/spool" "$d/data" || return 1
-	chown postfix "$d/data" || return 1
-	cat >"$d/etc/main.cf" <<EOF
-# Private Postfix instance of bench/relay.sh; removed after the run.
-compatibility_level = 3.6
-queue_directory = $d/spool
-data_directory = $d/data
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = $d/maillog
-maillog_file_prefixes = $d
-syslog_name = postfix-relay-bench
-myhostname = postfix-bench.invalid
-mydomain = invalid
-myorigin = \$myhostname
-mydestination =
-local_transport = error:no local delivery
-relay_domains =
-relayhost = [127.0.0.1]:$sink
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-smtpd_recipient_restrictions =
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-smtpd_client_message_rate_limit = 0
-smtpd_client_recipient_rate_limit = 0
-smtpd_client_event_limit_exceptions = 127.0.0.0/8
-alias_maps =
-alias_database =
-local_recipient_maps =
-biff = no
-append_dot_mydomain = no
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
-smtp_tls_security_level = none
-default_process_limit = 100
-smtp_connection_cache_on_demand = yes
-EOF
-	postfix_master_cf "$port" n >"$d/etc/master.cf"
-}
-
+# A private Postfix instance in $WORK/postfix (bench_postfix_relay in
+# bench/lib.sh writes its config; its queue is on the target's fresh file
+# system); PF_CPU: its CPU seconds, user + system.
 bench_postfix() {
-	local port rc
-	start_sink postfix || return 1
-	port=$(free_port) || { STATUS[postfix]="FAILED: no free port"; stop_sink postfix; return 1; }
-	PF_DIR=$WORK/postfix
-	if ! postfix_config "$port" "$SINK_PORT"; then
-		STATUS[postfix]="FAILED: cannot write its config"
-		stop_sink postfix
-		return 1
-	fi
-	local log=$PF_DIR/control.log
-	if ! timeout 60 postfix -c "$PF_DIR/etc" check >>"$log" 2>&1 ||
-		! timeout 60 postfix -c "$PF_DIR/etc" start >>"$log" 2>&1; then
-		STATUS[postfix]="FAILED: postfix start: $(tail -n 1 "$log") $(tail -n 1 "$PF_DIR/maillog" 2>/dev/null)"
-		stop_postfix
-		stop_sink postfix
-		return 1
-	fi
-	if ! wait_port "$port" "" 100; then
-		STATUS[postfix]="FAILED: private smtpd does not listen: $(tail -n 1 "$PF_DIR/maillog" 2>/dev/null)"
-		stop_postfix
-		stop_sink postfix
-		return 1
-	fi
-	run_relay postfix "$port"
+	local rc
+	bench_postfix_relay postfix "$WORK/postfix"
 	rc=$?
-	PF_CPU=$(postfix_cpu)	# before it stops: master still has the totals
-	stop_postfix
-	check_closed postfix "$port"
-	stop_sink postfix
-	QUEUED[postfix]=$(find "$PF_DIR/spool/incoming" "$PF_DIR/spool/active" \
-		"$PF_DIR/spool/deferred" "$PF_DIR/spool/hold" "$PF_DIR/spool/maildrop" \
-		-type f 2>/dev/null | wc -l)
+	[ -n "${OP_USR[postfix]:-}" ] &&
+		PF_CPU=$(awk -v u="${OP_USR[postfix]}" -v s="${OP_SYS[postfix]}" \
+			'BEGIN { printf "%.2f", u + s }')
 	return $rc
 }
 
@@ -358,6 +307,19 @@ bench_outpost() {
 	bench_outpost_relay outpost "$WORK/outpost"
 }
 
+# outpostN: smtp.ini nodes=N (bench_outpost_relay reads NODES).
+bench_outpost_nodes() {
+	NODES=${1#outpost} bench_outpost_relay "$1" "$WORK/$1"
+}
+
+# The label of an Outpost target in the figures below.
+op_label() {
+	case $1 in
+	outpost) echo "Outpost nodes=1" ;;
+	*) echo "Outpost nodes=${1#outpost}" ;;
+	esac
+}
+
 # --- run ------------------------------------------------------------------
 
 fstype=$(df -PT "$WORK" 2>/dev/null | awk 'NR == 2 { print $2 }')
@@ -378,21 +340,36 @@ failed=0
 for t in $TARGETS; do
 	echo "... $t" >&2
 	[ "$t" = sink ] || fresh_fs "$t"
-	"bench_$t" || failed=1
+	case $t in
+	outpost[0-9]*) bench_outpost_nodes "$t" || failed=1 ;;
+	*) "bench_$t" || failed=1 ;;
+	esac
 done
 
 want haraka && [ -n "$HK_VERSION" ] &&
 	echo "haraka: Haraka $HK_VERSION, node $(node --version 2>/dev/null), smtp.ini nodes=$HK_NODES"
-printf '%-10s %9s %9s %10s %9s %9s %7s  %s\n' target messages seconds 'msg/s' \
-	delivered 'load s' queued status
+# Accepted msg/s: the messages over the time smtp-source took to hand
+# them all over (each answered 250); relayed msg/s (msg/s): over the time
+# until the sink had them all.
+declare -A ACC
+for t in $TARGETS; do
+	[ "${STATUS[$t]:-}" = ok ] || continue
+	[ -n "${LOADSECS[$t]:-}" ] || continue
+	ACC[$t]=$(awk -v n="$MESSAGES" -v s="${LOADSECS[$t]}" \
+		'BEGIN { printf "%.1f", (s > 0) ? n / s : 0 }')
+done
+# cpu%: how busy the machine's CPUs were over `seconds` (all of them,
+# everything running: the load generator and the sink too).
+printf '%-10s %9s %9s %10s %9s %9s %10s %7s %5s  %s\n' target messages seconds 'msg/s' \
+	delivered 'load s' 'accepted/s' queued 'cpu%' status
 for t in $TARGETS; do
 	if [ "${STATUS[$t]:-}" = ok ]; then
-		printf '%-10s %9s %9s %10s %9s %9s %7s  %s\n' "$t" "$MESSAGES" "${SECS[$t]}" \
+		printf '%-10s %9s %9s %10s %9s %9s %10s %7s %5s  %s\n' "$t" "$MESSAGES" "${SECS[$t]}" \
 			"${RATE[$t]}" "${DELIVERED[$t]:--}" "${LOADSECS[$t]:--}" \
-			"${QUEUED[$t]:--}" ok
+			"${ACC[$t]:--}" "${QUEUED[$t]:--}" "${CPU_BUSY[$t]:--}" ok
 	else
-		printf '%-10s %9s %9s %10s %9s %9s %7s  %s\n' "$t" "$MESSAGES" - - \
-			"${DELIVERED[$t]:--}" "${LOADSECS[$t]:--}" "${QUEUED[$t]:--}" \
+		printf '%-10s %9s %9s %10s %9s %9s %10s %7s %5s  %s\n' "$t" "$MESSAGES" - - \
+			"${DELIVERED[$t]:--}" "${LOADSECS[$t]:--}" - "${QUEUED[$t]:--}" - \
 			"${STATUS[$t]:-not run}"
 	fi
 done
@@ -411,26 +388,51 @@ done
 
 printf '%s' "$LEFT"
 
-# CPU per message of Outpost and Postfix in this run (user + system, all
-# their processes and threads, start to end of the run), and the ratio.
+# CPU per message of each Outpost target and Postfix in this run (user +
+# system, all their processes and threads, start to end of the run), and
+# the ratios.
 cpu_ms() { awk -v s="$1" -v n="$MESSAGES" 'BEGIN { printf "%.3f", s * 1000 / n }'; }
-OP_MS= PF_MS=
-if want outpost && [ "${STATUS[outpost]:-}" = ok ] && [ -n "${OP_USR[outpost]:-}" ]; then
-	OP_MS=$(cpu_ms "$(awk -v u="${OP_USR[outpost]}" -v s="${OP_SYS[outpost]}" 'BEGIN { print u + s }')")
-	echo "CPU ms/msg Outpost:   $OP_MS   (${RATE[outpost]} msg/s)"
-fi
+declare -A CPU_MS
+OPS=
+for t in $TARGETS; do
+	case $t in outpost | outpost[0-9]*) OPS="$OPS $t" ;; esac
+done
+for t in $OPS; do
+	[ "${STATUS[$t]:-}" = ok ] || continue
+	[ -n "${OP_USR[$t]:-}" ] || continue
+	CPU_MS[$t]=$(cpu_ms "$(awk -v u="${OP_USR[$t]}" -v s="${OP_SYS[$t]}" 'BEGIN { print u + s }')")
+	printf 'CPU ms/msg %-16s %s   (%s msg/s)\n' "$(op_label "$t"):" "${CPU_MS[$t]}" "${RATE[$t]}"
+done
 if want postfix && [ "${STATUS[postfix]:-}" = ok ] && [ -n "${PF_CPU:-}" ]; then
-	PF_MS=$(cpu_ms "$PF_CPU")
-	echo "CPU ms/msg Postfix:   $PF_MS   (${RATE[postfix]} msg/s)"
+	CPU_MS[postfix]=$(cpu_ms "$PF_CPU")
+	printf 'CPU ms/msg %-16s %s   (%s msg/s)\n' "Postfix:" "${CPU_MS[postfix]}" "${RATE[postfix]}"
 fi
-if [ -n "$OP_MS" ] && [ -n "$PF_MS" ]; then
-	awk -v o="$OP_MS" -v p="$PF_MS" 'BEGIN {
-		printf "CPU per message Outpost/Postfix: %.2f (Postfix uses %.1f x Outpost'"'"'s)\n",
-		    (p > 0) ? o / p : 0, (o > 0) ? p / o : 0 }'
-fi
+for t in $OPS; do
+	[ -n "${CPU_MS[$t]:-}" ] || continue
+	if [ -n "${CPU_MS[postfix]:-}" ]; then
+		awk -v l="$(op_label "$t")" -v o="${CPU_MS[$t]}" -v p="${CPU_MS[postfix]}" 'BEGIN {
+			printf "CPU per message %s/Postfix: %.2f (Postfix uses %.1f x %s'"'"'s)\n",
+			    l, (p > 0) ? o / p : 0, (o > 0) ? p / o : 0, l }'
+	fi
+	if [ "$t" != outpost ] && [ -n "${CPU_MS[outpost]:-}" ]; then
+		awk -v l="$(op_label "$t")" -v o="${CPU_MS[$t]}" -v p="${CPU_MS[outpost]}" 'BEGIN {
+			printf "CPU per message %s/nodes=1: %.2f\n", l, (p > 0) ? o / p : 0 }'
+	fi
+done
 
-ratio 'Outpost/Postfix:' outpost postfix 4
-ratio 'Outpost/Haraka:' outpost haraka 8
-ratio 'Outpost/ceiling:' outpost sink 0.5
+# Relayed (msg/s) and accepted rates as ratios.
+for t in $OPS; do
+	l=$(op_label "$t")
+	l=${l#Outpost }
+	[ "$t" = outpost ] && l=Outpost
+	want postfix && ratio "$l/Postfix:" "$t" postfix 4
+	want haraka && ratio "$l/Haraka:" "$t" haraka 8
+	want sink && ratio "$l/ceiling:" "$t" sink 0.5
+	want postfix && ratio "$l/Postfix accepted:" "$t" postfix '' ACC
+	if [ "$t" != outpost ] && want outpost; then
+		ratio "$l/nodes=1:" "$t" outpost ''
+		ratio "$l/nodes=1 accepted:" "$t" outpost '' ACC
+	fi
+done
 
 exit $failed

@@ -26,11 +26,16 @@
 #            late: every attempt holds its connection. The daemon's RSS
 #            with delivery paused, then with the connections open, so
 #            the memory per outbound connection.
-#   relay    accepted and relayed msg/s, Outpost and Postfix in one run:
-#            bench/relay.sh with BENCH_TARGETS="sink postfix outpost" and
-#            BENCH_RELAY_MESSAGES (20000) messages (root, Postfix's tools:
-#            ./scripts/deps.sh bench). Outpost with smtp.ini nodes=2
-#            does not exist yet: printed as not available.
+#   relay    accepted and relayed msg/s of Outpost with smtp.ini nodes=1,
+#            Outpost with nodes=BENCH_RELAY_NODES (2) and Postfix, in one
+#            run: bench/accept.sh (reception into a durable queue,
+#            delivery paused) and then bench/relay.sh (smtp-source -> MTA
+#            -> smtp-sink), each with BENCH_TARGETS="sink postfix outpost
+#            outpostN" and BENCH_RELAY_MESSAGES (20000) messages (root,
+#            Postfix's tools and socat: ./scripts/deps.sh bench). Both
+#            tables, then per MTA: accepted msg/s (accept.sh), relayed
+#            msg/s and CPU ms per relayed message (relay.sh), and the
+#            ratios nodes=N/nodes=1 and Outpost/Postfix.
 #
 # Targets (issue 19): serving within 10 s with 250,000 entries (1,000,000
 # recipients), at most 1 KB per queued entry, --qstat and the admin API's
@@ -42,8 +47,9 @@
 # Knobs (environment): BENCH_PARTS ("queue idle out relay"), BENCH_ENTRIES,
 # BENCH_RCPTS, BENCH_PER_BODY, BENCH_CONNS, BENCH_OUT_CONNS, BENCH_SOURCES
 # (127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5), BENCH_COLD (0),
-# BENCH_RELAY_MESSAGES, BENCH_TMPDIR (${TMPDIR:-/tmp}; a disk, not tmpfs),
-# BENCH_KEEP (0), OUTPOST_BIN (build/outpost, built when missing).
+# BENCH_RELAY_MESSAGES, BENCH_RELAY_NODES (2), BENCH_TMPDIR
+# (${TMPDIR:-/tmp}; a disk, not tmpfs), BENCH_KEEP (0), OUTPOST_BIN
+# (build/outpost, built when missing).
 # Everything listens on 127.0.0.1 on free ports (never 25); every wait is
 # bounded; an EXIT trap stops what was started and removes the temp dir.
 
@@ -62,6 +68,7 @@ OUT_CONNS=${BENCH_OUT_CONNS:-2000}
 SOURCES=${BENCH_SOURCES:-127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5}
 COLD=${BENCH_COLD:-0}
 RELAY_MESSAGES=${BENCH_RELAY_MESSAGES:-20000}
+RELAY_NODES=${BENCH_RELAY_NODES:-2}
 KEEP=${BENCH_KEEP:-0}
 OUTPOST=${OUTPOST_BIN:-$REPO/build/outpost}
 PY=/usr/bin/python3
@@ -71,7 +78,10 @@ BENCH_NAME=scale.sh
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh" || { echo "scale.sh: cannot read bench/lib.sh" >&2; exit 69; }
 
-need_counts ENTRIES RCPTS PER_BODY CONNS OUT_CONNS RELAY_MESSAGES
+need_counts ENTRIES RCPTS PER_BODY CONNS OUT_CONNS RELAY_MESSAGES RELAY_NODES
+if [ "$RELAY_NODES" -lt 2 ] || [ "$RELAY_NODES" -gt 64 ]; then
+	die "BENCH_RELAY_NODES must be from 2 to 64 (got $RELAY_NODES)"
+fi
 for p in $PARTS; do
 	case $p in queue | idle | out | relay) ;;
 	*) die "BENCH_PARTS: unknown part '$p' (queue, idle, out, relay)" ;;
@@ -277,15 +287,32 @@ part_out() {
 	stop
 }
 
-# --- relay: msg/s, Outpost and Postfix -----------------------------------------------
+# --- relay: msg/s, Outpost nodes=1 and nodes=N, Postfix --------------------------------
 
 part_relay() {
-	BENCH_TARGETS="sink postfix outpost" BENCH_MESSAGES=$RELAY_MESSAGES \
-		OUTPOST_BIN=$OUTPOST "$REPO/bench/relay.sh" >"$WORK/relay.out" 2>"$WORK/relay.err"
-	local rc=$?
-	[ $rc -eq 0 ] || note "relay.sh exited $rc: $(tail -n 2 "$WORK/relay.err")"
+	local targets="sink postfix outpost outpost$RELAY_NODES" rc=0 r
+	BENCH_TARGETS=$targets BENCH_MESSAGES=$RELAY_MESSAGES OUTPOST_BIN=$OUTPOST \
+		"$REPO/bench/accept.sh" >"$WORK/accept.out" 2>"$WORK/accept.err"
+	r=$?
+	[ $r -eq 0 ] || { note "accept.sh exited $r: $(tail -n 2 "$WORK/accept.err")"; rc=$r; }
+	BENCH_TARGETS=$targets BENCH_MESSAGES=$RELAY_MESSAGES OUTPOST_BIN=$OUTPOST \
+		"$REPO/bench/relay.sh" >"$WORK/relay.out" 2>"$WORK/relay.err"
+	r=$?
+	[ $r -eq 0 ] || { note "relay.sh exited $r: $(tail -n 2 "$WORK/relay.err")"; rc=$r; }
 	return $rc
 }
+
+# col FILE TARGET N: column N of TARGET's row in a table of accept.sh or
+# relay.sh when its status is ok, else -.
+col() {
+	awk -v t="$2" -v n="$3" '$1 == t && $NF == "ok" { v = $n } END { print (v == "") ? "-" : v }' "$1"
+}
+# cpu_of LABEL: relay.sh's CPU ms per message of LABEL ("Outpost nodes=1").
+cpu_of() {
+	awk -v l="CPU ms/msg $1:" 'index($0, l) == 1 { v = $(NF - 2) } END { print (v == "") ? "-" : v }' \
+		"$WORK/relay.out"
+}
+quot() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 
 for p in $PARTS; do
 	echo "... $p" >&2
@@ -355,8 +382,28 @@ if want out; then
 	fi
 fi
 if want relay; then
+	echo "accept (bench/accept.sh, $RELAY_MESSAGES messages of 2 KB, delivery paused):"
+	sed -n '/^target /,$p' "$WORK/accept.out" | sed 's/^/  /'
 	echo "relay (bench/relay.sh, $RELAY_MESSAGES messages of 2 KB):"
 	sed -n '/^target /,$p' "$WORK/relay.out" | sed 's/^/  /'
-	echo "  outpost nodes=2: not available (smtp.ini nodes is not implemented yet)"
+	echo "relay summary (accepted: accept.sh; relayed and CPU: relay.sh):"
+	printf '  %-16s %12s %12s %12s\n' '' 'accepted/s' 'relayed/s' 'CPU ms/msg'
+	for t in outpost "outpost$RELAY_NODES" postfix; do
+		case $t in
+		outpost) l="Outpost nodes=1" ;;
+		postfix) l=Postfix ;;
+		*) l="Outpost nodes=$RELAY_NODES" ;;
+		esac
+		FIG[acc.$t]=$(col "$WORK/accept.out" "$t" 4)
+		FIG[rel.$t]=$(col "$WORK/relay.out" "$t" 4)
+		FIG[cpu.$t]=$(cpu_of "$l")
+		printf '  %-16s %12s %12s %12s\n' "$l" "${FIG[acc.$t]}" "${FIG[rel.$t]}" "${FIG[cpu.$t]}"
+	done
+	for pair in "outpost$RELAY_NODES outpost nodes=$RELAY_NODES/nodes=1" "outpost postfix nodes=1/Postfix" \
+		"outpost$RELAY_NODES postfix nodes=$RELAY_NODES/Postfix"; do
+		read -r a b l <<<"$pair"
+		printf '  %-16s %12s %12s %12s\n' "$l" "$(quot "${FIG[acc.$a]}" "${FIG[acc.$b]}")" \
+			"$(quot "${FIG[rel.$a]}" "${FIG[rel.$b]}")" "$(quot "${FIG[cpu.$a]}" "${FIG[cpu.$b]}")"
+	done
 fi
 exit $failed

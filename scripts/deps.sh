@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages Outpost needs: `deps.sh build` for
 # building and running, `deps.sh test` for that plus the test tools,
 # `deps.sh bench` for building plus Postfix (smtp-source, smtp-sink and the
-# reference Postfix of bench/accept.sh and bench/relay.sh) and, unless node
+# reference Postfix of bench/accept.sh and bench/relay.sh), socat (their
+# outpostN targets wait for the sd_notify READY=1 with it) and, unless node
 # and npm are already there, Debian's nodejs and npm (bench/relay.sh installs
 # Haraka with npm; so does tests/e2e/test_haraka_dir.py, into the same
 # cache, build/bench/haraka, which is why `deps.sh test` wants them too).
@@ -21,7 +22,7 @@ libdigest-hmac-perl libauthen-sasl-perl openssl procps clang libclang-rt-14-dev 
 prometheus chromium chromium-driver python3-selenium ldnsutils python3-cryptography \
 python3-dkim python3-nacl opendkim-tools groff-base adduser logrotate redis-server \
 rabbitmq-server"
-bench="$build postfix procps linux-perf strace"
+bench="$build postfix procps linux-perf strace socat"
 
 case $what in
 build) pkgs=$build ;;

@@ -5,6 +5,7 @@
  * A failure is logged, told on stderr and answered with an exit status.
  */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <event2/event.h>
 
@@ -54,6 +55,26 @@ start_watch_space(struct outpost *op)
 	return 0;
 }
 
+/* The queue directory is the user's to write; a worker's partition is
+ * queue_dir/w<i>, and the queue directory it is in is checked first, so
+ * that the same one line names the same directory as in a single
+ * process (the supervisor, root, made the partition the user's). */
+static int
+queue_writable(const char *qdir, const struct daemon_ids *ids, char **err)
+{
+	char *top;
+	int rc;
+
+	if (nodes_worker() >= 0 && strrchr(qdir, '/') != NULL) {
+		top = xstrndup(qdir, (size_t)(strrchr(qdir, '/') - qdir));
+		rc = daemon_dir_writable(top, ids, err);
+		free(top);
+		if (rc != 0)
+			return rc;
+	}
+	return daemon_dir_writable(qdir, ids, err);
+}
+
 /*
  * The steps that need root, then the drop (core/daemon.c): the queue
  * directory's lock before anything touches the queue, the listeners bound
@@ -91,7 +112,7 @@ start_daemon(struct outpost *op)
 	if ((op->server = smtp_server_start(op->base, op->cfg, NULL,
 	    &err)) == NULL)
 		return log_start_failed(EXIT_FAILURE, err);
-	if (nodes_worker() <= 0 && (op->admin = admin_new(op->base,
+	if ((op->admin = admin_new(op->base,
 	    op->cfg->config_dir, op->ids.user != NULL ? op->ids.uid :
 	    (uid_t)-1, op->ids.user != NULL ? op->ids.gid : (gid_t)-1, &err,
 	    &bind_failed)) == NULL && err != NULL)
@@ -108,7 +129,7 @@ start_daemon(struct outpost *op)
 	else if (op->ids.user != NULL)
 		log_notice("core", NULL, "running as user %s (uid %u, gid %u)",
 		    op->ids.user, (unsigned)getuid(), (unsigned)getgid());
-	if (daemon_dir_writable(c->queue_dir, &op->ids, &err) != 0)
+	if (queue_writable(c->queue_dir, &op->ids, &err) != 0)
 		return log_start_failed(EXIT_CANTCREAT, err);
 	return 0;
 }

@@ -216,8 +216,11 @@ get_entries(struct admin_req *r, void *arg)
 	long limit, offset;
 	json_t *list, *o;
 
+	/* From worker 0 (admin/fanout.c): its page is the first
+	 * offset + limit entries of each worker. */
 	if (api_filter_query(r, &f) != 0 ||
-	    api_query_num(r, "limit", LIMIT_DEFAULT, LIMIT_MAX, &limit) != 0 ||
+	    api_query_num(r, "limit", LIMIT_DEFAULT, admin_req_inner(r) ?
+	    (1L << 40) + LIMIT_MAX : LIMIT_MAX, &limit) != 0 ||
 	    api_query_num(r, "offset", 0, 1L << 40, &offset) != 0)
 		return;
 	mta_admin_foreach(aq->m, &f, add_item, &its);

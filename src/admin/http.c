@@ -26,6 +26,7 @@
 
 #include "admin/http.h"
 #include "core/log.h"
+#include "core/worker.h"
 #include "lib/buf.h"
 #include "lib/ini.h"
 #include "lib/json.h"
@@ -56,6 +57,9 @@ struct front {
 struct admin {
 	struct event_base	*base;
 	struct front		 tcp, local;
+	struct front		 inner;		/* a worker's own socket */
+	admin_fanout_fn		 fan;		/* worker 0 of several */
+	void			*fan_arg;
 	char			*token;
 	char		       **socks;		/* Unix socket paths made */
 	size_t			 nsocks;
@@ -66,6 +70,7 @@ struct admin {
 struct admin_req {
 	struct admin		*a;
 	struct evhttp_request	*req;
+	int			 inner;		/* came by a worker's socket */
 	char			*path;
 	struct evkeyvalq	 query;
 	char			*body;
@@ -119,8 +124,8 @@ static struct evhttp *
 front_http(struct admin *a, struct front *f, int local);
 
 static int
-bind_unix(struct admin *a, const char *path, unsigned mode, uid_t uid,
-    gid_t gid, char **err)
+bind_unix(struct admin *a, struct front *f, const char *path, unsigned mode,
+    uid_t uid, gid_t gid, char **err)
 {
 	struct sockaddr_un sun;
 	struct evconnlistener *l;
@@ -157,7 +162,7 @@ bind_unix(struct admin *a, const char *path, unsigned mode, uid_t uid,
 		*err = xasprintf("http.ini: listen: %s: cannot listen", path);
 		return -1;
 	}
-	if (evhttp_bind_listener(front_http(a, &a->local, 1), l) == NULL) {
+	if (evhttp_bind_listener(front_http(a, f, 1), l) == NULL) {
 		evconnlistener_free(l);
 		*err = xasprintf("http.ini: listen: %s: cannot listen", path);
 		return -1;
@@ -176,7 +181,7 @@ bind_one(struct admin *a, const char *item, unsigned mode, uid_t uid,
 	ev_uint16_t port;
 
 	if (item[0] == '/')
-		return bind_unix(a, item, mode, uid, gid, err);
+		return bind_unix(a, &a->local, item, mode, uid, gid, err);
 	memset(&ss, 0, sizeof(ss));
 	if (evutil_parse_sockaddr_port(item, (struct sockaddr *)&ss,
 	    &len) != 0 || (port = ntohs(ss.ss_family == AF_INET ?
@@ -294,6 +299,7 @@ on_request(struct evhttp_request *req, void *arg)
 
 	r->a = a;
 	r->req = req;
+	r->inner = f == &a->inner;
 	TAILQ_INIT(&r->query);
 	if (f->local)
 		snprintf(r->peer, sizeof(r->peer), "unix");
@@ -325,6 +331,10 @@ on_request(struct evhttp_request *req, void *arg)
 			admin_error(r, 404, "no such resource: %s", r->path);
 		return;
 	}
+	/* Worker 0 of several asks every worker (itself included, by its
+	 * socket) what the route answers for the whole daemon. */
+	if (a->fan != NULL && !r->inner && a->fan(r, a->fan_arg) == 0)
+		return;
 	rt->fn(r, rt->arg);
 }
 
@@ -393,7 +403,7 @@ load(struct admin *a, const struct ini *ini, const char *config_dir,
 		n = strlen(it);
 		while (n > 0 && (it[n - 1] == ' ' || it[n - 1] == '\t'))
 			it[--n] = '\0';
-		if (*it == '\0')
+		if (*it == '\0' || nodes_worker() > 0)	/* worker 0's */
 			continue;
 		if (bind_one(a, it, (unsigned)mode, uid, gid, err, bad) != 0) {
 			free(list);
@@ -408,6 +418,39 @@ load(struct admin *a, const struct ini *ini, const char *config_dir,
 	if (a->local.http != NULL)
 		evhttp_set_max_body_size(a->local.http, body);
 	return 0;
+}
+
+char *
+admin_worker_sock(const char *config_dir, unsigned worker)
+{
+	const char *slash = strrchr(config_dir, '/');
+	int n = slash != NULL ? (int)(slash - config_dir) : 1;
+
+	return xasprintf("%.*s/run/admin.w%u.sock", n, slash != NULL ?
+	    config_dir : ".", worker);
+}
+
+/* This worker's socket, ROOT/run/admin.w<i>.sock (0600, no token). */
+static int
+bind_inner(struct admin *a, const char *config_dir, uid_t uid, gid_t gid,
+    char **err)
+{
+	char *path = admin_worker_sock(config_dir, (unsigned)nodes_worker());
+	char *dir = xstrdup(path);
+	int rc;
+
+	*strrchr(dir, '/') = '\0';
+	if (mkdir(dir, 0755) == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1) &&
+	    chown(dir, uid, gid) == -1)
+		log_warn(SRC, NULL, "cannot give %s to the daemon's user: %s",
+		    dir, strerror(errno));
+	free(dir);
+	rc = bind_unix(a, &a->inner, path, 0600, uid, gid, err);
+	if (rc == 0)
+		log_info(SRC, NULL, "worker %d's admin socket: %s",
+		    nodes_worker(), path);
+	free(path);
+	return rc;
 }
 
 struct admin *
@@ -440,7 +483,9 @@ admin_new(struct event_base *base, const char *config_dir, uid_t uid,
 	}
 	a = xcalloc(1, sizeof(*a));
 	a->base = base;
-	if (load(a, ini, config_dir, uid, gid, err, &bad) != 0) {
+	if (load(a, ini, config_dir, uid, gid, err, &bad) != 0 ||
+	    (nodes_count() > 1 && bind_inner(a, config_dir, uid, gid,
+	    err) != 0)) {
 		*bind_failed = !bad;
 		ini_free(ini);
 		admin_free(a);
@@ -459,6 +504,8 @@ admin_free(struct admin *a)
 		evhttp_free(a->tcp.http);
 	if (a->local.http != NULL)
 		evhttp_free(a->local.http);
+	if (a->inner.http != NULL)
+		evhttp_free(a->inner.http);
 	for (size_t i = 0; i < a->nsocks; i++) {
 		unlink(a->socks[i]);
 		free(a->socks[i]);
@@ -540,6 +587,47 @@ admin_req_evhttp(struct admin_req *r)
 	return r->req;
 }
 
+int
+admin_req_inner(const struct admin_req *r)
+{
+	return r->inner;
+}
+
+const char *
+admin_req_uri(const struct admin_req *r)
+{
+	return evhttp_request_get_uri(r->req);
+}
+
+const char *
+admin_req_header(const struct admin_req *r, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(r->req),
+	    name);
+}
+
+void
+admin_fanout(struct admin *a, admin_fanout_fn fn, void *arg)
+{
+	a->fan = fn;
+	a->fan_arg = arg;
+}
+
+static void
+req_free(struct admin_req *r)
+{
+	evhttp_clear_headers(&r->query);
+	free(r->path);
+	free(r->body);
+	free(r);
+}
+
+void
+admin_req_drop(struct admin_req *r)
+{
+	req_free(r);
+}
+
 void
 admin_reply(struct admin_req *r, int code, const char *type,
     const void *body, size_t len)
@@ -555,10 +643,7 @@ admin_reply(struct admin_req *r, int code, const char *type,
 	evhttp_send_reply(r->req, code, NULL, out);
 	if (out != NULL)
 		evbuffer_free(out);
-	evhttp_clear_headers(&r->query);
-	free(r->path);
-	free(r->body);
-	free(r);
+	req_free(r);
 }
 
 void

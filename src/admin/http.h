@@ -13,6 +13,11 @@
  *                a TCP listener
  *   socket_mode  octal permissions of the Unix sockets (default 0660)
  *   body_max     bytes of a request body (default 25 MB)
+ *
+ * With smtp.ini nodes > 1 every worker reads http.ini: worker 0 binds its
+ * listeners, and each worker i (0 too) binds ROOT/run/admin.w<i>.sock
+ * (0600, no token), where worker 0 asks the others (admin/fanout.c).
+ * Without a listener in http.ini no worker binds anything.
  */
 #ifndef OUTPOST_ADMIN_HTTP_H
 #define OUTPOST_ADMIN_HTTP_H
@@ -28,6 +33,10 @@ struct admin;
 struct admin_req;
 
 typedef void (*admin_fn)(struct admin_req *, void *arg);
+/* Called for a request of a listener (not of a worker's socket) once its
+ * route is found: 0 when it took the request (it answers it), -1 to let
+ * the route answer. */
+typedef int (*admin_fanout_fn)(struct admin_req *, void *arg);
 
 /*
  * Reads config_dir/http.ini and binds its listeners (before the privilege
@@ -47,6 +56,12 @@ void		 admin_free(struct admin *);
 void		 admin_route(struct admin *, const char *method,
 		    const char *path, admin_fn, void *arg);
 
+/* Worker 0 of several: every request of a listener goes to fn first. */
+void		 admin_fanout(struct admin *, admin_fanout_fn, void *arg);
+/* Worker i's socket (malloc'd): ROOT/run/admin.w<i>.sock, ROOT being
+ * config_dir's parent. */
+char		*admin_worker_sock(const char *config_dir, unsigned worker);
+
 /* --- a request ----------------------------------------------------------- */
 const char	*admin_req_method(const struct admin_req *);
 /* The decoded path, without the query. */
@@ -58,6 +73,14 @@ const char	*admin_req_body(struct admin_req *, size_t *len);
 /* How the client came: "unix", or the TCP peer's address. */
 const char	*admin_req_peer(const struct admin_req *);
 struct evhttp_request *admin_req_evhttp(struct admin_req *);
+/* 1 when it came by a worker's socket (from worker 0). */
+int		 admin_req_inner(const struct admin_req *);
+/* The request's URI as sent (path and query, still encoded). */
+const char	*admin_req_uri(const struct admin_req *);
+/* A request header, or NULL. */
+const char	*admin_req_header(const struct admin_req *, const char *name);
+/* Frees a request never to be answered (its listener is gone). */
+void		 admin_req_drop(struct admin_req *);
 
 /* Answers and frees the request: the body as is, with its content type. */
 void		 admin_reply(struct admin_req *, int code, const char *type,

@@ -10,6 +10,7 @@
 #include "admin/api_queue.h"
 #include "admin/api_status.h"
 #include "admin/api_suppress.h"
+#include "admin/fanout.h"
 #include "admin/metrics.h"
 #include "admin/routes.h"
 #include "admin/status_page.h"
@@ -21,6 +22,7 @@ struct admin_routes {
 	struct status_page	*page;
 	void			*api[3];	/* queue, destinations, inject */
 	struct api_suppress	*suppress;
+	struct fanout		*fan;		/* worker 0 of several */
 };
 
 struct admin_routes *
@@ -41,6 +43,7 @@ admin_routes_new(struct admin *a, struct event_base *base,
 	r->api[1] = api_dest_register(a, mta, reload, reload_arg);
 	r->api[2] = api_inject_register(a, mta);
 	r->suppress = api_suppress_register(a);
+	r->fan = fanout_new(a, base, config_dir);
 	return r;
 }
 
@@ -49,6 +52,8 @@ admin_routes_stop(struct admin_routes *r)
 {
 	if (r == NULL)
 		return;
+	fanout_free(r->fan);
+	r->fan = NULL;
 	free(r->status);
 	r->status = NULL;
 	status_page_free(r->page);

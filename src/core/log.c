@@ -273,11 +273,39 @@ log_iso_time(char *out, size_t size, long long ts_ms)
 {
 	time_t secs = (time_t)(ts_ms / 1000);
 	struct tm tm;
+	char t[25];
+	int f[7], ms = (int)(ts_ms % 1000);
 
 	gmtime_r(&secs, &tm);
-	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(ts_ms % 1000));
+	if (size < sizeof(t) || tm.tm_year + 1900 < 0 ||
+	    tm.tm_year + 1900 > 9999 || ms < 0) {
+		snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec, ms);
+		return;
+	}
+	/* The same text without printf: a record and a log line each
+	 * carry one or two of these. */
+	f[0] = tm.tm_year + 1900;
+	f[1] = tm.tm_mon + 1;
+	f[2] = tm.tm_mday;
+	f[3] = tm.tm_hour;
+	f[4] = tm.tm_min;
+	f[5] = tm.tm_sec;
+	f[6] = ms;
+	memcpy(t, "0000-00-00T00:00:00.000Z", sizeof(t));
+	t[0] += (char)(f[0] / 1000);
+	t[1] += (char)(f[0] / 100 % 10);
+	t[2] += (char)(f[0] / 10 % 10);
+	t[3] += (char)(f[0] % 10);
+	for (int i = 1; i < 6; i++) {
+		t[2 + 3 * i] += (char)(f[i] / 10 % 10);
+		t[3 + 3 * i] += (char)(f[i] % 10);
+	}
+	t[20] += (char)(ms / 100);
+	t[21] += (char)(ms / 10 % 10);
+	t[22] += (char)(ms % 10);
+	memcpy(out, t, sizeof(t));
 }
 
 static const char *

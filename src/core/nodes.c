@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fsutil.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "core/notify.h"
@@ -52,10 +53,12 @@ sync_dir(int fd)
 		    strerror(errno));
 }
 
-/* Every regular file of dir from into dir to (both open). */
+/* Every regular file of dir from into dir to (both open). With top, from
+ * is the top directory, which no worker scans: what is neither a regular
+ * file nor a partition is named in the log, as a scan names it. */
 static long
 move_files(int from, const char *fname, int to, const char *tname,
-    char **err)
+    int top, char **err)
 {
 	struct dirent *de;
 	struct stat st;
@@ -72,9 +75,19 @@ move_files(int from, const char *fname, int to, const char *tname,
 	}
 	rewinddir(d);		/* a dup shares the offset: from the start */
 	while (errno = 0, (de = readdir(d)) != NULL) {
-		if (fstatat(from, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    !S_ISREG(st.st_mode))
+		if (fstatat(from, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
 			continue;
+		if (!S_ISREG(st.st_mode)) {
+			if (top && strcmp(de->d_name, ".") != 0 &&
+			    strcmp(de->d_name, "..") != 0 &&
+			    !(S_ISDIR(st.st_mode) &&
+			    partition_no(de->d_name) >= 0))
+				log_error("core", NULL, "queue: %s is a %s, not "
+				    "a queue file; left alone%s", de->d_name,
+				    fs_type_name(st.st_mode), S_ISLNK(st.st_mode) ?
+				    " (not followed)" : " (not opened)");
+			continue;
+		}
 		if (renameat2(from, de->d_name, to, de->d_name,
 		    RENAME_NOREPLACE) == 0) {
 			moved++;
@@ -121,7 +134,7 @@ nodes_adopt(const char *qdir, unsigned nodes, char **err)
 		close(top);
 		return -1;
 	}
-	if (nodes > 1 && (total = move_files(top, qdir, to, to_name,
+	if (nodes > 1 && (total = move_files(top, qdir, to, to_name, 1,
 	    err)) < 0)
 		goto out;
 	if ((src = dup(top)) == -1 || (d = fdopendir(src)) == NULL) {
@@ -146,7 +159,7 @@ nodes_adopt(const char *qdir, unsigned nodes, char **err)
 			free(name);
 			continue;
 		}
-		n = move_files(fd, name, to, to_name, err);
+		n = move_files(fd, name, to, to_name, 0, err);
 		close(fd);
 		free(name);
 		if (n < 0) {
@@ -187,7 +200,32 @@ struct sup {
 	struct config_core *c;
 	char		*top;		/* the top queue directory */
 	int		 told;		/* a worker's start-up error printed */
+	long long	 ping_at;	/* the next WATCHDOG=1 (monotonic ms) */
+	long long	 ping_every;	/* ms; 0: no watchdog, or not yet */
 };
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* The service manager's watchdog is the supervisor's to feed (the main
+ * pid, READY's sender): WATCHDOG=1 every half of WATCHDOG_USEC once all
+ * workers are ready, as a single process pings from its loop. */
+static void
+ping(struct sup *s)
+{
+	long long now = mono_ms();
+
+	if (s->ping_every == 0 || now < s->ping_at)
+		return;
+	notify_send("WATCHDOG=1", NULL);
+	s->ping_at = now + s->ping_every;
+}
 
 /* Forks worker i: its pid in the supervisor, 0 in the worker. */
 static pid_t
@@ -306,19 +344,27 @@ reap(struct sup *s, int stopping, int all_ready)
 	return code;
 }
 
-/* The poll timeout: until the next restart due, else none. */
+/* The poll timeout: until the next restart due (none while stopping) or
+ * the next watchdog ping, else none. */
 static int
-next_timeout(const struct sup *s)
+next_timeout(const struct sup *s, int stopping)
 {
 	time_t now = time(NULL), t = 0;
+	long long ms = -1;
 
-	for (unsigned i = 0; i < s->n; i++)
+	for (unsigned i = 0; !stopping && i < s->n; i++)
 		if (s->w[i].restart_at != 0 && (t == 0 ||
 		    s->w[i].restart_at < t))
 			t = s->w[i].restart_at;
-	if (t == 0)
-		return -1;
-	return t <= now ? 0 : (int)(t - now) * 1000;
+	if (t != 0)
+		ms = t <= now ? 0 : (long long)(t - now) * 1000;
+	if (s->ping_every != 0) {
+		long long p = s->ping_at - mono_ms();
+
+		p = p < 0 ? 0 : p;
+		ms = ms == -1 || p < ms ? p : ms;
+	}
+	return (int)ms;
 }
 
 /* The supervisor's loop: its exit status when it is over; -1 in a worker. */
@@ -351,9 +397,10 @@ supervise(struct sup *s)
 				pf[np].events = POLLIN;
 				idx[np++] = i;
 			}
-		if (poll(pf, np, stopping ? -1 : next_timeout(s)) == -1 &&
+		if (poll(pf, np, next_timeout(s, stopping)) == -1 &&
 		    errno != EINTR)
 			break;
+		ping(s);
 		if (pf[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -372,6 +419,8 @@ supervise(struct sup *s)
 					}
 					continue;
 				}
+				if (sig == SIGHUP && all_ready && !stopping)
+					notify_send("RELOADING=1", NULL);
 				if (sig == SIGTERM || sig == SIGINT) {
 					if (!stopping) {
 						log_notice("core", NULL, "%s: "
@@ -383,6 +432,10 @@ supervise(struct sup *s)
 					stopping = 1;
 				}
 				forward(s, sig);
+				/* The workers reload as they get it (a
+				 * single process: at once, then READY). */
+				if (sig == SIGHUP && all_ready && !stopping)
+					notify_send("READY=1", "ready");
 			}
 		}
 		for (unsigned k = 1; k < np; k++) {
@@ -419,6 +472,12 @@ supervise(struct sup *s)
 				log_notice("core", NULL, "nodes: all %u workers "
 				    "ready", s->n);
 				notify_send("READY=1", "ready");
+				s->ping_every = (long long)
+				    (notify_watchdog_usec() / 1000);
+				s->ping_every += s->ping_every == 0 &&
+				    notify_watchdog_usec() > 0;
+				s->ping_at = mono_ms();
+				ping(s);
 			}
 		}
 		for (unsigned i = 0; !stopping && i < s->n; i++) {
@@ -528,6 +587,7 @@ nodes_run(struct config_core *c)
 	for (unsigned i = 0; i < s.n; i++)
 		s.w[i].rfd = -1;
 	log_hold(0);
+	nodes_mark_start();
 	log_notice("core", NULL, "nodes: supervising %u workers (pid %ld)",
 	    s.n, (long)getpid());
 	if ((rc = supervise(&s)) == -1) {

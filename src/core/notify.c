@@ -176,6 +176,12 @@ notify_watchdog_start(struct event_base *base)
 	return watchdog_usec;
 }
 
+uint64_t
+notify_watchdog_usec(void)
+{
+	return notify_fd == -1 ? 0 : watchdog_usec;
+}
+
 void
 notify_close(void)
 {

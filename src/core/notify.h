@@ -63,6 +63,11 @@ int	 notify_send(const char *state, const char *status);
  * returns the interval in microseconds (0: none). */
 uint64_t notify_watchdog_start(struct event_base *);
 
+/* The ping interval in microseconds when the manager asked for pings
+ * and its socket is connected, else 0 (for a loop of one's own: the
+ * supervisor of smtp.ini nodes has no event loop). */
+uint64_t notify_watchdog_usec(void);
+
 /* Stops the timer and closes the socket. */
 void	 notify_close(void);
 

@@ -18,6 +18,7 @@
 static int	 worker_no = -1;
 static unsigned	 workers = 1;
 static int	 ready_fd = -1;
+static struct timespec run_start;	/* the supervisor's; 0 in a single process */
 
 int
 nodes_worker(void)
@@ -99,6 +100,24 @@ nodes_start_failed(const char *msg)
 	close(ready_fd);
 	ready_fd = -1;
 	return 1;
+}
+
+void
+nodes_mark_start(void)
+{
+	/* The clock file times come from: a file created after this is
+	 * never stamped before it. */
+	clock_gettime(CLOCK_REALTIME_COARSE, &run_start);
+}
+
+int
+nodes_before_run(const struct timespec *mtime)
+{
+	if (worker_no < 0)
+		return 1;
+	return mtime->tv_sec < run_start.tv_sec ||
+	    (mtime->tv_sec == run_start.tv_sec &&
+	    mtime->tv_nsec < run_start.tv_nsec);
 }
 
 void

@@ -6,6 +6,8 @@
 #ifndef OUTPOST_WORKER_H
 #define OUTPOST_WORKER_H
 
+#include <time.h>
+
 #define NODES_MAX	64
 
 /* A directory only one process may use (a spool): in a worker dir/w<i>
@@ -25,6 +27,15 @@ unsigned nodes_count(void);
 /* smtp.ini nodes (v: its value, NULL when absent; line: its line) into
  * *n; a bad value sets *err (the first error wins; err_first). */
 void	 nodes_load(const char *v, unsigned line, unsigned *n, char **err);
+
+/* The supervisor, before it forks: notes the time the run starts (the
+ * file system's coarse clock). */
+void	 nodes_mark_start(void);
+
+/* 1 when a file last modified at mtime predates the run (no worker of it
+ * wrote it: a leftover of an earlier run), else 0; always 1 in a single
+ * process. */
+int	 nodes_before_run(const struct timespec *mtime);
 
 /* The supervisor's forked child becomes worker no of n; fd: the pipe its
  * "ready" is written to. */

@@ -35,6 +35,19 @@ buf_add(struct buf *b, const void *data, size_t n)
 }
 
 void
+buf_replace_head(struct buf *b, size_t cut, const void *p, size_t n)
+{
+	if (cut > b->len)
+		cut = b->len;
+	buf_reserve(b, n > cut ? n - cut : 0);
+	memmove(b->p + n, b->p + cut, b->len - cut);
+	if (n)
+		memcpy(b->p, p, n);
+	b->len = b->len - cut + n;
+	b->p[b->len] = '\0';
+}
+
+void
 buf_adds(struct buf *b, const char *s)
 {
 	buf_add(b, s, strlen(s));

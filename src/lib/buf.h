@@ -26,6 +26,9 @@ void	 buf_reserve(struct buf *, size_t extra);
 void	 buf_add(struct buf *, const void *, size_t);
 void	 buf_adds(struct buf *, const char *);
 void	 buf_addc(struct buf *, char);
+/* Replaces the first `cut` bytes with n bytes of p, in place (the rest
+ * moves once; no second buffer). */
+void	 buf_replace_head(struct buf *, size_t cut, const void *p, size_t n);
 void	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 buf_vprintf(struct buf *, const char *, va_list)

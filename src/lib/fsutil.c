@@ -5,6 +5,8 @@
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,4 +78,76 @@ writev_full(int fd, struct iovec *iov, int n)
 		}
 	}
 	return 0;
+}
+
+int
+fs_unnamed_open(int dirfd)
+{
+#ifdef O_TMPFILE
+	return openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+#else
+	(void)dirfd;
+	errno = EOPNOTSUPP;
+	return -1;
+#endif
+}
+
+int
+fs_unnamed_link(enum fs_unnamed how, int fd, int dirfd, const char *name)
+{
+	char proc[40];
+
+	if (how == FS_UNNAMED_EMPTY)
+		return linkat(fd, "", dirfd, name, AT_EMPTY_PATH);
+	if (how != FS_UNNAMED_PROC) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW);
+}
+
+enum fs_unnamed
+fs_unnamed_probe(int dirfd, const char *probe)
+{
+	enum fs_unnamed how = FS_UNNAMED_NONE;
+	int fd;
+
+	for (int h = FS_UNNAMED_EMPTY; h <= FS_UNNAMED_PROC; h++) {
+		if ((fd = fs_unnamed_open(dirfd)) == -1)
+			return FS_UNNAMED_NONE;
+		unlinkat(dirfd, probe, 0);	/* a crash's left-over */
+		if (fs_unnamed_link((enum fs_unnamed)h, fd, dirfd,
+		    probe) == 0) {
+			how = (enum fs_unnamed)h;
+			unlinkat(dirfd, probe, 0);
+		}
+		close(fd);
+		if (how != FS_UNNAMED_NONE)
+			break;
+	}
+	return how;
+}
+
+const char *
+fs_type_name(unsigned mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return NULL;
+	case S_IFDIR:
+		return "directory";
+	case S_IFLNK:
+		return "symbolic link";
+	case S_IFIFO:
+		return "FIFO";
+	case S_IFSOCK:
+		return "socket";
+	case S_IFCHR:
+		return "character device";
+	case S_IFBLK:
+		return "block device";
+	default:
+		return "special file";
+	}
 }

@@ -41,6 +41,17 @@ json_string(struct buf *b, const char *s)
 
 	buf_addc(b, '"');
 	while (avail) {
+		/* Printable ASCII other than '"' and '\\' goes as it is: a
+		 * run of it in one copy. */
+		for (n = 0; n < avail && p[n] >= 0x20 && p[n] < 0x7f &&
+		    p[n] != '"' && p[n] != '\\'; n++)
+			;
+		if (n > 0) {
+			buf_add(b, p, n);
+			p += n;
+			avail -= n;
+			continue;
+		}
 		switch (*p) {
 		case '"':  buf_adds(b, "\\\""); n = 1; break;
 		case '\\': buf_adds(b, "\\\\"); n = 1; break;

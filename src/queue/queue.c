@@ -32,10 +32,12 @@
  * it back through an eventfd; the writer touches nothing else. One round
  * takes every job waiting: a commit's message is written to its body file
  * <dir>/msg.<body> under its final name (no entry refers to it yet: a
- * crash leaves it to the start-up sweep) and each entry to <dir>/tmp.<id>
- * (O_EXCL, 0600), the round's files are made durable with one flush
- * (fdatasync for a few files, syncfs for more) — the body's name with
- * them, before any entry that names it is renamed into place —, and the
+ * crash leaves it to the start-up sweep) and each entry to an unnamed file
+ * (O_TMPFILE, where the file system has it: nothing is left by a crash)
+ * or else to <dir>/tmp.<id> (O_EXCL, 0600), the round's files are made
+ * durable with one flush (fdatasync for a few files, syncfs for more) —
+ * the body's name with them, before any entry that names it is linked or
+ * renamed into place —, and the
  * directory is fsynced once. A job that fails at any
  * step leaves none of its files behind. Only then does the job report
  * success, so a session's 250 always follows a completed round. Bodies
@@ -63,6 +65,7 @@ struct queue_job {
 						 * or set aside with the entry */
 	int			 body_fd;
 	int			*fds;
+	int			 unnamed;	/* fds are O_TMPFILE files */
 	int			 err;
 	char			*why;		/* JOB_ASIDE: for the log */
 	queue_done_fn		 done;		/* loop thread only */
@@ -73,6 +76,7 @@ struct queue {
 	struct event_base	*base;
 	char			*dir;
 	int			 dirfd;
+	enum fs_unnamed		 unnamed;	/* how new entries get a name */
 	int			 efd;
 	struct event		*ev;
 	pthread_t		 writer;
@@ -179,7 +183,7 @@ job_unlink(struct queue *q, struct queue_job *j, size_t upto, size_t renamed)
 
 		if (i < renamed)
 			unlinkat(q->dirfd, j->entries[i].id, 0);
-		else
+		else if (!j->unnamed)
 			unlinkat(q->dirfd, t, 0);
 		free(t);
 	}
@@ -238,12 +242,15 @@ job_write(struct queue *q, struct queue_job *j)
 
 	if (j->kind == JOB_COMMIT && body_write(q, j) == -1)
 		return 0;
+	/* A rewrite replaces its entry: a name, renamed over it. */
+	j->unnamed = j->kind == JOB_COMMIT && q->unnamed != FS_UNNAMED_NONE;
 	for (i = 0; i < j->n; i++) {
-		char *t = tmp_name(&j->entries[i]);
+		char *t = j->unnamed ? NULL : tmp_name(&j->entries[i]);
 
 		buf_reset(&img);
 		qfs_encode(&j->entries[i], &img);
-		j->fds[i] = openat(q->dirfd, t, O_WRONLY | O_CREAT | O_EXCL |
+		j->fds[i] = t == NULL ? fs_unnamed_open(q->dirfd) :
+		    openat(q->dirfd, t, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0600);
 		free(t);
 		if (j->fds[i] == -1 || write_full(j->fds[i], img.p, img.len)) {
@@ -288,19 +295,25 @@ job_drop(struct queue *q, struct queue_job *j)
 	free(to);
 }
 
-/* Renames a written job's entries into place. */
+/* Links or renames a written job's entries into place. */
 static void
 job_rename(struct queue *q, struct queue_job *j)
 {
 	size_t renamed = 0;
 
+	/* renamed: the entries in place (a name that could not be taken is
+	 * not ours to remove). */
 	for (; j->err == 0 && renamed < j->n; renamed++) {
-		char *t = tmp_name(&j->entries[renamed]);
+		const char *id = j->entries[renamed].id;
+		char *t = j->unnamed ? NULL : tmp_name(&j->entries[renamed]);
 
-		if (renameat(q->dirfd, t, q->dirfd,
-		    j->entries[renamed].id) == -1)
+		if (t == NULL ? fs_unnamed_link(q->unnamed, j->fds[renamed],
+		    q->dirfd, id) == -1 : renameat(q->dirfd, t, q->dirfd,
+		    id) == -1)
 			j->err = errno;
 		free(t);
+		if (j->err)
+			break;
 		if (renamed == 0 && j->n > 1)
 			FAILPOINT("queue-mid-split");
 	}
@@ -395,13 +408,20 @@ write_round(struct queue *q, struct queue_job *jobs)
 		}
 		if (j->err)
 			continue;
-		job_close(j);
+		if (!j->unnamed)	/* an unnamed file is linked by its fd */
+			job_close(j);
 		if (j->err == 0 && err)
 			j->err = err;
 		if (j->err)
 			job_unlink(q, j, j->n, 0);
 		else
 			job_rename(q, j);
+		if (j->unnamed && j->err == 0) {
+			job_close(j);
+			if (j->err)
+				job_unlink(q, j, j->n, j->n);
+		}
+		job_close(j);
 	}
 	if (files > 0) {
 		synced = fsync(q->dirfd) == 0;
@@ -551,6 +571,10 @@ queue_open(struct event_base *base, const char *dir, char **err)
 		*err = xasprintf("queue directory %s: %s", dir, strerror(errno));
 		goto fail;
 	}
+	q->unnamed = fs_unnamed_probe(q->dirfd, QFS_TMP_PREFIX "probe");
+	log_debug("core", NULL, "queue: new entries are written %s",
+	    q->unnamed == FS_UNNAMED_NONE ? "under temporary names" :
+	    "as unnamed files (O_TMPFILE)");
 	if ((q->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
 		*err = xasprintf("eventfd: %s", strerror(errno));
 		goto fail;

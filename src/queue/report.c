@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/fsutil.h"
 #include "lib/xmalloc.h"
 #include "queue/scan.h"
 
@@ -145,7 +146,7 @@ tally(void *arg)
 			    AT_SYMLINK_NOFOLLOW) == -1 ? errno : 0;
 			/* Not a regular file: never opened (a FIFO would
 			 * block). */
-			if (err == 0 && qfs_type_name(st.st_mode) != NULL)
+			if (err == 0 && fs_type_name(st.st_mode) != NULL)
 				it->kind = QFS_K_OTHER;
 		}
 		if (err != 0 && it->kind != QFS_K_CORRUPT) {

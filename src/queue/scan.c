@@ -104,29 +104,6 @@ qfs_dir_names(const char *dir, char ***out, size_t *n)
 	return qfs_dir_list(dir, 1, out, NULL, n);
 }
 
-const char *
-qfs_type_name(unsigned mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-		return NULL;
-	case S_IFDIR:
-		return "directory";
-	case S_IFLNK:
-		return "symbolic link";
-	case S_IFIFO:
-		return "FIFO";
-	case S_IFSOCK:
-		return "socket";
-	case S_IFCHR:
-		return "character device";
-	case S_IFBLK:
-		return "block device";
-	default:
-		return "special file";
-	}
-}
-
 void
 qfs_log_aside(const char *name, const char *reason, int err)
 {
@@ -172,7 +149,7 @@ regular(int dirfd, const char *name, unsigned char dtype)
 			    name, strerror(errno));
 		return -1;
 	}
-	if ((type = qfs_type_name(st.st_mode)) == NULL)
+	if ((type = fs_type_name(st.st_mode)) == NULL)
 		return 0;
 	log_error("core", NULL, "queue: %s is a %s, not a queue file; left "
 	    "alone%s", name, type, S_ISLNK(st.st_mode) ? " (not followed)" :

@@ -45,9 +45,6 @@ void	 qfs_sweep_bodies(const char *dir, const struct qrefs *refs);
 
 /* The ERROR line of a corrupt entry set aside (err 0) or not (errno). */
 void	 qfs_log_aside(const char *name, const char *why, int err);
-/* What a file that is not regular is, for log lines ("FIFO", "socket",
- * "directory", "symbolic link" ...); NULL for a regular file. */
-const char *qfs_type_name(unsigned mode);
 
 /* What a file of the directory is, by its name; QFS_K_CORRUPT is an
  * entry that did not read (the reports' verdict). The reports sort in

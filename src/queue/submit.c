@@ -166,18 +166,6 @@ has_header(const struct buf *m, const char *name)
 	return 0;
 }
 
-static void
-prepend(struct smtp_tx *tx, const struct buf *head)
-{
-	struct buf m = BUF_INIT;
-
-	buf_reserve(&m, head->len + tx->msg.len);
-	buf_add(&m, head->p, head->len);
-	buf_add(&m, tx->msg.p, tx->msg.len);
-	buf_free(&tx->msg);
-	tx->msg = m;
-}
-
 void
 tx_set_message(struct smtp_tx *tx, const char *msg, size_t len)
 {
@@ -234,9 +222,7 @@ tx_add_queue_headers(struct smtp_tx *tx, const char *received_header,
 		buf_printf(&h, "Message-Id: <%s@%s>\r\n", tx->uuid, me);
 	if (!has_header(&tx->msg, "Date"))
 		buf_printf(&h, "Date: %s\r\n", date);
-	memmove(tx->msg.p, tx->msg.p + at, tx->msg.len - at);
-	tx->msg.len -= at;
-	prepend(tx, &h);
+	buf_replace_head(&tx->msg, at, h.p, h.len);
 	buf_free(&h);
 }
 

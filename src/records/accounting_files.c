@@ -15,7 +15,10 @@
  * record writer (writer.c), which also rotates them between whole
  * records and never reuses or overwrites a name.
  */
+#include <sys/stat.h>
+
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -216,7 +219,10 @@ our_name(const char *name, const char *prefix, const char *ext)
  * Files of earlier runs are finished: with archiving on they join the
  * archive at start-up (link then unlink, so nothing is ever replaced; a
  * name already in the archive leaves the file where it is, with a
- * warning).
+ * warning). Workers share dir: worker 0 sweeps it alone, and takes only
+ * files last written before the run began (another worker's current file
+ * is newer; a file a worker of this run left when it died stays until the
+ * next start).
  */
 static void
 archive_leftovers(const char *dir, const char *archive, const char *prefix,
@@ -224,13 +230,16 @@ archive_leftovers(const char *dir, const char *archive, const char *prefix,
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
+	struct stat st;
 
 	if (d == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
 		char *from, *to;
 
-		if (!our_name(de->d_name, prefix, ext))
+		if (!our_name(de->d_name, prefix, ext) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) !=
+		    0 || !S_ISREG(st.st_mode) || !nodes_before_run(&st.st_mtim))
 			continue;
 		from = xasprintf("%s/%s", dir, de->d_name);
 		to = xasprintf("%s/%s", archive, de->d_name);
@@ -302,8 +311,7 @@ open_kind(struct acct *a, struct kind *k, const struct ini *ini,
 	}
 	if (ext == NULL || *ext == '\0')
 		ext = "tsv";
-	/* Workers share dir: another's current file is no leftover. */
-	if (archive != NULL && nodes_worker() < 0)
+	if (archive != NULL && nodes_worker() <= 0)
 		archive_leftovers(dir, archive, prefix, ext);
 	acct_fields_parse(&k->fields, (v = ini_get(ini, "fields", key)) !=
 	    NULL && *v ? v : acct_kind_fields(k->k), key);
@@ -319,6 +327,7 @@ open_kind(struct acct *a, struct kind *k, const struct ini *ini,
 	opts.archive_dir = archive;
 	opts.max_size = max_size;
 	opts.sync = a->sync;
+	opts.archive_at_close = archive != NULL && nodes_worker() >= 0;
 	k->s = rw_stream_open(a->w, &opts, &err);
 	free(header);
 	free(dir);

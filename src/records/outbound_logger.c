@@ -54,7 +54,9 @@ struct ol {
 static void
 key_str(struct buf *b, const char *key, const char *v)
 {
-	buf_printf(b, ",\"%s\":", key);
+	buf_adds(b, ",\"");
+	buf_adds(b, key);
+	buf_adds(b, "\":");
 	json_string(b, v != NULL ? v : "");
 }
 

@@ -45,8 +45,7 @@ struct rw_cb {
 	void		*arg;
 };
 
-/* Records, then at most one action once they are written and synced; an
- * action closes the chunk, later records start the next one. */
+/* Records, then at most one action once written and synced, ending it. */
 struct chunk {
 	struct chunk	*next;
 	struct buf	 data;
@@ -619,8 +618,7 @@ recwriter_new(struct event_base *base, char **err)
 
 	w->posts_tail = &w->posts;
 	pthread_mutex_init(&w->mu, NULL);
-	/* Retry times must not move with the wall clock. */
-	pthread_condattr_init(&ca);
+	pthread_condattr_init(&ca);	/* retries keep off the wall clock */
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
@@ -672,6 +670,12 @@ recwriter_free(struct recwriter *w)
 		pthread_mutex_unlock(&w->mu);
 		pthread_join(w->thread, NULL);
 	}
+	for (st = w->streams; st != NULL; st = st->next)
+		if (st->o.archive_at_close && rotates(st) && st->fd != -1) {
+			close(st->fd);
+			st->fd = -1;
+			archive(st);
+		}
 	deliver(w, 0);		/* the log lines; callbacks are dropped */
 	rbacklog_done(w->pending);	/* what was never written */
 	while ((st = w->streams) != NULL) {
@@ -697,10 +701,8 @@ rw_stream_open(struct recwriter *w, const struct rw_opts *o, char **err)
 
 	st->w = w;
 	st->o = *o;
-	if (st->o.source == NULL)
-		st->o.source = "recwriter";
-	if (st->o.ext == NULL)
-		st->o.ext = "";
+	st->o.source = o->source != NULL ? o->source : "recwriter";
+	st->o.ext = o->ext != NULL ? o->ext : "";
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
 		*s[i] = xstrdup_null(*s[i]);
 	st->fd = o->fd >= 0 ? o->fd : -1;

@@ -64,6 +64,12 @@ struct rw_opts {
 					 * (exists); NULL: never rotated */
 	uint64_t	 max_size;	/* bytes; 0: no size limit */
 	int		 sync;		/* fdatasync before done */
+	int		 archive_at_close; /* rotating: recwriter_free
+					 * moves the current file into the
+					 * archive (a worker of smtp.ini nodes:
+					 * no start-up sweep can tell another
+					 * worker's live file from its own
+					 * leftover) */
 };
 
 /* Starts the writer thread. NULL with *err (malloc'd) on failure. */

@@ -139,6 +139,24 @@ data_feed(struct data_reader *r, const char *p, size_t len, int *done)
 			continue;
 		}
 		r->bol = 0;
+		/* A whole line here (text, CRLF) that needs no folding: kept
+		 * in one copy, as text() and the CRLF would keep it. (Not
+		 * once refused: a bare CR would make each byte search on.) */
+		if (!r->bare) {
+			const char *nl = memchr(p + i, '\n', len - i);
+			size_t n = nl != NULL ? (size_t)(nl - (p + i)) : 0;
+
+			if (n >= 2 && nl[-1] == '\r' &&
+			    memchr(p + i, '\r', n - 1) == NULL &&
+			    (r->max_line < 4 ||
+			    r->linelen + n - 1 <= r->max_line - 2)) {
+				keep(r, p + i, n + 1);
+				r->bol = 1;
+				r->linelen = 0;
+				i += n + 1;
+				continue;
+			}
+		}
 		/* A run of ordinary bytes in one copy. */
 		{
 			size_t j = i;
@@ -163,18 +181,6 @@ data_result(const struct data_reader *r)
 }
 
 /* --- the trace header ------------------------------------------------------ */
-
-static void
-prepend(struct data_reader *r, const struct buf *head)
-{
-	struct buf m = BUF_INIT;
-
-	buf_reserve(&m, head->len + r->msg.len);
-	buf_add(&m, head->p, head->len);
-	buf_add(&m, r->msg.p, r->msg.len);
-	buf_free(&r->msg);
-	r->msg = m;
-}
 
 /* A HELO name as it may appear in a header: no CFWS specials. */
 static void
@@ -203,6 +209,6 @@ data_add_trace(struct data_reader *r, const struct trace_info *ti)
 		buf_printf(&h, "\r\n\tfor <%s>", ti->rcpt);
 	buf_printf(&h, "; %s\r\n", date);
 	r->trace_len = h.len;
-	prepend(r, &h);
+	buf_replace_head(&r->msg, 0, h.p, h.len);
 	buf_free(&h);
 }

@@ -3,7 +3,10 @@
  * to data.c and its end to accept.c, one command at a time so pipelined
  * groups are answered in order — and start, drain, kill. Plumbing: conn.c.
  */
+#include <sys/socket.h>
+
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -31,6 +34,8 @@
 
 #define OUT_HIGH	(256 * 1024)	/* stop reading while replies pile up */
 #define AUTH_LINE_MAX	12288		/* RFC 4954 4 */
+#define DATA_READ	(64 * 1024)	/* read_more's piece */
+#define EV_READ_MAX	4096		/* libevent 2.1's read */
 
 /* Reads one line (without its LF, CR kept) of at most max bytes. 1 with a
  * line in *line, 0 when more input is needed; a longer line sets *toolong
@@ -92,13 +97,49 @@ data_input(struct smtp_session *s, struct evbuffer *in)
 		accept_data_end(s);
 }
 
+/*
+ * DATA on a plain socket once the input is used up: libevent 2.1 reads at
+ * most 4 KiB per wake-up, each after an ioctl FIONREAD (its
+ * evbuffer_set_max_read is 2.2's), so a large message is read on here, up
+ * to DATA_READ at a time into the loop's one buffer and fed from there
+ * (what follows the end of data goes back to the input). Tried only
+ * after a read that took all it could (the caller's `more`), so a message
+ * that came whole costs no extra call. The bytes read; 0 when none came:
+ * nothing there yet (the next wake-up), or the end or an error, which the
+ * bufferevent's own read then meets and reports.
+ */
+static size_t
+read_more(struct smtp_session *s, struct evbuffer *in)
+{
+	static char piece[DATA_READ];
+	size_t used;
+	ssize_t r;
+	int done;
+
+	if (bufferevent_get_underlying(s->bev) != NULL ||
+	    !(bufferevent_get_enabled(s->bev) & EV_READ))
+		return 0;
+	do
+		r = recv(bufferevent_getfd(s->bev), piece, sizeof(piece),
+		    MSG_DONTWAIT);
+	while (r == -1 && errno == EINTR);
+	if (r <= 0)
+		return 0;
+	used = data_feed(&s->data, piece, (size_t)r, &done);
+	if (used < (size_t)r)
+		evbuffer_add(in, piece + used, (size_t)r - used);
+	if (done)
+		accept_data_end(s);
+	return (size_t)r;
+}
+
 /* The read loop (s->input): runs until input or the state says wait. */
 static void
 process(struct smtp_session *s)
 {
 	struct evbuffer *in;
 	struct buf line = BUF_INIT;
-	int toolong;
+	int toolong, more = 0;
 
 	while (!s->ended) {
 		in = bufferevent_get_input(s->bev);
@@ -111,9 +152,15 @@ process(struct smtp_session *s)
 			break;
 		}
 		if (s->state == S_DATA) {
-			if (evbuffer_get_length(in) == 0)
+			size_t n = evbuffer_get_length(in);
+
+			if (n > 0) {
+				more = n >= EV_READ_MAX;
+				data_input(s, in);
+			} else if (!more)
 				break;
-			data_input(s, in);
+			else
+				more = read_more(s, in) == DATA_READ;
 			continue;
 		}
 		if (s->state != S_HELO && s->state != S_IDLE &&

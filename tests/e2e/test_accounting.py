@@ -69,6 +69,12 @@ def acct_dir(outpost, kind):
     return outpost.root / "accounting_files" / kind
 
 
+def workers(outpost):
+    """How many processes write records: smtp.ini nodes, 1 for a single process. Each
+    worker has its own accounting file per type (docs/scale.md)."""
+    return max(1, outpost.nodes())
+
+
 def acct_files(outpost, kind):
     """Every file of a kind: the type directory's and its archive's."""
     d = acct_dir(outpost, kind)
@@ -77,6 +83,12 @@ def acct_files(outpost, kind):
     if archive.exists():
         files += [p for p in archive.iterdir() if p.is_file()]
     return sorted(files)
+
+
+def acct_text(outpost, kind):
+    """The text of every file of a kind, one after the other (the rows of a message are in
+    the file of the worker that delivered it)."""
+    return "".join(p.read_text() for p in acct_files(outpost, kind))
 
 
 def unescape(value):
@@ -274,10 +286,14 @@ def test_files_exist_with_headers_from_start_up(daemon):
     recording(daemon, acct="[main]\nextension=log\n")
     daemon.start()
     daemon.wait_for_log(r"^\[INFO\] \[-\] \[accounting_files\] Plugin is Ready!$")
+    # One file per worker: workers started in the same second number theirs.
+    seq = r"(\.\d+)?" if workers(daemon) > 1 else ""
     for kind, prefix in zip(KINDS, ("d", "df", "b")):
-        (path,) = acct_files(daemon, kind)
-        assert re.match(rf"^{prefix}\.\d{{4}}-\d\d-\d\d-\d{{6}}\.log$", path.name)
-        assert path.read_text() == DEFAULT_FIELDS[kind].replace(",", "\t") + "\n"
+        paths = acct_files(daemon, kind)
+        assert len(paths) == workers(daemon), paths
+        for path in paths:
+            assert re.match(rf"^{prefix}\.\d{{4}}-\d\d-\d\d-\d{{6}}{seq}\.log$", path.name)
+            assert path.read_text() == DEFAULT_FIELDS[kind].replace(",", "\t") + "\n"
 
 
 FEEDBACK_FIELDS = {
@@ -300,12 +316,17 @@ def test_remote_bounce_and_feedback_files_and_archives(daemon):
             "feedback": acct_dir(daemon, "fbl")}
     assert not acct_dir(daemon, "feedback").exists()
     for kind, (prefix, fields) in FEEDBACK_FIELDS.items():
-        (path,) = [p for p in dirs[kind].iterdir() if p.is_file()]
-        assert re.match(rf"^{prefix}\.\d{{4}}-\d\d-\d\d-\d{{6}}(\.\d+)?\.tsv$", path.name)
-        assert path.read_text() == fields.replace(",", "\t") + "\n"
+        paths = [p for p in dirs[kind].iterdir() if p.is_file()]
+        assert len(paths) == workers(daemon), paths
+        for path in paths:
+            assert re.match(rf"^{prefix}\.\d{{4}}-\d\d-\d\d-\d{{6}}(\.\d+)?\.tsv$",
+                            path.name)
+            assert path.read_text() == fields.replace(",", "\t") + "\n"
     for kind in KINDS:              # the seed's types are unchanged
-        (path,) = [p for p in acct_dir(daemon, kind).iterdir() if p.is_file()]
-        assert path.read_text() == DEFAULT_FIELDS[kind].replace(",", "\t") + "\n"
+        paths = [p for p in acct_dir(daemon, kind).iterdir() if p.is_file()]
+        assert len(paths) == workers(daemon), paths
+        for path in paths:
+            assert path.read_text() == DEFAULT_FIELDS[kind].replace(",", "\t") + "\n"
     time.sleep(1.5)
     for kind, sub in (("remote_bounce", "old"), ("feedback", "archive")):
         old = list((dirs[kind] / sub).iterdir())
@@ -342,7 +363,7 @@ def test_every_field_and_awkward_values_tsv(mta, smtp_sink):
         assert row["custom_X-Absent"] == ""
         assert row["custom_Subject"] == 'Grüße, "friends"'
     assert {r["rcpt"] for r in rows} == {'"odd\\"one,x"@single.test', "ok-2@single.test"}
-    raw = acct_files(mta, "delivered")[0].read_text()
+    raw = acct_text(mta, "delivered")
     assert "spring\\t2024\\\\q3" in raw
     _, (b,) = acct_rows(mta, "bounce", n=1)
     assert b["bounceCat"] == "bad-mailbox" and b["delay"] == ""
@@ -360,7 +381,7 @@ def test_csv_mode_quotes_as_rfc4180(mta, smtp_sink):
     assert header == ["rcpt", "custom_X-Note", "dsnMsg", "jobId"]
     assert {r["rcpt"] for r in rows} == {'"a,b"@single.test', "ok-1@single.test"}
     assert {r["custom_X-Note"] for r in rows} == {'He said "hi", then left'}
-    raw = acct_files(mta, "delivered")[0].read_text()
+    raw = acct_text(mta, "delivered")
     assert '"He said ""hi"", then left"' in raw
     assert all(FILE_NAME.match(p.name) for p in acct_files(mta, "delivered"))
 
@@ -373,10 +394,17 @@ def test_any_separator_is_escaped_in_every_field(mta, smtp_sink):
     send(mta, ["ok-1@single.test"], data=b"Subject: s\r\nX-Note: a-b\\c\r\n\r\nbody\r\n")
     wait_records(mta, lambda r: len(r) == 1)
     deadline = time.monotonic() + 10
-    while len(acct_files(mta, "delivered")[0].read_text().splitlines()) < 2:
+    while True:
+        # The file with the row (with nodes, the others hold their header only).
+        files = [p.read_text().splitlines() for p in acct_files(mta, "delivered")]
+        full = [lines for lines in files if len(lines) >= 2]
+        if full:
+            break
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    header, row = acct_files(mta, "delivered")[0].read_text().splitlines()
+    assert len(files) == workers(mta)
+    ((header, row),) = full
+    assert all(lines == [header] for lines in files if lines is not full[0])
     assert header == "type-timeLogged-rcpt-custom_X\\-Note-delay"
     fields = [unescape(f) for f in re.split(r"(?<!\\)-", row)]
     assert len(fields) == 5, row
@@ -563,12 +591,15 @@ def test_files_of_an_earlier_run_are_archived_at_start_up(daemon):
     time.sleep(1.1)                 # the next files get another name
     daemon.start()
     for kind in KINDS:
-        (old,) = first[kind]
-        assert not old.exists()
-        assert (old.parent / "archive" / old.name).exists()
+        olds = first[kind]
+        assert len(olds) == workers(daemon), olds
+        for old in olds:
+            assert not old.exists()
+            assert (old.parent / "archive" / old.name).exists()
         current = [p for p in acct_dir(daemon, kind).iterdir()
                    if p.is_file() and FILE_NAME.match(p.name)]
-        assert len(current) == 1 and current[0].name != old.name
+        assert len(current) == workers(daemon)
+        assert not {p.name for p in current} & {p.name for p in olds}
     assert stray.exists()           # only the plugin's own files move
 
 
@@ -589,8 +620,10 @@ def test_sigusr1_reopens_both_outputs(mta, smtp_sink):
     wait_records(mta, lambda r: len(r) == 1)
     log = mta.root / "logs" / "outbound.log"
     log.rename(log.with_name("outbound.log.1"))
-    (current,) = acct_files(mta, "delivered")
-    current.rename(current.with_name("moved.tsv"))
+    currents = acct_files(mta, "delivered")      # one per worker
+    assert len(currents) == workers(mta)
+    for i, current in enumerate(currents):
+        current.rename(current.with_name(f"moved.{i}.tsv"))
     mta.signal(signal.SIGUSR1)
     time.sleep(0.5)
     send(mta, ["ok-2@single.test"])
@@ -598,12 +631,14 @@ def test_sigusr1_reopens_both_outputs(mta, smtp_sink):
     assert record["recipient"] == "ok-2@single.test"
     assert len(log.with_name("outbound.log.1").read_text().splitlines()) == 1
     deadline = time.monotonic() + 10
-    while not current.exists() or "ok-2" not in current.read_text():
+    while not all(p.exists() for p in currents) or \
+            "ok-2" not in "".join(p.read_text() for p in currents):
         assert time.monotonic() < deadline, "the accounting file was not reopened"
         time.sleep(0.05)
-    lines = current.read_text().splitlines()
-    assert lines[0] == DEFAULT_FIELDS["delivered"].replace(",", "\t")
-    assert len(lines) == 2
+    header = DEFAULT_FIELDS["delivered"].replace(",", "\t")
+    texts = sorted((p.read_text().splitlines() for p in currents), key=len)
+    assert [len(lines) for lines in texts] == [1] * (len(texts) - 1) + [2]
+    assert all(lines[0] == header for lines in texts)
 
 
 # --- outputs ----------------------------------------------------------------------------------

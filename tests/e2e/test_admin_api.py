@@ -95,7 +95,8 @@ def by_rcpt(api, rcpt):
 
 
 def entry_text(outpost, entry_id):
-    return (outpost.entry_path(entry_id)).read_text(errors="replace")
+    """The entry's file, in whichever queue partition holds it."""
+    return outpost.entry_path(entry_id).read_text(errors="replace")
 
 
 def wait_until(pred, timeout=20, what="condition"):

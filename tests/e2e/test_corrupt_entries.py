@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from harness.clients import CLIENT_NAME, smtp_client
+from harness.clients import CLIENT_NAME
 from harness.daemon import run_outpost
 from test_accounting import acct_rows, json_records, recording, wait_records
 from test_delivery import SENDER, message, send, wait_entry
@@ -27,8 +27,9 @@ ASIDE_RE = r"^\[ERROR\] \[-\] \[core\] queue: {name}: {why}; moved aside to erro
 
 
 def queue_bytes(outpost):
-    return {p.name: p.read_bytes() for p in outpost.queue_dir.iterdir() if p.is_file()
-            and not p.is_symlink()}
+    """{name: bytes} of the regular files of the queue, in every partition."""
+    return {p.name: p.read_bytes() for d in outpost.queue_partitions() for p in d.iterdir()
+            if p.is_file() and not p.is_symlink()}
 
 
 def qreport(outpost, flag):
@@ -64,7 +65,7 @@ def test_odd_files_are_left_alone_and_never_opened(mta, smtp_sink, tmp_path):
     txn = send(mta, ["ok-linked@single.test"])
     assert mta.stop() == 0
     target = tmp_path / "elsewhere"
-    os.rename(q / f"{txn}.1", target)
+    os.rename(mta.entry_path(f"{txn}.1"), target)
     os.symlink(target, q / f"{txn}.1")
     os.symlink("/dev/zero", q / "ZERO.1.1")
     os.mkfifo(q / "FIFO.1.1")
@@ -109,7 +110,8 @@ def test_odd_files_are_left_alone_and_never_opened(mta, smtp_sink, tmp_path):
             assert {"symbolic link": stat.S_ISLNK, "FIFO": stat.S_ISFIFO,
                     "directory": stat.S_ISDIR, "character device": stat.S_ISCHR,
                     "socket": stat.S_ISSOCK}[kind](mode), name
-        assert not [n for n in os.listdir(q) if n.startswith("error.")]
+        assert not [n for d in mta.queue_partitions() for n in os.listdir(d)
+                    if n.startswith("error.")]
         assert parse_entry(target.read_bytes())      # the target was not touched
     finally:
         sock.close()
@@ -223,6 +225,17 @@ def peak_rss_mib(pid):
     raise AssertionError("no VmHWM")
 
 
+def queue_pids(outpost, mark):
+    """The processes that read the queue in the run started after mark: the daemon, or with
+    nodes its workers (the supervisor's lines "nodes: worker I started (pid P)")."""
+    if outpost.nodes() <= 1:
+        return [outpost.pid]
+    pids = [int(m[1]) for m in (re.search(r"nodes: worker \d+ started \(pid (\d+)\)$", line)
+                                for line in outpost.lines()[mark:]) if m]
+    assert len(pids) == outpost.nodes(), pids
+    return pids
+
+
 def test_a_huge_entry_costs_its_header_at_startup(daemon):
     """A 512 MiB entry file of format 1 (sparse: a good header, a message of zeros, an end
     marker whose sum is wrong) is checked at start-up (all of it, through the checksum),
@@ -253,8 +266,9 @@ def test_a_huge_entry_costs_its_header_at_startup(daemon):
     daemon.start()
     aside_line(daemon, name, "checksum mismatch", mark)
     assert time.monotonic() - start < 60
-    peak = peak_rss_mib(daemon.pid)
-    assert peak < 256, f"peak RSS {peak} MiB: the file was read into memory"
+    for pid in queue_pids(daemon, mark):
+        peak = peak_rss_mib(pid)
+        assert peak < 256, f"peak RSS {peak} MiB: the file was read into memory"
     records = wait_records(daemon, lambda r: len(r) == 1)
     assert (records[0]["recipient"], records[0]["job_id"]) == ("big@dest.test", name)
 

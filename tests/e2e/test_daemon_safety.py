@@ -206,7 +206,10 @@ def test_a_queue_dir_outside_root_is_locked_too(daemon, tmp_path):
     assert rc == 75, f"second daemon: exit {rc}\n{out}{err}"
     assert err == refusal(shared, daemon.pid)
     assert not (other.root / "queue").exists()
-    assert len([p for p in shared.iterdir() if not p.name.startswith("msg.")]) == 1
+    # The one entry, in the queue or (nodes) in a worker's partition of it.
+    partitions = [shared, *(p for p in shared.iterdir() if p.is_dir())]
+    assert len([p for d in partitions for p in d.iterdir()
+                if p.is_file() and not p.name.startswith("msg.")]) == 1
     assert daemon.running
 
 
@@ -239,15 +242,19 @@ def test_drops_to_the_user_after_binding_and_mail_flows(user_mta, user, smtp_sin
     assert not any("running as root" in line for line in user_mta.lines())
 
     # The ids, for good: real, effective, saved and file-system; the user's groups only.
-    st = status(pid)
-    assert st["Uid"] == [str(uid)] * 4 and st["Gid"] == [str(gid)] * 4, st
-    assert st["Groups"] == [str(gid)], st          # root's group 0 is gone
-    assert st["CapEff"] == st["CapPrm"] == ["0000000000000000"], st
-    # Core dumps off: no core size, hard limit included; not dumpable (its /proc files stay
-    # root's instead of becoming the user's).
-    limits = Path(f"/proc/{pid}/limits").read_text()
-    assert re.search(r"^Max core file size\s+0\s+0\s+bytes", limits, re.M), limits
-    assert owner(f"/proc/{pid}/status") == (0, 0)
+    # With nodes, of every worker (the supervisor stays root, to restart them).
+    workers = user_mta.worker_pids()
+    assert len(workers) == max(1, user_mta.nodes()), workers
+    for worker in workers:
+        st = status(worker)
+        assert st["Uid"] == [str(uid)] * 4 and st["Gid"] == [str(gid)] * 4, st
+        assert st["Groups"] == [str(gid)], st          # root's group 0 is gone
+        assert st["CapEff"] == st["CapPrm"] == ["0000000000000000"], st
+        # Core dumps off: no core size, hard limit included; not dumpable (its /proc files
+        # stay root's instead of becoming the user's).
+        limits = Path(f"/proc/{worker}/limits").read_text()
+        assert re.search(r"^Max core file size\s+0\s+0\s+bytes", limits, re.M), limits
+        assert owner(f"/proc/{worker}/status") == (0, 0)
 
     # Mail through the privileged port: one delivered, one deferred (stays queued).
     send(user_mta, "ok-1@single.test")
@@ -264,10 +271,11 @@ def test_drops_to_the_user_after_binding_and_mail_flows(user_mta, user, smtp_sin
         time.sleep(0.05)
 
     queue = user_mta.queue_dir
-    assert owner(queue) == (uid, gid) and os.stat(queue).st_mode & 0o777 == 0o700
+    for d in user_mta.queue_partitions():           # the queue and (nodes) its partitions
+        assert owner(d) == (uid, gid) and os.stat(d).st_mode & 0o777 == 0o700, d
     entries = user_mta.queue_files()
     assert len(entries) == 1, entries
-    assert owner(queue / entries[0])[0] == uid
+    assert owner(user_mta.entry_path(entries[0]))[0] == uid
     for sub in ("records", "records/outbound.log", "accounting_files",
                 "accounting_files/delivered", "accounting_files/deferred"):
         assert owner(user_mta.root / sub)[0] == uid, sub
@@ -288,7 +296,8 @@ def test_drops_to_the_user_after_binding_and_mail_flows(user_mta, user, smtp_sin
     for path in archived:
         assert owner(path)[0] == uid and owner(path.parent)[0] == uid, path
     assert len(user_mta.queue_files()) == 1           # the deferred entry, read back
-    assert status(user_mta.pid)["Uid"] == [str(uid)] * 4
+    for worker in user_mta.worker_pids():
+        assert status(worker)["Uid"] == [str(uid)] * 4
 
 
 @pytest.mark.parametrize("key, message", [

@@ -3,15 +3,19 @@
 no worker owns are adopted when nodes changes, a worker killed with -9 is restarted and its
 queued mail delivered (nothing lost, nothing twice), records stay one set of files, SIGTERM
 stops everything; nodes=1 is the single process it always was."""
+import http.client
 import json
 import os
 import re
 import signal
+import stat
 import threading
 import time
 
 from harness.clients import smtp_client
 from harness.daemon import run_outpost
+from harness.util import free_port
+from test_admin_api import TOKEN as ADMIN_TOKEN, Api
 
 SENDER = "sender@bounces.test"
 ALL_READY = r"nodes: all (\d+) workers ready"
@@ -223,3 +227,91 @@ def test_kill9_of_a_worker_loses_nothing(mta, smtp_sink):
     live = list(workers(mta).values())
     assert mta.stop() == 0
     assert not any(alive(p) for p in live)
+
+
+def test_admin_api_answers_for_every_worker(daemon):
+    """Delivery off, mail in both partitions: the admin API's public listener (worker 0's,
+    with the token) counts and lists every entry, pages over all of them by id, acts on an
+    entry of w1, reports the supervisor's pid and every worker's, sums /metrics; the
+    workers' own sockets are 0600; a worker that does not answer makes a clear 503."""
+    port = free_port()
+    daemon.write_config("admin.token", ADMIN_TOKEN + "\n")
+    daemon.write_config("http.ini", f"listen=127.0.0.1:{port}\ntoken_file=admin.token\n")
+    set_nodes(daemon, 2)
+    pids = start_nodes(daemon, 2)
+    api = Api(port=port, token=ADMIN_TOKEN)
+    total = 30
+    send_many(daemon, 0, total)
+    q = daemon.queue_dir
+    w0, w1 = entries(q / "w0"), entries(q / "w1")
+    assert w0 and w1, f"one worker accepted everything: w0 {len(w0)}, w1 {len(w1)}"
+    for i in (0, 1):
+        sock = daemon.root / "run" / f"admin.w{i}.sock"
+        assert stat.S_ISSOCK(sock.stat().st_mode) and stat.S_IMODE(sock.stat().st_mode) == 0o600
+
+    status, s = api.get("/api/queue")
+    assert status == 200 and s["entries"] == total and s["recipients"] == total, s
+    (d,) = s["destinations"]
+    assert d["destination"] == "single.test" and d["entries"] == total, s
+    status, listing = api.get("/api/queue/entries?limit=1000")
+    ids = [e["id"] for e in listing["entries"]]
+    assert listing["total"] == total and ids == sorted(w0 + w1), listing["total"]
+    status, page = api.get("/api/queue/entries?offset=7&limit=9")
+    assert status == 200 and page["total"] == total and (page["offset"], page["limit"]) == (7, 9)
+    assert [e["id"] for e in page["entries"]] == ids[7:16]
+    status, res = api.get("/api/queue/entries?limit=10001")
+    assert status == 400 and "limit" in res["error"], res
+
+    # An action on an entry of w1, through worker 0's listener.
+    target = sorted(w1)[0]
+    status, res = api.post("/api/queue/hold", {"ids": [target, "no-such-id"]})
+    assert status == 200 and (res["matched"], res["done"]) == (1, 1), res
+    assert res["skipped"] == [{"id": "no-such-id", "reason": "unknown id"}], res
+    assert "\nheld 1\n" in (q / "w1" / target).read_text(errors="replace")
+    status, res = api.post("/api/queue/hold", {"ids": [target]})
+    assert status == 409 and res["skipped"][0]["reason"] == "already held", res
+    status, res = api.post("/api/queue/delete", {"ids": ["no-such-id"]})
+    assert status == 404 and res["error"] == "no such entry", res
+    status, held = api.get("/api/queue/entries?state=held")
+    assert [e["id"] for e in held["entries"]] == [target]
+    status, s = api.get("/api/queue")
+    assert s["held"] == 1 and s["entries"] == total
+
+    status, st = api.get("/api/status")
+    assert status == 200 and st["pid"] == daemon.pid, st
+    assert {w["worker"]: w["pid"] for w in st["workers"]} == pids, st
+    status, ov = api.get("/api/overview")       # the status page's data
+    assert status == 200 and ov["status"]["pid"] == daemon.pid, ov
+    assert ov["queue"]["recipients"] == total, ov["queue"]
+
+    text = metrics_text(port)
+    queued = sum(float(v) for k, v in re.findall(r"^outpost_queue_entries(\{[^}]*\})? (\S+)$",
+                                                 text, re.M))
+    assert queued == total, text
+    received = re.search(r"^outpost_received_messages_total (\S+)$", text, re.M)
+    assert received and float(received[1]) == total, text
+    assert len(re.findall(r"^# TYPE outpost_received_messages_total ", text, re.M)) == 1
+
+    # Worker 1 stopped: no hang, a 503 naming it, within the bound.
+    os.kill(pids[1], signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        status, res = api.get("/api/queue")
+        assert status == 503 and "worker 1: no answer" in res["error"], res
+        assert time.monotonic() - t0 < 25
+    finally:
+        os.kill(pids[1], signal.SIGCONT)
+    status, s = api.get("/api/queue")
+    assert status == 200 and s["entries"] == total
+    assert daemon.stop() == 0
+    assert not (daemon.root / "run" / "admin.w1.sock").exists()
+
+
+def metrics_text(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", "/metrics", headers={"Authorization": "Bearer " + ADMIN_TOKEN})
+    r = c.getresponse()
+    text = r.read().decode()
+    c.close()
+    assert r.status == 200, text
+    return text

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.daemon import REPO
+from harness.daemon import REPO, TEST_NODES
 
 SINK = "127.0.0.7"
 POLICY = Path("/usr/sbin/policy-rc.d")
@@ -168,6 +168,10 @@ def test_the_installed_daemon_serves_as_the_unit_runs_it(package, smtp_sink, tmp
     Path("/etc/outpost/plugins").write_text("relay\nqueue/smtp_forward\n")
     Path("/etc/outpost/smtp_forward.ini").write_text(f"[main]\nhost={SINK}\nport=25\n"
                                                      "enable_outbound=true\n")
+    if TEST_NODES > 1:      # the suite's nodes run: the unit's daemon with worker processes
+        smtp = Path("/etc/outpost/smtp.ini")
+        text = re.sub(r"^;?nodes=.*\n", "", smtp.read_text(), flags=re.M)
+        smtp.write_text(text.replace("[main]\n", f"[main]\nnodes={TEST_NODES}\n", 1))
     # The daemon is outpost from the start: the socket must be reachable by that user, as
     # systemd's is (pytest's tmp_path is closed to other users).
     notify_dir = Path(tempfile.mkdtemp(prefix="outpost-pkg-", dir="/tmp"))
@@ -212,6 +216,8 @@ def test_the_installed_daemon_serves_as_the_unit_runs_it(package, smtp_sink, tmp
         assert not pid_file.exists()
         text = (tmp_path / "outpost.log").read_text()
         assert "running as user outpost" in text and "delivered" in text, text
+        if TEST_NODES > 1:
+            assert f"nodes: all {TEST_NODES} workers ready" in text, text
     finally:
         if daemon.poll() is None:
             daemon.kill()

@@ -146,9 +146,27 @@ def unescape(value):
     return re.sub(r"%([0-9A-F]{2})", lambda m: chr(int(m.group(1), 16)), value)
 
 
+PARTITION_RE = re.compile(r"^w\d+$")
+
+
+def queue_paths(directory):
+    """Every file of queue directory `directory`, in it and (with nodes) in its workers'
+    partitions w<i> (an entry has exactly one owner: no name is in two)."""
+    paths = {}
+    for p in sorted(directory.iterdir()):
+        if p.is_dir() and not p.is_symlink() and PARTITION_RE.match(p.name):
+            for q in sorted(p.iterdir()):
+                assert q.name not in paths, f"{q.name} is in two partitions"
+                paths[q.name] = q
+        else:
+            assert p.name not in paths, f"{p.name} is in two partitions"
+            paths[p.name] = p
+    return paths
+
+
 def read_queue(directory):
-    """{name: bytes} of every file in directory."""
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+    """{name: bytes} of every file in directory (and its partitions)."""
+    return {name: p.read_bytes() for name, p in queue_paths(directory).items()}
 
 
 def check_entries(files):
@@ -207,13 +225,34 @@ def queued_id(code, reply):
     return match.group(1)
 
 
+LOADED_RE = re.compile(r"^\[NOTICE\] \[-\] \[core\] queue: (\d+) (entry|entries) "
+                       r"loaded from (\S+)$")
+
+
 def wait_loaded(daemon, mark):
-    """The start-up line `queue: N entr(y|ies) loaded from DIR`; returns N."""
-    match = daemon.wait_for_log(r"^\[NOTICE\] \[-\] \[core\] queue: (\d+) (entry|entries) "
-                                r"loaded from (\S+)$", start=mark)
-    count = int(match.group(1))
-    assert match.group(2) == ("entry" if count == 1 else "entries")
-    return count, match.group(3)
+    """The start-up line `queue: N entr(y|ies) loaded from DIR`; returns (N, DIR). With nodes,
+    each worker says it of its partition DIR/w<i>, once: returns (the sum, DIR)."""
+    workers = max(1, daemon.nodes())
+    daemon.wait_for_log(LOADED_RE, start=mark)
+    deadline = time.monotonic() + 20
+    while True:
+        matches = [m for m in map(LOADED_RE.match, daemon.lines()[mark:]) if m]
+        if len(matches) >= workers:
+            break
+        assert time.monotonic() < deadline and daemon.running, \
+            f"{len(matches)} of {workers} workers loaded their queue"
+        time.sleep(0.05)
+    for match in matches:
+        count = int(match.group(1))
+        assert match.group(2) == ("entry" if count == 1 else "entries")
+    total = sum(int(m.group(1)) for m in matches)
+    if workers == 1:
+        assert len(matches) == 1, matches
+        return total, matches[0].group(3)
+    top = os.path.dirname(matches[0].group(3))
+    assert sorted(m.group(3) for m in matches) == \
+        sorted(f"{top}/w{i}" for i in range(workers)), [m.group(3) for m in matches]
+    return total, top
 
 
 def run_lines(daemon, mark):
@@ -334,14 +373,14 @@ def test_kill9_under_load_keeps_every_acknowledged_message(daemon):
             r"^\[WARN\] \[-\] \[core\] queue: removing left-over temp file (\S+)$", line)]
             if m)
         assert removed == temp_files
-        on_disk = os.listdir(daemon.queue_dir)
+        on_disk = list(queue_paths(daemon.queue_dir))
         assert not [name for name in on_disk if name.startswith(("tmp.", "error."))]
         assert loaded == len([name for name in on_disk if not name.startswith("msg.")])
         if round_no == ROUNDS:
             break
         sent, ok, in_flight = _load_then_kill9(daemon, round_no)
         records.update(sent)
-        temp_files = sorted(name for name in os.listdir(daemon.queue_dir)
+        temp_files = sorted(name for name in queue_paths(daemon.queue_dir)
                             if name.startswith("tmp."))
         stats.append((ok, in_flight, len(temp_files)))
 
@@ -488,7 +527,7 @@ def test_file_size_limit_answers_452(daemon, tmp_path):
         assert (code, reply) == (452, "4.3.1 Insufficient system storage")
         daemon.wait_for_log(r"^\[ERROR\] \[[0-9A-F-]+\] \[core\] queue: \S+ not queued: "
                             r"File too large$")
-        assert sorted(os.listdir(daemon.queue_dir)) == [f"{first}.1", f"msg.{first}.1"]
+        assert sorted(queue_paths(daemon.queue_dir)) == [f"{first}.1", f"msg.{first}.1"]
         # The session goes on.
         after = queued_id(*send(client, message("fsize-after", size=1024)))
     assert daemon.stop() == 0
@@ -552,8 +591,10 @@ def test_startup_removes_temp_files_and_sets_corrupt_entries_aside(daemon):
         assert reason in aside[name], (name, aside[name])
     # The earlier error.* file is left alone (not renamed again), and counted.
     assert not [line for line in log if "OLD.1.1" in line]
+    # Files planted in the queue directory are worker 0's, with nodes (adopted into w0).
+    home = daemon.queue_dir / "w0" if daemon.nodes() > 1 else daemon.queue_dir
     assert f"[WARN] [-] [core] queue: {len(reasons) + 1} corrupt entries set aside in " \
-           f"{daemon.queue_dir} as error.*" in log
+           f"{home} as error.*" in log
 
     expected = {valid: good, f"msg.{valid}": good_body,
                 "error.OLD.1.1": planted["error.OLD.1.1"]}

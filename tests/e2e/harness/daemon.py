@@ -39,7 +39,6 @@ READY_RE = re.compile(
 # processes, queue partitions ROOT/queue/w<i>); readiness is then the supervisor's line.
 TEST_NODES = int(os.environ.get("OUTPOST_TEST_NODES", "0") or 0)
 ALL_READY_RE = re.compile(r"nodes: all \d+ workers ready")
-WORKER_STARTED_RE = re.compile(r"nodes: worker (\d+) started \(pid (\d+)\)")
 
 LOG_NAME = "outpost-stdout.log"
 POLL = 0.05
@@ -81,6 +80,15 @@ def run_outpost(*args, timeout=20, binary=None):
     stderr = proc.stderr.decode("utf-8", "replace")
     check_sanitizers(stdout + stderr, " ".join(command))
     return proc.returncode, stdout, stderr
+
+
+def _alive(pid):
+    """pid runs (is neither gone nor a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 class Daemon:
@@ -221,6 +229,19 @@ class Daemon:
         m = re.search(r"^nodes=(\d+)", path.read_text(), re.M) if path.exists() else None
         return int(m[1]) if m else 0
 
+    def worker_pids(self):
+        """The pids of the processes that serve mail in the current run: the daemon's own,
+        or with nodes its workers' (from "nodes: worker I started (pid P)", the latest for
+        each I); the supervisor (self.pid) stays as started and serves nothing."""
+        if self.nodes() <= 1:
+            return [self.pid]
+        pids = {}
+        for line in self.lines()[self._run_start:]:
+            m = re.search(r"nodes: worker (\d+) started \(pid (\d+)\)", line)
+            if m:
+                pids[int(m[1])] = int(m[2])
+        return [pids[i] for i in sorted(pids)]
+
     def signal(self, sig):
         assert self.running, "outpost is not running"
         os.kill(self.proc.pid, sig)
@@ -238,25 +259,25 @@ class Daemon:
                         pytrace=False)
 
     def kill9(self):
-        """SIGKILL (a crash, as far as the queue is concerned); returns the exit code. With
-        nodes the whole daemon crashes: the supervisor and its workers (its process group),
-        and this returns once none of them is left."""
-        if self.running:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """SIGKILL (a crash, as far as the queue is concerned) to the daemon's process group:
+        with nodes, the supervisor and its workers at once (a worker outliving its supervisor
+        would stop cleanly, not crash). Returns the supervisor's exit code once no process
+        of the group is left."""
         if self.proc is None:
             return None
-        rc = self.proc.wait(10)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        code = self.proc.wait(10)
         deadline = time.monotonic() + 10
-        while True:         # workers outlive the supervisor until init reaps them
+        while True:
             try:
                 os.killpg(self.proc.pid, 0)
             except ProcessLookupError:
-                return rc
+                return code
             if time.monotonic() >= deadline:
-                pytest.fail(f"processes of group {self.proc.pid} still exist after SIGKILL",
+                pytest.fail(f"processes of group {self.proc.pid} outlived SIGKILL",
                             pytrace=False)
             time.sleep(POLL)
 
@@ -326,19 +347,6 @@ class Daemon:
     def workers(self):
         """How many processes run the daemon: smtp.ini's nodes, 1 for the single process."""
         return max(1, self.nodes())
-
-    def worker_pids(self):
-        """The pids of the current run's worker processes by worker number, from the
-        supervisor's "nodes: worker I started (pid P)" lines (the newest for a restarted
-        one); [self.pid] for the single process."""
-        if self.nodes() <= 1:
-            return [self.pid]
-        pids = {}
-        for line in self.lines()[self._run_start:]:
-            m = WORKER_STARTED_RE.search(line)
-            if m:
-                pids[int(m[1])] = int(m[2])
-        return [pids[i] for i in sorted(pids)]
 
     def shaping_state(self):
         """The text of ROOT/run/shaping.tsv; with nodes, of every worker's

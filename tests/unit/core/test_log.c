@@ -2,6 +2,8 @@
  * colour, holding and the sink. */
 #include "unit.h"
 
+#include <time.h>
+
 static const struct log_field sample_fields[] = {
 	LF_INT("a", 1), LF_STR("b", "x y"), LF_STR("c", ""), LF_NULL("d"),
 	LF_STR("e", "q\"uo\\te"),
@@ -263,11 +265,39 @@ test_flush_exit_prints_held(void **state)
 	free(out);
 }
 
+/* log_iso_time is gmtime as ISO 8601 with milliseconds, for any time. */
+static void
+test_iso_time(void **state)
+{
+	static const long long at[] = { 0, 999, 1000, 951782400123LL,
+	    1700000000000LL, 1733400000999LL, 4102444799999LL,
+	    253402300799999LL };
+	char got[32], want[32];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		time_t secs = (time_t)(at[i] / 1000);
+		struct tm tm;
+
+		gmtime_r(&secs, &tm);
+		snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d."
+		    "%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(at[i] % 1000));
+		log_iso_time(got, sizeof(got), at[i]);
+		assert_string_equal(got, want);
+	}
+	log_iso_time(got, sizeof(got), 1700000000000LL);
+	assert_string_equal(got, "2023-11-14T22:13:20.000Z");
+	log_iso_time(got, 10, 1700000000000LL);	/* cut, as snprintf does */
+	assert_string_equal(got, "2023-11-1");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_levels),
+		cmocka_unit_test(test_iso_time),
 		cmocka_unit_test(test_shapes),
 		cmocka_unit_test(test_seed_examples),
 		cmocka_unit_test(test_merge_overrides),

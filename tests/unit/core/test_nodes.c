@@ -1,11 +1,13 @@
 /* Unit tests: smtp.ini nodes values (numbers, cpus, refused ones), the
  * per-worker paths, and the queue partitions' adoption both ways (every
- * regular file moved once, nothing replaced, partitions still owned kept). */
+ * regular file moved once, nothing replaced, partitions still owned kept),
+ * and which files predate a run (accounting leftovers). */
 #include "unit.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/nodes.h"
@@ -158,6 +160,41 @@ test_adopt(void **state)
 	free(w2);
 }
 
+/* A single process takes every file as a leftover; a worker only those
+ * last written before the supervisor noted the run's start. */
+static void
+test_before_run(void **state)
+{
+	char tmpl[] = "/tmp/outpost-nodes-XXXXXX";
+	struct timespec old = { 1000, 0 }, t;
+	struct stat st;
+	char *dir, *path;
+	int fd;
+
+	(void)state;
+	assert_true(nodes_before_run(&old));
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += 3600;
+	assert_true(nodes_before_run(&t));	/* no run: anything goes */
+
+	nodes_mark_start();
+	nodes_become(0, 2, -1);			/* this process: worker 0 */
+	assert_true(nodes_before_run(&old));
+	assert_false(nodes_before_run(&t));
+	dir = mkdtemp(tmpl);
+	assert_non_null(dir);
+	path = xasprintf("%s/d.new", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x\n", 2), 2);
+	assert_int_equal(fstat(fd, &st), 0);
+	close(fd);
+	assert_false(nodes_before_run(&st.st_mtim));	/* written by this run */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	free(path);
+}
+
 int
 main(void)
 {
@@ -165,6 +202,7 @@ main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_single_process_paths),
 		cmocka_unit_test(test_adopt),
+		cmocka_unit_test(test_before_run),	/* last: a worker */
 	};
 
 	return cmocka_run_group_tests_name("core_nodes", tests, NULL, NULL);

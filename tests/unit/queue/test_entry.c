@@ -207,6 +207,48 @@ test_crc32c(void **state)
 	    0xe3069283);
 }
 
+/* Bit by bit, as the polynomial says: the reference for large inputs. */
+static uint32_t
+crc_bits(uint32_t crc, const unsigned char *p, size_t n)
+{
+	crc = ~crc;
+	while (n--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = crc & 1 ? (crc >> 1) ^ 0x82f63b78 : crc >> 1;
+	}
+	return ~crc;
+}
+
+/* Large inputs go three lanes at a time: every length and start around
+ * the lanes' sizes gives the reference CRC, whole or in two calls. */
+static void
+test_crc32c_large(void **state)
+{
+	static const size_t lens[] = { 12287, 12288, 12289, 12295, 24576,
+	    24583, 36864, 100000, 262147 };
+	unsigned char *buf = xmalloc(262147 + 8);
+	unsigned seed = 7;
+
+	(void)state;
+	for (size_t i = 0; i < 262147 + 8; i++) {
+		seed = seed * 1103515245 + 12345;
+		buf[i] = (unsigned char)(seed >> 16);
+	}
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		for (size_t off = 0; off < 8; off += 3) {
+			uint32_t want = crc_bits(0, buf + off, lens[i]);
+			size_t cut = lens[i] / 3 + off;
+
+			assert_int_equal(crc32c(0, buf + off, lens[i]), want);
+			assert_int_equal(crc32c(crc32c(0, buf + off, cut),
+			    buf + off + cut, lens[i] - cut), want);
+			assert_int_equal(crc32c(0x12345678, buf + off, lens[i]),
+			    crc_bits(0x12345678, buf + off, lens[i]));
+		}
+	free(buf);
+}
+
 static void
 test_valid_id(void **state)
 {
@@ -1702,6 +1744,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_crc32c_large),
 		cmocka_unit_test(test_valid_id),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_held),

@@ -279,10 +279,14 @@ test_commit_fails(void **state)
 	(void)state;
 	assert_non_null(q = queue_open(base, dir, &err));
 	queue_set_sink(q, on_sink, &s);
-	/* In the way of the second entry's temp file (O_EXCL). */
+	/* In the way of the second entry: its temp file (O_EXCL) when
+	 * entries are written under temporary names, its own name (the
+	 * link of an unnamed file) when they are not. The first entry, in
+	 * place by then in the second case, is taken back. */
 	put_file(dir, "tmp.F.1.2", "x", 1);
+	put_file(dir, "F.1.2", "y", 1);
 	assert_int_equal(commit(base, q, ids, 2), EEXIST);
-	expect_names(dir, "tmp.F.1.2\n");
+	expect_names(dir, "F.1.2\ntmp.F.1.2\n");
 	assert_int_equal(s.n, 0);
 	assert_int_equal(queue_count(q), 0);
 	assert_int_equal(queue_bodies(q), 0);

@@ -848,6 +848,45 @@ test_error_at_stop(void **state)
 	fix_done(&f);
 }
 
+/* archive_at_close: stopping the writer moves that stream's current file
+ * into the archive, whole; a stream without it keeps its file in place. */
+static void
+test_archive_at_close(void **state)
+{
+	struct fix f;
+	struct rw_stream *a, *b;
+	struct tracker t = { 0 };
+	struct rec r0 = { &t, 0 }, r1 = { &t, 1 };
+	char **v, *got;
+	size_t n;
+
+	(void)state;
+	fix_init(&f);
+	a = open_stream(&f, &(struct rw_opts){ .fd = -1, .dir = f.dir,
+	    .prefix = "d", .ext = "tsv", .header = HDR,
+	    .archive_dir = f.arch, .archive_at_close = 1 });
+	b = open_stream(&f, &(struct rw_opts){ .fd = -1, .dir = f.dir,
+	    .prefix = "b", .ext = "tsv", .header = HDR,
+	    .archive_dir = f.arch });
+	append(a, "{\"n\":0,}\n", &r0);
+	append(b, "{\"n\":1,}\n", &r1);
+	assert_true(run_until(f.base, &t.next, 2, 5000));
+	recwriter_free(f.w);
+	f.w = NULL;
+	v = files_of(f.dir, &n);
+	assert_int_equal(n, 1);
+	assert_true(rot_name_ok(v[0], "b", "tsv"));
+	strv_free(v);
+	v = files_of(f.arch, &n);
+	assert_int_equal(n, 1);
+	assert_true(rot_name_ok(v[0], "d", "tsv"));
+	got = slurp(f.arch, v[0]);
+	assert_string_equal(got, HDR "{\"n\":0,}\n");
+	free(got);
+	strv_free(v);
+	fix_done(&f);
+}
+
 int
 main(void)
 {
@@ -864,6 +903,7 @@ main(void)
 		cmocka_unit_test(test_write_error_retry),
 		cmocka_unit_test(test_open_error_retry),
 		cmocka_unit_test(test_error_at_stop),
+		cmocka_unit_test(test_archive_at_close),
 	};
 
 	return cmocka_run_group_tests_name("recwriter", tests, NULL, NULL);

@@ -94,6 +94,62 @@ test_data_reader(void **state)
 	}
 }
 
+/* Whole lines go in one copy when fed together; a byte at a time they
+ * cannot: both must give the same message, result, folding and end, for
+ * any input and limit (pseudo-random lines of text, dots, CR, LF). */
+static void
+test_data_whole_lines(void **state)
+{
+	static const char alphabet[] = "ab.\r\n";
+	static const unsigned lines[] = { 0, 4, 7, 12, 1000 };
+	static const size_t sizes[] = { 0, 40, 100000 };
+	unsigned seed = 12345;
+
+	(void)state;
+	for (int round = 0; round < 3000; round++) {
+		char in[96];
+		size_t len = 0, used1 = 0, used2 = 0;
+		struct data_reader a, b;
+		int done1 = 0, done2 = 0;
+
+		/* Lines of 0-15 bytes of "ab.", ending in CRLF but for one in
+		 * 40 (a bare CR or LF), the last maybe unfinished. */
+		while (len < sizeof(in) - 7) {
+			size_t n;
+
+			seed = seed * 1103515245 + 12345;
+			n = (seed >> 16) % 16;
+			for (size_t i = 0; i < n && len < sizeof(in) - 7; i++) {
+				seed = seed * 1103515245 + 12345;
+				in[len++] = alphabet[(seed >> 16) % 3];
+			}
+			seed = seed * 1103515245 + 12345;
+			if ((seed >> 16) % 40 == 0)
+				in[len++] = alphabet[3 + (seed >> 8) % 2];
+			else {
+				in[len++] = '\r';
+				in[len++] = '\n';
+			}
+		}
+		memcpy(in + len, "\r\n.\r\n", 5);
+		len += 5;
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		data_begin(&a, sizes[round % 3], lines[round % 5]);
+		data_begin(&b, sizes[round % 3], lines[round % 5]);
+		used1 = data_feed(&a, in, len, &done1);
+		for (size_t i = 0; i < len && !done2; i++)
+			used2 += data_feed(&b, in + i, 1, &done2);
+		if (done1 != done2 || used1 != used2 ||
+		    data_result(&a) != data_result(&b) ||
+		    a.folded != b.folded || a.msg.len != b.msg.len ||
+		    (a.msg.len > 0 && memcmp(a.msg.p, b.msg.p, a.msg.len) != 0))
+			fail_msg("round %d: whole and bytewise differ", round);
+		data_clear(&a);
+		data_clear(&b);
+	}
+}
+
 static void
 test_data_limits(void **state)
 {
@@ -234,6 +290,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_data_reader),
 		cmocka_unit_test(test_data_limits),
+		cmocka_unit_test(test_data_whole_lines),
 		cmocka_unit_test(test_data_fold),
 		cmocka_unit_test(test_headers),
 	};
