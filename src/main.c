@@ -124,7 +124,8 @@ run(const char *root)
 	}
 	plugins_attach_log();
 	log_hold(0);
-	daemon_fd_limit(op.cfg, 0);	/* logged now, after the plugins' */
+	if (nodes_worker() <= 0)	/* the same in every worker: 0 says it */
+		daemon_fd_limit(op.cfg, 0);	/* logged now, after the plugins' */
 	if ((op.queue = queue_open(op.base, op.cfg->core->queue_dir,
 	    &err)) == NULL || (op.mta = mta_new(op.base, op.cfg, op.shaping,
 	    op.queue, &err, &rc)) == NULL || start_watch_space(&op) != 0) {

@@ -73,7 +73,7 @@ root_queue_report(const char *root, int list)
 		qspace_report(stdout, cfg->core->queue_dir,
 		    &cfg->outbound->queue_min_free);
 		records_space_report(stdout, cfg);
-		shaper_file_report(stdout, root);
+		shaper_file_report(stdout, root, cfg->core->nodes);
 		suppression_report(stdout, cfg);
 	}
 	config_unref(cfg);

@@ -16,6 +16,7 @@
 #include <sys/statvfs.h>
 
 #include "core/log.h"
+#include "core/worker.h"
 #include "lib/xmalloc.h"
 
 #define SRC	"core"
@@ -227,6 +228,8 @@ space_watch_poll(struct space_watch *w, const struct space_rule *r)
 	if (low == w->low)
 		return low;
 	w->low = low;
+	if (nodes_worker() > 0)
+		return low;	/* the same file system: worker 0 says it */
 	space_describe(figures, sizeof(figures), &w->st, r, w->key);
 	if (low)
 		log_warn(SRC, NULL, "%s: free space low on %s: %s; %s",

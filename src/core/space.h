@@ -93,7 +93,9 @@ void		 space_watch_init(struct space_watch *, const char *path,
 		    const char *when_ok);
 void		 space_watch_clear(struct space_watch *);
 /* Measures now and logs a change of state (or a failing statvfs, once
- * per streak: the state is then kept). Returns the state: 1 low. */
+ * per streak: the state is then kept); with smtp.ini nodes only worker 0
+ * logs a change (the workers watch the same file systems). Returns the
+ * state: 1 low. */
 int		 space_watch_poll(struct space_watch *,
 		    const struct space_rule *);
 

@@ -20,6 +20,7 @@
 #include "core/shaping.h"
 #include "core/vmta.h"
 #include "core/tls.h"
+#include "core/worker.h"
 #include "delivery/attempt.h"
 #include "delivery/attempt_shape.h"
 #include "delivery/cluster.h"
@@ -51,7 +52,8 @@ struct mta {
 	struct event		*lost_ev;	/* corrupt at start-up */
 	int			 draining;
 	struct event		*trim_ev;
-	/* ROOT/run/shaping.tsv, rewritten each second when it changed. */
+	/* ROOT/run/shaping.tsv (shaping.w<i>.tsv in worker i), rewritten
+	 * each second when it changed. */
 	struct event		*state_ev;
 	char			*state_path;
 	char			*state_last;
@@ -168,6 +170,26 @@ dane_start(struct attempt_env *env, char *const *servers, char **err)
 	return 0;
 }
 
+/*
+ * Without a Redis each worker keeps at least one connection of a
+ * destination, so a max_connections below smtp.ini nodes is exceeded in
+ * total: worker 0 says so (docs/scale.md).
+ */
+static void
+check_split(const struct mta *m)
+{
+	const char *key;
+
+	if (nodes_count() <= 1 || nodes_worker() != 0 || m->env.cluster != NULL)
+		return;
+	key = shaping_connections_below(m->env.shaping, nodes_count());
+	if (key != NULL)
+		log_warn(SRC, NULL, "shaping.ini [%s] max_connections is below "
+		    "smtp.ini nodes=%u: each worker keeps one connection, so "
+		    "up to %u in total (cluster.ini with a Redis holds the "
+		    "limit)", key, nodes_count(), nodes_count());
+}
+
 struct mta *
 mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
     struct queue *q, char **err, int *bad_config)
@@ -202,11 +224,13 @@ mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
 	m->env.cluster = cluster_new(base, cfg->config_dir, err);
 	if (m->env.cluster == NULL && *err != NULL)
 		goto fail;
+	check_split(m);
 	run = xasprintf("%s/run", cfg->root);
 	if (mkdir(run, 0755) == -1 && errno != EEXIST)
 		log_warn(SRC, NULL, "cannot create %s: %s", run,
 		    strerror(errno));
-	m->state_path = xasprintf("%s/shaping.tsv", run);
+	m->state_path = nodes_worker() < 0 ? xasprintf("%s/shaping.tsv", run) :
+	    xasprintf("%s/shaping.w%d.tsv", run, nodes_worker());
 	if (tls_mta_sts(m->env.tls)) {
 		char *sts = xasprintf("%s/mta-sts.tsv", run);
 
@@ -303,6 +327,7 @@ mta_set_shaping(struct mta *m, struct shaping *sh)
 	shaping_unref(m->env.shaping);
 	m->env.shaping = shaping_ref(sh);
 	shaper_set_shaping(m->env.shaper, sh);
+	check_split(m);
 }
 
 void

@@ -1,6 +1,7 @@
 /*
- * shaper_file: ROOT/run/shaping.tsv, the shaping state per destination
- * (written by mta.c's timer, read by --qstat). Owns nothing between calls.
+ * shaper_file: ROOT/run/shaping.tsv (a worker's: shaping.w<i>.tsv), the
+ * shaping state per destination (written by mta.c's timer, read and the
+ * workers' files summed by --qstat). Owns nothing between calls.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -90,45 +91,131 @@ out:
 	return rc;
 }
 
-void
-shaper_file_report(FILE *out, const char *root)
+/* One destination's line, summed over the workers' files. */
+struct dest {
+	char		*key, *mode, *last;
+	unsigned long	 queued, inflight, limit, step, waiting;
+	long long	 until;
+	int		 unlimited;
+};
+
+static int
+mode_rank(const char *mode)
 {
-	char *path = xasprintf("%s/run/shaping.tsv", root);
+	return strcmp(mode, "suspended") == 0 ? 2 :
+	    strcmp(mode, "backoff") == 0 ? 1 : 0;
+}
+
+/* A line's nine fields into d (a new key) or added to it (the workers'
+ * counts and limits summed; the worst mode with its reply, the latest
+ * suspension, the highest step). */
+static void
+merge(struct dest *d, int fresh, char **fld)
+{
+	unsigned long limit = strtoul(fld[4], NULL, 10);
+	long long until = strtoll(fld[7], NULL, 10);
+
+	if (fresh) {
+		d->key = xstrdup(fld[0]);
+		d->mode = xstrdup(fld[1]);
+		d->last = xstrdup(fld[8]);
+	} else if (mode_rank(fld[1]) > mode_rank(d->mode)) {
+		free(d->mode);
+		free(d->last);
+		d->mode = xstrdup(fld[1]);
+		d->last = xstrdup(fld[8]);
+	}
+	d->queued += strtoul(fld[2], NULL, 10);
+	d->inflight += strtoul(fld[3], NULL, 10);
+	d->unlimited |= limit == 0;
+	d->limit += limit;
+	if (strtoul(fld[5], NULL, 10) > d->step)
+		d->step = strtoul(fld[5], NULL, 10);
+	d->waiting += strtoul(fld[6], NULL, 10);
+	if (until > d->until)
+		d->until = until;
+}
+
+/* Reads path's lines into *v (n of them, cap allocated), merging keys. */
+static void
+read_file(const char *path, struct dest **v, size_t *n, size_t *cap)
+{
 	FILE *f = fopen(path, "r");
 	char line[LINE_MAX_FILE];
 
-	free(path);
 	if (f == NULL)
 		return;
 	while (fgets(line, sizeof(line), f) != NULL) {
-		char *fld[9], *p = line, until[32] = "-";
-		size_t n = 0;
-		long long u;
+		char *fld[9], *p = line;
+		size_t k = 0, i;
 
 		line[strcspn(line, "\r\n")] = '\0';
 		if (line[0] == '#' || line[0] == '\0')
 			continue;
-		while (n < 9) {
-			fld[n++] = p;
+		while (k < 9) {
+			fld[k++] = p;
 			if ((p = strchr(p, '\t')) == NULL)
 				break;
 			*p++ = '\0';
 		}
-		if (n < 9)
+		if (k < 9)
 			continue;
-		if ((u = strtoll(fld[7], NULL, 10)) > 0) {
-			time_t t = (time_t)u;
+		for (i = 0; i < *n && strcmp((*v)[i].key, fld[0]) != 0; i++)
+			;
+		if (i == *n) {
+			if (*n == *cap) {
+				*cap = *cap ? *cap * 2 : 16;
+				*v = xreallocarray(*v, *cap, sizeof(**v));
+			}
+			memset(&(*v)[(*n)++], 0, sizeof(**v));
+		}
+		merge(&(*v)[i], (*v)[i].key == NULL, fld);
+	}
+	fclose(f);
+}
+
+void
+shaper_file_report(FILE *out, const char *root, unsigned nodes)
+{
+	struct dest *v = NULL;
+	size_t n = 0, cap = 0;
+
+	if (nodes <= 1) {
+		char *path = xasprintf("%s/run/shaping.tsv", root);
+
+		read_file(path, &v, &n, &cap);
+		free(path);
+	}
+	for (unsigned w = 0; nodes > 1 && w < nodes; w++) {
+		char *path = xasprintf("%s/run/shaping.w%u.tsv", root, w);
+
+		read_file(path, &v, &n, &cap);
+		free(path);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct dest *d = &v[i];
+		char until[32] = "-";
+
+		if (d->until > 0) {
+			time_t t = (time_t)d->until;
 			struct tm tm;
 
 			gmtime_r(&t, &tm);
 			strftime(until, sizeof(until), "%Y-%m-%dT%H:%M:%SZ",
 			    &tm);
 		}
-		fprintf(out, "destination %s mode=%s queued=%s inflight=%s "
-		    "limit=%s step=%s waiting=%s suspended_until=%s last=%s\n",
-		    fld[0], fld[1], fld[2], fld[3],
-		    strcmp(fld[4], "0") == 0 ? "none" : fld[4], fld[5], fld[6],
-		    until, fld[8][0] != '\0' ? fld[8] : "-");
+		fprintf(out, "destination %s mode=%s queued=%lu inflight=%lu "
+		    "limit=", d->key, d->mode, d->queued, d->inflight);
+		if (d->unlimited)
+			fputs("none", out);
+		else
+			fprintf(out, "%lu", d->limit);
+		fprintf(out, " step=%lu waiting=%lu suspended_until=%s "
+		    "last=%s\n", d->step, d->waiting, until,
+		    d->last[0] != '\0' ? d->last : "-");
+		free(d->key);
+		free(d->mode);
+		free(d->last);
 	}
-	fclose(f);
+	free(v);
 }

@@ -8,9 +8,11 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
+#include "core/worker.h"
 #include "lib/xmalloc.h"
 
 #define POLL_SEC	1
@@ -36,10 +38,17 @@ struct qspace *
 qspace_new(struct event_base *base, const char *dir)
 {
 	struct qspace *qs = xcalloc(1, sizeof(*qs));
+	const char *slash = strrchr(dir, '/');
+	char *top;
 
-	space_watch_init(&qs->w, dir, "queue", "queue_min_free",
+	/* A worker's partition queue/w<i>: the queue directory as configured
+	 * is watched and named (the same file system). */
+	top = nodes_worker() >= 0 && slash != NULL && slash > dir ?
+	    xstrndup(dir, (size_t)(slash - dir)) : xstrdup(dir);
+	space_watch_init(&qs->w, top, "queue", "queue_min_free",
 	    "new mail gets 452 4.3.1 until it returns",
 	    "new mail is accepted again");
+	free(top);
 	qs->timer = event_new(base, -1, EV_PERSIST, on_poll, qs);
 	return qs;
 }

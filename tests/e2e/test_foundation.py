@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -131,8 +130,17 @@ def test_start_and_stop(daemon, sig):
     out = daemon.output()
     assert f"[NOTICE] [-] [core] Starting outpost 0.1.0 pid={daemon.pid} root={daemon.root}" \
         in out
-    assert f"[NOTICE] [-] [core] {sig.name}: shutting down" in out
-    assert out.rstrip().endswith("[NOTICE] [-] [core] stopped")
+    lines = out.splitlines()
+    workers = daemon.workers()
+    assert lines.count(f"[NOTICE] [-] [core] {sig.name}: shutting down") == workers
+    assert lines.count("[NOTICE] [-] [core] stopped") == workers
+    if workers == 1:
+        assert lines[-1] == "[NOTICE] [-] [core] stopped"
+    else:       # the supervisor, once every worker stopped and exited (in any order)
+        assert lines[-1] == "[NOTICE] [-] [core] nodes: all workers stopped"
+        assert sorted(lines[-workers - 1:-1]) == [
+            f"[NOTICE] [-] [core] nodes: worker {i} (pid {pid}) exited with status 0"
+            for i, pid in enumerate(daemon.worker_pids())]
     assert "\x1b[" not in out           # no colour when stdout is not a TTY
 
 
@@ -194,15 +202,15 @@ def test_log_ini_and_loglevel_changed_while_running(daemon):
 
     mark = daemon.mark()
     daemon.write_config("log.ini", "[main]\nlevel=info\nformat=json\ntimestamps=false\n")
-    daemon.wait_for_log(r'^\{"level":"NOTICE","uuid":"-","source":"core",'
-                        r'"message":"reloaded log.ini"\}$', start=mark)
+    daemon.wait_for_lines(r'^\{"level":"NOTICE","uuid":"-","source":"core",'
+                          r'"message":"reloaded log.ini"\}$', daemon.workers(), start=mark)
     daemon.signal(signal.SIGUSR1)
     daemon.wait_for_log(r'"message":"SIGUSR1: reopening log and accounting files"', start=mark)
 
     # The loglevel file, edited later, wins over log.ini.
     mark = daemon.mark()
     daemon.write_config("loglevel", "ERROR\n")
-    daemon.wait_for_log(r'"message":"loglevel: ERROR"', start=mark)
+    daemon.wait_for_lines(r'"message":"loglevel: ERROR"', daemon.workers(), start=mark)
     daemon.signal(signal.SIGUSR1)
     time.sleep(0.3)
     assert "SIGUSR1" not in "\n".join(daemon.lines()[mark:])
@@ -275,30 +283,35 @@ def _install_log_capture(daemon, capture, take=""):
 
 
 def test_external_plugin_sees_every_record_and_can_take_them(daemon, tmp_path):
-    capture = tmp_path / "captured.log"
-    _install_log_capture(daemon, capture, take="SIGUSR1")
+    """Every process running the daemon has its plugin chain (with nodes, each worker:
+    "%p" in the plugin's file name keeps their captures apart); the records it logged
+    before its chain was ready are replayed through it, in order. With nodes the
+    supervisor's own lines (the start, the workers' lives) go to the output only."""
+    _install_log_capture(daemon, tmp_path / "captured.%p.log", take="SIGUSR1")
     daemon.start()
+    files = [tmp_path / f"captured.{pid}.log" for pid in daemon.worker_pids()]
     daemon.signal(signal.SIGUSR1)
     deadline = time.monotonic() + 10
-    while "REOPEN" not in (capture.read_text() if capture.exists() else ""):
-        assert time.monotonic() < deadline, "reopen hook did not run"
-        time.sleep(0.05)
+    for capture in files:
+        while "REOPEN" not in (capture.read_text() if capture.exists() else ""):
+            assert time.monotonic() < deadline, f"reopen hook did not run ({capture})"
+            time.sleep(0.05)
     assert daemon.stop() == 0
-    captured = capture.read_text().splitlines()
-    # Records logged before the plugin chain was ready are replayed through it, in order
-    # (the listeners are bound, and root dropped, before the plugins load).
-    assert captured[:6] == [
-        "INFO|core|loglevel: INFO",
-        "INFO|core|log format: DEFAULT",
-        "NOTICE|core|Starting outpost 0.1.0",
-        f"NOTICE|core|listening on 127.0.0.1:{daemon.port}",
-        "WARN|core|running as root: set smtp.ini user (and group) to have outpost drop root "
-        "once its listeners are bound",
-        f"INFO|log_capture|capturing to {capture}",
-    ]
-    assert "NOTICE|core|ready" in captured
-    assert captured.index("NOTICE|core|SIGUSR1: reopening log and accounting files") < \
-        captured.index("REOPEN")
+    for number, capture in enumerate(files):
+        captured = capture.read_text().splitlines()
+        # The listeners are bound, and root dropped (said by worker 0), before the plugins
+        # load.
+        first = [f"NOTICE|core|listening on 127.0.0.1:{daemon.port}",
+                 *(["WARN|core|running as root: set smtp.ini user (and group) to have "
+                    "outpost drop root once its listeners are bound"] if number == 0 else []),
+                 f"INFO|log_capture|capturing to {capture}"]
+        if daemon.nodes() <= 1:
+            first[:0] = ["INFO|core|loglevel: INFO", "INFO|core|log format: DEFAULT",
+                         "NOTICE|core|Starting outpost 0.1.0"]
+        assert captured[:len(first)] == first, capture
+        assert "NOTICE|core|ready" in captured
+        assert captured.index("NOTICE|core|SIGUSR1: reopening log and accounting files") < \
+            captured.index("REOPEN")
     out = daemon.output()
     # The plugin answered OK for the SIGUSR1 record: the built-in output did not print it.
     assert "SIGUSR1" not in out

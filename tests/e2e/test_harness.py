@@ -13,7 +13,8 @@ import dns.rdatatype
 import pytest
 
 from harness.clients import CLIENT_NAME, smtp_client, swaks
-from harness.daemon import READY_RE, Daemon, check_sanitizers, outpost_binary, run_outpost
+from harness.daemon import (ALL_READY_RE, READY_RE, Daemon, check_sanitizers, outpost_binary,
+                            run_outpost)
 from harness.dns import resolve
 from harness.sink import SmtpSink, wait_all
 from harness.util import free_port
@@ -515,7 +516,7 @@ def test_sink_lmtp_with_clients(smtp_sink):
 # --- daemon runner, against a stand-in script -------------------------------------------
 
 FAKE_OUTPOST = """\
-import os, signal, sys, time
+import os, re, signal, sys, time
 mode, root = sys.argv[1], sys.argv[2]
 if mode == "-i":
     os.makedirs(os.path.join(root, "config"))
@@ -526,6 +527,12 @@ signal.signal(signal.SIGTERM, lambda *_: (print("[NOTICE] [-] [core] stopping", 
 signal.signal(signal.SIGHUP, lambda *_: print("[INFO] [-] [core] got HUP", flush=True))
 print("[INFO] [-] [core] starting", flush=True)
 print("2026-01-01T00:00:00.000Z [NOTICE] [-] [core] ready", flush=True)
+# smtp.ini nodes=N (OUTPOST_TEST_NODES): the supervisor's line once every worker is ready.
+smtp_ini = os.path.join(root, "config", "smtp.ini")
+nodes = re.search(r"^nodes=(\\d+)", open(smtp_ini).read(), re.M) \\
+    if os.path.exists(smtp_ini) else None
+if nodes and int(nodes[1]) > 1:
+    print(f"[NOTICE] [-] [core] nodes: all {nodes[1]} workers ready", flush=True)
 if os.environ.get("FAKE_REPORT"):
     print("==1==ERROR: AddressSanitizer: heap-use-after-free", file=sys.stderr, flush=True)
 time.sleep(60)
@@ -591,7 +598,8 @@ def test_daemon_runner_lifecycle(fake_outpost, tmp_path):
     outpost.check_sanitizers()
     outpost.start(timeout=10)                     # a second run appends to the same log
     assert outpost.kill9() == -signal.SIGKILL
-    assert sum(line.endswith("ready") for line in outpost.lines()) == 2
+    ready = ALL_READY_RE if outpost.nodes() > 1 else READY_RE
+    assert sum(bool(ready.search(line)) for line in outpost.lines()) == 2
 
 
 def test_daemon_runner_reports(fake_outpost, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ shaping_rules enforced by delivery against throttling sinks on the real DNS.
 - a bad shaping_rules line: the daemon does not start (78, "shaping_rules:N:").
 - the state file ROOT/run/shaping.tsv and --qstat's "destination" lines.
 """
+import re
 import signal
 import time
 
@@ -98,18 +99,22 @@ def test_a_suspend_rule_stops_one_destination_not_the_others(mta, smtp_sink, dns
     mta.write_config("shaping_rules", "suspend 5s code 4xx /quota/\n")
     mta.start()
     mark = mta.mark()
-    send(mta, ["ok-1@a.test"])
-    mta.wait_for_log(r"shaping a\.test: normal -> suspended for 5s", timeout=10, start=mark)
-    t0 = time.monotonic()
-    sessions = len(slow.sessions())
-    send(mta, ["ok-2@a.test"])
+    # Both a.test messages over one connection: with nodes, to the worker whose attempt
+    # met the quota (each worker learns a suspension from its own replies).
+    with smtp_client(mta.host, mta.port) as c:
+        c.sendmail(SENDER, ["ok-1@a.test"], message())
+        mta.wait_for_log(r"shaping a\.test: normal -> suspended for 5s", timeout=10,
+                         start=mark)
+        t0 = time.monotonic()
+        sessions = len(slow.sessions())
+        c.sendmail(SENDER, ["ok-2@a.test"], message())
     send_many(mta, [f"ok-{i}@b.test" for i in range(5)])
     other.wait_for_messages(5, timeout=4)
     # Nothing reached a.test's server while it was suspended.
     while time.monotonic() - t0 < 3.5:
         assert len(slow.sessions()) == sessions
         time.sleep(0.1)
-    state = (mta.root / "run" / "shaping.tsv").read_text()
+    state = mta.shaping_state()
     assert "a.test\tsuspended\t" in state and "quota" in state
     slow.wait_for_messages(2, timeout=15)
     wait_empty(mta)
@@ -194,12 +199,11 @@ def test_stopping_with_mail_parked_for_a_slot(mta, smtp_sink, dns_records):
     send_many(mta, [f"ok-{i}@a.test" for i in range(5)])
     sink.wait_until(lambda s: len(s.sessions()) >= 1, timeout=10, what="a session")
     time.sleep(0.5)
-    path = mta.root / "run" / "shaping.tsv"
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and "a.test\tnormal\t4\t1\t1\t0\t4\t" not in \
-            (path.read_text() if path.exists() else ""):
+    while time.monotonic() < deadline and \
+            "a.test\tnormal\t4\t1\t1\t0\t4\t" not in mta.shaping_state():
         time.sleep(0.1)
-    assert "a.test\tnormal\t4\t1\t1\t0\t4\t" in path.read_text()   # 4 queued, 4 waiting
+    assert "a.test\tnormal\t4\t1\t1\t0\t4\t" in mta.shaping_state()   # 4 queued, 4 waiting
     mta.stop()
     assert mta.exit_code == 0
     assert sink.max_seen() == 1
@@ -255,3 +259,43 @@ def test_a_failed_transaction_defers_the_rest_of_the_split(mta, smtp_sink, dns_r
     got = sorted(r for m in sink.messages() for r in m.rcpt_tos)
     assert got == sorted(rcpts)
     assert all(len(m.rcpt_tos) <= 2 for m in sink.messages())
+
+
+
+BELOW = "max_connections is below smtp.ini nodes="
+
+
+def wait_lines(outpost, text, n, start, timeout=10):
+    """Wait until n lines from line `start` on contain text; returns them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = [ln for ln in outpost.lines()[start:] if text in ln]
+        if len(got) >= n:
+            return got
+        assert time.monotonic() < deadline, f"{len(got)} of {n} lines with {text!r}"
+        time.sleep(0.05)
+
+
+def test_a_connection_limit_below_the_workers_is_warned_once(mta):
+    """smtp.ini nodes=2 without a Redis: each worker takes half of a limit but keeps at
+    least one connection, so a max_connections of 1 allows two in total; worker 0 says so
+    once, naming the section, at a start or a reload that brings such a limit. A limit of 2
+    is split (one each) and not warned."""
+    path = mta.config_path("smtp.ini")
+    text = re.sub(r"^nodes=.*\n", "", path.read_text(), flags=re.M)
+    path.write_text(text.replace("[main]\n", "[main]\nnodes=2\n", 1))
+    mta.write_config("shaping.ini", "[a.test]\nmax_connections=2\n")
+    mta.start()
+    mark = mta.mark()
+    assert not [ln for ln in mta.lines() if BELOW in ln]
+    mta.write_config("shaping.ini", "[b.test]\nmax_connections=3\n"
+                     "[a.test]\nmax_connections=1\n")
+    wait_lines(mta, "reloaded shaping.ini", 2, mark)         # by each worker
+    warned = [ln for ln in mta.lines() if BELOW in ln]
+    assert len(warned) == 1, warned
+    assert "shaping.ini [a.test] max_connections is below smtp.ini nodes=2: each worker " \
+        "keeps one connection, so up to 2 in total" in warned[0]
+    mta.stop()
+    mark = mta.mark()
+    mta.start()
+    assert len([ln for ln in mta.lines()[mark:] if BELOW in ln]) == 1

@@ -1,13 +1,15 @@
 /*
  * log_capture: a test plugin built as a shared object against
  * outpost/plugin.h. It appends every log record it sees to the file named
- * by log_capture.ini [main] file, as "LEVEL|source|message"; takes (answers
+ * by log_capture.ini [main] file (a "%p" in it: the process id, one file
+ * per worker process), as "LEVEL|source|message"; takes (answers
  * OK to) records whose message contains [main] take; and on the reopen
  * hook writes "REOPEN" and reopens its file.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "outpost/plugin.h"
 
@@ -28,8 +30,17 @@ read_config(struct capture *c, const char *dir)
 		return;
 	while (fgets(line, sizeof(line), f) != NULL) {
 		line[strcspn(line, "\r\n")] = '\0';
-		if (strncmp(line, "file=", 5) == 0)
-			snprintf(c->path, sizeof(c->path), "%s", line + 5);
+		if (strncmp(line, "file=", 5) == 0) {
+			char *pid = strstr(line + 5, "%p");
+
+			if (pid == NULL)
+				snprintf(c->path, sizeof(c->path), "%s",
+				    line + 5);
+			else
+				snprintf(c->path, sizeof(c->path), "%.*s%ld%s",
+				    (int)(pid - (line + 5)), line + 5,
+				    (long)getpid(), pid + 2);
+		}
 		else if (strncmp(line, "take=", 5) == 0)
 			snprintf(c->take, sizeof(c->take), "%s", line + 5);
 	}

@@ -326,6 +326,37 @@ class Daemon:
             lines = self.lines()
             first = next(i for i in range(first, len(lines)) if pattern.search(lines[i])) + 1
 
+    def wait_for_lines(self, regex, n, timeout=10, start=None):
+        """Wait until n lines from line `start` (default: the start of the current run)
+        match regex (e.g. one per worker, n=self.workers()); returns the matches."""
+        pattern = re.compile(regex) if isinstance(regex, str) else regex
+        first = self._run_start if start is None else start
+        deadline = time.monotonic() + timeout
+        while True:
+            exited = not self.running
+            found = [m for m in map(pattern.search, self.lines()[first:]) if m]
+            if len(found) >= n:
+                return found
+            if exited and self.proc is not None:
+                pytest.fail(f"outpost exited with {self.exit_code} after {len(found)} of {n} "
+                            f"lines /{pattern.pattern}/:\n{self.tail()}", pytrace=False)
+            if time.monotonic() >= deadline:
+                pytest.fail(f"{len(found)} of {n} log lines /{pattern.pattern}/ within "
+                            f"{timeout}s:\n{self.tail()}", pytrace=False)
+            time.sleep(POLL)
+
+    def workers(self):
+        """How many processes run the daemon: smtp.ini's nodes, 1 for the single process."""
+        return max(1, self.nodes())
+
+    def shaping_state(self):
+        """The text of ROOT/run/shaping.tsv; with nodes, of every worker's
+        run/shaping.w<i>.tsv, one after the other ("" for a file not written yet)."""
+        run = self.root / "run"
+        names = ["shaping.tsv"] if self.nodes() <= 1 else \
+            [f"shaping.w{i}.tsv" for i in range(self.nodes())]
+        return "".join((run / n).read_text() if (run / n).exists() else "" for n in names)
+
     def tail(self, n=REPORT_LINES):
         return "\n".join(self.output().splitlines()[-n:])
 
