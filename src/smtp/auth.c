@@ -2,9 +2,9 @@
  * smtp/auth: AUTH (RFC 4954) — PLAIN, LOGIN, CRAM-MD5, checked by the
  * back-end of smtp/policy.h. A failure is answered 535 5.7.8 after [auth]
  * failure_delay and counted, per connection (too many close) and per
- * client address in the server's table (too many lock the address out of
- * AUTH for a while: 454 4.7.0, credentials unchecked); success makes it
- * relay.
+ * client address in the client table the workers share (lib/anvil.h:
+ * too many lock the address out of AUTH for a while: 454 4.7.0,
+ * credentials unchecked); success makes it relay.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 
 #include <event2/event.h>
 
-#include "lib/penalty.h"
+#include "lib/anvil.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
@@ -77,8 +77,7 @@ now_monotonic(void)
 static int
 auth_locked(const struct smtp_session *s)
 {
-	return s->auth_penalty != NULL &&
-	    penalty_locked(s->auth_penalty, s->client_key,
+	return anvil_auth_locked(s->table, s->client_key,
 	    now_monotonic()) > 0;
 }
 
@@ -144,8 +143,7 @@ auth_failure(struct smtp_session *s, const char *user)
 	s->auth_failures++;
 	log_notice("core", s->uuid, "AUTH failed user=%s ip=%s (%u)",
 	    user ? user : "", s->ip, s->auth_failures);
-	if (s->auth_penalty != NULL && penalty_fail(s->auth_penalty,
-	    s->client_key, now_monotonic(), &n))
+	if (anvil_auth_fail(s->table, s->client_key, now_monotonic(), &n))
 		log_warn("core", s->uuid, "AUTH lockout ip=%s: %u failed "
 		    "authentications from %s (connection.ini [auth] "
 		    "max_failures_per_ip=%u per failure_window=%us); AUTH "
