@@ -12,7 +12,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 
 #include "lib/anvil.h"
 #include "lib/failpoint.h"
@@ -94,7 +96,10 @@ anvil_new(unsigned columns, size_t keys, unsigned auth_limit, double window,
 	if (h.auth)
 		off += penalty_footprint(auth_keys);
 	h.size = off;
-	h.seed = util_random();
+	/* Not util_random(): its state, seeded here before the fork, would
+	 * be every child's, and their identifiers alike. */
+	if (getrandom(&h.seed, sizeof(h.seed), 0) != sizeof(h.seed))
+		h.seed = (uint64_t)(uintptr_t)&h ^ (uint64_t)getpid() << 32;
 	a = mmap(NULL, h.size, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (a == MAP_FAILED)
@@ -111,7 +116,7 @@ anvil_new(unsigned columns, size_t keys, unsigned auth_limit, double window,
 	}
 	if (h.auth)
 		penalty_place(pen(a), auth_limit, window, lockout, auth_keys,
-		    h.seed ^ util_random());
+		    h.seed * 0x9e3779b97f4a7c15ULL + 1);
 	return a;
 }
 
