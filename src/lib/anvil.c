@@ -382,3 +382,22 @@ anvil_auth_fail(struct anvil *a, const char *key, double now,
 	unlock(a);
 	return started;
 }
+
+int
+anvil_auth_check(struct anvil *a, const char *key, double now,
+    int (*check)(void *), void *arg, unsigned *failures, int *started)
+{
+	int v;
+
+	*started = 0;
+	if (failures != NULL)
+		*failures = 0;
+	if (!anvil_auth_counts(a) || lock(a) != 0)
+		return check(arg);
+	if (penalty_locked(pen(a), key, now) > 0)
+		v = ANVIL_AUTH_LOCKED;
+	else if ((v = check(arg)) == ANVIL_AUTH_FAILED)
+		*started = penalty_fail(pen(a), key, now, failures);
+	unlock(a);
+	return v;
+}

@@ -67,4 +67,24 @@ double		 anvil_auth_locked(struct anvil *, const char *key, double now);
 int		 anvil_auth_fail(struct anvil *, const char *key, double now,
 		    unsigned *failures);
 
+enum anvil_auth {
+	ANVIL_AUTH_LOCKED = -2,	/* locked out: not checked */
+	ANVIL_AUTH_NONE = -1,	/* no verdict (malformed): nothing counted */
+	ANVIL_AUTH_FAILED = 0,	/* counted */
+	ANVIL_AUTH_OK = 1
+};
+
+/*
+ * One credential check from key at now, made one step with its lockout
+ * and its count, so that checks in several processes cannot all pass
+ * the lockout test before any counts: key locked out, ANVIL_AUTH_LOCKED
+ * and check is not called; else check(arg) runs under the table's lock
+ * (it must be quick and never block: every process waits for it) and
+ * answers an enum anvil_auth, returned; a failure is counted as
+ * penalty_fail() does (*started: it began a lockout; *failures).
+ */
+int		 anvil_auth_check(struct anvil *, const char *key, double now,
+		    int (*check)(void *), void *arg, unsigned *failures,
+		    int *started);
+
 #endif
