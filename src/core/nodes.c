@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "lib/fsutil.h"
+#include "lib/anvil.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "core/notify.h"
@@ -29,6 +30,8 @@
 
 #define BACKOFF_MAX	30	/* s between restarts of a failing worker */
 #define BACKOFF_RESET	60	/* s of life that count as a success */
+#define AUTH_CLIENTS	16384	/* client addresses whose AUTH failures count */
+#define CLIENTS_MIN	1024	/* keys with connections, at least */
 
 /* --- adoption ------------------------------------------------------------ */
 
@@ -180,6 +183,18 @@ out:
 	return total;
 }
 
+/* --- the client table ---------------------------------------------------- */
+
+struct anvil *
+nodes_anvil_new(const struct config_core *c, unsigned columns)
+{
+	/* A key holds one connection at least: [max] connections bound
+	 * the keys with connections (as at start: the table cannot grow). */
+	return anvil_new(columns, c->max_connections > CLIENTS_MIN ?
+	    c->max_connections : CLIENTS_MIN, c->auth_max_failures_per_ip,
+	    c->auth_failure_window, c->auth_lockout, AUTH_CLIENTS);
+}
+
 /* --- the supervisor ------------------------------------------------------ */
 
 struct worker {
@@ -202,6 +217,7 @@ struct sup {
 	int		 told;		/* a worker's start-up error printed */
 	long long	 ping_at;	/* the next WATCHDOG=1 (monotonic ms) */
 	long long	 ping_every;	/* ms; 0: no watchdog, or not yet */
+	struct anvil	*table;		/* the client table, shared */
 };
 
 static long long
@@ -261,7 +277,7 @@ spawn(struct sup *s, unsigned i)
 		sigaddset(&s->old, SIGHUP);
 		sigaddset(&s->old, SIGUSR1);
 		sigprocmask(SIG_SETMASK, &s->old, NULL);
-		nodes_become((int)i, s->n, p[1]);
+		nodes_become((int)i, s->n, p[1], s->table);
 		free(s->c->queue_dir);
 		s->c->queue_dir = xasprintf("%s/w%u", s->top, i);
 		free(s->top);
@@ -316,6 +332,9 @@ reap(struct sup *s, int stopping, int all_ready)
 			if (w->rfd != -1)
 				close(w->rfd);
 			w->rfd = -1;
+			/* Its connections died with it (the kernel closed
+			 * them): they count no more. */
+			anvil_forget(s->table, i);
 			if (WIFSIGNALED(status))
 				log_warn("core", NULL, "nodes: worker %u (pid %ld) "
 				    "killed by signal %d", i, (long)pid,
@@ -567,6 +586,11 @@ nodes_run(struct config_core *c)
 		rc = log_start_failed(1, err);
 		goto out;
 	}
+	if ((s.table = nodes_anvil_new(c, s.n)) == NULL) {
+		rc = log_start_failed(1, xasprintf("nodes: the client table: %s",
+		    strerror(errno)));
+		goto out;
+	}
 	if (daemon_pidfile_write(c->pid_file, &err) != 0) {
 		rc = log_start_failed(73, err);
 		goto out;
@@ -602,6 +626,7 @@ nodes_run(struct config_core *c)
 	close(s.sfd);
 	daemon_pidfile_remove(c->pid_file);
 out:
+	anvil_free(s.table);
 	if (s.lock_fd != -1)
 		close(s.lock_fd);
 	daemon_ids_clear(&ids);

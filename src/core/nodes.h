@@ -4,7 +4,9 @@
  * pid file, hands partitions no worker owns to worker 0, forks the
  * workers (each runs the whole daemon on ROOT/queue/w<i>, binding the
  * listeners itself with SO_REUSEPORT), forwards TERM, INT, HUP and USR1
- * to them, restarts one that dies (with a backoff) and exits after them.
+ * to them, restarts one that dies (with a backoff; its connections are
+ * forgotten from the client table the workers share, lib/anvil.h) and
+ * exits after them.
  * With nodes 0 or 1 none of this runs: the one process is the daemon.
  */
 #ifndef OUTPOST_NODES_H
@@ -35,5 +37,13 @@ long	 nodes_adopt(const char *qdir, unsigned nodes, char **err);
  * status when that fails).
  */
 int	 nodes_run(struct config_core *);
+
+/*
+ * The client table (lib/anvil.h) for c's connection.ini limits, with a
+ * column for each of `columns` processes: the supervisor's, made before
+ * it forks (every worker inherits it: nodes_anvil()), or a single
+ * process's own. NULL (errno set) when it cannot be mapped.
+ */
+struct anvil *nodes_anvil_new(const struct config_core *c, unsigned columns);
 
 #endif

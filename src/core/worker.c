@@ -1,7 +1,7 @@
 /*
  * worker: which worker of smtp.ini `nodes` this process is (core/nodes.c
  * forks them), the paths that are one per worker, the "ready" it tells
- * the supervisor, and the key's parsing.
+ * the supervisor, the client table it inherited, and the key's parsing.
  */
 #include "core/worker.h"
 
@@ -19,6 +19,7 @@ static int	 worker_no = -1;
 static unsigned	 workers = 1;
 static int	 ready_fd = -1;
 static struct timespec run_start;	/* the supervisor's; 0 in a single process */
+static struct anvil *shared;	/* the supervisor's, inherited */
 
 int
 nodes_worker(void)
@@ -121,11 +122,18 @@ nodes_before_run(const struct timespec *mtime)
 }
 
 void
-nodes_become(int no, unsigned n, int fd)
+nodes_become(int no, unsigned n, int fd, struct anvil *table)
 {
 	worker_no = no;
 	workers = n;
 	ready_fd = fd;
+	shared = table;
+}
+
+struct anvil *
+nodes_anvil(void)
+{
+	return shared;
 }
 
 void

@@ -10,6 +10,8 @@
 
 #define NODES_MAX	64
 
+struct anvil;
+
 /* A directory only one process may use (a spool): in a worker dir/w<i>
  * (dir, malloc'd, is freed), else dir itself. */
 char	*nodes_path(char *dir);
@@ -38,8 +40,11 @@ void	 nodes_mark_start(void);
 int	 nodes_before_run(const struct timespec *mtime);
 
 /* The supervisor's forked child becomes worker no of n; fd: the pipe its
- * "ready" is written to. */
-void	 nodes_become(int no, unsigned n, int fd);
+ * "ready" is written to; table: the client table the workers share
+ * (lib/anvil.h; column no is this worker's). */
+void	 nodes_become(int no, unsigned n, int fd, struct anvil *table);
+/* That shared client table; NULL in a single process. */
+struct anvil *nodes_anvil(void);
 
 /* A worker, its signal handlers in place: unblocks HUP and USR1 (blocked
  * from the fork on) and tells the supervisor it serves (READY once all

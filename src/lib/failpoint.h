@@ -19,6 +19,8 @@
  *                          removed or rewritten
  *   records-mid-rotation   records/writer.c: a record file is moved into
  *                          its archive, its successor not created
+ *   anvil-mid-connect      lib/anvil.c: a new key is in the shared client
+ *                          table's index, counting nothing, its lock held
  */
 #ifndef OUTPOST_FAILPOINT_H
 #define OUTPOST_FAILPOINT_H

@@ -19,11 +19,16 @@
  * by (lazily, on each call), and when the table is full the key whose last
  * failure is oldest is forgotten first, then the oldest lockout. Pure: the
  * caller passes the time (seconds, monotonic); no I/O, no logging.
+ *
+ * The table holds no pointer (indices only), so it may live in memory
+ * several processes map (lib/anvil.c places it in its shared region and
+ * locks around each call): penalty_place().
  */
 #ifndef OUTPOST_PENALTY_H
 #define OUTPOST_PENALTY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct sockaddr;
 
@@ -40,6 +45,17 @@ struct penalty;
 struct penalty	*penalty_new(unsigned limit, double window, double lockout,
 		    size_t capacity);
 void		 penalty_free(struct penalty *);
+
+/* Bytes a table of capacity keys takes (a multiple of 8). */
+size_t		 penalty_footprint(size_t capacity);
+/* A table in mem (penalty_footprint(capacity) bytes, zero-filled, 8-byte
+ * aligned; the caller owns it: penalty_free() leaves it alone), its hash
+ * seeded with seed. */
+struct penalty	*penalty_place(void *mem, unsigned limit, double window,
+		    double lockout, size_t capacity, uint64_t seed);
+/* Rebuilds the index, the orders and the count from the keys held: for a
+ * table whose last writer died in the middle of a change. */
+void		 penalty_repair(struct penalty *);
 
 /* Seconds left of key's lockout at now; 0 when it is not locked out. */
 double		 penalty_locked(struct penalty *, const char *key, double now);

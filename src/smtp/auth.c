@@ -2,9 +2,9 @@
  * smtp/auth: AUTH (RFC 4954) — PLAIN, LOGIN, CRAM-MD5, checked by the
  * back-end of smtp/policy.h. A failure is answered 535 5.7.8 after [auth]
  * failure_delay and counted, per connection (too many close) and per
- * client address in the server's table (too many lock the address out of
- * AUTH for a while: 454 4.7.0, credentials unchecked); success makes it
- * relay.
+ * client address in the client table the workers share (lib/anvil.h:
+ * too many lock the address out of AUTH for a while: 454 4.7.0,
+ * credentials unchecked); success makes it relay.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 
 #include <event2/event.h>
 
-#include "lib/penalty.h"
+#include "lib/anvil.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
@@ -77,8 +77,7 @@ now_monotonic(void)
 static int
 auth_locked(const struct smtp_session *s)
 {
-	return s->auth_penalty != NULL &&
-	    penalty_locked(s->auth_penalty, s->client_key,
+	return anvil_auth_locked(s->table, s->client_key,
 	    now_monotonic()) > 0;
 }
 
@@ -133,19 +132,19 @@ on_auth_delay(evutil_socket_t fd, short what, void *arg)
 	conn_resume(s, S_IDLE);
 }
 
-/* A failed attempt: answered after a delay, and counted. */
+/* A failed attempt (counted for the address: n failures; started: that
+ * began a lockout): answered after a delay. */
 static void
-auth_failure(struct smtp_session *s, const char *user)
+auth_failure(struct smtp_session *s, const char *user, unsigned n,
+    int started)
 {
 	const struct config_core *c = conn_core(s);
 	struct timeval tv = { (time_t)c->auth_failure_delay, 0 };
-	unsigned n;
 
 	s->auth_failures++;
 	log_notice("core", s->uuid, "AUTH failed user=%s ip=%s (%u)",
 	    user ? user : "", s->ip, s->auth_failures);
-	if (s->auth_penalty != NULL && penalty_fail(s->auth_penalty,
-	    s->client_key, now_monotonic(), &n))
+	if (started)
 		log_warn("core", s->uuid, "AUTH lockout ip=%s: %u failed "
 		    "authentications from %s (connection.ini [auth] "
 		    "max_failures_per_ip=%u per failure_window=%us); AUTH "
@@ -158,57 +157,84 @@ auth_failure(struct smtp_session *s, const char *user)
 	evtimer_add(s->delay, &tv);
 }
 
-static void
-auth_plain(struct smtp_session *s, const struct buf *b)
+/* The final response of an exchange, checked under the client table's
+ * lock (anvil_auth_check): user gets whose credentials they are. */
+struct attempt {
+	struct smtp_session	*s;
+	const struct buf	*b;
+	char			*user;		/* malloc'd */
+	const char		*malformed;	/* the 501 */
+};
+
+static int
+check_plain(struct attempt *t)
 {
 	const struct auth_backend *a = reception_get()->auth;
+	const struct buf *b = t->b;
 	const char *authz = b->p, *user, *pass, *end = b->p + b->len;
 
 	/* authzid NUL authcid NUL passwd */
 	user = memchr(authz, '\0', b->len);
 	pass = user ? memchr(user + 1, '\0', (size_t)(end - user - 1)) : NULL;
 	if (pass == NULL || memchr(pass + 1, '\0', (size_t)(end - pass - 1))) {
-		auth_abort(s);
-		conn_reply(s, "501 5.5.2 Malformed PLAIN response");
-		return;
+		t->malformed = "501 5.5.2 Malformed PLAIN response";
+		return ANVIL_AUTH_NONE;
 	}
 	user++;
 	pass++;
-	if (*authz && strcmp(authz, user) != 0) {
-		auth_failure(s, user);
-		return;
-	}
-	if (a->check_plain(a->data, user, pass))
-		auth_success(s, user);
-	else
-		auth_failure(s, user);
+	t->user = xstrdup(user);
+	if (*authz && strcmp(authz, user) != 0)
+		return ANVIL_AUTH_FAILED;
+	return a->check_plain(a->data, user, pass) ? ANVIL_AUTH_OK :
+	    ANVIL_AUTH_FAILED;
 }
 
-static void
-auth_cram(struct smtp_session *s, const struct buf *b)
+static int
+check_cram(struct attempt *t)
 {
 	const struct auth_backend *a = reception_get()->auth;
-	char *sp = strrchr(b->p, ' '), *user;
+	const struct buf *b = t->b;
+	char *sp = strrchr(b->p, ' ');
 
 	if (sp == NULL || strlen(b->p) != b->len) {
-		auth_abort(s);
-		conn_reply(s, "501 5.5.2 Malformed CRAM-MD5 response");
-		return;
+		t->malformed = "501 5.5.2 Malformed CRAM-MD5 response";
+		return ANVIL_AUTH_NONE;
 	}
-	user = xstrndup(b->p, (size_t)(sp - b->p));
-	if (a->check_cram(a->data, user, s->challenge, sp + 1))
-		auth_success(s, user);
-	else
-		auth_failure(s, user);
-	free(user);
+	t->user = xstrndup(b->p, (size_t)(sp - b->p));
+	return a->check_cram(a->data, t->user, t->s->challenge, sp + 1) ?
+	    ANVIL_AUTH_OK : ANVIL_AUTH_FAILED;
+}
+
+static int
+check_attempt(void *arg)
+{
+	struct attempt *t = arg;
+	struct smtp_session *s = t->s;
+	const struct auth_backend *a = reception_get()->auth;
+
+	switch (s->sasl) {
+	case SASL_PLAIN:
+		return check_plain(t);
+	case SASL_LOGIN_PASS:
+		t->user = xstrdup(s->sasl_user);
+		return strlen(t->b->p) == t->b->len &&
+		    a->check_plain(a->data, s->sasl_user, t->b->p) ?
+		    ANVIL_AUTH_OK : ANVIL_AUTH_FAILED;
+	case SASL_CRAM:
+		return check_cram(t);
+	default:
+		return ANVIL_AUTH_NONE;
+	}
 }
 
 /* One client line during the SASL exchange. */
 void
 auth_response(struct smtp_session *s, struct slice line)
 {
-	const struct auth_backend *a = reception_get()->auth;
+	struct attempt t = { NULL, NULL, NULL, NULL };
 	struct buf b = BUF_INIT;
+	unsigned n;
+	int started;
 
 	if (line.len == 1 && line.p[0] == '*') {
 		auth_abort(s);
@@ -222,41 +248,40 @@ auth_response(struct smtp_session *s, struct slice line)
 	}
 	buf_addc(&b, '\0');	/* an empty response decodes to "" */
 	b.len--;
-	if (s->sasl != SASL_LOGIN_USER && auth_locked(s)) {
-		/* Locked out since the exchange began: nothing is checked. */
-		auth_refuse(s);
+	if (s->sasl == SASL_NONE)
 		goto done;
-	}
-	switch (s->sasl) {
-	case SASL_PLAIN:
-		auth_plain(s, &b);
-		break;
-	case SASL_LOGIN_USER:
+	if (s->sasl == SASL_LOGIN_USER) {
 		if (strlen(b.p) != b.len) {
 			auth_abort(s);
 			conn_reply(s, "501 5.5.2 Malformed user name");
-			break;
+			goto done;
 		}
 		s->sasl_user = xstrdup(b.p);
 		s->sasl = SASL_LOGIN_PASS;
 		conn_reply(s, "334 UGFzc3dvcmQ6");
+		goto done;
+	}
+	t.s = s;
+	t.b = &b;
+	switch (anvil_auth_check(s->table, s->client_key, now_monotonic(),
+	    check_attempt, &t, &n, &started)) {
+	case ANVIL_AUTH_LOCKED:
+		/* Locked out since the exchange began: nothing is checked. */
+		auth_refuse(s);
 		break;
-	case SASL_LOGIN_PASS:
-		if (strlen(b.p) == b.len &&
-		    a->check_plain(a->data, s->sasl_user, b.p)) {
-			char *user = xstrdup(s->sasl_user);
-
-			auth_success(s, user);
-			free(user);
-		} else
-			auth_failure(s, s->sasl_user);
+	case ANVIL_AUTH_OK:
+		auth_success(s, t.user);
 		break;
-	case SASL_CRAM:
-		auth_cram(s, &b);
+	case ANVIL_AUTH_FAILED:
+		auth_failure(s, t.user, n, started);
 		break;
-	case SASL_NONE:
+	default:
+		auth_abort(s);
+		if (t.malformed != NULL)
+			conn_reply(s, "%s", t.malformed);
 		break;
 	}
+	free(t.user);
 done:
 	buf_free(&b);
 }

@@ -72,7 +72,7 @@ struct smtp_session {
 	char			*auth_user;
 	unsigned		 unknown;	/* unrecognised commands */
 	unsigned		 auth_failures;
-	struct penalty		*auth_penalty;	/* the server's; may be NULL */
+	struct anvil		*table;		/* the server's client table */
 	unsigned		 close_checks;
 	unsigned		 txns;
 	enum sasl		 sasl;

@@ -1,8 +1,9 @@
 /*
  * smtp/server: listeners (large backlog), the connection limits of
- * connection.ini (421 and close before any session exists; per client
- * address as lib/penalty.h keys it), the table of AUTH failures per client
- * address the sessions share, and the live sessions, for draining.
+ * connection.ini (421 and close before any session exists; in total and
+ * per client address as lib/penalty.h keys it, counted in the client
+ * table every worker shares, lib/anvil.h, which holds the AUTH failures
+ * per client address too), and the live sessions, for draining.
  * Sessions tell their end through ctx.ended.
  */
 #include <arpa/inet.h>
@@ -17,8 +18,10 @@
 #include <event2/listener.h>
 
 #include "core/config.h"
+#include "lib/anvil.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
+#include "core/nodes.h"
 #include "core/worker.h"
 #include "core/vmta.h"
 #include "lib/penalty.h"
@@ -27,20 +30,12 @@
 #include "smtp/session.h"
 
 #define BACKLOG		4096
-#define IP_BUCKETS	1024
-#define AUTH_CLIENTS	16384	/* client addresses whose AUTH failures count */
-
-struct ipcount {
-	struct ipcount	*next;
-	unsigned	 n;
-	char		 key[PENALTY_KEY_LEN];	/* penalty_key() */
-};
 
 struct conn {
 	struct conn		*prev, *next;
 	struct smtp_server	*srv;
 	struct smtp_session	*session;
-	struct ipcount		*ipc;
+	unsigned		 slot;		/* in the client table */
 };
 
 struct smtp_server {
@@ -52,41 +47,14 @@ struct smtp_server {
 	size_t			 nls;
 	struct event		*retry;		/* re-enables after EMFILE */
 	struct conn		*conns;
-	size_t			 nconns;
-	struct ipcount		*ips[IP_BUCKETS];
-	struct penalty		*auth_penalty;	/* NULL: no per-address limit */
+	size_t			 nconns;	/* this process's */
+	struct anvil		*table;		/* the workers' or own */
+	struct anvil		*own;		/* a single process's */
+	unsigned		 col;		/* this process's column */
 	int			 draining;
 	smtp_idle_fn		 idle;
 	void			*idle_arg;
 };
-
-/* --- per-address counts ---------------------------------------------------- */
-
-static struct ipcount **
-ip_slot(struct smtp_server *srv, const char *key)
-{
-	unsigned h = 5381;
-	struct ipcount **pp;
-
-	for (const char *p = key; *p; p++)
-		h = h * 33 + (unsigned char)*p;
-	for (pp = &srv->ips[h % IP_BUCKETS]; *pp != NULL; pp = &(*pp)->next)
-		if (strcmp((*pp)->key, key) == 0)
-			break;
-	return pp;
-}
-
-static void
-ip_release(struct smtp_server *srv, struct ipcount *ipc)
-{
-	struct ipcount **pp;
-
-	if (--ipc->n > 0)
-		return;
-	pp = ip_slot(srv, ipc->key);
-	*pp = ipc->next;
-	free(ipc);
-}
 
 /* --- accept -------------------------------------------------------------------- */
 
@@ -103,15 +71,25 @@ refuse(int fd, const char *text)
 }
 
 static void
+refuse_busy(int fd, const struct config_core *c)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "421 4.7.0 %s Too many connections, try "
+	    "again later\r\n", c->me);
+	refuse(fd, line);
+}
+
+static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	struct smtp_server *srv = arg;
 	const struct config_core *c = srv->cfg->core;
 	struct session_ctx ctx;
-	struct ipcount **pp, *ipc;
 	struct conn *conn;
 	char ip[INET6_ADDRSTRLEN] = "?", key[PENALTY_KEY_LEN], line[256];
+	unsigned n, slot;
 
 	(void)l;
 	if (sa->sa_family == AF_INET)
@@ -126,35 +104,34 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		refuse(fd, line);
 		return;
 	}
-	if (srv->nconns >= c->max_connections) {
-		log_warn("core", NULL, "refused ip=%s: %zu connections "
-		    "(connection.ini [max] connections)", ip, srv->nconns);
-		snprintf(line, sizeof(line), "421 4.7.0 %s Too many "
-		    "connections, try again later\r\n", c->me);
-		refuse(fd, line);
-		return;
-	}
 	penalty_key(sa, key);
-	pp = ip_slot(srv, key);
-	if (c->max_connections_per_ip && *pp != NULL &&
-	    (*pp)->n >= c->max_connections_per_ip) {
+	switch (anvil_connect(srv->table, srv->col, key, c->max_connections,
+	    c->max_connections_per_ip, &n, &slot)) {
+	case ANVIL_OK:
+		break;
+	case ANVIL_PER_KEY:
 		log_warn("core", NULL, "refused ip=%s: %u connections from %s "
-		    "(connection.ini [max] connections_per_ip)", ip, (*pp)->n,
-		    key);
+		    "(connection.ini [max] connections_per_ip)", ip, n, key);
 		snprintf(line, sizeof(line), "421 4.7.0 %s Too many "
 		    "connections from your address, try again later\r\n",
 		    c->me);
 		refuse(fd, line);
 		return;
+	case ANVIL_FULL:
+		log_warn("core", NULL, "refused ip=%s: the client table is full "
+		    "(%u connections; it holds as many client addresses as "
+		    "connection.ini [max] connections at start)", ip, n);
+		refuse_busy(fd, c);
+		return;
+	default:
+		log_warn("core", NULL, "refused ip=%s: %u connections "
+		    "(connection.ini [max] connections)", ip, n);
+		refuse_busy(fd, c);
+		return;
 	}
-	if ((ipc = *pp) == NULL) {
-		ipc = *pp = xcalloc(1, sizeof(*ipc));
-		snprintf(ipc->key, sizeof(ipc->key), "%s", key);
-	}
-	ipc->n++;
 	conn = xcalloc(1, sizeof(*conn));
 	conn->srv = srv;
-	conn->ipc = ipc;
+	conn->slot = slot;
 	conn->next = srv->conns;
 	if (srv->conns != NULL)
 		srv->conns->prev = conn;
@@ -170,7 +147,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	ctx.conn = conn;
 	ctx.ip = ip;
 	ctx.client_key = key;
-	ctx.auth_penalty = srv->auth_penalty;
+	ctx.table = srv->table;
 	conn->session = smtp_session_new(&ctx, fd, sa, (socklen_t)salen);
 	if (conn->session == NULL)
 		session_ended(conn);
@@ -189,7 +166,7 @@ session_ended(void *arg)
 		srv->conns = conn->next;
 	if (conn->next != NULL)
 		conn->next->prev = conn->prev;
-	ip_release(srv, conn->ipc);
+	anvil_disconnect(srv->table, srv->col, conn->slot);
 	free(conn);
 	srv->nconns--;
 	metric_set(m_inbound_open, NULL, (double)srv->nconns);
@@ -271,11 +248,15 @@ smtp_server_start(struct event_base *base, struct config *cfg,
 	srv->cfg = config_ref(cfg);
 	srv->queue = q;
 	srv->retry = evtimer_new(base, on_retry, srv);
-	if (cfg->core->auth_max_failures_per_ip > 0)
-		srv->auth_penalty = penalty_new(
-		    cfg->core->auth_max_failures_per_ip,
-		    cfg->core->auth_failure_window, cfg->core->auth_lockout,
-		    AUTH_CLIENTS);
+	/* A worker counts in its column of the supervisor's table; a single
+	 * process in its own. */
+	srv->col = nodes_worker() >= 0 ? (unsigned)nodes_worker() : 0;
+	if ((srv->table = nodes_anvil()) == NULL &&
+	    (srv->table = srv->own = nodes_anvil_new(cfg->core, 1)) == NULL) {
+		*err = xasprintf("the client table: %s", strerror(errno));
+		smtp_server_free(srv);
+		return NULL;
+	}
 	for (size_t i = 0; i < cfg->core->nlisten; i++)
 		if (listen_on(srv, &cfg->core->listen[i], err) != 0) {
 			smtp_server_free(srv);
@@ -340,7 +321,7 @@ smtp_server_free(struct smtp_server *srv)
 		smtp_session_kill(srv->conns->session);
 	close_listeners(srv);
 	event_free(srv->retry);
-	penalty_free(srv->auth_penalty);
+	anvil_free(srv->own);
 	config_unref(srv->cfg);
 	vmta_unref(srv->vmta);
 	free(srv);

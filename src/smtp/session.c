@@ -227,7 +227,7 @@ smtp_session_new(const struct session_ctx *ctx, int fd,
 	memcpy(&s->sa, sa, salen < sizeof(s->sa) ? salen : sizeof(s->sa));
 	snprintf(s->ip, sizeof(s->ip), "%s", ctx->ip);
 	snprintf(s->client_key, sizeof(s->client_key), "%s", ctx->client_key);
-	s->auth_penalty = ctx->auth_penalty;
+	s->table = ctx->table;
 	s->loopback = is_loopback(sa);
 	s->acl_relay = r->relay != NULL && r->relay(sa, r->relay_data);
 	s->relaying = s->acl_relay;

@@ -10,7 +10,7 @@
 
 struct smtp_session;
 struct config;
-struct penalty;
+struct anvil;
 struct event_base;
 struct queue;
 
@@ -24,8 +24,8 @@ struct session_ctx {
 	void			*conn;	/* the server's record of it */
 	const char		*ip;	/* the client's address, as text */
 	const char		*client_key;	/* penalty_key() of it */
-	struct penalty		*auth_penalty;	/* AUTH failures per client
-						 * address; NULL: no limit */
+	struct anvil		*table;	/* the client table: AUTH failures
+					 * per client address */
 };
 
 /* Starts a session on an accepted socket (owned from now on). NULL when

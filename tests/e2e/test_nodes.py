@@ -2,7 +2,8 @@
 (SO_REUSEPORT), the queue is partitioned (ROOT/queue/w<i>, one owner per entry), partitions
 no worker owns are adopted when nodes changes, a worker killed with -9 is restarted and its
 queued mail delivered (nothing lost, nothing twice), records stay one set of files, SIGTERM
-stops everything; nodes=1 is the single process it always was."""
+stops everything; nodes=1 is the single process it always was; connection.ini's limits per
+client address hold across the workers, and a killed worker's connections are forgotten."""
 import http.client
 import json
 import os
@@ -14,6 +15,7 @@ import time
 
 from harness.clients import smtp_client
 from harness.daemon import run_outpost
+from harness.smtpraw import RawSmtp
 from harness.util import free_port
 from test_admin_api import TOKEN as ADMIN_TOKEN, Api
 
@@ -315,3 +317,90 @@ def metrics_text(port):
     c.close()
     assert r.status == 200, text
     return text
+
+
+def held_from(pid, source):
+    """How many TCP connections from IPv4 address `source` process pid holds open."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            m = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue
+        if m:
+            inodes.add(m[1])
+    want = "".join(f"{int(b):02X}" for b in reversed(source.split(".")))
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    # rem_address, state 01 (established), inode
+    return sum(1 for r in rows if r[2].split(":")[0] == want and r[3] == "01"
+               and r[9] in inodes)
+
+
+def dropped(c):
+    """True when the server side of c is gone (EOF or reset)."""
+    try:
+        return c.closed(timeout=0.2)
+    except ConnectionError:
+        return True
+
+
+def refused_from_address(d):
+    with RawSmtp(d.host, d.port, source="127.0.0.2") as c:
+        return c.reply() == (421, [f"4.7.0 {d.config_path('me').read_text().strip()} Too many "
+                                   "connections from your address, try again later"])
+
+
+def test_kill9_of_a_worker_forgets_its_connections(daemon):
+    """[max] connections_per_ip=10 holds across both workers (one client table): ten
+    connections from 127.0.0.2, spread over the workers, and the eleventh is refused.
+    Worker 1 is killed with -9 holding k of them; once it is restarted, the address counts
+    only the 10 - k still open: k new connections are taken, the next is refused."""
+    limit = 10
+    daemon.write_config("connection.ini", f"[max]\nconnections_per_ip={limit}\n")
+    set_nodes(daemon, 2)
+    pids = start_nodes(daemon, 2)
+    held = []
+    try:
+        for _ in range(5):      # until both workers hold some (the kernel's hash decides)
+            held = [RawSmtp(daemon.host, daemon.port, source="127.0.0.2") for _ in range(limit)]
+            assert all(c.reply()[0] == 220 for c in held)
+            on1 = held_from(pids[1], "127.0.0.2")
+            if 0 < on1 < limit:
+                break
+            for c in held:
+                c.close()
+            deadline = time.monotonic() + 10
+            while held_from(pids[0], "127.0.0.2") + held_from(pids[1], "127.0.0.2"):
+                assert time.monotonic() < deadline, "connections not closed"
+                time.sleep(0.05)
+            time.sleep(0.2)
+        assert 0 < on1 < limit, "one worker took every connection, five times"
+        assert held_from(pids[0], "127.0.0.2") == limit - on1
+        mark = daemon.mark()
+        assert refused_from_address(daemon)
+        daemon.wait_for_log(rf"refused ip=127\.0\.0\.2: {limit} connections from 127\.0\.0\.2 "
+                            r"\(connection\.ini \[max\] connections_per_ip\)", start=mark)
+
+        mark = daemon.mark()
+        os.kill(pids[1], signal.SIGKILL)
+        daemon.wait_for_log(r"nodes: worker 1 \(pid \d+\) killed by signal 9", start=mark)
+        daemon.wait_for_log(r"nodes: worker 1 ready", timeout=20, start=mark)
+        gone = [c for c in held if dropped(c)]
+        assert len(gone) == on1
+        for c in gone:
+            held.remove(c)
+            c.close()
+        # Its connections count no more: exactly on1 new ones fit, whichever worker.
+        for _ in range(on1):
+            c = RawSmtp(daemon.host, daemon.port, source="127.0.0.2")
+            held.append(c)
+            assert c.reply()[0] == 220
+        mark = daemon.mark()
+        assert refused_from_address(daemon)
+        daemon.wait_for_log(rf"refused ip=127\.0\.0\.2: {limit} connections from 127\.0\.0\.2",
+                            start=mark)
+    finally:
+        for c in held:
+            c.close()
+    assert daemon.stop() == 0

@@ -179,6 +179,50 @@ test_expiry_and_capacity(void **state)
 	penalty_free(p);
 }
 
+/* A table placed in the caller's memory, rebuilt from its entries between
+ * calls (as after a writer died): the same scores, lockouts and order of
+ * eviction. */
+static void
+test_placed_and_repaired(void **state)
+{
+	void *mem = xcalloc(1, penalty_footprint(3));
+	struct penalty *p = penalty_place(mem, 3, 60, 300, 3, 42);
+	unsigned n = 0;
+
+	(void)state;
+	assert_true(penalty_footprint(3) % 8 == 0);
+	for (int i = 0; i < 3; i++)
+		penalty_fail(p, "locked", 100, NULL);
+	penalty_fail(p, "old", 101, NULL);
+	penalty_fail(p, "new", 102, NULL);
+	penalty_fail(p, "new", 103, &n);
+	assert_int_equal(n, 2);
+	penalty_repair(p);
+	assert_int_equal(penalty_size(p), 3);
+	assert_true(penalty_locked(p, "locked", 104) == 296);
+	/* Full: "old" (the oldest last failure) goes, not "new". */
+	assert_int_equal(penalty_fail(p, "third", 104, NULL), 0);
+	penalty_repair(p);
+	assert_int_equal(penalty_size(p), 3);
+	assert_int_equal(penalty_fail(p, "new", 104, &n), 1);	/* its third */
+	assert_int_equal(n, 3);
+	assert_int_equal(penalty_fail(p, "old", 105, &n), 0);	/* forgotten */
+	assert_int_equal(n, 1);
+	/* "third", the one key counting, made room for it. */
+	assert_true(penalty_locked(p, "locked", 105) > 0);
+	assert_true(penalty_locked(p, "new", 105) > 0);
+	/* Three lockouts; then the oldest lockout goes first. */
+	penalty_fail(p, "old", 106, NULL);
+	assert_int_equal(penalty_fail(p, "old", 106, NULL), 1);
+	penalty_repair(p);
+	assert_int_equal(penalty_fail(p, "x", 107, NULL), 0);
+	assert_true(penalty_locked(p, "locked", 107) == 0);
+	assert_true(penalty_locked(p, "new", 107) > 0);
+	assert_true(penalty_locked(p, "old", 107) > 0);
+	penalty_free(p);		/* not its memory: nothing */
+	free(mem);
+}
+
 int
 main(void)
 {
@@ -188,6 +232,7 @@ main(void)
 		cmocka_unit_test(test_score_drains),
 		cmocka_unit_test(test_limit_one),
 		cmocka_unit_test(test_expiry_and_capacity),
+		cmocka_unit_test(test_placed_and_repaired),
 	};
 
 	return cmocka_run_group_tests_name("lib_penalty", tests, NULL, NULL);
