@@ -124,7 +124,7 @@ DEFAULT_FILES = config/plugins config/smtp.ini config/log.ini \
 
 # Unit tests mirror src/: tests/unit/<folder>/test_<module>.c
 UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
-	     lib/test_fsutil \
+	     lib/test_fsutil lib/test_util \
 	     lib/test_idn \
 	     proto/test_smtp_parse proto/test_reply proto/test_mtasts_policy \
 	     proto/test_dkim_canon proto/test_fbreport \

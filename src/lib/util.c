@@ -1,5 +1,6 @@
 /* util: identifiers, dates, base64, the first error of a file. */
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,13 +22,31 @@ rotl(uint64_t x, int k)
 	return (x << k) | (x >> (64 - k));
 }
 
+/* A child of fork() (a worker of smtp.ini nodes) draws its own numbers:
+ * the state it inherited is dropped, so that the next call seeds anew
+ * (two workers would otherwise make the same ids). */
+static void
+rng_forget(void)
+{
+	memset(rng, 0, sizeof(rng));
+}
+
+static void
+rng_atfork(void)
+{
+	pthread_atfork(NULL, NULL, rng_forget);
+}
+
 static uint64_t
 rng_next(void)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	uint64_t r, t;
 
 	if ((rng[0] | rng[1] | rng[2] | rng[3]) == 0) {
 		size_t got = 0;
+
+		pthread_once(&once, rng_atfork);
 
 		while (got < sizeof(rng)) {
 			ssize_t n = getrandom((char *)rng + got,
