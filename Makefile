@@ -254,7 +254,7 @@ layers:
 	$(PYTHON) tools/check_layers.py
 	$(PYTHON) -m pytest -q tests/tools
 
-test: layers unit fuzz e2e
+test: layers unit fuzz e2e e2e-nodes
 
 # The Debian package (scripts/mkdeb.sh: dpkg-deb only): build/outpost_*.deb
 deb: build/outpost build/outpost-sendmail build/outpostctl
