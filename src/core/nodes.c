@@ -440,14 +440,25 @@ supervise(struct sup *s)
 				}
 				if (sig == SIGHUP && all_ready && !stopping)
 					notify_send("RELOADING=1", NULL);
+				if ((sig == SIGTERM || sig == SIGINT) &&
+				    stopping) {
+					/* A second stop ("now"): sent as the
+					 * other signal, which a worker that has
+					 * not yet taken the first from its
+					 * pending set cannot merge with it. */
+					log_notice("core", NULL, "%s again: the "
+					    "workers stop now", sig == SIGTERM ?
+					    "SIGTERM" : "SIGINT");
+					forward(s, sig == SIGTERM ? SIGINT :
+					    SIGTERM);
+					continue;
+				}
 				if (sig == SIGTERM || sig == SIGINT) {
-					if (!stopping) {
-						log_notice("core", NULL, "%s: "
-						    "stopping the workers", sig ==
-						    SIGTERM ? "SIGTERM" : "SIGINT");
-						notify_send("STOPPING=1",
-						    "shutting down");
-					}
+					log_notice("core", NULL, "%s: stopping "
+					    "the workers", sig == SIGTERM ?
+					    "SIGTERM" : "SIGINT");
+					notify_send("STOPPING=1",
+					    "shutting down");
 					stopping = 1;
 				}
 				forward(s, sig);
