@@ -319,12 +319,7 @@ class Daemon:
     def wait_for_each_worker(self, regex, timeout=10, start=None):
         """wait_for_log for a line each worker says (with smtp.ini nodes every worker reloads
         its own config and logs it): as many matching lines as workers, one without nodes."""
-        pattern = re.compile(regex) if isinstance(regex, str) else regex
-        first = self._run_start if start is None else start
-        for _ in range(max(1, self.nodes())):
-            self.wait_for_log(pattern, timeout, start=first)
-            lines = self.lines()
-            first = next(i for i in range(first, len(lines)) if pattern.search(lines[i])) + 1
+        return self.wait_for_lines(regex, self.workers(), timeout, start)
 
     def wait_for_lines(self, regex, n, timeout=10, start=None):
         """Wait until n lines from line `start` (default: the start of the current run)
