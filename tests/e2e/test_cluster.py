@@ -23,7 +23,7 @@ import time
 import pytest
 
 from harness.clients import smtp_client
-from harness.daemon import Daemon
+from harness.daemon import Daemon, stop_all
 from harness.rabbitmq import Rabbit
 from harness.redis import redis_server  # noqa: F401 (fixture)
 from test_delivery import SENDER, message, wait_empty
@@ -65,14 +65,7 @@ def cluster(tmp_path, dns_server, redis_server, rabbit):  # noqa: F811
                        "reconnect_min=0.2\nreconnect_max=1\nconfirm_timeout=5\n")
         made.append(d)
     yield made
-    problems = []
-    for d in made:
-        try:
-            d.stop()
-        except BaseException as error:  # noqa: BLE001 (stop the others)
-            problems.append(f"{d.root}: {error!r}")
-        d.check_sanitizers()
-    assert not problems, "\n".join(problems)
+    stop_all(made)
 
 
 def log_records(d):

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from harness.daemon import Daemon, run_outpost
+from harness.daemon import Daemon, run_outpost, stop_all
 from harness.redis import redis_server  # noqa: F401 (fixture)
 from test_delivery import wait_empty
 from test_shaping import send_many
@@ -55,14 +55,7 @@ def nodes(request, tmp_path, dns_server, redis_server):  # noqa: F811
         return new
 
     yield start
-    problems = []
-    for d in made:
-        try:
-            d.stop()
-        except BaseException as error:  # noqa: BLE001 (stop the others)
-            problems.append(f"{d.root}: {error!r}")
-        d.check_sanitizers()
-    assert not problems, "\n".join(problems)
+    stop_all(made)
 
 
 def submit(daemons, per_node, prefix="ok"):

@@ -82,6 +82,19 @@ def run_outpost(*args, timeout=20, binary=None):
     return proc.returncode, stdout, stderr
 
 
+def stop_all(daemons):
+    """Stops every daemon (one that fails to stop does not keep the others running) and
+    checks each for sanitizer reports; then fails naming those that did not stop."""
+    problems = []
+    for d in daemons:
+        try:
+            d.stop()
+        except BaseException as error:  # noqa: BLE001 (stop the others)
+            problems.append(f"{d.root}: {error!r}")
+        d.check_sanitizers()
+    assert not problems, "\n".join(problems)
+
+
 class Daemon:
     """One Outpost install directory and the daemon running on it."""
 
