@@ -83,7 +83,8 @@ DELIVERY_SRCS = src/delivery/scheduler.c src/delivery/mta.c \
 		src/delivery/attempt_suppress.c src/delivery/attempt_route.c \
 		src/delivery/cluster.c src/delivery/cluster_conf.c \
 		src/delivery/cluster_lua.c src/delivery/cluster_gate.c
-RECORDS_SRCS = src/records/writer.c src/records/bouncecat.c \
+RECORDS_SRCS = src/records/writer.c src/records/rotation.c \
+	       src/records/bouncecat.c \
 	       src/records/record.c src/records/outbound_logger.c \
 	       src/records/accounting_files.c src/records/space.c \
 	       src/records/backlog.c src/records/acct_fields.c \
@@ -144,7 +145,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_tlsrpt delivery/test_mta_filter \
 	     delivery/test_cluster_conf \
 	     records/test_bouncecat records/test_writer records/test_backlog \
-	     records/test_feedback \
+	     records/test_feedback records/test_rotation \
 	     report/test_parse report/test_stats sendmail/test_message
 UNIT_TESTS += records/test_amqp_spool
 UNIT_TESTS += lib/test_anvil
@@ -316,8 +317,8 @@ FUZZ_WB_fuzz_bouncecat_rules = src/records/bouncecat.c
 FUZZ_DEPS_fuzz_bouncecat_rules = src/lib/slashre.c $(FUZZ_BASE)
 FUZZ_WB_fuzz_accounting = src/records/acct_fields.c
 FUZZ_DEPS_fuzz_accounting = src/records/bouncecat.c src/lib/slashre.c \
-		  src/records/record.c \
-		  src/records/writer.c src/records/backlog.c src/proto/message.c \
+		  src/records/record.c src/records/writer.c \
+		  src/records/rotation.c src/records/backlog.c src/proto/message.c \
 		  src/core/metrics.c \
 		  src/lib/ini.c $(FUZZ_LOG) $(FUZZ_BASE)
 FUZZ_LIBS_fuzz_accounting = -levent -lpthread -lcrypto -lm

@@ -39,6 +39,7 @@
 #include "records/acct_fields.h"
 #include "records/bouncecat.h"
 #include "records/record.h"
+#include "records/rotation.h"
 #include "records/writer.h"
 
 #define NAME		"accounting_files"
@@ -231,9 +232,11 @@ archive_leftovers(const char *dir, const char *archive, const char *prefix,
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	struct stat st;
+	int lk;
 
 	if (d == NULL)
 		return;
+	lk = rot_lock(dir);	/* the other workers may be naming files */
 	while ((de = readdir(d)) != NULL) {
 		char *from, *to;
 
@@ -256,6 +259,7 @@ archive_leftovers(const char *dir, const char *archive, const char *prefix,
 		free(from);
 		free(to);
 	}
+	rot_unlock(lk);
 	closedir(d);
 }
 

@@ -30,11 +30,11 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "records/backlog.h"
+#include "records/rotation.h"
 #include "records/writer.h"
 
 #define AFTER_ROTATE	0x1
 #define AFTER_REOPEN	0x2
-#define MAX_SUFFIX	10000	/* names tried in one second */
 
 /* The strings of rw_opts, of which a stream keeps copies. */
 #define OPT_STRINGS(o)	{ &(o)->source, &(o)->dir, &(o)->name, \
@@ -74,8 +74,7 @@ struct rw_stream {
 	struct chunk	*work, *work_tail;	/* thread, from here on */
 	int		 fd;
 	char		*tpath;		/* NULL: create the next file */
-	char		 stamp[32];	/* of tpath (rotating) */
-	unsigned	 seq;		/* its .<n>, 0 for none */
+	struct rot	 rot;		/* rotating: tpath's name */
 	uint64_t	 size;
 	int		 failing;	/* in an error streak */
 	int		 sync_due;	/* head chunk written, not synced */
@@ -250,49 +249,17 @@ adopt(struct rw_stream *st, int fd, int created)
 	return err;
 }
 
-/* dir/<prefix>.<stamp>[.<seq>][.<ext>] */
-static char *
-rot_path(const struct rw_stream *st, const char *dir, unsigned seq)
-{
-	char n[16] = "";
-
-	if (seq > 0)
-		snprintf(n, sizeof(n), ".%u", seq);
-	return xasprintf("%s/%s.%s%s%s%s", dir, st->o.prefix, st->stamp, n,
-	    *st->o.ext ? "." : "", st->o.ext);
-}
-
-/* A rotating stream's next file, under a name free both here and in the
- * archive (O_EXCL settles races here; archive() never replaces either). */
+/* A rotating stream's next file (rotation.c chooses a free name). */
 static int
 create_next(struct rw_stream *st)
 {
-	time_t now = time(NULL);
-	struct stat sb;
-	struct tm tm;
-	char *arch;
-	int fd, taken, err = EEXIST;
+	int fd;
 
-	localtime_r(&now, &tm);
-	strftime(st->stamp, sizeof(st->stamp), "%Y-%m-%d-%H%M%S", &tm);
-	for (st->seq = 0; st->seq < MAX_SUFFIX; st->seq++) {
-		free(st->tpath);
-		st->tpath = rot_path(st, st->o.dir, st->seq);
-		taken = 0;
-		if (st->o.archive_dir != NULL) {
-			arch = rot_path(st, st->o.archive_dir, st->seq);
-			taken = lstat(arch, &sb) == 0;
-			free(arch);
-		}
-		if (!taken && (fd = open(st->tpath, O_WRONLY | O_APPEND |
-		    O_CREAT | O_EXCL | O_CLOEXEC, 0640)) != -1)
-			return adopt(st, fd, 1);
-		if (!taken && (err = errno) != EEXIST)
-			break;
-	}
 	free(st->tpath);
 	st->tpath = NULL;
-	return err;
+	if ((fd = rot_create(&st->rot, &st->tpath)) == -1)
+		return errno;
+	return adopt(st, fd, 1);
 }
 
 /* Opens the file records go to next: the current path again, or a new
@@ -313,37 +280,16 @@ ensure_open(struct rw_stream *st)
 	return fd == -1 ? errno : adopt(st, fd, 0);
 }
 
-/* Never replaces a file: where the file system cannot rename that way,
- * link() refuses an existing name just the same. */
-static int
-move_noreplace(const char *from, const char *to)
-{
-	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return errno;
-	if (link(from, to) == -1)
-		return errno;
-	return unlink(from) == -1 ? errno : 0;
-}
-
 /* Moves the closed current file into the archive; a taken name gets the
  * next free .<n> of its stamp. A file that cannot move stays where it is,
  * records and all, and rotation goes on. */
 static void
 archive(struct rw_stream *st)
 {
-	const char *base = strrchr(st->tpath, '/') + 1, *as;
-	char *to = xasprintf("%s/%s", st->o.archive_dir, base), eb[128];
-	unsigned seq = st->seq;
-	int err;
+	const char *base = strrchr(st->tpath, '/') + 1;
+	char *as = NULL, eb[128];
+	int err = rot_archive(&st->rot, st->tpath, &as);
 
-	while ((err = move_noreplace(st->tpath, to)) == EEXIST &&
-	    ++seq < MAX_SUFFIX) {
-		free(to);
-		to = rot_path(st, st->o.archive_dir, seq);
-	}
-	as = strrchr(to, '/') + 1;
 	if (err)
 		post(st, NULL, NULL, LOG_ERROR, "cannot archive %s into %s: %s",
 		    st->tpath, st->o.archive_dir,
@@ -353,7 +299,7 @@ archive(struct rw_stream *st)
 		    base, as);
 	else
 		post(st, NULL, NULL, LOG_INFO, "File '%s' archived", base);
-	free(to);
+	free(as);
 }
 
 static int
@@ -705,6 +651,8 @@ rw_stream_open(struct recwriter *w, const struct rw_opts *o, char **err)
 	st->o.ext = o->ext != NULL ? o->ext : "";
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
 		*s[i] = xstrdup_null(*s[i]);
+	st->rot = (struct rot){ .dir = st->o.dir, .archive_dir =
+	    st->o.archive_dir, .prefix = st->o.prefix, .ext = st->o.ext };
 	st->fd = o->fd >= 0 ? o->fd : -1;
 	if (o->fd < 0 && (o->dir == NULL || (o->name == NULL &&
 	    o->prefix == NULL))) {

@@ -11,8 +11,10 @@
  *
  * Rotating streams (accounting files) have names
  * <prefix>.<yyyy-mm-dd-HHMMss>[.<n>].<ext> (local time; .<n> only when the
- * name is already taken in the directory or in the archive directory):
- * every new file starts with the header. Rotation moves the current file
+ * name is already taken in the directory or in the archive directory;
+ * names are chosen under an flock on the directory, records/rotation.h,
+ * so workers sharing it never use one twice): every new file starts with
+ * the header. Rotation moves the current file
  * into the archive directory under its own name (never replacing a file:
  * renameat2 RENAME_NOREPLACE, or link+unlink where that is unsupported)
  * and opens a new one; it happens between batches, so between whole
@@ -103,7 +105,7 @@ void		 rw_append(struct rw_stream *, const char *rec, size_t len,
 /* Rotates a rotating stream with an archive_dir after what is queued,
  * even when the file holds only its header; other streams ignore it.
  * When the archive already has the file's name, it goes there as the
- * next free .<n> of its stamp (logged "archived as"). */
+ * next .<n> of its stamp free in both places (logged "archived as"). */
 void		 rw_rotate(struct rw_stream *);
 /* SIGUSR1: after what is queued, every file stream is closed and its
  * current path opened again (created, with its header, when it was moved
