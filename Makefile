@@ -42,7 +42,8 @@ EXPORTS	= '-Wl,--export-dynamic-symbol=op_*'
 LIB_SRCS = src/lib/xmalloc.c src/lib/buf.c src/lib/ini.c src/lib/json.c \
 	   src/lib/util.c src/lib/fsutil.c src/lib/netmatch.c \
 	   src/lib/penalty.c src/lib/failpoint.c src/lib/crc32c.c \
-	   src/lib/rate.c src/lib/slashre.c src/lib/idn.c src/lib/anvil.c
+	   src/lib/rate.c src/lib/slashre.c src/lib/idn.c src/lib/shmtab.c \
+	   src/lib/anvil.c src/lib/gate.c
 PROTO_SRCS = src/proto/smtp_parse.c src/proto/reply.c src/proto/message.c \
 	     src/proto/mtasts_policy.c src/proto/dkim_canon.c \
 	     src/proto/fbreport.c src/proto/fbreport_text.c
@@ -148,7 +149,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     records/test_feedback records/test_rotation \
 	     report/test_parse report/test_stats sendmail/test_message
 UNIT_TESTS += records/test_amqp_spool
-UNIT_TESTS += lib/test_anvil
+UNIT_TESTS += lib/test_anvil lib/test_gate
 
 GEN	= build/gen/defaults_data.c
 SRCS	= $(LIB_SRCS) $(PROTO_SRCS) $(CORE_SRCS) $(PLUGINS_SRCS) $(QUEUE_SRCS) \

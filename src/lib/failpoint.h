@@ -21,6 +21,9 @@
  *                          its archive, its successor not created
  *   anvil-mid-connect      lib/anvil.c: a new key is in the shared client
  *                          table's index, counting nothing, its lock held
+ *   gate-mid-admit         lib/gate.c: a new destination is in the shared
+ *                          shaping table's index, nothing taken, its lock
+ *                          held
  */
 #ifndef OUTPOST_FAILPOINT_H
 #define OUTPOST_FAILPOINT_H

@@ -1,0 +1,187 @@
+/*
+ * gate: the destinations' shaping state shared by the workers (gate.h):
+ * a lib/shmtab.h table of destination keys, each entry its two rates and
+ * one connection count per column. A full table takes back an idle entry.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lib/failpoint.h"
+#include "lib/gate.h"
+#include "lib/shmtab.h"
+
+#define COLUMNS_MAX	1024
+
+struct gate {
+	struct shmtab	 t;		/* first: the region's start */
+	uint32_t	 cols;
+};
+
+/* An entry's payload. */
+struct gstate {
+	struct rate	 conn, msg;	/* the key's rates, with their state */
+	uint32_t	 n[];		/* open connections, per column */
+};
+
+static struct gstate *
+S(struct gate *g, uint32_t i)
+{
+	return shmtab_payload(&g->t, shmtab_entry(&g->t, i));
+}
+
+struct gate *
+gate_new(unsigned columns, size_t keys)
+{
+	struct gate h;
+	size_t size;
+
+	memset(&h, 0, sizeof(h));
+	h.cols = columns < 1 ? 1 : columns > COLUMNS_MAX ? COLUMNS_MAX :
+	    columns;
+	size = shmtab_layout(&h.t, sizeof(h), GATE_KEY_LEN,
+	    sizeof(struct gstate) + h.cols * sizeof(uint32_t), keys);
+	return shmtab_map(&h.t, sizeof(h), size);
+}
+
+void
+gate_free(struct gate *g)
+{
+	if (g != NULL)
+		shmtab_unmap(&g->t);
+}
+
+/* --- the table ---------------------------------------------------------- */
+
+static unsigned
+sum(const struct gate *g, const struct gstate *s)
+{
+	unsigned n = 0;
+
+	for (uint32_t c = 0; c < g->cols; c++)
+		n += s->n[c];
+	return n;
+}
+
+/* Its state no longer matters: no connection, and both rates would let
+ * an event through at once whatever came before. */
+static int
+idle(const struct gate *g, const struct gstate *s, uint64_t now_ms)
+{
+	return sum(g, s) == 0 && s->conn.tat <= now_ms * 1000 &&
+	    s->msg.tat <= now_ms * 1000;
+}
+
+/* key's entry, new if need be (a full table takes back an idle one); 0
+ * when every entry holds something. */
+static uint32_t
+entry_of(struct gate *g, const char *key, uint64_t now_ms)
+{
+	uint32_t i;
+
+	if ((i = shmtab_find(&g->t, key)) != 0)
+		return i;
+	if ((i = shmtab_add(&g->t, key)) == 0) {
+		for (i = 1; i <= g->t.bumped; i++)
+			if (idle(g, S(g, i), now_ms)) {
+				shmtab_release(&g->t, i);
+				break;
+			}
+		if ((i = shmtab_add(&g->t, key)) == 0)
+			return 0;
+	}
+	/* Killed here, the entry holds nothing yet: a repair keeps it,
+	 * idle, to be taken back when the table is full. */
+	FAILPOINT("gate-mid-admit");
+	return i;
+}
+
+/* The index is rebuilt from every entry with a key after a process died
+ * holding the lock. */
+static int
+lock(struct gate *g)
+{
+	return shmtab_lock(&g->t, NULL, NULL, NULL);
+}
+
+static void
+unlock(struct gate *g)
+{
+	shmtab_unlock(&g->t);
+}
+
+uint64_t
+gate_admit(struct gate *g, unsigned col, const char *key,
+    const struct gate_ask *ask, uint64_t now_ms, unsigned *slot)
+{
+	struct gstate *s;
+	uint32_t i;
+	uint64_t wc = 0, wm, wait;
+
+	*slot = 0;
+	if (col >= g->cols || lock(g) != 0)
+		return 0;		/* not reached: ungated */
+	if ((i = entry_of(g, key, now_ms)) == 0) {
+		unlock(g);
+		return GATE_POLL_MS;	/* every key busy */
+	}
+	s = S(g, i);
+	rate_update(&s->conn, &ask->conn_rate);
+	rate_update(&s->msg, &ask->msg_rate);
+	if (ask->conn && ask->max_conn > 0 && sum(g, s) >= ask->max_conn)
+		wait = GATE_FULL;
+	else {
+		if (ask->conn)
+			wc = rate_wait(&s->conn, now_ms);
+		wm = rate_wait(&s->msg, now_ms);
+		wait = wc > wm ? wc : wm;
+	}
+	if (wait == 0) {
+		if (ask->conn) {
+			rate_take(&s->conn, now_ms);
+			s->n[col]++;
+			*slot = i;
+		}
+		rate_take(&s->msg, now_ms);
+	}
+	unlock(g);
+	return wait;
+}
+
+void
+gate_release(struct gate *g, unsigned col, unsigned slot)
+{
+	struct gstate *s;
+
+	if (slot == 0 || slot > g->t.capacity || col >= g->cols ||
+	    lock(g) != 0)
+		return;
+	s = S(g, slot);
+	if (slot <= g->t.bumped && s->n[col] > 0)
+		s->n[col]--;
+	unlock(g);
+}
+
+void
+gate_forget(struct gate *g, unsigned col)
+{
+	if (col >= g->cols || lock(g) != 0)
+		return;
+	for (uint32_t i = 1; i <= g->t.bumped; i++)
+		S(g, i)->n[col] = 0;
+	unlock(g);
+}
+
+unsigned
+gate_count(struct gate *g, const char *key)
+{
+	unsigned n = 0;
+	uint32_t i;
+
+	if (lock(g) != 0)
+		return 0;
+	if ((i = shmtab_find(&g->t, key)) != 0)
+		n = sum(g, S(g, i));
+	unlock(g);
+	return n;
+}
