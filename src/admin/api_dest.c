@@ -13,8 +13,6 @@
 #include "admin/http.h"
 #include "core/log.h"
 #include "core/shaping.h"
-#include "core/worker.h"
-#include "delivery/cluster_conf.h"
 #include "delivery/mta_admin.h"
 #include "delivery/shaper.h"
 #include "lib/xmalloc.h"
@@ -146,22 +144,6 @@ post_limits(struct admin_req *r, struct api_dest *ad, const char *key)
 		free(why);
 		json_decref(body);
 		return;
-	}
-	if (nodes_count() > 1) {	/* this worker's share, as shaping.ini's */
-		unsigned n = nodes_count(), w = (unsigned)nodes_worker();
-		unsigned c = lim.max_connections;
-
-		/* Worker w's part: the remainder to the first ones, so
-		 * that the shares add up to the limit (at least 1 each;
-		 * 0, no limit, stays). */
-		if (c > 0) {
-			c = c / n + (w < c % n);
-			lim.max_connections = c > 0 ? c : 1;
-		}
-		cluster_rate_share(&lim.max_message_rate, nodes_count(),
-		    &lim.max_message_rate);
-		cluster_rate_share(&lim.max_connection_rate, nodes_count(),
-		    &lim.max_connection_rate);
 	}
 	mta_admin_limits(ad->m, key, &lim, mask, admin_req_peer(r), &now);
 	set = json_array();

@@ -13,8 +13,6 @@
 #include "admin/api_json.h"
 #include "admin/fanout_merge.h"
 #include "admin/http.h"
-#include "core/worker.h"
-#include "lib/rate.h"
 #include "lib/xmalloc.h"
 
 /* --- helpers ---------------------------------------------------------------- */
@@ -248,104 +246,19 @@ merge_action(struct admin_req *r, json_t **o, unsigned n)
 
 /* --- destinations ------------------------------------------------------------------ */
 
-/* "N/u" or "N/Ps" (rate_format's) into r: 0, or -1. */
-static int
-rate_read(const char *s, struct rate *r)
-{
-	static const char units[] = "smhd";
-	static const uint32_t secs[] = { 1, 60, 3600, 86400 };
-	unsigned long n, per = 1;
-	const char *u;
-	char *end;
-
-	n = strtoul(s, &end, 10);
-	if (end == s || *end != '/' || n == 0 || n > UINT32_MAX)
-		return -1;
-	s = end + 1;
-	if (*s >= '0' && *s <= '9')
-		per = strtoul(s, &end, 10);
-	if (per == 0 || per > UINT32_MAX || end[0] == '\0' || end[1] != '\0' ||
-	    (u = strchr(units, end[0])) == NULL ||
-	    per * secs[u - units] > UINT32_MAX)
-		return -1;
-	memset(r, 0, sizeof(*r));
-	r->n = (uint32_t)n;
-	r->period = (uint32_t)(per * secs[u - units]);
-	return 0;
-}
-
-/* Limits from `present` of n workers, max_connections summed over them,
- * made the whole's: a worker without the destination holds the same
- * share as the others (shaping.ini's limit over the workers, rounded
- * down, at least 1); a rate "N/P" of each worker (cluster_rate_share:
- * N over n times P) is N over P for the daemon. */
-static void
-merge_limits(json_t *lim, unsigned present, unsigned n)
-{
-	static const char *const rates[] = { "max_message_rate",
-	    "max_connection_rate" };
-	json_t *mc = json_object_get(lim, "max_connections");
-	char txt[RATE_TEXT_MAX];
-	struct rate rt;
-
-	if (json_is_integer(mc) && present > 0 && present < n)
-		json_integer_set(mc, json_integer_value(mc) +
-		    (json_int_t)(n - present) * (json_integer_value(mc) /
-		    present));
-	for (size_t i = 0; i < 2; i++) {
-		const char *s = json_string_value(json_object_get(lim,
-		    rates[i]));
-
-		if (s == NULL || rate_read(s, &rt) != 0 || rt.period % n != 0)
-			continue;
-		rt.period /= n;
-		json_object_set_new(lim, rates[i], api_str(rate_format(&rt,
-		    txt)));
-	}
-}
-
-/* Another worker's limits: max_connections summed; "_workers" counts
- * the workers that have the destination. */
-static void
-add_limits(json_t *row, json_t *src)
-{
-	json_t *d = json_object_get(json_object_get(row, "limits"),
-	    "max_connections");
-	json_t *v = json_object_get(json_object_get(src, "limits"),
-	    "max_connections");
-	json_t *k = json_object_get(row, "_workers");
-
-	if (json_is_integer(d) && json_is_integer(v))
-		json_integer_set(d, json_integer_value(d) +
-		    json_integer_value(v));
-	json_object_set_new(row, "_workers", json_integer(k != NULL ?
-	    json_integer_value(k) + 1 : 2));
-}
-
-/* The row's limits made the whole's; "_workers" taken away. */
-static void
-whole_limits(json_t *row, unsigned n)
-{
-	json_t *k = json_object_get(row, "_workers");
-
-	merge_limits(json_object_get(row, "limits"), k != NULL ?
-	    (unsigned)json_integer_value(k) : 1, n);
-	json_object_del(row, "_workers");
-}
-
-/* Each worker's shaper holds its share of a destination's limits
- * (delivery/attempt_shape.c): the counts and the current connection
- * limit are summed; the limits shown are the whole (the shares times
- * the workers, see merge_limits). */
+/* Every worker's shaper holds a destination's whole limits (its gate,
+ * lib/gate.h, takes them across the workers): the counts are summed; the
+ * limits and the connection limit in force are one worker's (under
+ * backoff, the highest step's). */
 static void
 merge_dest(json_t *dst, json_t *src)
 {
-	static const char *const maxk[] = { "step", "suspended_s", NULL };
+	static const char *const maxk[] = { "step", "suspended_s", "limit",
+	    NULL };
 	json_t *ovr = json_object_get(dst, "overridden"), *v;
 	const char *mode = json_string_value(json_object_get(dst, "mode"));
 	size_t i, k;
 
-	add_limits(dst, src);
 	if (mode != NULL && strcmp(mode, "normal") == 0 &&
 	    json_is_string(json_object_get(src, "mode")))
 		json_object_set(dst, "mode", json_object_get(src, "mode"));
@@ -363,11 +276,8 @@ static void
 merge_dests(struct admin_req *r, json_t **o, unsigned n)
 {
 	json_t *list = merge_list(o, n, "destinations", "destination",
-	    merge_dest), *v;
-	size_t i;
+	    merge_dest);
 
-	json_array_foreach(list, i, v)
-		whole_limits(v, n);
 	api_reply(r, 200, json_pack("{s:o}", "destinations", list));
 }
 
@@ -405,37 +315,18 @@ merge_status(struct admin_req *r, json_t **o, unsigned n)
 }
 
 /* POST /api/destinations/KEY/... and /api/reload, done by each worker:
- * a destination's settings answer with those that knew it (their limits
- * the whole's); a reload with the first failure. */
+ * a destination's settings answer with the first worker that knew it
+ * (each holds the whole limits); a reload with the first failure. */
 static void
 dest_set(struct admin_req *r, enum fan_kind kind, const struct fan_reply *rep,
     unsigned n)
 {
-	json_t *one = NULL, *o;
-	unsigned i, first = n;
+	unsigned i;
 
-	for (i = 0; i < n; i++) {
-		if ((kind == FAN_DEST_SET) != (rep[i].code == 200))
-			continue;
-		if (first == n)
-			first = i;
-		if (kind != FAN_DEST_SET || (o = json_loadb(rep[i].body,
-		    rep[i].len, 0, NULL)) == NULL)
+	for (i = 0; i < n; i++)
+		if ((kind == FAN_DEST_SET) == (rep[i].code == 200))
 			break;
-		if (one == NULL)
-			one = o;
-		else {
-			add_limits(one, o);
-			json_decref(o);
-		}
-	}
-	if (one != NULL && json_object_get(one, "limits") != NULL) {
-		whole_limits(one, n);
-		api_reply(r, 200, one);
-		return;
-	}
-	json_decref(one);
-	pass(r, &rep[first < n ? first : 0]);
+	pass(r, &rep[i < n ? i : 0]);
 }
 
 /* --- the status page ------------------------------------------------------------ */

@@ -23,6 +23,7 @@
 
 #include "lib/fsutil.h"
 #include "lib/anvil.h"
+#include "lib/gate.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "core/notify.h"
@@ -218,6 +219,7 @@ struct sup {
 	long long	 ping_at;	/* the next WATCHDOG=1 (monotonic ms) */
 	long long	 ping_every;	/* ms; 0: no watchdog, or not yet */
 	struct anvil	*table;		/* the client table, shared */
+	struct gate	*gate;		/* the destinations' shaping, shared */
 };
 
 static long long
@@ -277,7 +279,7 @@ spawn(struct sup *s, unsigned i)
 		sigaddset(&s->old, SIGHUP);
 		sigaddset(&s->old, SIGUSR1);
 		sigprocmask(SIG_SETMASK, &s->old, NULL);
-		nodes_become((int)i, s->n, p[1], s->table);
+		nodes_become((int)i, s->n, p[1], s->table, s->gate);
 		free(s->c->queue_dir);
 		s->c->queue_dir = xasprintf("%s/w%u", s->top, i);
 		free(s->top);
@@ -335,6 +337,7 @@ reap(struct sup *s, int stopping, int all_ready)
 			/* Its connections died with it (the kernel closed
 			 * them): they count no more. */
 			anvil_forget(s->table, i);
+			gate_forget(s->gate, i);
 			if (WIFSIGNALED(status))
 				log_warn("core", NULL, "nodes: worker %u (pid %ld) "
 				    "killed by signal %d", i, (long)pid,
@@ -597,9 +600,10 @@ nodes_run(struct config_core *c)
 		rc = log_start_failed(1, err);
 		goto out;
 	}
-	if ((s.table = nodes_anvil_new(c, s.n)) == NULL) {
-		rc = log_start_failed(1, xasprintf("nodes: the client table: %s",
-		    strerror(errno)));
+	if ((s.table = nodes_anvil_new(c, s.n)) == NULL ||
+	    (s.gate = gate_new(s.n, GATE_KEYS)) == NULL) {
+		rc = log_start_failed(1, xasprintf("nodes: the %s table: %s",
+		    s.table == NULL ? "client" : "shaping", strerror(errno)));
 		goto out;
 	}
 	if (daemon_pidfile_write(c->pid_file, &err) != 0) {
@@ -638,6 +642,7 @@ nodes_run(struct config_core *c)
 	daemon_pidfile_remove(c->pid_file);
 out:
 	anvil_free(s.table);
+	gate_free(s.gate);
 	if (s.lock_fd != -1)
 		close(s.lock_fd);
 	daemon_ids_clear(&ids);

@@ -416,22 +416,6 @@ shaping_lookup(const struct shaping *sh, const char *domain,
 	return &sh->main;
 }
 
-const char *
-shaping_connections_below(const struct shaping *sh, unsigned n)
-{
-	if (sh->main.max_connections > 0 && sh->main.max_connections < n)
-		return "main";
-	for (size_t i = 0; i < sh->ndomains; i++)
-		if (sh->domains[i].lim.max_connections > 0 &&
-		    sh->domains[i].lim.max_connections < n)
-			return sh->domains[i].name;
-	for (size_t i = 0; i < sh->nmxs; i++)
-		if (sh->mxs[i].lim.max_connections > 0 &&
-		    sh->mxs[i].lim.max_connections < n)
-			return sh->mxs[i].name;
-	return NULL;
-}
-
 struct shaping_hit
 shaping_match(const struct shaping *sh, int code, const char *enhanced,
     const char *text, int at_greeting)

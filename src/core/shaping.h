@@ -87,13 +87,6 @@ const struct shaping_limits *shaping_lookup(const struct shaping *,
 		    const char *domain, const char *const *mx, size_t nmx,
 		    char key[SHAPING_KEY_MAX]);
 
-/*
- * The key of the first section ("main", then the [domain] sections by
- * name, then the [mx:...] ones in file order) whose max_connections is
- * set and below n, or NULL when none is.
- */
-const char	*shaping_connections_below(const struct shaping *, unsigned n);
-
 /* The rule a failure's reply matches (shaping_rules_match). */
 struct shaping_hit shaping_match(const struct shaping *, int code,
 		    const char *enhanced, const char *text, int at_greeting);

@@ -20,6 +20,7 @@ static unsigned	 workers = 1;
 static int	 ready_fd = -1;
 static struct timespec run_start;	/* the supervisor's; 0 in a single process */
 static struct anvil *shared;	/* the supervisor's, inherited */
+static struct gate *shared_gate;	/* likewise */
 
 int
 nodes_worker(void)
@@ -122,18 +123,26 @@ nodes_before_run(const struct timespec *mtime)
 }
 
 void
-nodes_become(int no, unsigned n, int fd, struct anvil *table)
+nodes_become(int no, unsigned n, int fd, struct anvil *table,
+    struct gate *gate)
 {
 	worker_no = no;
 	workers = n;
 	ready_fd = fd;
 	shared = table;
+	shared_gate = gate;
 }
 
 struct anvil *
 nodes_anvil(void)
 {
 	return shared;
+}
+
+struct gate *
+nodes_gate(void)
+{
+	return shared_gate;
 }
 
 void

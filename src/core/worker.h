@@ -11,6 +11,7 @@
 #define NODES_MAX	64
 
 struct anvil;
+struct gate;
 
 /* A directory only one process may use (a spool): in a worker dir/w<i>
  * (dir, malloc'd, is freed), else dir itself. */
@@ -41,10 +42,14 @@ int	 nodes_before_run(const struct timespec *mtime);
 
 /* The supervisor's forked child becomes worker no of n; fd: the pipe its
  * "ready" is written to; table: the client table the workers share
- * (lib/anvil.h; column no is this worker's). */
-void	 nodes_become(int no, unsigned n, int fd, struct anvil *table);
+ * (lib/anvil.h), gate: their destinations' shaping state (lib/gate.h);
+ * column no of each is this worker's. */
+void	 nodes_become(int no, unsigned n, int fd, struct anvil *table,
+	    struct gate *gate);
 /* That shared client table; NULL in a single process. */
 struct anvil *nodes_anvil(void);
+/* That shared shaping state; NULL in a single process. */
+struct gate *nodes_gate(void);
 
 /* A worker, its signal handlers in place: unblocks HUP and USR1 (blocked
  * from the fork on) and tells the supervisor it serves (READY once all

@@ -12,13 +12,11 @@
 #include <time.h>
 
 #include "core/log.h"
-#include "core/worker.h"
 #include "core/shaping.h"
 #include "delivery/attempt.h"
 #include "delivery/attempt_priv.h"
 #include "delivery/attempt_shape.h"
 #include "delivery/cluster.h"
-#include "delivery/cluster_conf.h"
 #include "delivery/mta_error.h"
 #include "delivery/mta_session.h"
 #include "delivery/mx.h"
@@ -140,7 +138,7 @@ cluster_gate(struct attempt *a, struct cluster_lease *lease)
 	struct cluster *cl = a->env->cluster;
 
 	if (cl == NULL || (a->creq = cluster_admit(cl, shaper_key(a->dest),
-	    lease, on_turn, a)) == NULL)
+	    shaper_limits(a->dest), lease, on_turn, a)) == NULL)
 		return 0;
 	return SHAPE_PENDING;
 }
@@ -169,23 +167,11 @@ shape_route(struct attempt *a)
 	/* From a pool's address: limits per (address, destination). */
 	full = a->src_addr[0] != '\0' ? xasprintf("%s/%s", a->src_addr, key) :
 	    xstrdup(key);
-	if (env->cluster != NULL) {	/* the node's part of the limits */
-		struct shaping_limits share;
-
-		cluster_route(env->cluster, full, lim, &share);
-		a->dest = shaper_get(env->shaper, full, &share, shape_now_ms());
-	} else if (nodes_count() > 1) {	/* a worker's part of the limits */
-		struct shaping_limits share = *lim;
-
-		share.max_connections = cluster_share(lim->max_connections,
-		    nodes_count());
-		cluster_rate_share(&lim->max_message_rate, nodes_count(),
-		    &share.max_message_rate);
-		cluster_rate_share(&lim->max_connection_rate, nodes_count(),
-		    &share.max_connection_rate);
-		a->dest = shaper_get(env->shaper, full, &share, shape_now_ms());
-	} else
-		a->dest = shaper_get(env->shaper, full, lim, shape_now_ms());
+	a->dest = shaper_get(env->shaper, full, lim, shape_now_ms());
+	if (env->cluster != NULL) {	/* its gate takes the rates */
+		cluster_route(env->cluster, full);
+		shaper_pace(a->dest);
+	}
 	free(full);
 }
 
@@ -354,10 +340,12 @@ shape_pool_put(struct attempt *a, struct mta_session *s)
 		return;
 	}
 	/* Cluster: an idle connection would keep one of the cluster's
-	 * connections from the nodes waiting for one; kept only for an item
-	 * of this node that waits. */
+	 * connections from the nodes (or workers) waiting for one; kept
+	 * only for an item of this process that waits, or while others
+	 * cannot be waiting. */
 	if (a->env->cluster != NULL && lim != NULL && lim->max_connections > 0 &&
-	    st.waiting == 0) {
+	    st.waiting == 0 && !cluster_keep_idle(a->env->cluster,
+	    shaper_key(d), lim->max_connections)) {
 		mta_session_close(s);
 		return;
 	}

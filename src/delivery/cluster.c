@@ -15,6 +15,7 @@
 #pragma GCC diagnostic pop
 #include <openssl/sha.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,13 +352,19 @@ cluster_new(struct event_base *base, const char *config_dir, char **err)
 
 	cl = xcalloc(1, sizeof(*cl));
 	if (cluster_conf_load(config_dir, &cl->conf, err) == -1 ||
-	    !cl->conf.enabled) {
-		cluster_conf_clear(&cl->conf);
-		free(cl);
-		return NULL;
-	}
+	    (!cl->conf.enabled && nodes_count() <= 1))
+		goto fail;
 	cl->base = base;
-	cl->conf.nodes *= nodes_count();	/* each worker: a node's share */
+	cl->local = !cl->conf.enabled;
+	if (cl->local)		/* this node's workers, and no other node */
+		cl->conf.nodes = 1;
+	cl->col = nodes_worker() < 0 ? 0 : (unsigned)nodes_worker();
+	if ((cl->gate = nodes_gate()) == NULL &&
+	    (cl->gate = cl->own_gate = gate_new(1, GATE_KEYS)) == NULL) {
+		*err = xasprintf("cannot map the shaping table: %s",
+		    strerror(errno));
+		goto fail;
+	}
 	if (cl->conf.node != NULL)	/* a worker's leases: its own name */
 		cl->node = nodes_worker() < 0 ? xstrdup(cl->conf.node) :
 		    xasprintf("%s.w%d", cl->conf.node, nodes_worker());
@@ -367,7 +374,8 @@ cluster_new(struct event_base *base, const char *config_dir, char **err)
 		host[sizeof(host) - 1] = '\0';
 		cl->node = xasprintf("%s.%ld", host, (long)getpid());
 	}
-	cl->where = cl->conf.socket != NULL ? xstrdup(cl->conf.socket) :
+	cl->where = cl->local ? xstrdup("memory") :
+	    cl->conf.socket != NULL ? xstrdup(cl->conf.socket) :
 	    strchr(cl->conf.host, ':') != NULL ? xasprintf("[%s]:%u",
 	    cl->conf.host, cl->conf.port) : xasprintf("%s:%u", cl->conf.host,
 	    cl->conf.port);
@@ -380,11 +388,22 @@ cluster_new(struct event_base *base, const char *config_dir, char **err)
 	cl->renew_ev = event_new(base, -1, EV_PERSIST, on_renew, cl);
 	cluster_tv(&tv, cl->conf.lease_ttl_ms / 3);
 	event_add(cl->renew_ev, &tv);
+	if (cl->local) {
+		if (nodes_worker() == 0)
+			log_info(SRC, NULL, "shaping limits shared by the %u "
+			    "workers in memory (no cluster.ini Redis)",
+			    nodes_count());
+		return cl;
+	}
 	log_info(SRC, NULL, "shaping limits shared through Redis %s as node "
 	    "%s (prefix %s; %u node(s))", cl->where, cl->node,
 	    cl->conf.prefix, cl->conf.nodes);
 	connect_redis(cl);
 	return cl;
+fail:
+	cluster_conf_clear(&cl->conf);
+	free(cl);
+	return NULL;
 }
 
 void
@@ -418,6 +437,7 @@ cluster_free(struct cluster *cl)
 			cluster_dest_free(d);
 		}
 	cluster_conf_clear(&cl->conf);
+	gate_free(cl->own_gate);
 	free(cl->node);
 	free(cl->where);
 	free(cl);

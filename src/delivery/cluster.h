@@ -16,10 +16,14 @@
  * loop (its libevent adapter).
  *
  * Redis unreachable (refused, no reply within timeout, an error): each
- * node keeps its share of every limit (limit / nodes, at least 1),
- * logged once (WARN), and reconnects with backoff; once Redis answers
- * again, logged once more (INFO) and shared again. The leases of the
- * connections opened meanwhile are added to Redis at the next renewal.
+ * node keeps its share of every limit (limit / nodes, at least 1), taken
+ * in the table its workers share (lib/gate.h), logged once (WARN), and
+ * reconnects with backoff; once Redis answers again, logged once more
+ * (INFO) and shared again. The leases of the connections opened
+ * meanwhile are added to Redis at the next renewal.
+ *
+ * Without cluster.ini, smtp.ini nodes workers use the same gate in its
+ * Redis-less mode: every limit, whole, taken in that table.
  */
 #ifndef OUTPOST_CLUSTER_H
 #define OUTPOST_CLUSTER_H
@@ -33,20 +37,18 @@ struct cluster;
 struct cluster_req;
 struct cluster_lease;
 
-/* NULL with *err NULL when cluster.ini turns nothing on; NULL with a
- * malloc'd one-line *err on a bad file. */
+/* NULL with *err NULL when cluster.ini turns nothing on and one process
+ * runs (its own shaper holds the limits); NULL with a malloc'd one-line
+ * *err on a bad file. */
 struct cluster	*cluster_new(struct event_base *, const char *config_dir,
 		    char **err);
 /* Every request must be cancelled and every lease ended before. */
 void		 cluster_free(struct cluster *);
 
-/*
- * A destination was routed with limits lim (kept for its gate): *out gets
- * what the node's own shaper holds — no rates (the gate paces them), and
- * max_connections or, while Redis is unreachable, this node's share.
- */
-void		 cluster_route(struct cluster *, const char *dest,
-		    const struct shaping_limits *lim, struct shaping_limits *out);
+/* A destination was routed: its record (for its gate) is kept. The
+ * node's own shaper keeps its connection limit, backoff and suspension,
+ * and leaves the rates to the gate (shaper_pace). */
+void		 cluster_route(struct cluster *, const char *dest);
 
 /* A connection's lease for dest, not yet counted anywhere. */
 struct cluster_lease *cluster_lease_new(struct cluster *, const char *dest);
@@ -59,16 +61,26 @@ void		 cluster_lease_end(struct cluster_lease *);
 typedef void	(*cluster_fn)(void *arg, uint64_t wait);
 
 /*
- * The gate of dest (routed before) for a new connection (lease: its
- * lease) or the next message on an open connection (lease NULL): NULL
+ * The gate of dest (routed before), with the limits in force (shaping.ini
+ * and the administrator's, shaper_limits), for a new connection (lease:
+ * its lease) or the next message on an open connection (lease NULL): NULL
  * when none of dest's limits applies (go now); else fn runs later, from
  * the event loop, unless cluster_cancel comes first.
  */
 struct cluster_req *cluster_admit(struct cluster *, const char *dest,
+		    const struct shaping_limits *lim,
 		    struct cluster_lease *lease, cluster_fn fn, void *arg);
 void		 cluster_cancel(struct cluster_req *);
 
-/* 1 while Redis is unreachable and the shares apply. */
+/* 1 when an idle connection to dest (counted) may stay pooled although
+ * no request of this process waits for it: without Redis, while the
+ * node's connections to dest are below max_connections, so that no other
+ * worker can be waiting for one. */
+int		 cluster_keep_idle(struct cluster *, const char *dest,
+		    unsigned max_connections);
+
+/* 1 while Redis is unreachable and the shares apply (never without
+ * Redis). */
 int		 cluster_fallback(const struct cluster *);
 
 #endif

@@ -1,8 +1,9 @@
 /*
- * cluster_gate: the destinations' records (their global limits, this
- * node's share of their rates for the fallback), the connection leases,
- * and the gate: a request asks Redis's admission script (or, while Redis
- * is unreachable, applies the shares here) until it is this node's turn.
+ * cluster_gate: the destinations' records (their global limits), the
+ * connection leases, and the gate: a request asks Redis's admission
+ * script (or, while Redis is unreachable or when there is none, takes
+ * this node's share in the table its workers share, lib/gate.h) until it
+ * is this process's turn.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,11 +59,9 @@ cluster_dest_sweep(struct cluster *cl, uint64_t now)
 }
 
 void
-cluster_route(struct cluster *cl, const char *dest,
-    const struct shaping_limits *lim, struct shaping_limits *out)
+cluster_route(struct cluster *cl, const char *dest)
 {
 	struct cdest **pp = dest_slot(cl, dest), *d = *pp;
-	struct rate msg, conn;
 
 	if (d == NULL) {
 		size_t len = strlen(dest);
@@ -73,18 +72,7 @@ cluster_route(struct cluster *cl, const char *dest,
 		d->k_conn = cluster_key(cl->conf.prefix, dest, "conn");
 		d->k_msg = cluster_key(cl->conf.prefix, dest, "msg");
 	}
-	d->lim = *lim;
 	d->used = cluster_now_ms();
-	cluster_rate_share(&lim->max_message_rate, cl->conf.nodes, &msg);
-	cluster_rate_share(&lim->max_connection_rate, cl->conf.nodes, &conn);
-	rate_update(&d->msg, &msg);
-	rate_update(&d->conn, &conn);
-	*out = *lim;
-	rate_init(&out->max_message_rate, 0, 1, 1);
-	rate_init(&out->max_connection_rate, 0, 1, 1);
-	if (cl->fallback)
-		out->max_connections = cluster_share(lim->max_connections,
-		    cl->conf.nodes);
 }
 
 /* --- leases ------------------------------------------------------------------ */
@@ -125,6 +113,7 @@ cluster_lease_end(struct cluster_lease *l)
 	if (l->state != L_PENDING && cluster_usable(cl))
 		cluster_send(cl, C_OTHER, 3,
 		    (const char *[]){ "ZREM", l->key, l->member });
+	gate_release(cl->gate, cl->col, l->gslot);
 	free(l->key);
 	free(l);
 }
@@ -174,27 +163,35 @@ on_req_timer(evutil_socket_t fd, short what, void *arg)
 		step(req);
 }
 
-/* Redis unreachable: this node's share of the rates, here; its share
- * of the connections is its own shaper's limit (cluster_route). */
+/* Redis unreachable, or none (the workers of one node): this node's
+ * share of every limit, taken in the gate its workers share, which also
+ * counts the connections Redis granted (so a fallback starts from them). */
 static void
-fallback_step(struct cluster_req *req)
+gate_step(struct cluster_req *req)
 {
+	struct cluster *cl = req->cl;
 	struct cdest *d = req->d;
-	uint64_t now = cluster_now_ms(), wm = 0, wc = 0;
+	struct gate_ask ask = { .conn = req->lease != NULL };
+	unsigned slot;
+	uint64_t wait;
 
-	if (req->lease != NULL)
-		wc = rate_wait(&d->conn, now);
-	wm = rate_wait(&d->msg, now);
-	if (wc != 0 || wm != 0) {
-		req_later(req, wc > wm ? wc : wm, 0);
+	ask.max_conn = cluster_share(d->lim.max_connections, cl->conf.nodes);
+	cluster_rate_share(&d->lim.max_connection_rate, cl->conf.nodes,
+	    &ask.conn_rate);
+	cluster_rate_share(&d->lim.max_message_rate, cl->conf.nodes,
+	    &ask.msg_rate);
+	wait = gate_admit(cl->gate, cl->col, d->name, &ask, cluster_now_ms(),
+	    &slot);
+	if (wait != 0) {
+		req_later(req, wait == GATE_FULL ? CLUSTER_FULL_POLL_MS : wait,
+		    0);
 		return;
 	}
 	if (req->lease != NULL) {
-		rate_take(&d->conn, now);
+		req->lease->gslot = slot;
 		if (d->lim.max_connections > 0)
 			req->lease->state = L_LOCAL;
 	}
-	rate_take(&d->msg, now);
 	req_later(req, 0, 1);
 }
 
@@ -215,7 +212,7 @@ step(struct cluster_req *req)
 	}
 	d->used = now;
 	if (!cluster_usable(cl)) {
-		fallback_step(req);
+		gate_step(req);
 		return;
 	}
 	snprintf(a[0], sizeof(a[0]), "%u", conn ? lim->max_connections : 0);
@@ -233,7 +230,7 @@ step(struct cluster_req *req)
 	    conn ? req->lease->member : "-", a[1], a[2], a[3], a[4], a[5],
 	    a[6], a[7] });
 	if (req->cmd == NULL) {		/* down now */
-		fallback_step(req);
+		gate_step(req);
 		return;
 	}
 	req->cmd->req = req;
@@ -260,20 +257,29 @@ cluster_admit_reply(struct cluster_req *req, const redisReply *r)
 	ms = r->element[1]->integer;
 	if (ms < 0)
 		ms = 0;
-	if (code == 0 && req->lease != NULL && req->d->lim.max_connections > 0)
+	if (code == 0 && req->lease != NULL && req->d->lim.max_connections > 0) {
+		struct gate_ask count = { .conn = 1 };	/* no limit */
+
 		req->lease->state = L_HELD;
+		if (req->lease->gslot == 0)
+			(void)gate_admit(req->cl->gate, req->cl->col,
+			    req->d->name, &count, cluster_now_ms(),
+			    &req->lease->gslot);
+	}
 	req_later(req, (uint64_t)ms, code == 0);
 }
 
 struct cluster_req *
 cluster_admit(struct cluster *cl, const char *dest,
-    struct cluster_lease *lease, cluster_fn fn, void *arg)
+    const struct shaping_limits *lim, struct cluster_lease *lease,
+    cluster_fn fn, void *arg)
 {
 	struct cdest *d = *dest_slot(cl, dest);
 	struct cluster_req *req;
 
 	if (d == NULL)
 		return NULL;		/* never routed: not gated */
+	d->lim = *lim;
 	if (lease != NULL ? d->lim.max_connections == 0 &&
 	    rate_unlimited(&d->lim.max_connection_rate) &&
 	    rate_unlimited(&d->lim.max_message_rate) :
@@ -290,6 +296,13 @@ cluster_admit(struct cluster *cl, const char *dest,
 	req->timer = evtimer_new(cl->base, on_req_timer, req);
 	step(req);
 	return req;
+}
+
+int
+cluster_keep_idle(struct cluster *cl, const char *dest,
+    unsigned max_connections)
+{
+	return cl->local && gate_count(cl->gate, dest) < max_connections;
 }
 
 void

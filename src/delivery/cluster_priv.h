@@ -13,16 +13,15 @@
 #include <stdint.h>
 
 #include "core/shaping.h"
+#include "lib/gate.h"
 #include "delivery/cluster_conf.h"
 
 #define CLUSTER_BUCKETS	1024
 
-/* One destination: its global limits (from the last route) and, for the
- * fallback, this node's share of its rates. */
+/* One destination: its global limits (from the last route). */
 struct cdest {
 	struct cdest		*chain;
 	struct shaping_limits	 lim;
-	struct rate		 msg, conn;	/* the shares, with state */
 	unsigned		 refs;		/* requests */
 	uint64_t		 used;
 	char			*k_lease, *k_conn, *k_msg;
@@ -60,6 +59,7 @@ struct cluster_lease {
 	struct cluster_lease	*next, *prev;
 	struct cluster		*cl;
 	enum lease_state	 state;
+	unsigned		 gslot;		/* counted in the gate; 0: not */
 	char			*key;
 	char			 member[];
 };
@@ -67,6 +67,10 @@ struct cluster_lease {
 struct cluster {
 	struct event_base	*base;
 	struct cluster_conf	 conf;
+	int			 local;		/* no Redis: the workers' gate */
+	struct gate		*gate;		/* this node's (lib/gate.h) */
+	struct gate		*own_gate;	/* a single process's */
+	unsigned		 col;		/* this process's column */
 	char			*node;
 	char			*where;		/* for logs */
 	redisAsyncContext	*ac;		/* NULL: down */

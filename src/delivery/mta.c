@@ -170,26 +170,6 @@ dane_start(struct attempt_env *env, char *const *servers, char **err)
 	return 0;
 }
 
-/*
- * Without a Redis each worker keeps at least one connection of a
- * destination, so a max_connections below smtp.ini nodes is exceeded in
- * total: worker 0 says so (docs/scale.md).
- */
-static void
-check_split(const struct mta *m)
-{
-	const char *key;
-
-	if (nodes_count() <= 1 || nodes_worker() != 0 || m->env.cluster != NULL)
-		return;
-	key = shaping_connections_below(m->env.shaping, nodes_count());
-	if (key != NULL)
-		log_warn(SRC, NULL, "shaping.ini [%s] max_connections is below "
-		    "smtp.ini nodes=%u: each worker keeps one connection, so "
-		    "up to %u in total (cluster.ini with a Redis holds the "
-		    "limit)", key, nodes_count(), nodes_count());
-}
-
 struct mta *
 mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
     struct queue *q, char **err, int *bad_config)
@@ -224,7 +204,6 @@ mta_new(struct event_base *base, struct config *cfg, struct shaping *sh,
 	m->env.cluster = cluster_new(base, cfg->config_dir, err);
 	if (m->env.cluster == NULL && *err != NULL)
 		goto fail;
-	check_split(m);
 	run = xasprintf("%s/run", cfg->root);
 	if (mkdir(run, 0755) == -1 && errno != EEXIST)
 		log_warn(SRC, NULL, "cannot create %s: %s", run,
@@ -327,7 +306,6 @@ mta_set_shaping(struct mta *m, struct shaping *sh)
 	shaping_unref(m->env.shaping);
 	m->env.shaping = shaping_ref(sh);
 	shaper_set_shaping(m->env.shaper, sh);
-	check_split(m);
 }
 
 void

@@ -28,6 +28,7 @@ struct shaper_dest {
 	struct shaping_limits	 base;		/* the configuration's */
 	struct shaping_limits	 ovr;		/* the administrator's, */
 	unsigned		 ovr_mask;	/* these keys (shaping.h) */
+	int			 paced;		/* rates taken by a gate */
 	enum shaper_mode	 mode;
 	unsigned		 refs;
 	unsigned		 queued;	/* entries last routed here */
@@ -474,7 +475,8 @@ may_connect(struct shaper_dest *d, uint64_t now, int spaced)
 	if (spaced && d->mode == SHAPER_BACKOFF && d->spaced_from != NEVER &&
 	    now < d->spaced_from + spacing(d))
 		return d->spaced_from + spacing(d) - now;
-	if ((wait = rate_take(&d->lim.max_connection_rate, now)) != 0)
+	if (!d->paced &&
+	    (wait = rate_take(&d->lim.max_connection_rate, now)) != 0)
 		return wait;
 	d->inflight++;
 	d->spaced_from = now;
@@ -510,7 +512,13 @@ shaper_may_send(struct shaper_dest *d, uint64_t now)
 	d->used = now;
 	if (d->mode == SHAPER_SUSPENDED)
 		return d->until - now;
-	return rate_take(&d->lim.max_message_rate, now);
+	return d->paced ? 0 : rate_take(&d->lim.max_message_rate, now);
+}
+
+void
+shaper_pace(struct shaper_dest *d)
+{
+	d->paced = 1;
 }
 
 enum shaping_action

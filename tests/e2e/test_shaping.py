@@ -262,40 +262,50 @@ def test_a_failed_transaction_defers_the_rest_of_the_split(mta, smtp_sink, dns_r
 
 
 
-BELOW = "max_connections is below smtp.ini nodes="
+def steady_rate(times, skip=0.1):
+    """Messages per second over the middle of the arrivals: (n - 1) intervals over their
+    span, the first and last `skip` of them left out."""
+    times = sorted(times)
+    cut = int(len(times) * skip)
+    mid = times[cut:len(times) - cut]
+    return (len(mid) - 1) / (mid[-1] - mid[0])
 
 
-def wait_lines(outpost, text, n, start, timeout=10):
-    """Wait until n lines from line `start` on contain text; returns them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = [ln for ln in outpost.lines()[start:] if text in ln]
-        if len(got) >= n:
-            return got
-        assert time.monotonic() < deadline, f"{len(got)} of {n} lines with {text!r}"
-        time.sleep(0.05)
-
-
-def test_a_connection_limit_below_the_workers_is_warned_once(mta):
-    """smtp.ini nodes=2 without a Redis: each worker takes half of a limit but keeps at
-    least one connection, so a max_connections of 1 allows two in total; worker 0 says so
-    once, naming the section, at a start or a reload that brings such a limit. A limit of 2
-    is split (one each) and not warned."""
+def test_workers_share_one_set_of_limits_without_a_redis(mta, smtp_sink, dns_records):
+    """smtp.ini nodes=2 without cluster.ini: the workers take every destination's limits
+    from one table in shared memory (lib/gate.c). A max_connections of 1 holds in total
+    while both workers have mail for it, and a rate is the destination's whole rate even
+    when one worker holds all of its mail (a split by workers would give that worker
+    half)."""
+    dns_records(RECORDS)
+    sink_a = smtp_sink("127.0.0.2")
+    sink_a.delay("data_end", 0.2)
+    sink_b = smtp_sink("127.0.0.3")
     path = mta.config_path("smtp.ini")
     text = re.sub(r"^nodes=.*\n", "", path.read_text(), flags=re.M)
     path.write_text(text.replace("[main]\n", "[main]\nnodes=2\n", 1))
-    mta.write_config("shaping.ini", "[a.test]\nmax_connections=2\n")
+    mta.write_config("shaping.ini", "[a.test]\nmax_connections=1\n"
+                     "[b.test]\nmax_message_rate=10/s\n")
     mta.start()
-    mark = mta.mark()
-    assert not [ln for ln in mta.lines() if BELOW in ln]
-    mta.write_config("shaping.ini", "[b.test]\nmax_connections=3\n"
-                     "[a.test]\nmax_connections=1\n")
-    wait_lines(mta, "reloaded shaping.ini", 2, mark)         # by each worker
-    warned = [ln for ln in mta.lines() if BELOW in ln]
-    assert len(warned) == 1, warned
-    assert "shaping.ini [a.test] max_connections is below smtp.ini nodes=2: each worker " \
-        "keeps one connection, so up to 2 in total" in warned[0]
-    mta.stop()
-    mark = mta.mark()
-    mta.start()
-    assert len([ln for ln in mta.lines()[mark:] if BELOW in ln]) == 1
+    assert len(mta.worker_pids()) == 2
+    mta.wait_for_log(r"shaping limits shared by the 2 workers in memory", timeout=10)
+    # One client connection: one worker accepts (and delivers) all of b.test's mail.
+    rcpts_b = [f"ok-{i}@b.test" for i in range(30)]
+    send_many(mta, rcpts_b)
+    # Many client connections: both workers hold a.test mail.
+    rcpts_a = []
+    for c in range(8):
+        batch = [f"ok-{c}-{i}@a.test" for i in range(2)]
+        send_many(mta, batch)
+        rcpts_a += batch
+    sink_b.wait_for_messages(30, timeout=30)
+    sink_a.wait_for_messages(len(rcpts_a), timeout=40)
+    wait_empty(mta, timeout=30)
+    assert delivered(sink_a) == sorted(rcpts_a)
+    assert delivered(sink_b) == sorted(rcpts_b)
+    print(f"a.test: most sessions at once {sink_a.max_seen()}; "
+          f"b.test: {steady_rate(sink_b.arrivals()):.2f}/s")
+    assert sink_a.max_seen() <= 1
+    assert sink_a.refused() == 0
+    assert 8.0 <= steady_rate(sink_b.arrivals()) <= 11.0
+    assert sink_b.max_rate(1.0) <= 11

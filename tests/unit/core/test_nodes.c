@@ -178,7 +178,7 @@ test_before_run(void **state)
 	assert_true(nodes_before_run(&t));	/* no run: anything goes */
 
 	nodes_mark_start();
-	nodes_become(0, 2, -1, NULL);			/* this process: worker 0 */
+	nodes_become(0, 2, -1, NULL, NULL);		/* this process: worker 0 */
 	assert_true(nodes_before_run(&old));
 	assert_false(nodes_before_run(&t));
 	dir = mkdtemp(tmpl);

@@ -462,29 +462,6 @@ test_duration(void **state)
 	assert_int_equal(shaping_duration("99999999999999999999", 10), -1);
 }
 
-/* The first section whose connection limit is below a number of workers. */
-static void
-test_connections_below(void **state)
-{
-	struct shaping *sh;
-
-	(void)state;
-	sh = parse_ok(NULL, NULL);		/* [main]: 20 */
-	assert_null(shaping_connections_below(sh, 2));
-	assert_string_equal(shaping_connections_below(sh, 21), "main");
-	shaping_unref(sh);
-	sh = parse_ok("[b.test]\nmax_connections=3\n[a.test]\nmax_connections=1\n"
-	    "[mx:*.mx.test]\nmax_connections=2\n", NULL);
-	assert_null(shaping_connections_below(sh, 1));
-	assert_string_equal(shaping_connections_below(sh, 2), "a.test");
-	shaping_unref(sh);
-	sh = parse_ok("[a.test]\nmax_connections=0\n"	/* no limit */
-	    "[mx:*.mx.test]\nmax_connections=2\n", NULL);
-	assert_null(shaping_connections_below(sh, 2));
-	assert_string_equal(shaping_connections_below(sh, 3), "mx:*.mx.test");
-	shaping_unref(sh);
-}
-
 int
 main(void)
 {
@@ -498,7 +475,6 @@ main(void)
 		cmocka_unit_test(test_default_files),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_duration),
-		cmocka_unit_test(test_connections_below),
 	};
 
 	return cmocka_run_group_tests_name("core_shaping", tests, NULL, NULL);

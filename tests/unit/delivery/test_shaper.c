@@ -134,6 +134,29 @@ test_rates(void **state)
 	shaper_free(sp);
 }
 
+/* Paced: the rates are a gate's, shown but not taken here; the
+ * connection limit still is. */
+static void
+test_paced(void **state)
+{
+	struct shaping *sh;
+	struct shaper *sp = table("max_connections=2\n"
+	    "max_connection_rate=1/s\nmax_message_rate=1/s\n", &sh, 100);
+	struct shaper_dest *d = dest(sp, sh, "a.test", 0);
+
+	(void)state;
+	shaper_pace(d);
+	assert_true(shaper_may_connect(d, 5000) == 0);
+	assert_true(shaper_may_connect(d, 5000) == 0);
+	assert_true(shaper_may_connect(d, 5000) == SHAPER_FULL);
+	assert_true(shaper_may_send(d, 5000) == 0);
+	assert_true(shaper_may_send(d, 5000) == 0);
+	assert_int_equal(shaper_limits(d)->max_message_rate.n, 1);
+	assert_int_equal(shaper_limits(d)->max_connection_rate.n, 1);
+	shaper_release(d);
+	shaper_free(sp);
+}
+
 static void
 test_backoff(void **state)
 {
@@ -456,6 +479,7 @@ main(void)
 		cmocka_unit_test(test_override),
 		cmocka_unit_test(test_slots),
 		cmocka_unit_test(test_rates),
+		cmocka_unit_test(test_paced),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_recovery_wakes),
 		cmocka_unit_test(test_suspend),
