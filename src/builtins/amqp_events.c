@@ -215,7 +215,7 @@ configure(struct ae *ae, struct op_env *env, struct cfg *g)
 {
 	const char *config_dir = op_config_dir(env);
 	struct amqp_link_opts o;
-	char *pass, *spool, *err = NULL;
+	char *pass, *spool, **orphans, *err = NULL;
 	const char *etype;
 
 	memset(&o, 0, sizeof(o));
@@ -255,9 +255,12 @@ configure(struct ae *ae, struct op_env *env, struct cfg *g)
 	o.password = pass;
 	ae->drain_ms = o.confirm_timeout_ms < 5000 ? o.confirm_timeout_ms :
 	    5000;
-	spool = nodes_path(path_from_root(config_dir, str(g, "spool_dir",
-	    "spool/amqp_events")));	/* one per worker */
+	spool = path_from_root(config_dir, str(g, "spool_dir",
+	    "spool/amqp_events"));
+	orphans = nodes_orphans(spool);	/* smtp.ini nodes changed */
+	spool = nodes_path(spool);	/* one per worker */
 	o.spool_dir = spool;
+	o.adopt = orphans;
 	ae->link = amqp_link_new(op_event_base(env), &o, on_progress, ae,
 	    &err);
 	if (ae->link == NULL) {
@@ -268,6 +271,9 @@ configure(struct ae *ae, struct op_env *env, struct cfg *g)
 		    "'%s' (%s), spool %s%s", o.tls ? "s" : "", o.host, o.port,
 		    o.vhost,
 		    o.exchange, etype, spool, ae->sync ? " (sync)" : "");
+	for (size_t i = 0; orphans[i] != NULL; i++)
+		free(orphans[i]);
+	free(orphans);
 	free(spool);
 	free(pass);
 	return ae->link != NULL ? 0 : -1;

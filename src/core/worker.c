@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "lib/util.h"
 #include "lib/xmalloc.h"
@@ -44,6 +45,35 @@ nodes_path(char *dir)
 	p = xasprintf("%s/w%d", dir, worker_no);
 	free(dir);
 	return p;
+}
+
+static int
+is_dir(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+char **
+nodes_orphans(const char *base)
+{
+	char **v = xcalloc(NODES_MAX + 2, sizeof(*v));
+	size_t n = 0;
+
+	if (worker_no > 0)
+		return v;
+	if (worker_no == 0 && is_dir(base))
+		v[n++] = xstrdup(base);
+	for (unsigned j = worker_no < 0 ? 0 : workers; j < NODES_MAX; j++) {
+		char *p = xasprintf("%s/w%u", base, j);
+
+		if (is_dir(p))
+			v[n++] = p;
+		else
+			free(p);
+	}
+	return v;
 }
 
 int

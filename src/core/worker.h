@@ -17,6 +17,13 @@ struct gate;
  * (dir, malloc'd, is freed), else dir itself. */
 char	*nodes_path(char *dir);
 
+/* The spool directories under base (the path nodes_path() takes) that no
+ * process of this run owns, for the one that takes them over: in worker
+ * 0, base itself (the single process's) and base/w<j> for every j >=
+ * nodes; in a single process, every base/w<j>; none in other workers.
+ * Only those that exist; NULL-terminated, the list and each malloc'd. */
+char	**nodes_orphans(const char *base);
+
 /* smtp.ini nodes: a number (0..NODES_MAX) or "cpus" (the online CPUs).
  * 0 and sets *n, or -1 when v is neither. */
 int	 nodes_parse(const char *v, unsigned *n);

@@ -214,8 +214,9 @@ fbconf_load(const char *config_dir, struct fbconf *c, char **err)
 	if (c->verp != 0 && *c->bounce_domain == '\0')
 		c->verp = 0;		/* nowhere to send bounces to */
 	c->on_main_listener = ini_bool(ini, "main", "on_main_listener", 1);
-	c->spool_dir = nodes_path(dir_key(ini, config_dir, "spool_dir",
-	    "feedback/spool"));	/* one per worker */
+	c->spool_base = dir_key(ini, config_dir, "spool_dir",
+	    "feedback/spool");
+	c->spool_dir = nodes_path(xstrdup(c->spool_base)); /* one per worker */
 	c->quarantine_dir = dir_key(ini, config_dir, "quarantine_dir",
 	    "feedback/quarantine");
 	rc = 0;
@@ -246,6 +247,7 @@ fbconf_free(struct fbconf *c)
 	free(c->sender_domains);
 	free(c->prefix);
 	free(c->spool_dir);
+	free(c->spool_base);
 	free(c->quarantine_dir);
 	OPENSSL_cleanse(c->key, sizeof(c->key));
 	memset(c, 0, sizeof(*c));

@@ -20,7 +20,8 @@ struct fbconf {
 	int		 verp;			/* 0 off, 1 all, 2 domains */
 	char		**sender_domains;
 	size_t		 nsender_domains;
-	char		*spool_dir;
+	char		*spool_dir;		/* this process's */
+	char		*spool_base;		/* every process's under it */
 	char		*quarantine_dir;
 	int		 on_main_listener;
 };

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/worker.h"
 #include "core/verp.h"
 #include "feedback/correlate.h"
 #include "feedback/fbconf.h"
@@ -389,6 +391,47 @@ rules_warn(void *arg, const char *msg)
 	log_warn(SRC, NULL, "%s", msg);
 }
 
+/* Mail a process that no longer runs left in its spool (smtp.ini nodes
+ * changed: a worker beyond nodes, or the single process before workers)
+ * moves into ours, to be processed here; a file that cannot move stays,
+ * and is named. */
+static void
+adopt_spools(struct feedback *fb)
+{
+	char **dirs = nodes_orphans(fb->conf.spool_base);
+
+	for (size_t i = 0; dirs[i] != NULL; i++) {
+		char **names = spool_scan(dirs[i]);
+		size_t moved = 0;
+		int e;
+
+		for (size_t k = 0; names[k] != NULL; k++) {
+			char *p = xasprintf("%s/%s", dirs[i], names[k]);
+			struct stat sb;
+
+			if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
+				if ((e = spool_move(dirs[i], names[k],
+				    fb->conf.spool_dir)) == 0)
+					moved++;
+				else
+					log_error(SRC, NULL, "cannot take over "
+					    "%s: %s", p, strerror(e));
+			}
+			free(p);
+			free(names[k]);
+		}
+		free(names);
+		if (moved > 0)
+			log_notice(SRC, NULL, "%zu feedback mail%s taken over "
+			    "from %s (smtp.ini nodes changed)", moved,
+			    moved == 1 ? "" : "s", dirs[i]);
+		if (strcmp(dirs[i], fb->conf.spool_base) != 0)
+			(void)rmdir(dirs[i]);
+		free(dirs[i]);
+	}
+	free(dirs);
+}
+
 struct feedback *
 feedback_start(struct event_base *base, const struct config *cfg, char **err)
 {
@@ -435,6 +478,7 @@ feedback_start(struct event_base *base, const struct config *cfg, char **err)
 	fb->started = 1;
 	fb->wake = event_new(base, fb->efd, EV_READ | EV_PERSIST, on_wake, fb);
 	event_add(fb->wake, NULL);
+	adopt_spools(fb);
 	names = spool_scan(fb->conf.spool_dir);
 	for (; names[n] != NULL; n++) {
 		struct job *j = xcalloc(1, sizeof(*j));

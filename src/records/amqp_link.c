@@ -246,6 +246,19 @@ amqp_link_new(struct event_base *base, const struct amqp_link_opts *o,
 	}
 	if ((l->sp = aspool_open(o->spool_dir, o->segment_size, err)) == NULL)
 		goto fail;
+	for (size_t i = 0; o->adopt != NULL && o->adopt[i] != NULL; i++) {
+		uint64_t n;
+		char *why = NULL;
+
+		if (aspool_adopt(l->sp, o->adopt[i], &n, &why) != 0) {
+			log_error(l->o.source, NULL, "cannot take over the spool "
+			    "%s (it stays): %s", o->adopt[i], why);
+			free(why);
+		} else if (n > 0)
+			log_notice(l->o.source, NULL, "spool %s: %" PRIu64
+			    " events taken over from %s (smtp.ini nodes "
+			    "changed)", o->spool_dir, n, o->adopt[i]);
+	}
 	if (aspool_backlog(l->sp) > 0)
 		log_notice(l->o.source, NULL, "spool %s: %" PRIu64 " bytes of "
 		    "events from an earlier run to publish", o->spool_dir,

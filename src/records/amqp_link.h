@@ -42,6 +42,9 @@ struct amqp_link_opts {
 	unsigned	 backoff_min_ms, backoff_max_ms;
 	unsigned	 window;
 	const char	*spool_dir;
+	char *const	*adopt;		/* spools to take over at the start
+					 * (aspool_adopt), NULL-terminated;
+					 * NULL: none */
 	uint64_t	 segment_size;
 	int		 tls;
 	const char	*tls_ca;	/* NULL: the system's */

@@ -494,3 +494,50 @@ aspool_close(struct aspool *s)
 	free(s->dir);
 	free(s);
 }
+
+#define ADOPT_CHUNK	(1024 * 1024)
+
+int
+aspool_adopt(struct aspool *s, const char *dir, uint64_t *n, char **err)
+{
+	struct aspool *from = aspool_open(dir, s->seg_max, err);
+	struct aspool_rec rec;
+	struct aspool_pos last;
+	struct buf lines = BUF_INIT;
+	int r, rc = -1;
+
+	*n = 0;
+	if (from == NULL)
+		return -1;
+	while ((r = aspool_next(from, &rec, err)) == 1) {
+		char *key = xstrndup(rec.key.p, rec.key.len);
+		char *id = xstrndup(rec.id.p, rec.id.len);
+
+		aspool_line(&lines, key, id, rec.json.p, rec.json.len);
+		free(key);
+		free(id);
+		last = rec.end;
+		(*n)++;
+		if (lines.len >= ADOPT_CHUNK) {
+			if (aspool_append(s, lines.p, lines.len) != 0)
+				goto append_failed;
+			lines.len = 0;
+		}
+	}
+	if (r < 0)
+		goto out;
+	if (lines.len > 0 && aspool_append(s, lines.p, lines.len) != 0)
+		goto append_failed;
+	if (*n > 0)
+		aspool_confirm(from, &last);
+	rc = 0;
+	goto out;
+append_failed:
+	*err = xasprintf("%s: %s", s->dir, strerror(errno));
+out:
+	aspool_close(from);	/* drained: its segments go */
+	if (rc == 0)
+		(void)rmdir(dir);	/* a worker's; not one that holds them */
+	buf_free(&lines);
+	return rc;
+}

@@ -77,4 +77,17 @@ int		 aspool_drained(const struct aspool *);
 /* Closes; removes the segments and the position file when drained. */
 void		 aspool_close(struct aspool *);
 
+/*
+ * Takes over the spool in dir, left by a process that no longer runs (a
+ * worker beyond smtp.ini nodes, or the single process before workers):
+ * its records not yet confirmed are appended to this spool, in order and
+ * durably, then dir is emptied (and removed when nothing else is in it).
+ * 0 (*n: the records taken), or -1 with *err, dir then untouched (what
+ * was appended before the failure comes again at the next try). A crash
+ * between the append and the emptying repeats records likewise, ids and
+ * all (consumers drop repeats by id), never loses one.
+ */
+int		 aspool_adopt(struct aspool *, const char *dir, uint64_t *n,
+		    char **err);
+
 #endif

@@ -357,3 +357,35 @@ def test_feedback_events_published_once_with_the_log_event_id(mta, smtp_sink, br
         assert body["type"] == line["type"] and body["recipient"] == fb.RCPT
         assert body["job_id"] == line["job_id"], (body, line)
         assert m["delivery_mode"] == 2
+
+
+def test_a_spool_left_by_a_worker_beyond_nodes_is_published(mta, smtp_sink, broker):
+    """smtp.ini nodes lowered from 2 to 1 while events wait in the workers' spools (each
+    has its own, spool/amqp/w<i>): the single process takes both over at start-up and
+    publishes every event; nothing stays in spool/amqp/w<i>."""
+    from test_nodes import set_nodes
+    smtp_sink("127.0.0.2")
+    consumer = Consumer(broker, "q_nodes")
+    configure(mta, broker)
+    set_nodes(mta, 2)
+    mta.start()
+    mta.wait_for_lines(r"\[amqp_events\] connected to broker", 2)
+    broker.stop()
+    # One client connection a message: the listener spreads them over both workers.
+    for i in range(12):
+        send(mta, [f"ok-n{i}@single.test"])
+    records = wait_log(mta, 12)
+    wait_empty(mta)
+    spool = mta.root / "spool" / "amqp"
+    assert spool / "w1" in spooled_ids(mta), "worker 1 spooled nothing"
+    assert mta.stop() == 0
+    assert sum(map(len, spooled_ids(mta).values())) >= 12       # not published
+    set_nodes(mta, 1)
+    broker.start()
+    mark = mta.mark()
+    mta.start()
+    mta.wait_for_log(r"\[amqp_events\] spool .*: \d+ events taken over from .*/w1 "
+                     r"\(smtp\.ini nodes changed\)", start=mark)
+    unique = consumer.wait_keys({key(r) for r in records})
+    assert len(unique) == 12
+    assert not (spool / "w0").exists() and not (spool / "w1").exists()

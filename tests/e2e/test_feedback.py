@@ -497,3 +497,31 @@ def test_feedback_suppresses_the_next_message(mta, smtp_sink, tmp_path, kind):
     (line,) = wait_for("the b accounting line", lambda: acct_lines(mta, "bounce", "b"))
     assert line["rcpt"] == RCPT and line["bounceCat"] == "policy-related", line
     mta.wait_for_log(rf"<{re.escape(RCPT)}> suppressed for \S+ .*not attempted")
+
+
+def test_a_spool_left_by_a_worker_beyond_nodes_is_processed(mta, smtp_sink):
+    """smtp.ini nodes lowered from 2 to 1 while reports wait in the workers' spools
+    (feedback/spool/w<i>, each worker its own): the single process takes them over at
+    start-up and processes every one; the workers' directories go."""
+    from test_nodes import set_nodes
+    configure(mta, records=False)
+    set_nodes(mta, 2)
+    job, verp = delivered(mta, smtp_sink)
+    hold = mta.root / "feedback.hold"
+    hold.write_text("")
+    sent = flood(mta, verp, 400, 4)
+    parts = spool_parts(mta)
+    assert [f for d, f in parts.items() if d.name == "w1" and f], parts.keys()
+    mta.kill9()
+    hold.unlink()
+    set_nodes(mta, 1)
+    mark = mta.mark()
+    mta.start()
+    mta.wait_for_log(r"\[feedback\] \d+ feedback mails? taken over from .*/w1 "
+                     r"\(smtp\.ini nodes changed\)", start=mark)
+    wait_spool_empty(mta, timeout=120)
+    got = records(mta)
+    assert len({r["event_id"] for r in got}) == sent                # none lost
+    assert all(r["id"] == job for r in got)
+    spool_dir = mta.root / "feedback" / "spool"
+    assert not (spool_dir / "w0").exists() and not (spool_dir / "w1").exists()

@@ -195,6 +195,57 @@ test_before_run(void **state)
 	free(path);
 }
 
+/* The spools no process of the run owns: "got" (NULL-terminated, freed)
+ * names, relative to base, in order. */
+static void
+check_orphans(const char *base, char **got, const char *const *want)
+{
+	size_t i = 0;
+
+	for (; got[i] != NULL; i++) {
+		char *w;
+
+		assert_non_null(want[i]);
+		w = *want[i] ? xasprintf("%s/%s", base, want[i]) :
+		    xstrdup(base);
+		assert_string_equal(got[i], w);
+		free(w);
+		free(got[i]);
+	}
+	assert_null(want[i]);
+	free(got);
+}
+
+/* A single process takes over every worker's spool; worker 0 of 2 the
+ * single process's (base) and those of workers 2 and up; worker 1 none. */
+static void
+test_orphans(void **state)
+{
+	char tmpl[] = "/tmp/outpost-orphans.XXXXXX", *base = mkdtemp(tmpl);
+	const char *subs[] = { "w0", "w1", "w2", "w5", "wx" };
+	char *p;
+
+	(void)state;
+	assert_non_null(base);
+	for (size_t i = 0; i < 5; i++) {
+		p = xasprintf("%s/%s", base, subs[i]);
+		assert_int_equal(mkdir(p, 0700), 0);
+		free(p);
+	}
+	touch(base, "w3");		/* a file, not a spool */
+	check_orphans(base, nodes_orphans(base),
+	    (const char *[]){ "w0", "w1", "w2", "w5", NULL });
+	nodes_become(1, 2, -1, NULL, NULL);
+	check_orphans(base, nodes_orphans(base), (const char *[]){ NULL });
+	nodes_become(0, 2, -1, NULL, NULL);
+	check_orphans(base, nodes_orphans(base),
+	    (const char *[]){ "", "w2", "w5", NULL });
+	nodes_become(-1, 1, -1, NULL, NULL);	/* the single process again */
+	p = xasprintf("rm -rf '%s'", base);
+	assert_int_equal(system(p), 0);
+	free(p);
+}
+
 int
 main(void)
 {
@@ -202,6 +253,7 @@ main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_single_process_paths),
 		cmocka_unit_test(test_adopt),
+		cmocka_unit_test(test_orphans),
 		cmocka_unit_test(test_before_run),	/* last: a worker */
 	};
 

@@ -1,7 +1,8 @@
 /* Unit tests: records/amqp_spool.c — records come back in order, once
  * confirmed they are not read again (in this run after a rewind, nor after
  * a reopen), torn and corrupt lines are skipped, full segments are removed
- * as confirms pass them and a drained spool is emptied at close; and
+ * as confirms pass them and a drained spool is emptied at close, another
+ * process's spool is taken over; and
  * records/amqp_record.c's routing keys and stable event ids. */
 #include "unit.h"
 
@@ -213,6 +214,48 @@ test_key_and_id(void **state)
 }
 
 /* One spool line's fields: key and id (malloc'd), the JSON parsed. */
+/* Another process's spool taken over: what it had not confirmed is
+ * appended here in order, and its directory goes. */
+static void
+test_adopt(void **state)
+{
+	char *dir = tmpdir_new(), *err = NULL;
+	char *mine = xasprintf("%s/mine", dir), *other = xasprintf("%s/w1", dir);
+	struct aspool *o = aspool_open(other, 1 << 20, &err), *s;
+	struct aspool_rec r;
+	uint64_t n;
+
+	(void)state;
+	assert_non_null(o);
+	append(o, "a");
+	append(o, "b");
+	append(o, "c");
+	expect(o, "a", 1, &r);
+	aspool_confirm(o, &r.end);		/* a was published */
+	aspool_close(o);
+	s = aspool_open(mine, 1 << 20, &err);
+	assert_non_null(s);
+	append(s, "x");
+	/* A spool in use is refused and left as it is. */
+	o = aspool_open(other, 1 << 20, &err);
+	assert_int_equal(aspool_adopt(s, other, &n, &err), -1);
+	assert_non_null(strstr(err, "in use by another process"));
+	free(err);
+	err = NULL;
+	aspool_close(o);
+	assert_int_equal(aspool_adopt(s, other, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(access(other, F_OK), -1);
+	expect(s, "x", 1, &r);
+	expect(s, "b", 1, &r);
+	expect(s, "c", 1, &r);
+	expect_end(s);
+	aspool_close(s);
+	free(mine);
+	free(other);
+	tmpdir_rm(dir);
+}
+
 static json_t *
 line_json(const struct buf *b, char **key, char **id)
 {
@@ -288,6 +331,7 @@ main(void)
 		cmocka_unit_test(test_segments_removed),
 		cmocka_unit_test(test_torn_and_corrupt),
 		cmocka_unit_test(test_key_and_id),
+		cmocka_unit_test(test_adopt),
 		cmocka_unit_test(test_feedback_record),
 	};
 
