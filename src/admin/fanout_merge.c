@@ -246,15 +246,13 @@ merge_action(struct admin_req *r, json_t **o, unsigned n)
 
 /* --- destinations ------------------------------------------------------------------ */
 
-/* Every worker's shaper holds a destination's whole limits (its gate,
- * lib/gate.h, takes them across the workers): the counts are summed; the
- * limits and the connection limit in force are one worker's (under
- * backoff, the highest step's). */
+/* Every worker's shaper shows a destination's whole limits (its gate,
+ * lib/gate.h, takes them across the workers): the counts, and the
+ * connection limit in force (each worker holds its part), are summed. */
 static void
 merge_dest(json_t *dst, json_t *src)
 {
-	static const char *const maxk[] = { "step", "suspended_s", "limit",
-	    NULL };
+	static const char *const maxk[] = { "step", "suspended_s", NULL };
 	json_t *ovr = json_object_get(dst, "overridden"), *v;
 	const char *mode = json_string_value(json_object_get(dst, "mode"));
 	size_t i, k;

@@ -170,7 +170,7 @@ shape_route(struct attempt *a)
 	a->dest = shaper_get(env->shaper, full, lim, shape_now_ms());
 	if (env->cluster != NULL) {	/* its gate takes the rates */
 		cluster_route(env->cluster, full);
-		shaper_pace(a->dest);
+		shaper_pace(a->dest, cluster_parts(env->cluster));
 	}
 	free(full);
 }

@@ -73,11 +73,18 @@ struct cluster_req *cluster_admit(struct cluster *, const char *dest,
 void		 cluster_cancel(struct cluster_req *);
 
 /* 1 when an idle connection to dest (counted) may stay pooled although
- * no request of this process waits for it: without Redis, while the
- * node's connections to dest are below max_connections, so that no other
- * worker can be waiting for one. */
+ * no request of this process waits for it: without Redis, unless the
+ * node's connections to dest are at max_connections and another worker
+ * was refused one within the last second. */
 int		 cluster_keep_idle(struct cluster *, const char *dest,
 		    unsigned max_connections);
+
+/* The parts of a destination's connection limit this process's own
+ * shaper holds (shaper_pace): without Redis, the workers' number (each
+ * keeps its part and the gate holds the total exactly, so the workers
+ * never contend for the slots at saturation); 1 with Redis (the leases
+ * hold the total). */
+unsigned	 cluster_parts(const struct cluster *);
 
 /* 1 while Redis is unreachable and the shares apply (never without
  * Redis). */

@@ -14,6 +14,7 @@
 #include "delivery/cluster_priv.h"
 #include "lib/xmalloc.h"
 #include "lib/util.h"
+#include "core/worker.h"
 
 #define DEST_IDLE_MS	600000		/* an unused destination record goes */
 
@@ -302,7 +303,14 @@ int
 cluster_keep_idle(struct cluster *cl, const char *dest,
     unsigned max_connections)
 {
-	return cl->local && gate_count(cl->gate, dest) < max_connections;
+	return cl->local && gate_keep_idle(cl->gate, cl->col, dest,
+	    max_connections, cluster_now_ms());
+}
+
+unsigned
+cluster_parts(const struct cluster *cl)
+{
+	return cl->local ? nodes_count() : 1;
 }
 
 void

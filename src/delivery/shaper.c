@@ -29,6 +29,7 @@ struct shaper_dest {
 	struct shaping_limits	 ovr;		/* the administrator's, */
 	unsigned		 ovr_mask;	/* these keys (shaping.h) */
 	int			 paced;		/* rates taken by a gate */
+	unsigned		 parts;		/* of max_connections held: 1 */
 	enum shaper_mode	 mode;
 	unsigned		 refs;
 	unsigned		 queued;	/* entries last routed here */
@@ -349,10 +350,12 @@ shaper_wake(struct shaper_dest *d, unsigned n)
 static unsigned
 limit_of(const struct shaper_dest *d)
 {
-	unsigned normal = d->lim.max_connections ? d->lim.max_connections :
-	    UINT_MAX;
+	unsigned normal = d->lim.max_connections ? d->lim.max_connections /
+	    (d->parts > 1 ? d->parts : 1) : UINT_MAX;
 	uint64_t b;
 
+	if (normal == 0)		/* a part is one connection at least */
+		normal = 1;
 	if (d->mode == SHAPER_NORMAL)
 		return normal;
 	b = (uint64_t)d->lim.backoff_connections << (d->step < 32 ? d->step :
@@ -516,9 +519,10 @@ shaper_may_send(struct shaper_dest *d, uint64_t now)
 }
 
 void
-shaper_pace(struct shaper_dest *d)
+shaper_pace(struct shaper_dest *d, unsigned parts)
 {
 	d->paced = 1;
+	d->parts = parts;
 }
 
 enum shaping_action

@@ -118,9 +118,10 @@ void		 shaper_closed(struct shaper_dest *, uint64_t now);
 /* 0: a message may be sent now (and is counted); else ms to wait. */
 uint64_t	 shaper_may_send(struct shaper_dest *, uint64_t now);
 /* d's rates are taken by a gate outside (delivery/cluster.h, shared by
- * workers or nodes) from shaper_limits(d): from now on d keeps the
- * connection limit, backoff and suspension, and no rate of its own. */
-void		 shaper_pace(struct shaper_dest *);
+ * workers or nodes) from shaper_limits(d): from now on d keeps backoff,
+ * suspension and its part of the connection limit (max_connections over
+ * parts, at least 1; the limits it shows stay whole), and no rate. */
+void		 shaper_pace(struct shaper_dest *, unsigned parts);
 /*
  * A reply from the destination, or Outpost's own failure (code 0): a 2xx
  * after a message (not at the greeting) is a clean delivery, counting

@@ -107,9 +107,8 @@ mode_rank(const char *mode)
 }
 
 /* A line's nine fields into d (a new key) or added to it (the workers'
- * counts summed; each holds the whole limit (lib/gate.h), so the highest
- * one; the worst mode with its reply, the latest suspension, the highest
- * step). */
+ * counts and limits summed; the worst mode with its reply, the latest
+ * suspension, the highest step). */
 static void
 merge(struct dest *d, int fresh, char **fld)
 {
@@ -129,8 +128,7 @@ merge(struct dest *d, int fresh, char **fld)
 	d->queued += strtoul(fld[2], NULL, 10);
 	d->inflight += strtoul(fld[3], NULL, 10);
 	d->unlimited |= limit == 0;
-	if (limit > d->limit)
-		d->limit = limit;
+	d->limit += limit;
 	if (strtoul(fld[5], NULL, 10) > d->step)
 		d->step = strtoul(fld[5], NULL, 10);
 	d->waiting += strtoul(fld[6], NULL, 10);

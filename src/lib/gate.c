@@ -18,11 +18,22 @@ struct gate {
 	uint32_t	 cols;
 };
 
-/* An entry's payload. */
+/* An entry's payload: the rates, then per column its open connections
+ * and when it was last refused one (ms; 0: not since it got one). */
 struct gstate {
 	struct rate	 conn, msg;	/* the key's rates, with their state */
-	uint32_t	 n[];		/* open connections, per column */
+	uint32_t	 n[];		/* [cols], then uint64_t want[cols] */
 };
+
+#define WANT_MS		1000	/* a refusal older than this is forgotten */
+#define N_BYTES(cols)	(((cols) * sizeof(uint32_t) + 7) & ~(size_t)7)
+
+static uint64_t *
+want(const struct gate *g, struct gstate *s)
+{
+	return (uint64_t *)(void *)((char *)s + sizeof(*s) +
+	    N_BYTES(g->cols));
+}
 
 static struct gstate *
 S(struct gate *g, uint32_t i)
@@ -40,7 +51,8 @@ gate_new(unsigned columns, size_t keys)
 	h.cols = columns < 1 ? 1 : columns > COLUMNS_MAX ? COLUMNS_MAX :
 	    columns;
 	size = shmtab_layout(&h.t, sizeof(h), GATE_KEY_LEN,
-	    sizeof(struct gstate) + h.cols * sizeof(uint32_t), keys);
+	    sizeof(struct gstate) + N_BYTES(h.cols) +
+	    h.cols * sizeof(uint64_t), keys);
 	return shmtab_map(&h.t, sizeof(h), size);
 }
 
@@ -140,12 +152,34 @@ gate_admit(struct gate *g, unsigned col, const char *key,
 		if (ask->conn) {
 			rate_take(&s->conn, now_ms);
 			s->n[col]++;
+			want(g, s)[col] = 0;
 			*slot = i;
 		}
 		rate_take(&s->msg, now_ms);
-	}
+	} else if (wait == GATE_FULL)
+		want(g, s)[col] = now_ms;
 	unlock(g);
 	return wait;
+}
+
+int
+gate_keep_idle(struct gate *g, unsigned col, const char *key,
+    unsigned max_conn, uint64_t now_ms)
+{
+	struct gstate *s;
+	uint32_t i;
+	int keep = 1;
+
+	if (col >= g->cols || lock(g) != 0)
+		return 1;
+	if ((i = shmtab_find(&g->t, key)) != 0 && max_conn > 0 &&
+	    sum(g, (s = S(g, i))) >= max_conn)
+		for (uint32_t c = 0; c < g->cols && keep; c++)
+			if (c != col && want(g, s)[c] != 0 &&
+			    now_ms - want(g, s)[c] < WANT_MS)
+				keep = 0;
+	unlock(g);
+	return keep;
 }
 
 void

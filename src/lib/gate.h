@@ -54,6 +54,11 @@ void		 gate_free(struct gate *);
  */
 uint64_t	 gate_admit(struct gate *, unsigned col, const char *key,
 		    const struct gate_ask *, uint64_t now_ms, unsigned *slot);
+/* Whether column col may keep an idle connection to key pooled: not when
+ * max_conn are open and another column was refused one (GATE_FULL)
+ * within the last second; yes otherwise. */
+int		 gate_keep_idle(struct gate *, unsigned col, const char *key,
+		    unsigned max_conn, uint64_t now_ms);
 /* A connection gate_admit() counted in column col is over. */
 void		 gate_release(struct gate *, unsigned col, unsigned slot);
 /* Forgets every connection of column col (its process is gone). */

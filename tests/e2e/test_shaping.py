@@ -274,9 +274,9 @@ def steady_rate(times, skip=0.1):
 def test_workers_share_one_set_of_limits_without_a_redis(mta, smtp_sink, dns_records):
     """smtp.ini nodes=2 without cluster.ini: the workers take every destination's limits
     from one table in shared memory (lib/gate.c). A max_connections of 1 holds in total
-    while both workers have mail for it, and a rate is the destination's whole rate even
-    when one worker holds all of its mail (a split by workers would give that worker
-    half)."""
+    while both workers have mail for it (each worker's part would be one), and a rate is
+    the destination's whole rate even when one worker holds all of its mail (a split by
+    workers would give that worker half)."""
     dns_records(RECORDS)
     sink_a = smtp_sink("127.0.0.2")
     sink_a.delay("data_end", 0.2)

@@ -134,19 +134,28 @@ test_rates(void **state)
 	shaper_free(sp);
 }
 
-/* Paced: the rates are a gate's, shown but not taken here; the
- * connection limit still is. */
+/* Paced: the rates are a gate's, shown but not taken here; this
+ * process's part of the connection limit still is. */
 static void
 test_paced(void **state)
 {
 	struct shaping *sh;
-	struct shaper *sp = table("max_connections=2\n"
+	struct shaper *sp = table("max_connections=4\n"
 	    "max_connection_rate=1/s\nmax_message_rate=1/s\n", &sh, 100);
 	struct shaper_dest *d = dest(sp, sh, "a.test", 0);
+	struct shaper_stat st;
 
 	(void)state;
-	shaper_pace(d);
+	shaper_pace(d, 2);		/* one of two workers: 2 of 4 */
 	assert_true(shaper_may_connect(d, 5000) == 0);
+	assert_true(shaper_may_connect(d, 5000) == 0);
+	assert_true(shaper_may_connect(d, 5000) == SHAPER_FULL);
+	shaper_stat(d, 5000, &st);
+	assert_int_equal(st.limit, 2);
+	assert_int_equal(shaper_limits(d)->max_connections, 4);
+	shaper_pace(d, 8);		/* a part is one at least */
+	shaper_closed(d, 5000);
+	shaper_closed(d, 5000);
 	assert_true(shaper_may_connect(d, 5000) == 0);
 	assert_true(shaper_may_connect(d, 5000) == SHAPER_FULL);
 	assert_true(shaper_may_send(d, 5000) == 0);

@@ -69,7 +69,7 @@ test_text_and_report(void **state)
 }
 
 static void
-test_workers_merged(void **state)
+test_workers_summed(void **state)
 {
 	char dir[] = "/tmp/shaper_file.XXXXXX", *run, out[2048] = "";
 	const char *names[] = { "shaping.tsv", "shaping.w0.tsv",
@@ -83,7 +83,7 @@ test_workers_merged(void **state)
 	write_file(run, names[0], "# outpost shaping 2\n"	/* stale */
 	    "old.test\tnormal\t9\t0\t20\t0\t0\t0\t\n");
 	write_file(run, names[1], "# outpost shaping 2\n"
-	    "a.test\tnormal\t2\t1\t2\t0\t1\t0\t\n"	/* the whole */
+	    "a.test\tnormal\t2\t1\t1\t0\t1\t0\t\n"
 	    "b.test\tnormal\t1\t0\t0\t0\t0\t0\t\n");
 	write_file(run, names[2], "# outpost shaping 2\n"
 	    "c.test\tnormal\t1\t1\t10\t0\t0\t0\t\n"
@@ -119,7 +119,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text_and_report),
-		cmocka_unit_test(test_workers_merged),
+		cmocka_unit_test(test_workers_summed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
