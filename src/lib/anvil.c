@@ -5,9 +5,7 @@
  * table placed after the entries in the same region. An entry lives while
  * any column counts a connection.
  */
-#include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "lib/anvil.h"

@@ -3,7 +3,6 @@
  * a lib/shmtab.h table of destination keys, each entry its two rates and
  * one connection count per column. A full table takes back an idle entry.
  */
-#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
