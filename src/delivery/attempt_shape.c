@@ -125,8 +125,9 @@ on_turn(void *arg, uint64_t wait)
 	}
 	mta_session_close(a->sess);
 	a->sess = NULL;
-	log_info(SRC, a->e->id, "shaping %s: no turn from the cluster within "
-	    "max_wait", shaper_key(a->dest));
+	log_info(SRC, a->e->id, "shaping %s: no turn from the cluster (within "
+	    "max_wait, or a borrowed connection was wanted back); again in "
+	    "%llu ms", shaper_key(a->dest), (unsigned long long)wait);
 	a->shape_end(a, sched_now_ms() + (int64_t)wait);
 }
 
@@ -243,7 +244,11 @@ shape_connect(struct attempt *a, struct mta_conf *c)
 	/* a->cur is past the host being tried: a host before it failed. */
 	w = a->cur > 1 ? shaper_may_connect_next(d, now) :
 	    shaper_may_connect(d, now);
-	if (w == SHAPER_FULL)
+	/* Its part in flight: one more borrowed from the other workers',
+	 * when they leave it unused; else a wait for one of its own. */
+	if (w == SHAPER_FULL && (!cluster_may_lend(env->cluster,
+	    shaper_key(d), lim->max_connections) ||
+	    (w = shaper_may_borrow(d, now)) != 0))
 		return park(a);
 	if (w != 0)
 		return later(a, w, "connection spacing, rate or suspension");
@@ -322,6 +327,19 @@ shape_batch(struct attempt *a, size_t off)
 		a->bcnt = max;
 }
 
+/* Over its part in normal mode, a worker borrowed: the loan is kept
+ * while the other workers do not want it back. */
+static int
+loan_kept(struct attempt *a, const struct shaper_stat *st)
+{
+	struct cluster *cl = a->env->cluster;
+
+	return cl != NULL && cluster_parts(cl) > 1 &&
+	    st->mode == SHAPER_NORMAL &&
+	    st->inflight <= st->lim->max_connections &&
+	    cluster_keep_idle(cl, st->key, st->lim->max_connections);
+}
+
 void
 shape_pool_put(struct attempt *a, struct mta_session *s)
 {
@@ -332,10 +350,11 @@ shape_pool_put(struct attempt *a, struct mta_session *s)
 	if (d != NULL)
 		shaper_stat(d, shape_now_ms(), &st);
 	/* Over max_messages_per_connection, or over the limit of this mode
-	 * (backoff): closed, its slot freed. */
+	 * (backoff) unless borrowed and not wanted back: closed, its slot
+	 * freed. */
 	if (lim != NULL && ((lim->max_messages_per_connection > 0 &&
 	    mta_session_count(s) >= lim->max_messages_per_connection) ||
-	    (st.limit > 0 && st.inflight > st.limit))) {
+	    (st.limit > 0 && st.inflight > st.limit && !loan_kept(a, &st)))) {
 		mta_session_close(s);
 		return;
 	}

@@ -73,18 +73,28 @@ struct cluster_req *cluster_admit(struct cluster *, const char *dest,
 void		 cluster_cancel(struct cluster_req *);
 
 /* 1 when an idle connection to dest (counted) may stay pooled although
- * no request of this process waits for it: without Redis, unless the
- * node's connections to dest are at max_connections and another worker
- * was refused one within the last second. */
+ * no request of this process waits for it, or a borrowed one may be kept:
+ * without Redis, unless the node's connections to dest are over
+ * max_connections, or at it and another worker was refused one of its
+ * part within the last second. */
 int		 cluster_keep_idle(struct cluster *, const char *dest,
 		    unsigned max_connections);
 
 /* The parts of a destination's connection limit this process's own
  * shaper holds (shaper_pace): without Redis, the workers' number (each
  * keeps its part and the gate holds the total exactly, so the workers
- * never contend for the slots at saturation); 1 with Redis (the leases
- * hold the total). */
+ * never contend for the slots at saturation, and borrows what the others
+ * leave unused, cluster_may_lend); 1 with Redis (the leases hold the
+ * total). */
 unsigned	 cluster_parts(const struct cluster *);
+/* 1 when this process, holding its part of dest's max_connections, may
+ * borrow one more from the other workers' parts (shaper_may_borrow): they
+ * leave it unused and none of them was refused one of its own part within
+ * the last second. A borrowed connection is given back (closed) at the
+ * end of a transaction once cluster_keep_idle says no. 0 with Redis, or
+ * cl NULL. */
+int		 cluster_may_lend(struct cluster *, const char *dest,
+		    unsigned max_connections);
 
 /* 1 while Redis is unreachable and the shares apply (never without
  * Redis). */

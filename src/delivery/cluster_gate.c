@@ -177,12 +177,19 @@ gate_step(struct cluster_req *req)
 	uint64_t wait;
 
 	ask.max_conn = cluster_share(d->lim.max_connections, cl->conf.nodes);
+	if (cluster_parts(cl) > 1 && ask.max_conn > 0)	/* the shapers' */
+		ask.part = ask.max_conn / cluster_parts(cl) > 0 ?
+		    ask.max_conn / cluster_parts(cl) : 1;
 	cluster_rate_share(&d->lim.max_connection_rate, cl->conf.nodes,
 	    &ask.conn_rate);
 	cluster_rate_share(&d->lim.max_message_rate, cl->conf.nodes,
 	    &ask.msg_rate);
 	wait = gate_admit(cl->gate, cl->col, d->name, &ask, cluster_now_ms(),
 	    &slot);
+	if (wait == GATE_NO_LOAN) {	/* borrowed, and wanted back now */
+		req_done(req, CLUSTER_FULL_POLL_MS);
+		return;
+	}
 	if (wait != 0) {
 		req_later(req, wait == GATE_FULL ? CLUSTER_FULL_POLL_MS : wait,
 		    0);
@@ -305,6 +312,14 @@ cluster_keep_idle(struct cluster *cl, const char *dest,
 {
 	return cl->local && gate_keep_idle(cl->gate, cl->col, dest,
 	    max_connections, cluster_now_ms());
+}
+
+int
+cluster_may_lend(struct cluster *cl, const char *dest,
+    unsigned max_connections)
+{
+	return cl != NULL && cluster_parts(cl) > 1 && gate_may_lend(cl->gate,
+	    cl->col, dest, max_connections, cluster_now_ms());
 }
 
 unsigned

@@ -346,16 +346,24 @@ shaper_wake(struct shaper_dest *d, unsigned n)
 
 /* --- modes ----------------------------------------------------------------------- */
 
+/* Connections allowed in normal mode: this process's part of the limit,
+ * one at least. */
+static unsigned
+part_of(const struct shaper_dest *d)
+{
+	unsigned normal = d->lim.max_connections ? d->lim.max_connections /
+	    (d->parts > 1 ? d->parts : 1) : UINT_MAX;
+
+	return normal == 0 ? 1 : normal;
+}
+
 /* Connections allowed in the current mode (a suspension aside). */
 static unsigned
 limit_of(const struct shaper_dest *d)
 {
-	unsigned normal = d->lim.max_connections ? d->lim.max_connections /
-	    (d->parts > 1 ? d->parts : 1) : UINT_MAX;
+	unsigned normal = part_of(d);
 	uint64_t b;
 
-	if (normal == 0)		/* a part is one connection at least */
-		normal = 1;
 	if (d->mode == SHAPER_NORMAL)
 		return normal;
 	b = (uint64_t)d->lim.backoff_connections << (d->step < 32 ? d->step :
@@ -448,8 +456,8 @@ recover(struct shaper_dest *d)
 		return;
 	d->clean = 0;
 	d->step++;
-	if (d->lim.max_connections != 0 ? limit_of(d) >=
-	    d->lim.max_connections : d->step >= SHAPER_RECOVER_STEPS) {
+	if (d->lim.max_connections != 0 ? limit_of(d) >= part_of(d) :
+	    d->step >= SHAPER_RECOVER_STEPS) {
 		d->mode = SHAPER_NORMAL;
 		d->step = 0;
 		d->last[0] = '\0';
@@ -516,6 +524,20 @@ shaper_may_send(struct shaper_dest *d, uint64_t now)
 	if (d->mode == SHAPER_SUSPENDED)
 		return d->until - now;
 	return d->paced ? 0 : rate_take(&d->lim.max_message_rate, now);
+}
+
+uint64_t
+shaper_may_borrow(struct shaper_dest *d, uint64_t now)
+{
+	refresh(d, now);
+	if (!d->paced || d->parts <= 1 || d->mode != SHAPER_NORMAL ||
+	    d->lim.max_connections == 0 ||
+	    d->inflight >= d->lim.max_connections)
+		return SHAPER_FULL;
+	d->used = now;
+	d->inflight++;
+	d->spaced_from = now;
+	return 0;
 }
 
 void

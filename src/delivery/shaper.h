@@ -122,6 +122,11 @@ uint64_t	 shaper_may_send(struct shaper_dest *, uint64_t now);
  * suspension and its part of the connection limit (max_connections over
  * parts, at least 1; the limits it shows stay whole), and no rate. */
 void		 shaper_pace(struct shaper_dest *, unsigned parts);
+/* Paced in parts, in normal mode, with its part in flight: one more
+ * connection borrowed from the other parts (the gate lends it, and says
+ * when it is wanted back), up to the whole max_connections: 0, counted
+ * as by shaper_may_connect; SHAPER_FULL otherwise. */
+uint64_t	 shaper_may_borrow(struct shaper_dest *, uint64_t now);
 /*
  * A reply from the destination, or Outpost's own failure (code 0): a 2xx
  * after a message (not at the greeting) is a clean delivery, counting

@@ -121,6 +121,18 @@ unlock(struct gate *g)
 	shmtab_unlock(&g->t);
 }
 
+/* Another column than col was refused a connection of its part within
+ * the last WANT_MS. */
+static int
+wanted(const struct gate *g, struct gstate *s, unsigned col, uint64_t now_ms)
+{
+	for (uint32_t c = 0; c < g->cols; c++)
+		if (c != col && want(g, s)[c] != 0 &&
+		    now_ms - want(g, s)[c] < WANT_MS)
+			return 1;
+	return 0;
+}
+
 uint64_t
 gate_admit(struct gate *g, unsigned col, const char *key,
     const struct gate_ask *ask, uint64_t now_ms, unsigned *slot)
@@ -128,6 +140,7 @@ gate_admit(struct gate *g, unsigned col, const char *key,
 	struct gstate *s;
 	uint32_t i;
 	uint64_t wc = 0, wm, wait;
+	int lend;
 
 	*slot = 0;
 	if (col >= g->cols || lock(g) != 0)
@@ -139,8 +152,12 @@ gate_admit(struct gate *g, unsigned col, const char *key,
 	s = S(g, i);
 	rate_update(&s->conn, &ask->conn_rate);
 	rate_update(&s->msg, &ask->msg_rate);
+	/* Beyond its part, a connection is borrowed from the others'. */
+	lend = ask->conn && ask->part > 0 && s->n[col] >= ask->part;
 	if (ask->conn && ask->max_conn > 0 && sum(g, s) >= ask->max_conn)
-		wait = GATE_FULL;
+		wait = lend ? GATE_NO_LOAN : GATE_FULL;
+	else if (lend && wanted(g, s, col, now_ms))
+		wait = GATE_NO_LOAN;
 	else {
 		if (ask->conn)
 			wc = rate_wait(&s->conn, now_ms);
@@ -161,24 +178,44 @@ gate_admit(struct gate *g, unsigned col, const char *key,
 	return wait;
 }
 
+/* gate_may_lend (lend) or gate_keep_idle: both read the count and the
+ * others' wants under the lock; a key never seen lends and keeps. */
+static int
+judge(struct gate *g, unsigned col, const char *key, unsigned max_conn,
+    uint64_t now_ms, int lend)
+{
+	struct gstate *s;
+	uint32_t i;
+	unsigned n;
+	int yes = 1;
+
+	if (col >= g->cols || lock(g) != 0)
+		return !lend;
+	if ((i = shmtab_find(&g->t, key)) != 0) {
+		n = sum(g, (s = S(g, i)));
+		if (lend)
+			yes = (max_conn == 0 || n < max_conn) &&
+			    !wanted(g, s, col, now_ms);
+		else
+			yes = max_conn == 0 || n < max_conn ||
+			    (n == max_conn && !wanted(g, s, col, now_ms));
+	}
+	unlock(g);
+	return yes;
+}
+
+int
+gate_may_lend(struct gate *g, unsigned col, const char *key,
+    unsigned max_conn, uint64_t now_ms)
+{
+	return judge(g, col, key, max_conn, now_ms, 1);
+}
+
 int
 gate_keep_idle(struct gate *g, unsigned col, const char *key,
     unsigned max_conn, uint64_t now_ms)
 {
-	struct gstate *s;
-	uint32_t i;
-	int keep = 1;
-
-	if (col >= g->cols || lock(g) != 0)
-		return 1;
-	if ((i = shmtab_find(&g->t, key)) != 0 && max_conn > 0 &&
-	    sum(g, (s = S(g, i))) >= max_conn)
-		for (uint32_t c = 0; c < g->cols && keep; c++)
-			if (c != col && want(g, s)[c] != 0 &&
-			    now_ms - want(g, s)[c] < WANT_MS)
-				keep = 0;
-	unlock(g);
-	return keep;
+	return judge(g, col, key, max_conn, now_ms, 0);
 }
 
 void

@@ -8,6 +8,12 @@
  * together, under the table's lock, so workers asking at once can never
  * pass the same slot.
  *
+ * Parts: each column may be given a part of a key's connections that is
+ * its own (gate_ask part). Beyond its part a column borrows what the
+ * others leave unused, but only while no other column was refused one of
+ * its own part within the last second (gate_may_lend); such a refusal
+ * asks the borrowers to give theirs back (gate_keep_idle).
+ *
  * One MAP_SHARED anonymous region, made before the fork and inherited by
  * every child; a process-shared robust mutex guards each call (a process
  * that dies holding it: the next caller rebuilds the index and goes on).
@@ -25,6 +31,7 @@
 #include "lib/rate.h"
 
 #define GATE_FULL	UINT64_MAX	/* every connection taken: ask again */
+#define GATE_NO_LOAN	(UINT64_MAX - 1) /* beyond the part, none to lend */
 #define GATE_KEY_LEN	320		/* "<address>/<domain>", with its NUL */
 #define GATE_POLL_MS	100		/* full, or no room in the table */
 #define GATE_KEYS	10000		/* destinations a node's table holds */
@@ -35,6 +42,8 @@ struct gate;
 struct gate_ask {
 	int		 conn;		/* a connection, counted from now */
 	unsigned	 max_conn;	/* connections of the key; 0: none */
+	unsigned	 part;		/* of them, this column's own; 0: no
+					 * parts (every one is anyone's) */
 	struct rate	 conn_rate;	/* limits only; state is the table's */
 	struct rate	 msg_rate;
 };
@@ -49,14 +58,21 @@ void		 gate_free(struct gate *);
  * At now_ms, for key in column col: 0 when admitted (a message and, with
  * conn, a connection taken: *slot is the handle gate_release() takes, 0
  * when the table had no room to count it); GATE_FULL when max_conn
- * connections are open (nothing taken); else the milliseconds until the
- * rates allow it (nothing taken).
+ * connections are open (nothing taken); GATE_NO_LOAN when the column
+ * holds its part and may not borrow (nothing taken); else the
+ * milliseconds until the rates allow it (nothing taken).
  */
 uint64_t	 gate_admit(struct gate *, unsigned col, const char *key,
 		    const struct gate_ask *, uint64_t now_ms, unsigned *slot);
-/* Whether column col may keep an idle connection to key pooled: not when
- * max_conn are open and another column was refused one (GATE_FULL)
- * within the last second; yes otherwise. */
+/* Whether column col, holding its part of key's max_conn connections,
+ * may borrow one more: fewer than max_conn are open and no other column
+ * was refused one of its part within the last second. */
+int		 gate_may_lend(struct gate *, unsigned col, const char *key,
+		    unsigned max_conn, uint64_t now_ms);
+/* Whether column col may keep a connection to key (idle, or borrowed):
+ * not when more than max_conn are open (the limit was lowered), nor when
+ * max_conn are and another column was refused one of its part within the
+ * last second; yes otherwise. */
 int		 gate_keep_idle(struct gate *, unsigned col, const char *key,
 		    unsigned max_conn, uint64_t now_ms);
 /* A connection gate_admit() counted in column col is over. */

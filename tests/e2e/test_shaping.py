@@ -276,20 +276,27 @@ def test_workers_share_one_set_of_limits_without_a_redis(mta, smtp_sink, dns_rec
     from one table in shared memory (lib/gate.c). A max_connections of 1 holds in total
     while both workers have mail for it (each worker's part would be one), and a rate is
     the destination's whole rate even when one worker holds all of its mail (a split by
-    workers would give that worker half)."""
+    workers would give that worker half). Connections too: a worker holding all of
+    c.test's mail borrows the other worker's unused part of max_connections=2."""
     dns_records(RECORDS)
     sink_a = smtp_sink("127.0.0.2")
     sink_a.delay("data_end", 0.2)
     sink_b = smtp_sink("127.0.0.3")
+    sink_c = smtp_sink("127.0.0.4")
+    sink_c.delay("data_end", 0.5)
     path = mta.config_path("smtp.ini")
     text = re.sub(r"^nodes=.*\n", "", path.read_text(), flags=re.M)
     path.write_text(text.replace("[main]\n", "[main]\nnodes=2\n", 1))
     mta.write_config("shaping.ini", "[a.test]\nmax_connections=1\n"
-                     "[b.test]\nmax_message_rate=10/s\n")
+                     "[b.test]\nmax_message_rate=10/s\n"
+                     "[c.test]\nmax_connections=2\n")
     mta.start()
     assert len(mta.worker_pids()) == 2
     mta.wait_for_log(r"shaping limits shared by the 2 workers in memory", timeout=10)
-    # One client connection: one worker accepts (and delivers) all of b.test's mail.
+    # One client connection: one worker accepts (and delivers) all of b.test's and
+    # of c.test's mail.
+    rcpts_c = [f"ok-{i}@c.test" for i in range(8)]
+    send_many(mta, rcpts_c)
     rcpts_b = [f"ok-{i}@b.test" for i in range(30)]
     send_many(mta, rcpts_b)
     # Many client connections: both workers hold a.test mail.
@@ -300,11 +307,15 @@ def test_workers_share_one_set_of_limits_without_a_redis(mta, smtp_sink, dns_rec
         rcpts_a += batch
     sink_b.wait_for_messages(30, timeout=30)
     sink_a.wait_for_messages(len(rcpts_a), timeout=40)
+    sink_c.wait_for_messages(len(rcpts_c), timeout=30)
     wait_empty(mta, timeout=30)
     assert delivered(sink_a) == sorted(rcpts_a)
     assert delivered(sink_b) == sorted(rcpts_b)
+    assert delivered(sink_c) == sorted(rcpts_c)
     print(f"a.test: most sessions at once {sink_a.max_seen()}; "
-          f"b.test: {steady_rate(sink_b.arrivals()):.2f}/s")
+          f"b.test: {steady_rate(sink_b.arrivals()):.2f}/s; "
+          f"c.test: most sessions at once {sink_c.max_seen()}")
+    assert sink_c.max_seen() == 2       # its part (1), and the other worker's, borrowed
     assert sink_a.max_seen() <= 1
     assert sink_a.refused() == 0
     assert 8.0 <= steady_rate(sink_b.arrivals()) <= 11.0

@@ -166,6 +166,51 @@ test_paced(void **state)
 	shaper_free(sp);
 }
 
+/* Paced in parts: beyond its part a process borrows up to the whole
+ * limit, in normal mode only; and a backoff ends once its step reaches
+ * the part (not the whole limit, which a part never reaches). */
+static void
+test_paced_borrow(void **state)
+{
+	struct shaping *sh;
+	struct shaper *sp = table("max_connections=4\nbackoff_interval=0\n"
+	    "backoff_recover=1\n", &sh, 100);
+	struct shaper_dest *d = dest(sp, sh, "a.test", 0);
+	struct shaper_stat st;
+	uint64_t t = 5000;
+
+	(void)state;
+	assert_true(shaper_may_borrow(d, t) == SHAPER_FULL);	/* unpaced */
+	shaper_pace(d, 1);
+	assert_true(shaper_may_borrow(d, t) == SHAPER_FULL);	/* no parts */
+	shaper_pace(d, 2);
+	assert_true(shaper_may_connect(d, t) == 0);
+	assert_true(shaper_may_connect(d, t) == 0);
+	assert_true(shaper_may_connect(d, t) == SHAPER_FULL);
+	assert_true(shaper_may_borrow(d, t) == 0);
+	assert_true(shaper_may_borrow(d, t) == 0);
+	assert_true(shaper_may_borrow(d, t) == SHAPER_FULL);	/* the whole */
+	shaper_stat(d, t, &st);
+	assert_int_equal(st.inflight, 4);
+	assert_int_equal(st.limit, 2);
+	for (int i = 0; i < 4; i++)
+		shaper_closed(d, t);
+	/* Backoff: no borrowing; one clean delivery a step (1 -> 2), and 2
+	 * is the part: normal again. */
+	assert_true(shaper_may_connect(d, t) == 0);
+	assert_int_equal(shaper_result(d, 421, "", "Too busy", 1, t),
+	    SHAPING_BACKOFF);
+	assert_true(shaper_may_borrow(d, t) == SHAPER_FULL);
+	shaper_result(d, 250, NULL, "ok", 0, t);
+	shaper_stat(d, t, &st);
+	assert_int_equal(st.mode, SHAPER_NORMAL);
+	assert_int_equal(st.limit, 2);
+	assert_true(shaper_may_connect(d, t) == 0);
+	assert_true(shaper_may_borrow(d, t) == 0);
+	shaper_release(d);
+	shaper_free(sp);
+}
+
 static void
 test_backoff(void **state)
 {
@@ -489,6 +534,7 @@ main(void)
 		cmocka_unit_test(test_slots),
 		cmocka_unit_test(test_rates),
 		cmocka_unit_test(test_paced),
+		cmocka_unit_test(test_paced_borrow),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_recovery_wakes),
 		cmocka_unit_test(test_suspend),

@@ -56,6 +56,51 @@ test_limits_and_rates(void **state)
 	gate_free(g);
 }
 
+/* Parts: a column borrows beyond its own part while the others leave it
+ * unused; one refused a connection of its own part wants it back, and
+ * a borrow is refused (without asking anything back) until it has it. */
+static void
+test_parts_lend(void **state)
+{
+	struct gate *g = gate_new(2, 16);
+	struct gate_ask a = ask(1, 4, 0, 0);
+	unsigned s0[4], s1, x;
+
+	(void)state;
+	a.part = 2;
+	for (int i = 0; i < 2; i++)	/* column 0's own */
+		assert_int_equal(gate_admit(g, 0, "a", &a, 1000, &s0[i]), 0);
+	assert_true(gate_may_lend(g, 0, "a", 4, 1000));
+	for (int i = 2; i < 4; i++)	/* borrowed from column 1's part */
+		assert_int_equal(gate_admit(g, 0, "a", &a, 1000, &s0[i]), 0);
+	assert_false(gate_may_lend(g, 0, "a", 4, 1000));
+	assert_true(gate_admit(g, 0, "a", &a, 1000, &x) == GATE_NO_LOAN);
+	assert_int_equal(x, 0);
+	/* A borrow refused asks nothing back: all four may be kept. */
+	assert_true(gate_keep_idle(g, 0, "a", 4, 1000));
+	assert_true(gate_keep_idle(g, 1, "a", 4, 1000));
+	/* Column 1 is refused one of its own: column 0 must give one back,
+	 * and may not borrow the one it gives. */
+	assert_true(gate_admit(g, 1, "a", &a, 1100, &s1) == GATE_FULL);
+	assert_false(gate_keep_idle(g, 0, "a", 4, 1200));
+	gate_release(g, 0, s0[3]);
+	assert_false(gate_may_lend(g, 0, "a", 4, 1200));
+	assert_true(gate_admit(g, 0, "a", &a, 1200, &x) == GATE_NO_LOAN);
+	assert_int_equal(gate_admit(g, 1, "a", &a, 1300, &s1), 0);
+	assert_int_equal(gate_count(g, "a"), 4);
+	assert_true(gate_keep_idle(g, 0, "a", 4, 1300));	/* had it */
+	/* A limit lowered below the count: everyone gives back. */
+	assert_false(gate_keep_idle(g, 1, "a", 3, 1300));
+	/* A want is forgotten after a second. */
+	gate_release(g, 1, s1);
+	assert_true(gate_admit(g, 1, "a", &a, 2000, &s1) == 0);
+	assert_true(gate_admit(g, 1, "a", &a, 2000, &x) == GATE_FULL);
+	gate_release(g, 0, s0[2]);
+	assert_false(gate_may_lend(g, 0, "a", 4, 2999));
+	assert_true(gate_may_lend(g, 0, "a", 4, 3000));
+	gate_free(g);
+}
+
 /* Two processes: one limit and one rate between them. */
 static void
 test_two_processes(void **state)
@@ -150,6 +195,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_holder_killed),
 		cmocka_unit_test(test_limits_and_rates),
+		cmocka_unit_test(test_parts_lend),
 		cmocka_unit_test(test_two_processes),
 		cmocka_unit_test(test_full_table),
 	};
