@@ -157,7 +157,7 @@ run(const char *root)
 	reload_watch_config(&op);
 	log_notice("core", NULL, "ready");
 	notify_send("READY=1", "ready");
-	nodes_ready();
+	nodes_ready(op.base);
 	notify_watchdog_start(op.base);
 	event_base_dispatch(op.base);
 	log_notice("core", NULL, "stopped");

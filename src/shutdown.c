@@ -15,6 +15,7 @@
 #include "admin/routes.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/worker.h"
 #include "core/metrics.h"
 #include "core/notify.h"
 #include "core/shaping.h"
@@ -121,6 +122,7 @@ shutdown_teardown(struct outpost *op)
 	if (op->inotify_fd != -1)
 		close(op->inotify_fd);
 	notify_close();
+	nodes_close();
 	if (op->base != NULL)
 		event_base_free(op->base);
 	if (op->pid_file != NULL && daemon_pidfile_remove(op->pid_file) == -1)

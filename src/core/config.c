@@ -340,6 +340,7 @@ load_core(struct loader *ld, const char *root)
 
 	c->inactivity_timeout = 300;
 	c->force_shutdown_timeout = 30;
+	c->worker_timeout = 60;
 	if ((smtp = load_ini(ld, "smtp.ini")) != NULL) {
 		load_listen(ld, smtp, c);
 		/* Haraka's name, and the one its docs sometimes use. */
@@ -356,6 +357,8 @@ load_core(struct loader *ld, const char *root)
 		c->pid_file = opt_string(smtp, "main", "pid_file");
 		nodes_load(ini_get(smtp, "main", "nodes"), ini_line(smtp,
 		    "main", "nodes"), &c->nodes, &ld->err);
+		get_uint(ld, smtp, "main", "worker_timeout", 0, 86400,
+		    &c->worker_timeout);
 		ini_free(smtp);
 	}
 	if (c->pid_file == NULL)

@@ -84,6 +84,10 @@ struct config_core {
 	/* smtp.ini [main] nodes: worker processes (core/nodes.c); 0, 1:
 	 * one process. */
 	unsigned		 nodes;
+	/* smtp.ini [main] worker_timeout (s): a worker whose event loop
+	 * has not come back for this long is killed and restarted; 0:
+	 * never. */
+	unsigned		 worker_timeout;
 };
 
 /* outbound.ini; reloaded while running. */

@@ -34,7 +34,7 @@ static const struct key_rule smtp_ini[] = {
 	U("main", "listen"), U("main", "inactivity_timeout"),
 	U("main", "inactivity_time"), U("main", "force_shutdown_timeout"),
 	U("main", "user"), U("main", "group"), U("main", "pid_file"),
-	U("main", "nodes"),
+	U("main", "nodes"), U("main", "worker_timeout"),
 	I("main", "listen_host", "use listen"),
 	I("main", "port", "use listen"),
 	I("main", "smtps_port", "Outpost has no implicit-TLS listener"),

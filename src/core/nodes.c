@@ -5,6 +5,7 @@
  */
 #include "core/nodes.h"
 
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -205,6 +206,7 @@ struct worker {
 	time_t		 started;
 	time_t		 restart_at;	/* 0: none due */
 	unsigned	 backoff;	/* s */
+	int		 hung;		/* killed for it, not yet reaped */
 };
 
 struct sup {
@@ -220,15 +222,13 @@ struct sup {
 	long long	 ping_every;	/* ms; 0: no watchdog, or not yet */
 	struct anvil	*table;		/* the client table, shared */
 	struct gate	*gate;		/* the destinations' shaping, shared */
+	uint64_t	*beats;		/* [n] the workers' heartbeats, shared */
 };
 
 static long long
 mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return (long long)nodes_clock_ms();
 }
 
 /* The service manager's watchdog is the supervisor's to feed (the main
@@ -279,7 +279,8 @@ spawn(struct sup *s, unsigned i)
 		sigaddset(&s->old, SIGHUP);
 		sigaddset(&s->old, SIGUSR1);
 		sigprocmask(SIG_SETMASK, &s->old, NULL);
-		nodes_become((int)i, s->n, p[1], s->table, s->gate);
+		nodes_become((int)i, s->n, p[1], s->table, s->gate,
+		    &s->beats[i]);
 		free(s->c->queue_dir);
 		s->c->queue_dir = xasprintf("%s/w%u", s->top, i);
 		free(s->top);
@@ -290,6 +291,8 @@ spawn(struct sup *s, unsigned i)
 	s->w[i].pid = pid;
 	s->w[i].rfd = p[0];
 	s->w[i].ready = 0;
+	s->w[i].hung = 0;
+	__atomic_store_n(&s->beats[i], nodes_clock_ms(), __ATOMIC_RELAXED);
 	s->w[i].started = time(NULL);
 	s->w[i].restart_at = 0;
 	log_notice("core", NULL, "nodes: worker %u started (pid %ld)", i,
@@ -316,7 +319,7 @@ running(const struct sup *s)
 }
 
 /* Reaps the dead; schedules restarts. 1 + an exit status when a worker
- * failed before all served (the start failed), else 0. */
+ * died before it served, while they start (the start failed), else 0. */
 static int
 reap(struct sup *s, int stopping, int all_ready)
 {
@@ -331,8 +334,13 @@ reap(struct sup *s, int stopping, int all_ready)
 			if (w->pid != pid)
 				continue;
 			w->pid = 0;
-			if (w->rfd != -1)
+			if (w->rfd != -1) {	/* its "ready", if not yet read */
+				char b = 0;
+
+				if (read(w->rfd, &b, 1) == 1 && b == 1)
+					w->ready = 1;
 				close(w->rfd);
+			}
 			w->rfd = -1;
 			/* Its connections died with it (the kernel closed
 			 * them): they count no more. */
@@ -348,7 +356,10 @@ reap(struct sup *s, int stopping, int all_ready)
 				    WEXITSTATUS(status));
 			if (stopping)
 				break;
-			if (!all_ready) {
+			/* Dead before it served, while the workers start: the
+			 * start failed. One that served is restarted, even
+			 * before the others are ready. */
+			if (!all_ready && !w->ready) {
 				code = 1 + (WIFEXITED(status) &&
 				    WEXITSTATUS(status) != 0 ?
 				    WEXITSTATUS(status) : 1);
@@ -366,13 +377,41 @@ reap(struct sup *s, int stopping, int all_ready)
 	return code;
 }
 
-/* The poll timeout: until the next restart due (none while stopping) or
- * the next watchdog ping, else none. */
+/* A worker that serves and whose loop has not beaten for smtp.ini
+ * worker_timeout seconds is hung (a loop that never comes back, a
+ * process stopped): killed, so that reap() restarts it as any dead one.
+ * Its queue is on disk; the kernel closes its connections. */
+static void
+watch_beats(struct sup *s)
+{
+	long long now = mono_ms(), limit = (long long)s->c->worker_timeout *
+	    1000;
+
+	for (unsigned i = 0; limit > 0 && i < s->n; i++) {
+		struct worker *w = &s->w[i];
+		long long last = (long long)__atomic_load_n(&s->beats[i],
+		    __ATOMIC_RELAXED);
+
+		if (w->pid <= 0 || !w->ready || w->hung || now - last <= limit)
+			continue;
+		log_error("core", NULL, "nodes: worker %u (pid %ld) has not "
+		    "come back to its event loop for %llds (smtp.ini "
+		    "worker_timeout=%u): killing it", i, (long)w->pid,
+		    (now - last) / 1000, s->c->worker_timeout);
+		kill(w->pid, SIGKILL);
+		w->hung = 1;
+	}
+}
+
+/* The poll timeout: until the next restart due (none while stopping),
+ * the next watchdog ping or the next look at the heartbeats, else
+ * none. */
 static int
 next_timeout(const struct sup *s, int stopping)
 {
 	time_t now = time(NULL), t = 0;
-	long long ms = -1;
+	long long ms = !stopping && s->c->worker_timeout > 0 ?
+	    NODES_BEAT_MS : -1;
 
 	for (unsigned i = 0; !stopping && i < s->n; i++)
 		if (s->w[i].restart_at != 0 && (t == 0 ||
@@ -423,6 +462,8 @@ supervise(struct sup *s)
 		    errno != EINTR)
 			break;
 		ping(s);
+		if (!stopping)
+			watch_beats(s);
 		if (pf[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -601,9 +642,13 @@ nodes_run(struct config_core *c)
 		goto out;
 	}
 	if ((s.table = nodes_anvil_new(c, s.n)) == NULL ||
-	    (s.gate = gate_new(s.n, GATE_KEYS)) == NULL) {
+	    (s.gate = gate_new(s.n, GATE_KEYS)) == NULL ||
+	    (s.beats = mmap(NULL, s.n * sizeof(*s.beats), PROT_READ |
+	    PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)) == MAP_FAILED) {
 		rc = log_start_failed(1, xasprintf("nodes: the %s table: %s",
-		    s.table == NULL ? "client" : "shaping", strerror(errno)));
+		    s.table == NULL ? "client" : s.gate == NULL ? "shaping" :
+		    "heartbeat", strerror(errno)));
+		s.beats = NULL;
 		goto out;
 	}
 	if (daemon_pidfile_write(c->pid_file, &err) != 0) {
@@ -643,6 +688,8 @@ nodes_run(struct config_core *c)
 out:
 	anvil_free(s.table);
 	gate_free(s.gate);
+	if (s.beats != NULL)
+		munmap(s.beats, s.n * sizeof(*s.beats));
 	if (s.lock_fd != -1)
 		close(s.lock_fd);
 	daemon_ids_clear(&ids);

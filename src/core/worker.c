@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <event2/event.h>
+
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 
@@ -22,6 +24,9 @@ static int	 ready_fd = -1;
 static struct timespec run_start;	/* the supervisor's; 0 in a single process */
 static struct anvil *shared;	/* the supervisor's, inherited */
 static struct gate *shared_gate;	/* likewise */
+static uint64_t	*beat;		/* this worker's heartbeat, in the
+				 * supervisor's map (ms, monotonic) */
+static struct event *beat_ev;
 
 int
 nodes_worker(void)
@@ -95,12 +100,36 @@ nodes_parse(const char *v, unsigned *n)
 	return 0;
 }
 
-void
-nodes_ready(void)
+uint64_t
+nodes_clock_ms(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	__atomic_store_n(beat, nodes_clock_ms(), __ATOMIC_RELAXED);
+}
+
+void
+nodes_ready(struct event_base *base)
+{
+	struct timeval tv = { 0, NODES_BEAT_MS * 1000 };
 	char one = 1;
 	sigset_t set;
 
+	if (beat != NULL && beat_ev == NULL &&
+	    (beat_ev = event_new(base, -1, EV_PERSIST, on_beat, NULL)) != NULL) {
+		on_beat(-1, 0, NULL);
+		event_add(beat_ev, &tv);
+	}
 	if (ready_fd == -1)
 		return;
 	sigemptyset(&set);
@@ -154,13 +183,22 @@ nodes_before_run(const struct timespec *mtime)
 
 void
 nodes_become(int no, unsigned n, int fd, struct anvil *table,
-    struct gate *gate)
+    struct gate *gate, uint64_t *heartbeat)
 {
 	worker_no = no;
 	workers = n;
 	ready_fd = fd;
 	shared = table;
 	shared_gate = gate;
+	beat = heartbeat;
+}
+
+void
+nodes_close(void)
+{
+	if (beat_ev != NULL)
+		event_free(beat_ev);
+	beat_ev = NULL;
 }
 
 struct anvil *

@@ -6,11 +6,14 @@
 #ifndef OUTPOST_WORKER_H
 #define OUTPOST_WORKER_H
 
+#include <stdint.h>
 #include <time.h>
 
 #define NODES_MAX	64
+#define NODES_BEAT_MS	250	/* a worker's heartbeat (nodes_ready) */
 
 struct anvil;
+struct event_base;
 struct gate;
 
 /* A directory only one process may use (a spool): in a worker dir/w<i>
@@ -50,18 +53,24 @@ int	 nodes_before_run(const struct timespec *mtime);
 /* The supervisor's forked child becomes worker no of n; fd: the pipe its
  * "ready" is written to; table: the client table the workers share
  * (lib/anvil.h), gate: their destinations' shaping state (lib/gate.h);
- * column no of each is this worker's. */
+ * column no of each is this worker's; heartbeat: where its event loop
+ * writes the time every NODES_BEAT_MS once it serves, for the supervisor
+ * to see it hang (NULL: none). */
 void	 nodes_become(int no, unsigned n, int fd, struct anvil *table,
-	    struct gate *gate);
+	    struct gate *gate, uint64_t *heartbeat);
 /* That shared client table; NULL in a single process. */
 struct anvil *nodes_anvil(void);
 /* That shared shaping state; NULL in a single process. */
 struct gate *nodes_gate(void);
 
 /* A worker, its signal handlers in place: unblocks HUP and USR1 (blocked
- * from the fork on) and tells the supervisor it serves (READY once all
- * do). Nothing in a single process. */
-void	 nodes_ready(void);
+ * from the fork on), tells the supervisor it serves (READY once all do)
+ * and starts its heartbeat on base's loop. Nothing in a single process. */
+void	 nodes_ready(struct event_base *base);
+/* The heartbeat's event freed (before base is). */
+void	 nodes_close(void);
+/* CLOCK_MONOTONIC in ms, the heartbeat's clock. */
+uint64_t nodes_clock_ms(void);
 
 /* A worker that cannot start: hands msg to the supervisor down the "ready"
  * pipe, which prints the first worker's on stderr (once, not once per

@@ -231,6 +231,43 @@ def test_kill9_of_a_worker_loses_nothing(mta, smtp_sink):
     assert not any(alive(p) for p in live)
 
 
+def test_a_hung_worker_is_killed_and_restarted(mta, smtp_sink):
+    """A worker whose event loop stops coming back (here: stopped with SIGSTOP) is killed
+    by the supervisor once smtp.ini worker_timeout has passed without its heartbeat, and
+    restarted like a dead one; the mail in its partition is delivered, once, and the other
+    worker is left alone."""
+    mta.write_config("outbound.ini", "temp_fail_intervals=1h\n")
+    set_nodes(mta, 2)
+    path = mta.config_path("smtp.ini")
+    path.write_text(path.read_text().replace("[main]\n", "[main]\nworker_timeout=3\n", 1))
+    pids = start_nodes(mta, 2)
+    total = 30
+    send_many(mta, 0, total)            # no sink on 127.0.0.2 yet: all deferred
+    q = mta.queue_dir
+    assert entries(q / "w0") and entries(q / "w1")
+
+    mark = mta.mark()
+    t0 = time.monotonic()
+    os.kill(pids[1], signal.SIGSTOP)
+    mta.wait_for_log(r"nodes: worker 1 \(pid %d\) has not come back to its event loop for "
+                     r"\d+s \(smtp\.ini worker_timeout=3\): killing it" % pids[1],
+                     timeout=20, start=mark)
+    assert time.monotonic() - t0 >= 2.5       # not before its timeout (one beat's slack)
+    mta.wait_for_log(r"nodes: worker 1 \(pid %d\) killed by signal 9" % pids[1], start=mark)
+    mta.wait_for_log(r"nodes: worker 1 ready", timeout=20, start=mark)
+    new = workers(mta, mark)[1]
+    assert new != pids[1] and alive(new) and alive(pids[0])
+    assert not any("nodes: worker 0" in line for line in mta.lines()[mark:])
+
+    sink = smtp_sink("127.0.0.2")
+    mta.signal(signal.SIGHUP)           # every worker retries its deferred now
+    sink.wait_for_messages(total, timeout=60)
+    time.sleep(1)
+    ids = [m.data.split(b"Message-Id: <", 1)[1].split(b">", 1)[0] for m in sink.messages()]
+    assert sorted(ids) == sorted(f"nodes-{n}@client.test".encode() for n in range(total))
+    assert mta.stop() == 0
+
+
 def test_admin_api_answers_for_every_worker(daemon):
     """Delivery off, mail in both partitions: the admin API's public listener (worker 0's,
     with the token) counts and lists every entry, pages over all of them by id, acts on an

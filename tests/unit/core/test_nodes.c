@@ -178,7 +178,7 @@ test_before_run(void **state)
 	assert_true(nodes_before_run(&t));	/* no run: anything goes */
 
 	nodes_mark_start();
-	nodes_become(0, 2, -1, NULL, NULL);		/* this process: worker 0 */
+	nodes_become(0, 2, -1, NULL, NULL, NULL);		/* this process: worker 0 */
 	assert_true(nodes_before_run(&old));
 	assert_false(nodes_before_run(&t));
 	dir = mkdtemp(tmpl);
@@ -235,12 +235,12 @@ test_orphans(void **state)
 	touch(base, "w3");		/* a file, not a spool */
 	check_orphans(base, nodes_orphans(base),
 	    (const char *[]){ "w0", "w1", "w2", "w5", NULL });
-	nodes_become(1, 2, -1, NULL, NULL);
+	nodes_become(1, 2, -1, NULL, NULL, NULL);
 	check_orphans(base, nodes_orphans(base), (const char *[]){ NULL });
-	nodes_become(0, 2, -1, NULL, NULL);
+	nodes_become(0, 2, -1, NULL, NULL, NULL);
 	check_orphans(base, nodes_orphans(base),
 	    (const char *[]){ "", "w2", "w5", NULL });
-	nodes_become(-1, 1, -1, NULL, NULL);	/* the single process again */
+	nodes_become(-1, 1, -1, NULL, NULL, NULL);	/* the single process again */
 	p = xasprintf("rm -rf '%s'", base);
 	assert_int_equal(system(p), 0);
 	free(p);
