@@ -8,10 +8,11 @@ import time
 
 import pytest
 
+from harness.clients import smtp_client
 from harness.daemon import run_outpost
 from harness.util import free_port
 from harness.dnssec import SignedDnsServer, make_key, sign_zone, tlsa_hex
-from test_delivery import deferred, send, wait_empty, wait_entry
+from test_delivery import deferred, send, send_on, wait_empty, wait_entry
 
 WRONG = "00" * 32
 SIGNED, TAMPERED = "11" * 32, "22" * 32
@@ -247,10 +248,13 @@ def test_pooled_pkix_connection_does_not_carry_dane_mail(mta, smtp_sink, dane_ce
     sink = smtp_sink("127.0.0.3", tls=dane_certs["ee"])
     dane_on(mta, signed.ds, f"force_tls_hosts=127.0.0.3\nca={tls_material.ca_cert}\n")
     mta.start()
-    send(mta, ["ok-1@pool.test"])
-    sink.wait_for_messages(1)
-    wait_empty(mta)
-    send(mta, ["ok-2@wrong.dane.example"])
+    # One session: with smtp.ini nodes, one worker and so one pool of connections.
+    with smtp_client(mta.host, mta.port) as c:
+        c.ehlo()
+        send_on(c, ["ok-1@pool.test"])
+        sink.wait_for_messages(1)
+        wait_empty(mta)
+        send_on(c, ["ok-2@wrong.dane.example"])
     _, (fields, _, _) = wait_entry(mta, deferred(1))
     assert "DANE: no TLSA record matched" in fields["last_error"]
     time.sleep(0.5)

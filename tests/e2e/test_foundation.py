@@ -205,7 +205,8 @@ def test_log_ini_and_loglevel_changed_while_running(daemon):
     daemon.wait_for_lines(r'^\{"level":"NOTICE","uuid":"-","source":"core",'
                           r'"message":"reloaded log.ini"\}$', daemon.workers(), start=mark)
     daemon.signal(signal.SIGUSR1)
-    daemon.wait_for_log(r'"message":"SIGUSR1: reopening log and accounting files"', start=mark)
+    daemon.wait_for_lines(r'"message":"SIGUSR1: reopening log and accounting files"',
+                          daemon.workers(), start=mark)
 
     # The loglevel file, edited later, wins over log.ini.
     mark = daemon.mark()
