@@ -144,7 +144,7 @@ UNIT_TESTS = lib/test_ini lib/test_netmatch lib/test_penalty lib/test_rate \
 	     delivery/test_scheduler delivery/test_shaper \
 	     delivery/test_shaper_file delivery/test_smtputf8 delivery/test_dane \
 	     delivery/test_tlsrpt delivery/test_mta_filter \
-	     delivery/test_cluster_conf \
+	     delivery/test_cluster_conf delivery/test_cluster_gate \
 	     records/test_bouncecat records/test_writer records/test_backlog \
 	     records/test_feedback records/test_rotation \
 	     report/test_parse report/test_stats sendmail/test_message

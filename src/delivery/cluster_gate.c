@@ -158,8 +158,10 @@ on_req_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (req->granted)
+	if (req->granted > 0)
 		req_done(req, 0);
+	else if (req->granted < 0)
+		req_done(req, CLUSTER_FULL_POLL_MS);
 	else
 		step(req);
 }
@@ -186,8 +188,10 @@ gate_step(struct cluster_req *req)
 	    &ask.msg_rate);
 	wait = gate_admit(cl->gate, cl->col, d->name, &ask, cluster_now_ms(),
 	    &slot);
-	if (wait == GATE_NO_LOAN) {	/* borrowed, and wanted back now */
-		req_done(req, CLUSTER_FULL_POLL_MS);
+	if (wait == GATE_NO_LOAN) {	/* borrowed, and wanted back now: the
+					 * turn is given up, from the loop
+					 * (never from cluster_admit) */
+		req_later(req, 0, -1);
 		return;
 	}
 	if (wait != 0) {

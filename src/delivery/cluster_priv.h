@@ -50,7 +50,9 @@ struct cluster_req {
 	struct event		*timer;
 	struct rcmd		*cmd;		/* in flight */
 	uint64_t		 started;
-	int			 granted;	/* go when the timer fires */
+	int			 granted;	/* when the timer fires: 1 go,
+						 * -1 give the turn up, 0 ask
+						 * again */
 };
 
 enum lease_state { L_PENDING, L_HELD, L_LOCAL };
