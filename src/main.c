@@ -65,6 +65,28 @@ usage(FILE *out)
 	    "error (smtp.ini user or group missing or not switchable too).\n");
 }
 
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	(void)nodes_beat();
+}
+
+/* A worker tells its supervisor its loop turns (core/worker.h). */
+static void
+start_beat(struct outpost *op)
+{
+	struct timeval tv = { 0, NODES_BEAT_MS * 1000 };
+
+	if (!nodes_beat())
+		return;		/* a single process: systemd's watchdog */
+	op->beat_timer = event_new(op->base, -1, EV_PERSIST, on_beat, NULL);
+	if (op->beat_timer != NULL)
+		event_add(op->beat_timer, &tv);
+}
+
 static int
 run(const char *root)
 {
@@ -157,7 +179,8 @@ run(const char *root)
 	reload_watch_config(&op);
 	log_notice("core", NULL, "ready");
 	notify_send("READY=1", "ready");
-	nodes_ready(op.base);
+	start_beat(&op);
+	nodes_ready();
 	notify_watchdog_start(op.base);
 	event_base_dispatch(op.base);
 	log_notice("core", NULL, "stopped");

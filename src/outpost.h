@@ -33,6 +33,7 @@ struct outpost {
 	int			 vmta_pending;	/* it changed */
 	int			 dkim_pending;	/* dkim.ini changed */
 	struct event		*force_timer;
+	struct event		*beat_timer;	/* a worker's heartbeat */
 	int			 stopping;
 	struct queue		*queue;
 	struct smtp_server	*server;

@@ -15,7 +15,6 @@
 #include "admin/routes.h"
 #include "core/config.h"
 #include "core/log.h"
-#include "core/worker.h"
 #include "core/metrics.h"
 #include "core/notify.h"
 #include "core/shaping.h"
@@ -119,10 +118,11 @@ shutdown_teardown(struct outpost *op)
 		event_free(op->reload_timer);
 	if (op->force_timer != NULL)
 		event_free(op->force_timer);
+	if (op->beat_timer != NULL)
+		event_free(op->beat_timer);
 	if (op->inotify_fd != -1)
 		close(op->inotify_fd);
 	notify_close();
-	nodes_close();
 	if (op->base != NULL)
 		event_base_free(op->base);
 	if (op->pid_file != NULL && daemon_pidfile_remove(op->pid_file) == -1)

@@ -13,8 +13,6 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include <event2/event.h>
-
 #include "lib/util.h"
 #include "lib/xmalloc.h"
 
@@ -26,7 +24,6 @@ static struct anvil *shared;	/* the supervisor's, inherited */
 static struct gate *shared_gate;	/* likewise */
 static uint64_t	*beat;		/* this worker's heartbeat, in the
 				 * supervisor's map (ms, monotonic) */
-static struct event *beat_ev;
 
 int
 nodes_worker(void)
@@ -109,27 +106,22 @@ nodes_clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void
-on_beat(evutil_socket_t fd, short what, void *arg)
+int
+nodes_beat(void)
 {
-	(void)fd;
-	(void)what;
-	(void)arg;
+	if (beat == NULL)
+		return 0;
 	__atomic_store_n(beat, nodes_clock_ms(), __ATOMIC_RELAXED);
+	return 1;
 }
 
 void
-nodes_ready(struct event_base *base)
+nodes_ready(void)
 {
-	struct timeval tv = { 0, NODES_BEAT_MS * 1000 };
 	char one = 1;
 	sigset_t set;
 
-	if (beat != NULL && beat_ev == NULL &&
-	    (beat_ev = event_new(base, -1, EV_PERSIST, on_beat, NULL)) != NULL) {
-		on_beat(-1, 0, NULL);
-		event_add(beat_ev, &tv);
-	}
+	(void)nodes_beat();	/* before "ready": the supervisor looks then */
 	if (ready_fd == -1)
 		return;
 	sigemptyset(&set);
@@ -193,13 +185,6 @@ nodes_become(int no, unsigned n, int fd, struct anvil *table,
 	beat = heartbeat;
 }
 
-void
-nodes_close(void)
-{
-	if (beat_ev != NULL)
-		event_free(beat_ev);
-	beat_ev = NULL;
-}
 
 struct anvil *
 nodes_anvil(void)

@@ -10,10 +10,9 @@
 #include <time.h>
 
 #define NODES_MAX	64
-#define NODES_BEAT_MS	250	/* a worker's heartbeat (nodes_ready) */
+#define NODES_BEAT_MS	250	/* a worker's heartbeat (nodes_beat) */
 
 struct anvil;
-struct event_base;
 struct gate;
 
 /* A directory only one process may use (a spool): in a worker dir/w<i>
@@ -64,11 +63,13 @@ struct anvil *nodes_anvil(void);
 struct gate *nodes_gate(void);
 
 /* A worker, its signal handlers in place: unblocks HUP and USR1 (blocked
- * from the fork on), tells the supervisor it serves (READY once all do)
- * and starts its heartbeat on base's loop. Nothing in a single process. */
-void	 nodes_ready(struct event_base *base);
-/* The heartbeat's event freed (before base is). */
-void	 nodes_close(void);
+ * from the fork on), beats once and tells the supervisor it serves
+ * (READY once all do). Nothing in a single process. */
+void	 nodes_ready(void);
+/* A worker's heartbeat, from its event loop every NODES_BEAT_MS once it
+ * serves: the time now in its slot, for the supervisor to see it hang.
+ * 0 (nothing to do, no timer needed) in a single process, else 1. */
+int	 nodes_beat(void);
 /* CLOCK_MONOTONIC in ms, the heartbeat's clock. */
 uint64_t nodes_clock_ms(void);
 
