@@ -185,7 +185,6 @@ nodes_become(int no, unsigned n, int fd, struct anvil *table,
 	beat = heartbeat;
 }
 
-
 struct anvil *
 nodes_anvil(void)
 {
