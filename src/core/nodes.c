@@ -25,6 +25,7 @@
 #include "lib/fsutil.h"
 #include "lib/anvil.h"
 #include "lib/gate.h"
+#include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "core/notify.h"
@@ -225,19 +226,13 @@ struct sup {
 	uint64_t	*beats;		/* [n] the workers' heartbeats, shared */
 };
 
-static long long
-mono_ms(void)
-{
-	return (long long)nodes_clock_ms();
-}
-
 /* The service manager's watchdog is the supervisor's to feed (the main
  * pid, READY's sender): WATCHDOG=1 every half of WATCHDOG_USEC once all
  * workers are ready, as a single process pings from its loop. */
 static void
 ping(struct sup *s)
 {
-	long long now = mono_ms();
+	long long now = (long long)util_now_ms();
 
 	if (s->ping_every == 0 || now < s->ping_at)
 		return;
@@ -292,7 +287,7 @@ spawn(struct sup *s, unsigned i)
 	s->w[i].rfd = p[0];
 	s->w[i].ready = 0;
 	s->w[i].hung = 0;
-	__atomic_store_n(&s->beats[i], nodes_clock_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(&s->beats[i], util_now_ms(), __ATOMIC_RELAXED);
 	s->w[i].started = time(NULL);
 	s->w[i].restart_at = 0;
 	log_notice("core", NULL, "nodes: worker %u started (pid %ld)", i,
@@ -384,8 +379,8 @@ reap(struct sup *s, int stopping, int all_ready)
 static void
 watch_beats(struct sup *s)
 {
-	long long now = mono_ms(), limit = (long long)s->c->worker_timeout *
-	    1000;
+	long long now = (long long)util_now_ms(),
+	    limit = (long long)s->c->worker_timeout * 1000;
 
 	for (unsigned i = 0; limit > 0 && i < s->n; i++) {
 		struct worker *w = &s->w[i];
@@ -420,7 +415,7 @@ next_timeout(const struct sup *s, int stopping)
 	if (t != 0)
 		ms = t <= now ? 0 : (long long)(t - now) * 1000;
 	if (s->ping_every != 0) {
-		long long p = s->ping_at - mono_ms();
+		long long p = s->ping_at - (long long)util_now_ms();
 
 		p = p < 0 ? 0 : p;
 		ms = ms == -1 || p < ms ? p : ms;
@@ -550,7 +545,7 @@ supervise(struct sup *s)
 				    (notify_watchdog_usec() / 1000);
 				s->ping_every += s->ping_every == 0 &&
 				    notify_watchdog_usec() > 0;
-				s->ping_at = mono_ms();
+				s->ping_at = (long long)util_now_ms();
 				ping(s);
 			}
 		}

@@ -97,21 +97,12 @@ nodes_parse(const char *v, unsigned *n)
 	return 0;
 }
 
-uint64_t
-nodes_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int
 nodes_beat(void)
 {
 	if (beat == NULL)
 		return 0;
-	__atomic_store_n(beat, nodes_clock_ms(), __ATOMIC_RELAXED);
+	__atomic_store_n(beat, util_now_ms(), __ATOMIC_RELAXED);
 	return 1;
 }
 

@@ -70,8 +70,6 @@ void	 nodes_ready(void);
  * serves: the time now in its slot, for the supervisor to see it hang.
  * 0 (nothing to do, no timer needed) in a single process, else 1. */
 int	 nodes_beat(void);
-/* CLOCK_MONOTONIC in ms, the heartbeat's clock. */
-uint64_t nodes_clock_ms(void);
 
 /* A worker that cannot start: hands msg to the supervisor down the "ready"
  * pipe, which prints the first worker's on stderr (once, not once per

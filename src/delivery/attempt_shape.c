@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/log.h"
 #include "core/shaping.h"
@@ -24,6 +23,7 @@
 #include "delivery/route.h"
 #include "delivery/scheduler.h"
 #include "delivery/shaper.h"
+#include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "queue/entry.h"
 
@@ -39,15 +39,6 @@ struct shape_park {
 	struct sched_item	*it;
 	struct shaper_waiter	 w;
 };
-
-uint64_t
-shape_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void
 park_free(struct shape_park *p)
@@ -105,7 +96,7 @@ on_conn_closed(void *arg)
 	struct shape_conn *sc = arg;
 
 	cluster_lease_end(sc->lease);
-	shaper_closed(sc->d, shape_now_ms());
+	shaper_closed(sc->d, util_now_ms());
 	shaper_release(sc->d);
 	free(sc);
 }
@@ -168,7 +159,7 @@ shape_route(struct attempt *a)
 	/* From a pool's address: limits per (address, destination). */
 	full = a->src_addr[0] != '\0' ? xasprintf("%s/%s", a->src_addr, key) :
 	    xstrdup(key);
-	a->dest = shaper_get(env->shaper, full, lim, shape_now_ms());
+	a->dest = shaper_get(env->shaper, full, lim, util_now_ms());
 	if (env->cluster != NULL) {	/* its gate takes the rates */
 		cluster_route(env->cluster, full);
 		shaper_pace(a->dest, cluster_parts(env->cluster));
@@ -215,7 +206,7 @@ shape_connect(struct attempt *a, struct mta_conf *c)
 	const struct shaping_limits *lim = NULL;
 	struct mta_session *s = NULL;
 	struct shape_conn *sc;
-	uint64_t now = shape_now_ms(), w;
+	uint64_t now = util_now_ms(), w;
 
 	if (d != NULL) {
 		char *key = xasprintf("%s|%s", shaper_key(d), a->sess_key);
@@ -292,7 +283,7 @@ shape_result(struct attempt *a, const struct mta_result *r)
 		return SHAPING_NONE;
 	}
 	return shaper_result(a->dest, code, ext, text != NULL ? text : "",
-	    r->step == MTA_GREETING, shape_now_ms());
+	    r->step == MTA_GREETING, util_now_ms());
 }
 
 void
@@ -348,7 +339,7 @@ shape_pool_put(struct attempt *a, struct mta_session *s)
 	struct shaper_stat st;
 
 	if (d != NULL)
-		shaper_stat(d, shape_now_ms(), &st);
+		shaper_stat(d, util_now_ms(), &st);
 	/* Over max_messages_per_connection, or over the limit of this mode
 	 * (backoff) unless borrowed and not wanted back: closed, its slot
 	 * freed. */

@@ -14,8 +14,6 @@
 
 struct attempt_env;
 
-/* Monotonic milliseconds: the shaper's clock. */
-uint64_t	 shape_now_ms(void);
 /* Shutdown: every parked item's waiter dropped. */
 void		 shape_cancel_all(struct attempt_env *);
 

@@ -35,15 +35,6 @@
 
 static void	 connect_redis(struct cluster *);
 
-uint64_t
-cluster_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 void
 cluster_tv(struct timeval *tv, uint64_t ms)
 {
@@ -73,7 +64,7 @@ static void
 arm_deadline(struct cluster *cl)
 {
 	struct timeval tv;
-	uint64_t now = cluster_now_ms();
+	uint64_t now = util_now_ms();
 
 	if (cl->qhead == NULL) {
 		event_del(cl->deadline_ev);
@@ -148,7 +139,7 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (cl->qhead == NULL || cl->qhead->deadline > cluster_now_ms()) {
+	if (cl->qhead == NULL || cl->qhead->deadline > util_now_ms()) {
 		arm_deadline(cl);
 		return;
 	}
@@ -174,7 +165,7 @@ cluster_send(struct cluster *cl, enum cmd_kind kind, int argc, const char **argv
 	c = xcalloc(1, sizeof(*c));
 	c->cl = cl;
 	c->kind = kind;
-	c->deadline = cluster_now_ms() + (kind == C_SETUP ?
+	c->deadline = util_now_ms() + (kind == C_SETUP ?
 	    cl->conf.connect_timeout_ms : cl->conf.timeout_ms);
 	if (redisAsyncCommandArgv(cl->ac, on_reply, c, argc, argv, lens) !=
 	    REDIS_OK) {
@@ -327,7 +318,7 @@ on_renew(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	cluster_dest_sweep(cl, cluster_now_ms());
+	cluster_dest_sweep(cl, util_now_ms());
 	if (!cl->up)
 		return;
 	snprintf(ttl, sizeof(ttl), "%u", cl->conf.lease_ttl_ms);

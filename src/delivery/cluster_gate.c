@@ -73,7 +73,7 @@ cluster_route(struct cluster *cl, const char *dest)
 		d->k_conn = cluster_key(cl->conf.prefix, dest, "conn");
 		d->k_msg = cluster_key(cl->conf.prefix, dest, "msg");
 	}
-	d->used = cluster_now_ms();
+	d->used = util_now_ms();
 }
 
 /* --- leases ------------------------------------------------------------------ */
@@ -186,7 +186,7 @@ gate_step(struct cluster_req *req)
 	    &ask.conn_rate);
 	cluster_rate_share(&d->lim.max_message_rate, cl->conf.nodes,
 	    &ask.msg_rate);
-	wait = gate_admit(cl->gate, cl->col, d->name, &ask, cluster_now_ms(),
+	wait = gate_admit(cl->gate, cl->col, d->name, &ask, util_now_ms(),
 	    &slot);
 	if (wait == GATE_NO_LOAN) {	/* borrowed, and wanted back now: the
 					 * turn is given up, from the loop
@@ -215,7 +215,7 @@ step(struct cluster_req *req)
 	const struct shaping_limits *lim = &d->lim;
 	int conn = req->lease != NULL;
 	char a[9][24];
-	uint64_t now = cluster_now_ms();
+	uint64_t now = util_now_ms();
 
 	if (cl->conf.max_wait_ms > 0 && now - req->started >
 	    cl->conf.max_wait_ms) {
@@ -275,7 +275,7 @@ cluster_admit_reply(struct cluster_req *req, const redisReply *r)
 		req->lease->state = L_HELD;
 		if (req->lease->gslot == 0)
 			(void)gate_admit(req->cl->gate, req->cl->col,
-			    req->d->name, &count, cluster_now_ms(),
+			    req->d->name, &count, util_now_ms(),
 			    &req->lease->gslot);
 	}
 	req_later(req, (uint64_t)ms, code == 0);
@@ -304,7 +304,7 @@ cluster_admit(struct cluster *cl, const char *dest,
 	req->lease = lease;
 	req->fn = fn;
 	req->arg = arg;
-	req->started = cluster_now_ms();
+	req->started = util_now_ms();
 	req->timer = evtimer_new(cl->base, on_req_timer, req);
 	step(req);
 	return req;
@@ -315,7 +315,7 @@ cluster_keep_idle(struct cluster *cl, const char *dest,
     unsigned max_connections)
 {
 	return cl->local && gate_keep_idle(cl->gate, cl->col, dest,
-	    max_connections, cluster_now_ms());
+	    max_connections, util_now_ms());
 }
 
 int
@@ -323,7 +323,7 @@ cluster_may_lend(struct cluster *cl, const char *dest,
     unsigned max_connections)
 {
 	return cl != NULL && cluster_parts(cl) > 1 && gate_may_lend(cl->gate,
-	    cl->col, dest, max_connections, cluster_now_ms());
+	    cl->col, dest, max_connections, util_now_ms());
 }
 
 unsigned

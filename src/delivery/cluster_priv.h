@@ -91,7 +91,6 @@ struct cluster {
 
 
 /* cluster.c */
-uint64_t	 cluster_now_ms(void);
 void		 cluster_tv(struct timeval *tv, uint64_t ms);
 /* Sends argv: NULL when Redis cannot be used (or now went down). */
 struct rcmd	*cluster_send(struct cluster *, enum cmd_kind, int argc,

@@ -36,6 +36,7 @@
 #include "delivery/shaper_file.h"
 #include "delivery/tlsrpt.h"
 #include "lib/buf.h"
+#include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "queue/queue.h"
 
@@ -114,7 +115,7 @@ on_state(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	shaper_file_text(m->env.shaper, shape_now_ms(), sched_now_ms(), &b);
+	shaper_file_text(m->env.shaper, util_now_ms(), sched_now_ms(), &b);
 	if (m->state_last == NULL || strcmp(m->state_last, buf_cstr(&b)) != 0) {
 		if (shaper_file_write(m->state_path, buf_cstr(&b), b.len) == 0) {
 			free(m->state_last);

@@ -19,6 +19,7 @@
 #include "delivery/pool.h"
 #include "delivery/scheduler.h"
 #include "delivery/shaper.h"
+#include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "queue/queue.h"
 
@@ -255,7 +256,7 @@ void
 mta_admin_destinations(struct mta *m,
     void (*fn)(void *, const struct shaper_stat *, uint64_t), void *arg)
 {
-	struct dests d = { fn, arg, shape_now_ms() };
+	struct dests d = { fn, arg, util_now_ms() };
 
 	shaper_foreach(mta_env(m)->shaper, d.now, dest_one, &d);
 }
@@ -273,12 +274,12 @@ mta_admin_suspend(struct mta *m, const char *key, unsigned secs,
 		const struct shaping_limits *lim = shaping_lookup(
 		    env->shaping, key, NULL, 0, kbuf);
 
-		d = shaper_get(env->shaper, key, lim, shape_now_ms());
+		d = shaper_get(env->shaper, key, lim, util_now_ms());
 		shaper_release(d);	/* kept while suspended */
 	}
 	text = xasprintf("suspended by the administrator (%s)%s%s", who,
 	    why != NULL && *why != '\0' ? ": " : "", why != NULL ? why : "");
-	shaper_suspend(d, secs, text, shape_now_ms());
+	shaper_suspend(d, secs, text, util_now_ms());
 	free(text);
 	log_notice(SRC, NULL, "destination %s suspended for %us by the "
 	    "administrator (%s)", key, secs, who);
@@ -308,7 +309,7 @@ mta_admin_resume(struct mta *m, const char *key, const char *who)
 
 	if (d == NULL)
 		return -1;
-	shaper_resume(d, shape_now_ms());
+	shaper_resume(d, util_now_ms());
 	w.s = env->sched;
 	w.d = d;
 	scheduler_foreach(env->sched, wake_one, &w);
@@ -328,7 +329,7 @@ mta_admin_limits(struct mta *m, const char *key,
 
 	if (d == NULL) {
 		d = shaper_get(env->shaper, key, shaping_lookup(env->shaping,
-		    key, NULL, 0, kbuf), shape_now_ms());
+		    key, NULL, 0, kbuf), util_now_ms());
 		shaper_release(d);	/* kept while overridden */
 	}
 	shaper_override(d, lim, mask);

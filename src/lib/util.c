@@ -69,6 +69,15 @@ rng_next(void)
 }
 
 uint64_t
+util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t
 util_random(void)
 {
 	return rng_next();

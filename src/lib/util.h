@@ -26,6 +26,8 @@ void	 date_rfc5322(char *out, size_t size, time_t);
 /* 64 random bits from the per-thread xoshiro256** generator (seeded from
  * getrandom): for shuffles and identifiers, not for secrets. */
 uint64_t util_random(void);
+/* CLOCK_MONOTONIC in milliseconds: the same clock in every process. */
+uint64_t util_now_ms(void);
 /* The value of hex digit c (either case), or -1. */
 int	 hex_value(int c);
 

@@ -17,6 +17,7 @@
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 
+#include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "records/amqp_link.h"
@@ -70,7 +71,7 @@ alink_drop(struct amqp_link *l, int clean, const char *why)
 		    "%" PRIu64 " ms)", l->o.host, l->o.port, why, l->backoff_ms);
 		l->down_logged = 1;
 	}
-	l->next_try_ms = alink_now_ms() + l->backoff_ms;
+	l->next_try_ms = util_now_ms() + l->backoff_ms;
 	l->backoff_ms *= 2;
 	if (l->backoff_ms > l->o.backoff_max_ms)
 		l->backoff_ms = l->o.backoff_max_ms;
@@ -199,7 +200,7 @@ alink_publish(struct amqp_link *l)
 			l->fl = xrealloc(l->fl, l->flcap * sizeof(*l->fl));
 		}
 		l->fl[l->nfl].end = rec.end;
-		l->fl[l->nfl].sent_ms = alink_now_ms();
+		l->fl[l->nfl].sent_ms = util_now_ms();
 		l->fl[l->nfl++].acked = 0;
 		l->next_tag++;
 		l->window_full = l->nfl >= l->o.window;
@@ -281,7 +282,7 @@ alink_read_frames(struct amqp_link *l, unsigned wait_ms)
 			break;
 		}
 	}
-	if (l->nfl > 0 && alink_now_ms() - l->fl[0].sent_ms >
+	if (l->nfl > 0 && util_now_ms() - l->fl[0].sent_ms >
 	    l->o.confirm_timeout_ms)
 		alink_drop(l, 0, "no confirm within confirm_timeout");
 }

@@ -21,20 +21,12 @@
 #include <event2/event.h>
 
 #include "lib/buf.h"
+#include "lib/util.h"
 #include "lib/xmalloc.h"
 #include "core/log.h"
 #include "records/amqp_link.h"
 #include "records/amqp_link_priv.h"
 #include "records/amqp_spool.h"
-
-uint64_t
-alink_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void
 wake_loop(struct amqp_link *l)
@@ -82,7 +74,7 @@ alink_progress(struct amqp_link *l, uint64_t spooled, uint64_t confirmed)
 static void
 spool_pending(struct amqp_link *l)
 {
-	if (l->pending.len == 0 || alink_now_ms() < l->spool_retry_ms)
+	if (l->pending.len == 0 || util_now_ms() < l->spool_retry_ms)
 		return;
 	if (aspool_append(l->sp, l->pending.p, l->pending.len) != 0) {
 		if (!l->spool_failing)
@@ -90,7 +82,7 @@ spool_pending(struct amqp_link *l)
 			    "second; events wait in memory)", l->o.spool_dir,
 			    strerror(errno));
 		l->spool_failing = 1;
-		l->spool_retry_ms = alink_now_ms() + SPOOL_RETRY_MS;
+		l->spool_retry_ms = util_now_ms() + SPOOL_RETRY_MS;
 		return;
 	}
 	if (l->spool_failing)
@@ -123,11 +115,11 @@ run(void *arg)
 		}
 		if (l->stop && !stopping) {
 			stopping = 1;
-			deadline = alink_now_ms() + l->drain_ms;
+			deadline = util_now_ms() + l->drain_ms;
 		}
 		pthread_mutex_unlock(&l->mu);
 		spool_pending(l);
-		now = alink_now_ms();
+		now = util_now_ms();
 		if (l->conn == NULL && now >= l->next_try_ms &&
 		    (!stopping || now < deadline))
 			alink_connect(l);
@@ -135,7 +127,7 @@ run(void *arg)
 			alink_publish(l);
 		if (l->conn != NULL)
 			alink_read_frames(l, l->nfl > 0 ? SLICE_MS : 0);
-		now = alink_now_ms();
+		now = util_now_ms();
 		if (stopping && (l->pending.len == 0 || l->spool_failing) &&
 		    (aspool_drained(l->sp) || l->conn == NULL ||
 		    now >= deadline))

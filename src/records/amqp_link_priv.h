@@ -67,7 +67,6 @@ struct amqp_link {
 };
 
 /* The thread's side. */
-uint64_t	 alink_now_ms(void);
 /* A log line, emitted on the loop. */
 void		 alink_log(struct amqp_link *, int level, const char *fmt, ...)
 		    __attribute__((format(printf, 3, 4)));

@@ -15,6 +15,7 @@
 #include "delivery/cluster_lua.h"
 #include "delivery/cluster_priv.h"
 #include "lib/gate.h"
+#include "lib/util.h"
 
 struct answer {
 	int		 calls;
@@ -67,7 +68,7 @@ test_answers_come_from_the_loop(void **state)
 
 	/* Worker 0 holds its part and borrowed worker 1's; worker 1 is
 	 * refused one of its own, and wants it back; one is given back. */
-	now = cluster_now_ms();
+	now = util_now_ms();
 	assert_int_equal(gate_admit(g, 0, "d.test", &whole, now, &s0), 0);
 	assert_true(gate_admit(g, 1, "d.test", &own, now, &s1) == GATE_FULL);
 	gate_release(g, 0, s0);
