@@ -12,6 +12,7 @@
 #include "delivery/cluster.h"
 #include "delivery/cluster_lua.h"
 #include "delivery/cluster_priv.h"
+#include "delivery/shaper.h"
 #include "lib/xmalloc.h"
 #include "lib/util.h"
 #include "core/worker.h"
@@ -180,8 +181,7 @@ gate_step(struct cluster_req *req)
 
 	ask.max_conn = cluster_share(d->lim.max_connections, cl->conf.nodes);
 	if (cluster_parts(cl) > 1 && ask.max_conn > 0)	/* the shapers' */
-		ask.part = ask.max_conn / cluster_parts(cl) > 0 ?
-		    ask.max_conn / cluster_parts(cl) : 1;
+		ask.part = shaper_part(ask.max_conn, cluster_parts(cl));
 	cluster_rate_share(&d->lim.max_connection_rate, cl->conf.nodes,
 	    &ask.conn_rate);
 	cluster_rate_share(&d->lim.max_message_rate, cl->conf.nodes,

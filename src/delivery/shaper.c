@@ -346,15 +346,20 @@ shaper_wake(struct shaper_dest *d, unsigned n)
 
 /* --- modes ----------------------------------------------------------------------- */
 
-/* Connections allowed in normal mode: this process's part of the limit,
- * one at least. */
+unsigned
+shaper_part(unsigned max_connections, unsigned parts)
+{
+	unsigned part = max_connections / (parts > 1 ? parts : 1);
+
+	return part == 0 ? 1 : part;
+}
+
+/* Connections allowed in normal mode: this process's part of the limit. */
 static unsigned
 part_of(const struct shaper_dest *d)
 {
-	unsigned normal = d->lim.max_connections ? d->lim.max_connections /
-	    (d->parts > 1 ? d->parts : 1) : UINT_MAX;
-
-	return normal == 0 ? 1 : normal;
+	return d->lim.max_connections ? shaper_part(d->lim.max_connections,
+	    d->parts) : UINT_MAX;
 }
 
 /* Connections allowed in the current mode (a suspension aside). */

@@ -122,6 +122,9 @@ uint64_t	 shaper_may_send(struct shaper_dest *, uint64_t now);
  * suspension and its part of the connection limit (max_connections over
  * parts, at least 1; the limits it shows stay whole), and no rate. */
 void		 shaper_pace(struct shaper_dest *, unsigned parts);
+/* A process's part of max_connections (not 0) shared by parts: one at
+ * least. The gate of the workers (delivery/cluster.h) counts the same. */
+unsigned	 shaper_part(unsigned max_connections, unsigned parts);
 /* Paced in parts, in normal mode, with its part in flight: one more
  * connection borrowed from the other parts (the gate lends it, and says
  * when it is wanted back), up to the whole max_connections: 0, counted
