@@ -112,7 +112,6 @@ nodes_ready(void)
 	char one = 1;
 	sigset_t set;
 
-	(void)nodes_beat();	/* before "ready": the supervisor looks then */
 	if (ready_fd == -1)
 		return;
 	sigemptyset(&set);

@@ -62,8 +62,9 @@ struct anvil *nodes_anvil(void);
 /* That shared shaping state; NULL in a single process. */
 struct gate *nodes_gate(void);
 
-/* A worker, its signal handlers in place: unblocks HUP and USR1 (blocked
- * from the fork on), beats once and tells the supervisor it serves
+/* A worker, its signal handlers in place and its heartbeat started
+ * (nodes_beat: the supervisor looks once it is ready): unblocks HUP and
+ * USR1 (blocked from the fork on) and tells the supervisor it serves
  * (READY once all do). Nothing in a single process. */
 void	 nodes_ready(void);
 /* A worker's heartbeat, from its event loop every NODES_BEAT_MS once it
